@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds everything, and runs every test through ctest: unit and
+# actor suites (doctest), then the end-to-end scripts that start the real medflowd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+cd build
+ctest --output-on-failure -j "$(nproc 2>/dev/null || echo 2)" "$@"

@@ -1,0 +1,58 @@
+// outbox_relay: forwards the outbox rows that store transactions wrote (Kafka mode) to the
+// broker, oldest first, and deletes them only once the broker acked them. If medflowd dies
+// between the ack and the delete, the rows are sent again on start: at least once, never
+// lost, never reordered (consumers are idempotent). Run it detached: sending blocks.
+#pragma once
+
+#include "actors/protocol.hpp"
+#include "bus/kafka_log.hpp"
+#include "core/metrics.hpp"
+
+#include <chrono>
+#include <memory>
+
+namespace medflow::actors {
+
+// What the relay needs from the Kafka backend (kafka_log implements it; tests fake it).
+class outbox_port {
+ public:
+  virtual ~outbox_port() = default;
+  virtual std::vector<bus::outbox_row> peek(size_t max) = 0;
+  // Sends in order and returns once all are acked; throws on failure.
+  virtual void send(const std::vector<bus::message>& msgs) = 0;
+  // Forgets rows up to and including `last_id`.
+  virtual void ack(int64_t last_id) = 0;
+};
+
+std::unique_ptr<outbox_port> make_outbox_port(bus::kafka_log& log);
+
+struct relay_settings {
+  size_t batch = 1000;
+  std::chrono::milliseconds retry_initial{100};
+  std::chrono::milliseconds retry_max{5000};
+  std::chrono::milliseconds poll_interval{1000};  // safety net besides the commit wake
+};
+
+struct outbox_relay_state {
+  static inline const char* name = "outbox_relay";
+
+  // -- constants -------------------------------------------------------------------------------
+  std::shared_ptr<outbox_port> port;
+  relay_settings settings;
+
+  // -- member variables --------------------------------------------------------------------------
+  std::chrono::milliseconds retry_delay{0};  // 0 when healthy
+  bool retry_scheduled = false;
+  bool draining = false;
+  uint64_t relayed = 0;
+  uint64_t failures = 0;
+
+  // -- probes ------------------------------------------------------------------------------------
+  metrics::counter* m_relayed = nullptr;
+  metrics::counter* m_failures = nullptr;
+};
+
+caf::behavior outbox_relay(caf::stateful_actor<outbox_relay_state>* self,
+                           std::shared_ptr<outbox_port> port, relay_settings settings);
+
+}  // namespace medflow::actors

@@ -1,0 +1,26 @@
+// periodic: runs a task every `interval` (scheduled maintenance: retention, TTL cleanups,
+// expiries). The task may block on the store, so spawn it detached. A task that throws is
+// logged and tried again at the next interval.
+#pragma once
+
+#include "actors/protocol.hpp"
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+namespace medflow::actors {
+
+struct periodic_state {
+  static inline const char* name = "periodic";
+  std::string task_name;
+  std::function<void()> task;
+  std::chrono::milliseconds interval{60000};
+  uint64_t runs = 0;
+  uint64_t failures = 0;
+};
+
+caf::behavior periodic(caf::stateful_actor<periodic_state>* self, std::string task_name,
+                       std::chrono::milliseconds interval, std::function<void()> task);
+
+}  // namespace medflow::actors

@@ -1,0 +1,82 @@
+// The map of who says what to whom between medflow's actors. Every atom and message type
+// used between actors is declared here with a one-line comment.
+//
+//   supervisor ──spawns/monitors──▶ partition_consumer ──links──▶ keyed_sequencer
+//        ▲ restart with backoff          │ (dispatch)               │ spawns/monitors
+//        └──────── down_msg ─────────────┘ ◀─(record_done/failed)── ▼
+//                                                              key_worker (one per key)
+//   bus::log::watch ──(wake)──▶ partition_consumer
+//   store writer thread ──(completed)──▶ key_worker
+//   kafka_log outbox ──(wake)──▶ outbox_relay
+#pragma once
+
+#include "bus/log.hpp"
+
+#include <caf/all.hpp>
+
+#include <exception>
+#include <functional>
+#include <string>
+
+namespace medflow::actors {
+
+// -- atoms (CAF 0.17: at most 10 characters) --------------------------------------------------
+
+// bus -> consumer / relay: new records may be available.
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
+// consumer -> sequencer: (dispatch_atom, key, work_item) handle one record in key order.
+using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
+// completion callback -> key_worker: (completed_atom, offset, error text; empty = success).
+using completed_atom = caf::atom_constant<caf::atom("completed")>;
+// key_worker -> sequencer: (handled_atom, key, offset) the record is fully handled.
+using handled_atom = caf::atom_constant<caf::atom("handled")>;
+// sequencer -> consumer: (record_done_atom, offset) one record of the batch is done.
+using record_done_atom = caf::atom_constant<caf::atom("rec_done")>;
+// sequencer -> consumer: (record_failed_atom, offset, reason) a record's handler failed.
+using record_failed_atom = caf::atom_constant<caf::atom("rec_failed")>;
+// commit callback -> consumer: (committed_atom, next offset, error text; empty = success).
+using committed_atom = caf::atom_constant<caf::atom("committed")>;
+// sequencer -> itself: (reclaim_atom, key, generation) reclaim an idle key worker.
+using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
+// supervisor -> itself: restart the child after the backoff delay; relay -> itself: retry.
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+// anyone -> consumer / supervisor / relay: finish what is in flight, commit, then stop.
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+// timers -> consumer / relay: periodic safety-net poll.
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+// query -> sequencer / consumer / supervisor: report counters (returns a string map).
+using status_atom = caf::atom_constant<caf::atom("status")>;
+
+// -- message types --------------------------------------------------------------------------
+
+// What to do with a record: process it, or (after too many failed attempts, or when it
+// cannot be decoded) dead-letter it with a reason.
+struct work_item {
+  bus::record rec;
+  bool dead_letter = false;
+  std::string reason;  // why it is dead-lettered
+};
+
+// Called with nullptr on success or the failure, from any thread, exactly once.
+using done_fn = std::function<void(std::exception_ptr)>;
+
+// The flow's side of a partition consumer. Handlers run on actor threads and must not block
+// for long: they hand durable work to the store writer and call `done` when it committed.
+struct record_handlers {
+  // Which sequencer key (e.g. patient id, batch id) a record belongs to.
+  std::function<std::string(const bus::record&)> key_of;
+  // Handle one record. Throwing (or calling done with an error) fails the record: the
+  // consumer restarts from its committed offset and the record is delivered again.
+  std::function<void(const bus::record&, done_fn)> process;
+  // Give up on a record: make the failure visible (e.g. job failed_with_error, dead-letter
+  // topic). Must not fail for the record's content.
+  std::function<void(const bus::record&, const std::string& reason, done_fn)> dead_letter;
+};
+
+// Renders a CAF error with its context (what() of the exception that killed an actor).
+std::string describe(const caf::error& e);
+
+}  // namespace medflow::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::work_item)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::bus::record)

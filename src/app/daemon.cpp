@@ -1,0 +1,167 @@
+#include "app/daemon.hpp"
+
+#include "actors/outbox_relay.hpp"
+#include "actors/periodic.hpp"
+#include "app/flows.hpp"
+#include "bus/embedded_log.hpp"
+#include "bus/kafka_log.hpp"
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "http/ops_routes.hpp"
+#include "http/server.hpp"
+#include "http/topic_routes.hpp"
+#include "store/database.hpp"
+
+#include <filesystem>
+#include <thread>
+
+namespace medflow::app {
+
+namespace {
+
+const auto drain_timeout = std::chrono::seconds(30);
+
+actors::restart_policy restart_policy_from(const config& c) {
+  actors::restart_policy p;
+  p.backoff_initial = std::chrono::milliseconds(c.integer("supervisor.backoff_initial_ms"));
+  p.backoff_max = std::chrono::milliseconds(c.integer("supervisor.backoff_max_ms"));
+  p.max_restarts = static_cast<size_t>(c.integer("supervisor.max_restarts"));
+  p.window = std::chrono::milliseconds(c.integer("supervisor.window_ms"));
+  return p;
+}
+
+}  // namespace
+
+daemon::daemon(config cfg) : cfg_(std::move(cfg)), flows_(make_flows()) {}
+
+daemon::~daemon() { stop(); }
+
+int daemon::port() const { return http_ ? http_->port() : -1; }
+
+void daemon::start() {
+  log::level lvl;
+  if (log::parse_level(cfg_.string("log.level"), lvl)) log::set_level(lvl);
+
+  // -- store -------------------------------------------------------------------------------
+  std::filesystem::path dir = cfg_.string("store.data_dir");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("cannot create data directory " + dir.string() + ": " + ec.message());
+  store::database::options dbo;
+  dbo.path = (dir / "medflow.db").string();
+  dbo.conn.synchronous = cfg_.string("store.synchronous");
+  dbo.conn.busy_timeout_ms = static_cast<int>(cfg_.integer("store.busy_timeout_ms"));
+  dbo.max_readers = static_cast<size_t>(cfg_.integer("store.readers"));
+  dbo.group_commit_max = static_cast<size_t>(cfg_.integer("store.group_commit_max"));
+  db_ = std::make_unique<store::database>(dbo);
+  std::vector<store::migration> migs = bus::embedded_log::migrations();
+  for (auto& f : flows_) {
+    auto m = f->migrations();
+    migs.insert(migs.end(), m.begin(), m.end());
+  }
+  db_->migrate(migs);
+  health_.add_check("store", [this] { return db_->healthy() ? "" : "database not readable"; });
+  log::info("medflowd", "store ", dbo.path, " (WAL, synchronous=", dbo.conn.synchronous, ")");
+
+  // -- actor system ----------------------------------------------------------------------------
+  caf_cfg_ = std::make_unique<caf::actor_system_config>();
+  auto threads = cfg_.integer("actors.threads");
+  if (threads <= 0) threads = std::max(2u, std::thread::hardware_concurrency());
+  caf_cfg_->set("scheduler.max-threads", static_cast<size_t>(threads));
+  caf_cfg_->set("scheduler.policy", cfg_.string("actors.scheduler") == "sharing"
+                                        ? caf::atom("sharing")
+                                        : caf::atom("stealing"));
+  sys_ = std::make_unique<caf::actor_system>(*caf_cfg_);
+
+  // -- bus ---------------------------------------------------------------------------------------
+  if (cfg_.string("bus.backend") == "kafka") {
+    bus::kafka_options ko;
+    ko.brokers = cfg_.string("bus.kafka.brokers");
+    ko.client_id = cfg_.string("bus.kafka.client_id");
+    ko.group_id = cfg_.string("bus.kafka.group_id");
+    ko.linger_ms = static_cast<int>(cfg_.integer("bus.kafka.linger_ms"));
+    ko.timeout_ms = static_cast<int>(cfg_.integer("bus.kafka.timeout_ms"));
+    auto kl = std::make_unique<bus::kafka_log>(ko, *db_);
+    auto why = kl->check();
+    if (!why.empty()) throw std::runtime_error("Kafka at " + ko.brokers + " is not reachable: " + why);
+    actors::relay_settings rs;
+    rs.batch = static_cast<size_t>(cfg_.integer("bus.kafka.relay_batch"));
+    relay_ = sys_->spawn<caf::detached>(actors::outbox_relay,
+                                        std::shared_ptr<actors::outbox_port>(actors::make_outbox_port(*kl)),
+                                        rs);
+    // A weak handle: the bus outlives the actor system, and a strong one would keep the
+    // detached relay (and so the actor system's shutdown) waiting forever.
+    caf::weak_actor_ptr relay = relay_->ctrl();
+    kl->on_outbox([relay] {
+      if (auto strong = relay.lock())
+        caf::anon_send(caf::actor_cast<caf::actor>(strong), actors::wake_atom::value);
+    });
+    bus_ = std::move(kl);
+    log::info("medflowd", "bus: kafka at ", ko.brokers);
+  } else {
+    auto el = std::make_unique<bus::embedded_log>(*db_);
+    auto retention_h = cfg_.integer("bus.embedded.retention_hours");
+    if (retention_h > 0) {
+      auto* raw = el.get();
+      owned_.push_back(sys_->spawn<caf::detached>(
+          actors::periodic, "bus retention", std::chrono::milliseconds(3600 * 1000),
+          [raw, retention_h] {
+            auto n = raw->delete_older_than(clock::now_ms() - retention_h * 3600 * 1000);
+            if (n > 0) log::info("bus", "retention deleted ", n, " records");
+          }));
+    }
+    bus_ = std::move(el);
+    log::info("medflowd", "bus: embedded (SQLite)");
+  }
+  health_.add_check("bus", [this] { return bus_->check(); });
+
+  // -- HTTP and flows ----------------------------------------------------------------------------
+  http_ = std::make_unique<http::server>(http::server::options_from(cfg_));
+  http::add_ops_routes(*http_, health_);
+  http::add_topic_routes(*http_, *bus_, static_cast<int>(cfg_.integer("bus.default_partitions")));
+  runtime rt{cfg_, *db_, *bus_, *sys_, health_, *http_, restart_policy_from(cfg_),
+             [this](caf::actor a) { owned_.push_back(std::move(a)); }};
+  for (auto& f : flows_) {
+    f->start(rt);
+    log::info("medflowd", "flow ", f->name(), " started");
+  }
+  http_->start();
+  started_ = true;
+}
+
+void daemon::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // 1. No new requests; in-flight ones finish (their writes are committed by then).
+  if (http_) http_->stop();
+  // 2. Consumers and other owned actors finish what they hold and commit, newest first.
+  if (sys_) {
+    caf::scoped_actor self{*sys_};
+    std::vector<caf::actor> all(owned_.rbegin(), owned_.rend());
+    if (relay_) all.push_back(relay_);  // last: it forwards what the others wrote
+    for (auto& a : all) {
+      self->monitor(a);
+      self->send(a, actors::drain_atom::value);
+      bool down = false;
+      self->receive_while([&] { return !down; })(
+          [&](caf::down_msg& dm) {
+            if (dm.source == a.address()) down = true;
+          },
+          caf::after(drain_timeout) >> [&] {
+            log::warn("medflowd", "an actor did not drain within ", drain_timeout.count(),
+                      " s; stopping it");
+            self->send_exit(a, caf::exit_reason::kill);
+            down = true;
+          });
+    }
+  }
+  owned_.clear();
+  relay_ = nullptr;
+  sys_.reset();  // waits for the remaining actors
+  if (bus_) bus_->close();
+  bus_.reset();
+  if (db_) db_->close();
+  db_.reset();
+}
+
+}  // namespace medflow::app

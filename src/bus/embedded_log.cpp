@@ -1,0 +1,304 @@
+#include "bus/embedded_log.hpp"
+
+#include "core/clock.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+namespace medflow::bus {
+
+std::vector<store::migration> embedded_log::migrations() {
+  return {
+      {"bus", 1, "topics, records, consumer offsets, outbox",
+       "CREATE TABLE bus_topics ("
+       "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, partitions INTEGER NOT NULL,"
+       "  created_at INTEGER NOT NULL);"
+       "CREATE TABLE bus_records ("
+       "  topic_id INTEGER NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL,"
+       "  ts INTEGER NOT NULL, key BLOB, value BLOB NOT NULL, headers TEXT,"
+       "  PRIMARY KEY (topic_id, part, off)) WITHOUT ROWID;"
+       "CREATE INDEX bus_records_ts ON bus_records(ts);"
+
+       "CREATE TABLE bus_offsets ("
+       "  grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL,"
+       "  updated_at INTEGER NOT NULL, PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;"
+       "CREATE TABLE bus_outbox ("
+       "  id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, part INTEGER,"
+       "  key BLOB, value BLOB NOT NULL, headers TEXT, created_at INTEGER NOT NULL);"},
+  };
+}
+
+std::string encode_headers(const headers& h) {
+  if (h.empty()) return {};
+  nlohmann::json a = nlohmann::json::array();
+  for (auto& [k, v] : h) a.push_back({k, v});
+  return a.dump();
+}
+
+headers decode_headers(std::string_view text) {
+  headers h;
+  if (text.empty()) return h;
+  auto a = nlohmann::json::parse(text);
+  for (auto& p : a) h.emplace_back(p.at(0).get<std::string>(), p.at(1).get<std::string>());
+  return h;
+}
+
+class embedded_log::handle : public log::watch_handle {
+ public:
+  handle(embedded_log* l, std::string t, int32_t p, uint64_t id)
+      : l_(l), t_(std::move(t)), p_(p), id_(id) {}
+  ~handle() override { l_->unwatch(t_, p_, id_); }
+
+ private:
+  embedded_log* l_;
+  std::string t_;
+  int32_t p_;
+  uint64_t id_;
+};
+
+embedded_log::embedded_log(store::database& db) : db_(db) {
+  auto r = db_.reader();
+  auto q = r->prepare("SELECT id, name, partitions FROM bus_topics");
+  while (q.step()) meta_[q.text(1)] = topic_meta{q.int64(0), static_cast<int32_t>(q.int64(2))};
+}
+
+embedded_log::~embedded_log() = default;
+
+embedded_log::topic_meta embedded_log::meta(const std::string& topic) {
+  std::lock_guard<std::mutex> g{meta_mutex_};
+  auto it = meta_.find(topic);
+  if (it == meta_.end()) throw unknown_topic(topic);
+  return it->second;
+}
+
+void embedded_log::create_topic(const std::string& name, int32_t partitions) {
+  if (!valid_topic_name(name)) throw std::invalid_argument("invalid topic name " + name);
+  if (partitions < 1) throw std::invalid_argument("a topic needs at least one partition");
+  {
+    std::lock_guard<std::mutex> g{meta_mutex_};
+    auto it = meta_.find(name);
+    if (it != meta_.end()) {
+      if (it->second.partitions != partitions) throw topic_exists(name, it->second.partitions);
+      return;
+    }
+  }
+  db_.write().run([&](store::tx& t) {
+    auto sel = t.conn.prepare("SELECT id, partitions FROM bus_topics WHERE name=?");
+    sel.bind_all(name);
+    if (sel.step()) {
+      topic_meta m{sel.int64(0), static_cast<int32_t>(sel.int64(1))};
+      if (m.partitions != partitions) throw topic_exists(name, m.partitions);
+      std::lock_guard<std::mutex> g{meta_mutex_};
+      meta_[name] = m;
+      return;
+    }
+    t.conn.prepare("INSERT INTO bus_topics(name, partitions, created_at) VALUES (?, ?, ?)")
+        .bind_all(name, partitions, clock::now_ms())
+        .exec();
+    topic_meta m{t.conn.last_insert_rowid(), partitions};
+    t.after_commit([this, name, m] {
+      std::lock_guard<std::mutex> g{meta_mutex_};
+      meta_[name] = m;
+    });
+  });
+}
+
+void embedded_log::delete_topic(const std::string& name) {
+  auto m = meta(name);
+  db_.write().run([&](store::tx& t) {
+    t.conn.prepare("DELETE FROM bus_records WHERE topic_id=?").bind_all(m.id).exec();
+    t.conn.prepare("DELETE FROM bus_offsets WHERE topic=?").bind_all(name).exec();
+    t.conn.prepare("DELETE FROM bus_topics WHERE id=?").bind_all(m.id).exec();
+    t.after_commit([this, name] {
+      std::lock_guard<std::mutex> g{meta_mutex_};
+      meta_.erase(name);
+    });
+  });
+}
+
+std::optional<int32_t> embedded_log::partitions(const std::string& topic) {
+  std::lock_guard<std::mutex> g{meta_mutex_};
+  auto it = meta_.find(topic);
+  if (it == meta_.end()) return std::nullopt;
+  return it->second.partitions;
+}
+
+std::vector<topic_info> embedded_log::topics() {
+  std::lock_guard<std::mutex> g{meta_mutex_};
+  std::vector<topic_info> out;
+  for (auto& [n, m] : meta_) out.push_back({n, m.partitions});
+  return out;
+}
+
+std::optional<position> embedded_log::append_in(store::tx& t, const message& m) {
+  auto pos = write_record(t, m);
+  t.after_commit([this, topic = m.topic, p = pos.partition] { notify(topic, p); });
+  return pos;
+}
+
+position embedded_log::write_record(store::tx& t, const message& m) {
+  auto tm = meta(m.topic);
+  int32_t p = choose_partition(m, tm.partitions);
+  if (p < 0 || p >= tm.partitions) throw unknown_partition(m.topic, p);
+  // The newest record of a partition is never deleted (see delete_older_than), so max+1 is
+  // the next offset even after retention; inside the transaction it sees earlier units' rows.
+  int64_t off = 0;
+  {
+    auto last = t.conn.prepare("SELECT max(off) FROM bus_records WHERE topic_id=? AND part=?");
+    last.bind_all(tm.id, p);
+    if (last.step() && !last.is_null(0)) off = last.int64(0) + 1;
+  }
+  auto ins = t.conn.prepare(
+      "INSERT INTO bus_records(topic_id, part, off, ts, key, value, headers) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  ins.bind(1, tm.id).bind(2, p).bind(3, off).bind(4, clock::now_ms());
+  if (m.key) ins.bind_blob(5, *m.key);
+  else ins.bind(5, nullptr);
+  ins.bind_blob(6, m.value);
+  auto h = encode_headers(m.hdrs);
+  if (h.empty()) ins.bind(7, nullptr);
+  else ins.bind(7, h);
+  ins.exec();
+  return position{p, off};
+}
+
+std::vector<position> embedded_log::append(const std::vector<message>& msgs) {
+  // Validate everything first so a bad record writes nothing.
+  for (auto& m : msgs) {
+    auto tm = meta(m.topic);
+    if (m.partition && (*m.partition < 0 || *m.partition >= tm.partitions))
+      throw unknown_partition(m.topic, *m.partition);
+  }
+  return db_.write().run([&](store::tx& t) {
+    std::vector<position> out;
+    out.reserve(msgs.size());
+    std::set<std::pair<std::string, int32_t>> touched;
+    for (auto& m : msgs) {
+      out.push_back(write_record(t, m));
+      touched.emplace(m.topic, out.back().partition);
+    }
+    t.after_commit([this, touched = std::move(touched)] {
+      for (auto& [topic, p] : touched) notify(topic, p);
+    });
+    return out;
+  });
+}
+
+std::vector<record> embedded_log::fetch(const std::string& topic, int32_t partition,
+                                        int64_t from, size_t max) {
+  auto tm = meta(topic);
+  if (partition < 0 || partition >= tm.partitions) throw unknown_partition(topic, partition);
+  std::vector<record> out;
+  auto r = db_.reader();
+  auto q = r->prepare(
+      "SELECT off, ts, key, value, headers FROM bus_records "
+      "WHERE topic_id=? AND part=? AND off>=? ORDER BY off LIMIT ?");
+  q.bind_all(tm.id, partition, from, static_cast<int64_t>(max));
+  while (q.step()) {
+    record rec;
+    rec.topic = topic;
+    rec.partition = partition;
+    rec.offset = q.int64(0);
+    rec.timestamp_ms = q.int64(1);
+    rec.key = q.opt_text(2);
+    rec.value = q.text(3);
+    if (!q.is_null(4)) rec.hdrs = decode_headers(q.text_view(4));
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+int64_t embedded_log::end_offset(const std::string& topic, int32_t partition) {
+  auto tm = meta(topic);
+  if (partition < 0 || partition >= tm.partitions) throw unknown_partition(topic, partition);
+  auto r = db_.reader();
+  auto q = r->prepare("SELECT max(off) FROM bus_records WHERE topic_id=? AND part=?");
+  q.bind_all(tm.id, partition);
+  if (q.step() && !q.is_null(0)) return q.int64(0) + 1;
+  return 0;
+}
+
+void embedded_log::commit_in(store::tx& t, const std::string& group, const std::string& topic,
+                             int32_t partition, int64_t next) {
+  t.conn
+      .prepare(
+          "INSERT INTO bus_offsets(grp, topic, part, next, updated_at) VALUES (?, ?, ?, ?, ?) "
+          "ON CONFLICT(grp, topic, part) DO UPDATE SET next=excluded.next, "
+          "updated_at=excluded.updated_at WHERE excluded.next > bus_offsets.next")
+      .bind_all(group, topic, partition, next, clock::now_ms())
+      .exec();
+}
+
+void embedded_log::commit(const std::string& group, const std::string& topic, int32_t partition,
+                          int64_t next) {
+  db_.write().run([&](store::tx& t) { commit_in(t, group, topic, partition, next); });
+}
+
+void embedded_log::commit_async(const std::string& group, const std::string& topic,
+                                int32_t partition, int64_t next,
+                                std::function<void(std::exception_ptr)> done) {
+  db_.write().submit(
+      [this, group, topic, partition, next](store::tx& t) {
+        commit_in(t, group, topic, partition, next);
+      },
+      std::move(done));
+}
+
+std::optional<int64_t> embedded_log::committed(const std::string& group, const std::string& topic,
+                                               int32_t partition) {
+  auto r = db_.reader();
+  auto q = r->prepare("SELECT next FROM bus_offsets WHERE grp=? AND topic=? AND part=?");
+  q.bind_all(group, topic, partition);
+  if (q.step()) return q.int64(0);
+  return std::nullopt;
+}
+
+std::unique_ptr<log::watch_handle> embedded_log::watch(const std::string& topic,
+                                                       int32_t partition,
+                                                       std::function<void()> wake) {
+  std::lock_guard<std::mutex> g{watch_mutex_};
+  uint64_t id = next_watch_id_++;
+  watchers_[{topic, partition}].push_back({id, std::move(wake)});
+  return std::make_unique<handle>(this, topic, partition, id);
+}
+
+void embedded_log::unwatch(const std::string& topic, int32_t partition, uint64_t id) {
+  std::lock_guard<std::mutex> g{watch_mutex_};
+  auto it = watchers_.find({topic, partition});
+  if (it == watchers_.end()) return;
+  auto& v = it->second;
+  for (auto w = v.begin(); w != v.end(); ++w)
+    if (w->id == id) {
+      v.erase(w);
+      break;
+    }
+  if (v.empty()) watchers_.erase(it);
+}
+
+void embedded_log::notify(const std::string& topic, int32_t partition) {
+  std::vector<std::function<void()>> calls;
+  {
+    std::lock_guard<std::mutex> g{watch_mutex_};
+    auto it = watchers_.find({topic, partition});
+    if (it == watchers_.end()) return;
+    for (auto& w : it->second) calls.push_back(w.wake);
+  }
+  for (auto& c : calls) c();
+}
+
+std::string embedded_log::check() { return db_.healthy() ? "" : "database not readable"; }
+
+int64_t embedded_log::delete_older_than(int64_t cutoff_ms) {
+  return db_.write().run([&](store::tx& t) {
+    return static_cast<int64_t>(
+        t.conn
+            .prepare(
+                "DELETE FROM bus_records AS r WHERE ts < ? AND off < (SELECT max(off) FROM "
+                "bus_records AS n WHERE n.topic_id = r.topic_id AND n.part = r.part)")
+            .bind_all(cutoff_ms)
+            .exec());
+  });
+}
+
+}  // namespace medflow::bus

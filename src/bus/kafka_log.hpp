@@ -1,0 +1,71 @@
+// The Kafka bus backend (librdkafka): idempotent producer, manual offset commits, headers.
+// Records written inside a store transaction go to the outbox table first; the outbox relay
+// actor forwards them in order (see actors/outbox_relay.hpp), so a record exists in Kafka
+// if and only if the transaction that wrote it committed (at least once, never reordered).
+#pragma once
+
+#include "bus/log.hpp"
+#include "store/database.hpp"
+
+#include <memory>
+#include <string>
+
+namespace medflow::bus {
+
+struct kafka_options {
+  std::string brokers;          // bootstrap.servers
+  std::string client_id = "medflowd";
+  std::string group_id = "medflowd";  // the consumer group commits go to
+  int linger_ms = 5;
+  int timeout_ms = 10000;       // produce / fetch / metadata / admin calls
+};
+
+// One row of the outbox, as the relay reads it.
+struct outbox_row {
+  int64_t id = 0;
+  message msg;  // partition always set
+};
+
+class kafka_log : public log {
+ public:
+  kafka_log(kafka_options opts, store::database& db);
+  ~kafka_log() override;
+
+  const char* backend() const override { return "kafka"; }
+  void create_topic(const std::string& name, int32_t partitions) override;
+  void delete_topic(const std::string& name) override;
+  std::optional<int32_t> partitions(const std::string& topic) override;
+  std::vector<topic_info> topics() override;
+  std::vector<position> append(const std::vector<message>& msgs) override;
+  std::optional<position> append_in(store::tx& t, const message& m) override;
+  std::vector<record> fetch(const std::string& topic, int32_t partition, int64_t from,
+                            size_t max) override;
+  int64_t end_offset(const std::string& topic, int32_t partition) override;
+  void commit(const std::string& group, const std::string& topic, int32_t partition,
+              int64_t next) override;
+  void commit_async(const std::string& group, const std::string& topic, int32_t partition,
+                    int64_t next, std::function<void(std::exception_ptr)> done) override;
+  std::optional<int64_t> committed(const std::string& group, const std::string& topic,
+                                   int32_t partition) override;
+  std::unique_ptr<watch_handle> watch(const std::string& topic, int32_t partition,
+                                      std::function<void()> wake) override;
+  std::string check() override;
+  void close() override;
+
+  // -- the outbox, for the relay ---------------------------------------------------------------
+  // Oldest unsent rows first.
+  std::vector<outbox_row> outbox_peek(size_t max);
+  // Produces the messages (in order, explicit partitions) and waits until all are acked;
+  // throws on the first failure.
+  std::vector<position> produce_and_wait(const std::vector<message>& msgs);
+  // Deletes sent rows up to and including `last_id` (through the store writer).
+  void outbox_ack(int64_t last_id);
+  // Called after a transaction with outbox rows commits (the relay registers itself here).
+  void on_outbox(std::function<void()> wake);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace medflow::bus

@@ -1,0 +1,23 @@
+#include "bus/log.hpp"
+
+#include "core/murmur2.hpp"
+
+namespace medflow::bus {
+
+bool valid_topic_name(const std::string& name) {
+  if (name.empty() || name.size() > 249 || name == "." || name == "..") return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+int32_t log::choose_partition(const message& m, int32_t partitions) {
+  if (m.partition) return *m.partition;
+  if (m.key) return kafka_partition(*m.key, partitions);
+  return static_cast<int32_t>(round_robin_++ % static_cast<uint32_t>(partitions));
+}
+
+}  // namespace medflow::bus

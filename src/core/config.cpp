@@ -1,0 +1,346 @@
+#include "core/config.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace medflow {
+
+namespace {
+
+const config_key* find_key(const std::string& name) {
+  for (auto& k : config_keys())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+const char* kind_name(config_key::kind k) {
+  switch (k) {
+    case config_key::kind::integer: return "an integer";
+    case config_key::kind::number: return "a number";
+    case config_key::kind::boolean: return "a boolean";
+    case config_key::kind::string: return "a string";
+  }
+  return "?";
+}
+
+std::string fmt_bound(double v) {
+  std::ostringstream os;
+  os << std::llround(v) ;
+  if (v != std::floor(v)) {
+    os.str("");
+    os << v;
+  }
+  return os.str();
+}
+
+// Checks type and limits; returns the normalised value or throws naming the key and `source`.
+nlohmann::json check(const config_key& k, const nlohmann::json& v, const std::string& source) {
+  auto fail = [&](const std::string& why) -> nlohmann::json {
+    throw config_error("invalid value for " + k.name + " (from " + source + "): " + why);
+  };
+  nlohmann::json out;
+  switch (k.type) {
+    case config_key::kind::integer:
+      if (v.is_number_integer()) {
+        out = v.get<int64_t>();
+      } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) {
+        out = static_cast<int64_t>(v.get<double>());
+      } else {
+        return fail("expected an integer, got " + v.dump());
+      }
+      break;
+    case config_key::kind::number:
+      if (!v.is_number()) return fail("expected a number, got " + v.dump());
+      out = v.get<double>();
+      break;
+    case config_key::kind::boolean:
+      if (!v.is_boolean()) return fail("expected true or false, got " + v.dump());
+      out = v;
+      break;
+    case config_key::kind::string:
+      if (!v.is_string()) return fail("expected a string, got " + v.dump());
+      out = v;
+      if (!k.one_of.empty()) {
+        bool found = false;
+        std::string list;
+        for (auto& o : k.one_of) {
+          found = found || o == v.get<std::string>();
+          list += (list.empty() ? "" : ", ") + o;
+        }
+        if (!found) return fail("must be one of " + list + ", got " + v.dump());
+      }
+      break;
+  }
+  if (out.is_number()) {
+    double d = out.get<double>();
+    if (k.min && d < *k.min) return fail("must be at least " + fmt_bound(*k.min) + ", got " + out.dump());
+    if (k.max && d > *k.max) return fail("must be at most " + fmt_bound(*k.max) + ", got " + out.dump());
+  }
+  return out;
+}
+
+// Converts a text setting (environment or flag) to the key's JSON type.
+nlohmann::json from_text(const config_key& k, const std::string& text, const std::string& source) {
+  auto fail = [&]() -> nlohmann::json {
+    throw config_error("invalid value for " + k.name + " (from " + source + "): expected " +
+                       kind_name(k.type) + ", got \"" + text + "\"");
+  };
+  switch (k.type) {
+    case config_key::kind::integer: {
+      if (text.empty()) return fail();
+      errno = 0;
+      char* end = nullptr;
+      long long v = std::strtoll(text.c_str(), &end, 10);
+      if (errno != 0 || *end != '\0') return fail();
+      return static_cast<int64_t>(v);
+    }
+    case config_key::kind::number: {
+      if (text.empty()) return fail();
+      char* end = nullptr;
+      double v = std::strtod(text.c_str(), &end);
+      if (*end != '\0' || !std::isfinite(v)) return fail();
+      return v;
+    }
+    case config_key::kind::boolean:
+      if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+      if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+      return fail();
+    case config_key::kind::string:
+      return text;
+  }
+  return fail();
+}
+
+void flatten(const nlohmann::json& j, const std::string& prefix,
+             std::map<std::string, nlohmann::json>& out) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    std::string name = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (it->is_object() && !find_key(name))
+      flatten(*it, name, out);
+    else
+      out[name] = *it;
+  }
+}
+
+}  // namespace
+
+std::string config::env_name(const std::string& key) {
+  std::string s = "MEDFLOW_";
+  for (char c : key) s += (c == '.') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+config config::defaults(const std::map<std::string, nlohmann::json>& overrides) {
+  config c;
+  for (auto& k : config_keys()) c.values_[k.name] = k.def;
+  for (auto& [name, v] : overrides) c.set(name, v);
+  c.validate_all();
+  return c;
+}
+
+void config::set(const std::string& key, const nlohmann::json& v) {
+  auto* k = find_key(key);
+  if (!k) throw config_error("unknown configuration key " + key);
+  values_[key] = check(*k, v, "override");
+}
+
+config config::load(const std::vector<std::string>& args,
+                    const std::map<std::string, std::string>& env, cli* out_cli) {
+  config c;
+  for (auto& k : config_keys()) c.values_[k.name] = k.def;
+
+  // Pass 1: flags. Settings are collected first so the file can be read before them.
+  std::optional<std::string> file;
+  std::vector<std::pair<std::string, std::string>> flag_settings;  // key, text
+  cli flags;
+  auto need_value = [&](size_t& i, const std::string& flag) -> std::string {
+    if (i + 1 >= args.size()) throw config_error("flag " + flag + " needs a value");
+    return args[++i];
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    std::string inline_value;
+    bool has_inline = false;
+    if (a.rfind("--", 0) == 0) {
+      auto eq = a.find('=');
+      if (eq != std::string::npos && a.rfind("--set", 0) != 0) {
+        inline_value = a.substr(eq + 1);
+        a = a.substr(0, eq);
+        has_inline = true;
+      }
+    }
+    auto value = [&]() { return has_inline ? inline_value : need_value(i, a); };
+    if (a == "--help" || a == "-h") {
+      flags.help = true;
+    } else if (a == "--version") {
+      flags.version = true;
+    } else if (a == "--print-config") {
+      flags.print_config = true;
+    } else if (a == "--config" || a == "-c") {
+      file = value();
+    } else if (a == "--port" || a == "-p") {
+      flag_settings.emplace_back("http.port", value());
+    } else if (a == "--data-dir") {
+      flag_settings.emplace_back("store.data_dir", value());
+    } else if (a == "--kafka-brokers") {
+      flag_settings.emplace_back("bus.backend", "kafka");
+      flag_settings.emplace_back("bus.kafka.brokers", value());
+    } else if (a == "--set" || a.rfind("--set=", 0) == 0) {
+      std::string kv = a == "--set" ? need_value(i, a) : a.substr(6);
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw config_error("--set expects key=value, got \"" + kv + "\"");
+      flag_settings.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    } else {
+      throw config_error("unknown argument \"" + args[i] + "\" (see --help)");
+    }
+  }
+  if (out_cli) *out_cli = flags;
+
+  // Pass 2: the file.
+  if (file) {
+    std::ifstream in(*file);
+    if (!in) throw config_error("cannot read config file " + *file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(ss.str(), nullptr, true, /*ignore_comments=*/true);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw config_error("config file " + *file + " is not valid JSON: " + e.what());
+    }
+    if (!j.is_object()) throw config_error("config file " + *file + " must hold a JSON object");
+    std::map<std::string, nlohmann::json> flat;
+    flatten(j, "", flat);
+    for (auto& [name, v] : flat) {
+      auto* k = find_key(name);
+      if (!k) throw config_error("unknown configuration key " + name + " in " + *file);
+      c.values_[name] = check(*k, v, *file);
+    }
+  }
+
+  // Pass 3: the environment.
+  for (auto& k : config_keys()) {
+    std::vector<std::string> names{env_name(k.name)};
+    names.insert(names.end(), k.env_aliases.begin(), k.env_aliases.end());
+    for (auto& n : names) {
+      auto it = env.find(n);
+      if (it == env.end()) continue;
+      c.values_[k.name] = check(k, from_text(k, it->second, n), n);
+    }
+  }
+
+  // Pass 4: flags win.
+  for (auto& [name, text] : flag_settings) {
+    auto* k = find_key(name);
+    if (!k) throw config_error("unknown configuration key " + name + " (from --set)");
+    std::string source = "--set " + name;
+    c.values_[name] = check(*k, from_text(*k, text, source), source);
+  }
+  c.validate_all();
+  return c;
+}
+
+void config::validate_all() const {
+  if (string("bus.backend") == "kafka" && string("bus.kafka.brokers").empty())
+    throw config_error("invalid value for bus.kafka.brokers: must be set when bus.backend is kafka");
+  if (integer("supervisor.backoff_initial_ms") > integer("supervisor.backoff_max_ms"))
+    throw config_error(
+        "invalid value for supervisor.backoff_initial_ms: must not exceed supervisor.backoff_max_ms");
+}
+
+const nlohmann::json& config::value(const std::string& key) const {
+  auto it = values_.find(key);
+  if (it == values_.end()) throw config_error("unknown configuration key " + key);
+  return it->second;
+}
+
+int64_t config::integer(const std::string& key) const { return value(key).get<int64_t>(); }
+double config::number(const std::string& key) const { return value(key).get<double>(); }
+bool config::boolean(const std::string& key) const { return value(key).get<bool>(); }
+const std::string& config::string(const std::string& key) const {
+  return value(key).get_ref<const std::string&>();
+}
+
+std::string config::render_default_file() {
+  // Groups keys by their path; every leaf gets its meaning as a comment above it.
+  struct node {
+    std::vector<std::pair<std::string, const config_key*>> leaves;  // ordered children
+    std::vector<std::pair<std::string, node>> children;
+    std::vector<std::string> order;
+  };
+  node root;
+  for (auto& k : config_keys()) {
+    node* n = &root;
+    std::string rest = k.name;
+    for (;;) {
+      auto dot = rest.find('.');
+      if (dot == std::string::npos) break;
+      auto part = rest.substr(0, dot);
+      rest = rest.substr(dot + 1);
+      node* next = nullptr;
+      for (auto& [name, child] : n->children)
+        if (name == part) next = &child;
+      if (!next) {
+        n->children.emplace_back(part, node{});
+        n->order.push_back("n:" + part);
+        next = &n->children.back().second;
+      }
+      n = next;
+    }
+    n->leaves.emplace_back(rest, &k);
+    n->order.push_back("l:" + rest);
+  }
+  std::ostringstream os;
+  std::function<void(const node&, int)> emit = [&](const node& n, int depth) {
+    std::string ind(static_cast<size_t>(depth) * 2, ' ');
+    for (size_t i = 0; i < n.order.size(); ++i) {
+      bool last = i + 1 == n.order.size();
+      const auto& o = n.order[i];
+      auto name = o.substr(2);
+      if (o[0] == 'l') {
+        for (auto& [lname, k] : n.leaves)
+          if (lname == name) {
+            os << ind << "// " << k->doc << '\n';
+            os << ind << nlohmann::json(name).dump() << ": " << k->def.dump() << (last ? "" : ",")
+               << '\n';
+          }
+      } else {
+        for (auto& [cname, child] : n.children)
+          if (cname == name) {
+            os << ind << nlohmann::json(name).dump() << ": {\n";
+            emit(child, depth + 1);
+            os << ind << "}" << (last ? "" : ",") << '\n';
+          }
+      }
+    }
+  };
+  os << "// medflowd configuration: every key with its default. JSON with // comments.\n";
+  os << "// Environment MEDFLOW_<KEY> (dots become underscores) and --set key=value override it.\n";
+  os << "{\n";
+  emit(root, 1);
+  os << "}\n";
+  return os.str();
+}
+
+std::string config::usage() {
+  return "usage: medflowd [--config FILE] [--port N] [--data-dir DIR] [--kafka-brokers LIST]\n"
+         "                [--set key=value]... [--print-config] [--version] [--help]\n"
+         "\n"
+         "  --config FILE         read settings from FILE (JSON with // comments)\n"
+         "  --port N              same as --set http.port=N\n"
+         "  --data-dir DIR        same as --set store.data_dir=DIR\n"
+         "  --kafka-brokers LIST  use the Kafka bus backend with these bootstrap servers\n"
+         "  --set key=value       set any key; see --print-config for all keys and defaults\n"
+         "  --print-config        print the default configuration file and exit\n"
+         "\n"
+         "Every key can also be set as MEDFLOW_<KEY> (e.g. MEDFLOW_HTTP_PORT=9000).\n"
+         "Precedence: defaults < config file < environment < flags.\n";
+}
+
+}  // namespace medflow

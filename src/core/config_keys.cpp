@@ -1,0 +1,81 @@
+// The one list of configuration keys. config/medflow.json is generated from it
+// (`medflowd --print-config`) and a test keeps the two equal.
+#include "core/config.hpp"
+
+namespace medflow {
+
+namespace {
+using k = config_key::kind;
+}
+
+const std::vector<config_key>& config_keys() {
+  static const std::vector<config_key> keys = {
+      // -- logging ------------------------------------------------------------------------
+      {"log.level", k::string, "info", "log threshold: debug, info, warn, error or off", {}, {},
+       {"debug", "info", "warn", "error", "off"}},
+
+      // -- HTTP ---------------------------------------------------------------------------
+      {"http.host", k::string, "127.0.0.1", "address the HTTP server listens on"},
+      {"http.port", k::integer, 8080, "HTTP port (0 picks a free port, printed at start-up)", 0, 65535},
+      {"http.threads", k::integer, 64,
+       "HTTP worker threads; also the most keep-alive connections served at once", 1, 4096},
+      {"http.max_body_bytes", k::integer, 1048576,
+       "largest request body accepted; bigger ones get 413", 1024, 1073741824},
+      {"http.keep_alive_max_count", k::integer, 100000,
+       "requests served on one keep-alive connection before it is closed", 1, 100000000},
+      {"http.keep_alive_timeout_s", k::integer, 30,
+       "seconds an idle keep-alive connection is kept open", 1, 3600},
+
+      // -- store (SQLite) -------------------------------------------------------------------
+      {"store.data_dir", k::string, "./var", "directory of the SQLite database (created if missing)"},
+      {"store.synchronous", k::string, "FULL",
+       "SQLite synchronous mode in WAL: FULL survives power loss, NORMAL only process crashes",
+       {}, {}, {"OFF", "NORMAL", "FULL"}},
+      {"store.busy_timeout_ms", k::integer, 5000, "how long a connection waits for a lock", 0,
+       600000},
+      {"store.group_commit_max", k::integer, 1000,
+       "most units of work committed together in one transaction", 1, 100000},
+      {"store.readers", k::integer, 32, "most pooled read connections", 1, 1024},
+
+      // -- bus (topic log) --------------------------------------------------------------------
+      {"bus.backend", k::string, "embedded",
+       "topic log backend: embedded (SQLite, no server) or kafka", {}, {},
+       {"embedded", "kafka"}},
+      {"bus.default_partitions", k::integer, 1,
+       "partitions of a topic created without an explicit count", 1, 10000},
+      {"bus.fetch_max", k::integer, 500, "most records a consumer takes in one batch", 1, 100000},
+      {"bus.embedded.retention_hours", k::integer, 168,
+       "embedded backend: records older than this are deleted (0 keeps everything)", 0, 876000},
+      {"bus.kafka.brokers", k::string, "", "Kafka bootstrap servers (host:port,...)"},
+      {"bus.kafka.client_id", k::string, "medflowd", "Kafka client.id"},
+      {"bus.kafka.group_id", k::string, "medflowd",
+       "Kafka consumer group of medflowd's consumers"},
+      {"bus.kafka.linger_ms", k::integer, 5, "producer linger.ms", 0, 10000},
+      {"bus.kafka.timeout_ms", k::integer, 10000,
+       "how long a Kafka produce, fetch or metadata call may take", 100, 600000},
+      {"bus.kafka.relay_batch", k::integer, 1000,
+       "most outbox rows the relay forwards to Kafka per round", 1, 100000},
+
+      // -- actors -----------------------------------------------------------------------------
+      {"actors.threads", k::integer, 0, "CAF scheduler threads (0: one per core, at least 2)", 0,
+       256},
+      {"actors.scheduler", k::string, "sharing",
+       "CAF scheduler policy: sharing (one queue, idle threads sleep) or stealing", {}, {},
+       {"sharing", "stealing"}},
+      {"supervisor.backoff_initial_ms", k::integer, 100,
+       "first restart delay of a failed actor; doubles per restart", 1, 3600000},
+      {"supervisor.backoff_max_ms", k::integer, 10000, "cap of the restart delay", 1, 3600000},
+      {"supervisor.max_restarts", k::integer, 10,
+       "restarts within supervisor.window_ms after which the daemon reports not ready", 1,
+       1000000},
+      {"supervisor.window_ms", k::integer, 60000, "window in which restarts are counted", 1,
+       86400000},
+      {"sequencer.max_keys", k::integer, 10000,
+       "most live per-key actors of one sequencer; idle ones are reclaimed first", 1, 10000000},
+      {"sequencer.idle_ms", k::integer, 10000, "an idle per-key actor is reclaimed after this", 1,
+       86400000},
+  };
+  return keys;
+}
+
+}  // namespace medflow

@@ -1,0 +1,51 @@
+#include "http/ops_routes.hpp"
+
+#include "core/health.hpp"
+#include "core/metrics.hpp"
+#include "http/server.hpp"
+
+namespace medflow::http {
+
+void add_ops_routes(server& srv, health& h) {
+  srv.add(
+      "GET", "/healthz",
+      [](const httplib::Request&, httplib::Response& res, const params&) {
+        send_json(res, 200, {{"status", "alive"}});
+      },
+      {"Liveness: the process serves HTTP", "operations", nullptr, {{200, "alive"}}});
+
+  srv.add(
+      "GET", "/readyz",
+      [&h](const httplib::Request&, httplib::Response& res, const params&) {
+        auto checks = h.evaluate();
+        bool ready = true;
+        nlohmann::json list = nlohmann::json::array();
+        for (auto& c : checks) {
+          ready = ready && c.ok;
+          nlohmann::json item = {{"name", c.name}, {"ok", c.ok}};
+          if (!c.ok) item["detail"] = c.detail;
+          list.push_back(item);
+        }
+        send_json(res, ready ? 200 : 503,
+                  {{"status", ready ? "ready" : "not ready"}, {"checks", list}});
+      },
+      {"Readiness: store open, bus reachable, no escalated supervisor", "operations", nullptr,
+       {{200, "ready"}, {503, "not ready, with the failing checks"}}});
+
+  srv.add(
+      "GET", "/metrics",
+      [](const httplib::Request&, httplib::Response& res, const params&) {
+        res.status = 200;
+        res.set_content(metrics::registry::global().render(), "text/plain; version=0.0.4");
+      },
+      {"Prometheus metrics", "operations", nullptr, {{200, "Prometheus text format"}}});
+
+  srv.add(
+      "GET", "/openapi.json",
+      [&srv](const httplib::Request&, httplib::Response& res, const params&) {
+        send_json(res, 200, srv.openapi());
+      },
+      {"OpenAPI 3 description of every route", "operations", nullptr, {{200, "OpenAPI document"}}});
+}
+
+}  // namespace medflow::http

@@ -1,0 +1,120 @@
+// The HTTP server: cpp-httplib with TCP_NODELAY and tuned keep-alive, routes registered with
+// a path template ("/topics/{topic}/records") and an OpenAPI description, per-route request
+// metrics, JSON bodies for every error (404, 405, 413, 500 included).
+#pragma once
+
+#include "core/error.hpp"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <map>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace medflow {
+class config;
+namespace metrics {
+class counter;
+class histogram;
+}  // namespace metrics
+}  // namespace medflow
+
+namespace medflow::http {
+
+using params = std::map<std::string, std::string>;
+using handler = std::function<void(const httplib::Request&, httplib::Response&, const params&)>;
+
+// What /openapi.json says about a route.
+struct route_doc {
+  std::string summary;
+  std::string tag;
+  nlohmann::json request_body;             // JSON schema of the body, or null
+  std::map<int, std::string> responses;    // status -> description
+  std::vector<std::string> query;          // query parameter names
+  std::vector<std::string> header_params;  // required request headers
+};
+
+class server {
+ public:
+  struct options {
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    size_t threads = 64;
+    size_t max_body_bytes = 1 << 20;
+    size_t keep_alive_max_count = 100000;
+    int keep_alive_timeout_s = 30;
+  };
+  static options options_from(const config& cfg);
+
+  explicit server(options opts);
+  ~server();
+
+  // Registers a route. `path` uses {name} for parameters; they reach the handler decoded.
+  void add(const std::string& method, const std::string& path, handler h, route_doc doc);
+  // Body for requests that match no route (default: generic JSON 404).
+  void set_not_found(std::function<void(const httplib::Request&, httplib::Response&)> fn);
+  // Headers added to every response (e.g. security headers of a flow) for paths under prefix.
+  void add_default_headers(const std::string& prefix, httplib::Headers headers);
+
+  nlohmann::json openapi() const;
+
+  // Binds (port 0: any free port) and serves on a background thread. Returns the port.
+  int start();
+  // Stops accepting, lets in-flight requests finish, joins the threads.
+  void stop();
+  int port() const { return port_; }
+
+ private:
+  struct route {
+    std::string method;
+    std::string path;
+    std::vector<std::string> names;
+    std::regex re;
+    route_doc doc;
+  };
+  // Per-route series, looked up once: a request only touches atomics.
+  struct route_probe {
+    std::string route;
+    std::string method;
+    metrics::histogram* seconds = nullptr;
+    std::array<std::atomic<metrics::counter*>, 600> by_status{};
+    void count(int status, double secs);
+  };
+  route_probe& probe(const std::string& route, const std::string& method);
+  void on_error(const httplib::Request& req, httplib::Response& res);
+
+  options opts_;
+  std::unique_ptr<httplib::Server> srv_;
+  std::vector<route> routes_;
+  std::vector<std::pair<std::string, httplib::Headers>> default_headers_;
+  std::function<void(const httplib::Request&, httplib::Response&)> not_found_;
+  std::thread thread_;
+  int port_ = 0;
+  std::mutex probes_mutex_;
+  std::deque<route_probe> probes_;
+};
+
+// -- responses ------------------------------------------------------------------------------
+void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+// medflow's own error body: {"error": {"code": ..., "message": ...[, "detail": ...]}}
+nlohmann::json error_body(const error& e);
+void send_error(httplib::Response& res, const error& e);
+
+// -- request helpers --------------------------------------------------------------------------
+// Parses a JSON body; a body that is not JSON gives 400 "request body is not valid JSON: ...".
+result<nlohmann::json> parse_json_body(const httplib::Request& req);
+// An integer query parameter within [min, max]; absent gives `def`.
+result<int64_t> query_int(const httplib::Request& req, const std::string& name, int64_t def,
+                          int64_t min, int64_t max);
+
+}  // namespace medflow::http

@@ -1,0 +1,194 @@
+#include "http/topic_routes.hpp"
+
+#include "bus/log.hpp"
+#include "http/server.hpp"
+
+namespace medflow::http {
+
+namespace {
+
+const int64_t max_records_per_read = 10000;
+
+// Decodes the body of POST /topics/{topic}/records into messages, or says what is wrong.
+result<std::vector<bus::message>> decode_records(const std::string& topic,
+                                                 const nlohmann::json& body) {
+  if (!body.is_object() || !body.contains("records"))
+    return error::bad_request("body must be an object with a \"records\" array");
+  auto& records = body["records"];
+  if (!records.is_array() || records.empty())
+    return error::bad_request("\"records\" must be a non-empty array");
+  std::vector<bus::message> out;
+  out.reserve(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    auto& r = records[i];
+    std::string at = "records[" + std::to_string(i) + "]";
+    if (!r.is_object()) return error::bad_request(at + " must be an object");
+    for (auto it = r.begin(); it != r.end(); ++it)
+      if (it.key() != "key" && it.key() != "value" && it.key() != "headers" &&
+          it.key() != "partition")
+        return error::bad_request(at + " has an unknown field \"" + it.key() + "\"");
+    bus::message m;
+    m.topic = topic;
+    if (r.contains("key") && !r["key"].is_null()) {
+      if (!r["key"].is_string()) return error::bad_request(at + ".key must be a string or null");
+      m.key = r["key"].get<std::string>();
+    }
+    if (!r.contains("value")) return error::bad_request(at + ".value is required");
+    m.value = r["value"].dump();
+    if (r.contains("headers") && !r["headers"].is_null()) {
+      auto& hs = r["headers"];
+      if (!hs.is_object())
+        return error::bad_request(at + ".headers must be an object of string values");
+      for (auto it = hs.begin(); it != hs.end(); ++it) {
+        if (!it->is_string())
+          return error::bad_request(at + ".headers." + it.key() + " must be a string");
+        m.hdrs.emplace_back(it.key(), it->get<std::string>());
+      }
+    }
+    if (r.contains("partition") && !r["partition"].is_null()) {
+      if (!r["partition"].is_number_integer())
+        return error::bad_request(at + ".partition must be an integer");
+      m.partition = r["partition"].get<int32_t>();
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+// A record value back as JSON: the JSON it holds, or its bytes as a string when it is not JSON
+// (e.g. written by another Kafka client).
+nlohmann::json value_json(const std::string& v) {
+  auto j = nlohmann::json::parse(v, nullptr, false);
+  if (!j.is_discarded()) return j;
+  return v;
+}
+
+}  // namespace
+
+void add_topic_routes(server& srv, bus::log& bus, int default_partitions) {
+  srv.add(
+      "GET", "/topics",
+      [&bus](const httplib::Request&, httplib::Response& res, const params&) {
+        nlohmann::json list = nlohmann::json::array();
+        for (auto& t : bus.topics()) list.push_back({{"name", t.name}, {"partitions", t.partitions}});
+        send_json(res, 200, {{"topics", list}});
+      },
+      {"List topics with their partition counts", "topics", nullptr, {{200, "topics"}}});
+
+  srv.add(
+      "POST", "/topics",
+      [&bus, default_partitions](const httplib::Request& req, httplib::Response& res,
+                                 const params&) {
+        auto body = parse_json_body(req);
+        if (!body) return send_error(res, body.err());
+        auto& b = *body;
+        if (!b.is_object() || !b.contains("name") || !b["name"].is_string())
+          return send_error(res, error::bad_request("\"name\" (string) is required"));
+        auto name = b["name"].get<std::string>();
+        if (!bus::valid_topic_name(name))
+          return send_error(res, error::bad_request(
+                                     "invalid topic name \"" + name +
+                                     "\": use 1 to 249 of [a-zA-Z0-9._-], not \".\" or \"..\""));
+        int64_t parts = default_partitions;
+        if (b.contains("partitions")) {
+          if (!b["partitions"].is_number_integer() || b["partitions"].get<int64_t>() < 1 ||
+              b["partitions"].get<int64_t>() > 10000)
+            return send_error(res, error::bad_request("\"partitions\" must be an integer from 1 to 10000"));
+          parts = b["partitions"].get<int64_t>();
+        }
+        bool existed = bus.partitions(name).has_value();
+        try {
+          bus.create_topic(name, static_cast<int32_t>(parts));
+        } catch (const bus::topic_exists& e) {
+          return send_error(res, error::conflict(e.what()));
+        }
+        send_json(res, existed ? 200 : 201, {{"name", name}, {"partitions", parts}});
+      },
+      {"Create a topic (idempotent for the same partition count)", "topics",
+       {{"type", "object"},
+        {"required", {"name"}},
+        {"properties", {{"name", {{"type", "string"}}}, {"partitions", {{"type", "integer"}}}}}},
+       {{201, "created"}, {200, "already there"}, {400, "bad name or count"},
+        {409, "exists with another partition count"}}});
+
+  srv.add(
+      "POST", "/topics/{topic}/records",
+      [&bus](const httplib::Request& req, httplib::Response& res, const params& ps) {
+        const auto& topic = ps.at("topic");
+        if (!bus::valid_topic_name(topic))
+          return send_error(res, error::bad_request("invalid topic name \"" + topic + "\""));
+        auto body = parse_json_body(req);
+        if (!body) return send_error(res, body.err());
+        auto msgs = decode_records(topic, *body);
+        if (!msgs) return send_error(res, msgs.err());
+        std::vector<bus::position> pos;
+        try {
+          pos = bus.append(*msgs);
+        } catch (const bus::unknown_topic& e) {
+          return send_error(res, error::not_found(e.what()));
+        } catch (const bus::unknown_partition& e) {
+          return send_error(res, error::not_found(e.what()));
+        }
+        nlohmann::json offsets = nlohmann::json::array();
+        for (auto& p : pos) offsets.push_back({{"partition", p.partition}, {"offset", p.offset}});
+        send_json(res, 200, {{"offsets", offsets}});
+      },
+      {"Append records to a topic; returns where each landed", "topics",
+       {{"type", "object"},
+        {"required", {"records"}},
+        {"properties",
+         {{"records",
+           {{"type", "array"},
+            {"items",
+             {{"type", "object"},
+              {"required", {"value"}},
+              {"properties",
+               {{"key", {{"type", "string"}}},
+                {"value", nlohmann::json::object()},
+                {"partition", {{"type", "integer"}}},
+                {"headers", {{"type", "object"}, {"additionalProperties", {{"type", "string"}}}}}}}}}}}}}},
+       {{200, "offsets"}, {400, "bad body or topic name"}, {404, "unknown topic or partition"}}});
+
+  srv.add(
+      "GET", "/topics/{topic}/partitions/{partition}/records",
+      [&bus](const httplib::Request& req, httplib::Response& res, const params& ps) {
+        const auto& topic = ps.at("topic");
+        if (!bus::valid_topic_name(topic))
+          return send_error(res, error::bad_request("invalid topic name \"" + topic + "\""));
+        auto& ptext = ps.at("partition");
+        char* end = nullptr;
+        long p = std::strtol(ptext.c_str(), &end, 10);
+        if (ptext.empty() || *end != '\0' || p < 0 || p > INT32_MAX)
+          return send_error(res, error::bad_request("partition must be a non-negative integer"));
+        auto offset = query_int(req, "offset", 0, 0, INT64_MAX);
+        if (!offset) return send_error(res, offset.err());
+        auto max = query_int(req, "max", 100, 1, max_records_per_read);
+        if (!max) return send_error(res, max.err());
+        std::vector<bus::record> recs;
+        try {
+          recs = bus.fetch(topic, static_cast<int32_t>(p), *offset, static_cast<size_t>(*max));
+        } catch (const bus::unknown_topic& e) {
+          return send_error(res, error::not_found(e.what()));
+        } catch (const bus::unknown_partition& e) {
+          return send_error(res, error::not_found(e.what()));
+        }
+        nlohmann::json list = nlohmann::json::array();
+        for (auto& r : recs) {
+          nlohmann::json hs = nlohmann::json::object();
+          for (auto& [k, v] : r.hdrs) hs[k] = v;
+          list.push_back({{"partition", r.partition},
+                          {"offset", r.offset},
+                          {"timestamp", r.timestamp_ms},
+                          {"key", r.key ? nlohmann::json(*r.key) : nlohmann::json(nullptr)},
+                          {"value", value_json(r.value)},
+                          {"headers", hs}});
+        }
+        send_json(res, 200, {{"records", list}});
+      },
+      {"Read records of one partition from an offset", "topics", nullptr,
+       {{200, "records (possibly none)"}, {400, "bad offset, max or partition"},
+        {404, "unknown topic or partition"}},
+       {"offset", "max"}});
+}
+
+}  // namespace medflow::http

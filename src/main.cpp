@@ -1,0 +1,69 @@
+// medflowd: reads the configuration, starts the daemon, serves until SIGTERM or SIGINT, then
+// stops gracefully (exit 0). A configuration error exits 2, a start-up failure 1.
+#include "app/daemon.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+  using namespace medflow;
+  // Block the stop signals in every thread; the main thread waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  config::cli cli;
+  std::optional<config> cfg;
+  try {
+    cfg = config::load(args, env, &cli);
+  } catch (const config_error& e) {
+    std::cerr << "medflowd: configuration error: " << e.what() << "\n";
+    return 2;
+  }
+  if (cli.help) {
+    std::cout << config::usage();
+    return 0;
+  }
+  if (cli.version) {
+    std::cout << "medflowd 0.1.0\n";
+    return 0;
+  }
+  if (cli.print_config) {
+    std::cout << config::render_default_file();
+    return 0;
+  }
+
+  app::daemon d{*cfg};
+  try {
+    d.start();
+  } catch (const std::exception& e) {
+    std::cerr << "medflowd: cannot start: " << e.what() << "\n";
+    return 1;
+  }
+  std::printf("medflowd listening on http://%s:%d\n", cfg->string("http.host").c_str(), d.port());
+  std::fflush(stdout);
+  log::info("medflowd", "listening on http://", cfg->string("http.host"), ":", d.port());
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log::info("medflowd", "received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", "; stopping");
+  d.stop();
+  log::info("medflowd", "stopped");
+  return 0;
+}

@@ -1,0 +1,118 @@
+// The group-commit writer: the one thread that writes to the database. Units of work from
+// any thread are queued; the writer runs as many as are waiting (up to a maximum) in one
+// transaction, each inside its own savepoint, so a unit that throws rolls back alone while
+// the others commit together. A unit's completion runs after the commit that made it durable.
+#pragma once
+
+#include "store/sqlite.hpp"
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <atomic>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace medflow::metrics {
+class counter;
+class histogram;
+}  // namespace medflow::metrics
+
+namespace medflow::store {
+
+// What a unit of work sees: the connection (inside a transaction and a savepoint) and a place
+// to leave actions that must run only once the commit succeeded (e.g. waking consumers).
+class tx {
+ public:
+  explicit tx(connection& c) : conn(c) {}
+  connection& conn;
+  void after_commit(std::function<void()> f) { hooks_.push_back(std::move(f)); }
+
+ private:
+  friend class writer;
+  std::vector<std::function<void()>> hooks_;
+};
+
+class writer_stopped : public std::runtime_error {
+ public:
+  writer_stopped() : std::runtime_error("store writer is stopped") {}
+};
+
+class writer {
+ public:
+  using unit = std::function<void(tx&)>;
+  // Called on the writer thread once the unit is committed (nullptr) or failed (the error).
+  using done_fn = std::function<void(std::exception_ptr)>;
+
+  writer(std::unique_ptr<connection> conn, size_t max_batch, std::string name = "main");
+  ~writer();
+  writer(const writer&) = delete;
+  writer& operator=(const writer&) = delete;
+
+  void submit(unit u, done_fn done);
+
+  // Runs `f(tx&)` in the next group commit and waits until it is durable. Returns f's result
+  // or rethrows its exception.
+  template <class F>
+  auto run(F&& f) -> std::invoke_result_t<F&, tx&> {
+    using R = std::invoke_result_t<F&, tx&>;
+    auto promise = std::make_shared<std::promise<void>>();
+    auto fut = promise->get_future();
+    if constexpr (std::is_void_v<R>) {
+      submit([&f](tx& t) { f(t); },
+             [promise](std::exception_ptr e) {
+               if (e) promise->set_exception(e);
+               else promise->set_value();
+             });
+      fut.get();
+    } else {
+      std::optional<R> out;
+      submit([&f, &out](tx& t) { out.emplace(f(t)); },
+             [promise](std::exception_ptr e) {
+               if (e) promise->set_exception(e);
+               else promise->set_value();
+             });
+      fut.get();
+      return std::move(*out);
+    }
+  }
+
+  // Commits what is queued, then stops the thread. Later submissions fail with writer_stopped.
+  void stop();
+  size_t queue_depth() const;
+  uint64_t commits() const { return commits_; }
+
+ private:
+  struct item {
+    unit u;
+    done_fn done;
+    std::exception_ptr err;
+    std::vector<std::function<void()>> hooks;
+  };
+  void loop();
+  void run_batch(std::vector<item>& batch);
+
+  std::unique_ptr<connection> conn_;
+  size_t max_batch_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<item> queue_;
+  bool stopping_ = false;
+  std::atomic<uint64_t> commits_{0};
+  metrics::counter* m_commits_;
+  metrics::counter* m_units_failed_;
+  metrics::histogram* m_batch_size_;
+  metrics::histogram* m_commit_seconds_;
+  std::string name_;
+  std::thread thread_;
+};
+
+}  // namespace medflow::store

@@ -1,0 +1,166 @@
+#include "actors/partition_consumer.hpp"
+
+#include "support/actor_fixture.hpp"
+#include "support/memory_log.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace medflow;
+using namespace medflow::actors;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct consumer_fixture : test::actor_fixture {
+  test::memory_log bus;
+  std::vector<std::string> processed;  // "key@offset"
+  std::vector<std::string> dead;       // "offset:reason"
+  std::map<int64_t, done_fn> pending;
+  bool hold = false;                   // keep completions for the test to fire
+  std::set<int64_t> poison;            // offsets whose handler throws
+  std::shared_ptr<attempt_tracker> attempts = std::make_shared<attempt_tracker>();
+  caf::actor consumer;
+
+  consumer_fixture() { bus.create_topic("t", 1); }
+
+  std::shared_ptr<const record_handlers> handlers() {
+    auto h = std::make_shared<record_handlers>();
+    h->key_of = [](const bus::record& r) {
+      if (!r.key) throw std::runtime_error("no key");
+      return *r.key;
+    };
+    h->process = [this](const bus::record& r, done_fn done) {
+      if (poison.count(r.offset)) throw std::runtime_error("poison at " + std::to_string(r.offset));
+      processed.push_back(*r.key + "@" + std::to_string(r.offset));
+      if (hold) pending[r.offset] = std::move(done);
+      else done(nullptr);
+    };
+    h->dead_letter = [this](const bus::record& r, const std::string& why, done_fn done) {
+      dead.push_back(std::to_string(r.offset) + ":" + why);
+      done(nullptr);
+    };
+    return h;
+  }
+
+  void start(size_t fetch_max = 100, int max_attempts = 3) {
+    consumer_config c;
+    c.group = "g";
+    c.topic = "t";
+    c.partition = 0;
+    c.fetch_max = fetch_max;
+    c.max_attempts = max_attempts;
+    c.limits.idle = 1000ms;
+    consumer = sys->spawn(partition_consumer, c, static_cast<bus::log*>(&bus), handlers(), attempts);
+    run();
+  }
+  void produce(const std::string& key, int n = 1) {
+    for (int i = 0; i < n; ++i) bus.append({{"t", key, "v", {}, 0}});
+  }
+  void produce_unkeyed() { bus.append({{"t", std::nullopt, "v", {}, 0}}); }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(consumer_fixture, "commits a batch only after every record of it is done") {
+  produce("a", 2);
+  produce("b", 1);
+  hold = true;
+  start();
+  CHECK(processed == std::vector<std::string>{"a@0", "b@2"});
+  CHECK(bus.commit_log.empty());
+  pending.at(0)(nullptr);
+  run();
+  pending.at(2)(nullptr);
+  run();
+  CHECK(bus.commit_log.empty());  // a@1 is still out
+  pending.at(1)(nullptr);
+  run();
+  CHECK(bus.commit_log == std::vector<int64_t>{3});
+  CHECK(bus.committed("g", "t", 0) == 3);
+}
+
+TEST_CASE_FIXTURE(consumer_fixture, "new records wake the consumer; batches respect fetch_max") {
+  start(2);
+  CHECK(processed.empty());
+  produce("a", 5);  // the watch wakes it at once
+  run();
+  CHECK(processed.size() == 5);
+  CHECK(bus.commit_log == std::vector<int64_t>{2, 4, 5});
+}
+
+TEST_CASE_FIXTURE(consumer_fixture, "a restarted consumer resumes at the committed offset") {
+  produce("a", 3);
+  bus.commit("g", "t", 0, 2);
+  start();
+  CHECK(processed == std::vector<std::string>{"a@2"});
+}
+
+TEST_CASE_FIXTURE(consumer_fixture, "a failing record stops the consumer; the batch is redelivered; "
+                                     "after max attempts it is dead-lettered and the key goes on") {
+  produce("a", 1);  // offset 0
+  produce("b", 1);  // offset 1: poison
+  produce("b", 1);  // offset 2: same key, after the poison
+  poison = {1};
+  start(100, 2);
+  auto rec = watch(consumer);
+  CHECK(rec->exited);
+  CHECK(describe(rec->reason).find("t/0 offset 1 failed (attempt 1): key b: poison at 1") !=
+        std::string::npos);
+  CHECK(bus.commit_log.empty());
+  CHECK(attempts->attempts(1) == 1);
+  start(100, 2);  // what the supervisor does
+  CHECK(attempts->attempts(1) == 2);
+  start(100, 2);
+  // Third delivery: offset 1 is dead-lettered, b@2 still runs after it, a@0 is handled again
+  // (the handlers are idempotent in real flows).
+  CHECK(dead.size() == 1);
+  CHECK(dead[0].rfind("1:failed 2 attempts; last: key b: poison at 1", 0) == 0);
+  CHECK(processed.back() == "b@2");
+  CHECK(bus.commit_log == std::vector<int64_t>{3});
+  CHECK(attempts->attempts(1) == 0);  // forgotten once committed
+}
+
+TEST_CASE_FIXTURE(consumer_fixture, "a record whose key cannot be read is dead-lettered at once") {
+  produce_unkeyed();
+  produce("a", 1);
+  start();
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0] == "0:cannot read the record's key: no key");
+  CHECK(processed == std::vector<std::string>{"a@1"});
+  CHECK(bus.commit_log == std::vector<int64_t>{2});
+}
+
+TEST_CASE_FIXTURE(consumer_fixture, "drain finishes the batch in flight, commits it, and stops") {
+  produce("a", 2);
+  hold = true;
+  start();
+  auto rec = watch(consumer);
+  caf::anon_send(consumer, drain_atom::value);
+  run();
+  CHECK_FALSE(rec->exited);
+  produce("a", 1);  // not fetched any more
+  run();
+  pending.at(0)(nullptr);
+  run();
+  pending.at(1)(nullptr);
+  run();
+  CHECK(rec->exited);
+  CHECK_FALSE(rec->reason);
+  CHECK(bus.commit_log == std::vector<int64_t>{2});
+  CHECK(processed.size() == 2);
+}
+
+TEST_CASE_FIXTURE(consumer_fixture, "a bus that cannot be read fails the consumer for a restart") {
+  bus.fail_fetch = true;
+  start();
+  auto rec = watch(consumer);
+  CHECK(rec->exited);
+  CHECK(describe(rec->reason) == "fetch t/0 failed: bus down");
+}
+
+TEST_CASE_FIXTURE(consumer_fixture, "the safety-net tick fetches even without a wake") {
+  start();
+  auto before = bus.fetches;
+  advance(1000ms);
+  CHECK(bus.fetches > before);
+}

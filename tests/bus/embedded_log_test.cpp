@@ -1,0 +1,148 @@
+#include "bus/embedded_log.hpp"
+
+#include "core/murmur2.hpp"
+#include "support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+
+using namespace medflow;
+using namespace medflow::bus;
+
+namespace {
+struct fixture {
+  test::temp_dir dir;
+  std::unique_ptr<store::database> db;
+  std::unique_ptr<embedded_log> log;
+
+  fixture() { open(); }
+  void open() {
+    log.reset();
+    db.reset();
+    store::database::options o;
+    o.path = dir.file("bus.db");
+    o.conn.synchronous = "NORMAL";
+    db = std::make_unique<store::database>(o);
+    db->migrate(embedded_log::migrations());
+    log = std::make_unique<embedded_log>(*db);
+  }
+};
+}  // namespace
+
+TEST_CASE("create, list and delete topics") {
+  fixture f;
+  f.log->create_topic("a.in", 3);
+  f.log->create_topic("b", 1);
+  f.log->create_topic("a.in", 3);  // same count: fine
+  CHECK_THROWS_AS(f.log->create_topic("a.in", 4), topic_exists);
+  CHECK_THROWS_AS(f.log->create_topic("bad topic!", 1), std::invalid_argument);
+  CHECK(f.log->partitions("a.in") == 3);
+  CHECK_FALSE(f.log->partitions("zzz"));
+  auto ts = f.log->topics();
+  REQUIRE(ts.size() == 2);
+  CHECK(ts[0].name == "a.in");
+  f.log->delete_topic("b");
+  CHECK_FALSE(f.log->partitions("b"));
+}
+
+TEST_CASE("keyed records go to murmur2(key) mod N and get consecutive offsets") {
+  fixture f;
+  f.log->create_topic("t", 8);
+  auto pos = f.log->append({{"t", std::string("patient-1"), "{\"n\":1}", {{"h", "v"}}, {}},
+                            {"t", std::string("patient-1"), "{\"n\":2}", {}, {}}});
+  REQUIRE(pos.size() == 2);
+  CHECK(pos[0].partition == kafka_partition("patient-1", 8));
+  CHECK(pos[1].partition == pos[0].partition);
+  CHECK(pos[0].offset == 0);
+  CHECK(pos[1].offset == 1);
+  auto recs = f.log->fetch("t", pos[0].partition, 0, 10);
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0].key == std::optional<std::string>("patient-1"));
+  CHECK(recs[0].value == "{\"n\":1}");
+  REQUIRE(recs[0].hdrs.size() == 1);
+  CHECK(*recs[0].header("h") == "v");
+  CHECK(recs[1].hdrs.empty());
+  CHECK(recs[0].timestamp_ms > 0);
+  CHECK(f.log->end_offset("t", pos[0].partition) == 2);
+  CHECK(f.log->fetch("t", pos[0].partition, 1, 10).size() == 1);
+  CHECK(f.log->fetch("t", pos[0].partition, 2, 10).empty());
+}
+
+TEST_CASE("a bad record in a batch writes nothing") {
+  fixture f;
+  f.log->create_topic("t", 2);
+  CHECK_THROWS_AS(f.log->append({{"t", std::nullopt, "a", {}, {}}, {"t", std::nullopt, "b", {}, 5}}),
+                  unknown_partition);
+  CHECK_THROWS_AS(f.log->append({{"t", std::nullopt, "a", {}, {}}, {"nope", std::nullopt, "b", {}, {}}}),
+                  unknown_topic);
+  CHECK(f.log->end_offset("t", 0) == 0);
+  CHECK(f.log->end_offset("t", 1) == 0);
+  CHECK_THROWS_AS(f.log->fetch("t", 2, 0, 1), unknown_partition);
+  CHECK_THROWS_AS(f.log->fetch("nope", 0, 0, 1), unknown_topic);
+}
+
+TEST_CASE("null keys are spread round-robin") {
+  fixture f;
+  f.log->create_topic("t", 2);
+  auto pos = f.log->append({{"t", std::nullopt, "a", {}, {}}, {"t", std::nullopt, "b", {}, {}}});
+  CHECK(pos[0].partition != pos[1].partition);
+}
+
+TEST_CASE("records, offsets and committed positions survive a restart") {
+  fixture f;
+  f.log->create_topic("t", 1);
+  f.log->append({{"t", std::string("k"), "v1", {}, {}}, {"t", std::string("k"), "v2", {}, {}}});
+  f.log->commit("g", "t", 0, 1);
+  f.open();
+  CHECK(f.log->partitions("t") == 1);
+  CHECK(f.log->committed("g", "t", 0) == 1);
+  CHECK_FALSE(f.log->committed("other", "t", 0));
+  auto recs = f.log->fetch("t", 0, 1, 10);
+  REQUIRE(recs.size() == 1);
+  CHECK(recs[0].value == "v2");
+  auto pos = f.log->append({{"t", std::string("k"), "v3", {}, {}}});
+  CHECK(pos[0].offset == 2);
+}
+
+TEST_CASE("commits never move a group backwards") {
+  fixture f;
+  f.log->create_topic("t", 1);
+  f.log->commit("g", "t", 0, 5);
+  f.log->commit("g", "t", 0, 3);
+  CHECK(f.log->committed("g", "t", 0) == 5);
+  std::atomic<bool> done{false};
+  f.log->commit_async("g", "t", 0, 7, [&](std::exception_ptr e) { done = !e; });
+  f.db->write().run([](store::tx&) {});
+  CHECK(done);
+  CHECK(f.log->committed("g", "t", 0) == 7);
+}
+
+TEST_CASE("retention keeps the newest record of a partition, so offsets never repeat") {
+  fixture f;
+  f.log->create_topic("t", 1);
+  f.log->append({{"t", std::nullopt, "a", {}, {}}, {"t", std::nullopt, "b", {}, {}}});
+  CHECK(f.log->delete_older_than(INT64_MAX) == 1);
+  CHECK(f.log->fetch("t", 0, 0, 10).size() == 1);
+  auto pos = f.log->append({{"t", std::nullopt, "c", {}, {}}});
+  CHECK(pos[0].offset == 2);
+}
+
+TEST_CASE("append_in is atomic with the surrounding unit of work, and watchers wake on commit") {
+  fixture f;
+  f.log->create_topic("t", 1);
+  std::atomic<int> wakes{0};
+  auto w = f.log->watch("t", 0, [&] { wakes++; });
+  CHECK_THROWS(f.db->write().run([&](store::tx& t) {
+    f.log->append_in(t, {"t", std::nullopt, "lost", {}, {}});
+    throw std::runtime_error("domain write failed");
+  }));
+  CHECK(f.log->end_offset("t", 0) == 0);
+  CHECK(wakes == 0);
+  f.db->write().run([&](store::tx& t) { f.log->append_in(t, {"t", std::nullopt, "kept", {}, {}}); });
+  CHECK(f.log->end_offset("t", 0) == 1);
+  CHECK(wakes == 1);
+  w.reset();
+  f.log->append({{"t", std::nullopt, "x", {}, {}}});
+  CHECK(wakes == 1);
+}

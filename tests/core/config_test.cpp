@@ -1,0 +1,109 @@
+#include "core/config.hpp"
+
+#include "support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+using medflow::config;
+using medflow::config_error;
+
+namespace {
+std::string load_error(const std::vector<std::string>& args,
+                       const std::map<std::string, std::string>& env = {}) {
+  try {
+    config::load(args, env);
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("defaults come from the key registry") {
+  auto c = config::load({}, {});
+  CHECK(c.integer("http.port") == 8080);
+  CHECK(c.string("http.host") == "127.0.0.1");
+  CHECK(c.string("bus.backend") == "embedded");
+  CHECK(c.string("store.data_dir") == "./var");
+}
+
+TEST_CASE("file < environment < flags") {
+  medflow::test::temp_dir dir;
+  auto path = dir.file("c.json");
+  std::ofstream(path) << "// a comment\n{\"http\": {\"port\": 9001, \"threads\": 8}}\n";
+  auto c = config::load({"--config", path}, {});
+  CHECK(c.integer("http.port") == 9001);
+  CHECK(c.integer("http.threads") == 8);
+  c = config::load({"--config", path}, {{"MEDFLOW_HTTP_PORT", "9002"}});
+  CHECK(c.integer("http.port") == 9002);
+  c = config::load({"--config", path, "--port", "9003"}, {{"MEDFLOW_HTTP_PORT", "9002"}});
+  CHECK(c.integer("http.port") == 9003);
+  c = config::load({"--set", "http.port=9004", "--set=store.synchronous=NORMAL"}, {});
+  CHECK(c.integer("http.port") == 9004);
+  CHECK(c.string("store.synchronous") == "NORMAL");
+}
+
+TEST_CASE("short flags map to keys") {
+  auto c = config::load({"--data-dir", "/tmp/x", "--kafka-brokers", "h:9092"}, {});
+  CHECK(c.string("store.data_dir") == "/tmp/x");
+  CHECK(c.string("bus.backend") == "kafka");
+  CHECK(c.string("bus.kafka.brokers") == "h:9092");
+}
+
+TEST_CASE("environment names: dots and underscores become underscores, upper case") {
+  CHECK(config::env_name("a.b_c") == "MEDFLOW_A_B_C");
+  CHECK(config::env_name("bus.kafka.brokers") == "MEDFLOW_BUS_KAFKA_BROKERS");
+  auto c = config::load({}, {{"MEDFLOW_STORE_GROUP_COMMIT_MAX", "42"}});
+  CHECK(c.integer("store.group_commit_max") == 42);
+}
+
+TEST_CASE("invalid values are refused with the key and the reason") {
+  CHECK(load_error({"--port", "abc"}) ==
+        "invalid value for http.port (from --set http.port): expected an integer, got \"abc\"");
+  CHECK(load_error({"--port", "70000"}) ==
+        "invalid value for http.port (from --set http.port): must be at most 65535, got 70000");
+  CHECK(load_error({}, {{"MEDFLOW_STORE_SYNCHRONOUS", "SOMETIMES"}}) ==
+        "invalid value for store.synchronous (from MEDFLOW_STORE_SYNCHRONOUS): must be one of "
+        "OFF, NORMAL, FULL, got \"SOMETIMES\"");
+  CHECK(load_error({"--set", "nope.key=1"}) == "unknown configuration key nope.key (from --set)");
+  CHECK(load_error({"--set", "http.port"}) == "--set expects key=value, got \"http.port\"");
+  CHECK(load_error({"--frobnicate"}) == "unknown argument \"--frobnicate\" (see --help)");
+  CHECK(load_error({"--config", "/nonexistent/medflow.json"}) ==
+        "cannot read config file /nonexistent/medflow.json");
+  CHECK(load_error({"--set", "bus.backend=kafka"}) ==
+        "invalid value for bus.kafka.brokers: must be set when bus.backend is kafka");
+}
+
+TEST_CASE("a config file with an unknown key or a wrong type is refused") {
+  medflow::test::temp_dir dir;
+  auto path = dir.file("c.json");
+  std::ofstream(path) << "{\"http\": {\"prot\": 1}}";
+  CHECK(load_error({"--config", path}) == "unknown configuration key http.prot in " + path);
+  std::ofstream(path) << "{\"http\": {\"port\": \"8080\"}}";
+  CHECK(load_error({"--config", path}) ==
+        "invalid value for http.port (from " + path + "): expected an integer, got \"8080\"");
+  std::ofstream(path) << "{\"http\": ";
+  CHECK(load_error({"--config", path}).rfind("config file " + path + " is not valid JSON", 0) == 0);
+}
+
+TEST_CASE("the rendered default file parses back to the defaults") {
+  medflow::test::temp_dir dir;
+  auto path = dir.file("d.json");
+  std::ofstream(path) << config::render_default_file();
+  auto from_file = config::load({"--config", path}, {});
+  auto defaults = config::load({}, {});
+  for (auto& k : medflow::config_keys())
+    CHECK_MESSAGE(from_file.value(k.name) == defaults.value(k.name), k.name);
+}
+
+TEST_CASE("config/medflow.json in the repository is the generated default file") {
+  std::ifstream in(std::string(MEDFLOW_SOURCE_DIR) + "/config/medflow.json");
+  REQUIRE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  CHECK_MESSAGE(ss.str() == config::render_default_file(),
+                "regenerate it: build/medflowd --print-config > config/medflow.json");
+}

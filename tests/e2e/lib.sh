@@ -1,0 +1,106 @@
+# Helpers for end-to-end tests: start the real medflowd on a free port with a temporary data
+# directory, call it with curl, assert on JSON with jq. Source it; it cleans up on exit.
+set -euo pipefail
+
+: "${MEDFLOWD:?MEDFLOWD must point at the medflowd binary}"
+: "${TOOLS_DIR:=$(dirname "$MEDFLOWD")/tests}"
+: "${SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+
+E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/medflow-e2e.XXXXXX")
+MF_PID=""
+MF_URL=""
+BG_PIDS=()
+TEST_NAME=$(basename "$0" .sh)
+
+cleanup() {
+  local rc=$?
+  for p in $MF_PID "${BG_PIDS[@]}"; do
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  if [ $rc -ne 0 ] && [ -f "$E2E_TMP/medflowd.err" ]; then
+    echo "--- medflowd stderr (last 40 lines) ---"
+    tail -n 40 "$E2E_TMP/medflowd.err"
+  fi
+  rm -rf "$E2E_TMP"
+  exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL [$TEST_NAME]: $*" >&2; exit 1; }
+step() { echo "== $*"; }
+
+# start_medflowd [args...]: data in $E2E_TMP/data unless --data-dir is given.
+start_medflowd() {
+  : >"$E2E_TMP/medflowd.out"
+  "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" --set log.level=warn "$@" \
+    >"$E2E_TMP/medflowd.out" 2>>"$E2E_TMP/medflowd.err" &
+  MF_PID=$!
+  local deadline=$((SECONDS + 30))
+  while ! grep -q "listening on" "$E2E_TMP/medflowd.out" 2>/dev/null; do
+    kill -0 "$MF_PID" 2>/dev/null || { cat "$E2E_TMP/medflowd.err" >&2; fail "medflowd exited at start-up"; }
+    [ $SECONDS -lt $deadline ] || fail "medflowd did not start within 30 s"
+    sleep 0.05
+  done
+  MF_URL=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$E2E_TMP/medflowd.out" | head -n1)
+}
+
+# stop_medflowd: SIGTERM, and it must exit 0.
+stop_medflowd() {
+  kill -TERM "$MF_PID"
+  local rc=0
+  wait "$MF_PID" || rc=$?
+  MF_PID=""
+  [ $rc -eq 0 ] || fail "medflowd exited with $rc after SIGTERM"
+}
+
+kill9_medflowd() {
+  kill -9 "$MF_PID" 2>/dev/null || true
+  wait "$MF_PID" 2>/dev/null || true
+  MF_PID=""
+}
+
+# http METHOD PATH [BODY] [extra curl args...]: sets STATUS and BODY.
+http() {
+  local method=$1 path=$2 body=${3:-}
+  shift 3 2>/dev/null || shift $#
+  local args=(-s -o "$E2E_TMP/body" -w '%{http_code}' -X "$method" "$MF_URL$path")
+  [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+  STATUS=$(curl "${args[@]}" "$@")
+  BODY=$(cat "$E2E_TMP/body")
+}
+
+expect_status() {
+  [ "$STATUS" = "$1" ] || fail "expected HTTP $1, got $STATUS: $BODY"
+}
+
+# expect_json JQ_FILTER EXPECTED: the filter applied to BODY must print EXPECTED.
+expect_json() {
+  local got
+  got=$(printf '%s' "$BODY" | jq -c -r "$1" 2>/dev/null) || fail "body is not JSON: $BODY"
+  [ "$got" = "$2" ] || fail "jq '$1': expected '$2', got '$got' (body: $BODY)"
+}
+
+expect_eq() {
+  [ "$1" = "$2" ] || fail "${3:-value}: expected '$2', got '$1'"
+}
+
+# wait_until SECONDS COMMAND...: polls until the command succeeds.
+wait_until() {
+  local limit=$1
+  shift
+  local deadline=$((SECONDS + limit))
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.05
+  done
+}
+
+# start_kafka_mock TOPIC:PARTITIONS...: a librdkafka mock cluster (the real Kafka protocol on
+# loopback) in the background; sets KAFKA_BROKERS.
+start_kafka_mock() {
+  "$TOOLS_DIR/kafka_mock" "$@" >"$E2E_TMP/kafka_mock.out" 2>"$E2E_TMP/kafka_mock.err" &
+  BG_PIDS+=($!)
+  wait_until 20 grep -q . "$E2E_TMP/kafka_mock.out" || fail "kafka_mock did not start"
+  KAFKA_BROKERS=$(head -n1 "$E2E_TMP/kafka_mock.out")
+}

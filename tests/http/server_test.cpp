@@ -1,0 +1,99 @@
+#include "http/server.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace medflow;
+
+namespace {
+struct server_fixture {
+  http::server::options opts;
+  std::unique_ptr<http::server> srv;
+  std::unique_ptr<httplib::Client> cli;
+
+  server_fixture() {
+    opts.port = 0;
+    opts.threads = 4;
+    opts.max_body_bytes = 1024;
+    srv = std::make_unique<http::server>(opts);
+    srv->add(
+        "GET", "/things/{id}/parts/{part}",
+        [](const httplib::Request&, httplib::Response& res, const http::params& ps) {
+          http::send_json(res, 200, {{"id", ps.at("id")}, {"part", ps.at("part")}});
+        },
+        {"a thing's part", "test", nullptr, {{200, "ok"}}});
+    srv->add(
+        "POST", "/echo",
+        [](const httplib::Request& req, httplib::Response& res, const http::params&) {
+          auto body = http::parse_json_body(req);
+          if (!body) return http::send_error(res, body.err());
+          http::send_json(res, 200, *body);
+        },
+        {"echo", "test", {{"type", "object"}}, {{200, "ok"}}});
+    srv->add(
+        "GET", "/boom",
+        [](const httplib::Request&, httplib::Response&, const http::params&) {
+          throw std::runtime_error("secret detail");
+        },
+        {"fails", "test", nullptr, {}});
+    srv->add(
+        "GET", "/refuse",
+        [](const httplib::Request&, httplib::Response&, const http::params&) {
+          throw error_exception(error::conflict("no way"));
+        },
+        {"refuses", "test", nullptr, {}});
+    int port = srv->start();
+    cli = std::make_unique<httplib::Client>("127.0.0.1", port);
+  }
+  static nlohmann::json body(const httplib::Result& r) { return nlohmann::json::parse(r->body); }
+};
+}  // namespace
+
+TEST_CASE_FIXTURE(server_fixture, "path parameters reach the handler URL-decoded") {
+  auto r = cli->Get("/things/a%20b/parts/7");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(body(r) == nlohmann::json{{"id", "a b"}, {"part", "7"}});
+}
+
+TEST_CASE_FIXTURE(server_fixture, "every error has a JSON body with a stable code") {
+  auto r = cli->Get("/nowhere");
+  REQUIRE(r);
+  CHECK(r->status == 404);
+  CHECK(body(r)["error"]["code"] == "not_found");
+  r = cli->Delete("/echo");
+  CHECK(r->status == 405);
+  CHECK(body(r)["error"]["code"] == "method_not_allowed");
+  r = cli->Post("/echo", std::string(2000, 'x'), "application/json");
+  CHECK(r->status == 413);
+  CHECK(body(r)["error"]["code"] == "payload_too_large");
+  r = cli->Post("/echo", "{\"a\":", "application/json");
+  CHECK(r->status == 400);
+  CHECK(body(r)["error"]["message"].get<std::string>().rfind("request body is not valid JSON", 0) == 0);
+  r = cli->Get("/boom");
+  CHECK(r->status == 500);
+  CHECK(body(r)["error"] == nlohmann::json{{"code", "internal_error"}, {"message", "internal error"}});
+  r = cli->Get("/refuse");
+  CHECK(r->status == 409);
+  CHECK(body(r)["error"]["message"] == "no way");
+}
+
+TEST_CASE_FIXTURE(server_fixture, "openapi describes the registered routes") {
+  auto doc = srv->openapi();
+  CHECK(doc["openapi"] == "3.0.3");
+  auto& op = doc["paths"]["/things/{id}/parts/{part}"]["get"];
+  CHECK(op["summary"] == "a thing's part");
+  CHECK(op["parameters"].size() == 2);
+  CHECK(doc["paths"]["/echo"]["post"]["requestBody"]["required"] == true);
+}
+
+TEST_CASE("query_int checks type and range") {
+  httplib::Request req;
+  req.params.emplace("n", "12");
+  req.params.emplace("bad", "1x");
+  CHECK(*http::query_int(req, "n", 0, 0, 100) == 12);
+  CHECK(*http::query_int(req, "absent", 7, 0, 100) == 7);
+  CHECK(http::query_int(req, "bad", 0, 0, 100).err().message ==
+        "query parameter bad must be an integer, got \"1x\"");
+  CHECK(http::query_int(req, "n", 0, 0, 10).err().message ==
+        "query parameter n must be between 0 and 10");
+}
