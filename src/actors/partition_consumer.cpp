@@ -41,15 +41,30 @@ void fetch(self_ptr self);
 
 void maybe_finish_drain(self_ptr self) {
   auto& st = self->state;
-  if (st.draining && st.batch_end < 0 && !st.commit_inflight) self->quit();
+  if (st.draining && st.pending.empty() && st.committing < 0 && st.committed >= st.next_fetch)
+    self->quit();
 }
 
-void commit(self_ptr self, int64_t next) {
+// Commits the done prefix unless a commit is in flight (its answer triggers the next one).
+void maybe_commit(self_ptr self) {
   auto& st = self->state;
-  st.commit_inflight = true;
+  int64_t point = st.done_up_to();
+  if (st.committing >= 0 || point <= st.committed) return;
+  auto now = self->clock().now();
+  auto due = st.last_commit + st.cfg.commit_interval;
+  if (!st.draining && st.cfg.commit_interval.count() > 0 && now < due) {
+    if (!st.commit_timer) {
+      st.commit_timer = true;
+      self->delayed_send(self, due - now, commit_atom::value);
+    }
+    return;
+  }
+  st.last_commit = now;
+  st.committing = point;
+  st.attempts->forget_below(point);
   auto me = caf::actor_cast<caf::actor>(self);
-  st.bus->commit_async(st.cfg.group, st.cfg.topic, st.cfg.partition, next,
-                       [me, next](std::exception_ptr e) {
+  st.bus->commit_async(st.cfg.group, st.cfg.topic, st.cfg.partition, point,
+                       [me, point](std::exception_ptr e) {
                          std::string err;
                          if (e) {
                            try {
@@ -60,26 +75,18 @@ void commit(self_ptr self, int64_t next) {
                              err = "unknown error";
                            }
                          }
-                         caf::anon_send(me, committed_atom::value, next, err);
+                         caf::anon_send(me, committed_atom::value, point, err);
                        });
-}
-
-void batch_done(self_ptr self) {
-  auto& st = self->state;
-  int64_t end = st.batch_end;
-  st.batch_end = -1;
-  st.attempts->forget_below(end);
-  commit(self, end);
-  if (!st.draining) fetch(self);
 }
 
 void fetch(self_ptr self) {
   auto& st = self->state;
-  if (st.batch_end >= 0 || st.draining) return;
+  if (st.draining || st.pending.size() >= st.cfg.max_in_flight) return;
   st.wake_pending->store(false);
+  size_t room = std::min(st.cfg.fetch_max, st.cfg.max_in_flight - st.pending.size());
   std::vector<bus::record> recs;
   try {
-    recs = st.bus->fetch(st.cfg.topic, st.cfg.partition, st.next_fetch, st.cfg.fetch_max);
+    recs = st.bus->fetch(st.cfg.topic, st.cfg.partition, st.next_fetch, room);
   } catch (const std::exception& e) {
     // The bus is unreachable or the topic vanished: fail, so the supervisor retries later.
     self->quit(caf::make_error(caf::sec::runtime_error,
@@ -87,9 +94,8 @@ void fetch(self_ptr self) {
     return;
   }
   if (recs.empty()) return;  // wait for a wake (or the safety-net tick)
-  st.batch_end = recs.back().offset + 1;
-  st.next_fetch = st.batch_end;
-  st.outstanding = recs.size();
+  size_t got = recs.size();
+  st.next_fetch = recs.back().offset + 1;
   st.m_batches->inc();
   st.m_batch_size->observe(static_cast<double>(recs.size()));
   for (auto& r : recs) {
@@ -111,9 +117,12 @@ void fetch(self_ptr self) {
       item.reason = std::string("cannot read the record's key: ") + e.what();
       st.m_dead_lettered->inc();
     }
+    st.pending.insert(r.offset);
     item.rec = std::move(r);
     self->send(st.sequencer, dispatch_atom::value, key, std::move(item));
   }
+  // A full batch means more may be waiting: continue after the messages already queued.
+  if (got == room) self->send(self, wake_atom::value);
 }
 
 }  // namespace
@@ -150,6 +159,7 @@ caf::behavior partition_consumer(caf::stateful_actor<partition_consumer_state>* 
   }
   st.next_fetch = st.committed;
   st.m_committed->set(st.committed);
+  st.last_commit = self->clock().now() - st.cfg.commit_interval;  // the first may go at once
   st.sequencer = self->spawn<caf::linked>(keyed_sequencer, st.handlers,
                                           caf::actor_cast<caf::actor>(self), st.cfg.limits,
                                           label(st.cfg));
@@ -168,11 +178,12 @@ caf::behavior partition_consumer(caf::stateful_actor<partition_consumer_state>* 
         if (!self->state.draining)
           self->delayed_send(self, self->state.cfg.poll_interval, tick_atom::value);
       },
-      [self](record_done_atom, int64_t) {
+      [self](record_done_atom, int64_t offset) {
         auto& st = self->state;
-        if (st.batch_end < 0 || st.outstanding == 0) return;
+        if (st.pending.erase(offset) == 0) return;
         st.m_records->inc();
-        if (--st.outstanding == 0) batch_done(self);
+        maybe_commit(self);
+        fetch(self);  // room for more
         maybe_finish_drain(self);
       },
       [self](record_failed_atom, int64_t offset, const std::string& reason) {
@@ -184,19 +195,30 @@ caf::behavior partition_consumer(caf::stateful_actor<partition_consumer_state>* 
       },
       [self](committed_atom, int64_t next, const std::string& err) {
         auto& st = self->state;
-        st.commit_inflight = false;
+        st.committing = -1;
         if (err.empty()) {
           st.committed = std::max(st.committed, next);
           st.m_commits->inc();
           st.m_committed->set(st.committed);
         } else {
-          // Not fatal: the next batch's commit covers this one; a crash redelivers.
+          // Not fatal: the next commit covers this one; a crash redelivers.
           log::warn("consumer", label(st.cfg), " commit of ", next, " failed: ", err);
+          if (st.draining) {
+            self->quit();  // what was not committed is delivered again (idempotently) later
+            return;
+          }
         }
+        maybe_commit(self);
+        maybe_finish_drain(self);
+      },
+      [self](commit_atom) {
+        self->state.commit_timer = false;
+        maybe_commit(self);
         maybe_finish_drain(self);
       },
       [self](drain_atom) {
         self->state.draining = true;
+        maybe_commit(self);
         maybe_finish_drain(self);
       },
       [self](status_atom) {
@@ -204,7 +226,7 @@ caf::behavior partition_consumer(caf::stateful_actor<partition_consumer_state>* 
         return std::map<std::string, std::string>{
             {"committed", std::to_string(st.committed)},
             {"next_fetch", std::to_string(st.next_fetch)},
-            {"in_flight", std::to_string(st.outstanding)},
+            {"in_flight", std::to_string(st.pending.size())},
             {"draining", st.draining ? "true" : "false"}};
       },
   };

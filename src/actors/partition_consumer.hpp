@@ -1,9 +1,12 @@
 // partition_consumer: the router of one partition (the seed's kafka_consumer role). It
-// fetches a batch from the bus at its group's committed offset, dispatches every record to the
-// keyed sequencer, and commits the offset after the batch only when every record of it is
-// done. A record that fails makes it stop with an error: the supervisor restarts it and the
-// uncommitted rest is delivered again. A record that failed `max_attempts` times is
-// dead-lettered instead, so one poison message never blocks the partition.
+// fetches batches from the bus starting at its group's committed offset and dispatches every
+// record to the keyed sequencer. The committed offset only ever moves to the first record not
+// yet done, so a batch is committed once every record of it (and before it) is done; the next
+// batch may already be in flight meanwhile (up to `max_in_flight` records), and commits are
+// coalesced (one at a time, the newest point wins). A record that fails makes the consumer stop
+// with an error: the supervisor restarts it and the uncommitted rest is delivered again. A
+// record that failed `max_attempts` times is dead-lettered instead, so one poison message
+// never blocks the partition.
 #pragma once
 
 #include "actors/keyed_sequencer.hpp"
@@ -16,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 namespace medflow::actors {
@@ -41,6 +45,10 @@ struct consumer_config {
   std::string topic;
   int32_t partition = 0;
   size_t fetch_max = 500;
+  size_t max_in_flight = 1000;  // records dispatched and not done, across batches
+  // Commits are at least this far apart (0: commit as soon as the done prefix moves). Fewer
+  // commits cost the store less; a crash redelivers at most this much more (idempotently).
+  std::chrono::milliseconds commit_interval{0};
   int max_attempts = 3;
   sequencer_limits limits;
   // Safety-net poll when no wake arrives (a wake is normally immediate).
@@ -62,10 +70,14 @@ struct partition_consumer_state {
   std::shared_ptr<std::atomic<bool>> wake_pending;  // coalesces wakes from the bus
   int64_t next_fetch = 0;     // first offset not yet fetched
   int64_t committed = 0;      // last commit we know succeeded (or that we started from)
-  int64_t batch_end = -1;     // next offset after the batch in flight, -1 when none
-  size_t outstanding = 0;     // records of the batch in flight not done yet
+  int64_t committing = -1;    // the commit in flight, -1 when none
+  caf::actor_clock::time_point last_commit;  // when the last commit was started
+  bool commit_timer = false;  // a commit_atom is scheduled
+  std::set<int64_t> pending;  // offsets dispatched and not done yet
   bool draining = false;
-  bool commit_inflight = false;
+
+  // The offset everything before which is done: where the group may commit.
+  int64_t done_up_to() const { return pending.empty() ? next_fetch : *pending.begin(); }
 
   // -- probes ------------------------------------------------------------------------------------
   metrics::counter* m_records = nullptr;

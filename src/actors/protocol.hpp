@@ -44,6 +44,8 @@ using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 // timers -> consumer / relay: periodic safety-net poll.
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+// timer -> consumer: commit the done prefix now (commits are spaced by commit_interval).
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
 // query -> sequencer / consumer / supervisor: report counters (returns a string map).
 using status_atom = caf::atom_constant<caf::atom("status")>;
 

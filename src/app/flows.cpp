@@ -1,9 +1,12 @@
 #include "app/flows.hpp"
 
+#include "app/medical_events_flow.hpp"
+
 namespace medflow::app {
 
 std::vector<std::unique_ptr<flow>> make_flows() {
   std::vector<std::unique_ptr<flow>> flows;
+  flows.push_back(make_medical_events_flow());
   return flows;
 }
 

@@ -18,7 +18,6 @@ std::vector<store::migration> embedded_log::migrations() {
        "  topic_id INTEGER NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL,"
        "  ts INTEGER NOT NULL, key BLOB, value BLOB NOT NULL, headers TEXT,"
        "  PRIMARY KEY (topic_id, part, off)) WITHOUT ROWID;"
-       "CREATE INDEX bus_records_ts ON bus_records(ts);"
 
        "CREATE TABLE bus_offsets ("
        "  grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL,"
@@ -290,15 +289,38 @@ void embedded_log::notify(const std::string& topic, int32_t partition) {
 std::string embedded_log::check() { return db_.healthy() ? "" : "database not readable"; }
 
 int64_t embedded_log::delete_older_than(int64_t cutoff_ms) {
-  return db_.write().run([&](store::tx& t) {
-    return static_cast<int64_t>(
-        t.conn
-            .prepare(
-                "DELETE FROM bus_records AS r WHERE ts < ? AND off < (SELECT max(off) FROM "
-                "bus_records AS n WHERE n.topic_id = r.topic_id AND n.part = r.part)")
-            .bind_all(cutoff_ms)
-            .exec());
-  });
+  // Timestamps grow with offsets within a partition, so the old records are a prefix of it:
+  // find where the kept part starts (scanning only what goes) and cut before it. No index on
+  // the timestamp is needed, which spares every append one index update.
+  std::vector<topic_meta> all;
+  {
+    std::lock_guard<std::mutex> g{meta_mutex_};
+    for (auto& [n, m] : meta_) all.push_back(m);
+  }
+  int64_t deleted = 0;
+  for (auto& m : all)
+    for (int32_t p = 0; p < m.partitions; ++p)
+      deleted += db_.write().run([&](store::tx& t) -> int64_t {
+        int64_t keep_from = -1;
+        {
+          auto q = t.conn.prepare(
+              "SELECT off FROM bus_records WHERE topic_id=? AND part=? AND ts>=? ORDER BY off "
+              "LIMIT 1");
+          q.bind_all(m.id, p, cutoff_ms);
+          if (q.step()) keep_from = q.int64(0);
+        }
+        if (keep_from < 0) {
+          // Everything is old; the newest record stays so that offsets never repeat.
+          auto q = t.conn.prepare("SELECT max(off) FROM bus_records WHERE topic_id=? AND part=?");
+          q.bind_all(m.id, p);
+          if (!q.step() || q.is_null(0)) return 0;
+          keep_from = q.int64(0);
+        }
+        return t.conn.prepare("DELETE FROM bus_records WHERE topic_id=? AND part=? AND off<?")
+            .bind_all(m.id, p, keep_from)
+            .exec();
+      });
+  return deleted;
 }
 
 }  // namespace medflow::bus

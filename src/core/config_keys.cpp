@@ -44,6 +44,8 @@ const std::vector<config_key>& config_keys() {
       {"bus.default_partitions", k::integer, 1,
        "partitions of a topic created without an explicit count", 1, 10000},
       {"bus.fetch_max", k::integer, 500, "most records a consumer takes in one batch", 1, 100000},
+      {"bus.commit_interval_ms", k::integer, 100,
+       "least time between two offset commits of one consumer (0: after every batch)", 0, 60000},
       {"bus.embedded.retention_hours", k::integer, 168,
        "embedded backend: records older than this are deleted (0 keeps everything)", 0, 876000},
       {"bus.kafka.brokers", k::string, "", "Kafka bootstrap servers (host:port,...)"},
@@ -74,6 +76,23 @@ const std::vector<config_key>& config_keys() {
        "most live per-key actors of one sequencer; idle ones are reclaimed first", 1, 10000000},
       {"sequencer.idle_ms", k::integer, 10000, "an idle per-key actor is reclaimed after this", 1,
        86400000},
+
+      // -- medical events flow --------------------------------------------------------------------
+      {"medical_events.enabled", k::boolean, true, "run the medical events flow (/api)"},
+      {"medical_events.partitions", k::integer, 8,
+       "partitions of topic medical_events (key = patient id)", 1, 1024},
+      {"medical_events.max_attempts", k::integer, 3,
+       "failed attempts after which a job ends failed_with_error and is dead-lettered", 1, 100},
+      {"medical_events.job_eta_ms", k::integer, 600000,
+       "the eta a new job announces (the reference meant 10 minutes)", 0, 86400000},
+      {"medical_events.job_ttl_days", k::integer, 7,
+       "finished jobs older than this are deleted (pending ones never)", 1, 3650},
+      {"medical_events.approval_ttl_hours", k::integer, 12,
+       "approvals still new after this are deleted", 1, 87600},
+      {"medical_events.maintenance_interval_ms", k::integer, 3600000,
+       "how often service request expiry and the TTL cleanups run", 1000, 86400000},
+      {"medical_events.person_events_partitions", k::integer, 1,
+       "partitions of topic person_events (registry feed)", 1, 1024},
   };
   return keys;
 }

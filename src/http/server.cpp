@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
+
+#include <sys/socket.h>
 #include <cstdlib>
 #include <regex>
 
@@ -24,6 +26,17 @@ server::options server::options_from(const config& cfg) {
 }
 
 namespace {
+
+// httplib 0.11 listens with a backlog of 5: a burst of new connections overflows it and the
+// dropped SYNs are retried only after a second. The subclass reaches the listening socket to
+// raise the backlog.
+class listening_server : public httplib::Server {
+ public:
+  void raise_backlog() {
+    socket_t fd = svr_sock_;
+    if (fd != INVALID_SOCKET) ::listen(fd, SOMAXCONN);
+  }
+};
 
 const char* status_text(int status) {
   switch (status) {
@@ -70,7 +83,8 @@ std::string regex_escape(const std::string& s) {
 
 }  // namespace
 
-server::server(options opts) : opts_(std::move(opts)), srv_(std::make_unique<httplib::Server>()) {
+server::server(options opts)
+    : opts_(std::move(opts)), srv_(std::make_unique<listening_server>()) {
   auto threads = opts_.threads;
   srv_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   srv_->set_tcp_nodelay(true);
@@ -243,6 +257,7 @@ int server::start() {
   if (port_ < 0)
     throw std::runtime_error("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) +
                              ": " + std::strerror(errno));
+  static_cast<listening_server*>(srv_.get())->raise_backlog();
   thread_ = std::thread([this] { srv_->listen_after_bind(); });
   // httplib ignores stop() until its loop runs; wait for it so a quick stop cannot be lost.
   for (int i = 0; i < 5000 && !srv_->is_running(); ++i)

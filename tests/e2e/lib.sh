@@ -33,7 +33,8 @@ step() { echo "== $*"; }
 # start_medflowd [args...]: data in $E2E_TMP/data unless --data-dir is given.
 start_medflowd() {
   : >"$E2E_TMP/medflowd.out"
-  "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" --set log.level=warn "$@" \
+  "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" --set log.level=warn \
+    --set supervisor.backoff_initial_ms=20 --set supervisor.backoff_max_ms=200 "$@" \
     >"$E2E_TMP/medflowd.out" 2>>"$E2E_TMP/medflowd.err" &
   MF_PID=$!
   local deadline=$((SECONDS + 30))
@@ -104,3 +105,7 @@ start_kafka_mock() {
   wait_until 20 grep -q . "$E2E_TMP/kafka_mock.out" || fail "kafka_mock did not start"
   KAFKA_BROKERS=$(head -n1 "$E2E_TMP/kafka_mock.out")
 }
+
+# The medical events flow's topics, for a Kafka mock cluster (which cannot create topics).
+ME_TOPICS=(medical_events:8 medical_events.dead_letter:1 person_events:1
+           person_events.dead_letter:1 event_manager_topic:1 medical_events.notifications:1)

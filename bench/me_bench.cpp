@@ -1,0 +1,242 @@
+// me_bench: medical events end to end over HTTP against a running medflowd: jobs/s accepted
+// (202) and processed, and the latency from a job's submit (client clock) to its processed
+// commit (the job row's updated_at, same machine clock), with /healthz requests/s measured in
+// the same run as the ceiling. See bench/medical_events.sh and bench/README.md.
+//
+// usage: me_bench URL DB [--patients N] [--connections C] [--seconds S] [--rate R]
+//   --rate 0 (default) sends as fast as the connections allow; R > 0 paces to R jobs/s.
+#include "core/clock.hpp"
+#include "store/database.hpp"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+using json = nlohmann::json;
+using namespace medflow;
+
+namespace {
+
+struct options {
+  std::string host;
+  int port = 0;
+  std::string db;
+  int patients = 2000;
+  int connections = 32;
+  int seconds = 20;
+  int rate = 0;
+};
+
+const std::string user = "bench-user";
+const std::string le = "11111111-1111-4111-8111-111111111111";
+const std::string doctor = "22222222-2222-4222-8222-222222222222";
+
+std::string id_for(char prefix, int i) {
+  char b[40];
+  std::snprintf(b, sizeof b, "%c0000000-0000-4000-8000-%012d", prefix, i);
+  return b;
+}
+
+json ref(const std::string& code, const std::string& value) {
+  return {{"identifier", {{"type", {{"coding", {{{"system", "eHealth/resources"}, {"code", code}}}}}},
+                          {"value", value}}}};
+}
+
+httplib::Headers headers() {
+  return {{"x-consumer-id", user}, {"x-consumer-metadata", "{\"client_id\":\"" + le + "\"}"}};
+}
+
+double pct(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+double healthz_ceiling(const options& o, int secs) {
+  std::atomic<long> n{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;
+  for (int c = 0; c < o.connections; ++c)
+    ts.emplace_back([&] {
+      httplib::Client cli(o.host, o.port);
+      cli.set_keep_alive(true);
+      cli.set_tcp_nodelay(true);
+      while (!stop)
+        if (auto r = cli.Get("/healthz"); r && r->status == 200) ++n;
+    });
+  std::this_thread::sleep_for(std::chrono::seconds(secs));
+  stop = true;
+  for (auto& t : ts) t.join();
+  return static_cast<double>(n) / secs;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::cerr << "usage: me_bench URL DB [--patients N] [--connections C] [--seconds S] [--rate R]\n";
+    return 2;
+  }
+  options o;
+  std::string url = argv[1];
+  auto rest = url.substr(url.find("//") + 2);
+  o.host = rest.substr(0, rest.find(':'));
+  o.port = std::stoi(rest.substr(rest.find(':') + 1));
+  o.db = argv[2];
+  for (int i = 3; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    int v = std::atoi(argv[i + 1]);
+    if (k == "--patients") o.patients = v;
+    else if (k == "--connections") o.connections = v;
+    else if (k == "--seconds") o.seconds = v;
+    else if (k == "--rate") o.rate = v;
+  }
+
+  // Registries.
+  {
+    httplib::Client cli(o.host, o.port);
+    cli.Put(("/admin/legal_entities/" + le).c_str(), json{{"status", "ACTIVE"}}.dump(), "application/json");
+    cli.Put(("/admin/employees/" + doctor).c_str(),
+            json{{"legal_entity_id", le}, {"employee_type", "DOCTOR"}, {"status", "APPROVED"}, {"user_id", user}}.dump(),
+            "application/json");
+    for (int i = 0; i < o.patients; ++i)
+      cli.Put(("/admin/persons/" + id_for('0', i)).c_str(), json{{"status", "active"}}.dump(), "application/json");
+  }
+
+  // Every patient's episode exists before the measured phase (updates need it).
+  {
+    std::vector<std::thread> ts;
+    for (int c = 0; c < o.connections; ++c)
+      ts.emplace_back([&, c] {
+        httplib::Client cli(o.host, o.port);
+        cli.set_keep_alive(true);
+        cli.set_tcp_nodelay(true);
+      cli.set_tcp_nodelay(true);
+        for (int i = c; i < o.patients; i += o.connections) {
+          json body = {{"id", id_for('e', i)}, {"type", {{"system", "eHealth/episode_types"}, {"code", "primary_care"}}},
+                       {"status", "active"}, {"name", "name 0"}, {"managing_organization", ref("legal_entity", le)},
+                       {"period", {{"start", clock::date(clock::now_ms())}}}, {"care_manager", ref("employee", doctor)}};
+          cli.Post(("/api/patients/" + id_for('0', i) + "/episodes").c_str(), headers(), body.dump(), "application/json");
+        }
+      });
+    for (auto& t : ts) t.join();
+    store::database::options dbo;
+    dbo.path = o.db;
+    store::database db{dbo};
+    for (;;) {
+      auto rd = db.reader();
+      auto q = rd->prepare("SELECT count(*) FROM me_jobs WHERE status=0");
+      q.step();
+      if (q.int64(0) == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  double ceiling = healthz_ceiling(o, 5);
+
+  // Jobs: each connection owns patients i % C == c and renames their episodes in turn.
+  std::mutex sent_mutex;
+  std::map<std::string, int64_t> sent_us;  // job id -> client send time
+  std::atomic<long> accepted{0}, refused{0};
+  std::atomic<bool> stop{false};
+  auto start_us = clock::now_us();
+  double per_conn_interval_us = o.rate > 0 ? 1e6 * o.connections / o.rate : 0;
+  std::vector<std::thread> ts;
+  for (int c = 0; c < o.connections; ++c)
+    ts.emplace_back([&, c] {
+      httplib::Client cli(o.host, o.port);
+      cli.set_keep_alive(true);
+      cli.set_tcp_nodelay(true);
+      std::vector<int> mine;
+      for (int i = c; i < o.patients; i += o.connections) mine.push_back(i);
+      std::vector<int> step(mine.size(), 0);
+      std::vector<std::pair<std::string, int64_t>> local;
+      size_t turn = 0;
+      auto next_due = static_cast<double>(start_us) + per_conn_interval_us * c / o.connections;
+      while (!stop && !mine.empty()) {
+        if (per_conn_interval_us > 0) {
+          next_due += per_conn_interval_us;
+          auto wait = static_cast<int64_t>(next_due) - clock::now_us();
+          if (wait > 0) std::this_thread::sleep_for(std::chrono::microseconds(wait));
+        }
+        size_t idx = turn++ % mine.size();
+        int i = mine[idx];
+        auto pid = id_for('0', i), eid = id_for('e', i);
+        int k = ++step[idx];
+        auto t0 = clock::now_us();
+        auto submit = [&]() -> httplib::Result {
+        if (k == 0) {
+          json body = {{"id", eid}, {"type", {{"system", "eHealth/episode_types"}, {"code", "primary_care"}}},
+                       {"status", "active"}, {"name", "name 0"}, {"managing_organization", ref("legal_entity", le)},
+                       {"period", {{"start", clock::date(clock::now_ms())}}}, {"care_manager", ref("employee", doctor)}};
+          return cli.Post(("/api/patients/" + pid + "/episodes").c_str(), headers(), body.dump(), "application/json");
+        }
+        return cli.Patch(("/api/patients/" + pid + "/episodes/" + eid).c_str(), headers(),
+                         json{{"name", "name " + std::to_string(k)}}.dump(), "application/json");
+        };
+        auto r = submit();
+        if (!r || r->status != 202) {
+          if (refused++ < 5)
+            std::fprintf(stderr, "refused: %s\n", r ? (std::to_string(r->status) + " " + r->body).c_str()
+                                                      : httplib::to_string(r.error()).c_str());
+          continue;
+        }
+        auto href = json::parse(r->body)["data"]["links"][0]["href"].get<std::string>();
+        local.emplace_back(href.substr(href.rfind('/') + 1), t0);
+        ++accepted;
+      }
+      std::lock_guard<std::mutex> g{sent_mutex};
+      for (auto& [id, t] : local) sent_us[id] = t;
+    });
+  std::this_thread::sleep_for(std::chrono::seconds(o.seconds));
+  stop = true;
+  for (auto& t : ts) t.join();
+  auto submit_end_us = clock::now_us();
+  double submit_secs = static_cast<double>(submit_end_us - start_us) / 1e6;
+
+  // Wait until every accepted job is processed, then read the commit times.
+  store::database::options dbo;
+  dbo.path = o.db;
+  store::database db{dbo};
+  for (;;) {
+    auto rd = db.reader();
+    auto q = rd->prepare("SELECT count(*) FROM me_jobs WHERE status=0");
+    q.step();
+    if (q.int64(0) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::vector<double> latencies_ms;
+  int64_t last_done_us = 0;
+  long processed = 0;
+  {
+    auto rd = db.reader();
+    auto q = rd->prepare("SELECT id, status, updated_at FROM me_jobs");
+    while (q.step()) {
+      auto it = sent_us.find(q.text(0));
+      if (it == sent_us.end()) continue;
+      if (q.int64(1) == 1) ++processed;
+      last_done_us = std::max(last_done_us, q.int64(2));
+      latencies_ms.push_back(static_cast<double>(q.int64(2) - it->second) / 1000.0);
+    }
+  }
+  double all_secs = static_cast<double>(last_done_us - start_us) / 1e6;
+  std::printf("connections %d, patients %d, %s, %ds of submitting\n", o.connections, o.patients,
+              o.rate ? ("paced at " + std::to_string(o.rate) + " jobs/s").c_str() : "unpaced",
+              o.seconds);
+  std::printf("  /healthz ceiling            %10.0f req/s\n", ceiling);
+  std::printf("  jobs accepted (202)         %10.0f jobs/s  (%ld jobs, %ld refused)\n",
+              static_cast<double>(accepted) / submit_secs, accepted.load(), refused.load());
+  std::printf("  jobs processed, end to end  %10.0f jobs/s  (%ld processed, %.1f s from first submit to last commit)\n",
+              static_cast<double>(sent_us.size()) / all_secs, processed, all_secs);
+  std::printf("  ratio to the ceiling        %10.3f\n", static_cast<double>(accepted) / submit_secs / ceiling);
+  std::printf("  submit -> processed         p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+              pct(latencies_ms, 0.50), pct(latencies_ms, 0.99), pct(latencies_ms, 1.0));
+  return 0;
+}

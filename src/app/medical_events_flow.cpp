@@ -1,0 +1,79 @@
+#include "app/medical_events_flow.hpp"
+
+#include "actors/periodic.hpp"
+#include "app/consumers.hpp"
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "flows/medical_events/service.hpp"
+#include "flows/medical_events/store.hpp"
+#include "http/medical_events_routes.hpp"
+
+namespace medflow::app {
+
+namespace me = flows::medical_events;
+
+namespace {
+
+class medical_events_flow : public flow {
+ public:
+  std::string name() const override { return "medical_events"; }
+  std::vector<store::migration> migrations() const override { return me::migrations(); }
+
+  void start(runtime& rt) override {
+    if (!rt.cfg.boolean("medical_events.enabled")) return;
+    me::settings s;
+    s.partitions = static_cast<int32_t>(rt.cfg.integer("medical_events.partitions"));
+    s.job_eta_ms = rt.cfg.integer("medical_events.job_eta_ms");
+    s.job_ttl_days = rt.cfg.integer("medical_events.job_ttl_days");
+    s.approval_ttl_hours = rt.cfg.integer("medical_events.approval_ttl_hours");
+    s.person_events_partitions =
+        static_cast<int32_t>(rt.cfg.integer("medical_events.person_events_partitions"));
+    svc_ = std::make_unique<me::service>(rt.db, rt.bus, s);
+    svc_->create_topics();
+    auto* svc = svc_.get();
+    int attempts = static_cast<int>(rt.cfg.integer("medical_events.max_attempts"));
+
+    auto jobs = std::make_shared<actors::record_handlers>();
+    jobs->key_of = &me::service::key_of;
+    jobs->process = [svc](const bus::record& r, actors::done_fn done) { svc->process(r, done); };
+    jobs->dead_letter = [svc](const bus::record& r, const std::string& why, actors::done_fn done) {
+      svc->dead_letter(r, why, done);
+    };
+    // The reference's consumer group name.
+    start_consumers(rt, {"medical_event_group", me::jobs_topic, s.partitions, attempts, jobs});
+
+    auto persons = std::make_shared<actors::record_handlers>();
+    persons->key_of = [](const bus::record& r) { return r.key.value_or(""); };
+    persons->process = [svc](const bus::record& r, actors::done_fn done) {
+      svc->process_person_event(r, done);
+    };
+    persons->dead_letter = [svc](const bus::record& r, const std::string& why, actors::done_fn done) {
+      svc->dead_letter_person_event(r, why, done);
+    };
+    start_consumers(rt, {"person_consumer_group", me::person_events_topic,
+                         s.person_events_partitions, attempts, persons});
+
+    auto interval = std::chrono::milliseconds(rt.cfg.integer("medical_events.maintenance_interval_ms"));
+    rt.own(rt.sys.spawn<caf::detached>(actors::periodic, "medical_events maintenance", interval, [svc] {
+      auto now = clock::now_ms();
+      int expired = svc->expire_service_requests(now);
+      int approvals = svc->delete_expired_approvals(now);
+      int jobs = svc->delete_old_jobs(now);
+      if (expired + approvals + jobs > 0)
+        log::info("medical_events", "maintenance: ", expired, " service requests expired, ",
+                  approvals, " approvals and ", jobs, " finished jobs deleted");
+    }));
+
+    http::add_medical_events_routes(rt.http, *svc);
+  }
+
+ private:
+  std::unique_ptr<me::service> svc_;
+};
+
+}  // namespace
+
+std::unique_ptr<flow> make_medical_events_flow() { return std::make_unique<medical_events_flow>(); }
+
+}  // namespace medflow::app

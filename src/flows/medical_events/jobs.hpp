@@ -1,0 +1,51 @@
+// Jobs: the message a job becomes on topic medical_events, the request hash that deduplicates
+// identical pending requests, and how a job is shown by GET /api/jobs/:id.
+#pragma once
+
+#include "flows/medical_events/domain.hpp"
+#include "flows/medical_events/store.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace medflow::flows::medical_events {
+
+// The record value on topic medical_events (key = patient id): plain JSON any Kafka client reads.
+struct job_message {
+  std::string job_id;
+  job_type type;
+  std::string patient_id;
+  std::string user_id;
+  std::string client_id;
+  json params;
+  json body;
+  int64_t inserted_us = 0;
+};
+
+std::string encode_message(const job_message& m);
+// Says what is wrong with a value that is not a job message.
+result<job_message> decode_message(std::string_view value);
+
+// Identical requests (type, path parameters, body, user, client) hash alike. Approval creates
+// are salted with the job id, so they are never deduplicated (as in the reference).
+std::string request_hash(const request& r, const std::string& salt = "");
+
+// GET /api/jobs/:id: the HTTP status (200 or 303), the "data" of the envelope, and the
+// Location of a 303 (the reference sent 303 without one).
+struct job_view {
+  int http_status = 200;
+  json data;
+  std::optional<std::string> location;
+};
+job_view render_job(const job_record& j);
+
+// The 202 body of a new (or deduplicated) job.
+json pending_data(const job_record& j);
+
+// Caps a stored response at `max_bytes` of JSON as the reference does: validation rules lose
+// their params first, then invalid entries are dropped from the end; strings are cut to
+// max_bytes - 3 characters plus "...".
+json cut_response(json response, size_t max_bytes = 10000);
+
+}  // namespace medflow::flows::medical_events

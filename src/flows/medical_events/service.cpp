@@ -1,0 +1,352 @@
+#include "flows/medical_events/service.hpp"
+
+#include "core/clock.hpp"
+
+#include <map>
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "flows/medical_events/approvals.hpp"
+#include "flows/medical_events/service_requests.hpp"
+
+namespace medflow::flows::medical_events {
+
+namespace {
+
+const char* component = "medical_events";
+
+std::string what(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+// Writes documents and records their changes at the versions the writes produced.
+void write_all(store::connection& c, const std::vector<entity_write>& writes,
+               const std::vector<resource_change>& changes, const std::string& job_id,
+               int64_t now_us) {
+  std::map<std::pair<kind, std::string>, int64_t> versions;
+  for (auto& w : writes) versions[{w.k, w.id}] = put_entity(c, w.k, w.patient_id, w.id, w.doc, now_us);
+  for (auto& ch : changes) {
+    auto it = versions.find({ch.k, ch.id});
+    record_change(c, ch, it != versions.end() ? it->second : entity_version(c, ch.k, ch.id), job_id,
+                  now_us);
+  }
+}
+
+}  // namespace
+
+service::service(store::database& db, bus::log& bus, settings s) : db_(db), bus_(bus), s_(s) {
+  auto& reg = metrics::registry::global();
+  m_.accepted = &reg.get_counter("medflow_me_jobs_accepted_total", "jobs created (202)");
+  m_.deduplicated = &reg.get_counter("medflow_me_jobs_deduplicated_total",
+                                     "requests answered with an identical pending job");
+  m_.rejected = &reg.get_counter("medflow_me_requests_rejected_total",
+                                 "requests refused by the synchronous checks");
+  m_.skipped = &reg.get_counter("medflow_me_jobs_skipped_total",
+                                "redelivered messages of jobs no longer pending");
+  m_.dead_lettered =
+      &reg.get_counter("medflow_me_dead_lettered_total", "messages sent to the dead-letter topic");
+  m_.latency = &reg.get_histogram("medflow_me_job_seconds", "time from accepted to finished",
+                                  metrics::latency_buckets_seconds());
+}
+
+metrics::counter& service::finished(job_type t, job_status s) {
+  return metrics::registry::global().get_counter("medflow_me_jobs_finished_total",
+                                                 "jobs finished by type and status",
+                                                 {{"type", wire_name(t)}, {"status", status_name(s)}});
+}
+
+void service::create_topics() {
+  bus_.create_topic(jobs_topic, s_.partitions);
+  bus_.create_topic(dead_letter_topic, 1);
+  bus_.create_topic(person_events_topic, s_.person_events_partitions);
+  bus_.create_topic(person_dead_letter_topic, 1);
+  bus_.create_topic(event_manager_topic, 1);
+  bus_.create_topic(notifications_topic, 1);
+}
+
+// -- requests ---------------------------------------------------------------------------------------
+
+result<service::submitted> service::submit(const request& r) {
+  accepted acc;
+  {
+    auto rd = db_.reader();
+    sqlite_view v{*rd};
+    auto checked = check_request(r, v);
+    if (!checked) {
+      m_.rejected->inc();
+      return checked.err();
+    }
+    acc = *checked;
+  }
+  auto now_us = clock::now_us();
+  job_record job;
+  job.id = ids::object_id();
+  job.type = wire_name(r.type);
+  job.patient_id = acc.patient_id;
+  job.status = job_status::pending;
+  job.eta_ms = now_us / 1000 + s_.job_eta_ms;
+  job.inserted_us = now_us;
+  job.updated_us = now_us;
+  request keyed = r;
+  keyed.patient_id = acc.patient_id;
+  job.hash = request_hash(keyed, r.type == job_type::approval_create ? job.id : "");
+  job_message msg{job.id, r.type, acc.patient_id, r.user_id, r.client_id, r.params, r.body, now_us};
+  auto encoded = encode_message(msg);
+  // Check and insert in one writer unit: no other write can come between them.
+  auto out = db_.write().run([&](store::tx& t) -> submitted {
+    if (auto existing = pending_job_by_hash(t.conn, job.hash)) return {*existing, false};
+    insert_job(t.conn, job);
+    bus_.append_in(t, {jobs_topic, acc.patient_id, encoded, {{"type", job.type}}, std::nullopt});
+    return {job, true};
+  });
+  (out.created ? m_.accepted : m_.deduplicated)->inc();
+  return out;
+}
+
+std::optional<job_record> service::job(const std::string& id) {
+  auto rd = db_.reader();
+  return load_job(*rd, id);
+}
+
+result<std::pair<std::vector<json>, int64_t>> service::list(kind k, const std::string& patient_id,
+                                                            int64_t page, int64_t page_size) {
+  auto rd = db_.reader();
+  sqlite_view v{*rd};
+  if (!v.get_person(patient_id)) return request_not_found("Person is not found");
+  return page_entities(*rd, k, patient_id, page, page_size);
+}
+
+result<json> service::get(kind k, const std::string& patient_id, const std::string& id) {
+  auto rd = db_.reader();
+  sqlite_view v{*rd};
+  if (!v.get_person(patient_id)) return request_not_found("Person is not found");
+  auto doc = v.get(k, patient_id, id);
+  if (!doc) return request_not_found(std::string(kind_name(k)) + " with id '" + id + "' is not found");
+  return public_doc(*doc);
+}
+
+result<json> service::verify(const std::string& patient_id, const std::string& approval_id,
+                             const json& body, const std::string& user_id,
+                             const std::string& client_id) {
+  return db_.write().run([&](store::tx& t) -> result<json> {
+    sqlite_view v{t.conn};
+    auto now_ms = clock::now_ms();
+    // Wrong codes are counted per code (a resend issues a new one): a 4-digit code must not
+    // be guessable by trying them all.
+    std::string code_hash;
+    if (auto found = v.find(kind::approval, approval_id))
+      code_hash = found->second.value("_verification_code_hash", "");
+    auto failures = [&] {
+      auto q = t.conn.prepare("SELECT failures FROM me_verify_failures WHERE approval_id=? AND code_hash=?");
+      q.bind_all(approval_id, code_hash);
+      return q.step() ? q.int64(0) : 0;
+    };
+    if (!code_hash.empty() && failures() >= max_verify_failures)
+      return request_conflict("Too many wrong verification codes; resend the approval to get a new code");
+    auto r = verify_approval(patient_id, approval_id, body, user_id, client_id, now_ms, v);
+    if (!r) {
+      if (r.err().status == 422 && !code_hash.empty())
+        t.conn
+            .prepare(
+                "INSERT INTO me_verify_failures(approval_id, code_hash, failures) VALUES (?, ?, 1) "
+                "ON CONFLICT(approval_id, code_hash) DO UPDATE SET failures=failures+1")
+            .bind_all(approval_id, code_hash)
+            .exec();
+      return r.err();
+    }
+    write_all(t.conn, r->writes, r->changes, "", now_ms * 1000);
+    return public_doc(r->approval);
+  });
+}
+
+// -- registries -------------------------------------------------------------------------------------
+
+void service::put_person(const person& p) {
+  db_.write().run([&](store::tx& t) { medical_events::put_person(t.conn, p, clock::now_us()); });
+}
+
+void service::put_legal_entity(const legal_entity& l) {
+  db_.write().run([&](store::tx& t) { medical_events::put_legal_entity(t.conn, l, clock::now_us()); });
+}
+
+void service::put_employee(const employee& e) {
+  db_.write().run([&](store::tx& t) { medical_events::put_employee(t.conn, e, clock::now_us()); });
+}
+
+std::optional<person> service::get_person(const std::string& id) {
+  auto rd = db_.reader();
+  return sqlite_view{*rd}.get_person(id);
+}
+
+std::optional<legal_entity> service::get_legal_entity(const std::string& id) {
+  auto rd = db_.reader();
+  return sqlite_view{*rd}.get_legal_entity(id);
+}
+
+std::optional<employee> service::get_employee(const std::string& id) {
+  auto rd = db_.reader();
+  return sqlite_view{*rd}.get_employee(id);
+}
+
+// -- consuming --------------------------------------------------------------------------------------
+
+std::string service::key_of(const bus::record& r) {
+  if (!r.key || r.key->empty()) throw std::runtime_error("record has no key (patient id)");
+  return *r.key;
+}
+
+void service::apply(store::tx& t, const command& c, effects& e, int64_t now_us) {
+  if (e.result.status_code == 200) {
+    // A write the store refuses (an id of another patient) fails the job, not the consumer.
+    store::savepoint sp{t.conn, "effects"};
+    try {
+      write_all(t.conn, e.writes, e.changes, c.job_id, now_us);
+      sp.release();
+    } catch (const error_exception& ex) {
+      sp.rollback();
+      e = conflict(ex.err().message);  // drops the records to publish with the writes
+    }
+  }
+  for (auto& m : e.publish) bus_.append_in(t, m);
+}
+
+void service::process(const bus::record& r, done_fn done) {
+  auto msg = decode_message(r.value);
+  if (!msg) {
+    // Redelivering a message that cannot be read would fail forever: dead-letter it now.
+    dead_letter(r, "cannot decode the job message: " + msg.err().message, std::move(done));
+    return;
+  }
+  auto m = std::make_shared<job_message>(std::move(*msg));
+  db_.write().submit(
+      [this, m](store::tx& t) {
+        auto job = load_job(t.conn, m->job_id);
+        if (!job) {
+          log::warn(component, "job ", m->job_id, " of the message does not exist; skipping");
+          m_.skipped->inc();
+          return;
+        }
+        if (job->status != job_status::pending) {
+          m_.skipped->inc();  // redelivered after its commit: the same result stands
+          return;
+        }
+        auto now_us = clock::now_us();
+        command c{m->job_id,  m->type, m->patient_id, m->user_id, m->client_id,
+                  m->params,  m->body, now_us / 1000, ids::random_hex(8)};
+        sqlite_view v{t.conn};
+        auto e = handle(c, v);
+        apply(t, c, e, now_us);
+        auto status = e.result.status_code == 200 ? job_status::processed : job_status::failed;
+        finish_job(t.conn, m->job_id, status, e.result.status_code, cut_response(e.result.response),
+                   now_us);
+        auto latency = static_cast<double>(now_us - job->inserted_us) / 1e6;
+        auto type = m->type;
+        t.after_commit([this, type, status, latency] {
+          finished(type, status).inc();
+          m_.latency->observe(latency);
+        });
+      },
+      std::move(done));
+}
+
+void service::publish_dead_letter(store::tx& t, const char* topic, const bus::record& r,
+                                  const std::string& reason) {
+  auto hdrs = r.hdrs;
+  hdrs.emplace_back("dead_letter_reason", reason);
+  hdrs.emplace_back("source_topic", r.topic);
+  hdrs.emplace_back("source_partition", std::to_string(r.partition));
+  hdrs.emplace_back("source_offset", std::to_string(r.offset));
+  bus_.append_in(t, {topic, r.key, r.value, std::move(hdrs), std::nullopt});
+}
+
+void service::dead_letter(const bus::record& r, const std::string& reason, done_fn done) {
+  db_.write().submit(
+      [this, r, reason](store::tx& t) {
+        auto msg = decode_message(r.value);
+        if (msg) {
+          auto job = load_job(t.conn, msg->job_id);
+          // A job that finished in an earlier attempt has nothing left to give up on.
+          if (job && job->status != job_status::pending) return;
+          if (job) {
+            auto now_us = clock::now_us();
+            finish_job(t.conn, msg->job_id, job_status::failed_with_error, 500,
+                       cut_response(json(reason)), now_us);
+            auto type = msg->type;
+            t.after_commit([this, type] { finished(type, job_status::failed_with_error).inc(); });
+          }
+        }
+        publish_dead_letter(t, dead_letter_topic, r, reason);
+        t.after_commit([this] { m_.dead_lettered->inc(); });
+        log::warn(component, "dead-lettered ", r.topic, "/", r.partition, "@", r.offset, ": ",
+                  reason);
+      },
+      std::move(done));
+}
+
+void service::process_person_event(const bus::record& r, done_fn done) {
+  auto j = json::parse(r.value, nullptr, false);
+  std::string why;
+  if (j.is_discarded() || !j.is_object()) why = "value is not a JSON object";
+  else if (!j.contains("id") || !j["id"].is_string() || j["id"].get<std::string>().empty())
+    why = "missing id";
+  else if (!j.contains("status") || !j["status"].is_string() ||
+           (j["status"] != "active" && j["status"] != "inactive"))
+    why = "status must be active or inactive";
+  if (!why.empty()) {
+    dead_letter_person_event(r, "invalid person event: " + why, std::move(done));
+    return;
+  }
+  person p{j["id"].get<std::string>(), j["status"].get<std::string>(), j};
+  db_.write().submit(
+      [p](store::tx& t) { medical_events::put_person(t.conn, p, clock::now_us()); },
+      std::move(done));
+}
+
+void service::dead_letter_person_event(const bus::record& r, const std::string& reason,
+                                       done_fn done) {
+  db_.write().submit(
+      [this, r, reason](store::tx& t) { publish_dead_letter(t, person_dead_letter_topic, r, reason); },
+      std::move(done));
+}
+
+// -- scheduled work ----------------------------------------------------------------------------------
+
+int service::expire_service_requests(int64_t now_ms) {
+  return db_.write().run([&](store::tx& t) {
+    auto active = entities_with_status(t.conn, kind::service_request, "active");
+    auto writes = medical_events::expire_service_requests(active, now_ms, "system");
+    for (auto& w : writes) {
+      write_all(t.conn, {w}, {{w.k, w.patient_id, w.id, change_kind::updated, {}, {}}}, "",
+                now_ms * 1000);
+      // Auto-expiry is a status change like any other: subscribers hear of it.
+      bus_.append_in(t, service_request_status_event(w.id, "recalled", "system", now_ms));
+    }
+    return static_cast<int>(writes.size());
+  });
+}
+
+int service::delete_expired_approvals(int64_t now_ms) {
+  return db_.write().run([&](store::tx& t) {
+    auto fresh = entities_with_status(t.conn, kind::approval, "new");
+    auto expired = expired_new_approvals(fresh, now_ms, s_.approval_ttl_hours);
+    for (auto& [patient_id, id] : expired) {
+      auto version = delete_entity(t.conn, kind::approval, id);
+      record_change(t.conn, {kind::approval, patient_id, id, change_kind::deleted, {}, {}}, version,
+                    "", now_ms * 1000);
+    }
+    return static_cast<int>(expired.size());
+  });
+}
+
+int service::delete_old_jobs(int64_t now_ms) {
+  return db_.write().run([&](store::tx& t) {
+    return delete_finished_jobs_before(t.conn, (now_ms - s_.job_ttl_days * 86400000) * 1000);
+  });
+}
+
+}  // namespace medflow::flows::medical_events

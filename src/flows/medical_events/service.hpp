@@ -1,0 +1,101 @@
+// The medical events flow's operations, as HTTP handlers and actors call them: accept a
+// request as a job (one transaction: dedup, job row, message on the bus), process a job's
+// message (one transaction: data, job outcome, resource changes, published records),
+// dead-letter a message, registries, reads, and scheduled maintenance.
+#pragma once
+
+#include "bus/log.hpp"
+#include "core/metrics.hpp"
+#include "flows/medical_events/jobs.hpp"
+#include "store/database.hpp"
+
+#include <exception>
+#include <functional>
+#include <string>
+
+namespace medflow::flows::medical_events {
+
+struct settings {
+  int32_t partitions = 8;
+  int64_t job_eta_ms = 600000;
+  int64_t job_ttl_days = 7;
+  int64_t approval_ttl_hours = 12;
+  int32_t person_events_partitions = 1;
+};
+
+
+using done_fn = std::function<void(std::exception_ptr)>;
+
+// Wrong verification codes accepted for one approval code before verify refuses (409).
+inline constexpr int64_t max_verify_failures = 5;
+
+class service {
+ public:
+  service(store::database& db, bus::log& bus, settings s);
+
+  const settings& config() const { return s_; }
+  // Creates the flow's topics (idempotent).
+  void create_topics();
+
+  // -- requests ------------------------------------------------------------------------------
+  struct submitted {
+    job_record job;
+    bool created;  // false: an identical request's job is still pending (deduplicated)
+  };
+  // Synchronous checks, then the job and its message in one transaction.
+  result<submitted> submit(const request& r);
+  std::optional<job_record> job(const std::string& id);
+  // A patient's entities: 404 "Person is not found" for an unknown patient.
+  result<std::pair<std::vector<json>, int64_t>> list(kind k, const std::string& patient_id,
+                                                     int64_t page, int64_t page_size);
+  result<json> get(kind k, const std::string& patient_id, const std::string& id);
+  result<json> verify(const std::string& patient_id, const std::string& approval_id,
+                      const json& body, const std::string& user_id, const std::string& client_id);
+
+  // -- registries ------------------------------------------------------------------------------
+  void put_person(const person& p);
+  void put_legal_entity(const legal_entity& l);
+  void put_employee(const employee& e);
+  std::optional<person> get_person(const std::string& id);
+  std::optional<legal_entity> get_legal_entity(const std::string& id);
+  std::optional<employee> get_employee(const std::string& id);
+
+  // -- consuming (called by the partition consumers' key workers) ----------------------------------
+  // The sequencer key of a job message: the patient id (the record key).
+  static std::string key_of(const bus::record& r);
+  // Processes one job message in a store transaction; `done` runs after the commit. Throws, or
+  // fails `done`, when the handler failed (the consumer then redelivers).
+  void process(const bus::record& r, done_fn done);
+  // Gives up on a message: the job ends failed_with_error (500) and the message goes to the
+  // dead-letter topic with the reason, in one transaction.
+  void dead_letter(const bus::record& r, const std::string& reason, done_fn done);
+  // person_events: upserts the person's status (the reference's person consumer).
+  void process_person_event(const bus::record& r, done_fn done);
+  void dead_letter_person_event(const bus::record& r, const std::string& reason, done_fn done);
+
+  // -- scheduled work ----------------------------------------------------------------------------
+  int expire_service_requests(int64_t now_ms);
+  int delete_expired_approvals(int64_t now_ms);
+  int delete_old_jobs(int64_t now_ms);
+
+ private:
+  void apply(store::tx& t, const command& c, effects& e, int64_t now_us);
+  void publish_dead_letter(store::tx& t, const char* topic, const bus::record& r,
+                           const std::string& reason);
+
+  store::database& db_;
+  bus::log& bus_;
+  settings s_;
+
+  struct probe {
+    metrics::counter* accepted;
+    metrics::counter* deduplicated;
+    metrics::counter* rejected;
+    metrics::counter* skipped;
+    metrics::counter* dead_lettered;
+    metrics::histogram* latency;
+  } m_;
+  metrics::counter& finished(job_type t, job_status s);
+};
+
+}  // namespace medflow::flows::medical_events

@@ -1,0 +1,297 @@
+#include "flows/medical_events/store.hpp"
+
+namespace medflow::flows::medical_events {
+
+std::vector<store::migration> migrations() {
+  return {
+      {"medical_events", 1, "jobs, entities, registries, sequences, resource changes",
+       "CREATE TABLE me_jobs ("
+       "  id TEXT PRIMARY KEY, hash TEXT NOT NULL, type TEXT NOT NULL, patient_id TEXT NOT NULL,"
+       "  status INTEGER NOT NULL, status_code INTEGER, response TEXT, eta INTEGER NOT NULL,"
+       "  inserted_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+       // One pending job per request hash: deduplication cannot race.
+       "CREATE UNIQUE INDEX me_jobs_pending_hash ON me_jobs(hash) WHERE status = 0;"
+       "CREATE TABLE me_entities ("
+       "  kind TEXT NOT NULL, id TEXT NOT NULL, patient_id TEXT NOT NULL, status TEXT,"
+       "  version INTEGER NOT NULL, doc TEXT NOT NULL, updated_at INTEGER NOT NULL);"
+       "CREATE UNIQUE INDEX me_entities_id ON me_entities(kind, id);"
+       "CREATE INDEX me_entities_patient ON me_entities(patient_id, kind);"
+       // Only the kinds the scheduler scans by status pay for this index.
+       "CREATE INDEX me_entities_status ON me_entities(kind, status) "
+       "  WHERE kind IN ('service_request', 'approval');"
+       "CREATE TABLE me_persons ("
+       "  id TEXT PRIMARY KEY, status TEXT NOT NULL, doc TEXT NOT NULL, updated_at INTEGER NOT NULL);"
+       "CREATE TABLE me_legal_entities ("
+       "  id TEXT PRIMARY KEY, status TEXT NOT NULL, doc TEXT NOT NULL, updated_at INTEGER NOT NULL);"
+       "CREATE TABLE me_employees ("
+       "  id TEXT PRIMARY KEY, legal_entity_id TEXT NOT NULL, employee_type TEXT NOT NULL,"
+       "  status TEXT NOT NULL, user_id TEXT NOT NULL, tax_id TEXT NOT NULL, doc TEXT NOT NULL,"
+       "  updated_at INTEGER NOT NULL);"
+       "CREATE INDEX me_employees_user ON me_employees(user_id);"
+       "CREATE TABLE me_sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+       // Versions come from me_entities.version (deletions: the last version + 1).
+       "CREATE TABLE me_resource_changes ("
+       "  seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, id TEXT NOT NULL,"
+       "  patient_id TEXT NOT NULL, version INTEGER NOT NULL, change TEXT NOT NULL,"
+       "  references_added TEXT NOT NULL, references_removed TEXT NOT NULL, job_id TEXT NOT NULL,"
+       "  at INTEGER NOT NULL);"
+       "CREATE TABLE me_verify_failures ("
+       "  approval_id TEXT NOT NULL, code_hash TEXT NOT NULL, failures INTEGER NOT NULL,"
+       "  PRIMARY KEY (approval_id, code_hash));"},
+  };
+}
+
+namespace {
+
+job_record read_job(store::query& q) {
+  job_record j;
+  j.id = q.text(0);
+  j.hash = q.text(1);
+  j.type = q.text(2);
+  j.patient_id = q.text(3);
+  j.status = static_cast<job_status>(q.int64(4));
+  if (!q.is_null(5)) j.status_code = static_cast<int>(q.int64(5));
+  if (!q.is_null(6)) j.response = json::parse(q.text_view(6));
+  j.eta_ms = q.int64(7);
+  j.inserted_us = q.int64(8);
+  j.updated_us = q.int64(9);
+  return j;
+}
+
+const char* job_columns =
+    "id, hash, type, patient_id, status, status_code, response, eta, inserted_at, updated_at";
+
+std::optional<std::string> status_of(const json& doc) {
+  auto it = doc.find("status");
+  if (it != doc.end() && it->is_string()) return it->get<std::string>();
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<job_record> load_job(store::connection& c, const std::string& id) {
+  auto q = c.prepare(std::string("SELECT ") + job_columns + " FROM me_jobs WHERE id=?");
+  q.bind_all(id);
+  if (!q.step()) return std::nullopt;
+  return read_job(q);
+}
+
+std::optional<job_record> pending_job_by_hash(store::connection& c, const std::string& hash) {
+  auto q = c.prepare(std::string("SELECT ") + job_columns +
+                     " FROM me_jobs WHERE hash=? AND status=0");
+  q.bind_all(hash);
+  if (!q.step()) return std::nullopt;
+  return read_job(q);
+}
+
+void insert_job(store::connection& c, const job_record& j) {
+  c.prepare(
+       "INSERT INTO me_jobs(id, hash, type, patient_id, status, eta, inserted_at, updated_at) "
+       "VALUES (?, ?, ?, ?, 0, ?, ?, ?)")
+      .bind_all(j.id, j.hash, j.type, j.patient_id, j.eta_ms, j.inserted_us, j.updated_us)
+      .exec();
+}
+
+bool finish_job(store::connection& c, const std::string& id, job_status s, int status_code,
+                const json& response, int64_t now_us) {
+  return c.prepare(
+              "UPDATE me_jobs SET status=?, status_code=?, response=?, updated_at=? "
+              "WHERE id=? AND status=0")
+             .bind_all(static_cast<int64_t>(s), status_code,
+                       response.dump(-1, ' ', false, json::error_handler_t::replace), now_us, id)
+             .exec() == 1;
+}
+
+int delete_finished_jobs_before(store::connection& c, int64_t cutoff_us) {
+  // No index on updated_at (it would cost every job two more index writes): jobs are stored in
+  // insertion order, so the old ones come first and the scan stops at the batch limit.
+  return c.prepare(
+              "DELETE FROM me_jobs WHERE rowid IN (SELECT rowid FROM me_jobs WHERE status<>0 AND "
+              "updated_at<? ORDER BY rowid LIMIT 10000)")
+      .bind_all(cutoff_us)
+      .exec();
+}
+
+int64_t put_entity(store::connection& c, kind k, const std::string& patient_id,
+                   const std::string& id, const json& doc, int64_t now_us) {
+  // The update only applies to the same patient's row; a row of another patient makes the
+  // upsert return nothing.
+  auto q = c.prepare(
+      "INSERT INTO me_entities(kind, id, patient_id, status, version, doc, updated_at) "
+      "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT(kind, id) DO UPDATE SET status=excluded.status, "
+      "version=version+1, doc=excluded.doc, updated_at=excluded.updated_at "
+      "WHERE patient_id=excluded.patient_id RETURNING version");
+  q.bind_all(kind_name(k), id, patient_id, status_of(doc), doc.dump(), now_us);
+  if (!q.step())
+    throw error_exception(error::conflict(std::string(kind_name(k)) + " with id '" + id +
+                                          "' belongs to another patient"));
+  int64_t version = q.int64(0);
+  q.exec();
+  return version;
+}
+
+int64_t delete_entity(store::connection& c, kind k, const std::string& id) {
+  auto q = c.prepare("DELETE FROM me_entities WHERE kind=? AND id=? RETURNING version");
+  q.bind_all(kind_name(k), id);
+  int64_t version = q.step() ? q.int64(0) + 1 : 0;
+  q.exec();
+  return version;
+}
+
+std::pair<std::vector<json>, int64_t> page_entities(store::connection& c, kind k,
+                                                    const std::string& patient_id, int64_t page,
+                                                    int64_t page_size) {
+  int64_t total = 0;
+  {
+    auto q = c.prepare("SELECT count(*) FROM me_entities WHERE patient_id=? AND kind=?");
+    q.bind_all(patient_id, kind_name(k));
+    if (q.step()) total = q.int64(0);
+  }
+  std::vector<json> out;
+  auto q = c.prepare(
+      "SELECT doc FROM me_entities WHERE patient_id=? AND kind=? ORDER BY rowid LIMIT ? OFFSET ?");
+  q.bind_all(patient_id, kind_name(k), page_size, (page - 1) * page_size);
+  while (q.step()) out.push_back(public_doc(json::parse(q.text_view(0))));
+  return {std::move(out), total};
+}
+
+std::vector<std::pair<std::string, json>> entities_with_status(store::connection& c, kind k,
+                                                               const std::string& status) {
+  std::vector<std::pair<std::string, json>> out;
+  auto q = c.prepare("SELECT patient_id, doc FROM me_entities WHERE kind=? AND status=?");
+  q.bind_all(kind_name(k), status);
+  while (q.step()) out.emplace_back(q.text(0), json::parse(q.text_view(1)));
+  return out;
+}
+
+void put_person(store::connection& c, const person& p, int64_t now_us) {
+  c.prepare(
+       "INSERT INTO me_persons(id, status, doc, updated_at) VALUES (?, ?, ?, ?) "
+       "ON CONFLICT(id) DO UPDATE SET status=excluded.status, doc=excluded.doc, "
+       "updated_at=excluded.updated_at")
+      .bind_all(p.id, p.status, p.doc.dump(), now_us)
+      .exec();
+}
+
+void put_legal_entity(store::connection& c, const legal_entity& l, int64_t now_us) {
+  c.prepare(
+       "INSERT INTO me_legal_entities(id, status, doc, updated_at) VALUES (?, ?, ?, ?) "
+       "ON CONFLICT(id) DO UPDATE SET status=excluded.status, doc=excluded.doc, "
+       "updated_at=excluded.updated_at")
+      .bind_all(l.id, l.status, l.doc.dump(), now_us)
+      .exec();
+}
+
+void put_employee(store::connection& c, const employee& e, int64_t now_us) {
+  c.prepare(
+       "INSERT INTO me_employees(id, legal_entity_id, employee_type, status, user_id, tax_id, "
+       "doc, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+       "legal_entity_id=excluded.legal_entity_id, employee_type=excluded.employee_type, "
+       "status=excluded.status, user_id=excluded.user_id, tax_id=excluded.tax_id, "
+       "doc=excluded.doc, updated_at=excluded.updated_at")
+      .bind_all(e.id, e.legal_entity_id, e.employee_type, e.status, e.user_id, e.tax_id,
+                e.doc.dump(), now_us)
+      .exec();
+}
+
+void record_change(store::connection& c, const resource_change& ch, int64_t version,
+                   const std::string& job_id, int64_t now_us) {
+  c.prepare(
+       "INSERT INTO me_resource_changes(kind, id, patient_id, version, change, references_added, "
+       "references_removed, job_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(kind_name(ch.k), ch.id, ch.patient_id, version, change_name(ch.change),
+                json(ch.references_added).dump(), json(ch.references_removed).dump(), job_id,
+                now_us)
+      .exec();
+}
+
+int64_t entity_version(store::connection& c, kind k, const std::string& id) {
+  auto q = c.prepare("SELECT version FROM me_entities WHERE kind=? AND id=?");
+  q.bind_all(kind_name(k), id);
+  return q.step() ? q.int64(0) : 0;
+}
+
+json public_doc(const json& doc) {
+  if (!doc.is_object()) return doc;
+  json out = json::object();
+  for (auto it = doc.begin(); it != doc.end(); ++it)
+    if (it.key().empty() || it.key()[0] != '_') out[it.key()] = it.value();
+  return out;
+}
+
+// -- sqlite_view --------------------------------------------------------------------------------
+
+std::optional<json> sqlite_view::get(kind k, const std::string& patient_id, const std::string& id) {
+  auto q = c_.prepare("SELECT doc FROM me_entities WHERE kind=? AND id=? AND patient_id=?");
+  q.bind_all(kind_name(k), id, patient_id);
+  if (!q.step()) return std::nullopt;
+  return json::parse(q.text_view(0));
+}
+
+std::vector<json> sqlite_view::list(kind k, const std::string& patient_id) {
+  std::vector<json> out;
+  auto q = c_.prepare("SELECT doc FROM me_entities WHERE patient_id=? AND kind=? ORDER BY rowid");
+  q.bind_all(patient_id, kind_name(k));
+  while (q.step()) out.push_back(json::parse(q.text_view(0)));
+  return out;
+}
+
+std::optional<std::pair<std::string, json>> sqlite_view::find(kind k, const std::string& id) {
+  auto q = c_.prepare("SELECT patient_id, doc FROM me_entities WHERE kind=? AND id=?");
+  q.bind_all(kind_name(k), id);
+  if (!q.step()) return std::nullopt;
+  return std::make_pair(q.text(0), json::parse(q.text_view(1)));
+}
+
+std::optional<person> sqlite_view::get_person(const std::string& id) {
+  auto q = c_.prepare("SELECT status, doc FROM me_persons WHERE id=?");
+  q.bind_all(id);
+  if (!q.step()) return std::nullopt;
+  return person{id, q.text(0), json::parse(q.text_view(1))};
+}
+
+std::optional<legal_entity> sqlite_view::get_legal_entity(const std::string& id) {
+  auto q = c_.prepare("SELECT status, doc FROM me_legal_entities WHERE id=?");
+  q.bind_all(id);
+  if (!q.step()) return std::nullopt;
+  return legal_entity{id, q.text(0), json::parse(q.text_view(1))};
+}
+
+namespace {
+employee read_employee(store::query& q) {
+  return employee{q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5),
+                  json::parse(q.text_view(6))};
+}
+}  // namespace
+
+std::optional<employee> sqlite_view::get_employee(const std::string& id) {
+  auto q = c_.prepare(
+      "SELECT id, legal_entity_id, employee_type, status, user_id, tax_id, doc FROM me_employees "
+      "WHERE id=?");
+  q.bind_all(id);
+  if (!q.step()) return std::nullopt;
+  return read_employee(q);
+}
+
+std::vector<employee> sqlite_view::employees_of_user(const std::string& user_id) {
+  std::vector<employee> out;
+  auto q = c_.prepare(
+      "SELECT id, legal_entity_id, employee_type, status, user_id, tax_id, doc FROM me_employees "
+      "WHERE user_id=? ORDER BY id");
+  q.bind_all(user_id);
+  while (q.step()) out.push_back(read_employee(q));
+  return out;
+}
+
+int64_t sqlite_view::next_number(const std::string& sequence) {
+  auto q = c_.prepare(
+      "INSERT INTO me_sequences(name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET "
+      "value=value+1 RETURNING value");
+  q.bind_all(sequence);
+  if (!q.step()) throw std::runtime_error("sequence " + sequence + " did not advance");
+  int64_t v = q.int64(0);
+  q.exec();
+  return v;
+}
+
+}  // namespace medflow::flows::medical_events

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The medical events flow unchanged on the Kafka backend (librdkafka's mock cluster): jobs go
+# through the outbox relay to Kafka, the partition consumers read them back, and kcat, as an
+# outside client, sees the job messages as plain JSON keyed by patient and the dead letters.
+source "$(dirname "$0")/lib.sh"
+
+start_kafka_mock "${ME_TOPICS[@]}"
+start_medflowd --kafka-brokers "$KAFKA_BROKERS"
+U=user-1
+LE=11111111-1111-4111-8111-111111111111
+DOC=22222222-2222-4222-8222-222222222222
+P1=33333333-3333-4333-8333-333333333333
+EP=55555555-5555-4555-8555-555555555555
+HDRS=(-H "x-consumer-id: $U" -H "x-consumer-metadata: {\"client_id\":\"$LE\"}")
+api() { http "$1" "$2" "${3:-}" "${HDRS[@]}"; }
+job_of() { printf '%s' "$BODY" | jq -r '.data.links[0].href | sub("/jobs/"; "")'; }
+wait_job() {
+  local deadline=$((SECONDS + 30))
+  while :; do
+    api GET "/api/jobs/$1"
+    [ "$(printf '%s' "$BODY" | jq -r .data.status)" != pending ] && return 0
+    [ $SECONDS -lt $deadline ] || fail "job $1 still pending after 30 s"
+    sleep 0.1
+  done
+}
+
+http GET /readyz; expect_status 200
+http PUT "/admin/legal_entities/$LE" '{"status":"ACTIVE"}'; expect_status 200
+http PUT "/admin/employees/$DOC" "{\"legal_entity_id\":\"$LE\",\"employee_type\":\"DOCTOR\",\"status\":\"APPROVED\",\"user_id\":\"$U\"}"
+http PUT "/admin/persons/$P1" '{"status":"active"}'; expect_status 200
+
+step "an episode job travels through Kafka and is processed"
+today=$(date -u +%Y-%m-%d)
+api POST "/api/patients/$P1/episodes" "{\"id\":\"$EP\",\"type\":{\"system\":\"eHealth/episode_types\",\"code\":\"primary_care\"},\"status\":\"active\",\"name\":\"Flu\",\"managing_organization\":{\"identifier\":{\"type\":{\"coding\":[{\"system\":\"eHealth/resources\",\"code\":\"legal_entity\"}]},\"value\":\"$LE\"}},\"period\":{\"start\":\"$today\"},\"care_manager\":{\"identifier\":{\"type\":{\"coding\":[{\"system\":\"eHealth/resources\",\"code\":\"employee\"}]},\"value\":\"$DOC\"}}}"
+expect_status 202
+create=$(job_of)
+wait_job "$create"; expect_status 303
+
+step "per-patient order on Kafka: update, close, update"
+api PATCH "/api/patients/$P1/episodes/$EP" '{"name":"Renamed"}'; j1=$(job_of)
+api PATCH "/api/patients/$P1/episodes/$EP/actions/close" \
+  "{\"period\":{\"end\":\"$today\"},\"status_reason\":{\"coding\":[{\"system\":\"eHealth/episode_closing_reasons\",\"code\":\"legal_entity\"}]}}"
+j2=$(job_of)
+api PATCH "/api/patients/$P1/episodes/$EP" '{"name":"Too late"}'; j3=$(job_of)
+wait_job "$j1"; expect_json .data.status processed
+wait_job "$j2"; expect_json .data.status processed
+wait_job "$j3"; expect_json .data.status_code 409
+
+step "kcat sees the job messages as JSON keyed by patient"
+part=$(kcat -L -b "$KAFKA_BROKERS" -t medical_events -J | jq '.topics[0].partitions | length')
+expect_eq "$part" 8 "partitions of medical_events"
+kcat -C -b "$KAFKA_BROKERS" -t medical_events -o beginning -e -q -f '%k %s\n' >"$E2E_TMP/jobs.out"
+expect_eq "$(grep -c "^$P1 " "$E2E_TMP/jobs.out")" 4 "job messages of the patient"
+grep "^$P1 " "$E2E_TMP/jobs.out" | head -n1 | cut -d' ' -f2- | jq -e ".id == \"$create\" and .type == \"episode_create_job\"" >/dev/null \
+  || fail "the first message is not the create job: $(head -n1 "$E2E_TMP/jobs.out")"
+
+step "a message kcat writes that is not a job is dead-lettered"
+printf '%s:not json\n' "$P1" | kcat -P -b "$KAFKA_BROKERS" -t medical_events -K: -X partitioner=murmur2_random
+wait_until 30 bash -c "kcat -C -b $KAFKA_BROKERS -t medical_events.dead_letter -o beginning -e -q -f '%s|%h\n' | grep -q '^not json|.*dead_letter_reason=cannot decode'" \
+  || fail "no dead letter for the bad message"
+
+stop_medflowd
+echo "PASS $TEST_NAME"

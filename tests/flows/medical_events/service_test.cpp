@@ -1,0 +1,141 @@
+#include "fixtures.hpp"
+
+#include "core/murmur2.hpp"
+
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include <future>
+#include <thread>
+
+using namespace medflow;
+using namespace medflow::test;
+namespace me = medflow::flows::medical_events;
+
+namespace {
+const std::string ep = "55555555-5555-4555-8555-555555555555";
+}
+
+TEST_CASE_FIXTURE(service_fixture, "a job and its message are written together") {
+  auto out = svc->submit(create_episode(ep));
+  REQUIRE(out.ok());
+  CHECK(out->created);
+  CHECK(out->job.status == me::job_status::pending);
+  auto recs = job_records();
+  REQUIRE(recs.size() == 1);
+  CHECK(recs[0].key == std::optional<std::string>(patient));
+  CHECK(recs[0].partition == kafka_partition(patient, 8));
+  auto msg = me::decode_message(recs[0].value);
+  REQUIRE(msg.ok());
+  CHECK(msg->job_id == out->job.id);
+  CHECK(msg->type == me::job_type::episode_create);
+  CHECK(msg->body["id"] == ep);
+}
+
+TEST_CASE_FIXTURE(service_fixture, "a refused request creates no job and no message") {
+  auto r = create_episode(ep);
+  r.patient_id = "unknown";
+  auto out = svc->submit(r);
+  REQUIRE_FALSE(out.ok());
+  CHECK(out.err().status == 404);
+  CHECK(count("SELECT count(*) FROM me_jobs") == 0);
+  CHECK(job_records().empty());
+}
+
+TEST_CASE_FIXTURE(service_fixture, "an identical request while the job is pending returns that job") {
+  auto first = svc->submit(create_episode(ep));
+  auto second = svc->submit(create_episode(ep));
+  REQUIRE(first.ok());
+  REQUIRE(second.ok());
+  CHECK_FALSE(second->created);
+  CHECK(second->job.id == first->job.id);
+  CHECK(job_records().size() == 1);
+  // A different body is a different job.
+  auto other = svc->submit(create_episode("66666666-6666-4666-8666-666666666666"));
+  REQUIRE(other.ok());
+  CHECK(other->created);
+  // Once the first is processed, the same request makes a new job.
+  process(job_records()[0]);
+  CHECK(svc->job(first->job.id)->status == me::job_status::processed);
+  auto third = svc->submit(create_episode(ep));
+  REQUIRE(third.ok());
+  CHECK(third->created);
+  CHECK(third->job.id != first->job.id);
+}
+
+TEST_CASE_FIXTURE(service_fixture, "deduplication is atomic: concurrent identical requests, one job") {
+  std::vector<std::future<me::service::submitted>> fs;
+  for (int i = 0; i < 16; ++i)
+    fs.push_back(std::async(std::launch::async, [this] { return *svc->submit(create_episode(ep)); }));
+  std::set<std::string> ids;
+  int created = 0;
+  for (auto& f : fs) {
+    auto s = f.get();
+    ids.insert(s.job.id);
+    created += s.created;
+  }
+  CHECK(ids.size() == 1);
+  CHECK(created == 1);
+  CHECK(count("SELECT count(*) FROM me_jobs") == 1);
+  CHECK(job_records().size() == 1);
+}
+
+TEST_CASE_FIXTURE(service_fixture, "a redelivered message has no second effect") {
+  auto out = svc->submit(create_episode(ep));
+  auto rec = job_records().at(0);
+  process(rec);
+  auto changes = count("SELECT count(*) FROM me_resource_changes");
+  CHECK(changes >= 1);
+  auto job = svc->job(out->job.id);
+  REQUIRE(job);
+  CHECK(job->status == me::job_status::processed);
+  // As after a crash between the data commit and the offset commit.
+  process(rec);
+  CHECK(count("SELECT count(*) FROM me_resource_changes") == changes);
+  CHECK(svc->job(out->job.id)->updated_us == job->updated_us);
+}
+
+TEST_CASE_FIXTURE(service_fixture, "dead-lettering fails the pending job and keeps the message") {
+  auto out = svc->submit(create_episode(ep));
+  auto rec = job_records().at(0);
+  std::promise<void> done;
+  svc->dead_letter(rec, "handler failed 3 times", [&](std::exception_ptr) { done.set_value(); });
+  done.get_future().get();
+  auto job = svc->job(out->job.id);
+  CHECK(job->status == me::job_status::failed_with_error);
+  CHECK(job->status_code == 500);
+  auto view = me::render_job(*job);
+  CHECK(view.data["error"] == me::json{{"type", "internal_error"}, {"message", "handler failed 3 times"}});
+  auto dl = bus->fetch(me::dead_letter_topic, 0, 0, 10);
+  REQUIRE(dl.size() == 1);
+  CHECK(dl[0].value == rec.value);
+  CHECK(*dl[0].header("dead_letter_reason") == "handler failed 3 times");
+  CHECK(*dl[0].header("source_offset") == std::to_string(rec.offset));
+  // Processing it afterwards does nothing: the job is no longer pending.
+  process(rec);
+  CHECK(svc->job(out->job.id)->status == me::job_status::failed_with_error);
+}
+
+TEST_CASE_FIXTURE(service_fixture, "a message that cannot be decoded is dead-lettered at once") {
+  bus->append({{me::jobs_topic, std::string(patient), "{\"type\":\"episode_create_job\"}", {}, {}}});
+  auto rec = job_records().at(0);
+  process(rec);
+  auto dl = bus->fetch(me::dead_letter_topic, 0, 0, 10);
+  REQUIRE(dl.size() == 1);
+  CHECK(*dl[0].header("dead_letter_reason") == "cannot decode the job message: missing job id");
+}
+
+TEST_CASE_FIXTURE(service_fixture, "finished jobs expire after the TTL; pending ones never") {
+  auto a = svc->submit(create_episode(ep));
+  auto b = svc->submit(create_episode("66666666-6666-4666-8666-666666666666"));
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  for (auto& r : job_records())
+    if (me::decode_message(r.value)->job_id == a->job.id) process(r);
+  auto now = clock::now_ms();
+  CHECK(svc->delete_old_jobs(now) == 0);
+  CHECK(svc->delete_old_jobs(now + 8 * 86400000LL) == 1);
+  CHECK_FALSE(svc->job(a->job.id));
+  CHECK(svc->job(b->job.id));  // still pending
+}

@@ -1,0 +1,262 @@
+// me_load: load and verification for the medical events crash test (tests/e2e/
+// medical_events_crash.sh). Each patient gets an episode and then a series of updates that
+// rename it "name 1", "name 2", ...; once the create is processed the updates are sent back
+// to back (the jobs queue up per patient) and every request is retried until answered, so
+// medflowd can be killed at any moment.
+//
+//   me_load setup  URL PATIENTS            registries: legal entity, doctor, persons
+//   me_load run    URL PATIENTS UPDATES JOURNAL THREADS
+//                                          journal: one line per 202/200 answer:
+//                                          "<patient> <k> <job id>" (k = 0 for the create)
+//   me_load wait   URL JOURNAL             until no journaled job is pending (60 s at most)
+//   me_load verify URL DB JOURNAL          every journaled job finished exactly once; each
+//                                          patient's episode equals its jobs applied in order
+#include "core/log.hpp"
+#include "store/database.hpp"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+using json = nlohmann::json;
+
+namespace {
+
+const std::string user = "load-user";
+const std::string le = "11111111-1111-4111-8111-111111111111";
+const std::string doctor = "22222222-2222-4222-8222-222222222222";
+
+std::string patient_id(int i) {
+  char b[40];
+  std::snprintf(b, sizeof b, "00000000-0000-4000-8000-%012d", i);
+  return b;
+}
+
+std::string episode_id(int i) {
+  char b[40];
+  std::snprintf(b, sizeof b, "e0000000-0000-4000-8000-%012d", i);
+  return b;
+}
+
+std::string today() {
+  auto t = std::time(nullptr);
+  char b[16];
+  std::strftime(b, sizeof b, "%Y-%m-%d", std::gmtime(&t));
+  return b;
+}
+
+json coding_ref(const std::string& code, const std::string& value) {
+  return {{"identifier",
+           {{"type", {{"coding", {{{"system", "eHealth/resources"}, {"code", code}}}}}},
+            {"value", value}}}};
+}
+
+struct endpoint {
+  std::string host;
+  int port;
+};
+
+endpoint parse_url(const std::string& url) {
+  auto rest = url.substr(url.find("//") + 2);
+  auto colon = rest.find(':');
+  return {rest.substr(0, colon), std::stoi(rest.substr(colon + 1))};
+}
+
+httplib::Headers consumer_headers() {
+  return {{"x-consumer-id", user}, {"x-consumer-metadata", "{\"client_id\":\"" + le + "\"}"}};
+}
+
+// Sends until an HTTP answer arrives (medflowd may be down or restarting).
+httplib::Result send(const endpoint& ep, const std::string& method, const std::string& path,
+                     const std::string& body) {
+  for (;;) {
+    httplib::Client cli(ep.host, ep.port);
+    cli.set_connection_timeout(2);
+    cli.set_tcp_nodelay(true);
+    cli.set_read_timeout(10);
+    httplib::Result r = method == "POST"    ? cli.Post(path.c_str(), consumer_headers(), body, "application/json")
+                        : method == "PATCH" ? cli.Patch(path.c_str(), consumer_headers(), body, "application/json")
+                        : method == "PUT"   ? cli.Put(path.c_str(), consumer_headers(), body, "application/json")
+                                            : cli.Get(path.c_str(), consumer_headers());
+    if (r) return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+int setup(const endpoint& ep, int patients) {
+  auto put = [&](const std::string& path, const json& body) {
+    auto r = send(ep, "PUT", path, body.dump());
+    if (r->status != 200) {
+      std::cerr << "PUT " << path << " -> " << r->status << " " << r->body << "\n";
+      std::exit(1);
+    }
+  };
+  put("/admin/legal_entities/" + le, {{"status", "ACTIVE"}});
+  put("/admin/employees/" + doctor, {{"legal_entity_id", le}, {"employee_type", "DOCTOR"},
+                                     {"status", "APPROVED"}, {"user_id", user}});
+  for (int i = 0; i < patients; ++i) put("/admin/persons/" + patient_id(i), {{"status", "active"}});
+  return 0;
+}
+
+int run(const endpoint& ep, int patients, int updates, const std::string& journal, int threads) {
+  std::ofstream out(journal, std::ios::app);
+  std::mutex out_mutex;
+  std::atomic<int> next_patient{0};
+  auto worker = [&] {
+    for (int i = next_patient++; i < patients; i = next_patient++) {
+      auto pid = patient_id(i), eid = episode_id(i);
+      for (int k = 0; k <= updates; ++k) {
+        auto submit = [&]() -> httplib::Result {
+        if (k == 0) {
+          json body = {{"id", eid},
+                       {"type", {{"system", "eHealth/episode_types"}, {"code", "primary_care"}}},
+                       {"status", "active"},
+                       {"name", "name 0"},
+                       {"managing_organization", coding_ref("legal_entity", le)},
+                       {"period", {{"start", today()}}},
+                       {"care_manager", coding_ref("employee", doctor)}};
+          return send(ep, "POST", "/api/patients/" + pid + "/episodes", body.dump());
+        }
+        return send(ep, "PATCH", "/api/patients/" + pid + "/episodes/" + eid,
+                    json{{"name", "name " + std::to_string(k)}}.dump());
+        };
+        auto r = submit();
+        if (r->status != 202 && r->status != 200) {
+          std::cerr << "job for " << pid << " k=" << k << " -> " << r->status << " " << r->body << "\n";
+          std::exit(1);
+        }
+        auto href = json::parse(r->body)["data"]["links"][0]["href"].get<std::string>();
+        auto job = href.substr(href.rfind('/') + 1);
+        {
+          std::lock_guard<std::mutex> g{out_mutex};
+          out << pid << ' ' << k << ' ' << job << '\n';
+          out.flush();
+        }
+        // Updates need the episode to exist when they are requested: wait for the create.
+        if (k == 0)
+          while (json::parse(send(ep, "GET", "/api/jobs/" + job, "")->body)["data"]["status"] ==
+                 "pending")
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) ts.emplace_back(worker);
+  for (auto& t : ts) t.join();
+  return 0;
+}
+
+struct entry {
+  std::string patient;
+  int k;
+  std::string job;
+};
+
+std::vector<entry> read_journal(const std::string& path) {
+  std::vector<entry> out;
+  std::ifstream in(path);
+  entry e;
+  while (in >> e.patient >> e.k >> e.job) out.push_back(e);
+  return out;
+}
+
+int wait_all(const endpoint& ep, const std::string& journal) {
+  auto entries = read_journal(journal);
+  std::set<std::string> left;
+  for (auto& e : entries) left.insert(e.job);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!left.empty()) {
+    for (auto it = left.begin(); it != left.end();) {
+      auto r = send(ep, "GET", "/api/jobs/" + *it, "");
+      auto st = json::parse(r->body)["data"].value("status", "");
+      it = st == "pending" ? std::next(it) : left.erase(it);
+    }
+    if (left.empty()) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::cerr << left.size() << " jobs still pending after 60 s\n";
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::cout << "all " << entries.size() << " journaled answers finished\n";
+  return 0;
+}
+
+int verify(const std::string& db_path, const std::string& journal) {
+  using namespace medflow;
+  store::database::options o;
+  o.path = db_path;
+  store::database db{o};
+  auto rd = db.reader();
+  auto entries = read_journal(journal);
+  std::map<std::string, int> last_k;         // patient -> k of its last answered update
+  std::set<std::string> jobs;
+  for (auto& e : entries) {
+    last_k[e.patient] = std::max(last_k[e.patient], e.k);
+    jobs.insert(e.job);
+  }
+  int failures = 0;
+  auto problem = [&](const std::string& what) {
+    if (++failures <= 20) std::cerr << "FAIL: " << what << "\n";
+  };
+  for (auto& id : jobs) {
+    auto q = rd->prepare("SELECT status, status_code FROM me_jobs WHERE id=?");
+    q.bind_all(id);
+    if (!q.step()) {
+      problem("job " + id + " answered 202 but is gone");
+      continue;
+    }
+    auto status = q.int64(0);
+    auto changes = rd->prepare("SELECT count(*) FROM me_resource_changes WHERE job_id=?");
+    changes.bind_all(id);
+    changes.step();
+    auto n = changes.int64(0);
+    if (status == 0) problem("job " + id + " is still pending");
+    if (status == 1 && n != 1) problem("job " + id + " processed with " + std::to_string(n) + " changes");
+    if (status != 1 && n != 0) problem("job " + id + " failed but left " + std::to_string(n) + " changes");
+  }
+  for (auto& [patient, k] : last_k) {
+    auto q = rd->prepare(
+        "SELECT json_extract(doc, '$.name'), json_extract(doc, '$.status') FROM me_entities "
+        "WHERE kind='episode' AND patient_id=?");
+    q.bind_all(patient);
+    if (!q.step()) {
+      problem("patient " + patient + " has no episode");
+      continue;
+    }
+    auto want = "name " + std::to_string(k);
+    if (q.text(0) != want) problem("patient " + patient + ": episode name " + q.text(0) + ", want " + want);
+    if (q.text(1) != "active") problem("patient " + patient + ": episode " + q.text(1));
+  }
+  auto counts = rd->prepare("SELECT status, count(*) FROM me_jobs GROUP BY status ORDER BY status");
+  std::cout << "jobs by status:";
+  while (counts.step()) std::cout << " " << counts.int64(0) << "=" << counts.int64(1);
+  std::cout << "; journaled " << jobs.size() << " jobs of " << last_k.size() << " patients\n";
+  if (failures) std::cerr << failures << " problems\n";
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  medflow::log::set_level(medflow::log::level::error);
+  std::vector<std::string> a(argv + 1, argv + argc);
+  if (a.size() == 3 && a[0] == "setup") return setup(parse_url(a[1]), std::stoi(a[2]));
+  if (a.size() == 6 && a[0] == "run")
+    return run(parse_url(a[1]), std::stoi(a[2]), std::stoi(a[3]), a[4], std::stoi(a[5]));
+  if (a.size() == 3 && a[0] == "wait") return wait_all(parse_url(a[1]), a[2]);
+  if (a.size() == 3 && a[0] == "verify") return verify(a[1], a[2]);
+  std::cerr << "usage: me_load setup URL N | run URL N UPDATES JOURNAL THREADS | wait URL JOURNAL"
+               " | verify DB JOURNAL\n";
+  return 2;
+}
