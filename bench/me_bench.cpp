@@ -49,6 +49,39 @@ json ref(const std::string& code, const std::string& value) {
                           {"value", value}}}};
 }
 
+// The body of an episode create: the same for every patient but the episode id.
+json episode_body(const std::string& id) {
+  return {{"id", id},
+          {"type", {{"system", "eHealth/episode_types"}, {"code", "primary_care"}}},
+          {"status", "active"},
+          {"name", "name 0"},
+          {"managing_organization", ref("legal_entity", le)},
+          {"period", {{"start", clock::date(clock::now_ms())}}},
+          {"care_manager", ref("employee", doctor)}};
+}
+
+// A kept-alive connection: the load is requests, not handshakes.
+httplib::Client keep_alive_client(const options& o) {
+  httplib::Client cli(o.host, o.port);
+  cli.set_keep_alive(true);
+  cli.set_tcp_nodelay(true);
+  return cli;
+}
+
+// Polls medflowd's database until no job is pending.
+void wait_until_processed(const std::string& db_path) {
+  store::database::options dbo;
+  dbo.path = db_path;
+  store::database db{dbo};
+  for (;;) {
+    auto rd = db.reader();
+    auto q = rd->prepare("SELECT count(*) FROM me_jobs WHERE status=0");
+    q.step();
+    if (q.int64(0) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 httplib::Headers headers() {
   return {{"x-consumer-id", user}, {"x-consumer-metadata", "{\"client_id\":\"" + le + "\"}"}};
 }
@@ -65,9 +98,7 @@ double healthz_ceiling(const options& o, int secs) {
   std::vector<std::thread> ts;
   for (int c = 0; c < o.connections; ++c)
     ts.emplace_back([&] {
-      httplib::Client cli(o.host, o.port);
-      cli.set_keep_alive(true);
-      cli.set_tcp_nodelay(true);
+      auto cli = keep_alive_client(o);
       while (!stop)
         if (auto r = cli.Get("/healthz"); r && r->status == 200) ++n;
     });
@@ -115,28 +146,13 @@ int main(int argc, char** argv) {
     std::vector<std::thread> ts;
     for (int c = 0; c < o.connections; ++c)
       ts.emplace_back([&, c] {
-        httplib::Client cli(o.host, o.port);
-        cli.set_keep_alive(true);
-        cli.set_tcp_nodelay(true);
-      cli.set_tcp_nodelay(true);
-        for (int i = c; i < o.patients; i += o.connections) {
-          json body = {{"id", id_for('e', i)}, {"type", {{"system", "eHealth/episode_types"}, {"code", "primary_care"}}},
-                       {"status", "active"}, {"name", "name 0"}, {"managing_organization", ref("legal_entity", le)},
-                       {"period", {{"start", clock::date(clock::now_ms())}}}, {"care_manager", ref("employee", doctor)}};
-          cli.Post(("/api/patients/" + id_for('0', i) + "/episodes").c_str(), headers(), body.dump(), "application/json");
-        }
+        auto cli = keep_alive_client(o);
+        for (int i = c; i < o.patients; i += o.connections)
+          cli.Post(("/api/patients/" + id_for('0', i) + "/episodes").c_str(), headers(),
+                   episode_body(id_for('e', i)).dump(), "application/json");
       });
     for (auto& t : ts) t.join();
-    store::database::options dbo;
-    dbo.path = o.db;
-    store::database db{dbo};
-    for (;;) {
-      auto rd = db.reader();
-      auto q = rd->prepare("SELECT count(*) FROM me_jobs WHERE status=0");
-      q.step();
-      if (q.int64(0) == 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    wait_until_processed(o.db);
   }
 
   double ceiling = healthz_ceiling(o, 5);
@@ -151,9 +167,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> ts;
   for (int c = 0; c < o.connections; ++c)
     ts.emplace_back([&, c] {
-      httplib::Client cli(o.host, o.port);
-      cli.set_keep_alive(true);
-      cli.set_tcp_nodelay(true);
+      auto cli = keep_alive_client(o);
       std::vector<int> mine;
       for (int i = c; i < o.patients; i += o.connections) mine.push_back(i);
       std::vector<int> step(mine.size(), 0);
@@ -172,12 +186,9 @@ int main(int argc, char** argv) {
         int k = ++step[idx];
         auto t0 = clock::now_us();
         auto submit = [&]() -> httplib::Result {
-        if (k == 0) {
-          json body = {{"id", eid}, {"type", {{"system", "eHealth/episode_types"}, {"code", "primary_care"}}},
-                       {"status", "active"}, {"name", "name 0"}, {"managing_organization", ref("legal_entity", le)},
-                       {"period", {{"start", clock::date(clock::now_ms())}}}, {"care_manager", ref("employee", doctor)}};
-          return cli.Post(("/api/patients/" + pid + "/episodes").c_str(), headers(), body.dump(), "application/json");
-        }
+        if (k == 0)
+          return cli.Post(("/api/patients/" + pid + "/episodes").c_str(), headers(),
+                          episode_body(eid).dump(), "application/json");
         return cli.Patch(("/api/patients/" + pid + "/episodes/" + eid).c_str(), headers(),
                          json{{"name", "name " + std::to_string(k)}}.dump(), "application/json");
         };
@@ -202,16 +213,10 @@ int main(int argc, char** argv) {
   double submit_secs = static_cast<double>(submit_end_us - start_us) / 1e6;
 
   // Wait until every accepted job is processed, then read the commit times.
+  wait_until_processed(o.db);
   store::database::options dbo;
   dbo.path = o.db;
   store::database db{dbo};
-  for (;;) {
-    auto rd = db.reader();
-    auto q = rd->prepare("SELECT count(*) FROM me_jobs WHERE status=0");
-    q.step();
-    if (q.int64(0) == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
   std::vector<double> latencies_ms;
   int64_t last_done_us = 0;
   long processed = 0;

@@ -11,7 +11,7 @@ for rate in 0 2000; do
   build/medflowd --port 0 --data-dir "$data" --set log.level=warn --set store.synchronous="$sync" \
     >"$data/out" 2>"$data/err" &
   pid=$!
-  until grep -q "listening on" "$data/out"; do sleep 0.05; done
+  until grep -q "listening on" "$data/out" 2>/dev/null; do sleep 0.05; done
   url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$data/out")
   echo "== synchronous=$sync rate=${rate:-unpaced}"
   build/bench/me_bench "$url" "$data/medflow.db" --patients 2000 --connections 32 \

@@ -1,34 +1,42 @@
 #include "actors/key_worker.hpp"
 
+#include "core/error.hpp"
+
+#include <algorithm>
+
 namespace medflow::actors {
 
 namespace {
 
-std::string what(std::exception_ptr e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    return ex.what();
-  } catch (...) {
-    return "unknown exception";
-  }
-}
-
-// Starts the front item; its completion arrives as a `completed` message.
-void start_next(caf::stateful_actor<key_worker_state>* self) {
+void hand_over(caf::stateful_actor<key_worker_state>* self, work_item& item) {
   auto& st = self->state;
-  if (st.busy || st.queue.empty()) return;
-  st.busy = true;
-  auto& item = st.queue.front();
   auto me = caf::actor_cast<caf::actor>(self);
   int64_t offset = item.rec.offset;
   done_fn done = [me, offset](std::exception_ptr e) {
-    caf::anon_send(me, completed_atom::value, offset, e ? what(e) : std::string{});
+    caf::anon_send(me, completed_atom::value, offset, medflow::describe(e));
   };
   if (item.dead_letter)
     st.handlers->dead_letter(item.rec, item.reason, std::move(done));
   else
     st.handlers->process(item.rec, std::move(done));
+}
+
+// Starts the front item; its completion arrives as a `completed` message. Pipelined handlers
+// get every queued item at once.
+void start_next(caf::stateful_actor<key_worker_state>* self) {
+  auto& st = self->state;
+  if (st.handlers->pipelined) {
+    while (!st.queue.empty()) {
+      auto item = std::move(st.queue.front());
+      st.queue.pop_front();
+      st.handed_over.push_back(item.rec.offset);
+      hand_over(self, item);
+    }
+    return;
+  }
+  if (st.busy || st.queue.empty()) return;
+  st.busy = true;
+  hand_over(self, st.queue.front());
 }
 
 }  // namespace
@@ -40,7 +48,7 @@ caf::behavior key_worker(caf::stateful_actor<key_worker_state>* self, std::strin
   self->state.sequencer = std::move(sequencer);
   // A handler that throws ends this worker with the exception's text as the exit reason.
   self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr& e) -> caf::error {
-    return caf::make_error(caf::sec::runtime_error, what(e));
+    return caf::make_error(caf::sec::runtime_error, medflow::describe(e));
   });
   return {
       [self](dispatch_atom, work_item& item) {
@@ -51,6 +59,13 @@ caf::behavior key_worker(caf::stateful_actor<key_worker_state>* self, std::strin
         auto& st = self->state;
         if (!err.empty()) {
           self->quit(caf::make_error(caf::sec::runtime_error, err));
+          return;
+        }
+        if (st.handlers->pipelined) {
+          auto it = std::find(st.handed_over.begin(), st.handed_over.end(), offset);
+          if (it == st.handed_over.end()) return;  // stale
+          st.handed_over.erase(it);
+          self->send(st.sequencer, handled_atom::value, st.key, offset);
           return;
         }
         if (st.queue.empty() || st.queue.front().rec.offset != offset) return;  // stale

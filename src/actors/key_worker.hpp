@@ -22,6 +22,7 @@ struct key_worker_state {
   // -- member variables --------------------------------------------------------------------------
   std::deque<work_item> queue;  // front is in progress when busy
   bool busy = false;
+  std::deque<int64_t> handed_over;  // pipelined: offsets handed to the handler, not done yet
 };
 
 caf::behavior key_worker(caf::stateful_actor<key_worker_state>* self, std::string key,

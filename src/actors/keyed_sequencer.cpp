@@ -2,6 +2,8 @@
 
 #include "actors/key_worker.hpp"
 
+#include <algorithm>
+
 namespace medflow::actors {
 
 void keyed_sequencer_state::mark_busy(entry& e) {
@@ -109,6 +111,7 @@ caf::behavior keyed_sequencer(caf::stateful_actor<keyed_sequencer_state>* self,
       st.keys.erase(it);
     }
     st.m_live->set(static_cast<int64_t>(st.keys.size()));
+    st.failed = true;
     self->send(st.owner, record_failed_atom::value, offset,
                "key " + key + ": " + describe(em.reason));
   });
@@ -116,6 +119,7 @@ caf::behavior keyed_sequencer(caf::stateful_actor<keyed_sequencer_state>* self,
   return {
       [self](dispatch_atom, const std::string& key, work_item& item) {
         auto& st = self->state;
+        if (st.failed) return;  // delivered again after the owner's restart
         // A key that already waits keeps its order behind the waiting items.
         if (st.waiting_keys.count(key) || !route(self, key, item)) {
           st.waiting_keys.insert(key);
@@ -129,7 +133,9 @@ caf::behavior keyed_sequencer(caf::stateful_actor<keyed_sequencer_state>* self,
         auto it = st.keys.find(key);
         if (it == st.keys.end()) return;
         auto& e = it->second;
-        if (!e.inflight.empty() && e.inflight.front() == offset) e.inflight.pop_front();
+        // In order for ordinary handlers; pipelined ones may finish a later record first.
+        auto pos = std::find(e.inflight.begin(), e.inflight.end(), offset);
+        if (pos != e.inflight.end()) e.inflight.erase(pos);
         if (e.inflight.empty()) {
           st.mark_idle(key, e);
           self->delayed_send(self, st.limits.idle, reclaim_atom::value, key, e.generation);

@@ -47,6 +47,9 @@ struct keyed_sequencer_state {
   std::multiset<std::string> waiting_keys;
   uint64_t reclaimed = 0;
   uint64_t spawned = 0;
+  // A record failed: the owner is about to restart from its committed offset. Nothing more is
+  // started meanwhile, or a later record of the failed key could overtake it.
+  bool failed = false;
 
   // -- probes ------------------------------------------------------------------------------------
   metrics::gauge* m_live = nullptr;

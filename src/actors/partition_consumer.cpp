@@ -1,5 +1,6 @@
 #include "actors/partition_consumer.hpp"
 
+#include "core/error.hpp"
 #include "core/log.hpp"
 
 namespace medflow::actors {
@@ -65,17 +66,7 @@ void maybe_commit(self_ptr self) {
   auto me = caf::actor_cast<caf::actor>(self);
   st.bus->commit_async(st.cfg.group, st.cfg.topic, st.cfg.partition, point,
                        [me, point](std::exception_ptr e) {
-                         std::string err;
-                         if (e) {
-                           try {
-                             std::rethrow_exception(e);
-                           } catch (const std::exception& ex) {
-                             err = ex.what();
-                           } catch (...) {
-                             err = "unknown error";
-                           }
-                         }
-                         caf::anon_send(me, committed_atom::value, point, err);
+                         caf::anon_send(me, committed_atom::value, point, medflow::describe(e));
                        });
 }
 

@@ -11,11 +11,14 @@
 #pragma once
 
 #include "bus/log.hpp"
+#include "core/error.hpp"
+#include "flows/hri/domain.hpp"
 
 #include <caf/all.hpp>
 
 #include <exception>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace medflow::actors {
@@ -46,6 +49,18 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 // timer -> consumer: commit the done prefix now (commits are spaced by commit_interval).
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
+// anyone -> batch_registry -> batch_state: one record of an input topic (batch_record).
+using batch_record_atom = caf::atom_constant<caf::atom("b_record")>;
+// HTTP -> batch_registry -> batch_state: an action on a batch (batch_action).
+using batch_action_atom = caf::atom_constant<caf::atom("b_action")>;
+// batch_state -> itself: write what was decided since the last flush.
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+// batch_state -> itself: a completion delay or a stuck timeout is due (generation).
+using check_atom = caf::atom_constant<caf::atom("check")>;
+// batch_state -> batch_registry: (idle_atom, key, messages handled) nothing to do any more.
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
+// HTTP -> batch_registry: (forget_atom, tenant) stop the actors of a deleted tenant.
+using forget_atom = caf::atom_constant<caf::atom("forget")>;
 // query -> sequencer / consumer / supervisor: report counters (returns a string map).
 using status_atom = caf::atom_constant<caf::atom("status")>;
 
@@ -73,12 +88,38 @@ struct record_handlers {
   // Give up on a record: make the failure visible (e.g. job failed_with_error, dead-letter
   // topic). Must not fail for the record's content.
   std::function<void(const bus::record&, const std::string& reason, done_fn)> dead_letter;
+  // false: a key's next record starts only when the previous one is done (its effects are
+  // committed). true: records of a key are handed over one after another without waiting, for
+  // handlers whose own receiver keeps the order and commits (HRI's batch actors).
+  bool pipelined = false;
+};
+
+// One record of an HRI input topic for its batch, already judged by the stream's validator.
+struct batch_record {
+  std::string tenant;
+  std::optional<std::string> batch_id;       // the record's batchId header, if any
+  bus::record rec;
+  std::optional<std::string> validator_failure;
+  done_fn done;                              // after the record's outcome is committed
+};
+
+// An HRI batch action from the HTTP API; `reply` gets the HTTP status and the error text
+// (empty on success) once the new state is committed.
+struct batch_action {
+  std::string tenant;
+  std::string batch_id;
+  flows::hri::action_request request;
+  flows::hri::principal who;
+  std::function<void(int status, std::string error)> reply;
 };
 
 // Renders a CAF error with its context (what() of the exception that killed an actor).
 std::string describe(const caf::error& e);
+using medflow::describe;  // and exceptions (core/error.hpp)
 
 }  // namespace medflow::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::work_item)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::bus::record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_action)

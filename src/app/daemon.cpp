@@ -119,10 +119,13 @@ void daemon::start() {
   http_ = std::make_unique<http::server>(http::server::options_from(cfg_));
   http::add_ops_routes(*http_, health_);
   http::add_topic_routes(*http_, *bus_, static_cast<int>(cfg_.integer("bus.default_partitions")));
-  runtime rt{cfg_, *db_, *bus_, *sys_, health_, *http_, restart_policy_from(cfg_),
-             [this](caf::actor a) { owned_.push_back(std::move(a)); }};
+  runtime_ = std::make_unique<runtime>(runtime{
+      cfg_, *db_, *bus_, *sys_, health_, *http_, restart_policy_from(cfg_), [this](caf::actor a) {
+        std::lock_guard<std::mutex> g{owned_mutex_};
+        owned_.push_back(std::move(a));
+      }});
   for (auto& f : flows_) {
-    f->start(rt);
+    f->start(*runtime_);
     log::info("medflowd", "flow ", f->name(), " started");
   }
   http_->start();
@@ -137,7 +140,11 @@ void daemon::stop() {
   // 2. Consumers and other owned actors finish what they hold and commit, newest first.
   if (sys_) {
     caf::scoped_actor self{*sys_};
-    std::vector<caf::actor> all(owned_.rbegin(), owned_.rend());
+    std::vector<caf::actor> all;
+    {
+      std::lock_guard<std::mutex> g{owned_mutex_};
+      all.assign(owned_.rbegin(), owned_.rend());
+    }
     if (relay_) all.push_back(relay_);  // last: it forwards what the others wrote
     for (auto& a : all) {
       self->monitor(a);
@@ -155,7 +162,10 @@ void daemon::stop() {
           });
     }
   }
-  owned_.clear();
+  {
+    std::lock_guard<std::mutex> g{owned_mutex_};
+    owned_.clear();
+  }
   relay_ = nullptr;
   sys_.reset();  // waits for the remaining actors
   if (bus_) bus_->close();

@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace medflow::store {
@@ -23,6 +24,7 @@ class server;
 namespace medflow::app {
 
 class flow;
+struct runtime;
 
 class daemon {
  public:
@@ -48,6 +50,8 @@ class daemon {
   std::unique_ptr<caf::actor_system> sys_;
   std::unique_ptr<http::server> http_;
   std::vector<std::unique_ptr<flow>> flows_;
+  std::unique_ptr<runtime> runtime_;  // flows keep it: streams start consumers later
+  std::mutex owned_mutex_;
   std::vector<caf::actor> owned_;  // drained in reverse order at stop
   caf::actor relay_;
   bool started_ = false;

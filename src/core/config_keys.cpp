@@ -93,6 +93,25 @@ const std::vector<config_key>& config_keys() {
        "how often service request expiry and the TTL cleanups run", 1000, 86400000},
       {"medical_events.person_events_partitions", k::integer, 1,
        "partitions of topic person_events (registry feed)", 1, 1024},
+
+      // -- batches flow (HRI) --------------------------------------------------------------------
+      {"hri.enabled", k::boolean, true, "run the batches flow (/hri)"},
+      {"hri.validation.enabled", k::boolean, true,
+       "validate records of .in topics into .out / .invalid (HRI's validation flag)"},
+      {"hri.completion_delay_ms", k::integer, 300000,
+       "a batch with all its records completes this long after sendComplete", 0, 86400000},
+      {"hri.stuck_timeout_ms", k::integer, 0,
+       "a sendCompleted batch still missing records after this fails (0: waits forever)", 0,
+       31536000000},
+      {"hri.adopt_existing_topics", k::boolean, false,
+       "creating a stream whose topics already exist (same partitions) registers it instead of 409"},
+      {"hri.auth.disabled", k::boolean, false,
+       "development only: accept /hri requests without a token (integrator NoAuthUnkIntegrator)"},
+      {"hri.auth.hs256_secret", k::string, "", "secret of HS256 tokens (empty: HS256 refused)"},
+      {"hri.auth.public_keys_file", k::string, "",
+       "PEM public keys or a JWKS file for RS256 / ES256 tokens"},
+      {"hri.auth.issuer", k::string, "", "required iss of tokens (empty: not checked)"},
+      {"hri.auth.audience", k::string, "", "required aud of tokens (empty: not checked)"},
   };
   return keys;
 }

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -36,6 +37,19 @@ class error_exception : public std::runtime_error {
  private:
   error err_;
 };
+
+// The text of a caught exception for logs and exit reasons: its what(), or "unknown exception"
+// when it is not a std::exception. A null pointer (what done callbacks get on success) is "".
+inline std::string describe(std::exception_ptr e) {
+  if (!e) return {};
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
 
 // An expected<T>-like result: either a value or an error.
 template <class T>

@@ -104,14 +104,26 @@ server::server(options opts)
         } catch (...) {
         }
         log::error("http", req.method, " ", req.path, " failed: ", what);
-        send_error(res, error::internal("internal error"));
+        render_error(req, res, error::internal("internal error"));
       });
 }
 
 server::~server() { stop(); }
 
-void server::set_not_found(std::function<void(const httplib::Request&, httplib::Response&)> fn) {
-  not_found_ = std::move(fn);
+void server::set_error_renderer(const std::string& prefix, error_renderer fn) {
+  renderers_.emplace_back(prefix, std::move(fn));
+}
+
+void server::render_error(const httplib::Request& req, httplib::Response& res, const error& e) {
+  const error_renderer* best = nullptr;
+  size_t best_len = 0;
+  for (auto& [prefix, fn] : renderers_)
+    if (req.path.rfind(prefix, 0) == 0 && prefix.size() >= best_len) {
+      best = &fn;
+      best_len = prefix.size();
+    }
+  if (best) (*best)(req, res, e);
+  else send_error(res, e);
 }
 
 void server::add_default_headers(const std::string& prefix, httplib::Headers headers) {
@@ -133,13 +145,9 @@ void server::on_error(const httplib::Request& req, httplib::Response& res) {
     if (path_known) {
       res.status = 405;
       status = 405;
-    } else if (not_found_) {
-      not_found_(req, res);
-      probe("unmatched", req.method).count(res.status, 0);
-      return;
     }
   }
-  send_error(res, error{status, status_code_name(status), status_text(status), {}});
+  render_error(req, res, error{status, status_code_name(status), status_text(status), {}});
   probe("unmatched", req.method).count(status, 0);
 }
 
@@ -189,6 +197,7 @@ void server::add(const std::string& method, const std::string& path, handler h, 
     r.names.push_back(path.substr(open + 1, close - open - 1));
     i = close + 1;
   }
+  pattern += "/?";  // a trailing slash is ignored
   r.re = std::regex(pattern);
   r.doc = std::move(doc);
   auto names = r.names;

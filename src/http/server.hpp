@@ -61,8 +61,11 @@ class server {
 
   // Registers a route. `path` uses {name} for parameters; they reach the handler decoded.
   void add(const std::string& method, const std::string& path, handler h, route_doc doc);
-  // Body for requests that match no route (default: generic JSON 404).
-  void set_not_found(std::function<void(const httplib::Request&, httplib::Response&)> fn);
+  // How errors that no route rendered (404, 405, 413, 500) look for paths under `prefix`
+  // (default: medflow's JSON error body). A flow mirroring another system sets its own.
+  using error_renderer =
+      std::function<void(const httplib::Request&, httplib::Response&, const error&)>;
+  void set_error_renderer(const std::string& prefix, error_renderer fn);
   // Headers added to every response (e.g. security headers of a flow) for paths under prefix.
   void add_default_headers(const std::string& prefix, httplib::Headers headers);
 
@@ -97,7 +100,8 @@ class server {
   std::unique_ptr<httplib::Server> srv_;
   std::vector<route> routes_;
   std::vector<std::pair<std::string, httplib::Headers>> default_headers_;
-  std::function<void(const httplib::Request&, httplib::Response&)> not_found_;
+  std::vector<std::pair<std::string, error_renderer>> renderers_;
+  void render_error(const httplib::Request& req, httplib::Response& res, const error& e);
   std::thread thread_;
   int port_ = 0;
   std::mutex probes_mutex_;

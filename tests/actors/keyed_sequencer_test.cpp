@@ -16,8 +16,11 @@ struct recording_handlers {
   std::map<int64_t, done_fn> pending;
   std::set<int64_t> throw_on;
 
+  bool pipelined = false;
+
   std::shared_ptr<record_handlers> make() {
     auto h = std::make_shared<record_handlers>();
+    h->pipelined = pipelined;
     h->key_of = [](const bus::record& r) { return *r.key; };
     h->process = [this](const bus::record& r, done_fn done) {
       if (throw_on.count(r.offset)) throw std::runtime_error("handler exploded");
@@ -43,7 +46,8 @@ struct seq_fixture : test::actor_fixture {
   caf::actor owner;
   caf::actor seq;
 
-  void start(sequencer_limits limits) {
+  void start(sequencer_limits limits, bool pipelined = false) {
+    rh.pipelined = pipelined;
     owner = sys->spawn(test::owner_probe, owner_log);
     seq = sys->spawn(keyed_sequencer, std::shared_ptr<const record_handlers>(rh.make()), owner,
                      limits, "test");
@@ -197,4 +201,33 @@ TEST_CASE_FIXTURE(seq_fixture, "a sequencer that is killed takes its key workers
   run();
   CHECK(seq_rec->exited);
   CHECK(worker_rec->exited);
+}
+
+TEST_CASE_FIXTURE(seq_fixture, "pipelined handlers get a key's records without waiting") {
+  start(limits(), true);
+  dispatch("a", 0);
+  dispatch("a", 1);
+  dispatch("b", 2);
+  run();
+  CHECK(rh.started == std::vector<std::string>{"a@0", "a@1", "b@2"});
+  complete(1);  // a later record may finish first
+  complete(0);
+  complete(2);
+  CHECK(owner_log->done == std::vector<int64_t>{1, 0, 2});
+  advance(1000ms);
+  CHECK(st().keys.empty());  // and the key still becomes idle
+}
+
+TEST_CASE_FIXTURE(seq_fixture, "after a failure nothing more starts, not even the failed key's next") {
+  start(limits());
+  rh.throw_on = {0};
+  dispatch("a", 0);
+  run();
+  REQUIRE(owner_log->failed.size() == 1);
+  // The owner has not reacted yet; records already on their way must not overtake offset 0.
+  dispatch("a", 1);
+  dispatch("b", 2);
+  run();
+  CHECK(rh.started.empty());
+  CHECK(owner_log->done.empty());
 }

@@ -107,3 +107,13 @@ TEST_CASE("config/medflow.json in the repository is the generated default file")
   CHECK_MESSAGE(ss.str() == config::render_default_file(),
                 "regenerate it: build/medflowd --print-config > config/medflow.json");
 }
+
+TEST_CASE("README.md documents every configuration key") {
+  std::ifstream in(std::string(MEDFLOW_SOURCE_DIR) + "/README.md");
+  REQUIRE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto readme = ss.str();
+  for (auto& k : medflow::config_keys())
+    CHECK_MESSAGE(readme.find("| " + k.name + " |") != std::string::npos, k.name);
+}

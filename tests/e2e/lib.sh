@@ -66,7 +66,9 @@ http() {
   local method=$1 path=$2 body=${3:-}
   shift 3 2>/dev/null || shift $#
   local args=(-s -o "$E2E_TMP/body" -w '%{http_code}' -X "$method" "$MF_URL$path")
-  [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+  if [ -n "$body" ] || [ "$method" = POST ] || [ "$method" = PUT ] || [ "$method" = PATCH ]; then
+    args+=(-H 'Content-Type: application/json' --data-binary "$body")
+  fi
   STATUS=$(curl "${args[@]}" "$@")
   BODY=$(cat "$E2E_TMP/body")
 }

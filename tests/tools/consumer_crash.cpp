@@ -156,7 +156,7 @@ int consume(const std::string& path, int n, int delay_us) {
   return 0;
 }
 
-int status(const std::string& path) {
+int print_status(const std::string& path) {
   auto db = open(path);
   std::cout << "seen " << scalar(*db, "SELECT count(*) FROM seen") << " deliveries "
             << scalar(*db, "SELECT sum(deliveries) FROM seen") << " violations "
@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
   if (mode == "produce" && argc == 4) return produce(argv[2], std::atoi(argv[3]));
   if (mode == "consume" && (argc == 4 || argc == 5))
     return consume(argv[2], std::atoi(argv[3]), argc == 5 ? std::atoi(argv[4]) : 0);
-  if (mode == "status" && argc == 3) return status(argv[2]);
+  if (mode == "status" && argc == 3) return print_status(argv[2]);
   std::cerr << "usage: consumer_crash produce DB N | consume DB N [US] | status DB\n";
   return 2;
 }

@@ -13,52 +13,27 @@
 
 #include "core/clock.hpp"
 #include "core/crypto.hpp"
+#include "flows/medical_events/common.hpp"
+#include "flows/medical_events/schemas.hpp"
 #include "flows/medical_events/service_requests.hpp"
 
-#include <algorithm>
 #include <cstdio>
 
 namespace medflow::flows::medical_events {
 
 namespace {
 
-using violations = std::vector<json_schema::violation>;
-
-const json& field(const json& j, const char* key) {
-  static const json null_value;
-  if (!j.is_object()) return null_value;
-  auto it = j.find(key);
-  return it == j.end() ? null_value : *it;
-}
-
-std::string status_of(const json& doc) {
-  auto& s = field(doc, "status");
-  return s.is_string() ? s.get<std::string>() : std::string{};
-}
-
-json_schema::violation invalid(std::string entry, std::string description) {
-  return {std::move(entry), "invalid", std::move(description), json::array()};
-}
-
 // The reference's approval_create.json, with its one defect fixed: "resources" described its
 // items under "properties" (which an array ignores); here they are "items".
 json create_body() {
-  return {{"type", "object"},
-          {"properties",
-           {{"resources",
-             {{"type", "array"},
-              {"minItems", 1},
-              {"items", reference_schema({"episode_of_care", "diagnostic_report"})}}},
-            {"service_request", reference_schema({"service_request"})},
-            {"granted_to", reference_schema({"employee"})},
-            {"access_level", {{"type", "string"}, {"enum", json::array({"read"})}}}}},
-          {"required", json::array({"granted_to", "access_level"})},
-          {"additionalProperties", false}};
-}
-
-const json_schema::schema& create_schema() {
-  static const auto schema = json_schema::schema::compile(create_body());
-  return schema;
+  using namespace schemas;
+  return object_schema(
+      {{"resources",
+        array_of(resource_reference({"episode_of_care", "diagnostic_report"}), true)},
+       {"service_request", resource_reference({"service_request"})},
+       {"granted_to", resource_reference({"employee"})},
+       {"access_level", string_enum({"read"})}},
+      {"granted_to", "access_level"});
 }
 
 // -- OTP ---------------------------------------------------------------------------------------
@@ -107,7 +82,7 @@ std::optional<effects> service_request_resources(const command& c, view& v, json
   auto id = reference_id(field(c.body, "service_request"));
   auto sr = v.get(kind::service_request, c.patient_id, id);
   if (!sr) return conflict("Service request is not found");
-  if (status_of(*sr) != "active") return conflict("Service request should be active");
+  if (text(*sr, "status") != "active") return conflict("Service request should be active");
   if (service_request_expired(*sr, c.now_ms))
     return unprocessable("$.service_request", "Service request is expired");
   auto& permitted = field(*sr, "permitted_resources");
@@ -135,17 +110,12 @@ violations granted_to_violations(const command& c, view& v) {
 
 json new_approval(const command& c, const std::string& id, const json& resources,
                   const json& auth_method) {
-  json granted_by = {
-      {"identifier",
-       {{"type",
-         {{"coding", json::array({{{"system", "eHealth/resources"}, {"code", "patient"}}})}}},
-        {"value", c.patient_id}}}};
   return {{"id", id},
           {"status", "new"},
           {"access_level", field(c.body, "access_level")},
           {"granted_resources", resources},
           {"granted_to", field(c.body, "granted_to")},
-          {"granted_by", std::move(granted_by)},
+          {"granted_by", reference_to("patient", c.patient_id)},
           {"reason", field(c.body, "service_request")},
           {"urgent", {{"authentication_method_current", masked(auth_method)}}},
           {"expires_at", timestamp(c.now_ms + approval_expiration_minutes * 60000)},
@@ -155,17 +125,6 @@ json new_approval(const command& c, const std::string& id, const json& resources
           {"updated_by", c.user_id}};
 }
 
-std::vector<std::string> references_of(const json& approval) {
-  std::vector<std::string> keys;
-  for (auto& ref : field(approval, "granted_resources")) {
-    auto key = reference_key(ref);
-    if (!key.empty() && std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
-  }
-  auto reason = reference_key(field(approval, "reason"));
-  if (!reason.empty()) keys.push_back(reason);
-  return keys;
-}
-
 effects create(const command& c, view& v) {
   json resources = field(c.body, "resources");
   if (!field(c.body, "service_request").is_null())
@@ -173,17 +132,18 @@ effects create(const command& c, view& v) {
   auto p = v.get_person(c.patient_id);
   if (!p) return not_found("Person is not found");
   auto vs = granted_to_violations(c, v);
-  for (auto& bad : reference_violations(v, c.patient_id, resources, "$.granted_resources", false))
-    vs.push_back(bad);
+  append(vs, reference_violations(v, c.patient_id, resources, "$.granted_resources", false));
   if (!vs.empty()) return unprocessable(vs);
   auto id = derived_uuid(c, "approval");
   auto approval = new_approval(c, id, resources, current_auth_method(*p));
   effects e;
   send_code(c, *p, approval, e);
-  e.result = {200, {{"response_data", without_internal_fields(approval)}}};
+  e.result = {200, {{"response_data", public_doc(approval)}}};
   e.writes.push_back({kind::approval, c.patient_id, id, approval});
+  // The reason (a service request) is never one of the granted resources: no key repeats.
+  auto references = reference_keys({&approval["granted_resources"], &approval["reason"]});
   e.changes.push_back(
-      {kind::approval, c.patient_id, id, change_kind::created, references_of(approval), {}});
+      {kind::approval, c.patient_id, id, change_kind::created, std::move(references), {}});
   return e;
 }
 
@@ -193,7 +153,7 @@ effects resend(const command& c, view& v) {
   auto id = path_param(c.params, "id");
   auto approval = v.get(kind::approval, c.patient_id, id);
   if (!approval) return not_found("Approval with id '" + id + "' is not found");
-  auto status = status_of(*approval);
+  auto status = text(*approval, "status");
   if (status != "new") return conflict("Approval in status " + status + " can not be resent");
   auto p = v.get_person(c.patient_id);
   if (!p) return not_found("Person is not found");
@@ -238,7 +198,7 @@ effects handle_approval_job(const command& c, view& v) {
 result<accepted> check_approval_request(const request& r, view& v) {
   if (auto e = check_patient(r.patient_id, v)) return *e;
   if (r.type == job_type::approval_create) {
-    auto vs = create_schema().validate(r.body);
+    auto vs = schemas::compiled<create_body>().validate(r.body);
     if (vs.empty()) vs = one_of_violations(r.body, "$", {"resources", "service_request"}, true);
     if (!vs.empty()) return request_invalid(vs);
     return accepted{r.patient_id};
@@ -260,7 +220,7 @@ result<verify_result> verify_approval(const std::string& patient_id, const std::
   if (found->first != patient_id)
     return error{403, "forbidden", "Access denied - request to other patient's approval", {}};
   auto approval = std::move(found->second);
-  auto status = status_of(approval);
+  auto status = text(approval, "status");
   if (status != "new")
     return request_conflict("Approval in status " + status + " can not be verified");
   auto& hash = field(approval, "_verification_code_hash");
@@ -271,7 +231,7 @@ result<verify_result> verify_approval(const std::string& patient_id, const std::
   approval["updated_at"] = timestamp(now_ms);
   approval["updated_by"] = user_id;
   verify_result r;
-  r.approval = without_internal_fields(approval);
+  r.approval = public_doc(approval);
   r.writes.push_back({kind::approval, patient_id, approval_id, approval});
   r.changes.push_back({kind::approval, patient_id, approval_id, change_kind::updated, {}, {}});
   return r;
@@ -284,7 +244,7 @@ std::vector<std::pair<std::string, std::string>> expired_new_approvals(
   for (auto& [patient_id, doc] : approvals) {
     auto& id = field(doc, "id");
     auto& inserted_at = field(doc, "inserted_at");
-    if (!id.is_string() || !inserted_at.is_string() || status_of(doc) != "new") continue;
+    if (!id.is_string() || !inserted_at.is_string() || text(doc, "status") != "new") continue;
     auto at = clock::parse_iso8601(inserted_at.get<std::string>());
     if (at && *at < cutoff) out.emplace_back(patient_id, id.get<std::string>());
   }

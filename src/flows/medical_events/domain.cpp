@@ -10,31 +10,52 @@ namespace medflow::flows::medical_events {
 
 namespace {
 
+// The groups of jobs (per-group files): each checks its requests and handles its jobs.
+struct job_group {
+  result<accepted> (*check)(const request& r, view& v);
+  effects (*handle)(const command& c, view& v);
+};
+
+const job_group episodes{check_episode_request, handle_episode_job};
+const job_group packages{check_package_request, handle_package_job};
+const job_group service_requests{check_service_request_request, handle_service_request_job};
+const job_group approvals{check_approval_request, handle_approval_job};
+
 struct job_type_info {
   job_type type;
   const char* wire;
+  const job_group* group;
 };
 
 const job_type_info job_types[] = {
-    {job_type::episode_create, "episode_create_job"},
-    {job_type::episode_update, "episode_update_job"},
-    {job_type::episode_close, "episode_close_job"},
-    {job_type::episode_cancel, "episode_cancel_job"},
-    {job_type::package_create, "package_create_job"},
-    {job_type::package_cancel, "package_cancel_job"},
-    {job_type::diagnostic_report_package_create, "diagnostic_report_package_create_job"},
-    {job_type::diagnostic_report_package_cancel, "diagnostic_report_package_cancel_job"},
-    {job_type::service_request_create, "service_request_create_job"},
-    {job_type::service_request_use, "service_request_use_job"},
-    {job_type::service_request_release, "service_request_release_job"},
-    {job_type::service_request_process, "service_request_process_job"},
-    {job_type::service_request_complete, "service_request_complete_job"},
-    {job_type::service_request_recall, "service_request_recall_job"},
-    {job_type::service_request_cancel, "service_request_cancel_job"},
-    {job_type::service_request_close, "service_request_close_job"},
-    {job_type::approval_create, "approval_create_job"},
-    {job_type::approval_resend, "approval_resend_job"},
+    {job_type::episode_create, "episode_create_job", &episodes},
+    {job_type::episode_update, "episode_update_job", &episodes},
+    {job_type::episode_close, "episode_close_job", &episodes},
+    {job_type::episode_cancel, "episode_cancel_job", &episodes},
+    {job_type::package_create, "package_create_job", &packages},
+    {job_type::package_cancel, "package_cancel_job", &packages},
+    {job_type::diagnostic_report_package_create, "diagnostic_report_package_create_job",
+     &packages},
+    {job_type::diagnostic_report_package_cancel, "diagnostic_report_package_cancel_job",
+     &packages},
+    {job_type::service_request_create, "service_request_create_job", &service_requests},
+    {job_type::service_request_use, "service_request_use_job", &service_requests},
+    {job_type::service_request_release, "service_request_release_job", &service_requests},
+    {job_type::service_request_process, "service_request_process_job", &service_requests},
+    {job_type::service_request_complete, "service_request_complete_job", &service_requests},
+    {job_type::service_request_recall, "service_request_recall_job", &service_requests},
+    {job_type::service_request_cancel, "service_request_cancel_job", &service_requests},
+    {job_type::service_request_close, "service_request_close_job", &service_requests},
+    {job_type::approval_create, "approval_create_job", &approvals},
+    {job_type::approval_resend, "approval_resend_job", &approvals},
 };
+
+// The group of a job type; null only for a value outside the enum.
+const job_group* group_of(job_type t) {
+  for (auto& j : job_types)
+    if (j.type == t) return j.group;
+  return nullptr;
+}
 
 struct kind_info {
   kind k;
@@ -238,58 +259,12 @@ std::string reference_id(const json& ref) {
 // -- dispatch ---------------------------------------------------------------------------------------
 
 effects handle(const command& c, view& v) {
-  switch (c.type) {
-    case job_type::episode_create:
-    case job_type::episode_update:
-    case job_type::episode_close:
-    case job_type::episode_cancel:
-      return handle_episode_job(c, v);
-    case job_type::package_create:
-    case job_type::package_cancel:
-    case job_type::diagnostic_report_package_create:
-    case job_type::diagnostic_report_package_cancel:
-      return handle_package_job(c, v);
-    case job_type::service_request_create:
-    case job_type::service_request_use:
-    case job_type::service_request_release:
-    case job_type::service_request_process:
-    case job_type::service_request_complete:
-    case job_type::service_request_recall:
-    case job_type::service_request_cancel:
-    case job_type::service_request_close:
-      return handle_service_request_job(c, v);
-    case job_type::approval_create:
-    case job_type::approval_resend:
-      return handle_approval_job(c, v);
-  }
+  if (auto* group = group_of(c.type)) return group->handle(c, v);
   return internal_error("unknown job type");
 }
 
 result<accepted> check_request(const request& r, view& v) {
-  switch (r.type) {
-    case job_type::episode_create:
-    case job_type::episode_update:
-    case job_type::episode_close:
-    case job_type::episode_cancel:
-      return check_episode_request(r, v);
-    case job_type::package_create:
-    case job_type::package_cancel:
-    case job_type::diagnostic_report_package_create:
-    case job_type::diagnostic_report_package_cancel:
-      return check_package_request(r, v);
-    case job_type::service_request_create:
-    case job_type::service_request_use:
-    case job_type::service_request_release:
-    case job_type::service_request_process:
-    case job_type::service_request_complete:
-    case job_type::service_request_recall:
-    case job_type::service_request_cancel:
-    case job_type::service_request_close:
-      return check_service_request_request(r, v);
-    case job_type::approval_create:
-    case job_type::approval_resend:
-      return check_approval_request(r, v);
-  }
+  if (auto* group = group_of(r.type)) return group->check(r, v);
   return error::internal("unknown job type");
 }
 

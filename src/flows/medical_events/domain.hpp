@@ -151,7 +151,8 @@ result<accepted> check_request(const request& r, view& v);
 
 // -- commands (asynchronous, in the job worker) ---------------------------------------------------
 
-struct command {
+// What a job was asked to do, as its message carries it from the request to the handler.
+struct job_input {
   std::string job_id;
   job_type type;
   std::string patient_id;
@@ -159,6 +160,9 @@ struct command {
   std::string client_id;
   json params;
   json body;
+};
+
+struct command : job_input {
   int64_t now_ms = 0;     // when the job is processed
   std::string nonce;      // random hex from the worker (e.g. for OTP codes), keeps handlers pure
 };

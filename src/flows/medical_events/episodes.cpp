@@ -65,11 +65,11 @@ effects saved(const command& c, const json& before, json after) {
 
 effects create_episode(const command& c, view& v) {
   const json& b = c.body;
-  std::vector<json_schema::violation> vs;
+  violations vs;
   if (auto err = managing_organization_error(managing_organization_of(b), c.client_id, v))
-    vs.push_back({"$.managing_organization.identifier.value", "invalid", *err, json::array()});
+    vs.push_back(invalid("$.managing_organization.identifier.value", *err));
   if (auto err = care_manager_error(reference_id(field(b, "care_manager")), c.client_id, v))
-    vs.push_back({"$.care_manager.identifier.value", "invalid", *err, json::array()});
+    vs.push_back(invalid("$.care_manager.identifier.value", *err));
   if (!vs.empty()) return unprocessable(vs);
   // Ids are unique across patients: the store keys entities by kind and id.
   if (v.find(kind::episode, text(b, "id")))

@@ -12,14 +12,7 @@
 namespace medflow::flows::medical_events {
 
 // The record value on topic medical_events (key = patient id): plain JSON any Kafka client reads.
-struct job_message {
-  std::string job_id;
-  job_type type;
-  std::string patient_id;
-  std::string user_id;
-  std::string client_id;
-  json params;
-  json body;
+struct job_message : job_input {
   int64_t inserted_us = 0;
 };
 

@@ -95,24 +95,6 @@ bool compared(const std::string& key) {
 
 }  // namespace
 
-const json& field(const json& obj, const char* key) {
-  static const json null_value;
-  if (!obj.is_object()) return null_value;
-  auto it = obj.find(key);
-  return it == obj.end() ? null_value : *it;
-}
-
-std::string text(const json& obj, const char* key) {
-  const json& v = field(obj, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-
-effects unprocessable(const error& e) {
-  effects out;
-  out.result = {422, {{"type", e.code}, {"message", e.message}, {"invalid", e.detail}}};
-  return out;
-}
-
 json stamped_new(json doc, const command& c) {
   auto now = timestamp(c.now_ms);
   doc["inserted_at"] = now;

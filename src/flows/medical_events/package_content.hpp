@@ -3,7 +3,7 @@
 // managing-organization rule, and the comparison of signed content with stored documents.
 #pragma once
 
-#include "flows/medical_events/domain.hpp"
+#include "flows/medical_events/common.hpp"
 
 #include <optional>
 #include <string>
@@ -19,24 +19,10 @@ const json_schema::schema& episode_close_schema();
 const json_schema::schema& episode_cancel_schema();
 
 const json_schema::schema& package_create_request_schema();  // {signed_data, visit?}
-const json_schema::schema& signed_data_request_schema();     // {signed_data}
 const json_schema::schema& package_create_content_schema();
 const json_schema::schema& package_cancel_content_schema();
 const json_schema::schema& diagnostic_report_package_create_content_schema();
 const json_schema::schema& diagnostic_report_package_cancel_content_schema();
-
-// -- reading requests -----------------------------------------------------------------------------
-
-// obj[key], or null when obj is not an object or has no such key (jobs are data: never trust them).
-const json& field(const json& obj, const char* key);
-// obj[key] as a string, or "" when it is absent or not a string.
-std::string text(const json& obj, const char* key);
-
-// A step of a handler that may end the job: nothing (go on) or the job's failing outcome.
-using failure = std::optional<effects>;
-
-// The 422 outcome of a request-style validation error (e.g. from decode_signed_data).
-effects unprocessable(const error& e);
 
 // -- documents ------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 // objects. The four content schemas share one set of entity definitions; the variants differ
 // where the reference's differ (see the patch functions below).
 #include "flows/medical_events/package_content.hpp"
+#include "flows/medical_events/schemas.hpp"
 
 #include <algorithm>
 
@@ -13,404 +14,284 @@ namespace medflow::flows::medical_events {
 
 namespace {
 
-const char* const entity_definitions = R"({
-  "uuid": {
-    "type": "string",
-    "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-  },
-  "date_time": {"type": "string", "format": "date-time"},
-  "object": {"type": "object"},
-  "coding": {
-    "type": "array",
-    "minItems": 1,
-    "items": {
-      "type": "object",
-      "properties": {"system": {"type": "string"}, "code": {"type": "string"}},
-      "required": ["code", "system"],
-      "additionalProperties": false
-    }
-  },
-  "codeable_concept": {
-    "type": "object",
-    "properties": {"coding": {"$ref": "#/definitions/coding"}, "text": {"type": "string"}},
-    "required": ["coding"],
-    "additionalProperties": false
-  },
-  "optional_codeable_concept": {
-    "type": "object",
-    "properties": {"coding": {"$ref": "#/definitions/coding"}, "text": {"type": "string"}},
-    "additionalProperties": false
-  },
-  "identifier": {
-    "type": "object",
-    "properties": {
-      "type": {"$ref": "#/definitions/codeable_concept"},
-      "value": {"type": "string"}
-    },
-    "required": ["value"],
-    "additionalProperties": false
-  },
-  "typed_identifier": {
-    "type": "object",
-    "properties": {
-      "type": {"$ref": "#/definitions/optional_codeable_concept"},
-      "value": {"type": "string"}
-    },
-    "required": ["type", "value"],
-    "additionalProperties": false
-  },
-  "reference": {
-    "type": "object",
-    "properties": {"identifier": {"$ref": "#/definitions/identifier"}},
-    "required": ["identifier"],
-    "additionalProperties": false
-  },
-  "typed_reference": {
-    "type": "object",
-    "properties": {"identifier": {"$ref": "#/definitions/typed_identifier"}},
-    "required": ["identifier"],
-    "additionalProperties": false
-  },
-  "executor": {
-    "type": "object",
-    "properties": {"text": {"type": "string"}, "reference": {"$ref": "#/definitions/reference"}},
-    "additionalProperties": false
-  },
-  "period": {
-    "type": "object",
-    "properties": {
-      "start": {"$ref": "#/definitions/date_time"},
-      "end": {"$ref": "#/definitions/date_time"}
-    },
-    "required": ["start"],
-    "additionalProperties": false
-  },
-  "closed_period": {
-    "type": "object",
-    "properties": {
-      "start": {"$ref": "#/definitions/date_time"},
-      "end": {"$ref": "#/definitions/date_time"}
-    },
-    "required": ["start", "end"],
-    "additionalProperties": false
-  },
-  "quantity": {
-    "type": "object",
-    "properties": {
-      "value": {"type": "number"},
-      "comparator": {"type": "string", "enum": [">", ">=", "=", "<=", "<"]},
-      "unit": {"type": "string"},
-      "system": {"type": "string", "enum": ["eHealth/ucum/units"]},
-      "code": {"type": "string"}
-    },
-    "required": ["value", "unit"],
-    "additionalProperties": false
-  },
-  "concepts": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/codeable_concept"}},
-  "visit": {
-    "type": "object",
-    "properties": {
-      "id": {"$ref": "#/definitions/uuid"},
-      "period": {"$ref": "#/definitions/closed_period"}
-    },
-    "required": ["id", "period"],
-    "additionalProperties": false
-  },
-  "diagnosis": {
-    "type": "object",
-    "properties": {
-      "condition": {"$ref": "#/definitions/reference"},
-      "role": {"$ref": "#/definitions/codeable_concept"},
-      "rank": {"type": "number", "maximum": 10}
-    },
-    "required": ["condition", "role"],
-    "additionalProperties": false
-  },
-  "encounter": {
-    "type": "object",
-    "properties": {
-      "id": {"$ref": "#/definitions/uuid"},
-      "status": {"type": "string", "enum": ["finished"]},
-      "episode": {"$ref": "#/definitions/reference"},
-      "visit": {"$ref": "#/definitions/reference"},
-      "class": {
-        "type": "object",
-        "properties": {
-          "system": {"type": "string", "enum": ["eHealth/encounter_classes"]},
-          "code": {"type": "string"}
-        },
-        "required": ["code", "system"],
-        "additionalProperties": false
-      },
-      "type": {"$ref": "#/definitions/codeable_concept"},
-      "incoming_referral": {"$ref": "#/definitions/reference"},
-      "performer": {"$ref": "#/definitions/reference"},
-      "reasons": {"$ref": "#/definitions/concepts"},
-      "diagnoses": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/diagnosis"}},
-      "actions": {"$ref": "#/definitions/concepts"},
-      "date": {"$ref": "#/definitions/date_time"},
-      "division": {"$ref": "#/definitions/reference"},
-      "prescriptions": {"type": "string"},
-      "supporting_info": {"type": "array", "items": {"$ref": "#/definitions/reference"}}
-    },
-    "required": ["id", "status", "episode", "visit", "class", "type", "date", "performer",
-                 "reasons", "diagnoses", "actions"],
-    "additionalProperties": false
-  },
-  "condition": {
-    "type": "object",
-    "properties": {
-      "id": {"$ref": "#/definitions/uuid"},
-      "primary_source": {"type": "boolean"},
-      "report_origin": {"$ref": "#/definitions/optional_codeable_concept"},
-      "asserter": {"$ref": "#/definitions/reference"},
-      "asserted_date": {"$ref": "#/definitions/date_time"},
-      "context": {"$ref": "#/definitions/reference"},
-      "code": {"$ref": "#/definitions/codeable_concept"},
-      "clinical_status": {"type": "string"},
-      "verification_status": {"type": "string"},
-      "severity": {"$ref": "#/definitions/codeable_concept"},
-      "body_sites": {"$ref": "#/definitions/concepts"},
-      "onset_date": {"$ref": "#/definitions/date_time"},
-      "stage": {"$ref": "#/definitions/object"},
-      "evidences": {"type": "array", "items": {"$ref": "#/definitions/object"}}
-    },
-    "required": ["id", "context", "code", "clinical_status", "verification_status", "onset_date"],
-    "additionalProperties": false
-  },
-  "observation": {
-    "type": "object",
-    "properties": {
-      "id": {"$ref": "#/definitions/uuid"},
-      "primary_source": {"type": "boolean"},
-      "report_origin": {"$ref": "#/definitions/optional_codeable_concept"},
-      "performer": {"$ref": "#/definitions/reference"},
-      "status": {"type": "string"},
-      "context": {"$ref": "#/definitions/reference"},
-      "diagnostic_report": {"$ref": "#/definitions/reference"},
-      "based_on": {
-        "type": "array", "minItems": 1, "maxItems": 1,
-        "items": {"$ref": "#/definitions/typed_reference"}
-      },
-      "categories": {
-        "type": "array", "minItems": 1, "maxItems": 1,
-        "items": {"$ref": "#/definitions/codeable_concept"}
-      },
-      "code": {"$ref": "#/definitions/codeable_concept"},
-      "effective_date_time": {"$ref": "#/definitions/date_time"},
-      "effective_period": {"$ref": "#/definitions/closed_period"},
-      "issued": {"$ref": "#/definitions/date_time"},
-      "interpretation": {"$ref": "#/definitions/optional_codeable_concept"},
-      "comment": {"type": "string"},
-      "body_site": {"$ref": "#/definitions/optional_codeable_concept"},
-      "method": {"$ref": "#/definitions/optional_codeable_concept"},
-      "value_quantity": {"$ref": "#/definitions/quantity"},
-      "value_codeable_concept": {"$ref": "#/definitions/codeable_concept"},
-      "value_sampled_data": {"$ref": "#/definitions/object"},
-      "value_string": {"type": "string"},
-      "value_boolean": {"type": "boolean"},
-      "value_range": {"$ref": "#/definitions/object"},
-      "value_ratio": {"$ref": "#/definitions/object"},
-      "value_time": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"},
-      "value_date_time": {"$ref": "#/definitions/date_time"},
-      "value_period": {"$ref": "#/definitions/period"},
-      "reference_ranges": {"type": "array", "items": {"$ref": "#/definitions/object"}},
-      "components": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/object"}},
-      "reaction_on": {"$ref": "#/definitions/reference"}
-    },
-    "required": ["id", "status", "context", "categories", "code", "issued", "primary_source"],
-    "additionalProperties": false
-  },
-  "immunization": {
-    "type": "object",
-    "properties": {
-      "id": {"$ref": "#/definitions/uuid"},
-      "status": {"type": "string"},
-      "not_given": {"type": "boolean"},
-      "report_origin": {"$ref": "#/definitions/optional_codeable_concept"},
-      "vaccine_code": {"$ref": "#/definitions/codeable_concept"},
-      "context": {"$ref": "#/definitions/reference"},
-      "date": {"$ref": "#/definitions/date_time"},
-      "performer": {"$ref": "#/definitions/reference"},
-      "primary_source": {"type": "boolean"},
-      "legal_entity": {"$ref": "#/definitions/reference"},
-      "manufacturer": {"type": "string", "minLength": 1},
-      "lot_number": {"type": "string"},
-      "expiration_date": {"$ref": "#/definitions/date_time"},
-      "site": {"$ref": "#/definitions/codeable_concept"},
-      "route": {"$ref": "#/definitions/codeable_concept"},
-      "dose_quantity": {"$ref": "#/definitions/quantity"},
-      "explanation": {
-        "type": "object",
-        "properties": {
-          "reasons": {"$ref": "#/definitions/concepts"},
-          "reasons_not_given": {"$ref": "#/definitions/concepts"}
-        },
-        "additionalProperties": false
-      },
-      "vaccination_protocols": {
-        "type": "array", "minItems": 1, "items": {"$ref": "#/definitions/object"}
-      }
-    },
-    "required": ["id", "status", "not_given", "vaccine_code", "context", "date",
-                 "primary_source"],
-    "additionalProperties": false
-  },
-  "allergy_intolerance": {
-    "type": "object",
-    "properties": {
-      "id": {"$ref": "#/definitions/uuid"},
-      "clinical_status": {"type": "string", "minLength": 1},
-      "verification_status": {"type": "string", "minLength": 1},
-      "type": {"type": "string", "minLength": 1},
-      "category": {"type": "string", "minLength": 1},
-      "criticality": {"type": "string", "minLength": 1},
-      "context": {"$ref": "#/definitions/reference"},
-      "code": {"$ref": "#/definitions/codeable_concept"},
-      "onset_date_time": {"$ref": "#/definitions/date_time"},
-      "asserted_date": {"$ref": "#/definitions/date_time"},
-      "primary_source": {"type": "boolean"},
-      "report_origin": {"$ref": "#/definitions/optional_codeable_concept"},
-      "asserter": {"$ref": "#/definitions/reference"},
-      "last_occurrence": {"$ref": "#/definitions/date_time"}
-    },
-    "required": ["id", "clinical_status", "verification_status", "type", "category",
-                 "criticality", "context", "code", "onset_date_time", "asserted_date",
-                 "primary_source"],
-    "additionalProperties": false
-  },
-  "risk_assessment": {
-    "type": "object",
-    "properties": {
-      "id": {"$ref": "#/definitions/uuid"},
-      "status": {"type": "string"},
-      "method": {"$ref": "#/definitions/object"},
-      "code": {"$ref": "#/definitions/object"},
-      "context": {"$ref": "#/definitions/typed_reference"},
-      "asserted_date": {"$ref": "#/definitions/date_time"},
-      "primary_source": {"type": "boolean"},
-      "basis": {"$ref": "#/definitions/object"},
-      "predictions": {"type": "array", "items": {"$ref": "#/definitions/object"}},
-      "mitigation": {"type": "string"},
-      "comment": {"type": "string"},
-      "performer": {"$ref": "#/definitions/reference"},
-      "reason_codes": {"type": "array", "items": {"$ref": "#/definitions/object"}},
-      "reason_references": {"type": "array", "items": {"$ref": "#/definitions/typed_reference"}}
-    },
-    "required": ["id", "status", "code", "context", "asserted_date"],
-    "additionalProperties": false
-  },
-  "device": {
-    "type": "object",
-    "properties": {
-      "id": {"$ref": "#/definitions/uuid"},
-      "status": {"type": "string"},
-      "asserted_date": {"$ref": "#/definitions/date_time"},
-      "usage_period": {"$ref": "#/definitions/period"},
-      "context": {"$ref": "#/definitions/typed_reference"},
-      "primary_source": {"type": "boolean"},
-      "type": {"$ref": "#/definitions/optional_codeable_concept"},
-      "lot_number": {"type": "string"},
-      "manufacturer": {"type": "string"},
-      "manufacture_date": {"$ref": "#/definitions/date_time"},
-      "expiration_date": {"$ref": "#/definitions/date_time"},
-      "model": {"type": "string"},
-      "version": {"type": "string"},
-      "note": {"type": "string"},
-      "report_origin": {"$ref": "#/definitions/optional_codeable_concept"},
-      "asserter": {"$ref": "#/definitions/reference"}
-    },
-    "required": ["id", "status", "asserted_date", "usage_period", "context", "primary_source",
-                 "type"],
-    "additionalProperties": false
-  },
-  "medication_statement": {
-    "type": "object",
-    "properties": {
-      "id": {"$ref": "#/definitions/uuid"},
-      "based_on": {"$ref": "#/definitions/typed_reference"},
-      "asserted_date": {"$ref": "#/definitions/date_time"},
-      "status": {"type": "string"},
-      "context": {"$ref": "#/definitions/typed_reference"},
-      "primary_source": {"type": "boolean"},
-      "effective_period": {"type": "string"},
-      "medication_code": {"$ref": "#/definitions/optional_codeable_concept"},
-      "note": {"type": "string"},
-      "dosage": {"type": "string"},
-      "report_origin": {"$ref": "#/definitions/optional_codeable_concept"},
-      "asserter": {"$ref": "#/definitions/reference"}
-    },
-    "required": ["id", "asserted_date", "status", "context", "primary_source", "medication_code"],
-    "additionalProperties": false
-  },
-  "diagnostic_report": {
-    "type": "object",
-    "properties": {
-      "id": {"$ref": "#/definitions/uuid"},
-      "based_on": {"$ref": "#/definitions/typed_reference"},
-      "status": {"type": "string", "enum": ["final"]},
-      "category": {
-        "type": "array", "items": {"$ref": "#/definitions/optional_codeable_concept"}
-      },
-      "effective_date_time": {"$ref": "#/definitions/date_time"},
-      "effective_period": {"$ref": "#/definitions/period"},
-      "issued": {"$ref": "#/definitions/date_time"},
-      "code": {"$ref": "#/definitions/reference"},
-      "conclusion": {"type": "string"},
-      "conclusion_code": {"$ref": "#/definitions/optional_codeable_concept"},
-      "recorded_by": {"$ref": "#/definitions/typed_reference"},
-      "encounter": {"$ref": "#/definitions/typed_reference"},
-      "primary_source": {"type": "boolean"},
-      "managing_organization": {"$ref": "#/definitions/typed_reference"},
-      "report_origin": {"$ref": "#/definitions/optional_codeable_concept"},
-      "performer": {"$ref": "#/definitions/executor"},
-      "results_interpreter": {"$ref": "#/definitions/executor"}
-    },
-    "required": ["id", "status", "code", "issued", "recorded_by", "encounter", "primary_source"],
-    "additionalProperties": false
-  }
-})";
+using namespace schemas;
 
-const char* const package_create_request = R"({
-  "type": "object",
-  "properties": {
-    "visit": {"$ref": "#/definitions/visit"},
-    "signed_data": {"type": "string", "minLength": 1}
-  },
-  "required": ["signed_data"],
-  "additionalProperties": false
-})";
+json boolean_type() {
+  return {{"type", "boolean"}};
+}
 
-const char* const signed_data_request = R"({
-  "type": "object",
-  "properties": {"signed_data": {"type": "string", "minLength": 1}},
-  "required": ["signed_data"],
-  "additionalProperties": false
-})";
+// The lists the reference caps at one item.
+json single_item_list(json items) {
+  auto list = array_of(std::move(items), true);
+  list["maxItems"] = 1;
+  return list;
+}
 
-json ref(const char* definition) {
-  return {{"$ref", std::string("#/definitions/") + definition}};
+// -- the entities of the packages, as the reference's schemas define them ------------------------
+
+json encounter() {
+  return object_schema(
+      {{"id", ref("uuid")},
+       {"status", string_enum({"finished"})},
+       {"episode", ref("reference")},
+       {"visit", ref("reference")},
+       {"class", coding(string_enum({"eHealth/encounter_classes"}), string_type())},
+       {"type", ref("codeable_concept")},
+       {"incoming_referral", ref("reference")},
+       {"performer", ref("reference")},
+       {"reasons", ref("concepts")},
+       {"diagnoses", array_of(ref("diagnosis"), true)},
+       {"actions", ref("concepts")},
+       {"date", ref("date_time")},
+       {"division", ref("reference")},
+       {"prescriptions", string_type()},
+       {"supporting_info", array_of(ref("reference"), false)}},
+      {"id", "status", "episode", "visit", "class", "type", "date", "performer", "reasons",
+       "diagnoses", "actions"});
+}
+
+json condition() {
+  return object_schema(
+      {{"id", ref("uuid")},
+       {"primary_source", boolean_type()},
+       {"report_origin", ref("optional_codeable_concept")},
+       {"asserter", ref("reference")},
+       {"asserted_date", ref("date_time")},
+       {"context", ref("reference")},
+       {"code", ref("codeable_concept")},
+       {"clinical_status", string_type()},
+       {"verification_status", string_type()},
+       {"severity", ref("codeable_concept")},
+       {"body_sites", ref("concepts")},
+       {"onset_date", ref("date_time")},
+       {"stage", ref("object")},
+       {"evidences", array_of(ref("object"), false)}},
+      {"id", "context", "code", "clinical_status", "verification_status", "onset_date"});
+}
+
+json observation() {
+  return object_schema(
+      {{"id", ref("uuid")},
+       {"primary_source", boolean_type()},
+       {"report_origin", ref("optional_codeable_concept")},
+       {"performer", ref("reference")},
+       {"status", string_type()},
+       {"context", ref("reference")},
+       {"diagnostic_report", ref("reference")},
+       {"based_on", single_item_list(ref("typed_reference"))},
+       {"categories", single_item_list(ref("codeable_concept"))},
+       {"code", ref("codeable_concept")},
+       {"effective_date_time", ref("date_time")},
+       {"effective_period", ref("closed_period")},
+       {"issued", ref("date_time")},
+       {"interpretation", ref("optional_codeable_concept")},
+       {"comment", string_type()},
+       {"body_site", ref("optional_codeable_concept")},
+       {"method", ref("optional_codeable_concept")},
+       {"value_quantity", ref("quantity")},
+       {"value_codeable_concept", ref("codeable_concept")},
+       {"value_sampled_data", ref("object")},
+       {"value_string", string_type()},
+       {"value_boolean", boolean_type()},
+       {"value_range", ref("object")},
+       {"value_ratio", ref("object")},
+       {"value_time",
+        {{"type", "string"}, {"pattern", "^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"}}},
+       {"value_date_time", ref("date_time")},
+       {"value_period", ref("period")},
+       {"reference_ranges", array_of(ref("object"), false)},
+       {"components", array_of(ref("object"), true)},
+       {"reaction_on", ref("reference")}},
+      {"id", "status", "context", "categories", "code", "issued", "primary_source"});
+}
+
+json immunization() {
+  return object_schema(
+      {{"id", ref("uuid")},
+       {"status", string_type()},
+       {"not_given", boolean_type()},
+       {"report_origin", ref("optional_codeable_concept")},
+       {"vaccine_code", ref("codeable_concept")},
+       {"context", ref("reference")},
+       {"date", ref("date_time")},
+       {"performer", ref("reference")},
+       {"primary_source", boolean_type()},
+       {"legal_entity", ref("reference")},
+       {"manufacturer", non_empty_string()},
+       {"lot_number", string_type()},
+       {"expiration_date", ref("date_time")},
+       {"site", ref("codeable_concept")},
+       {"route", ref("codeable_concept")},
+       {"dose_quantity", ref("quantity")},
+       {"explanation",
+        object_schema({{"reasons", ref("concepts")}, {"reasons_not_given", ref("concepts")}}, {})},
+       {"vaccination_protocols", array_of(ref("object"), true)}},
+      {"id", "status", "not_given", "vaccine_code", "context", "date", "primary_source"});
+}
+
+json allergy_intolerance() {
+  return object_schema(
+      {{"id", ref("uuid")},
+       {"clinical_status", non_empty_string()},
+       {"verification_status", non_empty_string()},
+       {"type", non_empty_string()},
+       {"category", non_empty_string()},
+       {"criticality", non_empty_string()},
+       {"context", ref("reference")},
+       {"code", ref("codeable_concept")},
+       {"onset_date_time", ref("date_time")},
+       {"asserted_date", ref("date_time")},
+       {"primary_source", boolean_type()},
+       {"report_origin", ref("optional_codeable_concept")},
+       {"asserter", ref("reference")},
+       {"last_occurrence", ref("date_time")}},
+      {"id", "clinical_status", "verification_status", "type", "category", "criticality", "context",
+       "code", "onset_date_time", "asserted_date", "primary_source"});
+}
+
+json risk_assessment() {
+  return object_schema({{"id", ref("uuid")},
+                        {"status", string_type()},
+                        {"method", ref("object")},
+                        {"code", ref("object")},
+                        {"context", ref("typed_reference")},
+                        {"asserted_date", ref("date_time")},
+                        {"primary_source", boolean_type()},
+                        {"basis", ref("object")},
+                        {"predictions", array_of(ref("object"), false)},
+                        {"mitigation", string_type()},
+                        {"comment", string_type()},
+                        {"performer", ref("reference")},
+                        {"reason_codes", array_of(ref("object"), false)},
+                        {"reason_references", array_of(ref("typed_reference"), false)}},
+                       {"id", "status", "code", "context", "asserted_date"});
+}
+
+json device() {
+  return object_schema(
+      {{"id", ref("uuid")},
+       {"status", string_type()},
+       {"asserted_date", ref("date_time")},
+       {"usage_period", ref("period")},
+       {"context", ref("typed_reference")},
+       {"primary_source", boolean_type()},
+       {"type", ref("optional_codeable_concept")},
+       {"lot_number", string_type()},
+       {"manufacturer", string_type()},
+       {"manufacture_date", ref("date_time")},
+       {"expiration_date", ref("date_time")},
+       {"model", string_type()},
+       {"version", string_type()},
+       {"note", string_type()},
+       {"report_origin", ref("optional_codeable_concept")},
+       {"asserter", ref("reference")}},
+      {"id", "status", "asserted_date", "usage_period", "context", "primary_source", "type"});
+}
+
+json medication_statement() {
+  return object_schema(
+      {{"id", ref("uuid")},
+       {"based_on", ref("typed_reference")},
+       {"asserted_date", ref("date_time")},
+       {"status", string_type()},
+       {"context", ref("typed_reference")},
+       {"primary_source", boolean_type()},
+       {"effective_period", string_type()},
+       {"medication_code", ref("optional_codeable_concept")},
+       {"note", string_type()},
+       {"dosage", string_type()},
+       {"report_origin", ref("optional_codeable_concept")},
+       {"asserter", ref("reference")}},
+      {"id", "asserted_date", "status", "context", "primary_source", "medication_code"});
+}
+
+json diagnostic_report() {
+  return object_schema(
+      {{"id", ref("uuid")},
+       {"based_on", ref("typed_reference")},
+       {"status", string_enum({"final"})},
+       {"category", array_of(ref("optional_codeable_concept"), false)},
+       {"effective_date_time", ref("date_time")},
+       {"effective_period", ref("period")},
+       {"issued", ref("date_time")},
+       {"code", ref("reference")},
+       {"conclusion", string_type()},
+       {"conclusion_code", ref("optional_codeable_concept")},
+       {"recorded_by", ref("typed_reference")},
+       {"encounter", ref("typed_reference")},
+       {"primary_source", boolean_type()},
+       {"managing_organization", ref("typed_reference")},
+       {"report_origin", ref("optional_codeable_concept")},
+       {"performer", ref("executor")},
+       {"results_interpreter", ref("executor")}},
+      {"id", "status", "code", "issued", "recorded_by", "encounter", "primary_source"});
+}
+
+// The shapes the entities are made of.
+json building_blocks() {
+  return {
+      {"uuid", uuid()},
+      {"date_time", date_time()},
+      {"object", any_object()},
+      {"coding", array_of(coding(string_type(), string_type()), true)},
+      {"codeable_concept", concept_of(ref("coding"), string_type())},
+      {"optional_codeable_concept", concept_of(ref("coding"), string_type(), false)},
+      {"identifier", identifier(ref("codeable_concept"), false)},
+      {"typed_identifier", identifier(ref("optional_codeable_concept"), true)},
+      {"reference", reference(ref("identifier"))},
+      {"typed_reference", reference(ref("typed_identifier"))},
+      {"executor", object_schema({{"text", string_type()}, {"reference", ref("reference")}}, {})},
+      {"period", period(ref("date_time"), {"start"})},
+      {"closed_period", period(ref("date_time"), {"start", "end"})},
+      {"quantity", object_schema({{"value", {{"type", "number"}}},
+                                  {"comparator", string_enum({">", ">=", "=", "<=", "<"})},
+                                  {"unit", string_type()},
+                                  {"system", string_enum({"eHealth/ucum/units"})},
+                                  {"code", string_type()}},
+                                 {"value", "unit"})},
+      {"concepts", array_of(ref("codeable_concept"), true)}};
+}
+
+json definitions() {
+  auto d = building_blocks();
+  d["visit"] =
+      object_schema({{"id", ref("uuid")}, {"period", ref("closed_period")}}, {"id", "period"});
+  d["diagnosis"] = object_schema({{"condition", ref("reference")},
+                                  {"role", ref("codeable_concept")},
+                                  {"rank", {{"type", "number"}, {"maximum", 10}}}},
+                                 {"condition", "role"});
+  d["encounter"] = encounter();
+  d["condition"] = condition();
+  d["observation"] = observation();
+  d["immunization"] = immunization();
+  d["allergy_intolerance"] = allergy_intolerance();
+  d["risk_assessment"] = risk_assessment();
+  d["device"] = device();
+  d["medication_statement"] = medication_statement();
+  d["diagnostic_report"] = diagnostic_report();
+  return d;
 }
 
 // A package document: one root entity and lists of up to 50 entities each.
 json package_schema(json definitions, const char* root,
                     const std::vector<std::pair<const char*, const char*>>& lists) {
   json properties = {{root, ref(root)}};
-  for (auto& [key, definition] : lists)
-    properties[key] = {
-        {"type", "array"}, {"minItems", 0}, {"maxItems", 50}, {"items", ref(definition)}};
-  return {{"definitions", std::move(definitions)},
-          {"type", "object"},
-          {"properties", std::move(properties)},
-          {"required", json::array({root})},
-          {"additionalProperties", false}};
+  for (auto& [key, definition] : lists) {
+    auto list = array_of(ref(definition), false);
+    list["minItems"] = 0;
+    list["maxItems"] = 50;
+    properties[key] = std::move(list);
+  }
+  auto schema = object_schema(std::move(properties), {root});
+  schema["definitions"] = std::move(definitions);
+  return schema;
 }
 
 // Cancelled content states why (cancellation_reason, explanatory_letter) and may carry any
 // status; the cancelling user repeats the rest of what was created.
 void allow_cancellation_fields(json& entity) {
-  entity["properties"]["status"] = {{"type", "string"}};
-  entity["properties"]["explanatory_letter"] = {{"type", "string"}};
+  entity["properties"]["status"] = string_type();
+  entity["properties"]["explanatory_letter"] = string_type();
   entity["properties"]["cancellation_reason"] = ref("codeable_concept");
 }
 
@@ -422,7 +303,7 @@ void unrequire(json& entity, const std::string& name) {
 // The reference's encounter package cancel: the encounter states why it is cancelled instead of
 // its status; conditions and immunizations need no status.
 json cancel_definitions() {
-  auto d = json::parse(entity_definitions);
+  auto d = definitions();
   allow_cancellation_fields(d["encounter"]);
   unrequire(d["encounter"], "status");
   d["encounter"]["required"].push_back("explanatory_letter");
@@ -437,7 +318,7 @@ json cancel_definitions() {
 // The reference's diagnostic report package: a report of the legal entity with its own
 // observations, outside any encounter, from a primary source only.
 json diagnostic_report_package_definitions(bool cancel) {
-  auto d = json::parse(entity_definitions);
+  auto d = definitions();
   const json primary_source_only = {{"type", "boolean"}, {"enum", json::array({true})}};
   auto& observation = d["observation"];
   observation["properties"].erase("context");
@@ -470,48 +351,51 @@ const std::vector<std::pair<const char*, const char*>> encounter_package_lists =
     {"diagnostic_reports", "diagnostic_report"},
 };
 
-json_schema::schema compile_request(const char* body) {
-  auto doc = json::parse(body);
-  doc["definitions"] = json::parse(entity_definitions);
-  return json_schema::schema::compile(doc);
+json package_create_request() {
+  auto schema = object_schema({{"visit", ref("visit")}, {"signed_data", non_empty_string()}},
+                              {"signed_data"});
+  schema["definitions"] = definitions();
+  return schema;
+}
+
+json package_create_content() {
+  return package_schema(definitions(), "encounter", encounter_package_lists);
+}
+
+json package_cancel_content() {
+  return package_schema(cancel_definitions(), "encounter", encounter_package_lists);
+}
+
+json report_package_create_content() {
+  return package_schema(diagnostic_report_package_definitions(false), "diagnostic_report",
+                        {{"observations", "observation"}});
+}
+
+json report_package_cancel_content() {
+  return package_schema(diagnostic_report_package_definitions(true), "diagnostic_report",
+                        {{"observations", "observation"}});
 }
 
 }  // namespace
 
 const json_schema::schema& package_create_request_schema() {
-  static const auto s = compile_request(package_create_request);
-  return s;
-}
-
-const json_schema::schema& signed_data_request_schema() {
-  static const auto s = compile_request(signed_data_request);
-  return s;
+  return compiled<package_create_request>();
 }
 
 const json_schema::schema& package_create_content_schema() {
-  static const auto s = json_schema::schema::compile(
-      package_schema(json::parse(entity_definitions), "encounter", encounter_package_lists));
-  return s;
+  return compiled<package_create_content>();
 }
 
 const json_schema::schema& package_cancel_content_schema() {
-  static const auto s = json_schema::schema::compile(
-      package_schema(cancel_definitions(), "encounter", encounter_package_lists));
-  return s;
+  return compiled<package_cancel_content>();
 }
 
 const json_schema::schema& diagnostic_report_package_create_content_schema() {
-  static const auto s = json_schema::schema::compile(
-      package_schema(diagnostic_report_package_definitions(false), "diagnostic_report",
-                     {{"observations", "observation"}}));
-  return s;
+  return compiled<report_package_create_content>();
 }
 
 const json_schema::schema& diagnostic_report_package_cancel_content_schema() {
-  static const auto s = json_schema::schema::compile(
-      package_schema(diagnostic_report_package_definitions(true), "diagnostic_report",
-                     {{"observations", "observation"}}));
-  return s;
+  return compiled<report_package_cancel_content>();
 }
 
 }  // namespace medflow::flows::medical_events

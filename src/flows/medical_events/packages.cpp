@@ -9,6 +9,7 @@
 // signed content" do not exist here).
 #include "core/clock.hpp"
 #include "flows/medical_events/package_content.hpp"
+#include "flows/medical_events/schemas.hpp"
 
 #include <algorithm>
 #include <map>
@@ -17,8 +18,6 @@
 namespace medflow::flows::medical_events {
 
 namespace {
-
-using violations = std::vector<json_schema::violation>;
 
 const char* const entered_in_error = "entered_in_error";
 // ENCOUNTER_MAX_DAYS_PASSED of the reference (default 7): how many days back an encounter may be
@@ -149,27 +148,11 @@ void each(const json& node, const std::string& path, F&& visit) {
   for (size_t i = 0; i < node.size(); ++i) visit(node[i], path + "[" + std::to_string(i) + "]");
 }
 
-void check_one_of(const json& item, const std::string& path, const one_of_rule& rule,
-                  violations& out) {
-  json params = json::array();
-  std::vector<std::string> present;
-  for (auto& p : rule.params) {
-    params.push_back(path + "." + p);
-    if (item.contains(p)) present.push_back(p);
-  }
-  if (present.empty() && rule.required)
-    out.push_back({path, "oneOf", "At least one of the parameters must be present", params});
-  if (present.size() > 1)
-    for (auto& p : present)
-      out.push_back(
-          {path + "." + p, "oneOf", "Only one of the parameters must be present", params});
-}
-
-violations one_of_violations(const json& content, const std::vector<one_of_rule>& rules) {
+violations rule_violations(const json& content, const std::vector<one_of_rule>& rules) {
   violations out;
   for (auto& rule : rules) {
     auto check = [&](const json& node, const std::string& path) {
-      check_one_of(node, path, rule, out);
+      append(out, one_of_violations(node, path, rule.params, rule.required));
     };
     each(field(content, rule.entity), std::string("$.") + rule.entity,
          [&](const json& item, const std::string& path) {
@@ -184,9 +167,9 @@ violations one_of_violations(const json& content, const std::vector<one_of_rule>
 failure read_content(const command& c, const json_schema::schema& schema,
                      const std::vector<one_of_rule>& rules, json& content) {
   auto decoded = decode_signed_data(c.body);
-  if (!decoded) return unprocessable(decoded.err());
+  if (!decoded) return job_failure(decoded.err());
   auto vs = schema.validate(*decoded);
-  if (vs.empty()) vs = one_of_violations(*decoded, rules);
+  if (vs.empty()) vs = rule_violations(*decoded, rules);
   if (!vs.empty()) return unprocessable(vs);
   content = std::move(decoded).value();
   return std::nullopt;
@@ -240,13 +223,11 @@ failure check_entities(package& p, const entity_kind& k, const std::string& owne
   for (size_t i = 0; i < list.size(); ++i) {
     auto path = item_path(k, i);
     if (reference_id(field(list[i], k.owner_field)) != owner_id)
-      vs.push_back({path + "." + k.owner_field + ".identifier.value", "invalid", owner_message(k),
-                    json::array()});
+      vs.push_back(invalid(path + "." + k.owner_field + ".identifier.value", owner_message(k)));
     const json& report = field(list[i], "diagnostic_report");
     if (&k == &observation_list && !report.is_null())
       if (auto err = report_reference_error(p, reference_id(report)))
-        vs.push_back(
-            {path + ".diagnostic_report.identifier.value", "invalid", *err, json::array()});
+        vs.push_back(invalid(path + ".diagnostic_report.identifier.value", *err));
   }
   if (!vs.empty()) return unprocessable(vs);
   for (size_t i = 0; i < list.size(); ++i) {
@@ -307,7 +288,7 @@ failure check_encounter(const package& p) {
   const json& encounter = field(p.content, "encounter");
   violations vs;
   auto check = [&](const std::string& entry, std::optional<std::string> err) {
-    if (err) vs.push_back({entry, "invalid", *err, json::array()});
+    if (err) vs.push_back(invalid(entry, *err));
   };
   check("$.encounter.episode.identifier.value",
         episode_reference_error(p, reference_id(field(encounter, "episode"))));
@@ -347,19 +328,13 @@ json coded_diagnoses(const package& p, const json& diagnoses) {
   return out;
 }
 
-json encounter_evidence(const std::string& encounter_id) {
-  json coding = {{"system", "eHealth/resources"}, {"code", "encounter"}};
-  json identifier = {{"type", {{"coding", json::array({coding})}}}, {"value", encounter_id}};
-  return {{"identifier", identifier}};
-}
-
 // The episode's current diagnoses become the encounter's, and its history gains them.
 void add_diagnoses(effects& e, const package& p, const json& encounter) {
   auto episode = p.v.get(kind::episode, p.c.patient_id, reference_id(field(encounter, "episode")));
   json after = *episode;
   auto diagnoses = coded_diagnoses(p, field(encounter, "diagnoses"));
   json entry = {{"date", clock::date(p.c.now_ms)},
-                {"evidence", encounter_evidence(text(encounter, "id"))},
+                {"evidence", reference_to("encounter", text(encounter, "id"))},
                 {"is_active", true},
                 {"diagnoses", diagnoses}};
   after["current_diagnoses"] = std::move(diagnoses);
@@ -611,7 +586,7 @@ result<accepted> check_package_request(const request& r, view& v) {
   bool with_visit = r.type == job_type::package_create;
   auto vs = with_visit
                 ? package_create_request_schema().validate(only(r.body, {"signed_data", "visit"}))
-                : signed_data_request_schema().validate(only(r.body, {"signed_data"}));
+                : schemas::signed_data_schema().validate(only(r.body, {"signed_data"}));
   // Encounter package cancel checks its schema before the patient; the others after.
   if (r.type == job_type::package_cancel && !vs.empty()) return request_invalid(vs);
   if (auto err = check_patient(r.patient_id, v)) return *err;

@@ -6,6 +6,7 @@
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "flows/medical_events/approvals.hpp"
+#include "flows/medical_events/common.hpp"
 #include "flows/medical_events/service_requests.hpp"
 
 namespace medflow::flows::medical_events {
@@ -13,16 +14,6 @@ namespace medflow::flows::medical_events {
 namespace {
 
 const char* component = "medical_events";
-
-std::string what(std::exception_ptr e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    return ex.what();
-  } catch (...) {
-    return "unknown exception";
-  }
-}
 
 // Writes documents and records their changes at the versions the writes produced.
 void write_all(store::connection& c, const std::vector<entity_write>& writes,
@@ -236,8 +227,7 @@ void service::process(const bus::record& r, done_fn done) {
           return;
         }
         auto now_us = clock::now_us();
-        command c{m->job_id,  m->type, m->patient_id, m->user_id, m->client_id,
-                  m->params,  m->body, now_us / 1000, ids::random_hex(8)};
+        command c{*m, now_us / 1000, ids::random_hex(8)};
         sqlite_view v{t.conn};
         auto e = handle(c, v);
         apply(t, c, e, now_us);

@@ -13,7 +13,8 @@
 #include "flows/medical_events/service_requests.hpp"
 
 #include "core/clock.hpp"
-#include "core/crypto.hpp"
+#include "flows/medical_events/common.hpp"
+#include "flows/medical_events/schemas.hpp"
 
 #include <algorithm>
 
@@ -21,151 +22,48 @@ namespace medflow::flows::medical_events {
 
 namespace {
 
-using violations = std::vector<json_schema::violation>;
+using namespace schemas;
 
 constexpr int64_t day_ms = 86400000;
 
-const json& field(const json& j, const char* key) {
-  static const json null_value;
-  if (!j.is_object()) return null_value;
-  auto it = j.find(key);
-  return it == j.end() ? null_value : *it;
-}
-
-const json& element(const json& j, size_t i) {
-  static const json null_value;
-  return j.is_array() && i < j.size() ? j[i] : null_value;
-}
-
-// The code of a codeable concept's first coding.
-const json& first_code(const json& codeable) {
-  return field(element(field(codeable, "coding"), 0), "code");
-}
-
-std::string string_field(const json& j, const char* key) {
-  auto& f = field(j, key);
-  return f.is_string() ? f.get<std::string>() : std::string{};
-}
-
-json_schema::violation invalid(std::string entry, std::string description) {
-  return {std::move(entry), "invalid", std::move(description), json::array()};
-}
-
-void append(violations& to, violations more) {
-  to.insert(to.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
-}
-
 // -- schemas (draft-04, after the reference's json_schemas/service_requests) -------------------
 
-json string_enum(const std::vector<std::string>& values) {
-  return {{"type", "string"}, {"enum", values}};
-}
-
-json text_schema(bool nullable) {
-  if (nullable) return {{"type", json::array({"string", "null"})}};
-  return {{"type", "string"}};
-}
-
-json codeable_concept(const std::string& system, json code, bool nullable_text,
-                      bool system_required = true) {
-  json item = {
-      {"type", "object"},
-      {"properties", {{"system", string_enum({system})}, {"code", std::move(code)}}},
-      {"required", system_required ? json::array({"code", "system"}) : json::array({"code"})},
-      {"additionalProperties", false}};
-  return {{"type", "object"},
-          {"properties",
-           {{"coding", {{"type", "array"}, {"minItems", 1}, {"items", std::move(item)}}},
-            {"text", text_schema(nullable_text)}}},
-          {"required", json::array({"coding"})},
-          {"additionalProperties", false}};
-}
-
-// Stored views (what a client reads back and signs on recall and cancel) also carry
-// display_value and null texts; an empty `codes` allows any resource type.
-json reference_to(const std::vector<std::string>& codes, bool stored_view) {
-  json code = codes.empty() ? json{{"type", "string"}} : string_enum(codes);
-  json identifier = {
-      {"type", "object"},
-      {"properties",
-       {{"type", codeable_concept("eHealth/resources", std::move(code), stored_view)},
-        {"value", {{"type", "string"}}}}},
-      {"required", json::array({"value"})},
-      {"additionalProperties", false}};
-  json properties = {{"identifier", std::move(identifier)}};
-  if (stored_view) properties["display_value"] = text_schema(true);
-  return {{"type", "object"},
-          {"properties", std::move(properties)},
-          {"required", json::array({"identifier"})},
-          {"additionalProperties", false}};
-}
-
-json nullable(json schema) {
-  schema["type"] = json::array({"null", schema["type"]});
-  return schema;
-}
-
-json array_of(json items, bool non_empty) {
-  json a = {{"type", "array"}, {"items", std::move(items)}};
-  if (non_empty) a["minItems"] = 1;
-  return a;
-}
-
-json object_schema(json properties, std::vector<std::string> required) {
-  return {{"type", "object"},
-          {"properties", std::move(properties)},
-          {"required", std::move(required)},
-          {"additionalProperties", false}};
-}
-
-json date_time() {
-  return {{"type", "string"}, {"format", "date-time"}};
-}
-
-json occurrence_period() {
-  return object_schema({{"start", date_time()}, {"end", date_time()}}, {"start", "end"});
-}
-
-json signed_data_body() {
-  return object_schema({{"signed_data", {{"type", "string"}, {"minLength", 1}}}}, {"signed_data"});
-}
-
 json use_body() {
-  return object_schema({{"used_by_employee", reference_to({"employee"}, false)},
-                        {"used_by_legal_entity", reference_to({"legal_entity"}, false)}},
+  return object_schema({{"used_by_employee", resource_reference({"employee"})},
+                        {"used_by_legal_entity", resource_reference({"legal_entity"})}},
                        {"used_by_legal_entity"});
 }
 
 json complete_body() {
   return object_schema(
-      {{"completed_with", reference_to({"encounter", "diagnostic_report"}, false)},
+      {{"completed_with", resource_reference({"encounter", "diagnostic_report"})},
        {"status_reason", codeable_concept("eHealth/service_request_complete_reasons",
-                                          {{"type", "string"}, {"minLength", 1}}, true)}},
+                                          non_empty_string(), true)}},
       {"completed_with"});
 }
 
 // The content a doctor signs to create a service request. Simplified from the reference: the
 // dictionary value of category.coding.code is not checked (medflow has no dictionaries).
 json create_content() {
-  json resources = reference_to({"episode_of_care", "diagnostic_report"}, false);
+  json resources = resource_reference({"episode_of_care", "diagnostic_report"});
   return object_schema(
       {{"status", string_enum({"active"})},
        {"intent", string_enum({"plan", "proposal", "order"})},
        {"category", codeable_concept("eHealth/SNOMED/service_request_categories",
-                                     {{"type", "string"}, {"minLength", 1}}, false)},
-       {"code", reference_to({"service_group", "service"}, false)},
-       {"context", reference_to({"encounter"}, false)},
+                                     non_empty_string(), false)},
+       {"code", resource_reference({"service_group", "service"})},
+       {"context", resource_reference({"encounter"})},
        {"authored_on", date_time()},
-       {"requester_employee", reference_to({"employee"}, false)},
-       {"requester_legal_entity", reference_to({"legal_entity"}, false)},
-       {"reason_reference", array_of(reference_to({"observation", "condition"}, false), true)},
+       {"requester_employee", resource_reference({"employee"})},
+       {"requester_legal_entity", resource_reference({"legal_entity"})},
+       {"reason_reference", array_of(resource_reference({"observation", "condition"}), true)},
        {"supporting_info", array_of(resources, true)},
-       {"note", text_schema(false)},
-       {"patient_instruction", text_schema(false)},
+       {"note", text_type(false)},
+       {"patient_instruction", text_type(false)},
        {"permitted_resources", array_of(resources, false)},
        {"occurrence_date_time", date_time()},
-       {"occurrence_period", occurrence_period()},
-       {"priority", text_schema(true)}},
+       {"occurrence_period", period(date_time(), {"start", "end"})},
+       {"priority", text_type(true)}},
       {"status", "intent", "category", "code", "context", "authored_on", "requester_employee",
        "requester_legal_entity"});
 }
@@ -175,40 +73,38 @@ json create_content() {
 // required to be objects, as there.
 json withdrawal_content(const std::string& reason_system,
                         const std::vector<std::string>& statuses) {
-  json resources = reference_to({"episode_of_care", "diagnostic_report"}, true);
-  json any_reference = nullable(reference_to({}, true));
+  json resources = resource_reference({"episode_of_care", "diagnostic_report"}, true);
+  json any_reference = nullable(resource_reference({}, true));
   return object_schema(
-      {{"id",
-        {{"type", "string"},
-         {"pattern", "^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"}}},
+      {{"id", uuid()},
        {"status", string_enum(statuses)},
        {"intent", string_enum({"plan", "proposal", "order"})},
        {"category", codeable_concept("eHealth/SNOMED/service_request_categories",
-                                     {{"type", "string"}, {"minLength", 1}}, true)},
-       {"code", reference_to({"service_group", "service"}, true)},
-       {"context", reference_to({"encounter"}, true)},
+                                     non_empty_string(), true)},
+       {"code", resource_reference({"service_group", "service"}, true)},
+       {"context", resource_reference({"encounter"}, true)},
        {"authored_on", date_time()},
-       {"requester_employee", reference_to({"employee"}, true)},
-       {"requester_legal_entity", reference_to({"legal_entity"}, true)},
+       {"requester_employee", resource_reference({"employee"}, true)},
+       {"requester_legal_entity", resource_reference({"legal_entity"}, true)},
        {"reason_reference",
-        nullable(array_of(reference_to({"observation", "condition"}, true), false))},
+        nullable(array_of(resource_reference({"observation", "condition"}, true), false))},
        {"supporting_info", nullable(array_of(resources, false))},
-       {"note", text_schema(true)},
-       {"patient_instruction", text_schema(true)},
+       {"note", text_type(true)},
+       {"patient_instruction", text_type(true)},
        {"permitted_resources", nullable(array_of(resources, false))},
        {"occurrence_date_time", date_time()},
-       {"occurrence_period", occurrence_period()},
-       {"explanatory_letter", text_schema(false)},
-       {"status_reason", codeable_concept(reason_system, {{"type", "string"}}, true, false)},
+       {"occurrence_period", period(date_time(), {"start", "end"})},
+       {"explanatory_letter", text_type(false)},
+       {"status_reason", codeable_concept(reason_system, string_type(), true, false)},
        {"expiration_date", nullable(date_time())},
-       {"requisition", text_schema(false)},
-       {"status_history", nullable(array_of({{"type", "object"}}, false))},
+       {"requisition", text_type(false)},
+       {"status_history", nullable(array_of(any_object(), false))},
        {"used_by_employee", any_reference},
        {"used_by_legal_entity", any_reference},
        {"subject", any_reference},
        {"inserted_at", date_time()},
        {"updated_at", date_time()},
-       {"priority", text_schema(true)},
+       {"priority", text_type(true)},
        {"completed_with", any_reference}},
       {"id", "status", "intent", "category", "code", "context", "authored_on", "requester_employee",
        "requester_legal_entity", "status_reason", "expiration_date", "note", "patient_instruction",
@@ -225,12 +121,6 @@ json recall_content() {
 json cancel_content() {
   return withdrawal_content("eHealth/service_request_cancel_reasons",
                             {"active", "in_progress", "completed"});
-}
-
-template <json (*Build)()>
-const json_schema::schema& compiled() {
-  static const auto schema = json_schema::schema::compile(Build());
-  return schema;
 }
 
 // -- documents ---------------------------------------------------------------------------------
@@ -271,12 +161,11 @@ std::string requisition_number(int64_t n) {
          digits.substr(12, 4);
 }
 
+// The subject as the reference's view shows it: a patient reference with an empty type text.
 json patient_reference(const std::string& patient_id) {
-  return {{"identifier",
-           {{"type",
-             {{"coding", json::array({{{"system", "eHealth/resources"}, {"code", "patient"}}})},
-              {"text", ""}}},
-            {"value", patient_id}}}};
+  auto subject = reference_to("patient", patient_id);
+  subject["identifier"]["type"]["text"] = "";
+  return subject;
 }
 
 // A new active service request as clients read it back (the reference's ServiceRequestView):
@@ -298,23 +187,8 @@ json new_service_request(const command& c, const json& content, const std::strin
   doc["completed_with"] = nullptr;
   doc["inserted_at"] = timestamp(c.now_ms);
   doc["status_history"] = json::array();
-  set_status(doc, string_field(content, "status"), nullptr, c.now_ms, c.user_id);
+  set_status(doc, text(content, "status"), nullptr, c.now_ms, c.user_id);
   return doc;
-}
-
-std::vector<std::string> reference_keys(std::initializer_list<const json*> groups) {
-  std::vector<std::string> keys;
-  auto add = [&](const json& ref) {
-    auto key = reference_key(ref);
-    if (!key.empty() && std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
-  };
-  for (auto* g : groups) {
-    if (g->is_array())
-      for (auto& ref : *g) add(ref);
-    else if (g->is_object())
-      add(*g);
-  }
-  return keys;
 }
 
 // -- the job's target --------------------------------------------------------------------------
@@ -402,7 +276,7 @@ violations create_violations(const command& c, view& v, const json& content) {
                           "request"));
   else
     append(out, reference_violations(v, pid, permitted, "$.permitted_resources", true));
-  auto authored_on = clock::parse_iso8601(string_field(content, "authored_on"));
+  auto authored_on = clock::parse_iso8601(text(content, "authored_on"));
   if (authored_on && *authored_on >= c.now_ms)
     out.push_back(invalid("$.authored_on", "must be a datetime less than " + timestamp(c.now_ms)));
   return out;
@@ -456,7 +330,7 @@ effects use(const command& c, view& v) {
   auto t = find_target(c, v);
   if (!t) return not_found(not_found_text(path_param(c.params, "id")));
   if (auto e = check_not_expired(*t, c.now_ms)) return *e;
-  if (string_field(t->doc, "status") != "active")
+  if (text(t->doc, "status") != "active")
     return conflict("Can't use inactive service request");
   if (!field(t->doc, "used_by_legal_entity").is_null())
     return conflict("Service request is already used");
@@ -473,7 +347,7 @@ effects release(const command& c, view& v) {
   auto t = find_target(c, v);
   if (!t) return not_found(not_found_text(path_param(c.params, "id")));
   if (auto e = check_not_expired(*t, c.now_ms)) return *e;
-  auto status = string_field(t->doc, "status");
+  auto status = text(t->doc, "status");
   if (status != "active")
     return conflict("Service request in status " + status + " cannot be released");
   t->doc["used_by_employee"] = nullptr;
@@ -485,7 +359,7 @@ effects release(const command& c, view& v) {
 effects process(const command& c, view& v) {
   auto t = find_target(c, v);
   if (!t) return not_found(not_found_text(path_param(c.params, "id")));
-  if (string_field(t->doc, "status") != "active") return conflict("Invalid service request status");
+  if (text(t->doc, "status") != "active") return conflict("Invalid service request status");
   if (auto e = check_used_by_client(c, *t)) return *e;
   return change_status(c, std::move(*t), "in_progress", nullptr);
 }
@@ -493,7 +367,7 @@ effects process(const command& c, view& v) {
 effects complete(const command& c, view& v) {
   auto t = find_target(c, v);
   if (!t) return not_found(not_found_text(path_param(c.params, "id")));
-  if (string_field(t->doc, "status") != "in_progress")
+  if (text(t->doc, "status") != "in_progress")
     return conflict("Invalid service request status");
   if (auto e = check_used_by_client(c, *t)) return *e;
   auto& completed_with = field(c.body, "completed_with");
@@ -518,7 +392,7 @@ struct withdrawal {
 // changes. Null fields count as absent (JSON producers differ on emitting them).
 json comparable(const json& doc) {
   json out = json::object();
-  auto visible = without_internal_fields(doc);
+  auto visible = public_doc(doc);
   for (auto& [key, value] : visible.items()) {
     bool changed = key == "status_reason" || key == "explanatory_letter" || key == "inserted_at" ||
                    key == "updated_at";
@@ -545,7 +419,7 @@ effects withdraw(const command& c, view& v, const withdrawal& w) {
   if (!vs.empty()) return unprocessable(vs);
   auto t = find_target(c, v);
   if (!t) return not_found(not_found_text(path_param(c.params, "id")));
-  auto status = string_field(t->doc, "status");
+  auto status = text(t->doc, "status");
   if (std::find(w.from.begin(), w.from.end(), status) == w.from.end())
     return conflict("Service request in status " + status + " cannot be " + w.verb);
   if (comparable(*content) != comparable(t->doc))
@@ -559,7 +433,7 @@ effects withdraw(const command& c, view& v, const withdrawal& w) {
   json set = {{"status_reason", reason}};
   if (content->contains("explanatory_letter"))
     set["explanatory_letter"] = (*content)["explanatory_letter"];
-  auto requisition = string_field(t->doc, "requisition");
+  auto requisition = text(t->doc, "requisition");
   auto patient_id = t->patient_id;
   auto e = change_status(c, std::move(*t), w.status, reason, set);
   if (auto sms = patient_sms(v, patient_id, w.sms + requisition + "."))
@@ -579,7 +453,7 @@ effects close(const command& c, view& v) {
   auto t = find_target(c, v);
   auto id = path_param(c.params, "id");
   if (!t) return not_found("Service request " + id + " was not found");
-  auto status = string_field(t->doc, "status");
+  auto status = text(t->doc, "status");
   if (status != "active")
     return conflict("Service request with status " + status + " can't be closed");
   auto reason = field(t->doc, "status_reason");
@@ -613,48 +487,8 @@ result<accepted> existing(const request& r, view& v, bool patient_scoped_route) 
 // -- public --------------------------------------------------------------------------------------
 
 bool service_request_expired(const json& sr, int64_t now_ms) {
-  auto at = clock::parse_iso8601(string_field(sr, "expiration_date"));
+  auto at = clock::parse_iso8601(text(sr, "expiration_date"));
   return at && *at < now_ms;
-}
-
-std::string path_param(const json& params, const char* name) {
-  return string_field(params, name);
-}
-
-bool employee_of_user(view& v, const std::string& user_id, const std::string& client_id,
-                      const std::string& employee_id) {
-  for (auto& e : v.employees_of_user(user_id))
-    if (e.id == employee_id && e.legal_entity_id == client_id) return true;
-  return false;
-}
-
-json without_internal_fields(const json& doc) {
-  if (!doc.is_object()) return doc;
-  json out = json::object();
-  for (auto& [key, value] : doc.items())
-    if (key.empty() || key[0] != '_') out[key] = value;
-  return out;
-}
-
-json current_auth_method(const person& p) {
-  auto& methods = field(p.doc, "authentication_methods");
-  if (!methods.is_array() || methods.empty()) return nullptr;
-  for (auto& m : methods)
-    if (otp_phone(m)) return m;
-  return methods[0];
-}
-
-std::optional<std::string> otp_phone(const json& method) {
-  if (string_field(method, "type") != "OTP") return std::nullopt;
-  auto phone = string_field(method, "phone_number");
-  if (phone.empty()) return std::nullopt;
-  return phone;
-}
-
-bus::message sms_message(const std::string& patient_id, const std::string& phone,
-                         const std::string& body) {
-  json value = {{"type", "sms"}, {"phone_number", phone}, {"body", body}};
-  return {notifications_topic, patient_id, value.dump(), {}, std::nullopt};
 }
 
 bus::message service_request_status_event(const std::string& id, const std::string& status,
@@ -668,123 +502,6 @@ bus::message service_request_status_event(const std::string& id, const std::stri
   return {event_manager_topic, id, value.dump(), {}, std::nullopt};
 }
 
-json reference_schema(const std::vector<std::string>& codes) {
-  return reference_to(codes, false);
-}
-
-std::vector<json_schema::violation> one_of_violations(const json& object, const std::string& path,
-                                                      const std::vector<std::string>& fields,
-                                                      bool required) {
-  if (!object.is_object()) return {};
-  json params = json::array();
-  std::vector<std::string> present;
-  for (auto& f : fields) {
-    params.push_back(path + "." + f);
-    if (object.contains(f)) present.push_back(f);
-  }
-  violations out;
-  if (present.size() > 1)
-    for (auto& f : present)
-      out.push_back(
-          {path + "." + f, "oneOf", "Only one of the parameters must be present", params});
-  if (present.empty() && required)
-    out.push_back({path, "oneOf", "At least one of the parameters must be present", params});
-  return out;
-}
-
-std::string derived_uuid(const command& c, const std::string& purpose) {
-  auto h = crypto::sha256_hex(c.job_id + ":" + c.nonce + ":" + purpose).substr(0, 32);
-  h[12] = '4';
-  int variant = (h[16] >= 'a' ? h[16] - 'a' + 10 : h[16] - '0') & 3;
-  h[16] = "89ab"[variant];
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
-         "-" + h.substr(20, 12);
-}
-
-namespace {
-
-// The kind of a reference's eHealth resource type, for the kinds medflow stores.
-std::optional<kind> referenced_kind(const json& ref) {
-  auto& code = first_code(field(field(ref, "identifier"), "type"));
-  if (!code.is_string()) return std::nullopt;
-  if (code == "episode_of_care") return kind::episode;
-  for (kind k :
-       {kind::episode, kind::encounter, kind::visit, kind::condition, kind::observation,
-        kind::immunization, kind::allergy_intolerance, kind::risk_assessment, kind::device,
-        kind::medication_statement, kind::diagnostic_report, kind::service_request, kind::approval})
-    if (code == kind_name(k)) return k;
-  return std::nullopt;
-}
-
-// What may be referenced, with the reference's texts (ME:core/validators/*_reference.ex).
-struct reference_rule {
-  kind k;
-  const char* not_found;
-  const char* entered_in_error;  // null: any status may be referenced
-};
-
-const reference_rule reference_rules[] = {
-    {kind::episode, "Episode with such ID is not found", nullptr},
-    {kind::encounter, "Encounter with such id is not found",
-     "Encounter in \"entered_in_error\" status can not be referenced"},
-    {kind::diagnostic_report, "Diagnostic report with such id is not found",
-     "Diagnostic report in \"entered_in_error\" status can not be referenced"},
-    {kind::condition, "Condition with such id is not found", nullptr},
-    {kind::observation, "Observation with such id is not found",
-     "Observation in \"entered_in_error\" status can not be referenced"},
-};
-
-std::optional<std::string> reference_problem(view& v, const std::string& patient_id,
-                                             const json& ref, bool active_episodes) {
-  auto k = referenced_kind(ref);
-  if (!k) return std::nullopt;
-  for (auto& rule : reference_rules) {
-    if (rule.k != *k) continue;
-    auto doc = v.get(*k, patient_id, reference_id(ref));
-    if (!doc) return std::string(rule.not_found);
-    auto status = string_field(*doc, "status");
-    if (rule.entered_in_error && status == "entered_in_error")
-      return std::string(rule.entered_in_error);
-    if (*k == kind::episode && active_episodes && status != "active")
-      return std::string("Episode is not active");
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
-std::string reference_key(const json& ref) {
-  auto k = referenced_kind(ref);
-  auto id = reference_id(ref);
-  if (!k || id.empty()) return {};
-  return std::string(kind_name(*k)) + "/" + id;
-}
-
-std::vector<json_schema::violation> reference_violations(view& v, const std::string& patient_id,
-                                                         const json& refs, const std::string& path,
-                                                         bool active_episodes) {
-  violations out;
-  auto check = [&](const json& ref, const std::string& at) {
-    if (auto problem = reference_problem(v, patient_id, ref, active_episodes))
-      out.push_back(invalid(at + ".identifier.value", *problem));
-  };
-  if (refs.is_array())
-    for (size_t i = 0; i < refs.size(); ++i) check(refs[i], path + "[" + std::to_string(i) + "]");
-  else if (refs.is_object())
-    check(refs, path);
-  return out;
-}
-
-effects job_failure(const error& e) {
-  effects out;
-  if (e.status == 422)
-    out.result = {422,
-                  {{"type", "validation_failed"}, {"message", e.message}, {"invalid", e.detail}}};
-  else
-    out.result = {e.status, e.message};
-  return out;
-}
-
 std::vector<entity_write> expire_service_requests(
     const std::vector<std::pair<std::string, json>>& active_srs, int64_t now_ms,
     const std::string& actor) {
@@ -793,8 +510,8 @@ std::vector<entity_write> expire_service_requests(
                                {"code", "autoexpired"}}})}};
   std::vector<entity_write> out;
   for (auto& [patient_id, doc] : active_srs) {
-    auto id = string_field(doc, "id");
-    if (id.empty() || string_field(doc, "status") != "active") continue;
+    auto id = text(doc, "id");
+    if (id.empty() || text(doc, "status") != "active") continue;
     if (!service_request_expired(doc, now_ms)) continue;
     json expired = doc;
     expired["status_reason"] = reason;
@@ -835,7 +552,7 @@ result<accepted> check_service_request_request(const request& r, view& v) {
     case job_type::service_request_close: {
       if (auto e = check_patient(r.patient_id, v)) return *e;
       if (r.type != job_type::service_request_close)
-        if (auto e = body_errors(compiled<signed_data_body>(), r.body)) return *e;
+        if (auto e = body_errors(signed_data_schema(), r.body)) return *e;
       if (r.type == job_type::service_request_create) return accepted{r.patient_id};
       return existing(r, v, true);
     }

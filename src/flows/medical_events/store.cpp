@@ -1,5 +1,7 @@
 #include "flows/medical_events/store.hpp"
 
+#include "flows/medical_events/common.hpp"
+
 namespace medflow::flows::medical_events {
 
 std::vector<store::migration> migrations() {
@@ -164,22 +166,27 @@ std::vector<std::pair<std::string, json>> entities_with_status(store::connection
   return out;
 }
 
-void put_person(store::connection& c, const person& p, int64_t now_us) {
-  c.prepare(
-       "INSERT INTO me_persons(id, status, doc, updated_at) VALUES (?, ?, ?, ?) "
-       "ON CONFLICT(id) DO UPDATE SET status=excluded.status, doc=excluded.doc, "
-       "updated_at=excluded.updated_at")
-      .bind_all(p.id, p.status, p.doc.dump(), now_us)
+namespace {
+
+// Persons and legal entities are alike: rows of id, status and document.
+void put_registry_row(store::connection& c, const char* table, const std::string& id,
+                      const std::string& status, const json& doc, int64_t now_us) {
+  c.prepare(std::string("INSERT INTO ") + table +
+            "(id, status, doc, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET status=excluded.status, doc=excluded.doc, "
+            "updated_at=excluded.updated_at")
+      .bind_all(id, status, doc.dump(), now_us)
       .exec();
 }
 
+}  // namespace
+
+void put_person(store::connection& c, const person& p, int64_t now_us) {
+  put_registry_row(c, "me_persons", p.id, p.status, p.doc, now_us);
+}
+
 void put_legal_entity(store::connection& c, const legal_entity& l, int64_t now_us) {
-  c.prepare(
-       "INSERT INTO me_legal_entities(id, status, doc, updated_at) VALUES (?, ?, ?, ?) "
-       "ON CONFLICT(id) DO UPDATE SET status=excluded.status, doc=excluded.doc, "
-       "updated_at=excluded.updated_at")
-      .bind_all(l.id, l.status, l.doc.dump(), now_us)
-      .exec();
+  put_registry_row(c, "me_legal_entities", l.id, l.status, l.doc, now_us);
 }
 
 void put_employee(store::connection& c, const employee& e, int64_t now_us) {
@@ -209,14 +216,6 @@ int64_t entity_version(store::connection& c, kind k, const std::string& id) {
   auto q = c.prepare("SELECT version FROM me_entities WHERE kind=? AND id=?");
   q.bind_all(kind_name(k), id);
   return q.step() ? q.int64(0) : 0;
-}
-
-json public_doc(const json& doc) {
-  if (!doc.is_object()) return doc;
-  json out = json::object();
-  for (auto it = doc.begin(); it != doc.end(); ++it)
-    if (it.key().empty() || it.key()[0] != '_') out[it.key()] = it.value();
-  return out;
 }
 
 // -- sqlite_view --------------------------------------------------------------------------------

@@ -88,8 +88,4 @@ class sqlite_view : public view {
   store::connection& c_;
 };
 
-// Fields of stored documents that start with '_' are internal (e.g. verification code hashes)
-// and never leave the store through the API.
-json public_doc(const json& doc);
-
 }  // namespace medflow::flows::medical_events

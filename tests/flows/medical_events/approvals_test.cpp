@@ -3,65 +3,23 @@
 #include "flows/medical_events/approvals.hpp"
 
 #include "core/crypto.hpp"
-#include "flows/medical_events/memory_view.hpp"
+#include "flows/medical_events/handler_fixtures.hpp"
 #include "flows/medical_events/service_requests.hpp"
 
 #include <doctest/doctest.h>
 
 using namespace medflow::flows::medical_events;
-using medflow::test::memory_view;
+using namespace medflow::test;
+using namespace medflow::test::patient_world;
 
 namespace {
 
-const std::string patient = "33333333-3333-4333-8333-333333333333";
-const std::string other_patient = "44444444-4444-4444-8444-444444444444";
-const std::string le = "11111111-1111-4111-8111-111111111111";
-const std::string other_le = "55555555-5555-4555-8555-555555555555";
-const std::string doctor = "22222222-2222-4222-8222-222222222222";
-const std::string user = "user-1";
-const std::string episode = "88888888-8888-4888-8888-888888888888";
-const std::string report = "99999999-9999-4999-8999-999999999999";
 const std::string sr = "12121212-1212-4212-8212-121212121212";
-const std::string phone = "+380931234585";
-constexpr int64_t now = 1560168000000;  // 2019-06-10T12:00:00Z
 constexpr int64_t hour = 3600000;
 
-json ref(const std::string& code, const std::string& value) {
-  return {
-      {"identifier",
-       {{"type", {{"coding", json::array({{{"system", "eHealth/resources"}, {"code", code}}})}}},
-        {"value", value}}}};
-}
-
-bool has_violation(const json& invalid, const std::string& entry, const std::string& description) {
-  for (auto& i : invalid)
-    if (i["entry"] == entry)
-      for (auto& rule : i["rules"])
-        if (description.empty() || rule["description"] == description) return true;
-  return false;
-}
-
-bool has_violation(const effects& e, const std::string& entry,
-                   const std::string& description = "") {
-  return e.result.status_code == 422 &&
-         has_violation(e.result.response["invalid"], entry, description);
-}
-
-struct approval_fixture {
-  memory_view v;
-  int jobs = 0;
-
-  approval_fixture() {
-    v.add_person(
-        patient, "active",
-        {{"authentication_methods",
-          json::array({{{"type", "OFFLINE"}}, {{"type", "OTP"}, {"phone_number", phone}}})}});
-    v.add_person(other_patient, "active",
-                 {{"authentication_methods", json::array({{{"type", "OFFLINE"}}})}});
-    v.add_legal_entity(le);
-    v.add_employee(doctor, le, user);
-    v.put(kind::episode, patient, {{"id", episode}, {"status", "active"}});
-    v.put(kind::diagnostic_report, patient, {{"id", report}, {"status", "final"}});
+struct approval_fixture : fixture {
+  approval_fixture()
+      : fixture(json::array({{{"type", "OFFLINE"}}, {{"type", "OTP"}, {"phone_number", phone}}})) {
     v.put(kind::service_request, patient, service_request("active", "2019-06-17T23:59:59Z"));
   }
 
@@ -81,25 +39,6 @@ struct approval_fixture {
         {key, std::move(value)}, {"granted_to", ref("employee", doctor)}, {"access_level", "read"}};
   }
 
-  command cmd(job_type t, const std::string& id, json body, const std::string& pid = patient) {
-    ++jobs;
-    return {"job-" + std::to_string(jobs),
-            t,
-            pid,
-            user,
-            le,
-            id.empty() ? json::object() : json{{"id", id}},
-            std::move(body),
-            now,
-            "nonce" + std::to_string(jobs)};
-  }
-
-  effects run(const command& c) {
-    auto e = handle(c, v);
-    v.apply(e);
-    return e;
-  }
-
   effects create(json body, const std::string& pid = patient) {
     return run(cmd(job_type::approval_create, "", std::move(body), pid));
   }
@@ -112,10 +51,6 @@ struct approval_fixture {
   }
 
   json stored(const std::string& id) { return v.find(kind::approval, id)->second; }
-
-  request req(job_type t, const std::string& id, json body, const std::string& pid = patient) {
-    return {t, pid, user, le, id.empty() ? json::object() : json{{"id", id}}, std::move(body), now};
-  }
 
   medflow::result<verify_result> verify(const std::string& id, json body,
                                         const std::string& pid = patient) {
@@ -158,7 +93,7 @@ TEST_CASE_FIXTURE(approval_fixture,
                                {{"type", "OTP"}, {"phone_number", "+38093*****85"}}}});
   // The job's response is the approval as clients read it: no internal fields.
   auto& data = e.result.response["response_data"];
-  CHECK(data == without_internal_fields(doc));
+  CHECK(data == public_doc(doc));
   CHECK_FALSE(data.contains("_verification_code_hash"));
   REQUIRE(e.publish.size() == 1);
   auto& sms = e.publish[0];

@@ -1,6 +1,6 @@
 // Episodes: request checks and the create / update / close / cancel jobs, against the in-memory
 // view (writes applied between jobs, as the job worker does).
-#include "flows/medical_events/memory_view.hpp"
+#include "flows/medical_events/handler_fixtures.hpp"
 
 #include <doctest/doctest.h>
 
@@ -8,99 +8,44 @@
 
 namespace {
 
-namespace me = medflow::flows::medical_events;
+using namespace medflow::test;
+using namespace medflow::test::clinic_world;
 using me::job_type;
 using me::json;
-
-const std::string patient = "0c6e0a3f-6d5b-4e8e-9f3b-5a7c2d1e0f01";
-const std::string clinic = "7e4b2c1d-1111-4a2b-8c3d-000000000001";
-const std::string other_clinic = "7e4b2c1d-2222-4a2b-8c3d-000000000002";
-const std::string user = "5d1f9a2e-3333-4b4c-9d5e-000000000003";
-const std::string doctor = "9b8a7c6d-4444-4e5f-8a6b-000000000004";
-const std::string episode_id = "3f2e1d0c-5555-4a9b-8c7d-000000000005";
-const int64_t now_ms = 1560168000000;  // 2019-06-10T12:00:00Z
-
-json reference(const std::string& type, const std::string& id) {
-  json coding = {{"system", "eHealth/resources"}, {"code", type}};
-  return {{"identifier", {{"type", {{"coding", json::array({coding})}}}, {"value", id}}}};
-}
 
 json create_body(const std::string& id = episode_id) {
   return {{"id", id},
           {"type", {{"system", "eHealth/episode_types"}, {"code", "primary_care"}}},
           {"status", "active"},
           {"name", "Hypertension"},
-          {"managing_organization", reference("legal_entity", clinic)},
+          {"managing_organization", ref("legal_entity", clinic)},
           {"period", {{"start", "2019-06-01"}}},
-          {"care_manager", reference("employee", doctor)}};
+          {"care_manager", ref("employee", doctor)}};
 }
 
 json close_body(const std::string& end = "2019-06-10") {
-  json reason = {{"coding", json::array({{{"system", "eHealth/episode_closing_reasons"},
-                                          {"code", "legal_entity"}}})}};
+  json reason = concept_of("eHealth/episode_closing_reasons", "legal_entity");
   return {{"period", {{"end", end}}}, {"status_reason", reason}, {"closing_summary", "healthy"}};
 }
 
 json cancel_body() {
-  json reason = {{"coding", json::array({{{"system", "eHealth/cancellation_reasons"},
-                                          {"code", "misspelling"}}})}};
+  json reason = concept_of("eHealth/cancellation_reasons", "misspelling");
   return {{"status_reason", reason}, {"explanatory_letter", "wrong patient"}};
 }
 
-// The description of the first rule at `entry` in a 422 outcome ("" when there is none).
-std::string invalid_at(const me::effects& e, const std::string& entry) {
-  if (e.result.status_code != 422) return "";
-  for (auto& item : e.result.response["invalid"])
-    if (item["entry"] == entry) return item["rules"][0]["description"].get<std::string>();
-  return "";
-}
-
-struct episodes {
-  medflow::test::memory_view v;
-
-  episodes() {
-    v.add_person(patient);
-    v.add_legal_entity(clinic);
-    v.add_legal_entity(other_clinic);
-    v.add_employee(doctor, clinic, user);
-  }
-
-  me::command command(job_type t, json body, std::string client = clinic) {
-    me::command c;
-    c.job_id = "5cfe7b1a2b3c4d5e6f708192";
-    c.type = t;
-    c.patient_id = patient;
-    c.user_id = user;
-    c.client_id = std::move(client);
-    c.params = {{"id", episode_id}};
-    c.body = std::move(body);
-    c.now_ms = now_ms;
-    return c;
-  }
-
-  // Handles a job and applies its writes.
+struct episodes : fixture {
+  // Handles a job on episode_id and applies its writes.
   me::effects run(job_type t, json body, std::string client = clinic) {
-    auto e = me::handle_episode_job(command(t, std::move(body), std::move(client)), v);
+    auto c = make_command(t, {{"id", episode_id}}, std::move(body), std::move(client));
+    auto e = me::handle_episode_job(c, v);
     v.apply(e);
     return e;
   }
 
   me::effects create() { return run(job_type::episode_create, create_body()); }
 
-  me::request request(job_type t, json body, std::string id = episode_id) {
-    me::request r;
-    r.type = t;
-    r.patient_id = patient;
-    r.user_id = user;
-    r.client_id = clinic;
-    r.params = {{"id", std::move(id)}};
-    r.body = std::move(body);
-    r.now_ms = now_ms;
-    return r;
-  }
-
   medflow::result<me::accepted> check(job_type t, json body, std::string id = episode_id) {
-    return me::check_episode_request(request(t, std::move(body), std::move(id)), v);
+    return me::check_episode_request(make_request(t, {{"id", std::move(id)}}, std::move(body)), v);
   }
 
   json stored() { return *v.get(me::kind::episode, patient, episode_id); }
@@ -193,8 +138,8 @@ TEST_SUITE("medical_events episodes") {
     CHECK(doc["status"] == "active");
     CHECK(doc["name"] == "Hypertension");
     CHECK(doc["period"] == json{{"start", "2019-06-01"}});
-    CHECK(doc["managing_organization"] == reference("legal_entity", clinic));
-    CHECK(doc["care_manager"] == reference("employee", doctor));
+    CHECK(doc["managing_organization"] == ref("legal_entity", clinic));
+    CHECK(doc["care_manager"] == ref("employee", doctor));
     CHECK(doc["status_reason"].is_null());
     CHECK(doc["closing_summary"].is_null());
     CHECK(doc["explanatory_letter"].is_null());
@@ -275,7 +220,7 @@ TEST_SUITE("medical_events episodes") {
     const std::string new_doctor = "9b8a7c6d-6666-4e5f-8a6b-000000000006";
     f.v.add_employee(new_doctor, clinic, "another-user");
     auto e = f.run(job_type::episode_update,
-                   {{"name", "Renamed"}, {"care_manager", reference("employee", new_doctor)}});
+                   {{"name", "Renamed"}, {"care_manager", ref("employee", new_doctor)}});
     REQUIRE(e.result.status_code == 200);
     CHECK(e.result.response["links"][0]["entity"] == "episode");
     auto doc = f.stored();
@@ -290,7 +235,7 @@ TEST_SUITE("medical_events episodes") {
     auto rename = f.run(job_type::episode_update, {{"name", "Again"}});
     REQUIRE(rename.result.status_code == 200);
     CHECK(rename.changes[0].references_added.empty());
-    CHECK(f.stored()["care_manager"] == reference("employee", new_doctor));
+    CHECK(f.stored()["care_manager"] == ref("employee", new_doctor));
   }
 
   TEST_CASE("update errors: 404, status, managing organization, care manager") {
@@ -307,7 +252,7 @@ TEST_SUITE("medical_events episodes") {
 
     auto nurse = "9b8a7c6d-7777-4e5f-8a6b-000000000007";
     f.v.add_employee(nurse, clinic, user, "NURSE");
-    auto e = f.run(job_type::episode_update, {{"care_manager", reference("employee", nurse)}});
+    auto e = f.run(job_type::episode_update, {{"care_manager", ref("employee", nurse)}});
     CHECK(invalid_at(e, "$.care_manager.identifier.value") ==
           "Employee submitted as a care_manager is not a doctor");
 
@@ -392,11 +337,11 @@ TEST_SUITE("medical_events episodes") {
 
     json encounter = {{"id", "e0000000-0000-4000-8000-000000000001"},
                       {"status", "finished"},
-                      {"episode", reference("episode", episode_id)}};
+                      {"episode", ref("episode", episode_id)}};
     f.v.put(me::kind::encounter, patient, encounter);
     json cancelled = {{"id", "e0000000-0000-4000-8000-000000000002"},
                       {"status", "entered_in_error"},
-                      {"episode", reference("episode", episode_id)}};
+                      {"episode", ref("episode", episode_id)}};
     f.v.put(me::kind::encounter, patient, cancelled);
     auto live = f.run(job_type::episode_cancel, cancel_body());
     CHECK(live.result.status_code == 409);

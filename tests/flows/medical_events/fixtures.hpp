@@ -5,6 +5,7 @@
 #include "bus/embedded_log.hpp"
 #include "core/clock.hpp"
 #include "flows/medical_events/service.hpp"
+#include "flows/medical_events/handler_fixtures.hpp"
 #include "support/temp_dir.hpp"
 
 #include <memory>
@@ -49,15 +50,9 @@ struct service_fixture {
             {"type", {{"system", "eHealth/episode_types"}, {"code", "primary_care"}}},
             {"status", "active"},
             {"name", "Diabetes"},
-            {"managing_organization",
-             {{"identifier",
-               {{"type", {{"coding", {{{"system", "eHealth/resources"}, {"code", "legal_entity"}}}}}},
-                {"value", le}}}}},
+            {"managing_organization", ref("legal_entity", le)},
             {"period", {{"start", clock::date(clock::now_ms())}}},
-            {"care_manager",
-             {{"identifier",
-               {{"type", {{"coding", {{{"system", "eHealth/resources"}, {"code", "employee"}}}}}},
-                {"value", doctor}}}}}};
+            {"care_manager", ref("employee", doctor)}};
   }
 
   me::request create_episode(const std::string& id) const {

@@ -1,8 +1,7 @@
 // Encounter packages and diagnostic report packages: request checks and the create / cancel jobs,
 // against the in-memory view (writes applied between jobs, as the job worker does).
-#include "core/base64.hpp"
-#include "flows/medical_events/memory_view.hpp"
 #include "flows/medical_events/package_content.hpp"
+#include "flows/medical_events/handler_fixtures.hpp"
 
 #include <doctest/doctest.h>
 
@@ -10,17 +9,12 @@
 
 namespace {
 
-namespace me = medflow::flows::medical_events;
+using namespace medflow::test;
+using namespace medflow::test::clinic_world;
 using me::job_type;
 using me::json;
 using me::kind;
 
-const std::string patient = "0c6e0a3f-6d5b-4e8e-9f3b-5a7c2d1e0f01";
-const std::string clinic = "7e4b2c1d-1111-4a2b-8c3d-000000000001";
-const std::string other_clinic = "7e4b2c1d-2222-4a2b-8c3d-000000000002";
-const std::string user = "5d1f9a2e-3333-4b4c-9d5e-000000000003";
-const std::string doctor = "9b8a7c6d-4444-4e5f-8a6b-000000000004";
-const std::string episode_id = "3f2e1d0c-5555-4a9b-8c7d-000000000005";
 const std::string visit_id = "a0000000-0000-4000-8000-000000000001";
 const std::string encounter_id = "a0000000-0000-4000-8000-000000000002";
 const std::string condition_id = "a0000000-0000-4000-8000-000000000003";
@@ -32,17 +26,7 @@ const std::string device_id = "a0000000-0000-4000-8000-000000000008";
 const std::string medication_id = "a0000000-0000-4000-8000-000000000009";
 const std::string report_id = "a0000000-0000-4000-8000-00000000000a";
 const std::string service_id = "a0000000-0000-4000-8000-00000000000b";
-const int64_t now_ms = 1560168000000;  // 2019-06-10T12:00:00Z
 const std::string yesterday = "2019-06-09T10:00:00.000Z";
-
-json reference(const std::string& type, const std::string& id) {
-  json coding = {{"system", "eHealth/resources"}, {"code", type}};
-  return {{"identifier", {{"type", {{"coding", json::array({coding})}}}, {"value", id}}}};
-}
-
-json concept_of(const std::string& system, const std::string& code) {
-  return {{"coding", json::array({{{"system", system}, {"code", code}}})}};
-}
 
 json cancellation_reason() {
   return concept_of("eHealth/cancellation_reasons", "misspelling");
@@ -51,13 +35,13 @@ json cancellation_reason() {
 json encounter_doc() {
   return {{"id", encounter_id},
           {"status", "finished"},
-          {"episode", reference("episode", episode_id)},
-          {"visit", reference("visit", visit_id)},
+          {"episode", ref("episode", episode_id)},
+          {"visit", ref("visit", visit_id)},
           {"class", {{"system", "eHealth/encounter_classes"}, {"code", "AMB"}}},
           {"type", concept_of("eHealth/encounter_types", "field")},
-          {"performer", reference("employee", doctor)},
+          {"performer", ref("employee", doctor)},
           {"reasons", json::array({concept_of("eHealth/ICPC2/reasons", "A02")})},
-          {"diagnoses", json::array({{{"condition", reference("condition", condition_id)},
+          {"diagnoses", json::array({{{"condition", ref("condition", condition_id)},
                                       {"role", concept_of("eHealth/diagnosis_roles", "primary")},
                                       {"rank", 1}}})},
           {"actions", json::array({concept_of("eHealth/ICPC2/actions", "A01")})},
@@ -65,10 +49,10 @@ json encounter_doc() {
 }
 
 json in_encounter() {
-  return reference("encounter", encounter_id);
+  return ref("encounter", encounter_id);
 }
 json by_doctor() {
-  return reference("employee", doctor);
+  return ref("employee", doctor);
 }
 
 json condition_doc(const std::string& id = condition_id) {
@@ -98,7 +82,7 @@ json observation_doc(const std::string& id = observation_id) {
 json report_doc(const std::string& id = report_id) {
   return {{"id", id},
           {"status", "final"},
-          {"code", reference("service", service_id)},
+          {"code", ref("service", service_id)},
           {"issued", yesterday},
           {"recorded_by", by_doctor()},
           {"encounter", in_encounter()},
@@ -174,11 +158,11 @@ json cancel_content(json content = package_content()) {
 json report_package_content() {
   json report = report_doc();
   report.erase("encounter");
-  report["managing_organization"] = reference("legal_entity", clinic);
+  report["managing_organization"] = ref("legal_entity", clinic);
   json observation = observation_doc();
   observation.erase("context");
   observation.erase("performer");
-  observation["diagnostic_report"] = reference("diagnostic_report", report_id);
+  observation["diagnostic_report"] = ref("diagnostic_report", report_id);
   return {{"diagnostic_report", report}, {"observations", json::array({observation})}};
 }
 
@@ -189,22 +173,10 @@ json report_cancel_content(json content = report_package_content()) {
   return content;
 }
 
-json signed_body(const json& content) {
-  return {{"signed_data", medflow::base64::encode(content.dump())}};
-}
-
 json package_body(const json& content = package_content()) {
   auto body = signed_body(content);
   body["visit"] = visit_doc();
   return body;
-}
-
-// The description of the first rule at `entry` in a 422 outcome ("" when there is none).
-std::string invalid_at(const me::effects& e, const std::string& entry) {
-  if (e.result.status_code != 422) return "";
-  for (auto& item : e.result.response["invalid"])
-    if (item["entry"] == entry) return item["rules"][0]["description"].get<std::string>();
-  return "";
 }
 
 std::string conflict_of(const me::effects& e) {
@@ -218,34 +190,21 @@ std::vector<std::string> link_entities(const me::effects& e) {
   return out;
 }
 
-struct packages {
-  medflow::test::memory_view v;
-
+struct packages : fixture {
   packages() {
-    v.add_person(patient);
-    v.add_legal_entity(clinic);
-    v.add_legal_entity(other_clinic);
-    v.add_employee(doctor, clinic, user);
     v.put(kind::episode, patient,
           {{"id", episode_id},
            {"status", "active"},
-           {"managing_organization", reference("legal_entity", clinic)},
+           {"managing_organization", ref("legal_entity", clinic)},
            {"care_manager", by_doctor()},
            {"current_diagnoses", json::array()},
            {"diagnoses_history", json::array()}});
   }
 
+  // Handles a job and applies its writes.
   me::effects run(job_type t, json body, std::string client = clinic) {
-    me::command c;
-    c.job_id = "5cfe7b1a2b3c4d5e6f708192";
-    c.type = t;
-    c.patient_id = patient;
-    c.user_id = user;
-    c.client_id = std::move(client);
-    c.params = json::object();
-    c.body = std::move(body);
-    c.now_ms = now_ms;
-    auto e = me::handle_package_job(c, v);
+    auto e = me::handle_package_job(
+        make_command(t, json::object(), std::move(body), std::move(client)), v);
     v.apply(e);
     return e;
   }
@@ -264,15 +223,7 @@ struct packages {
   }
 
   medflow::result<me::accepted> check(job_type t, json body) {
-    me::request r;
-    r.type = t;
-    r.patient_id = patient;
-    r.user_id = user;
-    r.client_id = clinic;
-    r.params = json::object();
-    r.body = std::move(body);
-    r.now_ms = now_ms;
-    return me::check_package_request(r, v);
+    return me::check_package_request(make_request(t, json::object(), std::move(body)), v);
   }
 
   json stored(kind k, const std::string& id) { return *v.get(k, patient, id); }
@@ -505,7 +456,7 @@ TEST_SUITE("medical_events packages: encounter package create") {
   TEST_CASE("entities belong to the package's encounter") {
     packages f;
     auto content = package_content();
-    auto elsewhere = reference("encounter", "b0000000-0000-4000-8000-000000000001");
+    auto elsewhere = ref("encounter", "b0000000-0000-4000-8000-000000000001");
     content["conditions"][0]["context"] = elsewhere;
     content["devices"][0]["context"] = elsewhere;
     content["diagnostic_reports"][0]["encounter"] = elsewhere;
@@ -525,7 +476,7 @@ TEST_SUITE("medical_events packages: encounter package create") {
     packages f;
     auto content = package_content();
     const std::string stored_report = "b0000000-0000-4000-8000-000000000002";
-    content["observations"][0]["diagnostic_report"] = reference("diagnostic_report", stored_report);
+    content["observations"][0]["diagnostic_report"] = ref("diagnostic_report", stored_report);
     CHECK(invalid_at(f.create(content), "$.observations[0].diagnostic_report.identifier.value") ==
           "Diagnostic report with such id is not found");
     f.v.put(kind::diagnostic_report, patient,
@@ -536,7 +487,7 @@ TEST_SUITE("medical_events packages: encounter package create") {
     CHECK(f.create(content).result.status_code == 200);
 
     packages g;
-    content["observations"][0]["diagnostic_report"] = reference("diagnostic_report", report_id);
+    content["observations"][0]["diagnostic_report"] = ref("diagnostic_report", report_id);
     CHECK(g.create(content).result.status_code == 200);
   }
 
@@ -544,7 +495,7 @@ TEST_SUITE("medical_events packages: encounter package create") {
     const std::string entry = "$.encounter.episode.identifier.value";
     packages f;
     auto content = package_content();
-    content["encounter"]["episode"] = reference("episode", "b0000000-0000-4000-8000-000000000003");
+    content["encounter"]["episode"] = ref("episode", "b0000000-0000-4000-8000-000000000003");
     CHECK(invalid_at(f.create(content), entry) == "Episode with such ID is not found");
 
     auto episode = f.stored(kind::episode, episode_id);
@@ -553,7 +504,7 @@ TEST_SUITE("medical_events packages: encounter package create") {
     CHECK(invalid_at(f.create(), entry) == "Episode is not active");
 
     episode["status"] = "active";
-    episode["managing_organization"] = reference("legal_entity", other_clinic);
+    episode["managing_organization"] = ref("legal_entity", other_clinic);
     f.v.put(kind::episode, patient, episode);
     CHECK(invalid_at(f.create(), entry) ==
           "Managing_organization does not correspond to user's legal_entity");
@@ -563,7 +514,7 @@ TEST_SUITE("medical_events packages: encounter package create") {
     packages f;
     auto content = package_content();
     const std::string stored_condition = "b0000000-0000-4000-8000-000000000004";
-    content["encounter"]["diagnoses"][0]["condition"] = reference("condition", stored_condition);
+    content["encounter"]["diagnoses"][0]["condition"] = ref("condition", stored_condition);
     CHECK(invalid_at(f.create(content), "$.encounter.diagnoses[0].condition.identifier.value") ==
           "Condition with such id is not found");
     json condition = condition_doc(stored_condition);
@@ -589,7 +540,7 @@ TEST_SUITE("medical_events packages: encounter package create") {
     packages f;
     f.v.put(kind::encounter, patient, {{"id", encounter_id}});
     auto content = package_content();
-    content["encounter"]["episode"] = reference("episode", "b0000000-0000-4000-8000-000000000003");
+    content["encounter"]["episode"] = ref("episode", "b0000000-0000-4000-8000-000000000003");
     content["encounter"]["date"] = "2019-07-01T00:00:00Z";
     auto e = f.create(content);
     REQUIRE(e.result.status_code == 422);
@@ -637,8 +588,8 @@ TEST_SUITE("medical_events packages: encounter package cancel") {
     json second = {{"encounter", encounter_doc()},
                    {"conditions", json::array({condition_doc(second_condition)})}};
     second["encounter"]["id"] = second_encounter;
-    second["encounter"]["diagnoses"][0]["condition"] = reference("condition", second_condition);
-    second["conditions"][0]["context"] = reference("encounter", second_encounter);
+    second["encounter"]["diagnoses"][0]["condition"] = ref("condition", second_condition);
+    second["conditions"][0]["context"] = ref("encounter", second_encounter);
     REQUIRE(f.run(job_type::package_create, signed_body(second)).result.status_code == 200);
     auto current = f.stored(kind::episode, episode_id)["current_diagnoses"];
     CHECK(me::reference_id(current[0]["condition"]) == second_condition);
@@ -691,7 +642,7 @@ TEST_SUITE("medical_events packages: encounter package cancel") {
     CHECK(missing.result.response == "Encounter not found");
 
     auto orphan = encounter_doc();
-    orphan["episode"] = reference("episode", "b0000000-0000-4000-8000-000000000003");
+    orphan["episode"] = ref("episode", "b0000000-0000-4000-8000-000000000003");
     f.v.put(kind::encounter, patient, orphan);
     auto no_episode = f.cancel();
     CHECK(no_episode.result.status_code == 404);
@@ -806,7 +757,7 @@ TEST_SUITE("medical_events packages: diagnostic report package") {
     CHECK(report["status"] == "final");
     CHECK(report["inserted_by"] == user);
     CHECK(f.stored(kind::observation, observation_id)["diagnostic_report"] ==
-          reference("diagnostic_report", report_id));
+          ref("diagnostic_report", report_id));
     CHECK(e.changes[0].references_added ==
           std::vector<std::string>{"employee/" + doctor, "legal_entity/" + clinic});
     CHECK(e.changes[1].references_added ==
@@ -834,7 +785,7 @@ TEST_SUITE("medical_events packages: diagnostic report package") {
 
     content = report_package_content();
     content["observations"][0]["diagnostic_report"] =
-        reference("diagnostic_report", "b0000000-0000-4000-8000-000000000006");
+        ref("diagnostic_report", "b0000000-0000-4000-8000-000000000006");
     CHECK(invalid_at(f.create_report(content),
                      "$.observations[0].diagnostic_report.identifier.value") ==
           "Submitted diagnostic report is not allowed for the observation");
@@ -845,7 +796,7 @@ TEST_SUITE("medical_events packages: diagnostic report package") {
 
     packages g;
     content = report_package_content();
-    content["diagnostic_report"]["managing_organization"] = reference("legal_entity", other_clinic);
+    content["diagnostic_report"]["managing_organization"] = ref("legal_entity", other_clinic);
     CHECK(invalid_at(g.create_report(content),
                      "$.diagnostic_report.managing_organization.identifier.value") ==
           "Managing_organization does not correspond to user's legal_entity");

@@ -2,85 +2,33 @@
 // reference's codes and texts, the ownership fix of recall and cancel, expiry, and events.
 #include "flows/medical_events/service_requests.hpp"
 
-#include "core/base64.hpp"
-#include "flows/medical_events/memory_view.hpp"
+#include "flows/medical_events/handler_fixtures.hpp"
 
 #include <doctest/doctest.h>
 
 #include <regex>
 
 using namespace medflow::flows::medical_events;
-using medflow::test::memory_view;
+using namespace medflow::test;
+using namespace medflow::test::patient_world;
 
 namespace {
 
-const std::string patient = "33333333-3333-4333-8333-333333333333";
-const std::string other_patient = "44444444-4444-4444-8444-444444444444";
-const std::string le = "11111111-1111-4111-8111-111111111111";
-const std::string other_le = "55555555-5555-4555-8555-555555555555";
-const std::string doctor = "22222222-2222-4222-8222-222222222222";
 const std::string nurse = "66666666-6666-4666-8666-666666666666";
-const std::string user = "user-1";
 const std::string encounter = "77777777-7777-4777-8777-777777777777";
-const std::string episode = "88888888-8888-4888-8888-888888888888";
-const std::string report = "99999999-9999-4999-8999-999999999999";
-const std::string phone = "+380931234585";
-constexpr int64_t now = 1560168000000;  // 2019-06-10T12:00:00Z
 constexpr int64_t day = 86400000;
 
-json ref(const std::string& code, const std::string& value) {
-  return {
-      {"identifier",
-       {{"type", {{"coding", json::array({{{"system", "eHealth/resources"}, {"code", code}}})}}},
-        {"value", value}}}};
-}
-
-json reason(const std::string& system, const std::string& code) {
-  return {{"coding", json::array({{{"system", system}, {"code", code}}})}};
-}
-
-json signed_body(const json& content) {
-  return {{"signed_data", medflow::base64::encode(content.dump())}};
-}
-
-// Whether a 422 body (a job's response or a request error's detail) has `description` at `entry`.
-bool has_violation(const json& invalid, const std::string& entry, const std::string& description) {
-  for (auto& i : invalid)
-    if (i["entry"] == entry)
-      for (auto& rule : i["rules"])
-        if (description.empty() || rule["description"] == description) return true;
-  return false;
-}
-
-bool has_violation(const effects& e, const std::string& entry,
-                   const std::string& description = "") {
-  return e.result.status_code == 422 &&
-         has_violation(e.result.response["invalid"], entry, description);
-}
-
-struct sr_fixture {
-  memory_view v;
-  int jobs = 0;
-
-  sr_fixture() {
-    v.add_person(
-        patient, "active",
-        {{"authentication_methods", json::array({{{"type", "OTP"}, {"phone_number", phone}}})}});
-    v.add_person(other_patient, "active",
-                 {{"authentication_methods", json::array({{{"type", "OFFLINE"}}})}});
-    v.add_legal_entity(le);
+struct sr_fixture : fixture {
+  sr_fixture() : fixture(json::array({{{"type", "OTP"}, {"phone_number", phone}}})) {
     v.add_legal_entity(other_le);
-    v.add_employee(doctor, le, user);
     v.add_employee(nurse, le, user, "NURSE");
     v.put(kind::encounter, patient, {{"id", encounter}, {"status", "finished"}});
-    v.put(kind::episode, patient, {{"id", episode}, {"status", "active"}});
-    v.put(kind::diagnostic_report, patient, {{"id", report}, {"status", "final"}});
   }
 
   static json content() {
     return {{"status", "active"},
             {"intent", "order"},
-            {"category", reason("eHealth/SNOMED/service_request_categories", "counselling")},
+            {"category", concept_of("eHealth/SNOMED/service_request_categories", "counselling")},
             {"code", ref("service", "12121212-1212-4212-8212-121212121212")},
             {"context", ref("encounter", encounter)},
             {"authored_on", "2019-06-10T10:00:00Z"},
@@ -90,30 +38,6 @@ struct sr_fixture {
             {"permitted_resources",
              json::array({ref("episode_of_care", episode), ref("diagnostic_report", report)})},
             {"occurrence_date_time", "2019-06-12T10:00:00Z"}};
-  }
-
-  command cmd(job_type t, const std::string& id, json body, const std::string& pid = patient,
-              int64_t at = now, const std::string& client = le) {
-    ++jobs;
-    return {"job-" + std::to_string(jobs),
-            t,
-            pid,
-            user,
-            client,
-            id.empty() ? json::object() : json{{"id", id}},
-            std::move(body),
-            at,
-            "nonce" + std::to_string(jobs)};
-  }
-
-  effects run(const command& c) {
-    auto e = handle(c, v);
-    v.apply(e);
-    return e;
-  }
-
-  request req(job_type t, const std::string& id, json body, const std::string& pid = patient) {
-    return {t, pid, user, le, id.empty() ? json::object() : json{{"id", id}}, std::move(body), now};
   }
 
   // Creates a service request of `pid` and returns its id.
@@ -142,8 +66,8 @@ struct sr_fixture {
 
   // The stored request signed back with a new status_reason, as a client recalls or cancels.
   json withdrawal(const std::string& id, const std::string& system) {
-    auto signed_content = without_internal_fields(stored(id));
-    signed_content["status_reason"] = reason(system, "mistake");
+    auto signed_content = public_doc(stored(id));
+    signed_content["status_reason"] = concept_of(system, "mistake");
     return signed_body(signed_content);
   }
 
@@ -294,7 +218,7 @@ TEST_CASE_FIXTURE(sr_fixture, "create checks references, legal entity and author
                         "Observation with such id is not found"));
   }
   SUBCASE("laboratory requests permit nothing") {
-    c["category"] = reason("eHealth/SNOMED/service_request_categories", "laboratory_procedure");
+    c["category"] = concept_of("eHealth/SNOMED/service_request_categories", "laboratory_procedure");
     CHECK(has_violation(run(cmd(job_type::service_request_create, "", signed_body(c))),
                         "$.permitted_resources",
                         "Permitted resources are not allowed for laboratory category of service "
@@ -495,7 +419,7 @@ TEST_CASE_FIXTURE(sr_fixture, "process needs an active request used by the user'
 TEST_CASE_FIXTURE(sr_fixture, "complete records the result and publishes the change") {
   auto id = in_progress();
   json body = {{"completed_with", ref("encounter", encounter)},
-               {"status_reason", reason("eHealth/service_request_complete_reasons", "done")}};
+               {"status_reason", concept_of("eHealth/service_request_complete_reasons", "done")}};
   REQUIRE(check_request(req(job_type::service_request_complete, id, body, ""), v).ok());
   auto e = run(cmd(job_type::service_request_complete, id, body, ""));
   check_link(e, patient, id);
@@ -543,7 +467,7 @@ TEST_CASE_FIXTURE(sr_fixture,
   check_link(e, patient, id);
   auto doc = stored(id);
   CHECK(doc["status"] == "recalled");
-  auto why = reason("eHealth/service_request_recall_reasons", "mistake");
+  auto why = concept_of("eHealth/service_request_recall_reasons", "mistake");
   CHECK(doc["status_reason"] == why);
   check_last_history(doc, "recalled", why);
   REQUIRE(e.publish.size() == 2);
@@ -571,8 +495,8 @@ TEST_CASE_FIXTURE(sr_fixture,
     CHECK(has_violation(recall(id), "$.status"));
   }
   SUBCASE("content differs") {
-    auto signed_content = without_internal_fields(stored(id));
-    signed_content["status_reason"] = reason("eHealth/service_request_recall_reasons", "x");
+    auto signed_content = public_doc(stored(id));
+    signed_content["status_reason"] = concept_of("eHealth/service_request_recall_reasons", "x");
     signed_content["note"] = "changed";
     auto e = run(cmd(job_type::service_request_recall, id, signed_body(signed_content)));
     CHECK(has_violation(e, "$.signed_data",
@@ -581,7 +505,7 @@ TEST_CASE_FIXTURE(sr_fixture,
   }
   SUBCASE("schema: a status_reason is required") {
     auto e = run(cmd(job_type::service_request_recall, id,
-                     signed_body(without_internal_fields(stored(id)))));
+                     signed_body(public_doc(stored(id)))));
     CHECK(has_violation(e, "$.status_reason"));
   }
   SUBCASE("requester not the user's employee") {
@@ -629,7 +553,7 @@ TEST_CASE_FIXTURE(sr_fixture, "cancel marks an active or completed request enter
     check_link(e, patient, id);
     CHECK(stored(id)["status"] == "entered_in_error");
     check_last_history(stored(id), "entered_in_error",
-                       reason("eHealth/service_request_cancel_reasons", "mistake"));
+                       concept_of("eHealth/service_request_cancel_reasons", "mistake"));
     REQUIRE(e.publish.size() == 2);
     check_status_event(e.publish[0], id, "entered_in_error");
     CHECK(e.publish[1].topic == "medical_events.notifications");

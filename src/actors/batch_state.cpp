@@ -1,0 +1,227 @@
+#include "actors/batch_state.hpp"
+
+#include "core/clock.hpp"
+#include "core/log.hpp"
+
+namespace medflow::actors {
+
+namespace hri = flows::hri;
+
+namespace {
+
+using self_ptr = caf::stateful_actor<batch_state_state>*;
+
+// Idle this long without work or timers, a batch actor offers to be reclaimed.
+constexpr auto idle_after = std::chrono::seconds(30);
+
+void schedule_flush(self_ptr self) {
+  auto& st = self->state;
+  if (st.flush_scheduled) return;
+  st.flush_scheduled = true;
+  // After the messages already queued: everything they decide goes into one commit.
+  self->send(self, flush_atom::value);
+}
+
+void change_status(self_ptr self, hri::batch next) {
+  auto& st = self->state;
+  st.b = std::move(next);
+  st.dirty = true;
+  st.notifications.push_back(*st.b);
+}
+
+void schedule_check(self_ptr self, int64_t at_ms) {
+  auto& st = self->state;
+  auto gen = ++st.timer_generation;
+  st.timer_pending = true;
+  auto delay = std::max<int64_t>(0, at_ms - clock::now_ms());
+  self->delayed_send(self, std::chrono::milliseconds(delay), check_atom::value, gen);
+}
+
+// Runs the tracker on the current state and acts on its decision.
+void track(self_ptr self) {
+  auto& st = self->state;
+  if (!st.b) return;
+  auto& cfg = st.svc->config();
+  auto now = clock::now_ms();
+  auto d = hri::track(*st.b, cfg.completion_delay_ms, cfg.stuck_timeout_ms, now);
+  using k = hri::tracker_decision::kind;
+  auto finish = [&](hri::status s, std::optional<std::string> failure) {
+    auto next = *st.b;
+    next.st = s;
+    next.end_ms = now;
+    next.status_changed_ms = now;
+    next.actual_record_count = st.b->valid_count + st.b->invalid_count;
+    next.invalid_record_count = st.b->invalid_count;
+    next.failure_message = std::move(failure);
+    change_status(self, std::move(next));
+  };
+  switch (d.k) {
+    case k::fail: finish(hri::status::failed, d.failure_message); break;
+    case k::complete_now: finish(hri::status::completed, std::nullopt); break;
+    case k::complete_at: schedule_check(self, d.at_ms); break;
+    case k::none:
+      // A batch waiting for records is checked again when its stuck timeout ends.
+      if (st.b->st == hri::status::send_completed && cfg.stuck_timeout_ms > 0 && !st.timer_pending)
+        schedule_check(self, st.b->status_changed_ms + cfg.stuck_timeout_ms);
+      break;
+  }
+}
+
+void on_record(self_ptr self, batch_record& r) {
+  auto& st = self->state;
+  // Records of one input partition arrive in offset order; one at or below the last counted
+  // offset is a redelivery after a crash and was handled already.
+  std::string position = r.rec.topic + "/" + std::to_string(r.rec.partition);
+  if (st.b) {
+    auto seen = st.b->seen_offsets.find(position);
+    if (seen != st.b->seen_offsets.end() && r.rec.offset <= seen->second) {
+      st.dones.push_back(std::move(r.done));
+      schedule_flush(self);  // answered after the commits before it, keeping the order
+      return;
+    }
+  }
+  auto decision = hri::classify(r.batch_id.has_value(), st.b ? &*st.b : nullptr, r.validator_failure);
+  switch (decision.f) {
+    case hri::fate::forward:
+      st.records.push_back({hri::output_topic(r.rec.topic, "out"), r.rec.key, r.rec.value,
+                            r.rec.hdrs, std::nullopt});
+      break;
+    case hri::fate::invalid: {
+      bus::headers hs;
+      if (r.batch_id) hs.emplace_back("batchId", *r.batch_id);
+      st.records.push_back(
+          {hri::output_topic(r.rec.topic, "invalid"), std::nullopt,
+           hri::invalid_record(st.b ? r.batch_id : r.batch_id, r.rec.topic, r.rec.partition,
+                               r.rec.offset, decision.failure)
+               .dump(),
+           std::move(hs), std::nullopt});
+      break;
+    }
+    case hri::fate::dropped: break;
+  }
+  if (st.b) {
+    st.b->seen_offsets[position] = r.rec.offset;
+    st.dirty = true;
+  }
+  if (decision.counted && st.b) {
+    if (decision.f == hri::fate::forward) ++st.b->valid_count;
+    else ++st.b->invalid_count;
+    track(self);
+  }
+  st.dones.push_back(std::move(r.done));
+  schedule_flush(self);
+}
+
+void on_action(self_ptr self, batch_action& a) {
+  auto& st = self->state;
+  if (!st.b) {
+    auto e = hri::batch_not_found(st.tenant, st.id, true);
+    a.reply(e.status, e.message);
+    return;
+  }
+  if (auto e = hri::check_action_role(a.who, a.request.a)) {
+    a.reply(e->status, e->message);
+    return;
+  }
+  auto next = hri::apply_action(*st.b, a.request, a.who, st.svc->config().validation, clock::now_ms());
+  if (!next) {
+    a.reply(next.err().status, next.err().message);
+    return;
+  }
+  // The actor's counts stay: the API carries no counters of its own.
+  next->valid_count = st.b->valid_count;
+  next->invalid_count = st.b->invalid_count;
+  change_status(self, std::move(*next));
+  track(self);  // e.g. every record already arrived before sendComplete
+  st.replies.push_back(std::move(a.reply));
+  schedule_flush(self);
+}
+
+void flush(self_ptr self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  if (!st.dirty && st.records.empty() && st.dones.empty() && st.replies.empty()) return;
+  hri::service::commit c;
+  if (st.dirty && st.b) c.state = *st.b;
+  c.notifications = std::move(st.notifications);
+  c.records = std::move(st.records);
+  auto dones = std::make_shared<std::vector<done_fn>>(std::move(st.dones));
+  auto replies =
+      std::make_shared<std::vector<std::function<void(int, std::string)>>>(std::move(st.replies));
+  st.notifications.clear();
+  st.records.clear();
+  st.dones.clear();
+  st.replies.clear();
+  st.dirty = false;
+  ++st.commits_in_flight;
+  auto me = caf::actor_cast<caf::actor>(self);
+  st.svc->apply(std::move(c), [me, dones, replies](std::exception_ptr e) {
+    for (auto& d : *dones) d(e);
+    for (auto& r : *replies) r(e ? 500 : 200, e ? medflow::describe(e) : std::string{});
+    caf::anon_send(me, flush_atom::value, e == nullptr);
+  });
+}
+
+}  // namespace
+
+caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,
+                          std::shared_ptr<flows::hri::service> svc, std::string tenant,
+                          std::string id, caf::actor registry) {
+  auto& st = self->state;
+  st.svc = std::move(svc);
+  st.tenant = std::move(tenant);
+  st.id = std::move(id);
+  st.registry = std::move(registry);
+  if (!st.id.empty()) st.b = st.svc->get_batch(st.tenant, st.id);
+  track(self);  // resume a pending completion or stuck timeout
+  if (st.dirty) schedule_flush(self);
+  self->delayed_send(self, idle_after, idle_atom::value, uint64_t{0});
+  self->set_default_handler(caf::skip);
+  return {
+      [self](batch_record_atom, batch_record& r) {
+        ++self->state.handled;
+        on_record(self, r);
+      },
+      [self](batch_action_atom, batch_action& a) {
+        ++self->state.handled;
+        on_action(self, a);
+      },
+      [self](flush_atom) { flush(self); },
+      [self](flush_atom, bool ok) {
+        auto& st = self->state;
+        --st.commits_in_flight;
+        if (!ok) {
+          // Memory may be ahead of the store now: start over from the store and fail what is
+          // buffered too; the consumers deliver it again and the seen offsets skip what did
+          // commit.
+          log::warn("hri", "batch ", st.id, ": commit failed; reloading its state");
+          auto e = std::make_exception_ptr(std::runtime_error("batch state reloaded"));
+          for (auto& d : st.dones) d(e);
+          for (auto& r : st.replies) r(500, "batch state reloaded after a failed commit");
+          st.dones.clear();
+          st.replies.clear();
+          st.records.clear();
+          st.notifications.clear();
+          st.dirty = false;
+          if (!st.id.empty()) st.b = st.svc->get_batch(st.tenant, st.id);
+          return;
+        }
+        if (!st.timer_pending && st.commits_in_flight == 0 && !st.flush_scheduled)
+          self->delayed_send(self, idle_after, idle_atom::value, st.handled);
+      },
+      [self](check_atom, uint64_t gen) {
+        auto& st = self->state;
+        if (gen != st.timer_generation) return;
+        st.timer_pending = false;
+        track(self);
+        if (st.dirty) schedule_flush(self);
+      },
+      [self](idle_atom, uint64_t handled_then) {
+        auto& st = self->state;
+        if (handled_then != st.handled || st.timer_pending || st.commits_in_flight > 0) return;
+        self->send(st.registry, idle_atom::value, st.tenant + "/" + st.id, st.handled);
+      },
+  };
+}
+
+}  // namespace medflow::actors

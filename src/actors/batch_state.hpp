@@ -1,0 +1,47 @@
+// batch_state: the one owner of an HRI batch's status and counters. Records of the batch's
+// input topic (whatever partition they came from) and the API's actions reach it in one
+// mailbox; it decides with the pure tracker (flows/hri) and commits the new state, the
+// records it forwards or rejects, and the notification of every status change in one store
+// transaction, so no decision is ever visible without its notification or vice versa.
+// Decisions made between two flushes are committed together (group commit per batch).
+#pragma once
+
+#include "actors/protocol.hpp"
+#include "flows/hri/service.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace medflow::actors {
+
+struct batch_state_state {
+  static inline const char* name = "batch_state";
+
+  // -- constants -------------------------------------------------------------------------------
+  std::shared_ptr<flows::hri::service> svc;
+  std::string tenant;
+  std::string id;
+  caf::actor registry;
+
+  // -- member variables --------------------------------------------------------------------------
+  std::optional<flows::hri::batch> b;  // nullopt: no such batch
+  uint64_t handled = 0;                // messages handled (the registry's idle handshake)
+  uint64_t timer_generation = 0;       // a check scheduled before a newer one is ignored
+  bool timer_pending = false;
+
+  // What the next flush commits.
+  bool dirty = false;
+  std::vector<flows::hri::batch> notifications;  // one per status change, in order
+  std::vector<bus::message> records;
+  std::vector<done_fn> dones;
+  std::vector<std::function<void(int, std::string)>> replies;
+  bool flush_scheduled = false;
+  size_t commits_in_flight = 0;
+};
+
+caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,
+                          std::shared_ptr<flows::hri::service> svc, std::string tenant,
+                          std::string id, caf::actor registry);
+
+}  // namespace medflow::actors

@@ -1,0 +1,165 @@
+#include "app/hri_flow.hpp"
+
+#include "actors/batch_registry.hpp"
+#include "app/consumers.hpp"
+#include "core/config.hpp"
+#include "core/jwt.hpp"
+#include "core/log.hpp"
+#include "flows/hri/service.hpp"
+#include "http/hri_routes.hpp"
+
+#include <map>
+#include <mutex>
+
+namespace medflow::app {
+
+namespace hri = flows::hri;
+
+namespace {
+
+const char* validation_group = "hri-validation";
+
+class hri_flow : public flow {
+ public:
+  std::string name() const override { return "hri"; }
+  std::vector<store::migration> migrations() const override { return hri::migrations(); }
+
+  void start(runtime& rt) override {
+    if (!rt.cfg.boolean("hri.enabled")) return;
+    rt_ = &rt;
+    hri::settings s;
+    s.validation = rt.cfg.boolean("hri.validation.enabled");
+    s.completion_delay_ms = rt.cfg.integer("hri.completion_delay_ms");
+    s.stuck_timeout_ms = rt.cfg.integer("hri.stuck_timeout_ms");
+    s.adopt_existing_topics = rt.cfg.boolean("hri.adopt_existing_topics");
+    svc_ = std::make_shared<hri::service>(rt.db, rt.bus, s);
+
+    if (!rt.cfg.boolean("hri.auth.disabled")) {
+      jwt::verifier_options vo;
+      vo.hs256_secret = rt.cfg.string("hri.auth.hs256_secret");
+      vo.public_keys_file = rt.cfg.string("hri.auth.public_keys_file");
+      vo.issuer = rt.cfg.string("hri.auth.issuer");
+      vo.audience = rt.cfg.string("hri.auth.audience");
+      if (vo.hs256_secret.empty() && vo.public_keys_file.empty())
+        log::warn("hri", "authentication is on but no keys are configured: every /hri batch "
+                         "request will be refused (set hri.auth.hs256_secret or "
+                         "hri.auth.public_keys_file, or hri.auth.disabled=true for development)");
+      verifier_ = std::make_unique<jwt::verifier>(vo);
+    }
+
+    registry_ = rt.sys.spawn(actors::batch_registry, svc_);
+    rt.own(registry_);  // drained after the consumers registered below
+
+    for (auto& stream : svc_->validated_streams()) start_stream(stream);
+    // Batches waiting for their completion delay or stuck timeout resume them now.
+    for (auto& b : svc_->batches_in(hri::status::send_completed))
+      caf::anon_send(registry_, actors::wake_atom::value, b.tenant, b.id);
+
+    auto registry = registry_;
+    http::add_hri_routes(
+        rt.http,
+        {*svc_, verifier_.get(), rt.h,
+         [registry](hri::action_request r, hri::principal who, std::string tenant,
+                    std::string id, std::function<void(int, std::string)> reply) {
+           caf::anon_send(registry, actors::batch_action_atom::value,
+                          actors::batch_action{std::move(tenant), std::move(id), std::move(r),
+                                               std::move(who), std::move(reply)});
+         },
+         [registry](const std::string& tenant) {
+           caf::anon_send(registry, actors::forget_atom::value, tenant);
+         },
+         [this](const hri::stream_row& row) {
+           if (row.validation) start_stream(row);
+         },
+         [this](const std::string& tenant, const std::string& stream) {
+           stop_stream(tenant, stream);
+         }});
+  }
+
+ private:
+  // Consumers of one stream's .in topic: the record's validator runs here, on the consumer's
+  // side; the batch's actor then decides and commits.
+  void start_stream(const hri::stream_row& row) {
+    auto topics = hri::topics_of(row.tenant, row.id);
+    auto validator = std::shared_ptr<const hri::validator>(hri::make_validator(row.settings.validator));
+    auto registry = registry_;
+    auto svc = svc_;
+    auto tenant = row.tenant;
+    auto h = std::make_shared<actors::record_handlers>();
+    h->pipelined = true;
+    h->key_of = [](const bus::record& r) {
+      auto* id = r.header("batchId");
+      return id ? *id : std::string{};
+    };
+    h->process = [registry, validator, tenant](const bus::record& r, actors::done_fn done) {
+      actors::batch_record br;
+      br.tenant = tenant;
+      if (auto* id = r.header("batchId")) br.batch_id = *id;
+      // Only records that belong to a batch are worth validating.
+      if (br.batch_id) br.validator_failure = validator->check(r.value);
+      br.rec = r;
+      br.done = std::move(done);
+      caf::anon_send(registry, actors::batch_record_atom::value, std::move(br));
+    };
+    h->dead_letter = [svc](const bus::record& r, const std::string& why, actors::done_fn done) {
+      // A record that kept failing is reported as invalid, without counting for its batch.
+      auto* id = r.header("batchId");
+      std::optional<std::string> batch_id;
+      bus::headers hs;
+      if (id) {
+        batch_id = *id;
+        hs.emplace_back("batchId", *id);
+      }
+      hri::service::commit c;
+      c.records.push_back({hri::output_topic(r.topic, "invalid"), std::nullopt,
+                           hri::invalid_record(batch_id, r.topic, r.partition, r.offset,
+                                               "Bad Message - processing failed: " + why)
+                               .dump(),
+                           std::move(hs), std::nullopt});
+      svc->apply(std::move(c), std::move(done));
+    };
+    consumer_group_spec spec{validation_group, topics.in,
+                             static_cast<int32_t>(row.settings.num_partitions), 3, h};
+    std::vector<caf::actor> sups;
+    runtime local = *rt_;
+    local.own = [&sups, this](caf::actor a) {
+      sups.push_back(a);
+      rt_->own(a);
+    };
+    start_consumers(local, spec);
+    std::lock_guard<std::mutex> g{mutex_};
+    streams_[row.tenant + "/" + row.id] = std::move(sups);
+  }
+
+  void stop_stream(const std::string& tenant, const std::string& stream) {
+    std::vector<caf::actor> sups;
+    {
+      std::lock_guard<std::mutex> g{mutex_};
+      auto it = streams_.find(tenant + "/" + stream);
+      if (it == streams_.end()) return;
+      sups = std::move(it->second);
+      streams_.erase(it);
+    }
+    // Drain: what the consumers hold is finished and committed before the topics go.
+    caf::scoped_actor self{rt_->sys};
+    for (auto& s : sups) {
+      self->monitor(s);
+      self->send(s, actors::drain_atom::value);
+    }
+    for (size_t i = 0; i < sups.size(); ++i)
+      self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(10)) >> [] {});
+  }
+
+  runtime* rt_ = nullptr;
+  std::shared_ptr<hri::service> svc_;
+  std::unique_ptr<jwt::verifier> verifier_;
+  caf::actor registry_;
+  std::mutex mutex_;
+  std::map<std::string, std::vector<caf::actor>> streams_;
+};
+
+}  // namespace
+
+std::unique_ptr<flow> make_hri_flow() { return std::make_unique<hri_flow>(); }
+
+}  // namespace medflow::app

@@ -1,0 +1,51 @@
+// The batches flow's tables: tenants, streams (with their topic settings) and batches (the
+// searchable columns plus the whole batch, tracking counts included, as JSON).
+#pragma once
+
+#include "flows/hri/domain.hpp"
+#include "store/database.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace medflow::flows::hri {
+
+std::vector<store::migration> migrations();
+
+// -- tenants -------------------------------------------------------------------------------------------
+bool tenant_exists(store::connection& c, const std::string& tenant);
+void insert_tenant(store::connection& c, const std::string& tenant, int64_t now_ms);
+std::vector<std::string> list_tenants(store::connection& c);
+int64_t count_batches(store::connection& c, const std::string& tenant);
+// Deletes the tenant and its batches (its streams' topics stay, as in HRI).
+void delete_tenant(store::connection& c, const std::string& tenant);
+
+// -- streams -------------------------------------------------------------------------------------------
+struct stream_row {
+  std::string tenant;
+  std::string id;
+  stream_settings settings;
+  bool validation = false;
+};
+std::optional<stream_row> load_stream(store::connection& c, const std::string& tenant,
+                                      const std::string& id);
+std::vector<stream_row> list_streams(store::connection& c, const std::string& tenant);
+std::vector<stream_row> all_streams(store::connection& c);
+void insert_stream(store::connection& c, const stream_row& s, int64_t now_ms);
+void delete_stream(store::connection& c, const std::string& tenant, const std::string& id);
+
+// -- batches -------------------------------------------------------------------------------------------
+std::optional<batch> load_batch(store::connection& c, const std::string& tenant,
+                                const std::string& id);
+void insert_batch(store::connection& c, const batch& b);
+void update_batch(store::connection& c, const batch& b);
+// Newest first; `integrator`: only that integrator's batches. Returns (total, page).
+std::pair<int64_t, std::vector<batch>> search_batches(store::connection& c,
+                                                      const std::string& tenant,
+                                                      const search_query& q,
+                                                      const std::optional<std::string>& integrator);
+// Batches of any tenant in a status (start-up resumes their timers).
+std::vector<batch> batches_with_status(store::connection& c, status s);
+
+}  // namespace medflow::flows::hri

@@ -1,0 +1,130 @@
+// Record validators, topic names and the invalid-record message.
+#include "flows/hri/domain.hpp"
+
+#include <doctest/doctest.h>
+
+namespace {
+
+namespace hri = medflow::flows::hri;
+
+std::optional<std::string> fhir(const std::string& value) {
+  static const auto v = hri::make_validator("fhir");
+  return v->check(value);
+}
+
+const std::string valid_bundle = R"({
+  "resourceType": "Bundle", "id": "b1", "type": "collection",
+  "entry": [
+    {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Patient", "name": [{"family": "X"}]}},
+    {"resource": {"resourceType": "Observation", "code": {"coding": [{"code": "1"}]},
+                  "contained": [{"resourceType": 5}]}},
+    {"request": {"method": "GET"}}
+  ]
+})";
+
+}  // namespace
+
+TEST_CASE("validator kinds") {
+  CHECK(hri::known_validator("passthrough"));
+  CHECK(hri::known_validator("json"));
+  CHECK(hri::known_validator("fhir"));
+  CHECK_FALSE(hri::known_validator("xml"));
+  CHECK_FALSE(hri::known_validator("FHIR"));
+  CHECK(hri::make_validator("xml") == nullptr);
+}
+
+TEST_CASE("passthrough accepts anything") {
+  auto v = hri::make_validator("passthrough");
+  CHECK_FALSE(v->check(""));
+  CHECK_FALSE(v->check("\xff\xfe garbage {"));
+  CHECK_FALSE(v->check(std::string("\0\1\2", 3)));
+}
+
+TEST_CASE("json: any JSON value, else the parser's message") {
+  auto v = hri::make_validator("json");
+  CHECK_FALSE(v->check(R"({"a":[1,2,{"b":null}]})"));
+  CHECK_FALSE(v->check("42"));
+  CHECK_FALSE(v->check(" \"text\" "));
+  CHECK(v->check("{\"a\":") ==
+        "parse error at line 1, column 6: syntax error while parsing value - unexpected end of "
+        "input; expected '[', '{', or a literal");
+  CHECK(v->check("not json") ==
+        "parse error at line 1, column 2: syntax error while parsing value - invalid literal; "
+        "last read: 'no'");
+  CHECK(v->check("{} extra")->find("parse error at line 1, column 4") == 0);
+  CHECK(v->check(""));
+  CHECK(v->check("\"\xff\""));  // invalid UTF-8
+}
+
+TEST_CASE("fhir: a valid R4 Bundle of every type") {
+  CHECK_FALSE(fhir(valid_bundle));
+  for (std::string type : {"document", "message", "transaction", "transaction-response", "batch",
+                           "batch-response", "history", "searchset", "collection"}) {
+    CHECK_FALSE(fhir(R"({"resourceType":"Bundle","type":")" + type + R"("})"));
+  }
+  CHECK_FALSE(fhir(R"({"type":"batch","entry":[],"resourceType":"Bundle"})"));
+}
+
+TEST_CASE("fhir: what is not a Bundle") {
+  CHECK(fhir("not json")->find("parse error at line 1") == 0);
+  CHECK(fhir(R"(["Bundle"])") == "the record is not a JSON object");
+  CHECK(fhir(R"("Bundle")") == "the record is not a JSON object");
+  CHECK(fhir(R"({"type":"collection"})") == "resourceType is missing");
+  CHECK(fhir(R"({"resourceType":1,"type":"collection"})") == "resourceType is not a string");
+  CHECK(fhir(R"({"resourceType":"Patient","id":"p1"})") ==
+        "resourceType is 'Patient', expected 'Bundle'");
+  CHECK(fhir(R"({"resourceType":"Bundle"})") == "type is missing");
+  CHECK(fhir(R"({"resourceType":"Bundle","type":["batch"]})") == "type is not a string");
+  CHECK(fhir(R"({"resourceType":"Bundle","type":"bogus"})") ==
+        "type 'bogus' is not a Bundle type (document, message, transaction, "
+        "transaction-response, batch, batch-response, history, searchset, collection)");
+  // Nested resourceType / type fields are not the Bundle's.
+  CHECK(fhir(R"({"meta":{"resourceType":"Bundle","type":"batch"}})") == "resourceType is missing");
+}
+
+TEST_CASE("fhir: entry problems name the path") {
+  auto bundle = [](const std::string& entry) {
+    return R"({"resourceType":"Bundle","type":"batch","entry":)" + entry + "}";
+  };
+  CHECK(fhir(bundle(R"({"resource":{}})")) == "entry is not an array");
+  CHECK(fhir(bundle("null")) == "entry is not an array");
+  CHECK(fhir(bundle(R"([{"resource":{"resourceType":"Patient"}},"x"])")) ==
+        "entry[1] is not an object");
+  CHECK(fhir(bundle(R"([{},{},{"resource":[]}])")) == "entry[2].resource is not an object");
+  CHECK(fhir(bundle(R"([{},{},{"resource":{"id":"x","meta":{"resourceType":"P"}}}])")) ==
+        "entry[2].resource.resourceType is missing");
+  CHECK(fhir(bundle(R"([{"resource":{"resourceType":null}}])")) ==
+        "entry[0].resource.resourceType is not a string");
+  CHECK(fhir(bundle(R"([{"resource":{"resourceType":""}}])")) ==
+        "entry[0].resource.resourceType is empty");
+  // The first problem in document order is the one reported; the Bundle's own fields first.
+  CHECK(fhir(bundle(R"([7,{"resource":1}])")) == "entry[0] is not an object");
+  CHECK(fhir(R"({"entry":[7],"resourceType":"Bundle","type":"x"})") ==
+        "type 'x' is not a Bundle type (document, message, transaction, transaction-response, "
+        "batch, batch-response, history, searchset, collection)");
+}
+
+TEST_CASE("topic names") {
+  auto t = hri::topics_of("t1", "dataint.qualifier");
+  CHECK(t.in == "ingest.t1.dataint.qualifier.in");
+  CHECK(t.notification == "ingest.t1.dataint.qualifier.notification");
+  CHECK(t.out == "ingest.t1.dataint.qualifier.out");
+  CHECK(t.invalid == "ingest.t1.dataint.qualifier.invalid");
+  CHECK(hri::notification_topic("ingest.t1.s1.in") == "ingest.t1.s1.notification");
+  CHECK(hri::notification_topic("ingest.08.claims.phil.collins") ==
+        "ingest.08.claims.phil.collins.notification");  // appended even without ".in"
+  CHECK(hri::notification_topic("awesomeTopic.in") == "awesomeTopic.notification");
+  CHECK(hri::output_topic("ingest.t1.s1.in", "out") == "ingest.t1.s1.out");
+  CHECK(hri::output_topic("ingest.t1.s1.q.in", ".invalid") == "ingest.t1.s1.q.invalid");
+}
+
+TEST_CASE("invalid record message") {
+  CHECK(
+      hri::invalid_record(std::string("b1"), "ingest.t1.s1.in", 2, 1234, "bad").dump() ==
+      R"({"batchId":"b1","failure":"bad","offset":1234,"partition":2,"topic":"ingest.t1.s1.in"})");
+  CHECK(hri::invalid_record(std::nullopt, "ingest.t1.s1.in", 0, 7,
+                            "Bad Message - No header or batchId node")
+            .dump() ==
+        R"({"failure":"Bad Message - No header or batchId node","offset":7,"partition":0,)"
+        R"("topic":"ingest.t1.s1.in"})");
+}
