@@ -4,6 +4,8 @@
 #include "core/config.hpp"
 #include "core/log.hpp"
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -20,6 +22,13 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // Every keep-alive connection and every source call in flight is a descriptor: the usual
+  // soft limit of 1024 is far below what an aggregation load keeps open.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   std::vector<std::string> args(argv + 1, argv + argc);
   std::map<std::string, std::string> env;

@@ -12,6 +12,8 @@
 
 #include "bus/log.hpp"
 #include "core/error.hpp"
+#include "core/http_client.hpp"
+#include "flows/aggregation/domain.hpp"
 #include "flows/hri/domain.hpp"
 
 #include <caf/all.hpp>
@@ -61,6 +63,12 @@ using check_atom = caf::atom_constant<caf::atom("check")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
 // HTTP -> batch_registry: (forget_atom, tenant) stop the actors of a deleted tenant.
 using forget_atom = caf::atom_constant<caf::atom("forget")>;
+// http client -> source_worker: (call_done_atom, response) the source's call finished.
+using call_done_atom = caf::atom_constant<caf::atom("call_done")>;
+// source_worker -> aggregator: (source_done_atom, index, source_result) one source's outcome.
+using source_done_atom = caf::atom_constant<caf::atom("src_done")>;
+// aggregator -> itself: the aggregate timeout fired.
+using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
 // query -> sequencer / consumer / supervisor: report counters (returns a string map).
 using status_atom = caf::atom_constant<caf::atom("status")>;
 
@@ -113,6 +121,18 @@ struct batch_action {
   std::function<void(int status, std::string error)> reply;
 };
 
+// One aggregated request's fan-out: what the splitter, its source workers and the aggregator
+// share (read-only). The reply runs once, with the aggregated answer.
+struct fan_out {
+  std::shared_ptr<const flows::aggregation::service_definition> service;
+  std::vector<flows::aggregation::source_call> calls;
+  std::string request_body;
+  std::vector<std::pair<std::string, std::string>> headers;  // propagated to every source
+  http_client::client* http = nullptr;
+  flows::aggregation::answer_cache* cache = nullptr;  // null: no cache for this service
+  std::function<void(nlohmann::json)> reply;
+};
+
 // Renders a CAF error with its context (what() of the exception that killed an actor).
 std::string describe(const caf::error& e);
 using medflow::describe;  // and exceptions (core/error.hpp)
@@ -123,3 +143,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::work_item)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::bus::record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_action)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::http_client::response)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::flows::aggregation::source_result)

@@ -1,5 +1,6 @@
 #include "app/flows.hpp"
 
+#include "app/aggregation_flow.hpp"
 #include "app/hri_flow.hpp"
 #include "app/medical_events_flow.hpp"
 
@@ -9,6 +10,7 @@ std::vector<std::unique_ptr<flow>> make_flows() {
   std::vector<std::unique_ptr<flow>> flows;
   flows.push_back(make_medical_events_flow());
   flows.push_back(make_hri_flow());
+  flows.push_back(make_aggregation_flow());
   return flows;
 }
 

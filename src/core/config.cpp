@@ -249,6 +249,15 @@ config config::load(const std::vector<std::string>& args,
 void config::validate_all() const {
   if (string("bus.backend") == "kafka" && string("bus.kafka.brokers").empty())
     throw config_error("invalid value for bus.kafka.brokers: must be set when bus.backend is kafka");
+  auto service = integer("aggregation.service_timeout_ms");
+  auto aggregate = integer("aggregation.aggregate_timeout_ms");
+  auto whole = integer("aggregation.aggregated_service_timeout_ms");
+  if (!(whole > aggregate && aggregate > service))
+    throw config_error(
+        "invalid timeouts: AGGREGATED_SERVICE_TIMEOUT_MS (" + std::to_string(whole) +
+        ") > AGGREGATE_TIMEOUT_MS (" + std::to_string(aggregate) + ") > SERVICE_TIMEOUT_MS (" +
+        std::to_string(service) + ") must hold (aggregation.aggregated_service_timeout_ms, "
+        "aggregation.aggregate_timeout_ms, aggregation.service_timeout_ms)");
   if (integer("supervisor.backoff_initial_ms") > integer("supervisor.backoff_max_ms"))
     throw config_error(
         "invalid value for supervisor.backoff_initial_ms: must not exceed supervisor.backoff_max_ms");

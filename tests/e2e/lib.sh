@@ -33,7 +33,7 @@ step() { echo "== $*"; }
 # start_medflowd [args...]: data in $E2E_TMP/data unless --data-dir is given.
 start_medflowd() {
   : >"$E2E_TMP/medflowd.out"
-  "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" --set log.level=warn \
+  "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" --set log.level=${E2E_LOG_LEVEL:-warn} \
     --set supervisor.backoff_initial_ms=20 --set supervisor.backoff_max_ms=200 "$@" \
     >"$E2E_TMP/medflowd.out" 2>>"$E2E_TMP/medflowd.err" &
   MF_PID=$!

@@ -1,0 +1,30 @@
+// aggregator: collects the outcome of every source call of one aggregated request and answers
+// once: when all have reported, or when the aggregate timeout fires (sources still out are
+// "not answered": NoDataSynchFailed "Unknown error"). Every expected source gets exactly one
+// processing-status record.
+#pragma once
+
+#include "actors/protocol.hpp"
+
+#include <memory>
+#include <vector>
+
+namespace medflow::actors {
+
+struct aggregator_state {
+  static inline const char* name = "aggregator";
+
+  // -- constants -------------------------------------------------------------------------------
+  std::shared_ptr<const fan_out> job;
+
+  // -- member variables --------------------------------------------------------------------------
+  std::vector<flows::aggregation::source_result> results;
+  std::vector<bool> reported;
+  size_t missing = 0;
+  bool answered = false;
+};
+
+caf::behavior aggregator(caf::stateful_actor<aggregator_state>* self,
+                         std::shared_ptr<const fan_out> job);
+
+}  // namespace medflow::actors

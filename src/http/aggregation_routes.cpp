@@ -1,0 +1,140 @@
+#include "http/aggregation_routes.hpp"
+
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "http/server.hpp"
+
+#include <future>
+
+namespace medflow::http {
+
+namespace agg = flows::aggregation;
+using json = nlohmann::json;
+
+namespace {
+
+std::optional<std::string> header(const httplib::Request& req, const char* name) {
+  if (!req.has_header(name)) return std::nullopt;
+  return req.get_header_value(name);
+}
+
+// The headers every source gets: the caller's identity headers as received, the correlation
+// id, this platform's instance id, and any other x-rivta-* header.
+std::vector<std::pair<std::string, std::string>> propagated(const httplib::Request& req,
+                                                            const agg::caller& c,
+                                                            const std::string& instance) {
+  std::vector<std::pair<std::string, std::string>> hs = {
+      {"Content-Type", "application/json"},
+      {"x-vp-sender-id", c.sender_id},
+      {"x-rivta-original-serviceconsumer-hsaid", c.original_consumer},
+      {"x-skltp-correlation-id", c.correlation_id},
+      {"x-vp-instance-id", instance}};
+  for (auto& [k, v] : c.propagated) hs.emplace_back(k, v);
+  return hs;
+}
+
+void aggregated_request(const aggregation_api& api, const httplib::Request& req,
+                        httplib::Response& res, const std::string& name) {
+  auto it = api.services.find(name);
+  if (it == api.services.end())
+    return send_error(res, error::not_found("unknown aggregating service " + name));
+  auto& svc = it->second;
+  auto sender = header(req, "x-vp-sender-id");
+  auto original = header(req, "x-rivta-original-serviceconsumer-hsaid");
+  auto correlation = header(req, "x-skltp-correlation-id");
+  if (auto e = agg::check_headers(sender, original, correlation)) return send_error(res, *e);
+  agg::caller c{*sender, *original, *correlation, {}};
+  for (auto& [k, v] : req.headers) {
+    std::string lower = k;
+    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (lower.rfind("x-rivta-", 0) == 0 && lower != "x-rivta-original-serviceconsumer-hsaid" &&
+        lower != "x-rivta-logical-address")
+      c.propagated.emplace_back(lower, v);
+  }
+  auto body = parse_json_body(req);
+  if (!body) return send_error(res, body.err());
+  auto q = agg::read_query(*svc, *body);
+  if (!q) return send_error(res, q.err());
+  auto found = api.index->find(agg::find_content_for(*svc, *q), c);
+  if (!found) return send_error(res, found.err());
+  auto list = agg::make_request_list(*svc, *found, c, *api.tak, api.own_logical_address, *q);
+  for (auto& [source, why] : list.filtered)
+    log::debug("aggregation", name, " ", q->patient_id, ": ", source, " filtered (", why, ")");
+  if (list.calls.empty()) return send_json(res, 200, agg::aggregate(*svc, {}, {}, clock::now_ms()));
+
+  auto promise = std::make_shared<std::promise<json>>();
+  auto fut = promise->get_future();
+  api.fan_out(svc, std::move(list.calls), req.body, propagated(req, c, api.vp_instance_id),
+              [promise](json answer) { promise->set_value(std::move(answer)); });
+  // The aggregator answers at the aggregate timeout at the latest; this is the outer bound.
+  if (fut.wait_for(std::chrono::milliseconds(svc->limits.aggregated_service_ms)) !=
+      std::future_status::ready)
+    return send_error(res, {504, "aggregated_service_timeout",
+                            "no aggregated answer within " +
+                                std::to_string(svc->limits.aggregated_service_ms) + " ms",
+                            {}});
+  send_json(res, 200, fut.get());
+}
+
+}  // namespace
+
+void add_aggregation_routes(server& srv, aggregation_api api_in) {
+  auto api = std::make_shared<aggregation_api>(std::move(api_in));
+  srv.add(
+      "POST", "/aggregation/{service}",
+      [api](const httplib::Request& req, httplib::Response& res, const params& ps) {
+        aggregated_request(*api, req, res, ps.at("service"));
+      },
+      {"Ask every source system holding data for the patient; one answer with a processing "
+       "status per source",
+       "aggregation", {{"type", "object"}},
+       {{200, "the aggregated list and processingStatus"}, {400, "missing headers or bad body"},
+        {404, "unknown service"}, {502, "engagement index failed"},
+        {504, "engagement index or the whole request timed out"}},
+       {}, {"x-vp-sender-id", "x-rivta-original-serviceconsumer-hsaid", "x-skltp-correlation-id"}});
+  srv.add(
+      "GET", "/aggregation",
+      [api](const httplib::Request&, httplib::Response& res, const params&) {
+        json list = json::array();
+        for (auto& [n, s] : api->services)
+          list.push_back({{"name", n}, {"serviceDomain", s->service_domain},
+                          {"contract", s->contract}, {"listField", s->list_field}});
+        send_json(res, 200, {{"services", list}});
+      },
+      {"The aggregating services configured", "aggregation", nullptr, {{200, "services"}}});
+  srv.add(
+      "POST", "/aggregation/engagement-index/find-content",
+      [api](const httplib::Request& req, httplib::Response& res, const params&) {
+        auto body = parse_json_body(req);
+        if (!body) return send_error(res, body.err());
+        auto f = agg::find_content_from_json(*body);
+        if (!f) return send_error(res, f.err());
+        auto found = api->index->find(*f, {});
+        if (!found) return send_error(res, found.err());
+        json list = json::array();
+        for (auto& e : *found) list.push_back(agg::to_json(e));
+        send_json(res, 200, {{"engagement", list}});
+      },
+      {"FindContent: the engagements of a patient in a service domain", "aggregation",
+       {{"type", "object"}, {"required", {"registeredResidentIdentification", "serviceDomain"}}},
+       {{200, "engagements"}, {400, "invalid request"}}});
+  srv.add(
+      "POST", "/aggregation/engagement-index/update",
+      [api](const httplib::Request& req, httplib::Response& res, const params&) {
+        if (!api->local)
+          return send_error(res, {409, "external_index",
+                                  "the engagement index is external; update it there", {}});
+        auto body = parse_json_body(req);
+        if (!body) return send_error(res, body.err());
+        auto done = api->local->update(*body);
+        if (!done) return send_error(res, done.err());
+        send_json(res, 200, {{"resultCode", "OK"},
+                             {"upserted", done->first},
+                             {"deleted", done->second}});
+      },
+      {"Update: upsert (or delete, deleteFlag) engagements, all or nothing", "aggregation",
+       {{"type", "object"}, {"required", {"engagementTransaction"}}},
+       {{200, "applied"}, {400, "an invalid engagement; nothing written"}}});
+}
+
+}  // namespace medflow::http

@@ -1,0 +1,523 @@
+#include "core/http_client.hpp"
+
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+
+using namespace medflow::http_client;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+// Released once, waited on by many: lets blocked handlers go when a test is over.
+class gate {
+ public:
+  void open() {
+    std::lock_guard<std::mutex> g{m_};
+    open_ = true;
+    cv_.notify_all();
+  }
+  // True when opened, false when `limit` passed first.
+  template <class Duration>
+  bool wait_for(Duration limit) {
+    std::unique_lock<std::mutex> g{m_};
+    return cv_.wait_for(g, limit, [&] { return open_; });
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// Counts events and lets a test wait until a number of them happened.
+class tally {
+ public:
+  void add() {
+    std::lock_guard<std::mutex> g{m_};
+    ++n_;
+    cv_.notify_all();
+  }
+  bool wait_for_count(int n, std::chrono::milliseconds limit = 5s) {
+    std::unique_lock<std::mutex> g{m_};
+    return cv_.wait_for(g, limit, [&] { return n_ >= n; });
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int n_ = 0;
+};
+
+// An httplib server on an ephemeral port with the handlers the tests need. Declare it before
+// the client under test, so the client (and its kept-alive connections) goes first and the
+// server's keep-alive threads see the connections close instead of waiting out their timeout.
+struct test_server {
+  httplib::Server svr;
+  int port = 0;
+  std::thread thread;
+  gate release;  // ends every blocking handler early
+  tally blocked_arrivals;
+
+  std::mutex mutex;
+  std::set<int> remote_ports;
+  int concurrent = 0;
+  int max_concurrent = 0;
+
+  test_server() {
+    // Enough workers for every connection the concurrency test opens: httplib keeps a worker
+    // per kept-alive connection.
+    svr.new_task_queue = [] { return new httplib::ThreadPool(160); };
+    svr.set_keep_alive_max_count(1000);
+    svr.set_keep_alive_timeout(2);
+    // httplib writes headers and body separately; with Nagle on, the body waits out the
+    // client's delayed ACK (40 ms) on every kept-alive call.
+    svr.set_tcp_nodelay(true);
+
+    auto echo = [this](const httplib::Request& req, httplib::Response& res) {
+      note_port(req);
+      std::string out = req.method + "|" + req.get_header_value("X-Trace") + "|" +
+                        req.get_header_value("Content-Type") + "|" +
+                        req.get_header_value("Expect") + "|" + req.body;
+      res.set_content(out, "text/plain");
+    };
+    svr.Post("/echo", echo);
+    svr.Put("/echo", echo);
+    svr.Get("/echo", echo);
+    svr.Delete("/echo", echo);
+
+    svr.Get("/sleep", [this](const httplib::Request& req, httplib::Response& res) {
+      note_port(req);
+      {
+        std::lock_guard<std::mutex> g{mutex};
+        max_concurrent = std::max(max_concurrent, ++concurrent);
+      }
+      release.wait_for(std::chrono::milliseconds(std::stoi(req.get_param_value("ms"))));
+      {
+        std::lock_guard<std::mutex> g{mutex};
+        --concurrent;
+      }
+      res.set_content("slept", "text/plain");
+    });
+
+    svr.Get("/block", [this](const httplib::Request&, httplib::Response& res) {
+      blocked_arrivals.add();
+      release.wait_for(10s);
+      res.set_content("released", "text/plain");
+    });
+
+    svr.Get("/fail", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 500;
+      res.set_content("boom", "text/plain");
+    });
+
+    // Promises 100 bytes, sends the headers, then drops the connection.
+    svr.Get("/abort", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content_provider(100, "text/plain",
+                               [](size_t, size_t, httplib::DataSink&) { return false; });
+    });
+
+    port = svr.bind_to_any_port("127.0.0.1");
+    REQUIRE(port > 0);
+    widen_backlog(port);
+    thread = std::thread([this] { svr.listen_after_bind(); });
+    while (!svr.is_running()) std::this_thread::yield();
+  }
+
+  ~test_server() {
+    release.open();
+    svr.stop();
+    thread.join();
+  }
+
+  // httplib 0.11 listens with a backlog of 5, so a burst of connects overflows the accept
+  // queue and the dropped SYNs come back only after a 1 s retransmit. listen() on a listening
+  // socket just resizes its queue; the socket is the one bound to our port.
+  static void widen_backlog(int port) {
+    for (int fd = 0; fd < 4096; ++fd) {
+      int listening = 0;
+      socklen_t len = sizeof listening;
+      if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+        continue;
+      sockaddr_in addr{};
+      len = sizeof addr;
+      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+          addr.sin_family == AF_INET && ntohs(addr.sin_port) == port) {
+        REQUIRE(::listen(fd, 1024) == 0);
+        return;
+      }
+    }
+    FAIL("no listening socket on port ", port);
+  }
+
+  void note_port(const httplib::Request& req) {
+    std::lock_guard<std::mutex> g{mutex};
+    remote_ports.insert(req.remote_port);
+  }
+
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port) + path;
+  }
+};
+
+// Accepts one connection, captures the request's bytes, then answers with `reply` (nothing:
+// close without a response). For what httplib's parser hides or cannot do.
+struct raw_server {
+  int listener = -1;
+  int port = 0;
+  std::thread thread;
+  std::promise<std::string> captured;
+
+  explicit raw_server(std::string reply) {
+    listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 16) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port = ntohs(addr.sin_port);
+    thread = std::thread([this, reply = std::move(reply)] {
+      int conn = ::accept(listener, nullptr, nullptr);
+      if (conn < 0) return captured.set_value("");
+      std::string in;
+      char buf[4096];
+      // Headers, then as many body bytes as Content-Length announces.
+      for (;;) {
+        auto end = in.find("\r\n\r\n");
+        if (end != std::string::npos) {
+          size_t body = 0;
+          auto cl = in.find("Content-Length: ");
+          if (cl != std::string::npos && cl < end) body = std::stoul(in.substr(cl + 16));
+          if (in.size() >= end + 4 + body) break;
+        }
+        ssize_t n = ::recv(conn, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        in.append(buf, size_t(n));
+      }
+      captured.set_value(in);
+      if (!reply.empty()) (void)::send(conn, reply.data(), reply.size(), MSG_NOSIGNAL);
+      ::close(conn);
+    });
+  }
+  ~raw_server() {
+    ::shutdown(listener, SHUT_RDWR);  // ends a pending accept() if no call came
+    thread.join();
+    ::close(listener);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/raw"; }
+};
+
+request get(std::string url, int64_t timeout_ms = 4000) {
+  request r;
+  r.method = "GET";
+  r.url = std::move(url);
+  r.timeout_ms = timeout_ms;
+  return r;
+}
+
+std::future<response> start(client& c, request r) {
+  auto p = std::make_shared<std::promise<response>>();
+  auto f = p->get_future();
+  c.call(std::move(r), [p](response res) { p->set_value(std::move(res)); });
+  return f;
+}
+
+response call_and_wait(client& c, request r) {
+  auto f = start(c, std::move(r));
+  REQUIRE(f.wait_for(10s) == std::future_status::ready);
+  return f.get();
+}
+
+// A port nothing listens on: bound (so the kernel picked it) and closed again.
+int unused_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+TEST_CASE("a POST with headers and body arrives intact and the response comes back") {
+  test_server server;
+  client c;
+
+  request r;
+  r.url = server.url("/echo");
+  r.headers = {{"X-Trace", "abc-123"}, {"Content-Type", "application/json"}};
+  r.body = std::string("{\"a\":1}\0tail", 12);  // sent by length, not up to a NUL
+  // Large enough that curl would otherwise wait for "100 Continue" first.
+  r.body += std::string(2000, 'x');
+  response res = call_and_wait(c, r);
+  CHECK(res.result == response::outcome::ok);
+  CHECK(res.status == 200);
+  CHECK(res.error.empty());
+  CHECK(res.body == "POST|abc-123|application/json||" + r.body);
+  CHECK(res.elapsed_us > 0);
+
+  SUBCASE("no Content-Type is invented for a body the caller did not label") {
+    request plain;
+    plain.url = server.url("/echo");
+    plain.body = "raw";
+    CHECK(call_and_wait(c, plain).body == "POST||||raw");
+  }
+  SUBCASE("other methods") {
+    request put = r;
+    put.method = "PUT";
+    CHECK(call_and_wait(c, put).body.rfind("PUT|abc-123|", 0) == 0);
+    CHECK(call_and_wait(c, get(server.url("/echo"))).body == "GET||||");
+    request del = get(server.url("/echo"));
+    del.method = "DELETE";
+    CHECK(call_and_wait(c, del).body == "DELETE||||");
+  }
+}
+
+TEST_CASE("the request on the wire: empty header values kept, nothing added to a body") {
+  raw_server server("HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nhi");
+  client c;
+  request r;
+  r.url = server.url();
+  r.headers = {{"X-Empty", ""}, {"X-Full", "v"}};
+  r.body = std::string(3000, 'b');
+  response res = call_and_wait(c, r);
+  CHECK(res.result == response::outcome::ok);
+  CHECK(res.status == 201);
+  CHECK(res.body == "hi");
+  std::string wire = server.captured.get_future().get();
+  CHECK(wire.rfind("POST /raw HTTP/1.1\r\n", 0) == 0);
+  CHECK(wire.find("\r\nX-Empty:\r\n") != std::string::npos);
+  CHECK(wire.find("\r\nX-Full: v\r\n") != std::string::npos);
+  CHECK(wire.find("\r\nContent-Length: 3000\r\n") != std::string::npos);
+  CHECK(wire.find("Expect") == std::string::npos);
+  CHECK(wire.find("Content-Type") == std::string::npos);
+  CHECK(wire.find("Accept-Encoding") == std::string::npos);
+  CHECK(wire.substr(wire.size() - 3000) == r.body);
+}
+
+TEST_CASE("a server closing without answering ends with outcome failed") {
+  raw_server server("");
+  client c;
+  response res = call_and_wait(c, get(server.url()));
+  CHECK(res.result == response::outcome::failed);
+  CHECK_FALSE(res.error.empty());
+}
+
+TEST_CASE("an HTTP error status is an ok outcome carrying the status") {
+  test_server server;
+  client c;
+  response res = call_and_wait(c, get(server.url("/fail")));
+  CHECK(res.result == response::outcome::ok);
+  CHECK(res.status == 500);
+  CHECK(res.body == "boom");
+}
+
+TEST_CASE("many calls run concurrently on the client's one I/O thread") {
+  test_server server;
+  client c;
+  constexpr int calls = 100;
+  auto t0 = steady::now();
+  std::vector<std::future<response>> futures;
+  for (int i = 0; i < calls; ++i) futures.push_back(start(c, get(server.url("/sleep?ms=200"))));
+  CHECK(c.in_flight() > 50);
+  int ok = 0;
+  for (auto& f : futures) {
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    response res = f.get();
+    if (res.result == response::outcome::ok && res.status == 200 && res.body == "slept") ++ok;
+  }
+  auto took = steady::now() - t0;
+  CHECK(ok == calls);
+  // One after another they would take 20 s; the server saw them overlap.
+  CHECK(took < 2s);
+  CHECK(server.max_concurrent > 50);
+  CHECK(c.in_flight() == 0);
+}
+
+TEST_CASE("calls beyond the per-host connection limit wait for a free connection") {
+  test_server server;
+  client::options opts;
+  opts.max_connections_per_host = 2;
+  client c(opts);
+  std::vector<std::future<response>> futures;
+  for (int i = 0; i < 6; ++i) futures.push_back(start(c, get(server.url("/sleep?ms=50"))));
+  for (auto& f : futures) {
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    CHECK(f.get().result == response::outcome::ok);
+  }
+  std::lock_guard<std::mutex> g{server.mutex};
+  CHECK(server.max_concurrent == 2);
+  CHECK(server.remote_ports.size() == 2);
+}
+
+TEST_CASE("a call still waiting for a connection at its deadline ends with connect_failed") {
+  test_server server;
+  client::options opts;
+  opts.max_connections_per_host = 1;
+  client c(opts);
+  auto blocked = start(c, get(server.url("/block")));
+  REQUIRE(server.blocked_arrivals.wait_for_count(1));
+  response res = call_and_wait(c, get(server.url("/echo"), 200));
+  CHECK(res.result == response::outcome::connect_failed);
+  CHECK(res.error.find("no connection") != std::string::npos);
+  CHECK(res.elapsed_us >= 190'000);
+  CHECK(res.elapsed_us < 1'500'000);
+}
+
+TEST_CASE("a call slower than its timeout ends with outcome timeout") {
+  test_server server;
+  client c;
+  response res = call_and_wait(c, get(server.url("/sleep?ms=5000"), 300));
+  CHECK(res.result == response::outcome::timeout);
+  CHECK_FALSE(res.error.empty());
+  CHECK(res.elapsed_us >= 290'000);
+  CHECK(res.elapsed_us < 1'500'000);
+}
+
+TEST_CASE("a refused connection ends with outcome connect_failed") {
+  client c;
+  auto url = "http://127.0.0.1:" + std::to_string(unused_port()) + "/x";
+  response res = call_and_wait(c, get(url));
+  CHECK(res.result == response::outcome::connect_failed);
+  CHECK_FALSE(res.error.empty());
+  CHECK(res.elapsed_us < 1'000'000);
+}
+
+TEST_CASE("a connect timeout is connect_failed, not timeout: the request was never sent") {
+  // A listener whose accept queue is full drops further SYNs, so a connect neither succeeds
+  // nor is refused. Backlog 0 admits one connection, which we make and never accept.
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(listener >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener, 0) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  int filler = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(::connect(filler, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+
+  // A call first, so the timed-out one runs on a recycled handle and the classification
+  // cannot be fooled by what the handle sent before.
+  test_server server;
+  client c;
+  REQUIRE(call_and_wait(c, get(server.url("/echo"))).result == response::outcome::ok);
+  request r = get("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/x", 3000);
+  r.connect_timeout_ms = 200;
+  response res = call_and_wait(c, r);
+  CHECK(res.result == response::outcome::connect_failed);
+  CHECK_FALSE(res.error.empty());
+  CHECK(res.elapsed_us >= 190'000);
+  CHECK(res.elapsed_us < 2'000'000);
+  ::close(filler);
+  ::close(listener);
+}
+
+TEST_CASE("a connection dropped mid-response and a malformed URL end with outcome failed") {
+  test_server server;
+  client c;
+  response dropped = call_and_wait(c, get(server.url("/abort")));
+  CHECK(dropped.result == response::outcome::failed);
+  CHECK_FALSE(dropped.error.empty());
+
+  response bad = call_and_wait(c, get("no-such-scheme://x/y"));
+  CHECK(bad.result == response::outcome::failed);
+  CHECK_FALSE(bad.error.empty());
+}
+
+TEST_CASE("destroying the client completes the calls in flight with failed") {
+  test_server server;
+  client::options opts;
+  opts.max_connections_per_host = 3;
+  auto c = std::make_unique<client>(opts);
+  // Three reach the server and block there; two wait for one of their connections.
+  constexpr int calls = 5;
+  std::vector<std::future<response>> futures;
+  for (int i = 0; i < calls; ++i) futures.push_back(start(*c, get(server.url("/block"))));
+  REQUIRE(server.blocked_arrivals.wait_for_count(3));
+  c.reset();
+  for (auto& f : futures) {
+    REQUIRE(f.wait_for(0s) == std::future_status::ready);
+    response res = f.get();
+    CHECK(res.result == response::outcome::failed);
+    CHECK(res.error == "client stopped");
+  }
+}
+
+TEST_CASE("connections are kept alive and reused") {
+  test_server server;
+  client c;
+  constexpr int calls = 20;
+  for (int i = 0; i < calls; ++i) {
+    response res = call_and_wait(c, get(server.url("/echo")));
+    REQUIRE(res.result == response::outcome::ok);
+  }
+  // In waves too: a wave's connections serve the next one.
+  for (int wave = 0; wave < 3; ++wave) {
+    std::vector<std::future<response>> futures;
+    for (int i = 0; i < 5; ++i) futures.push_back(start(c, get(server.url("/echo"))));
+    for (auto& f : futures) REQUIRE(f.wait_for(10s) == std::future_status::ready);
+  }
+  std::lock_guard<std::mutex> g{server.mutex};
+  CHECK(server.remote_ports.size() <= 5);
+}
+
+TEST_CASE("a completion callback that throws does not stop the client") {
+  test_server server;
+  client c;
+  auto saved = medflow::log::current_level();
+  medflow::log::set_level(medflow::log::level::off);  // the error it logs is expected here
+  tally threw;
+  c.call(get(server.url("/echo")), [&](response) {
+    threw.add();
+    throw std::runtime_error("callback failure");
+  });
+  REQUIRE(threw.wait_for_count(1));
+  response res = call_and_wait(c, get(server.url("/echo")));
+  medflow::log::set_level(saved);
+  CHECK(res.result == response::outcome::ok);
+}
+
+TEST_CASE("calls are counted by outcome and in flight in the metrics registry") {
+  auto& reg = medflow::metrics::registry::global();
+  auto& ok = reg.get_counter("medflow_http_client_calls_total", "", {{"outcome", "ok"}});
+  auto& refused =
+      reg.get_counter("medflow_http_client_calls_total", "", {{"outcome", "connect_failed"}});
+  test_server server;
+  client c;
+  uint64_t ok_before = ok.value(), refused_before = refused.value();
+  call_and_wait(c, get(server.url("/echo")));
+  call_and_wait(c, get("http://127.0.0.1:" + std::to_string(unused_port()) + "/"));
+  CHECK(ok.value() == ok_before + 1);
+  CHECK(refused.value() == refused_before + 1);
+  CHECK(reg.render().find("medflow_http_client_in_flight 0") != std::string::npos);
+}
