@@ -3,6 +3,8 @@
 #include "core/clock.hpp"
 #include "core/metrics.hpp"
 
+#include <algorithm>
+
 namespace medflow::actors {
 
 namespace {
@@ -11,8 +13,11 @@ void answer(caf::stateful_actor<aggregator_state>* self) {
   auto& st = self->state;
   if (st.answered) return;
   st.answered = true;
+  int64_t slowest = 0;
+  for (auto& r : st.results) slowest = std::max(slowest, r.elapsed_us);
   st.job->reply(flows::aggregation::aggregate(*st.job->service, st.job->calls, st.results,
-                                              clock::now_ms()));
+                                              clock::now_ms()),
+                slowest);
   self->quit();
 }
 
@@ -25,8 +30,12 @@ caf::behavior aggregator(caf::stateful_actor<aggregator_state>* self,
   st.results.resize(st.job->calls.size());
   st.reported.assign(st.job->calls.size(), false);
   st.missing = st.job->calls.size();
-  self->delayed_send(self, std::chrono::milliseconds(st.job->service->limits.aggregate_ms),
-                     timeout_atom::value);
+  // Every call ends by its own per-call timeout (the HTTP client enforces it). Only when the
+  // aggregate timeout comes first does the aggregator need a timer of its own; that spares
+  // CAF's clock thread a wake-up per request in the usual configuration.
+  const auto& limits = st.job->service->limits;
+  if (limits.aggregate_ms <= limits.service_ms)
+    self->delayed_send(self, std::chrono::milliseconds(limits.aggregate_ms), timeout_atom::value);
   if (st.missing == 0) answer(self);
   return {
       [self](source_done_atom, size_t index, flows::aggregation::source_result& r) {

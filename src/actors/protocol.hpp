@@ -130,7 +130,8 @@ struct fan_out {
   std::vector<std::pair<std::string, std::string>> headers;  // propagated to every source
   http_client::client* http = nullptr;
   flows::aggregation::answer_cache* cache = nullptr;  // null: no cache for this service
-  std::function<void(nlohmann::json)> reply;
+  // The aggregated answer, and how long the slowest source call took (µs; 0 when none ran).
+  std::function<void(nlohmann::json, int64_t)> reply;
 };
 
 // Renders a CAF error with its context (what() of the exception that killed an actor).

@@ -89,6 +89,7 @@ caf::behavior source_worker(caf::stateful_actor<source_worker_state>* self,
       [self](call_done_atom, http_client::response& resp) {
         auto& st = self->state;
         auto r = outcome_of(*st.job->service, resp);
+        r.elapsed_us = resp.elapsed_us;
         auto* cache = st.job->cache;
         auto now = clock::now_ms();
         if (cache) {

@@ -89,7 +89,7 @@ class aggregation_flow : public flow {
     api.fan_out = [sys, http, caches](const std::shared_ptr<const agg::service_definition>& s,
                                       std::vector<agg::source_call> calls, std::string body,
                                       std::vector<std::pair<std::string, std::string>> headers,
-                                      std::function<void(nlohmann::json)> reply) {
+                                      std::function<void(nlohmann::json, int64_t)> reply) {
       auto job = std::make_shared<actors::fan_out>();
       job->service = s;
       job->calls = std::move(calls);

@@ -1,5 +1,7 @@
 #include "core/http_client.hpp"
 
+#include <pthread.h>
+
 #include <curl/curl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -280,7 +282,10 @@ client::impl::impl(options o)
   ev.data.fd = wake_fd.get();
   if (::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, wake_fd.get(), &ev) != 0)
     throw std::system_error(errno, std::generic_category(), "epoll_ctl(eventfd)");
-  thread = std::thread([this] { run(); });
+  thread = std::thread([this] {
+    pthread_setname_np(pthread_self(), "mf.http-out");  // tells it apart in top -H / perf
+    run();
+  });
 }
 
 client::impl::~impl() {

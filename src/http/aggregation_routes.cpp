@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "http/server.hpp"
 
 #include <future>
@@ -33,8 +34,19 @@ std::vector<std::pair<std::string, std::string>> propagated(const httplib::Reque
   return hs;
 }
 
+// What the platform adds to an answer: the request's time in medflowd minus its slowest source
+// call (index lookup, fan-out, collection, answer).
+metrics::histogram& overhead_histogram() {
+  static auto& h = metrics::registry::global().get_histogram(
+      "medflow_agp_overhead_seconds",
+      "time an aggregated request spent in medflowd beyond its slowest source call",
+      metrics::latency_buckets_seconds());
+  return h;
+}
+
 void aggregated_request(const aggregation_api& api, const httplib::Request& req,
                         httplib::Response& res, const std::string& name) {
+  auto start_us = clock::steady_us();
   auto it = api.services.find(name);
   if (it == api.services.end())
     return send_error(res, error::not_found("unknown aggregating service " + name));
@@ -62,10 +74,12 @@ void aggregated_request(const aggregation_api& api, const httplib::Request& req,
     log::debug("aggregation", name, " ", q->patient_id, ": ", source, " filtered (", why, ")");
   if (list.calls.empty()) return send_json(res, 200, agg::aggregate(*svc, {}, {}, clock::now_ms()));
 
-  auto promise = std::make_shared<std::promise<json>>();
+  auto promise = std::make_shared<std::promise<std::pair<json, int64_t>>>();
   auto fut = promise->get_future();
   api.fan_out(svc, std::move(list.calls), req.body, propagated(req, c, api.vp_instance_id),
-              [promise](json answer) { promise->set_value(std::move(answer)); });
+              [promise](json answer, int64_t slowest_us) {
+                promise->set_value({std::move(answer), slowest_us});
+              });
   // The aggregator answers at the aggregate timeout at the latest; this is the outer bound.
   if (fut.wait_for(std::chrono::milliseconds(svc->limits.aggregated_service_ms)) !=
       std::future_status::ready)
@@ -73,7 +87,10 @@ void aggregated_request(const aggregation_api& api, const httplib::Request& req,
                             "no aggregated answer within " +
                                 std::to_string(svc->limits.aggregated_service_ms) + " ms",
                             {}});
-  send_json(res, 200, fut.get());
+  auto [answer, slowest_us] = fut.get();
+  send_json(res, 200, answer);
+  overhead_histogram().observe(
+      static_cast<double>(std::max<int64_t>(0, clock::steady_us() - start_us - slowest_us)) / 1e6);
 }
 
 }  // namespace

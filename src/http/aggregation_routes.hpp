@@ -23,7 +23,7 @@ struct aggregation_api {
   std::function<void(const std::shared_ptr<const flows::aggregation::service_definition>&,
                      std::vector<flows::aggregation::source_call>, std::string body,
                      std::vector<std::pair<std::string, std::string>> headers,
-                     std::function<void(nlohmann::json)> reply)>
+                     std::function<void(nlohmann::json, int64_t slowest_us)> reply)>
       fan_out;
 };
 

@@ -1,5 +1,7 @@
 #include "store/writer.hpp"
 
+#include <pthread.h>
+
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
@@ -20,7 +22,10 @@ writer::writer(std::unique_ptr<connection> conn, size_t max_batch, std::string n
                          metrics::latency_buckets_seconds(), ls);
   reg.set_gauge_fn("medflow_store_queue_depth", "units of work waiting for the writer", ls,
                    [this] { return static_cast<double>(queue_depth()); });
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "mf.writer");  // tells it apart in top -H / perf
+    loop();
+  });
 }
 
 writer::~writer() {

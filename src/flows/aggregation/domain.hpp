@@ -179,6 +179,7 @@ struct source_result {
   bool from_cache = false;          // a fresh cached answer was used, no call made
   bool cache_fallback = false;      // the call failed and a cached answer stands in
   std::optional<int64_t> cached_at_ms;  // when the cached answer was stored
+  int64_t elapsed_us = 0;           // how long the call took (0: no call was made)
 };
 
 // The ProcessingStatus record of one expected source, per AgP's table (timestamps

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Aggregation throughput and overhead: 200 concurrent clients, 5 sources per patient (played by
+# fake_source) answering in 100 ms, local engagement index, no cache.
+# usage: bench/aggregation.sh [seconds] [clients]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-20}
+clients=${2:-200}
+dir=$(mktemp -d)
+trap 'kill $fpid $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+build/tests/fake_source --port 0 --default-delay-ms 100 --default-items 1 >"$dir/fake.out" 2>&1 &
+fpid=$!
+until grep -q "listening on" "$dir/fake.out" 2>/dev/null; do sleep 0.05; done
+fport=$(sed -n 's/.*listening on \([0-9]*\).*/\1/p' "$dir/fake.out")
+mkdir -p "$dir/agg"
+cat >"$dir/agg/Bench.json" <<JSON
+{"name":"Bench","serviceDomain":"riv:bench","contract":"urn:bench","patientIdPointer":"/patientId",
+ "dedupeOn":"sourceSystem","listField":"items"}
+JSON
+perms=""; routes=""
+for s in 1 2 3 4 5; do
+  perms+="{\"consumer\":\"bench\",\"contract\":\"urn:bench\",\"logicalAddress\":\"SRC-$s\"},"
+  routes+="{\"contract\":\"urn:bench\",\"logicalAddress\":\"SRC-$s\",\"url\":\"http://127.0.0.1:$fport/SRC-$s\"},"
+done
+echo "{\"permissions\":[${perms%,}],\"routes\":[${routes%,}]}" >"$dir/agg/tak.json"
+build/medflowd --port 0 --data-dir "$dir/data" --set log.level=warn \
+  --set aggregation.services_dir="$dir/agg" --set aggregation.tak_file="$dir/agg/tak.json" \
+  --set http.threads=$((clients + 56)) ${MEDFLOWD_ARGS:-} >"$dir/out" 2>"$dir/err" &
+pid=$!
+until grep -q "listening on" "$dir/out" 2>/dev/null; do sleep 0.05; done
+url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$dir/out")
+build/bench/agp_bench "$url" "$pid" --clients "$clients" --seconds "$secs"
