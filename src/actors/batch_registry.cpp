@@ -25,6 +25,16 @@ batch_registry_state::entry& route(self_ptr self, const std::string& tenant,
   return it->second;
 }
 
+// Draining: quits once no batch actor is left.
+void quit_if_drained(self_ptr self) {
+  if (self->state.draining && self->state.batches.empty()) self->quit();
+}
+
+// A message for a batch while draining is followed by a drain of its actor (which may be new).
+void send_draining(self_ptr self, const caf::actor& a) {
+  if (self->state.draining) self->send(a, drain_atom::value);
+}
+
 void drop(self_ptr self, const std::string& key) {
   auto& st = self->state;
   auto it = st.batches.find(key);
@@ -34,6 +44,7 @@ void drop(self_ptr self, const std::string& key) {
   self->send_exit(it->second.actor, caf::exit_reason::user_shutdown);
   st.batches.erase(it);
   st.m_live->set(static_cast<int64_t>(st.batches.size()));
+  quit_if_drained(self);
 }
 
 }  // namespace
@@ -55,19 +66,22 @@ caf::behavior batch_registry(caf::stateful_actor<batch_registry_state>* self,
     st.batches.erase(it->second);
     st.by_actor.erase(it);
     st.m_live->set(static_cast<int64_t>(st.batches.size()));
+    quit_if_drained(self);
   });
   return {
       [self](batch_record_atom, batch_record& r) {
         auto& e = route(self, r.tenant, r.batch_id.value_or(""));
         self->send(e.actor, batch_record_atom::value, std::move(r));
+        send_draining(self, e.actor);
       },
       [self](batch_action_atom, batch_action& a) {
         auto& e = route(self, a.tenant, a.batch_id);
         self->send(e.actor, batch_action_atom::value, std::move(a));
+        send_draining(self, e.actor);
       },
       [self](wake_atom, const std::string& tenant, const std::string& id) {
         // Starting the actor is enough: it resumes pending completions and timeouts.
-        route(self, tenant, id, false);
+        send_draining(self, route(self, tenant, id, false).actor);
       },
       [self](idle_atom, const std::string& key, uint64_t handled) {
         auto& st = self->state;
@@ -82,7 +96,13 @@ caf::behavior batch_registry(caf::stateful_actor<batch_registry_state>* self,
           if (k.rfind(tenant + "/", 0) == 0) keys.push_back(k);
         for (auto& k : keys) drop(self, k);
       },
-      [self](drain_atom) { self->quit(); },
+      [self](drain_atom) {
+        // Each batch actor commits what it holds and stops; its exit reaches the handler.
+        auto& st = self->state;
+        st.draining = true;
+        for (auto& [k, e] : st.batches) self->send(e.actor, drain_atom::value);
+        quit_if_drained(self);
+      },
   };
 }
 

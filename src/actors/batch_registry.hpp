@@ -26,6 +26,7 @@ struct batch_registry_state {
   std::unordered_map<std::string, entry> batches;
   std::map<caf::actor_addr, std::string> by_actor;
   metrics::gauge* m_live = nullptr;
+  bool draining = false;  // asked to drain: quits once every batch actor has drained
 
   // -- helpers -----------------------------------------------------------------------------------
   static std::string key(const std::string& tenant, const std::string& id) {

@@ -162,6 +162,17 @@ void flush(self_ptr self) {
   });
 }
 
+bool holds_work(const batch_state_state& st) {
+  return st.dirty || !st.records.empty() || !st.dones.empty() || !st.replies.empty() ||
+         st.commits_in_flight > 0;
+}
+
+// Draining: stops once what it decided is committed. Timers need no care: a pending
+// completion or stuck timeout is resumed from the store when the batch's actor starts again.
+void quit_if_drained(self_ptr self) {
+  if (self->state.draining && !holds_work(self->state)) self->quit();
+}
+
 }  // namespace
 
 caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,
@@ -186,7 +197,15 @@ caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,
         ++self->state.handled;
         on_action(self, a);
       },
-      [self](flush_atom) { flush(self); },
+      [self](flush_atom) {
+        flush(self);
+        quit_if_drained(self);
+      },
+      [self](drain_atom) {
+        self->state.draining = true;
+        if (!self->state.flush_scheduled) flush(self);
+        quit_if_drained(self);
+      },
       [self](flush_atom, bool ok) {
         auto& st = self->state;
         --st.commits_in_flight;
@@ -204,8 +223,10 @@ caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,
           st.notifications.clear();
           st.dirty = false;
           if (!st.id.empty()) st.b = st.svc->get_batch(st.tenant, st.id);
+          quit_if_drained(self);
           return;
         }
+        quit_if_drained(self);
         if (!st.timer_pending && st.commits_in_flight == 0 && !st.flush_scheduled)
           self->delayed_send(self, idle_after, idle_atom::value, st.handled);
       },

@@ -38,6 +38,7 @@ struct batch_state_state {
   std::vector<std::function<void(int, std::string)>> replies;
   bool flush_scheduled = false;
   size_t commits_in_flight = 0;
+  bool draining = false;  // stops once nothing is buffered or being committed
 };
 
 caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,

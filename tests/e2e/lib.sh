@@ -46,13 +46,15 @@ start_medflowd() {
   MF_URL=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$E2E_TMP/medflowd.out" | head -n1)
 }
 
-# stop_medflowd: SIGTERM, and it must exit 0.
+# stop_medflowd: SIGTERM, and it must exit 0, within STOP_LIMIT seconds (default 10).
 stop_medflowd() {
+  local started=$SECONDS rc=0
   kill -TERM "$MF_PID"
-  local rc=0
   wait "$MF_PID" || rc=$?
   MF_PID=""
   [ $rc -eq 0 ] || fail "medflowd exited with $rc after SIGTERM"
+  [ $((SECONDS - started)) -le "${STOP_LIMIT:-10}" ] ||
+    fail "medflowd took $((SECONDS - started)) s to stop after SIGTERM"
 }
 
 kill9_medflowd() {
