@@ -95,8 +95,15 @@ int main(int argc, char** argv) {
   // --direct 1: ask one source (fake_source) directly, without medflowd: the floor of the
   // overhead that the load generator and the machine add on their own.
   bool direct = false;
+  // --fake URL: the fake_source's base URL; its GET /timings gives each request's slowest
+  // source call as the source itself saw it, so the overhead is measured against that.
+  std::string fake_url;
   for (int i = 3; i + 1 < argc; i += 2) {
     std::string k = argv[i];
+    if (k == "--fake") {
+      fake_url = argv[i + 1];
+      continue;
+    }
     int v = std::stoi(argv[i + 1]);
     if (k == "--clients") clients = v;
     else if (k == "--seconds") seconds = v;
@@ -136,6 +143,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> stop{false}, measuring{false};
   std::mutex m;
   std::vector<double> overhead_ms;
+  std::vector<std::pair<std::string, double>> totals_ms;  // correlation id -> answer time
   std::atomic<long> done{0}, failed{0}, incomplete{0};
   std::vector<std::thread> ts;
   for (int c = 0; c < clients; ++c)
@@ -144,11 +152,13 @@ int main(int argc, char** argv) {
       cli.set_keep_alive(true);
       cli.set_tcp_nodelay(true);
       cli.set_read_timeout(10);
-      httplib::Headers hs = {{"x-vp-sender-id", "bench"},
-                             {"x-rivta-original-serviceconsumer-hsaid", "bench"},
-                             {"x-skltp-correlation-id", "bench-" + std::to_string(c)}};
       std::vector<double> local;
+      std::vector<std::pair<std::string, double>> local_totals;
       for (int n = 0; !stop; ++n) {
+        auto corr = "bench-" + std::to_string(c) + "-" + std::to_string(n);
+        httplib::Headers hs = {{"x-vp-sender-id", "bench"},
+                               {"x-rivta-original-serviceconsumer-hsaid", "bench"},
+                               {"x-skltp-correlation-id", corr}};
         auto body = json{{"patientId", patient((c * 7919 + n) % patients)}}.dump();
         auto t0 = clock::steady_us();
         auto r = cli.Post(direct ? "/SRC-1" : "/aggregation/Bench", hs, body, "application/json");
@@ -165,10 +175,12 @@ int main(int argc, char** argv) {
           if (!all) ++incomplete;
         }
         local.push_back(ms - delay_ms);
+        local_totals.emplace_back(std::move(corr), ms);
         ++done;
       }
       std::lock_guard<std::mutex> g{m};
       overhead_ms.insert(overhead_ms.end(), local.begin(), local.end());
+      totals_ms.insert(totals_ms.end(), local_totals.begin(), local_totals.end());
     });
   std::this_thread::sleep_for(std::chrono::seconds(2));  // warm-up: connections, caches
   auto buckets_before = overhead_buckets(host, port);
@@ -188,8 +200,32 @@ int main(int argc, char** argv) {
               delay_ms, seconds);
   std::printf("  aggregated requests/s            %10.0f  (%ld answered, %ld failed, %ld with a source not DataFromSource)\n",
               finished / secs, finished, failed.load(), incomplete.load());
-  std::printf("  overhead (answer - slowest source)  p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-              pct(overhead_ms, 0.5), pct(overhead_ms, 0.99), pct(overhead_ms, 1.0));
+  std::printf("  answer - source delay (%d ms)     p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+              delay_ms, pct(overhead_ms, 0.5), pct(overhead_ms, 0.99), pct(overhead_ms, 1.0));
+  if (!fake_url.empty()) {
+    // The slowest source as the source saw it (delay + its own time), per request.
+    auto rest = fake_url.substr(fake_url.find("//") + 2);
+    httplib::Client fc(rest.substr(0, rest.find(':')), std::stoi(rest.substr(rest.find(':') + 1)));
+    fc.set_read_timeout(60);
+    auto r = fc.Get("/timings");
+    if (!r || r->status != 200) {
+      std::cerr << "GET " << fake_url << "/timings failed\n";
+      return 1;
+    }
+    auto timings = json::parse(r->body);
+    std::vector<double> vs_source;
+    long unmatched = 0;
+    for (auto& [corr, ms] : totals_ms) {
+      auto it = timings.find(corr);
+      if (it == timings.end()) {
+        ++unmatched;
+        continue;
+      }
+      vs_source.push_back(ms - it->get<double>() / 1000.0);
+    }
+    std::printf("  answer - slowest source           p50 %.2f ms, p99 %.2f ms, max %.2f ms  (%ld requests without timings)\n",
+                pct(vs_source, 0.5), pct(vs_source, 0.99), pct(vs_source, 1.0), unmatched);
+  }
   if (!direct)
     std::printf("  in medflowd beyond the slowest call  p50 %.2f ms, p99 %.2f ms (its histogram)\n",
                 histogram_quantile(buckets_before, buckets_after, 0.5) * 1000,

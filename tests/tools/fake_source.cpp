@@ -41,7 +41,12 @@
 //                       "open_connections", "max_open_connections", "by_address": {addr: n}}
 //                      requests/by_address count source calls only; max_concurrent is the
 //                      most source calls received but not yet answered at one time.
-//   POST /reset-stats  zeroes the counters (the maxima restart from the current values)
+//   GET  /timings      {"<x-skltp-correlation-id>": µs}: per correlation id of source calls,
+//                      the slowest call's time here, from its request parsed to its answer
+//                      handed to the socket (benchmarks: the aggregated answer's time minus
+//                      this is what the aggregator added; at most 2,000,000 ids are kept)
+//   POST /reset-stats  zeroes the counters and forgets the timings (the maxima restart from
+//                      the current values)
 //   GET  /config       the current table
 //   POST /config       replaces the table with the body (400 and no change if invalid); it
 //                      applies to requests arriving afterwards, not to answers already timed
@@ -52,6 +57,8 @@
 // answers wait in a min-heap of deadlines that bounds epoll_wait's timeout, so ~1000 calls in
 // flight cost no threads.
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -484,6 +491,8 @@ struct pending_answer {
   bool abort = false;        // close the connection instead of answering
   bool close_after = false;  // the connection ends after this answer
   bool source_call = false;  // counted in in_flight until sent
+  int64_t received_ns = 0;   // source calls: when the request was parsed
+  std::string correlation;   // source calls: its x-skltp-correlation-id (GET /timings)
 };
 
 struct connection {
@@ -895,6 +904,8 @@ class server {
     ++in_flight_;
     if (in_flight_ > stats_.max_concurrent) stats_.max_concurrent = in_flight_;
     a.source_call = true;
+    a.received_ns = now_ns();
+    if (const std::string* corr = r.header("x-skltp-correlation-id")) a.correlation = *corr;
 
     if (b.close) {
       a.abort = true;
@@ -1004,9 +1015,16 @@ class server {
                 {"by_address", std::move(by_address)}};
       return std::make_pair(200, j.dump());
     }
+    if (path == "/timings") {
+      if (!method_is({"GET", "HEAD"})) return not_allowed();
+      json j = json::object();
+      for (const auto& [corr, us] : timings_) j[corr] = us;
+      return std::make_pair(200, j.dump());
+    }
     if (path == "/reset-stats") {
       if (!method_is({"POST"})) return not_allowed();
       stats_ = stats{};
+      timings_.clear();
       stats_.max_concurrent = in_flight_;
       stats_.max_open_connections = open_connections_;
       return std::make_pair(200, json{{"ok", true}}.dump());
@@ -1030,6 +1048,18 @@ class server {
     return std::nullopt;
   }
 
+  // The slowest source call of one correlation id so far: from its request parsed to its
+  // answer handed to the socket (the delay plus this program's own time).
+  void note_timing(const pending_answer& a) {
+    auto us = (now_ns() - a.received_ns) / 1000;
+    auto it = timings_.find(a.correlation);
+    if (it != timings_.end()) {
+      it->second = std::max(it->second, us);
+    } else if (timings_.size() < k_max_timings) {
+      timings_.emplace(a.correlation, us);
+    }
+  }
+
   // Pops ready answers off the front, in order, into the output buffer. Returns whether any
   // was popped (room for more pipelined requests).
   bool move_ready_answers(connection& c) {
@@ -1040,6 +1070,7 @@ class server {
       ++c.first_seq;
       moved = true;
       if (a.source_call) --in_flight_;
+      if (a.source_call && !a.correlation.empty()) note_timing(a);
       if (a.abort || a.close_after) {
         // Nothing after this answer will be sent: the requests behind it are dropped.
         for (const auto& rest : c.answers) {
@@ -1158,6 +1189,8 @@ class server {
   std::priority_queue<timer_entry, std::vector<timer_entry>, std::greater<timer_entry>> timers_;
   uint64_t timer_order_ = 0;
   uint64_t in_flight_ = 0;
+  static constexpr size_t k_max_timings = 2'000'000;
+  std::unordered_map<std::string, int64_t> timings_;  // correlation id -> slowest call, µs
   uint64_t open_connections_ = 0;
   stats stats_;
 };
