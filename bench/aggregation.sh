@@ -4,6 +4,7 @@
 # usage: bench/aggregation.sh [seconds] [clients]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash bench/calibrate.sh
 secs=${1:-20}
 clients=${2:-200}
 dir=$(mktemp -d)

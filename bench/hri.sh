@@ -3,6 +3,7 @@
 # raw bus append rate measured in the same run. usage: bench/hri.sh [records]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash bench/calibrate.sh
 n=${1:-200000}
 for v in passthrough fhir; do
   data=$(mktemp -d)

@@ -4,6 +4,7 @@
 # usage: bench/medical_events.sh [seconds] [synchronous: FULL|NORMAL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash bench/calibrate.sh
 secs=${1:-20}
 sync=${2:-FULL}
 for rate in 0 2000; do
