@@ -9,8 +9,17 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -50,6 +59,18 @@ std::vector<std::pair<double, double>> overhead_buckets(const std::string& host,
   return out;
 }
 
+// The value of one series (exact line prefix up to the value) in /metrics, or 0.
+double metric(const std::string& text, const std::string& series) {
+  auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return 0;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+std::string metrics_text(const std::string& host, int port) {
+  httplib::Client cli(host, port);
+  auto r = cli.Get("/metrics");
+  return r ? "\n" + r->body : std::string{};
+}
+
 // A quantile from the difference of two cumulative histograms, interpolated in its bucket.
 double histogram_quantile(const std::vector<std::pair<double, double>>& before,
                           const std::vector<std::pair<double, double>>& after, double q) {
@@ -75,6 +96,97 @@ double pct(std::vector<double>& v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
+// A minimal HTTP/1.1 keep-alive client for the bench: `clients` connections on one epoll set,
+// each sending the next request as soon as its answer is complete. next(c, n) gives the n-th
+// request of connection c (its correlation id and bytes); done(corr, ms, status, body) gets
+// each answer. Answers are framed by Content-Length (medflowd and fake_source always send it).
+void event_loop_client(const std::string& host, int port, int clients,
+                       const std::function<std::pair<std::string, std::string>(int, int)>& next,
+                       const std::function<void(std::string, double, int, const std::string&)>& done,
+                       const std::atomic<bool>& stop) {
+  struct conn {
+    int fd = -1;
+    int n = 0;
+    std::string corr, out, in;
+    size_t out_off = 0;
+    int64_t t0 = 0;
+  };
+  int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  std::vector<conn> cs(static_cast<size_t>(clients));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host.c_str(), &addr.sin_addr);
+  auto send_next = [&](int c) {
+    auto& k = cs[static_cast<size_t>(c)];
+    auto [corr, bytes] = next(c, k.n++);
+    k.corr = std::move(corr);
+    k.out = std::move(bytes);
+    k.out_off = 0;
+    k.t0 = clock::steady_us();
+    while (k.out_off < k.out.size()) {
+      auto w = ::send(k.fd, k.out.data() + k.out_off, k.out.size() - k.out_off, MSG_NOSIGNAL);
+      if (w <= 0) break;  // the loopback buffer is full: rare with requests this small
+      k.out_off += static_cast<size_t>(w);
+    }
+  };
+  for (int c = 0; c < clients; ++c) {
+    auto& k = cs[static_cast<size_t>(c)];
+    k.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(k.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(k.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      std::perror("agp_bench: connect");
+      std::exit(1);
+    }
+    ::fcntl(k.fd, F_SETFL, ::fcntl(k.fd, F_GETFL) | O_NONBLOCK);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = static_cast<uint32_t>(c);
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, k.fd, &ev);
+    send_next(c);
+  }
+  std::vector<epoll_event> events(static_cast<size_t>(clients));
+  char buf[65536];
+  while (!stop) {
+    int n = ::epoll_wait(ep, events.data(), clients, 100);
+    for (int i = 0; i < n; ++i) {
+      int c = static_cast<int>(events[static_cast<size_t>(i)].data.u32);
+      auto& k = cs[static_cast<size_t>(c)];
+      for (;;) {
+        auto r = ::recv(k.fd, buf, sizeof buf, 0);
+        if (r > 0) {
+          k.in.append(buf, static_cast<size_t>(r));
+          continue;
+        }
+        if (r == 0) {
+          std::fprintf(stderr, "agp_bench: the server closed connection %d\n", c);
+          std::exit(1);
+        }
+        break;  // EAGAIN: everything available was read
+      }
+      // Complete answers (one at a time per connection: no pipelining).
+      auto head_end = k.in.find("\r\n\r\n");
+      if (head_end == std::string::npos) continue;
+      std::string head = k.in.substr(0, head_end);
+      std::string lower = head;
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+      auto cl = lower.find("\r\ncontent-length:");
+      size_t len = cl == std::string::npos ? 0 : std::stoul(lower.substr(cl + 17));
+      if (k.in.size() < head_end + 4 + len) continue;
+      auto ms = static_cast<double>(clock::steady_us() - k.t0) / 1000.0;
+      int status = std::atoi(head.c_str() + head.find(' ') + 1);
+      std::string body = k.in.substr(head_end + 4, len);
+      k.in.erase(0, head_end + 4 + len);
+      done(std::move(k.corr), ms, status, body);
+      send_next(c);
+    }
+  }
+  for (auto& k : cs) ::close(k.fd);
+  ::close(ep);
+}
+
 std::string patient(int i) {
   char b[16];
   std::snprintf(b, sizeof b, "19%010d", i);
@@ -95,6 +207,8 @@ int main(int argc, char** argv) {
   // --direct 1: ask one source (fake_source) directly, without medflowd: the floor of the
   // overhead that the load generator and the machine add on their own.
   bool direct = false;
+  // --epoll 1: drive all clients from one epoll thread instead of one thread each.
+  bool epoll_mode = false;
   // --fake URL: the fake_source's base URL; its GET /timings gives each request's slowest
   // source call as the source itself saw it, so the overhead is measured against that.
   std::string fake_url;
@@ -110,6 +224,7 @@ int main(int argc, char** argv) {
     else if (k == "--patients") patients = v;
     else if (k == "--source-delay-ms") delay_ms = v;
     else if (k == "--direct") direct = v != 0;
+    else if (k == "--epoll") epoll_mode = v != 0;
   }
   auto rest = url.substr(url.find("//") + 2);
   std::string host = rest.substr(0, rest.find(':'));
@@ -145,45 +260,89 @@ int main(int argc, char** argv) {
   std::vector<double> overhead_ms;
   std::vector<std::pair<std::string, double>> totals_ms;  // correlation id -> answer time
   std::atomic<long> done{0}, failed{0}, incomplete{0};
+  // One answer: checked, and kept when measuring.
+  auto record = [&](std::string corr, double ms, int status, const std::string& body,
+                    std::vector<double>& local,
+                    std::vector<std::pair<std::string, double>>& local_totals) {
+    if (!measuring) return;
+    if (status != 200) {
+      ++failed;
+      return;
+    }
+    if (!direct) {
+      auto j = json::parse(body, nullptr, false);
+      bool all = !j.is_discarded() && j["processingStatus"].size() == 5;
+      if (all)
+        for (auto& p : j["processingStatus"]) all = all && p["statusCode"] == "DataFromSource";
+      if (!all) ++incomplete;
+    }
+    local.push_back(ms - delay_ms);
+    local_totals.emplace_back(std::move(corr), ms);
+    ++done;
+  };
+  auto corr_of = [](int c, int n) { return "bench-" + std::to_string(c) + "-" + std::to_string(n); };
+  auto body_of = [&](int c, int n) {
+    return json{{"patientId", patient((c * 7919 + n) % patients)}}.dump();
+  };
+  const std::string path = direct ? "/SRC-1" : "/aggregation/Bench";
   std::vector<std::thread> ts;
-  for (int c = 0; c < clients; ++c)
-    ts.emplace_back([&, c] {
-      httplib::Client cli(host, port);
-      cli.set_keep_alive(true);
-      cli.set_tcp_nodelay(true);
-      cli.set_read_timeout(10);
+  if (epoll_mode) {
+    // One thread, every connection non-blocking on one epoll set (the way wrk drives load):
+    // the load generator adds no thread per client to the two cores it shares with medflowd.
+    ts.emplace_back([&] {
       std::vector<double> local;
       std::vector<std::pair<std::string, double>> local_totals;
-      for (int n = 0; !stop; ++n) {
-        auto corr = "bench-" + std::to_string(c) + "-" + std::to_string(n);
-        httplib::Headers hs = {{"x-vp-sender-id", "bench"},
-                               {"x-rivta-original-serviceconsumer-hsaid", "bench"},
-                               {"x-skltp-correlation-id", corr}};
-        auto body = json{{"patientId", patient((c * 7919 + n) % patients)}}.dump();
-        auto t0 = clock::steady_us();
-        auto r = cli.Post(direct ? "/SRC-1" : "/aggregation/Bench", hs, body, "application/json");
-        auto ms = static_cast<double>(clock::steady_us() - t0) / 1000.0;
-        if (!measuring) continue;
-        if (!r || r->status != 200) {
-          ++failed;
-          continue;
-        }
-        if (!direct) {
-          auto j = json::parse(r->body);
-          bool all = j["processingStatus"].size() == 5;
-          for (auto& p : j["processingStatus"]) all = all && p["statusCode"] == "DataFromSource";
-          if (!all) ++incomplete;
-        }
-        local.push_back(ms - delay_ms);
-        local_totals.emplace_back(std::move(corr), ms);
-        ++done;
-      }
+      event_loop_client(host, port, clients, [&](int c, int n) {
+        auto corr = corr_of(c, n);
+        auto body = body_of(c, n);
+        std::string req = "POST " + path + " HTTP/1.1\r\nHost: " + host +
+                          "\r\nContent-Type: application/json\r\nx-vp-sender-id: bench\r\n"
+                          "x-rivta-original-serviceconsumer-hsaid: bench\r\n"
+                          "x-skltp-correlation-id: " + corr +
+                          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+        return std::make_pair(std::move(corr), std::move(req));
+      }, [&](std::string corr, double ms, int status, const std::string& body) {
+        record(std::move(corr), ms, status, body, local, local_totals);
+      }, stop);
       std::lock_guard<std::mutex> g{m};
       overhead_ms.insert(overhead_ms.end(), local.begin(), local.end());
       totals_ms.insert(totals_ms.end(), local_totals.begin(), local_totals.end());
     });
+  } else {
+    for (int c = 0; c < clients; ++c)
+      ts.emplace_back([&, c] {
+        httplib::Client cli(host, port);
+        cli.set_keep_alive(true);
+        cli.set_tcp_nodelay(true);
+        cli.set_read_timeout(10);
+        std::vector<double> local;
+        std::vector<std::pair<std::string, double>> local_totals;
+        for (int n = 0; !stop; ++n) {
+          auto corr = corr_of(c, n);
+          httplib::Headers hs = {{"x-vp-sender-id", "bench"},
+                                 {"x-rivta-original-serviceconsumer-hsaid", "bench"},
+                                 {"x-skltp-correlation-id", corr}};
+          auto t0 = clock::steady_us();
+          auto r = cli.Post(path, hs, body_of(c, n), "application/json");
+          auto ms = static_cast<double>(clock::steady_us() - t0) / 1000.0;
+          record(std::move(corr), ms, r ? r->status : 0, r ? r->body : std::string{}, local,
+                 local_totals);
+        }
+        std::lock_guard<std::mutex> g{m};
+        overhead_ms.insert(overhead_ms.end(), local.begin(), local.end());
+        totals_ms.insert(totals_ms.end(), local_totals.begin(), local_totals.end());
+      });
+  }
   std::this_thread::sleep_for(std::chrono::seconds(2));  // warm-up: connections, caches
   auto buckets_before = overhead_buckets(host, port);
+  auto metrics_before = direct ? std::string{} : metrics_text(host, port);
+  auto fake_client = [&]() {
+    auto rest = fake_url.substr(fake_url.find("//") + 2);
+    httplib::Client fc(rest.substr(0, rest.find(':')), std::stoi(rest.substr(rest.find(':') + 1)));
+    fc.set_read_timeout(60);
+    return fc;
+  };
+  if (!fake_url.empty()) fake_client().Post("/reset-stats");  // count connections from here
   measuring = true;
   auto start = clock::steady_us();
   int max_threads = 0;
@@ -194,6 +353,7 @@ int main(int argc, char** argv) {
   long finished = done;
   double secs = static_cast<double>(clock::steady_us() - start) / 1e6;
   auto buckets_after = overhead_buckets(host, port);
+  auto metrics_after = direct ? std::string{} : metrics_text(host, port);
   stop = true;
   for (auto& t : ts) t.join();
   std::printf("%d clients, 5 sources per patient answering in %d ms, %d s measured\n", clients,
@@ -204,9 +364,12 @@ int main(int argc, char** argv) {
               delay_ms, pct(overhead_ms, 0.5), pct(overhead_ms, 0.99), pct(overhead_ms, 1.0));
   if (!fake_url.empty()) {
     // The slowest source as the source saw it (delay + its own time), per request.
-    auto rest = fake_url.substr(fake_url.find("//") + 2);
-    httplib::Client fc(rest.substr(0, rest.find(':')), std::stoi(rest.substr(rest.find(':') + 1)));
-    fc.set_read_timeout(60);
+    auto fc = fake_client();
+    if (auto st = fc.Get("/stats"); st && st->status == 200) {
+      auto j = json::parse(st->body);
+      std::printf("  source connections opened while measuring %lld (open at most %lld)\n",
+                  j["connections_accepted"].get<long long>(), j["max_open_connections"].get<long long>());
+    }
     auto r = fc.Get("/timings");
     if (!r || r->status != 200) {
       std::cerr << "GET " << fake_url << "/timings failed\n";
@@ -225,6 +388,24 @@ int main(int argc, char** argv) {
     }
     std::printf("  answer - slowest source           p50 %.2f ms, p99 %.2f ms, max %.2f ms  (%ld requests without timings)\n",
                 pct(vs_source, 0.5), pct(vs_source, 0.99), pct(vs_source, 1.0), unmatched);
+    if (!direct) {
+      // Where the mean goes: means from medflowd's counters over the measured window.
+      auto mean_ms = [&](const std::string& name, const std::string& labels) {
+        auto series = [&](const char* suffix) { return name + suffix + labels; };
+        double n = metric(metrics_after, series("_count")) - metric(metrics_before, series("_count"));
+        double sum = metric(metrics_after, series("_sum")) - metric(metrics_before, series("_sum"));
+        return n > 0 ? 1000 * sum / n : 0.0;
+      };
+      double total = 0, source = 0;
+      for (auto& [corr, ms] : totals_ms) total += ms;
+      for (auto& [corr, us] : timings.items()) source += us.get<double>() / 1000.0;
+      total /= std::max<size_t>(1, totals_ms.size());
+      source /= std::max<size_t>(1, timings.size());
+      double handler = mean_ms("medflow_http_request_seconds", "{route=\"/aggregation/{service}\",method=\"POST\"}");
+      double call = mean_ms("medflow_http_client_call_seconds", "");
+      std::printf("  means: client %.2f ms, medflowd handler %.2f ms, source call in medflowd %.2f ms, "
+                  "slowest source's own time %.2f ms (of all requests)\n", total, handler, call, source);
+    }
   }
   if (!direct)
     std::printf("  in medflowd beyond the slowest call  p50 %.2f ms, p99 %.2f ms (its histogram)\n",

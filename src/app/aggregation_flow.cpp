@@ -7,9 +7,11 @@
 #include "core/log.hpp"
 #include "http/aggregation_routes.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace medflow::app {
 
@@ -50,7 +52,11 @@ class aggregation_flow : public flow {
     http::aggregation_api api;
     load_services(rt.cfg.string("aggregation.services_dir"), rt.cfg.string("aggregation.tak_file"),
                   limits, cache, api);
-    http_ = std::make_unique<http_client::client>();
+    http_client::client::options ho;
+    auto io = rt.cfg.integer("aggregation.io_threads");
+    ho.io_threads = io > 0 ? static_cast<int>(io)
+                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    http_ = std::make_unique<http_client::client>(ho);
     auto url = rt.cfg.string("aggregation.engagement_index.url");
     if (url.empty()) {
       local_ = std::make_unique<agg::local_index>(rt.db);

@@ -83,11 +83,15 @@ struct probes {
         &reg.get_counter(name, help, {{"outcome", "connect_failed"}});
     calls[size_t(response::outcome::failed)] =
         &reg.get_counter(name, help, {{"outcome", "failed"}});
+    seconds = &reg.get_histogram("medflow_http_client_call_seconds",
+                                 "HTTP client calls, from call() to the response (queue included)",
+                                 metrics::latency_buckets_seconds());
     reg.set_gauge_fn("medflow_http_client_in_flight",
                      "HTTP client calls started and not yet completed", {},
                      [this] { return static_cast<double>(in_flight.load()); });
   }
   std::array<metrics::counter*, 4> calls{};  // indexed by response::outcome
+  metrics::histogram* seconds = nullptr;
   std::atomic<int64_t> in_flight{0};
 };
 
@@ -213,7 +217,7 @@ response::outcome classify(CURLcode code, CURL* easy) {
 }  // namespace
 
 struct client::impl {
-  explicit impl(options o);
+  impl(options o, std::string thread_name);
   ~impl();
 
   void call(request r, std::function<void(response)> done);
@@ -258,7 +262,7 @@ struct client::impl {
   std::thread thread;  // last: started once everything above exists
 };
 
-client::impl::impl(options o)
+client::impl::impl(options o, std::string thread_name)
     : per_host_limit(limit(o.max_connections_per_host)),
       total_limit(limit(o.max_total_connections)) {
   global_init();
@@ -282,8 +286,8 @@ client::impl::impl(options o)
   ev.data.fd = wake_fd.get();
   if (::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, wake_fd.get(), &ev) != 0)
     throw std::system_error(errno, std::generic_category(), "epoll_ctl(eventfd)");
-  thread = std::thread([this] {
-    pthread_setname_np(pthread_self(), "mf.http-out");  // tells it apart in top -H / perf
+  thread = std::thread([this, name = std::move(thread_name)] {
+    pthread_setname_np(pthread_self(), name.c_str());  // tells it apart in top -H / perf
     run();
   });
 }
@@ -623,6 +627,7 @@ void client::impl::fail(pending& p, response::outcome result, std::string error)
 
 void client::impl::complete(std::function<void(response)>& done, response r) {
   metrics.calls[size_t(r.result)]->inc();
+  metrics.seconds->observe(static_cast<double>(r.elapsed_us) / 1e6);
   in_flight.fetch_sub(1, std::memory_order_relaxed);
   metrics.in_flight.fetch_sub(1, std::memory_order_relaxed);
   if (!done) return;
@@ -686,16 +691,28 @@ int client::impl::on_socket(CURL*, curl_socket_t s, int what, void* self, void* 
   return 0;
 }
 
-client::client(options opts) : impl_(std::make_unique<impl>(opts)) {}
+client::client(options opts) {
+  int n = std::max(1, opts.io_threads);
+  // The limits hold over all threads: each loop gets its share (at least one connection).
+  options share = opts;
+  share.max_connections_per_host = std::max(1L, opts.max_connections_per_host / n);
+  share.max_total_connections = std::max(1L, opts.max_total_connections / n);
+  for (int i = 0; i < n; ++i)
+    loops_.push_back(std::make_unique<impl>(
+        share, n == 1 ? std::string("mf.http-out") : "mf.http-out-" + std::to_string(i + 1)));
+}
 client::client() : client(options{}) {}
 client::~client() = default;
 
 void client::call(request r, std::function<void(response)> done) {
-  impl_->call(std::move(r), std::move(done));
+  auto i = next_.fetch_add(1, std::memory_order_relaxed) % loops_.size();
+  loops_[i]->call(std::move(r), std::move(done));
 }
 
 size_t client::in_flight() const {
-  return impl_->in_flight.load(std::memory_order_relaxed);
+  size_t n = 0;
+  for (auto& l : loops_) n += l->in_flight.load(std::memory_order_relaxed);
+  return n;
 }
 
 }  // namespace medflow::http_client

@@ -1,7 +1,9 @@
-// An asynchronous HTTP client: libcurl's multi interface driven by one I/O thread, so many
-// calls in flight hold no thread each. Connections are kept alive and reused per host.
+// An asynchronous HTTP client: libcurl's multi interface driven by a fixed number of I/O
+// threads (one by default), so calls in flight hold no thread each. Connections are kept
+// alive and reused per host and I/O thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,23 +40,29 @@ class client {
  public:
   struct options {
     // Several thousand calls in flight to one host (a gateway, a test double) must not queue.
+    // (over all I/O threads)
     long max_connections_per_host = 2048;
     long max_total_connections = 4096;
+    // I/O threads, each with its own curl multi handle and connections; calls are spread
+    // over them in turn. One thread at ~60 µs of CPU per call saturates near 10,000 calls/s
+    // and then queues calls; more spread that work over the cores.
+    int io_threads = 1;
   };
   explicit client(options opts);
   client();
-  ~client();  // stops the I/O thread; calls still in flight complete with outcome::failed
+  ~client();  // stops the I/O threads; calls still in flight complete with outcome::failed
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
-  // Starts a call. `done` runs exactly once, on the I/O thread: keep it short (e.g. send an
+  // Starts a call. `done` runs exactly once, on an I/O thread: keep it short (e.g. send an
   // actor message).
   void call(request r, std::function<void(response)> done);
   size_t in_flight() const;
 
  private:
   struct impl;
-  std::unique_ptr<impl> impl_;
+  std::vector<std::unique_ptr<impl>> loops_;
+  std::atomic<size_t> next_{0};
 };
 
 }  // namespace medflow::http_client

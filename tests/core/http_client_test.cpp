@@ -362,6 +362,37 @@ TEST_CASE("many calls run concurrently on the client's one I/O thread") {
   CHECK(c.in_flight() == 0);
 }
 
+TEST_CASE("several I/O threads: calls are spread over them, the limits hold over all") {
+  test_server server;
+  client::options opts;
+  opts.io_threads = 3;
+  opts.max_connections_per_host = 6;  // two per thread
+  client c(opts);
+  std::mutex m;
+  std::set<std::thread::id> threads;
+  std::vector<std::future<response>> futures;
+  for (int i = 0; i < 30; ++i) {
+    auto p = std::make_shared<std::promise<response>>();
+    futures.push_back(p->get_future());
+    c.call(get(server.url("/sleep?ms=20")), [p, &m, &threads](response res) {
+      {
+        std::lock_guard<std::mutex> g{m};
+        threads.insert(std::this_thread::get_id());
+      }
+      p->set_value(std::move(res));
+    });
+  }
+  for (auto& f : futures) {
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    CHECK(f.get().result == response::outcome::ok);
+  }
+  CHECK(threads.size() == 3);
+  CHECK(c.in_flight() == 0);
+  std::lock_guard<std::mutex> g{server.mutex};
+  CHECK(server.max_concurrent > 3);  // more than one thread's share: they ran in parallel
+  CHECK(server.max_concurrent <= 6);
+}
+
 TEST_CASE("calls beyond the per-host connection limit wait for a free connection") {
   test_server server;
   client::options opts;

@@ -42,9 +42,10 @@
 //                      requests/by_address count source calls only; max_concurrent is the
 //                      most source calls received but not yet answered at one time.
 //   GET  /timings      {"<x-skltp-correlation-id>": µs}: per correlation id of source calls,
-//                      the slowest call's time here, from its request parsed to its answer
-//                      handed to the socket (benchmarks: the aggregated answer's time minus
-//                      this is what the aggregator added; at most 2,000,000 ids are kept)
+//                      the slowest call's time here, from its request's arrival (the kernel's
+//                      receive timestamp) to its answer handed to the socket (benchmarks:
+//                      the aggregated answer's time minus this is what the aggregator
+//                      added; at most 2,000,000 ids are kept)
 //   POST /reset-stats  zeroes the counters and forgets the timings (the maxima restart from
 //                      the current values)
 //   GET  /config       the current table
@@ -61,6 +62,8 @@
 #include <algorithm>
 
 #include <arpa/inet.h>
+#include <linux/net_tstamp.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -502,6 +505,7 @@ struct connection {
   size_t in_off = 0;     // start of unparsed input
   size_t scan_from = 0;  // where to resume looking for the end of the header block (from in_off)
   std::optional<http_request> head;  // headers parsed, body still arriving
+  int64_t rx_start_ns = 0;  // when the first bytes of the request being read arrived
   std::deque<pending_answer> answers;
   uint64_t first_seq = 0;  // sequence number of answers.front()
   std::string out;
@@ -684,6 +688,10 @@ class server {
       // Answers are small and written whole; Nagle would only add latency to them.
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      // The kernel's receive time of each read (GET /timings counts from a request's arrival,
+      // so this program's own scheduling delays do not count against the caller).
+      int stamping = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+      setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &stamping, sizeof stamping);
       if (next_serial_ == 0) next_serial_ = 1;  // 0 marks the listener and the signalfd
       auto c = std::make_unique<connection>();
       c->fd = fd;
@@ -714,11 +722,38 @@ class server {
     conns_[c.fd].reset();
   }
 
+  // The kernel's software receive timestamp of a read (CLOCK_REALTIME), on CLOCK_MONOTONIC;
+  // now when there is none.
+  static int64_t arrival_ns(msghdr& msg) {
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPING) continue;
+      timespec stamps[3];
+      std::memcpy(stamps, CMSG_DATA(cm), sizeof stamps);
+      if (stamps[0].tv_sec == 0 && stamps[0].tv_nsec == 0) break;
+      timespec real;
+      clock_gettime(CLOCK_REALTIME, &real);
+      int64_t real_now = static_cast<int64_t>(real.tv_sec) * 1'000'000'000 + real.tv_nsec;
+      int64_t at = static_cast<int64_t>(stamps[0].tv_sec) * 1'000'000'000 + stamps[0].tv_nsec;
+      int64_t mono_now = now_ns();
+      return std::min(mono_now, mono_now - (real_now - at));
+    }
+    return now_ns();
+  }
+
   // Returns false when the connection was closed.
   bool on_readable(connection& c) {
     for (int i = 0; i < k_reads_per_event; ++i) {
-      ssize_t n = recv(c.fd, read_buf_.data(), read_buf_.size(), 0);
+      iovec iov{read_buf_.data(), read_buf_.size()};
+      alignas(cmsghdr) char control[256];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t n = recvmsg(c.fd, &msg, 0);
       if (n > 0) {
+        // The bytes that start a request: remember when they arrived.
+        if (c.in.size() == c.in_off) c.rx_start_ns = arrival_ns(msg);
         // Input after the last request we will answer is discarded, not buffered.
         if (!c.no_more_requests) c.in.append(read_buf_.data(), static_cast<size_t>(n));
         if (static_cast<size_t>(n) < read_buf_.size()) break;
@@ -904,7 +939,8 @@ class server {
     ++in_flight_;
     if (in_flight_ > stats_.max_concurrent) stats_.max_concurrent = in_flight_;
     a.source_call = true;
-    a.received_ns = now_ns();
+    a.received_ns = c.rx_start_ns > 0 ? c.rx_start_ns : now_ns();
+    c.rx_start_ns = 0;
     if (const std::string* corr = r.header("x-skltp-correlation-id")) a.correlation = *corr;
 
     if (b.close) {
@@ -1048,7 +1084,7 @@ class server {
     return std::nullopt;
   }
 
-  // The slowest source call of one correlation id so far: from its request parsed to its
+  // The slowest source call of one correlation id so far: from its request's arrival to its
   // answer handed to the socket (the delay plus this program's own time).
   void note_timing(const pending_answer& a) {
     auto us = (now_ns() - a.received_ns) / 1000;
