@@ -127,7 +127,7 @@ const std::vector<config_key>& config_keys() {
       {"aggregation.engagement_index.sender_id", k::string, "SKLTP",
        "x-vp-sender-id towards an external engagement index"},
       {"aggregation.io_threads", k::integer, 0,
-       "I/O threads of the source calls (0: one per core)", 0, 64},
+       "I/O threads of the source calls (0: one per core, at most 8)", 0, 64},
       {"aggregation.service_timeout_ms", k::integer, 4000,
        "SERVICE_TIMEOUT_MS: one source call (and the external index)", 1, 600000, {},
        {"SERVICE_TIMEOUT_MS"}},
