@@ -315,6 +315,10 @@ void add_registries(server& srv, me::service& svc) {
 }  // namespace
 
 void add_medical_events_routes(server& srv, me::service& svc) {
+  // Errors the server raises itself (unknown path, wrong method, body too large, a handler
+  // that threw) come in eHealth's envelope too, like every other error of this API.
+  srv.set_error_renderer("/api", send_me_error);
+  srv.set_error_renderer("/jobs", send_me_error);
   add_job_routes(srv, svc);
   add_job_view(srv, svc, "/api/jobs/{id}");
   // The reference's job links say "/jobs/<id>" (no /api): serve that too, so links work.

@@ -78,6 +78,8 @@ expect_json .data.status active; expect_json .data.name Diabetes
 api GET "/api/patients/$P1/episodes"; expect_status 200
 expect_json '.paging.total_entries' 1; expect_json '.data[0].id' "$EP"
 api GET "/api/jobs/000000000000000000000000"; expect_status 404
+api GET "/api/nothing/here"; expect_status 404; expect_json .error.type not_found; expect_json .meta.code 404
+api DELETE "/api/jobs/000000000000000000000000"; expect_status 405; expect_json .error.type method_not_allowed
 
 step "the same episode again fails asynchronously with 422 (already exists)"
 api POST "/api/patients/$P1/episodes" "$(episode $EP)"; expect_status 202
