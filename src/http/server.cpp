@@ -91,6 +91,17 @@ server::server(options opts)
   srv_->set_keep_alive_max_count(opts_.keep_alive_max_count);
   srv_->set_keep_alive_timeout(opts_.keep_alive_timeout_s);
   srv_->set_payload_max_length(opts_.max_body_bytes);
+  // A POST/PUT/PATCH without Content-Length or Transfer-Encoding has an empty body (RFC 9112
+  // 6.3), e.g. `curl -X POST .../hri/tenants/t1`; cpp-httplib 0.11 answers it 400 instead.
+  // This runs before the body is read, so saying so in the headers is enough.
+  srv_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding") &&
+        (req.method == "POST" || req.method == "PUT" || req.method == "PATCH")) {
+      // The request object is the server's own, mutable one; the hook only sees it as const.
+      const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   srv_->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     on_error(req, res);
   });

@@ -2,6 +2,11 @@
 
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 using namespace medflow;
 
 namespace {
@@ -9,6 +14,7 @@ struct server_fixture {
   http::server::options opts;
   std::unique_ptr<http::server> srv;
   std::unique_ptr<httplib::Client> cli;
+  int port = 0;
 
   server_fixture() {
     opts.port = 0;
@@ -41,12 +47,40 @@ struct server_fixture {
           throw error_exception(error::conflict("no way"));
         },
         {"refuses", "test", nullptr, {}});
-    int port = srv->start();
+    srv->add(
+        "POST", "/size",
+        [](const httplib::Request& req, httplib::Response& res, const http::params&) {
+          http::send_json(res, 200, {{"size", req.body.size()}});
+        },
+        {"body size", "test", nullptr, {{200, "ok"}}});
+    port = srv->start();
     cli = std::make_unique<httplib::Client>("127.0.0.1", port);
   }
   static nlohmann::json body(const httplib::Result& r) { return nlohmann::json::parse(r->body); }
+
+  // Sends raw bytes on a new connection and returns everything read until the server closes.
+  std::string raw(const std::string& request) const {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    return out;
+  }
 };
 }  // namespace
+
+TEST_CASE_FIXTURE(server_fixture, "a POST without Content-Length has an empty body, not a 400") {
+  auto out = raw("POST /size HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(out.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(out.find("{\"size\":0}") != std::string::npos);
+}
 
 TEST_CASE_FIXTURE(server_fixture, "path parameters reach the handler URL-decoded") {
   auto r = cli->Get("/things/a%20b/parts/7");
