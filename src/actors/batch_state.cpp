@@ -45,24 +45,21 @@ void track(self_ptr self) {
   auto now = clock::now_ms();
   auto d = hri::track(*st.b, cfg.completion_delay_ms, cfg.stuck_timeout_ms, now);
   using k = hri::tracker_decision::kind;
-  auto finish = [&](hri::status s, std::optional<std::string> failure) {
-    auto next = *st.b;
-    next.st = s;
-    next.end_ms = now;
-    next.status_changed_ms = now;
-    next.actual_record_count = st.b->valid_count + st.b->invalid_count;
-    next.invalid_record_count = st.b->invalid_count;
-    next.failure_message = std::move(failure);
-    change_status(self, std::move(next));
-  };
   switch (d.k) {
-    case k::fail: finish(hri::status::failed, d.failure_message); break;
-    case k::complete_now: finish(hri::status::completed, std::nullopt); break;
+    case k::fail:
+    case k::complete_now:
+      // The same transition as HRI's internal fail / processingComplete actions; the tracker
+      // only decides for a batch that is still open, where both are allowed.
+      if (auto next = hri::apply_action(*st.b, hri::decision_request(*st.b, d), hri::principal{},
+                                        cfg.validation, now))
+        change_status(self, std::move(*next));
+      break;
     case k::complete_at: schedule_check(self, d.at_ms); break;
     case k::none:
       // A batch waiting for records is checked again when its stuck timeout ends.
-      if (st.b->st == hri::status::send_completed && cfg.stuck_timeout_ms > 0 && !st.timer_pending)
-        schedule_check(self, st.b->status_changed_ms + cfg.stuck_timeout_ms);
+      if (!st.timer_pending)
+        if (auto at = hri::next_check_ms(*st.b, cfg.completion_delay_ms, cfg.stuck_timeout_ms))
+          schedule_check(self, *at);
       break;
   }
 }
@@ -91,7 +88,7 @@ void on_record(self_ptr self, batch_record& r) {
       if (r.batch_id) hs.emplace_back("batchId", *r.batch_id);
       st.records.push_back(
           {hri::output_topic(r.rec.topic, "invalid"), std::nullopt,
-           hri::invalid_record(st.b ? r.batch_id : r.batch_id, r.rec.topic, r.rec.partition,
+           hri::invalid_record(r.batch_id, r.rec.topic, r.rec.partition,
                                r.rec.offset, decision.failure)
                .dump(),
            std::move(hs), std::nullopt});
@@ -128,9 +125,6 @@ void on_action(self_ptr self, batch_action& a) {
     a.reply(next.err().status, next.err().message);
     return;
   }
-  // The actor's counts stay: the API carries no counters of its own.
-  next->valid_count = st.b->valid_count;
-  next->invalid_count = st.b->invalid_count;
   change_status(self, std::move(*next));
   track(self);  // e.g. every record already arrived before sendComplete
   st.replies.push_back(std::move(a.reply));

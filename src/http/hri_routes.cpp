@@ -103,20 +103,19 @@ std::optional<error> authorize_admin(const hri_api& api, const httplib::Request&
   return std::nullopt;
 }
 
+// A valid token whose scopes include the tenant (HRI checks the tenant before the role).
+result<authn> authenticate_tenant(const hri_api& api, const httplib::Request& req,
+                                  const std::string& tenant) {
+  auto a = authenticate(api, req);
+  if (!a) return a;
+  if (auto e = hri::check_tenant_scope(a->who, tenant, a->scope_text)) return *e;
+  return a;
+}
+
 std::vector<std::pair<std::string, std::string>> query_params(const httplib::Request& req) {
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& [k, v] : req.params) out.emplace_back(k, v);
   return out;
-}
-
-const char* action_path(hri::action a) {
-  switch (a) {
-    case hri::action::send_complete: return "sendComplete";
-    case hri::action::terminate: return "terminate";
-    case hri::action::processing_complete: return "processingComplete";
-    case hri::action::fail: return "fail";
-  }
-  return "";
 }
 
 route_doc doc(std::string summary, json body, std::map<int, std::string> responses,
@@ -228,13 +227,9 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
         auto t = ps.at("tenantId");
         auto body = hri::parse_create_batch(t, req.body);
         if (!body) return send_hri_error(req, res, body.err());
-        auto a = authenticate(*api, req);
+        auto a = authenticate_tenant(*api, req, t);
         if (!a) return send_hri_error(req, res, a.err());
-        if (!a->who.auth_disabled)
-          if (auto e = hri::check_tenant_scope(a->who, t, a->scope_text)) return send_hri_error(req, res, *e);
         if (auto e = hri::check_create_role(a->who)) return send_hri_error(req, res, *e);
-        if (!a->who.auth_disabled && a->who.sub.empty())
-          return send_hri_error(req, res, 401, "JWT access token 'sub' claim must be populated.");
         auto b = api->svc.create_batch(t, *body, a->who.sub);
         if (!b) return send_hri_error(req, res, b.err());
         request_id(req, res);
@@ -251,10 +246,8 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
         // refuses (400) after the role checks.
         auto q = hri::bind_search(t, query_params(req));
         if (!q) return send_hri_error(req, res, q.err());
-        auto a = authenticate(*api, req);
+        auto a = authenticate_tenant(*api, req, t);
         if (!a) return send_hri_error(req, res, a.err());
-        if (!a->who.auth_disabled)
-          if (auto e = hri::check_tenant_scope(a->who, t, a->scope_text)) return send_hri_error(req, res, *e);
         if (auto e = hri::check_read_role(a->who)) return send_hri_error(req, res, *e);
         if (auto e = hri::resolve_search(*q)) return send_hri_error(req, res, *e);
         std::optional<std::string> only;
@@ -272,10 +265,8 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
       [api](const httplib::Request& req, httplib::Response& res, const params& ps) {
         auto t = ps.at("tenantId"), id = ps.at("batchId");
         if (auto e = hri::check_batch_ids(t, id)) return send_hri_error(req, res, *e);
-        auto a = authenticate(*api, req);
+        auto a = authenticate_tenant(*api, req, t);
         if (!a) return send_hri_error(req, res, a.err());
-        if (!a->who.auth_disabled)
-          if (auto e = hri::check_tenant_scope(a->who, t, a->scope_text)) return send_hri_error(req, res, *e);
         if (auto e = hri::check_read_role(a->who)) return send_hri_error(req, res, *e);
         auto b = api->svc.get_batch(t, id);
         if (!b) return send_hri_error(req, res, hri::batch_not_found(t, id, false));
@@ -288,15 +279,13 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
   for (auto act : {hri::action::send_complete, hri::action::terminate,
                    hri::action::processing_complete, hri::action::fail}) {
     srv.add(
-        "PUT", std::string("/hri/tenants/{tenantId}/batches/{batchId}/action/") + action_path(act),
+        "PUT", std::string("/hri/tenants/{tenantId}/batches/{batchId}/action/") + hri::action_name(act),
         [api, act](const httplib::Request& req, httplib::Response& res, const params& ps) {
           auto t = ps.at("tenantId"), id = ps.at("batchId");
           auto body = hri::parse_action(act, t, id, req.body);
           if (!body) return send_hri_error(req, res, body.err());
-          auto a = authenticate(*api, req);
+          auto a = authenticate_tenant(*api, req, t);
           if (!a) return send_hri_error(req, res, a.err());
-          if (!a->who.auth_disabled)
-            if (auto e = hri::check_tenant_scope(a->who, t, a->scope_text)) return send_hri_error(req, res, *e);
           // The batch's actor checks existence (404), role (401), owner (401) and state (409)
           // in HRI's order and answers once the change and its notification are committed.
           auto promise = std::make_shared<std::promise<std::pair<int, std::string>>>();
@@ -311,7 +300,7 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
           request_id(req, res);
           send_empty(res, 200);
         },
-        doc(std::string("Batch action ") + action_path(act), {{"type", "object"}},
+        doc(std::string("Batch action ") + hri::action_name(act), {{"type", "object"}},
             {{200, "done"}, {400, "invalid request"}, {401, "unauthorized"}, {404, "unknown batch"},
              {409, "not allowed in the batch's state"}}));
   }

@@ -570,17 +570,6 @@ class builder {
   std::string_view s_;
 };
 
-bool fold_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x += 32;
-    if (y >= 'A' && y <= 'Z') y += 32;
-    if (x != y) return false;
-  }
-  return true;
-}
-
 const char* type_name(go_type t) {
   switch (t) {
     case go_type::string:
@@ -614,6 +603,17 @@ std::optional<int64_t> parse_int64(const std::string& lit) {
 }
 
 }  // namespace
+
+bool fold_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x += 32;
+    if (y >= 'A' && y <= 'Z') y += 32;
+    if (x != y) return false;
+  }
+  return true;
+}
 
 std::string quote(std::string_view s) {
   std::string out = "\"";

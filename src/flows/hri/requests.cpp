@@ -248,24 +248,12 @@ result<stream_settings> stream_from(const std::string* tenant, const std::string
 
 using params_t = std::vector<std::pair<std::string, std::string>>;
 
-bool fold_equal(const std::string& a, const char* b) {
-  size_t n = std::char_traits<char>::length(b);
-  if (a.size() != n) return false;
-  for (size_t i = 0; i < n; ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x += 32;
-    if (y >= 'A' && y <= 'Z') y += 32;
-    if (x != y) return false;
-  }
-  return true;
-}
-
 // Echo's query binding: the first value of the exact name, else of a case-insensitive match.
 const std::string* query_value(const params_t& params, const char* name) {
   for (const auto& [k, v] : params)
     if (k == name) return &v;
   for (const auto& [k, v] : params)
-    if (fold_equal(k, name)) return &v;
+    if (go::fold_equal(k, name)) return &v;
   return nullptr;
 }
 

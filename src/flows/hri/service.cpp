@@ -9,8 +9,6 @@ namespace medflow::flows::hri {
 
 namespace {
 
-error not_found(std::string m) { return {404, "not_found", std::move(m), {}}; }
-
 bus::message notification(const batch& b) {
   return {notification_topic(b.topic), b.id, to_json(b).dump(), {}, std::nullopt};
 }
@@ -41,7 +39,7 @@ std::vector<std::string> service::tenants() {
 result<json> service::tenant_info(const std::string& tenant) {
   auto rd = db_.reader();
   if (!tenant_exists(*rd, tenant))
-    return not_found("Tenant: " + tenant + " not found: [404] index_not_found_exception: no such index [" +
+    return error::not_found("Tenant: " + tenant + " not found: [404] index_not_found_exception: no such index [" +
                      tenant + "-batches]");
   // The shape of Elasticsearch's cat-indices row that HRI returned.
   auto n = count_batches(*rd, tenant);
@@ -54,7 +52,7 @@ result<json> service::tenant_info(const std::string& tenant) {
 medflow::status service::delete_tenant(const std::string& tenant) {
   return db_.write().run([&](store::tx& t) -> medflow::status {
     if (!tenant_exists(t.conn, tenant))
-      return not_found("Could not delete tenant [" + tenant +
+      return error::not_found("Could not delete tenant [" + tenant +
                        "]: [404] index_not_found_exception: no such index [" + tenant + "-batches]");
     hri::delete_tenant(t.conn, tenant);
     return ok_status();
@@ -78,7 +76,7 @@ result<stream_row> service::create_stream(const std::string& tenant, const std::
       auto existing = bus_.partitions(name);
       if (!existing) continue;
       if (!adoptable || *existing != parts)
-        return error{409, "conflict", "topic '" + name + "' already exists", {}};
+        return error::conflict("topic '" + name + "' already exists");
     }
   }
   std::vector<std::string> created;
@@ -102,8 +100,8 @@ result<stream_row> service::create_stream(const std::string& tenant, const std::
       }
     }
     if (dynamic_cast<const bus::topic_exists*>(&e))
-      return error{409, "conflict", "topic '" + current + "' already exists", {}};
-    return error{500, "internal_error", e.what(), {}};
+      return error::conflict("topic '" + current + "' already exists");
+    return error::internal(e.what());
   }
 }
 
@@ -187,7 +185,7 @@ result<batch> service::create_batch(const std::string& tenant, const hri::create
   auto note = notification(b);
   if (!bus_.partitions(note.topic))
     // HRI deleted the batch again when its notification could not be written.
-    return error{500, "internal_error", "kafka producer error: Broker: Unknown topic or partition", {}};
+    return error::internal("kafka producer error: Broker: Unknown topic or partition");
   db_.write().run([&](store::tx& t) {
     insert_batch(t.conn, b);
     bus_.append_in(t, note);
@@ -207,9 +205,9 @@ std::pair<int64_t, std::vector<batch>> service::search(const std::string& tenant
   return search_batches(*rd, tenant, q, integrator);
 }
 
-std::vector<batch> service::batches_in(status s) {
+std::vector<batch_key> service::batches_in(status s) {
   auto rd = db_.reader();
-  return batches_with_status(*rd, s);
+  return batch_keys_with_status(*rd, s);
 }
 
 void service::apply(commit c, std::function<void(std::exception_ptr)> done) {

@@ -48,7 +48,7 @@ class service {
   std::optional<batch> get_batch(const std::string& tenant, const std::string& id);
   std::pair<int64_t, std::vector<batch>> search(const std::string& tenant, const search_query& q,
                                                 const std::optional<std::string>& integrator);
-  std::vector<batch> batches_in(status s);
+  std::vector<batch_key> batches_in(status s);
 
   // -- what a batch actor commits ---------------------------------------------------------------------
   struct commit {

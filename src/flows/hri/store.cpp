@@ -135,15 +135,6 @@ std::optional<stream_row> load_stream(store::connection& c, const std::string& t
   return read_stream(q);
 }
 
-std::vector<stream_row> list_streams(store::connection& c, const std::string& tenant) {
-  std::vector<stream_row> out;
-  auto q = c.prepare(
-      "SELECT tenant, id, settings, validation FROM hri_streams WHERE tenant=? ORDER BY id");
-  q.bind_all(tenant);
-  while (q.step()) out.push_back(read_stream(q));
-  return out;
-}
-
 std::vector<stream_row> all_streams(store::connection& c) {
   std::vector<stream_row> out;
   auto q = c.prepare("SELECT tenant, id, settings, validation FROM hri_streams ORDER BY tenant, id");
@@ -215,11 +206,11 @@ std::pair<int64_t, std::vector<batch>> search_batches(store::connection& c,
   return {total, std::move(page)};
 }
 
-std::vector<batch> batches_with_status(store::connection& c, status st) {
-  std::vector<batch> out;
-  auto q = c.prepare("SELECT doc FROM hri_batches WHERE status=?");
+std::vector<batch_key> batch_keys_with_status(store::connection& c, status st) {
+  std::vector<batch_key> out;
+  auto q = c.prepare("SELECT tenant, id FROM hri_batches WHERE status=?");
   q.bind_all(status_name(st));
-  while (q.step()) out.push_back(batch_from(json::parse(q.text_view(0))));
+  while (q.step()) out.push_back({q.text(0), q.text(1)});
   return out;
 }
 

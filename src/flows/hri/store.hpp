@@ -30,7 +30,6 @@ struct stream_row {
 };
 std::optional<stream_row> load_stream(store::connection& c, const std::string& tenant,
                                       const std::string& id);
-std::vector<stream_row> list_streams(store::connection& c, const std::string& tenant);
 std::vector<stream_row> all_streams(store::connection& c);
 void insert_stream(store::connection& c, const stream_row& s, int64_t now_ms);
 void delete_stream(store::connection& c, const std::string& tenant, const std::string& id);
@@ -45,7 +44,11 @@ std::pair<int64_t, std::vector<batch>> search_batches(store::connection& c,
                                                       const std::string& tenant,
                                                       const search_query& q,
                                                       const std::optional<std::string>& integrator);
-// Batches of any tenant in a status (start-up resumes their timers).
-std::vector<batch> batches_with_status(store::connection& c, status s);
+// The batches of any tenant in a status (start-up resumes their timers; each batch's actor
+// loads its own row).
+struct batch_key {
+  std::string tenant, id;
+};
+std::vector<batch_key> batch_keys_with_status(store::connection& c, status s);
 
 }  // namespace medflow::flows::hri
