@@ -214,7 +214,7 @@ void server::add(const std::string& method, const std::string& path, handler h, 
   auto names = r.names;
   auto prefix_headers = &default_headers_;
   auto* rp = &probe(path, method);
-  auto wrapped = [h = std::move(h), names, prefix_headers, rp](
+  auto wrapped = [this, h = std::move(h), names, prefix_headers, rp](
                      const httplib::Request& req, httplib::Response& res) {
     auto start = clock::steady_us();
     params ps;
@@ -226,7 +226,7 @@ void server::add(const std::string& method, const std::string& path, handler h, 
     try {
       h(req, res, ps);
     } catch (const error_exception& e) {
-      send_error(res, e.err());
+      render_error(req, res, e.err());  // in the API's own error format (/api, /hri)
     }
     rp->count(res.status, static_cast<double>(clock::steady_us() - start) / 1e6);
   };
