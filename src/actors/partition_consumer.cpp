@@ -72,7 +72,12 @@ void maybe_commit(self_ptr self) {
 
 void fetch(self_ptr self) {
   auto& st = self->state;
-  if (st.draining || st.pending.size() >= st.cfg.max_in_flight) return;
+  if (st.draining) return;
+  if (st.pending.size() >= st.cfg.max_in_flight) {
+    st.fetch_deferred = true;  // the wake stays pending until a fetch runs
+    return;
+  }
+  st.fetch_deferred = false;
   st.wake_pending->store(false);
   size_t room = std::min(st.cfg.fetch_max, st.cfg.max_in_flight - st.pending.size());
   std::vector<bus::record> recs;
@@ -174,7 +179,11 @@ caf::behavior partition_consumer(caf::stateful_actor<partition_consumer_state>* 
         if (st.pending.erase(offset) == 0) return;
         st.m_records->inc();
         maybe_commit(self);
-        fetch(self);  // room for more
+        // New records wake the consumer; a finished one only matters when a fetch was put
+        // off for lack of room, and then once a whole batch fits again (not one by one).
+        if (st.fetch_deferred && st.cfg.max_in_flight - st.pending.size() >=
+                                     std::min(st.cfg.fetch_max, st.cfg.max_in_flight))
+          fetch(self);
         maybe_finish_drain(self);
       },
       [self](record_failed_atom, int64_t offset, const std::string& reason) {

@@ -75,6 +75,7 @@ struct partition_consumer_state {
   bool commit_timer = false;  // a commit_atom is scheduled
   std::set<int64_t> pending;  // offsets dispatched and not done yet
   bool draining = false;
+  bool fetch_deferred = false;  // a wake or tick found no room: fetch once room opens
 
   // The offset everything before which is done: where the group may commit.
   int64_t done_up_to() const { return pending.empty() ? next_fetch : *pending.begin(); }
