@@ -68,6 +68,7 @@ bool route(self_ptr self, const std::string& key, work_item& item) {
 // Routes waiting items, oldest first, as long as slots allow.
 void drain_waiting(self_ptr self) {
   auto& st = self->state;
+  if (st.failed) return;  // after a failure nothing more is started (see the header)
   while (!st.waiting.empty()) {
     auto& [key, item] = st.waiting.front();
     if (!route(self, key, item)) return;

@@ -136,7 +136,6 @@ struct fan_out {
 
 // Renders a CAF error with its context (what() of the exception that killed an actor).
 std::string describe(const caf::error& e);
-using medflow::describe;  // and exceptions (core/error.hpp)
 
 }  // namespace medflow::actors
 

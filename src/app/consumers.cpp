@@ -5,18 +5,20 @@
 
 namespace medflow::app {
 
-void start_consumers(runtime& rt, const consumer_group_spec& spec) {
+std::vector<caf::actor> start_consumers(runtime& rt, const consumer_group_spec& spec) {
+  actors::consumer_config common;
+  common.group = spec.group;
+  common.topic = spec.topic;
+  common.fetch_max = static_cast<size_t>(rt.cfg.integer("bus.fetch_max"));
+  common.max_in_flight = 2 * common.fetch_max;
+  common.commit_interval = std::chrono::milliseconds(rt.cfg.integer("bus.commit_interval_ms"));
+  common.max_attempts = spec.max_attempts;
+  common.limits.max_keys = static_cast<size_t>(rt.cfg.integer("sequencer.max_keys"));
+  common.limits.idle = std::chrono::milliseconds(rt.cfg.integer("sequencer.idle_ms"));
+  std::vector<caf::actor> sups;
   for (int32_t p = 0; p < spec.partitions; ++p) {
-    actors::consumer_config c;
-    c.group = spec.group;
-    c.topic = spec.topic;
+    auto c = common;
     c.partition = p;
-    c.fetch_max = static_cast<size_t>(rt.cfg.integer("bus.fetch_max"));
-    c.max_in_flight = 2 * c.fetch_max;
-    c.commit_interval = std::chrono::milliseconds(rt.cfg.integer("bus.commit_interval_ms"));
-    c.max_attempts = spec.max_attempts;
-    c.limits.max_keys = static_cast<size_t>(rt.cfg.integer("sequencer.max_keys"));
-    c.limits.idle = std::chrono::milliseconds(rt.cfg.integer("sequencer.idle_ms"));
     // The attempt counts outlive restarts of the consumer: the factory owns them.
     auto attempts = std::make_shared<actors::attempt_tracker>();
     bus::log* bus = &rt.bus;
@@ -28,7 +30,9 @@ void start_consumers(runtime& rt, const consumer_group_spec& spec) {
         },
         rt.restart, &rt.h);
     rt.own(sup);
+    sups.push_back(std::move(sup));
   }
+  return sups;
 }
 
 }  // namespace medflow::app

@@ -16,7 +16,7 @@ struct consumer_group_spec {
   std::shared_ptr<const actors::record_handlers> handlers;
 };
 
-// Spawns and registers (runtime::own) a supervisor per partition.
-void start_consumers(runtime& rt, const consumer_group_spec& spec);
+// Spawns and registers (runtime::own) a supervisor per partition, and returns them.
+std::vector<caf::actor> start_consumers(runtime& rt, const consumer_group_spec& spec);
 
 }  // namespace medflow::app

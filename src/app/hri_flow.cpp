@@ -120,13 +120,7 @@ class hri_flow : public flow {
     };
     consumer_group_spec spec{validation_group, topics.in,
                              static_cast<int32_t>(row.settings.num_partitions), 3, h};
-    std::vector<caf::actor> sups;
-    runtime local = *rt_;
-    local.own = [&sups, this](caf::actor a) {
-      sups.push_back(a);
-      rt_->own(a);
-    };
-    start_consumers(local, spec);
+    auto sups = start_consumers(*rt_, spec);
     std::lock_guard<std::mutex> g{mutex_};
     streams_[row.tenant + "/" + row.id] = std::move(sups);
   }

@@ -25,6 +25,9 @@ std::vector<store::migration> embedded_log::migrations() {
        "CREATE TABLE bus_outbox ("
        "  id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, part INTEGER,"
        "  key BLOB, value BLOB NOT NULL, headers TEXT, created_at INTEGER NOT NULL);"},
+      // Stores created by the first release kept an index on ts that every append paid for;
+      // retention finds its cut by offset order instead.
+      {"bus", 2, "drop the index on record timestamps", "DROP INDEX IF EXISTS bus_records_ts;"},
   };
 }
 

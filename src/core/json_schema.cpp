@@ -1,5 +1,7 @@
 #include "core/json_schema.hpp"
 
+#include "core/ids.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -194,15 +196,6 @@ bool is_date_time(std::string_view s) {
 
 bool is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-bool is_uuid(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !is_hex(s[i])) return false;
-  }
-  return true;
 }
 
 bool is_alpha(char c) {
@@ -888,7 +881,7 @@ bool check_string(const node& n, const std::string& s, context& ctx) {
       }
       break;
     case format_kind::uuid:
-      if (!is_uuid(s)) {
+      if (!ids::is_uuid(s)) {
         if (!ctx.out) return false;
         ok = false;
         report(ctx, "uuid", "expected \"" + s + "\" to be a valid UUID", json::array());

@@ -107,14 +107,7 @@ server::server(options opts)
   });
   srv_->set_exception_handler(
       [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        log::error("http", req.method, " ", req.path, " failed: ", what);
+        log::error("http", req.method, " ", req.path, " failed: ", describe(ep));
         render_error(req, res, error::internal("internal error"));
       });
 }

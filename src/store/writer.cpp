@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "core/clock.hpp"
+#include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 
@@ -110,11 +111,7 @@ void writer::run_batch(std::vector<item>& batch) {
       auto e = std::current_exception();
       for (size_t j = begin_idx; j < next; ++j)
         if (!batch[j].err) batch[j].err = e;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        log::error("store", "commit failed: ", ex.what());
-      }
+      log::error("store", "commit failed: ", describe(e));
     }
     begin_idx = next;
   }
