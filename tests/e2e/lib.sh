@@ -68,9 +68,8 @@ http() {
   local method=$1 path=$2 body=${3:-}
   shift 3 2>/dev/null || shift $#
   local args=(-s -o "$E2E_TMP/body" -w '%{http_code}' -X "$method" "$MF_URL$path")
-  if [ -n "$body" ] || [ "$method" = POST ] || [ "$method" = PUT ] || [ "$method" = PATCH ]; then
-    args+=(-H 'Content-Type: application/json' --data-binary "$body")
-  fi
+  # No body, no Content-Length (as `curl -X POST` sends it): medflowd reads an empty body.
+  [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
   STATUS=$(curl "${args[@]}" "$@")
   BODY=$(cat "$E2E_TMP/body")
 }
@@ -113,3 +112,11 @@ start_kafka_mock() {
 # The medical events flow's topics, for a Kafka mock cluster (which cannot create topics).
 ME_TOPICS=(medical_events:8 medical_events.dead_letter:1 person_events:1
            person_events.dead_letter:1 event_manager_topic:1 medical_events.notifications:1)
+
+# Medical events API helpers; the caller sets HDRS (x-consumer-id, x-consumer-metadata).
+api() { http "$1" "$2" "${3:-}" "${HDRS[@]}"; }
+# job_of: the job id from the links of the 202 in BODY.
+job_of() { printf '%s' "$BODY" | jq -r '.data.links[0].href | sub("/jobs/"; "")'; }
+job_done() { api GET "/api/jobs/$1"; [ "$(printf '%s' "$BODY" | jq -r .data.status)" != pending ]; }
+# wait_job ID [SECONDS]: polls until the job is no longer pending; sets STATUS/BODY to its view.
+wait_job() { wait_until "${2:-20}" job_done "$1" || fail "job $1 still pending after ${2:-20} s"; }

@@ -13,18 +13,6 @@ P2=44444444-4444-4444-8444-444444444444
 EP=55555555-5555-4555-8555-555555555555
 HDRS=(-H "x-consumer-id: $U" -H "x-consumer-metadata: {\"client_id\":\"$LE\"}")
 
-api() { http "$1" "$2" "${3:-}" "${HDRS[@]}"; }
-
-# wait_job ID: polls until the job is no longer pending; sets STATUS/BODY to its view.
-wait_job() {
-  local deadline=$((SECONDS + 20))
-  while :; do
-    api GET "/api/jobs/$1"
-    [ "$(printf '%s' "$BODY" | jq -r .data.status)" != pending ] && return 0
-    [ $SECONDS -lt $deadline ] || fail "job $1 still pending after 20 s"
-    sleep 0.05
-  done
-}
 
 step "registries: legal entity, doctor, active and inactive persons"
 http PUT "/admin/legal_entities/$LE" '{"status":"ACTIVE","name":"Clinic"}'; expect_status 200
@@ -67,7 +55,7 @@ step "episode create: 202 pending, then 303 to the episode"
 api POST "/api/patients/$P1/episodes" "$(episode $EP)"
 expect_status 202; expect_json .data.status pending
 expect_json '.data.links[0].entity' job
-job=$(printf '%s' "$BODY" | jq -r '.data.links[0].href | sub("/jobs/"; "")')
+job=$(job_of)
 wait_job "$job"
 expect_status 303; expect_json .data.status processed; expect_json .data.status_code 200
 loc=$(curl -s -D - -o /dev/null "${HDRS[@]}" "$MF_URL/api/jobs/$job" | tr -d '\r' | sed -n 's/^Location: //Ip')
@@ -83,17 +71,17 @@ api DELETE "/api/jobs/000000000000000000000000"; expect_status 405; expect_json 
 
 step "the same episode again fails asynchronously with 422 (already exists)"
 api POST "/api/patients/$P1/episodes" "$(episode $EP)"; expect_status 202
-job=$(printf '%s' "$BODY" | jq -r '.data.links[0].href | sub("/jobs/"; "")')
+job=$(job_of)
 wait_job "$job"
 expect_status 200; expect_json .data.status failed; expect_json .data.status_code 422
 
 step "per-patient order: update, close, update -> processed, processed, 409"
-upd() { api PATCH "/api/patients/$P1/episodes/$EP" "{\"name\":\"$1\"}"; expect_status 202; printf '%s' "$BODY" | jq -r '.data.links[0].href | sub("/jobs/"; "")'; }
+upd() { api PATCH "/api/patients/$P1/episodes/$EP" "{\"name\":\"$1\"}"; expect_status 202; job_of; }
 j1=$(upd "Renamed")
 api PATCH "/api/patients/$P1/episodes/$EP/actions/close" \
   "{\"period\":{\"end\":\"$(date -u +%Y-%m-%d)\"},\"status_reason\":{\"coding\":[{\"system\":\"eHealth/episode_closing_reasons\",\"code\":\"legal_entity\"}]},\"closing_summary\":\"done\"}"
 expect_status 202
-j2=$(printf '%s' "$BODY" | jq -r '.data.links[0].href | sub("/jobs/"; "")')
+j2=$(job_of)
 j3=$(upd "Too late")
 wait_job "$j1"; expect_json .data.status processed
 wait_job "$j2"; expect_json .data.status processed
@@ -107,7 +95,7 @@ http POST /topics/medical_events/records "{\"records\":[{\"key\":\"$P1\",\"value
 expect_status 200
 EP2=66666666-6666-4666-8666-666666666666
 api POST "/api/patients/$P1/episodes" "$(episode $EP2)"; expect_status 202
-job=$(printf '%s' "$BODY" | jq -r '.data.links[0].href | sub("/jobs/"; "")')
+job=$(job_of)
 wait_job "$job"; expect_json .data.status processed
 http GET "/topics/medical_events.dead_letter/partitions/0/records?offset=0&max=10"; expect_status 200
 expect_json '.records[0].value' garbage

@@ -12,17 +12,6 @@ DOC=22222222-2222-4222-8222-222222222222
 P1=33333333-3333-4333-8333-333333333333
 EP=55555555-5555-4555-8555-555555555555
 HDRS=(-H "x-consumer-id: $U" -H "x-consumer-metadata: {\"client_id\":\"$LE\"}")
-api() { http "$1" "$2" "${3:-}" "${HDRS[@]}"; }
-job_of() { printf '%s' "$BODY" | jq -r '.data.links[0].href | sub("/jobs/"; "")'; }
-wait_job() {
-  local deadline=$((SECONDS + 30))
-  while :; do
-    api GET "/api/jobs/$1"
-    [ "$(printf '%s' "$BODY" | jq -r .data.status)" != pending ] && return 0
-    [ $SECONDS -lt $deadline ] || fail "job $1 still pending after 30 s"
-    sleep 0.1
-  done
-}
 
 http GET /readyz; expect_status 200
 http PUT "/admin/legal_entities/$LE" '{"status":"ACTIVE"}'; expect_status 200
@@ -34,7 +23,7 @@ today=$(date -u +%Y-%m-%d)
 api POST "/api/patients/$P1/episodes" "{\"id\":\"$EP\",\"type\":{\"system\":\"eHealth/episode_types\",\"code\":\"primary_care\"},\"status\":\"active\",\"name\":\"Flu\",\"managing_organization\":{\"identifier\":{\"type\":{\"coding\":[{\"system\":\"eHealth/resources\",\"code\":\"legal_entity\"}]},\"value\":\"$LE\"}},\"period\":{\"start\":\"$today\"},\"care_manager\":{\"identifier\":{\"type\":{\"coding\":[{\"system\":\"eHealth/resources\",\"code\":\"employee\"}]},\"value\":\"$DOC\"}}}"
 expect_status 202
 create=$(job_of)
-wait_job "$create"; expect_status 303
+wait_job "$create" 30; expect_status 303
 
 step "per-patient order on Kafka: update, close, update"
 api PATCH "/api/patients/$P1/episodes/$EP" '{"name":"Renamed"}'; j1=$(job_of)
@@ -42,9 +31,9 @@ api PATCH "/api/patients/$P1/episodes/$EP/actions/close" \
   "{\"period\":{\"end\":\"$today\"},\"status_reason\":{\"coding\":[{\"system\":\"eHealth/episode_closing_reasons\",\"code\":\"legal_entity\"}]}}"
 j2=$(job_of)
 api PATCH "/api/patients/$P1/episodes/$EP" '{"name":"Too late"}'; j3=$(job_of)
-wait_job "$j1"; expect_json .data.status processed
-wait_job "$j2"; expect_json .data.status processed
-wait_job "$j3"; expect_json .data.status_code 409
+wait_job "$j1" 30; expect_json .data.status processed
+wait_job "$j2" 30; expect_json .data.status processed
+wait_job "$j3" 30; expect_json .data.status_code 409
 
 step "kcat sees the job messages as JSON keyed by patient"
 part=$(kcat -L -b "$KAFKA_BROKERS" -t medical_events -J | jq '.topics[0].partitions | length')
