@@ -1,6 +1,5 @@
 #include "http/medical_events_routes.hpp"
 
-#include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "flows/medical_events/service.hpp"
 #include "http/server.hpp"
@@ -63,7 +62,7 @@ result<consumer> read_consumer(const httplib::Request& req) {
 result<json> read_body(const httplib::Request& req) {
   if (req.body.empty()) return json::object();
   auto b = json::parse(req.body, nullptr, false);
-  if (b.is_discarded()) return error{400, "bad_request", "Malformed JSON in the request body", {}};
+  if (b.is_discarded()) return error::bad_request("Malformed JSON in the request body");
   return b;
 }
 
@@ -119,7 +118,6 @@ void add_job_routes(server& srv, me::service& svc) {
             else r.params[k] = v;
           }
           r.body = std::move(*body);
-          r.now_ms = clock::now_ms();
           auto out = svc.submit(r);
           if (!out) return send_me_error(req, res, out.err());
           // A new job is 202; the same request while its job is pending gets that job, 200.
@@ -142,7 +140,7 @@ void add_job_view(server& srv, me::service& svc, const std::string& path) {
         auto who = read_consumer(req);
         if (!who) return send_me_error(req, res, who.err());
         auto job = svc.job(ps.at("id"));
-        if (!job) return send_me_error(req, res, {404, "not_found", "Job not found", {}});
+        if (!job) return send_me_error(req, res, error::not_found("Job not found"));
         auto view = me::render_job(*job);
         if (view.location) res.set_header("Location", *view.location);
         send_data(req, res, view.http_status, view.data);

@@ -17,13 +17,8 @@ const json& element(const json& j, size_t i) {
 std::optional<kind> referenced_kind(const json& ref) {
   auto& code = first_code(field(field(ref, "identifier"), "type"));
   if (!code.is_string()) return std::nullopt;
-  if (code == "episode_of_care") return kind::episode;
-  for (kind k :
-       {kind::episode, kind::encounter, kind::visit, kind::condition, kind::observation,
-        kind::immunization, kind::allergy_intolerance, kind::risk_assessment, kind::device,
-        kind::medication_statement, kind::diagnostic_report, kind::service_request, kind::approval})
-    if (code == kind_name(k)) return k;
-  return std::nullopt;
+  auto& name = code.get_ref<const std::string&>();
+  return parse_kind_name(name == "episode_of_care" ? "episode" : name);
 }
 
 // What may be referenced, with the reference's texts (ME:core/validators/*_reference.ex).

@@ -97,15 +97,6 @@ std::optional<job_type> parse_job_type(std::string_view name) {
   return std::nullopt;
 }
 
-const std::vector<job_type>& all_job_types() {
-  static const std::vector<job_type> all = [] {
-    std::vector<job_type> v;
-    for (auto& j : job_types) v.push_back(j.type);
-    return v;
-  }();
-  return all;
-}
-
 const char* status_name(job_status s) {
   switch (s) {
     case job_status::pending: return "pending";
@@ -128,9 +119,9 @@ const char* kind_plural(kind k) {
   return "unknown";
 }
 
-std::optional<kind> parse_kind_plural(std::string_view plural) {
+std::optional<kind> parse_kind_name(std::string_view name) {
   for (auto& i : kinds)
-    if (plural == i.plural) return i.k;
+    if (name == i.name) return i.k;
   return std::nullopt;
 }
 
@@ -209,7 +200,7 @@ json validation_body(const std::vector<json_schema::violation>& vs) {
   return {{"type", "validation_failed"}, {"message", validation_message}, {"invalid", invalid}};
 }
 
-error request_not_found(std::string message) { return {404, "not_found", std::move(message), {}}; }
+error request_not_found(std::string message) { return error::not_found(std::move(message)); }
 
 error request_conflict(std::string message) {
   return {409, "request_conflict", std::move(message), {}};

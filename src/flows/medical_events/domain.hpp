@@ -61,7 +61,6 @@ enum class job_type {
 // "episode_create_job", ... (the reference's message type names)
 const char* wire_name(job_type t);
 std::optional<job_type> parse_job_type(std::string_view name);
-const std::vector<job_type>& all_job_types();
 
 enum class job_status { pending = 0, processed = 1, failed = 2, failed_with_error = 3 };
 const char* status_name(job_status s);  // pending, processed, failed, failed_with_error
@@ -85,7 +84,7 @@ enum class kind {
 };
 const char* kind_name(kind k);    // "episode", "allergy_intolerance", ...
 const char* kind_plural(kind k);  // "episodes", "allergy_intolerances", ... (route segment)
-std::optional<kind> parse_kind_plural(std::string_view plural);
+std::optional<kind> parse_kind_name(std::string_view name);  // "episode", ... (kind_name)
 
 // Registries the handlers consult (fed by the admin API and the person_events topic).
 struct person {
@@ -136,7 +135,6 @@ struct request {
   std::string client_id;   // x-consumer-metadata.client_id (the legal entity)
   json params;             // path parameters, e.g. {"id": "..."}
   json body;
-  int64_t now_ms = 0;
 };
 
 // A request that passed the synchronous checks: the patient whose partition the job goes to.

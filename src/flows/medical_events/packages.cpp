@@ -181,10 +181,8 @@ failure check_performer(const std::string& employee_id, const command& c, view& 
   auto performer = v.get_employee(employee_id);
   if (performer && performer->legal_entity_id != c.client_id)
     return conflict("Performer does not belong to current legal entity");
-  auto own = v.employees_of_user(c.user_id);
-  bool acting =
-      std::any_of(own.begin(), own.end(), [&](const employee& e) { return e.id == employee_id; });
-  if (!performer || !acting) return conflict("Employee is not performer of encounter");
+  if (!performer || !employee_of_user(v, c.user_id, c.client_id, employee_id))
+    return conflict("Employee is not performer of encounter");
   return std::nullopt;
 }
 

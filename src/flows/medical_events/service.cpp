@@ -46,9 +46,16 @@ service::service(store::database& db, bus::log& bus, settings s) : db_(db), bus_
 }
 
 metrics::counter& service::finished(job_type t, job_status s) {
-  return metrics::registry::global().get_counter("medflow_me_jobs_finished_total",
-                                                 "jobs finished by type and status",
-                                                 {{"type", wire_name(t)}, {"status", status_name(s)}});
+  auto& slot = m_.finished.at(static_cast<size_t>(t)).at(static_cast<size_t>(s));
+  auto* c = slot.load(std::memory_order_acquire);
+  if (!c) {
+    // Two threads may both look it up: the registry returns the same counter to each.
+    c = &metrics::registry::global().get_counter(
+        "medflow_me_jobs_finished_total", "jobs finished by type and status",
+        {{"type", wire_name(t)}, {"status", status_name(s)}});
+    slot.store(c, std::memory_order_release);
+  }
+  return *c;
 }
 
 void service::create_topics() {

@@ -9,6 +9,8 @@
 #include "flows/medical_events/jobs.hpp"
 #include "store/database.hpp"
 
+#include <array>
+#include <atomic>
 #include <exception>
 #include <functional>
 #include <string>
@@ -33,7 +35,6 @@ class service {
  public:
   service(store::database& db, bus::log& bus, settings s);
 
-  const settings& config() const { return s_; }
   // Creates the flow's topics (idempotent).
   void create_topics();
 
@@ -94,6 +95,9 @@ class service {
     metrics::counter* skipped;
     metrics::counter* dead_lettered;
     metrics::histogram* latency;
+    // medflow_me_jobs_finished_total by type and status, registered on first use (the writer
+    // thread counts every finished job; the registry's lookup is not for a hot path).
+    std::array<std::array<std::atomic<metrics::counter*>, 4>, 18> finished{};
   } m_;
   metrics::counter& finished(job_type t, job_status s);
 };

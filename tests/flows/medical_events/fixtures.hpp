@@ -63,7 +63,6 @@ struct service_fixture {
     r.client_id = le;
     r.params = me::json::object();
     r.body = episode_body(id);
-    r.now_ms = clock::now_ms();
     return r;
   }
 

@@ -100,7 +100,7 @@ struct fixture {
     return c;
   }
 
-  // A request of the user at `clinic` about the patient, at now_ms.
+  // A request of the user at `clinic` about the patient.
   static me::request make_request(me::job_type t, me::json params, me::json body) {
     me::request r;
     r.type = t;
@@ -109,7 +109,6 @@ struct fixture {
     r.client_id = clinic;
     r.params = std::move(params);
     r.body = std::move(body);
-    r.now_ms = now_ms;
     return r;
   }
 };
@@ -175,7 +174,7 @@ struct fixture {
   me::request req(me::job_type t, const std::string& id, me::json body,
                   const std::string& pid = patient) {
     auto params = id.empty() ? me::json::object() : me::json{{"id", id}};
-    return {t, pid, user, le, std::move(params), std::move(body), now};
+    return {t, pid, user, le, std::move(params), std::move(body)};
   }
 };
 
