@@ -15,8 +15,8 @@ void answer(caf::stateful_actor<aggregator_state>* self) {
   st.answered = true;
   int64_t slowest = 0;
   for (auto& r : st.results) slowest = std::max(slowest, r.elapsed_us);
-  st.job->reply(flows::aggregation::aggregate(*st.job->service, st.job->calls, st.results,
-                                              clock::now_ms()),
+  st.job->reply(flows::aggregation::aggregate(*st.job->service, st.job->calls,
+                                              std::move(st.results), clock::now_ms()),
                 slowest);
   self->quit();
 }

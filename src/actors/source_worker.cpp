@@ -68,7 +68,7 @@ caf::behavior source_worker(caf::stateful_actor<source_worker_state>* self,
     if (auto e = cache->get(st.cache_key, now); e && cache->fresh(*e, now)) {
       agg::source_result r;
       r.k = agg::source_result::kind::answered;
-      r.items = e->items;
+      r.items = std::move(e->items);  // get() returned a copy
       r.from_cache = true;
       r.cached_at_ms = e->stored_ms;
       report(self, std::move(r));
@@ -98,7 +98,7 @@ caf::behavior source_worker(caf::stateful_actor<source_worker_state>* self,
           } else if (auto e = cache->get(st.cache_key, now)) {
             // The source failed, but an earlier answer is kept: it stands in, flagged.
             r.cache_fallback = true;
-            r.items = e->items;
+            r.items = std::move(e->items);  // get() returned a copy
             r.cached_at_ms = e->stored_ms;
           }
         }

@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "core/log.hpp"
+#include "core/strings.hpp"
 #include "core/metrics.hpp"
 
 // Two choices here come from measuring libcurl 7.88 at ~10,000 calls/s with ~1,000 in flight:
@@ -127,17 +128,6 @@ class unique_fd {
 int checked_fd(int fd, const char* what) {
   if (fd < 0) throw std::system_error(errno, std::generic_category(), what);
   return fd;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = char(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = char(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
 }
 
 // "scheme://authority" of a URL: what the connection limits count by. Spellings curl would
@@ -512,7 +502,7 @@ CURLcode client::impl::configure(transfer& t, steady::time_point deadline) {
     header_line += value.empty() ? ";" : ": ";
     header_line += value;
     if (!append(header_line)) return CURLE_OUT_OF_MEMORY;
-    if (iequals(name, "content-type")) has_content_type = true;
+    if (strings::iequals(name, "content-type")) has_content_type = true;
   }
   // No "Expect: 100-continue" round trip before larger bodies: our upstreams answer at once.
   header_line.assign("Expect:");

@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/strings.hpp"
 #include "http/server.hpp"
 
 #include <future>
@@ -20,7 +21,8 @@ std::optional<std::string> header(const httplib::Request& req, const char* name)
 }
 
 // The headers every source gets: the caller's identity headers as received, the correlation
-// id, this platform's instance id, and any other x-rivta-* header.
+// id, this platform's instance id, and any other x-rivta-* header (name lower-cased). Built
+// only once there is a source to call.
 std::vector<std::pair<std::string, std::string>> propagated(const httplib::Request& req,
                                                             const agg::caller& c,
                                                             const std::string& instance) {
@@ -30,7 +32,12 @@ std::vector<std::pair<std::string, std::string>> propagated(const httplib::Reque
       {"x-rivta-original-serviceconsumer-hsaid", c.original_consumer},
       {"x-skltp-correlation-id", c.correlation_id},
       {"x-vp-instance-id", instance}};
-  for (auto& [k, v] : c.propagated) hs.emplace_back(k, v);
+  for (auto& [k, v] : req.headers) {
+    if (k.size() < 8 || !strings::iequals(std::string_view(k).substr(0, 8), "x-rivta-")) continue;
+    auto name = strings::ascii_lower(k);
+    if (name != "x-rivta-original-serviceconsumer-hsaid" && name != "x-rivta-logical-address")
+      hs.emplace_back(std::move(name), v);
+  }
   return hs;
 }
 
@@ -55,14 +62,7 @@ void aggregated_request(const aggregation_api& api, const httplib::Request& req,
   auto original = header(req, "x-rivta-original-serviceconsumer-hsaid");
   auto correlation = header(req, "x-skltp-correlation-id");
   if (auto e = agg::check_headers(sender, original, correlation)) return send_error(res, *e);
-  agg::caller c{*sender, *original, *correlation, {}};
-  for (auto& [k, v] : req.headers) {
-    std::string lower = k;
-    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (lower.rfind("x-rivta-", 0) == 0 && lower != "x-rivta-original-serviceconsumer-hsaid" &&
-        lower != "x-rivta-logical-address")
-      c.propagated.emplace_back(lower, v);
-  }
+  agg::caller c{*sender, *original, *correlation};
   auto body = parse_json_body(req);
   if (!body) return send_error(res, body.err());
   auto q = agg::read_query(*svc, *body);

@@ -129,7 +129,6 @@ struct caller {
   std::string sender_id;          // x-vp-sender-id
   std::string original_consumer;  // x-rivta-original-serviceconsumer-hsaid
   std::string correlation_id;     // x-skltp-correlation-id
-  std::vector<std::pair<std::string, std::string>> propagated;  // other x-rivta-* headers
 };
 // The mandatory headers: every missing one is named, in AgP's order and texts, one line each:
 // "Mandatory HTTP header x-vp-sender-id is missing\n" ... (400).
@@ -193,7 +192,7 @@ json processing_status_record(const std::string& logical_address, const source_r
 // The answer: the service's list (every answered or cached source's items concatenated, in
 // the request list's order) and "processingStatus": exactly one record per expected source.
 json aggregate(const service_definition& s, const std::vector<source_call>& calls,
-               const std::vector<source_result>& results, int64_t now_ms);
+               std::vector<source_result> results, int64_t now_ms);
 
 // Reads a source's answer body: a JSON object whose `list_field` is an array (missing: empty
 // list). Anything else is a failure with a message (e.g. garbage bodies).

@@ -95,7 +95,7 @@ json processing_status_record(const std::string& logical_address, const source_r
 }
 
 json aggregate(const service_definition& s, const std::vector<source_call>& calls,
-               const std::vector<source_result>& results, int64_t now_ms) {
+               std::vector<source_result> results, int64_t now_ms) {
   // A call without a result is a source still out when the aggregate timeout fired.
   static const source_result missing{};
   json items = json::array();
@@ -103,9 +103,9 @@ json aggregate(const service_definition& s, const std::vector<source_call>& call
   for (size_t i = 0; i < calls.size(); ++i) {
     const source_result& r = i < results.size() ? results[i] : missing;
     statuses.push_back(processing_status_record(calls[i].logical_address, r, now_ms));
-    if (classify(r) == status_code::no_data_synch_failed) continue;
-    if (r.items.is_array())
-      for (const auto& item : r.items) items.push_back(item);
+    if (classify(r) == status_code::no_data_synch_failed || !r.items.is_array()) continue;
+    // `missing` classifies as no data, so here r is results[i], which is ours to empty.
+    for (auto& item : results[i].items) items.push_back(std::move(item));
   }
   return {{s.list_field, std::move(items)}, {"processingStatus", std::move(statuses)}};
 }

@@ -3,19 +3,14 @@
 // Processor followed by RequestListUtil.createRequestList).
 #include "flows/aggregation/domain.hpp"
 
+#include "core/strings.hpp"
+
 #include <algorithm>
 #include <unordered_set>
 
 namespace medflow::flows::aggregation {
 
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : static_cast<char>(c);
-  });
-  return s;
-}
 
 // The value at `pointer`, or nullptr when the path does not exist (including paths that go
 // through a non-container or use a non-numeric index into an array).
@@ -99,9 +94,12 @@ find_content find_content_for(const service_definition& s, const query& q) {
 request_list make_request_list(const service_definition& s, const std::vector<engagement>& found,
                                const caller& c, const tak& t,
                                const std::string& own_logical_address, const query& q) {
-  std::vector<std::string> categories;
-  if (s.categorizations.size() > 1)
-    for (const auto& cat : s.categorizations) categories.push_back(lower(cat));
+  // A list of categories filters the index's answer (case-insensitively); one was asked of it.
+  auto category_wanted = [&](const std::string& category) {
+    return s.categorizations.size() <= 1 ||
+           std::any_of(s.categorizations.begin(), s.categorizations.end(),
+                       [&](const std::string& c) { return strings::iequals(c, category); });
+  };
   const bool filter_on_source = q.source_system && !q.source_system->empty();
 
   auto permitted = [&](const std::string& address) {
@@ -115,8 +113,7 @@ request_list make_request_list(const service_definition& s, const std::vector<en
   for (const auto& e : found) {
     const std::string& address =
         s.dedupe == dedupe_on::source_system ? e.source_system : e.logical_address;
-    if (!categories.empty() && std::find(categories.begin(), categories.end(),
-                                         lower(e.categorization)) == categories.end()) {
+    if (!category_wanted(e.categorization)) {
       out.filtered.emplace_back(address, "FS");
       continue;
     }

@@ -1,5 +1,7 @@
 #include "flows/hri/go_json.hpp"
 
+#include "core/strings.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -604,16 +606,6 @@ std::optional<int64_t> parse_int64(const std::string& lit) {
 
 }  // namespace
 
-bool fold_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x += 32;
-    if (y >= 'A' && y <= 'Z') y += 32;
-    if (x != y) return false;
-  }
-  return true;
-}
 
 std::string quote(std::string_view s) {
   std::string out = "\"";
@@ -754,7 +746,7 @@ std::optional<std::string> bind(const document& doc, const char* go_struct,
     for (size_t i = 0; i < fields.size() && idx == fields.size(); ++i)
       if (m.key == fields[i].name) idx = i;
     for (size_t i = 0; i < fields.size() && idx == fields.size(); ++i)
-      if (fold_equal(m.key, fields[i].name)) idx = i;
+      if (strings::iequals(m.key, fields[i].name)) idx = i;
     if (idx == fields.size()) continue;  // unknown fields are ignored
     const field& f = fields[idx];
     bound& b = out[idx];

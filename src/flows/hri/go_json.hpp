@@ -87,9 +87,6 @@ class violations {
   std::vector<std::string> list_;
 };
 
-// Go's strings.EqualFold for ASCII, as encoding/json and Echo match names.
-bool fold_equal(std::string_view a, std::string_view b);
-
 // HRI's injection check: "=<>[]{} are refused in names, topics, data types and search terms.
 bool has_injection_chars(std::string_view s);
 extern const char* const injection_message;

@@ -1,6 +1,7 @@
 // Request parsing with HRI's 400 texts: Echo binds the path, the query (GET) and the body, and a
 // binding failure is the whole answer; otherwise go-playground/validator checks the bound struct
 // and every failing field contributes one sorted line to "invalid request arguments:".
+#include "core/strings.hpp"
 #include "flows/hri/domain.hpp"
 #include "flows/hri/go_json.hpp"
 
@@ -253,7 +254,7 @@ const std::string* query_value(const params_t& params, const char* name) {
   for (const auto& [k, v] : params)
     if (k == name) return &v;
   for (const auto& [k, v] : params)
-    if (go::fold_equal(k, name)) return &v;
+    if (strings::iequals(k, name)) return &v;
   return nullptr;
 }
 

@@ -158,7 +158,7 @@ result<json> service::verify(const std::string& patient_id, const std::string& a
       return r.err();
     }
     write_all(t.conn, r->writes, r->changes, "", now_ms * 1000);
-    return public_doc(r->approval);
+    return std::move(r->approval);  // verify_approval made it public already
   });
 }
 
