@@ -1,9 +1,12 @@
 // agp_bench: aggregated requests/s and the overhead of an aggregated answer over its slowest
-// source (answer time - source delay), with C concurrent clients against a running medflowd
+// source (answer time - the slowest source's own time, from fake_source's GET /timings, and - the
+// nominal delay), with C concurrent clients against a running medflowd
 // whose sources (fake_source) answer after a fixed delay. Reports medflowd's thread count
 // sampled during the run. See bench/aggregation.sh.
 //
 // usage: agp_bench URL PID [--clients C] [--seconds S] [--patients P] [--source-delay-ms D]
+//                  [--fake FAKE_URL] [--direct 1] [--epoll 1]
+#include "bench_util.hpp"
 #include "core/clock.hpp"
 
 #include <httplib.h>
@@ -29,6 +32,7 @@
 
 using json = nlohmann::json;
 using namespace medflow;
+using bench::pct;
 
 namespace {
 
@@ -88,12 +92,6 @@ double histogram_quantile(const std::vector<std::pair<double, double>>& before,
     lower = after[i].first;
   }
   return after.back().first;
-}
-
-double pct(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
 // A minimal HTTP/1.1 keep-alive client for the bench: `clients` connections on one epoll set,
@@ -226,9 +224,7 @@ int main(int argc, char** argv) {
     else if (k == "--direct") direct = v != 0;
     else if (k == "--epoll") epoll_mode = v != 0;
   }
-  auto rest = url.substr(url.find("//") + 2);
-  std::string host = rest.substr(0, rest.find(':'));
-  int port = std::stoi(rest.substr(rest.find(':') + 1));
+  auto [host, port] = bench::parse_url(url);
 
   // Five engagements per patient, sources SRC-1..SRC-5.
   if (!direct) {
@@ -311,9 +307,7 @@ int main(int argc, char** argv) {
   } else {
     for (int c = 0; c < clients; ++c)
       ts.emplace_back([&, c] {
-        httplib::Client cli(host, port);
-        cli.set_keep_alive(true);
-        cli.set_tcp_nodelay(true);
+        auto cli = bench::keep_alive_client(host, port);
         cli.set_read_timeout(10);
         std::vector<double> local;
         std::vector<std::pair<std::string, double>> local_totals;
@@ -337,8 +331,8 @@ int main(int argc, char** argv) {
   auto buckets_before = overhead_buckets(host, port);
   auto metrics_before = direct ? std::string{} : metrics_text(host, port);
   auto fake_client = [&]() {
-    auto rest = fake_url.substr(fake_url.find("//") + 2);
-    httplib::Client fc(rest.substr(0, rest.find(':')), std::stoi(rest.substr(rest.find(':') + 1)));
+    auto ep = bench::parse_url(fake_url);
+    httplib::Client fc(ep.host, ep.port);
     fc.set_read_timeout(60);
     return fc;
   };

@@ -3,6 +3,7 @@
 // rate through the same HTTP endpoint in the same run (the ceiling).
 //
 // usage: hri_bench URL [--records N] [--connections C] [--validator passthrough|fhir|json]
+#include "bench_util.hpp"
 #include "core/clock.hpp"
 
 #include <httplib.h>
@@ -42,9 +43,7 @@ double produce(const options& o, const std::string& topic, int n, const std::str
   std::vector<std::thread> ts;
   for (int c = 0; c < o.connections; ++c)
     ts.emplace_back([&] {
-      httplib::Client cli(o.host, o.port);
-      cli.set_keep_alive(true);
-      cli.set_tcp_nodelay(true);
+      auto cli = bench::keep_alive_client(o.host, o.port);
       for (;;) {
         int from = next.fetch_add(per_request);
         if (from >= n) return;
@@ -75,9 +74,9 @@ int main(int argc, char** argv) {
   }
   options o;
   std::string url = argv[1];
-  auto rest = url.substr(url.find("//") + 2);
-  o.host = rest.substr(0, rest.find(':'));
-  o.port = std::stoi(rest.substr(rest.find(':') + 1));
+  auto ep = bench::parse_url(url);
+  o.host = ep.host;
+  o.port = ep.port;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--records") o.records = std::stoi(v);

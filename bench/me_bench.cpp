@@ -5,6 +5,7 @@
 //
 // usage: me_bench URL DB [--patients N] [--connections C] [--seconds S] [--rate R]
 //   --rate 0 (default) sends as fast as the connections allow; R > 0 paces to R jobs/s.
+#include "bench_util.hpp"
 #include "core/clock.hpp"
 #include "store/database.hpp"
 
@@ -21,6 +22,7 @@
 
 using json = nlohmann::json;
 using namespace medflow;
+using bench::pct;
 
 namespace {
 
@@ -60,13 +62,7 @@ json episode_body(const std::string& id) {
           {"care_manager", ref("employee", doctor)}};
 }
 
-// A kept-alive connection: the load is requests, not handshakes.
-httplib::Client keep_alive_client(const options& o) {
-  httplib::Client cli(o.host, o.port);
-  cli.set_keep_alive(true);
-  cli.set_tcp_nodelay(true);
-  return cli;
-}
+httplib::Client keep_alive_client(const options& o) { return bench::keep_alive_client(o.host, o.port); }
 
 // Polls medflowd's database until no job is pending.
 void wait_until_processed(const std::string& db_path) {
@@ -84,12 +80,6 @@ void wait_until_processed(const std::string& db_path) {
 
 httplib::Headers headers() {
   return {{"x-consumer-id", user}, {"x-consumer-metadata", "{\"client_id\":\"" + le + "\"}"}};
-}
-
-double pct(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
 double healthz_ceiling(const options& o, int secs) {
@@ -117,9 +107,9 @@ int main(int argc, char** argv) {
   }
   options o;
   std::string url = argv[1];
-  auto rest = url.substr(url.find("//") + 2);
-  o.host = rest.substr(0, rest.find(':'));
-  o.port = std::stoi(rest.substr(rest.find(':') + 1));
+  auto ep = bench::parse_url(url);
+  o.host = ep.host;
+  o.port = ep.port;
   o.db = argv[2];
   for (int i = 3; i + 1 < argc; i += 2) {
     std::string k = argv[i];
