@@ -51,6 +51,17 @@ inline std::string describe(std::exception_ptr e) {
   }
 }
 
+// nlohmann's message without its "[json.exception.parse_error.101] " prefix: what a client
+// of medflow reads, e.g. "parse error at line 1, column 2: syntax error ...".
+inline std::string json_error_text(const std::exception& e) {
+  std::string m = e.what();
+  if (!m.empty() && m[0] == '[') {
+    auto close = m.find("] ");
+    if (close != std::string::npos) m.erase(0, close + 2);
+  }
+  return m;
+}
+
 // An expected<T>-like result: either a value or an error.
 template <class T>
 class result {

@@ -302,11 +302,7 @@ result<nlohmann::json> parse_json_body(const httplib::Request& req) {
   try {
     return nlohmann::json::parse(req.body);
   } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> the tail.
-    auto pos = what.find("] ");
-    return error::bad_request("request body is not valid JSON: " +
-                              (pos == std::string::npos ? what : what.substr(pos + 2)));
+    return error::bad_request("request body is not valid JSON: " + json_error_text(e));
   }
 }
 

@@ -118,12 +118,7 @@ result<json> parse_source_answer(const service_definition& s, const std::string&
   try {
     doc = json::parse(body);
   } catch (const json::parse_error& ex) {
-    std::string m = ex.what();
-    if (!m.empty() && m[0] == '[') {
-      auto close = m.find("] ");
-      if (close != std::string::npos) m.erase(0, close + 2);
-    }
-    return bad("the source's answer is not JSON: " + m);
+    return bad("the source's answer is not JSON: " + json_error_text(ex));
   }
   if (!doc.is_object()) return bad("the source's answer is not a JSON object");
   auto it = doc.find(s.list_field);

@@ -9,16 +9,6 @@ namespace medflow::flows::hri {
 
 namespace {
 
-// nlohmann's message without its "[json.exception.parse_error.101] " prefix.
-std::string parser_message(const std::exception& ex) {
-  std::string m = ex.what();
-  if (!m.empty() && m[0] == '[') {
-    auto close = m.find("] ");
-    if (close != std::string::npos) m.erase(0, close + 2);
-  }
-  return m;
-}
-
 // Accepts every event; remembers why parsing stopped.
 struct syntax_only : nlohmann::json_sax<json> {
   std::string failure;
@@ -36,7 +26,7 @@ struct syntax_only : nlohmann::json_sax<json> {
   bool end_array() override { return true; }
   bool parse_error(std::size_t, const std::string&,
                    const nlohmann::detail::exception& ex) override {
-    failure = parser_message(ex);
+    failure = json_error_text(ex);
     return false;
   }
 };
@@ -99,7 +89,7 @@ class bundle_sax : public nlohmann::json_sax<json> {
   bool end_array() override { return close(); }
   bool parse_error(std::size_t, const std::string&,
                    const nlohmann::detail::exception& ex) override {
-    syntax_failure = parser_message(ex);
+    syntax_failure = json_error_text(ex);
     return false;
   }
 
