@@ -92,7 +92,22 @@ std::optional<int64_t> query::opt_int64(int col) const {
   return int64(col);
 }
 
+namespace {
+// Process-wide settings that must precede SQLite's initialisation (the first open). Every
+// connection is used by one thread at a time (the writer's, or a leased reader), so SQLite's
+// own mutexes are not needed (NOMUTEX below); without memory statistics sqlite3_malloc takes no
+// global mutex either, which the HTTP threads' read connections otherwise contend on.
+void configure_sqlite_once() {
+  static const bool configured = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)configured;
+}
+}  // namespace
+
 connection::connection(const std::string& path, mode m, const options& opts) {
+  configure_sqlite_once();
   int flags = SQLITE_OPEN_NOMUTEX |
               (m == mode::read_only ? SQLITE_OPEN_READONLY
                                     : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);

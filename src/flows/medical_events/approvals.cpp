@@ -204,7 +204,7 @@ result<accepted> check_approval_request(const request& r, view& v) {
     return accepted{r.patient_id};
   }
   auto id = path_param(r.params, "id");
-  if (!v.get(kind::approval, r.patient_id, id))
+  if (!v.exists(kind::approval, r.patient_id, id))
     return request_not_found("Approval with id '" + id + "' is not found");
   return accepted{r.patient_id};
 }

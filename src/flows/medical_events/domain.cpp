@@ -216,9 +216,9 @@ error request_invalid(const std::string& entry, const std::string& description,
 }
 
 std::optional<error> check_patient(const std::string& patient_id, view& v) {
-  auto p = v.get_person(patient_id);
-  if (!p) return request_not_found("Person is not found");
-  if (p->status != "active") return request_conflict("Person is not active");
+  auto status = v.person_status(patient_id);
+  if (!status) return request_not_found("Person is not found");
+  if (*status != "active") return request_conflict("Person is not active");
   return std::nullopt;
 }
 

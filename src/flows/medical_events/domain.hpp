@@ -118,6 +118,15 @@ class view {
   // An entity by id whoever it belongs to: (patient_id, document).
   virtual std::optional<std::pair<std::string, json>> find(kind k, const std::string& id) = 0;
   virtual std::optional<person> get_person(const std::string& id) = 0;
+  // Cheap forms of get/get_person for checks that need no document (the request-time checks
+  // run on every request: parsing a document only to test it exists is wasted).
+  virtual bool exists(kind k, const std::string& patient_id, const std::string& id) {
+    return get(k, patient_id, id).has_value();
+  }
+  virtual std::optional<std::string> person_status(const std::string& id) {
+    auto p = get_person(id);
+    return p ? std::optional<std::string>{p->status} : std::nullopt;
+  }
   virtual std::optional<legal_entity> get_legal_entity(const std::string& id) = 0;
   virtual std::optional<employee> get_employee(const std::string& id) = 0;
   // Employees whose user_id is `user_id` (the acting user's employee records).

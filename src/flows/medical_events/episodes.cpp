@@ -164,7 +164,7 @@ effects cancel_episode(const command& c, view& v, const json& episode) {
 result<accepted> check_episode_request(const request& r, view& v) {
   if (auto err = check_patient(r.patient_id, v)) return *err;
   if (r.type != job_type::episode_create &&
-      !v.get(kind::episode, r.patient_id, text(r.params, "id")))
+      !v.exists(kind::episode, r.patient_id, text(r.params, "id")))
     return request_not_found("Episode is not found");
   auto vs = request_schema(r.type).validate(r.body);
   if (!vs.empty()) return request_invalid(vs);

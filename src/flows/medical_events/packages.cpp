@@ -528,7 +528,7 @@ effects cancel_encounter_package(const command& c, view& v) {
   json content;
   if (auto f = read_content(c, package_cancel_content_schema(), encounter_package_one_of, content))
     return *f;
-  if (!v.get_person(c.patient_id)) return not_found("Patient not found");
+  if (!v.person_status(c.patient_id)) return not_found("Patient not found");
   const json& submitted = field(content, "encounter");
   auto encounter = v.get(kind::encounter, c.patient_id, text(submitted, "id"));
   if (!encounter) return not_found("Encounter not found");
@@ -553,7 +553,7 @@ effects cancel_report_package(const command& c, view& v) {
   if (auto f = read_content(c, diagnostic_report_package_cancel_content_schema(),
                             report_package_one_of, content))
     return *f;
-  if (!v.get_person(c.patient_id)) return not_found("Patient not found");
+  if (!v.person_status(c.patient_id)) return not_found("Patient not found");
   const json& submitted = field(content, "diagnostic_report");
   auto report = v.get(kind::diagnostic_report, c.patient_id, text(submitted, "id"));
   if (!report) return not_found("Diagnostic report not found");

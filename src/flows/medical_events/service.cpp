@@ -73,6 +73,9 @@ result<service::submitted> service::submit(const request& r) {
   accepted acc;
   {
     auto rd = db_.reader();
+    // One snapshot for all the checks' reads: consistent, and the connection's page cache is
+    // validated once instead of once per statement.
+    store::transaction snapshot{*rd, false};
     sqlite_view v{*rd};
     auto checked = check_request(r, v);
     if (!checked) {
@@ -115,14 +118,14 @@ result<std::pair<std::vector<json>, int64_t>> service::list(kind k, const std::s
                                                             int64_t page, int64_t page_size) {
   auto rd = db_.reader();
   sqlite_view v{*rd};
-  if (!v.get_person(patient_id)) return request_not_found("Person is not found");
+  if (!v.person_status(patient_id)) return request_not_found("Person is not found");
   return page_entities(*rd, k, patient_id, page, page_size);
 }
 
 result<json> service::get(kind k, const std::string& patient_id, const std::string& id) {
   auto rd = db_.reader();
   sqlite_view v{*rd};
-  if (!v.get_person(patient_id)) return request_not_found("Person is not found");
+  if (!v.person_status(patient_id)) return request_not_found("Person is not found");
   auto doc = v.get(k, patient_id, id);
   if (!doc) return request_not_found(std::string(kind_name(k)) + " with id '" + id + "' is not found");
   return public_doc(*doc);

@@ -473,7 +473,7 @@ std::optional<error> body_errors(const json_schema::schema& schema, const json& 
 result<accepted> existing(const request& r, view& v, bool patient_scoped_route) {
   auto id = path_param(r.params, "id");
   if (patient_scoped_route) {
-    if (!v.get(kind::service_request, r.patient_id, id))
+    if (!v.exists(kind::service_request, r.patient_id, id))
       return request_not_found(not_found_text(id));
     return accepted{r.patient_id};
   }

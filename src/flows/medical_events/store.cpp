@@ -242,6 +242,19 @@ std::optional<std::pair<std::string, json>> sqlite_view::find(kind k, const std:
   return std::make_pair(q.text(0), json::parse(q.text_view(1)));
 }
 
+bool sqlite_view::exists(kind k, const std::string& patient_id, const std::string& id) {
+  auto q = c_.prepare("SELECT 1 FROM me_entities WHERE kind=? AND id=? AND patient_id=?");
+  q.bind_all(kind_name(k), id, patient_id);
+  return q.step();
+}
+
+std::optional<std::string> sqlite_view::person_status(const std::string& id) {
+  auto q = c_.prepare("SELECT status FROM me_persons WHERE id=?");
+  q.bind_all(id);
+  if (!q.step()) return std::nullopt;
+  return q.text(0);
+}
+
 std::optional<person> sqlite_view::get_person(const std::string& id) {
   auto q = c_.prepare("SELECT status, doc FROM me_persons WHERE id=?");
   q.bind_all(id);

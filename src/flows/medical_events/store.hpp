@@ -78,6 +78,8 @@ class sqlite_view : public view {
   std::vector<json> list(kind k, const std::string& patient_id) override;
   std::optional<std::pair<std::string, json>> find(kind k, const std::string& id) override;
   std::optional<person> get_person(const std::string& id) override;
+  bool exists(kind k, const std::string& patient_id, const std::string& id) override;
+  std::optional<std::string> person_status(const std::string& id) override;
   std::optional<legal_entity> get_legal_entity(const std::string& id) override;
   std::optional<employee> get_employee(const std::string& id) override;
   std::vector<employee> employees_of_user(const std::string& user_id) override;

@@ -43,6 +43,34 @@ TEST_CASE_FIXTURE(service_fixture, "a refused request creates no job and no mess
   CHECK(job_records().empty());
 }
 
+TEST_CASE_FIXTURE(service_fixture, "request-time checks read the store: patient, status, target") {
+  // Unknown episode: 404, no job.
+  auto missing = svc->submit(update_episode(ep, "Renamed"));
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.err().status == 404);
+  CHECK(missing.err().message == "Episode is not found");
+  // Once the episode exists, the same update is accepted.
+  REQUIRE(svc->submit(create_episode(ep)).ok());
+  process(job_records()[0]);
+  CHECK(svc->submit(update_episode(ep, "Renamed")).ok());
+  // An episode of another patient is not found under this one.
+  const std::string other = "44444444-4444-4444-8444-444444444444";
+  svc->put_person({other, "active", {{"id", other}}});
+  auto foreign = update_episode(ep, "Renamed again");
+  foreign.patient_id = other;
+  CHECK(svc->submit(foreign).err().status == 404);
+  // An inactive person: 409, whatever the target.
+  svc->put_person({patient, "inactive", {{"id", patient}}});
+  auto inactive = svc->submit(update_episode(ep, "Renamed again"));
+  REQUIRE_FALSE(inactive.ok());
+  CHECK(inactive.err().status == 409);
+  CHECK(inactive.err().message == "Person is not active");
+  auto unknown = update_episode(ep, "x");
+  unknown.patient_id = "55555555-0000-4000-8000-000000000000";
+  CHECK(svc->submit(unknown).err().message == "Person is not found");
+  CHECK(count("SELECT count(*) FROM me_jobs") == 2);
+}
+
 TEST_CASE_FIXTURE(service_fixture, "an identical request while the job is pending returns that job") {
   auto first = svc->submit(create_episode(ep));
   auto second = svc->submit(create_episode(ep));
