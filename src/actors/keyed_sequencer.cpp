@@ -13,10 +13,12 @@ void keyed_sequencer_state::mark_busy(entry& e) {
   }
 }
 
-void keyed_sequencer_state::mark_idle(const std::string& key, entry& e) {
+void keyed_sequencer_state::mark_idle(const std::string& key, entry& e,
+                                      caf::actor_clock::time_point now) {
   if (!e.idle) {
     e.idle_pos = idle_lru.insert(idle_lru.end(), key);
     e.idle = true;
+    e.idle_since = now;
   }
 }
 
@@ -36,6 +38,17 @@ void reclaim(self_ptr self, const std::string& key) {
   st.keys.erase(it);
   ++st.reclaimed;
   st.m_live->set(static_cast<int64_t>(st.keys.size()));
+}
+
+// Arms the reclaim timer for the oldest idle key unless one is armed.
+void schedule_sweep(self_ptr self) {
+  auto& st = self->state;
+  if (st.sweep_pending || st.idle_lru.empty()) return;
+  auto due = st.keys.at(st.idle_lru.front()).idle_since + st.limits.idle;
+  auto now = self->clock().now();
+  self->delayed_send(self, due > now ? due - now : caf::actor_clock::duration_type{0},
+                     reclaim_atom::value);
+  st.sweep_pending = true;
 }
 
 // Hands the item to its key's worker, spawning one if there is a free slot. Returns false
@@ -59,7 +72,6 @@ bool route(self_ptr self, const std::string& key, work_item& item) {
   }
   auto& e = it->second;
   st.mark_busy(e);
-  ++e.generation;
   e.inflight.push_back(item.rec.offset);
   self->send(e.worker, dispatch_atom::value, std::move(item));
   return true;
@@ -138,18 +150,20 @@ caf::behavior keyed_sequencer(caf::stateful_actor<keyed_sequencer_state>* self,
         auto pos = std::find(e.inflight.begin(), e.inflight.end(), offset);
         if (pos != e.inflight.end()) e.inflight.erase(pos);
         if (e.inflight.empty()) {
-          st.mark_idle(key, e);
-          self->delayed_send(self, st.limits.idle, reclaim_atom::value, key, e.generation);
+          st.mark_idle(key, e, self->clock().now());
+          schedule_sweep(self);
           if (!st.waiting.empty()) drain_waiting(self);
         }
       },
-      [self](reclaim_atom, const std::string& key, uint64_t generation) {
+      [self](reclaim_atom) {
         auto& st = self->state;
-        auto it = st.keys.find(key);
-        if (it == st.keys.end() || it->second.generation != generation ||
-            !it->second.inflight.empty())
-          return;
-        reclaim(self, key);
+        st.sweep_pending = false;
+        auto now = self->clock().now();
+        // Oldest first: stop at the first key not idle long enough.
+        while (!st.idle_lru.empty() &&
+               st.keys.at(st.idle_lru.front()).idle_since + st.limits.idle <= now)
+          reclaim(self, st.idle_lru.front());
+        schedule_sweep(self);
       },
       [self](status_atom) {
         auto& st = self->state;

@@ -36,13 +36,16 @@ struct keyed_sequencer_state {
   struct entry {
     caf::actor worker;
     std::deque<int64_t> inflight;  // offsets dispatched and not yet handled, in order
-    uint64_t generation = 0;       // bumps on every dispatch; a stale reclaim timer is ignored
+    caf::actor_clock::time_point idle_since{};  // valid while idle
     std::list<std::string>::iterator idle_pos;
     bool idle = false;
   };
   std::unordered_map<std::string, entry> keys;
   std::map<caf::actor_addr, std::string> by_worker;
   std::list<std::string> idle_lru;  // idle keys, oldest first
+  // One reclaim timer at a time, due when the oldest idle key has been idle for `idle`
+  // (not one timer per handled record).
+  bool sweep_pending = false;
   std::deque<std::pair<std::string, work_item>> waiting;  // keys that found no free slot
   std::multiset<std::string> waiting_keys;
   uint64_t reclaimed = 0;
@@ -57,7 +60,7 @@ struct keyed_sequencer_state {
 
   // -- helpers -----------------------------------------------------------------------------------
   void mark_busy(entry& e);
-  void mark_idle(const std::string& key, entry& e);
+  void mark_idle(const std::string& key, entry& e, caf::actor_clock::time_point now);
 };
 
 // `label` names the sequencer in metrics (e.g. "medical_events/3").

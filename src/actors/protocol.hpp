@@ -41,7 +41,7 @@ using record_done_atom = caf::atom_constant<caf::atom("rec_done")>;
 using record_failed_atom = caf::atom_constant<caf::atom("rec_failed")>;
 // commit callback -> consumer: (committed_atom, next offset, error text; empty = success).
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
-// sequencer -> itself: (reclaim_atom, key, generation) reclaim an idle key worker.
+// sequencer -> itself: (reclaim_atom) reclaim the key workers idle for long enough.
 using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
 // supervisor -> itself: restart the child after the backoff delay; relay -> itself: retry.
 using restart_atom = caf::atom_constant<caf::atom("restart")>;

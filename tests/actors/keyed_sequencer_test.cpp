@@ -127,6 +127,29 @@ TEST_CASE_FIXTURE(seq_fixture, "activity postpones reclaiming") {
   CHECK(st().keys.size() == 0);
 }
 
+TEST_CASE_FIXTURE(seq_fixture, "each idle key is reclaimed at its own time by one timer") {
+  start(limits());
+  dispatch("a", 0);
+  dispatch("b", 1);
+  run();
+  complete(0);  // a idle at t=0
+  advance(300ms);
+  complete(1);  // b idle at t=300
+  CHECK(st().sweep_pending);
+  advance(699ms);
+  CHECK(st().keys.size() == 2);
+  advance(1ms);  // t=1000: a only
+  CHECK(st().keys.count("a") == 0);
+  CHECK(st().keys.count("b") == 1);
+  CHECK(st().sweep_pending);  // re-armed for b
+  advance(299ms);
+  CHECK(st().keys.count("b") == 1);
+  advance(1ms);  // t=1300
+  CHECK(st().keys.empty());
+  CHECK(st().reclaimed == 2);
+  CHECK_FALSE(st().sweep_pending);  // nothing idle, no timer
+}
+
 TEST_CASE_FIXTURE(seq_fixture, "live workers are bounded: new keys wait for a slot, in order") {
   start(limits(2));
   dispatch("a", 0);
