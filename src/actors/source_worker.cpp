@@ -82,9 +82,13 @@ caf::behavior source_worker(caf::stateful_actor<source_worker_state>* self,
   req.headers.emplace_back("x-rivta-logical-address", call.logical_address);
   req.timeout_ms = st.job->service->limits.service_ms;
   auto me = caf::actor_cast<caf::actor>(self);
-  st.job->http->call(std::move(req), [me](http_client::response resp) {
-    caf::anon_send(me, call_done_atom::value, std::move(resp));
-  });
+  // One aggregated request's calls share an I/O thread (affinity: the request's job).
+  st.job->http->call(
+      std::move(req),
+      [me](http_client::response resp) {
+        caf::anon_send(me, call_done_atom::value, std::move(resp));
+      },
+      std::hash<const void*>{}(st.job.get()));
   return {
       [self](call_done_atom, http_client::response& resp) {
         auto& st = self->state;

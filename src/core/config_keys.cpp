@@ -61,8 +61,9 @@ const std::vector<config_key>& config_keys() {
       // -- actors -----------------------------------------------------------------------------
       {"actors.threads", k::integer, 0, "CAF scheduler threads (0: one per core, at least 2)", 0,
        256},
-      {"actors.scheduler", k::string, "sharing",
-       "CAF scheduler policy: sharing (one queue, idle threads sleep) or stealing", {}, {},
+      {"actors.scheduler", k::string, "stealing",
+       "CAF scheduler policy: stealing (per-thread queues, a short poll before sleeping) or "
+       "sharing (one queue, idle threads sleep at once)", {}, {},
        {"sharing", "stealing"}},
       {"supervisor.backoff_initial_ms", k::integer, 100,
        "first restart delay of a failed actor; doubles per restart", 1, 3600000},

@@ -699,6 +699,10 @@ void client::call(request r, std::function<void(response)> done) {
   loops_[i]->call(std::move(r), std::move(done));
 }
 
+void client::call(request r, std::function<void(response)> done, size_t affinity) {
+  loops_[affinity % loops_.size()]->call(std::move(r), std::move(done));
+}
+
 size_t client::in_flight() const {
   size_t n = 0;
   for (auto& l : loops_) n += l->in_flight.load(std::memory_order_relaxed);

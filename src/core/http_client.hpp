@@ -57,6 +57,10 @@ class client {
   // Starts a call. `done` runs exactly once, on an I/O thread: keep it short (e.g. send an
   // actor message).
   void call(request r, std::function<void(response)> done);
+  // The same, on the I/O thread chosen by `affinity`: calls with equal affinity share a thread
+  // (e.g. the calls of one aggregated request, whose answers then come in one epoll round
+  // instead of waking several threads).
+  void call(request r, std::function<void(response)> done, size_t affinity);
   size_t in_flight() const;
 
  private:
