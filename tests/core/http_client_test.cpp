@@ -14,6 +14,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -391,6 +392,43 @@ TEST_CASE("several I/O threads: calls are spread over them, the limits hold over
   std::lock_guard<std::mutex> g{server.mutex};
   CHECK(server.max_concurrent > 3);  // more than one thread's share: they ran in parallel
   CHECK(server.max_concurrent <= 6);
+}
+
+TEST_CASE("calls with the same affinity share an I/O thread") {
+  test_server server;
+  client::options opts;
+  opts.io_threads = 3;
+  client c(opts);
+  std::mutex m;
+  std::map<size_t, std::set<std::thread::id>> by_affinity;
+  std::vector<std::future<response>> futures;
+  for (int i = 0; i < 30; ++i) {
+    size_t affinity = static_cast<size_t>(i % 3) + 7;
+    auto p = std::make_shared<std::promise<response>>();
+    futures.push_back(p->get_future());
+    c.call(
+        get(server.url("/sleep?ms=5")),
+        [p, &m, &by_affinity, affinity](response res) {
+          {
+            std::lock_guard<std::mutex> g{m};
+            by_affinity[affinity].insert(std::this_thread::get_id());
+          }
+          p->set_value(std::move(res));
+        },
+        affinity);
+  }
+  for (auto& f : futures) {
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    CHECK(f.get().result == response::outcome::ok);
+  }
+  std::lock_guard<std::mutex> g{m};
+  REQUIRE(by_affinity.size() == 3);
+  std::set<std::thread::id> all;
+  for (auto& [a, ts] : by_affinity) {
+    CHECK(ts.size() == 1);  // every call of one affinity on one thread
+    all.insert(ts.begin(), ts.end());
+  }
+  CHECK(all.size() == 3);  // three affinities, three threads
 }
 
 TEST_CASE("calls beyond the per-host connection limit wait for a free connection") {
