@@ -30,4 +30,4 @@ build/medflowd --port 0 --data-dir "$dir/data" --set log.level=warn \
 pid=$!
 until grep -q "listening on" "$dir/out" 2>/dev/null; do sleep 0.05; done
 url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$dir/out")
-build/bench/agp_bench "$url" "$pid" --clients "$clients" --seconds "$secs" --fake "http://127.0.0.1:$fport"
+build/bench/agp_bench "$url" "$pid" --clients "$clients" --seconds "$secs" --fake "http://127.0.0.1:$fport" ${AGP_BENCH_ARGS:-}

@@ -36,6 +36,20 @@ using bench::pct;
 
 namespace {
 
+// CLOCK_MONOTONIC, the clock fake_source's GET /spans uses.
+int64_t mono_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// One answered request as the client timed it.
+struct client_span {
+  std::string corr;
+  int64_t t0_ns;  // request sent
+  int64_t t1_ns;  // answer received
+};
+
 int threads_of(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -255,6 +269,7 @@ int main(int argc, char** argv) {
   std::mutex m;
   std::vector<double> overhead_ms;
   std::vector<std::pair<std::string, double>> totals_ms;  // correlation id -> answer time
+  std::vector<client_span> client_spans;                  // thread-per-client mode only
   std::atomic<long> done{0}, failed{0}, incomplete{0};
   // One answer: checked, and kept when measuring.
   auto record = [&](std::string corr, double ms, int status, const std::string& body,
@@ -311,20 +326,24 @@ int main(int argc, char** argv) {
         cli.set_read_timeout(10);
         std::vector<double> local;
         std::vector<std::pair<std::string, double>> local_totals;
+        std::vector<client_span> local_spans;
         for (int n = 0; !stop; ++n) {
           auto corr = corr_of(c, n);
           httplib::Headers hs = {{"x-vp-sender-id", "bench"},
                                  {"x-rivta-original-serviceconsumer-hsaid", "bench"},
                                  {"x-skltp-correlation-id", corr}};
-          auto t0 = clock::steady_us();
+          auto t0 = mono_ns();
           auto r = cli.Post(path, hs, body_of(c, n), "application/json");
-          auto ms = static_cast<double>(clock::steady_us() - t0) / 1000.0;
+          auto t1 = mono_ns();
+          auto ms = static_cast<double>(t1 - t0) / 1e6;
+          if (measuring && r && r->status == 200) local_spans.push_back({corr, t0, t1});
           record(std::move(corr), ms, r ? r->status : 0, r ? r->body : std::string{}, local,
                  local_totals);
         }
         std::lock_guard<std::mutex> g{m};
         overhead_ms.insert(overhead_ms.end(), local.begin(), local.end());
         totals_ms.insert(totals_ms.end(), local_totals.begin(), local_totals.end());
+        client_spans.insert(client_spans.end(), local_spans.begin(), local_spans.end());
       });
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));  // warm-up: connections, caches
@@ -382,6 +401,27 @@ int main(int argc, char** argv) {
     }
     std::printf("  answer - slowest source           p50 %.2f ms, p99 %.2f ms, max %.2f ms  (%ld requests without timings)\n",
                 pct(vs_source, 0.5), pct(vs_source, 0.99), pct(vs_source, 1.0), unmatched);
+    // Where it goes, per request on one clock: client send -> first call arriving at a
+    // source; the calls' spread beyond the slowest one's own time; last answer -> client.
+    if (!client_spans.empty()) {
+      auto sp = fc.Get("/spans");
+      if (sp && sp->status == 200) {
+        auto spans = json::parse(sp->body);
+        std::vector<double> before, spread, after;
+        for (auto& s : client_spans) {
+          auto it = spans.find(s.corr);
+          auto tt = timings.find(s.corr);
+          if (it == spans.end() || tt == timings.end()) continue;
+          int64_t first_rx = (*it)[0].get<int64_t>(), last_tx = (*it)[1].get<int64_t>();
+          before.push_back(static_cast<double>(first_rx - s.t0_ns) / 1e6);
+          spread.push_back(static_cast<double>(last_tx - first_rx) / 1e6 - tt->get<double>() / 1000.0);
+          after.push_back(static_cast<double>(s.t1_ns - last_tx) / 1e6);
+        }
+        std::printf("  split: send -> first call arrives  p50 %.2f / p99 %.2f ms; calls' spread p50 %.2f / p99 %.2f ms; last answer -> client p50 %.2f / p99 %.2f ms\n",
+                    pct(before, 0.5), pct(before, 0.99), pct(spread, 0.5), pct(spread, 0.99),
+                    pct(after, 0.5), pct(after, 0.99));
+      }
+    }
     if (!direct) {
       // Where the mean goes: means from medflowd's counters over the measured window.
       auto mean_ms = [&](const std::string& name, const std::string& labels) {

@@ -46,6 +46,11 @@
 //                      receive timestamp) to its answer handed to the socket (benchmarks:
 //                      the aggregated answer's time minus this is what the aggregator
 //                      added; at most 2,000,000 ids are kept)
+//   GET  /spans        {"<x-skltp-correlation-id>": [first_rx_ns, last_tx_ns]}: per correlation
+//                      id, the earliest arrival of its calls and the latest answer handed to
+//                      the socket, in CLOCK_MONOTONIC ns (benchmarks on the same machine split
+//                      a caller's time into before the first call, the calls, and after the
+//                      last answer)
 //   POST /reset-stats  zeroes the counters and forgets the timings (the maxima restart from
 //                      the current values)
 //   GET  /config       the current table
@@ -1057,10 +1062,17 @@ class server {
       for (const auto& [corr, us] : timings_) j[corr] = us;
       return std::make_pair(200, j.dump());
     }
+    if (path == "/spans") {
+      if (!method_is({"GET", "HEAD"})) return not_allowed();
+      json j = json::object();
+      for (const auto& [corr, span] : spans_) j[corr] = {span.first, span.second};
+      return std::make_pair(200, j.dump());
+    }
     if (path == "/reset-stats") {
       if (!method_is({"POST"})) return not_allowed();
       stats_ = stats{};
       timings_.clear();
+      spans_.clear();
       stats_.max_concurrent = in_flight_;
       stats_.max_open_connections = open_connections_;
       return std::make_pair(200, json{{"ok", true}}.dump());
@@ -1087,12 +1099,17 @@ class server {
   // The slowest source call of one correlation id so far: from its request's arrival to its
   // answer handed to the socket (the delay plus this program's own time).
   void note_timing(const pending_answer& a) {
-    auto us = (now_ns() - a.received_ns) / 1000;
+    auto now = now_ns();
+    auto us = (now - a.received_ns) / 1000;
     auto it = timings_.find(a.correlation);
     if (it != timings_.end()) {
       it->second = std::max(it->second, us);
+      auto& span = spans_[a.correlation];
+      span.first = std::min(span.first, a.received_ns);
+      span.second = std::max(span.second, now);
     } else if (timings_.size() < k_max_timings) {
       timings_.emplace(a.correlation, us);
+      spans_.emplace(a.correlation, std::make_pair(a.received_ns, now));
     }
   }
 
@@ -1227,6 +1244,8 @@ class server {
   uint64_t in_flight_ = 0;
   static constexpr size_t k_max_timings = 2'000'000;
   std::unordered_map<std::string, int64_t> timings_;  // correlation id -> slowest call, µs
+  // correlation id -> (earliest arrival, latest answer), CLOCK_MONOTONIC ns
+  std::unordered_map<std::string, std::pair<int64_t, int64_t>> spans_;
   uint64_t open_connections_ = 0;
   stats stats_;
 };
