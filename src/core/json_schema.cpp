@@ -265,7 +265,24 @@ bool is_uri(std::string_view s) {
   return true;
 }
 
-enum class format_kind { none, date, date_time, uuid, email, uri };
+// The formats that are checked, with the error each one reports (eHealth's rule names and
+// texts). Formats not listed are annotations only, as the draft allows ("dateTime" in eHealth's
+// schemas is one).
+struct format_rule {
+  const char* name;  // the schema's "format"
+  bool (*valid)(std::string_view);
+  const char* rule;         // the error's rule name
+  const char* expectation;  // "expected \"<value>\" to be <expectation>"
+  const char* param;        // the error's one parameter, or none
+};
+
+const format_rule format_rules[] = {
+    {"date", is_date, "date", "a valid ISO 8601 date", "^\\d{4}-\\d{2}-\\d{2}$"},
+    {"date-time", is_date_time, "datetime", "a valid ISO 8601 date-time", nullptr},
+    {"uuid", ids::is_uuid, "uuid", "a valid UUID", nullptr},
+    {"email", is_email, "email", "an email address", nullptr},
+    {"uri", is_uri, "format", "a valid URI", nullptr},
+};
 
 // ---------------------------------------------------------------------------------------------
 // Compiled schema
@@ -350,7 +367,7 @@ struct node {
   std::optional<pattern_matcher> pattern;
   std::string pattern_description;
   json pattern_params;
-  format_kind format = format_kind::none;
+  const format_rule* format = nullptr;
 
   std::optional<bound> minimum, maximum;
   std::optional<json> multiple_of;
@@ -623,16 +640,11 @@ class compiler {
     }
     if (const auto it = schema.find("format"); it != schema.end()) {
       if (!it->is_string()) fail(pointer, "\"format\" must be a string");
-      // Formats not listed are annotations only, as the draft allows ("dateTime" in eHealth's
-      // schemas is one).
       const std::string f = it->get<std::string>();
-      if (f == "date") n.format = format_kind::date;
-      if (f == "date-time") n.format = format_kind::date_time;
-      if (f == "uuid") n.format = format_kind::uuid;
-      if (f == "email") n.format = format_kind::email;
-      if (f == "uri") n.format = format_kind::uri;
+      for (const auto& r : format_rules)
+        if (f == r.name) n.format = &r;
     }
-    n.string_rules = n.min_length || n.max_length || n.pattern || n.format != format_kind::none;
+    n.string_rules = n.min_length || n.max_length || n.pattern || n.format;
   }
 
   static std::optional<bound> compile_bound(const json& schema, const std::string& pointer,
@@ -861,46 +873,11 @@ bool check_string(const node& n, const std::string& s, context& ctx) {
     ok = false;
     report(ctx, "format", n.pattern_description, n.pattern_params);
   }
-  switch (n.format) {
-    case format_kind::none:
-      break;
-    case format_kind::date:
-      if (!is_date(s)) {
-        if (!ctx.out) return false;
-        ok = false;
-        report(ctx, "date", "expected \"" + s + "\" to be a valid ISO 8601 date",
-               json::array({"^\\d{4}-\\d{2}-\\d{2}$"}));
-      }
-      break;
-    case format_kind::date_time:
-      if (!is_date_time(s)) {
-        if (!ctx.out) return false;
-        ok = false;
-        report(ctx, "datetime", "expected \"" + s + "\" to be a valid ISO 8601 date-time",
-               json::array());
-      }
-      break;
-    case format_kind::uuid:
-      if (!ids::is_uuid(s)) {
-        if (!ctx.out) return false;
-        ok = false;
-        report(ctx, "uuid", "expected \"" + s + "\" to be a valid UUID", json::array());
-      }
-      break;
-    case format_kind::email:
-      if (!is_email(s)) {
-        if (!ctx.out) return false;
-        ok = false;
-        report(ctx, "email", "expected \"" + s + "\" to be an email address", json::array());
-      }
-      break;
-    case format_kind::uri:
-      if (!is_uri(s)) {
-        if (!ctx.out) return false;
-        ok = false;
-        report(ctx, "format", "expected \"" + s + "\" to be a valid URI", json::array());
-      }
-      break;
+  if (n.format && !n.format->valid(s)) {
+    if (!ctx.out) return false;
+    ok = false;
+    report(ctx, n.format->rule, "expected \"" + s + "\" to be " + n.format->expectation,
+           n.format->param ? json::array({n.format->param}) : json::array());
   }
   return ok;
 }
