@@ -700,7 +700,13 @@ void client::call(request r, std::function<void(response)> done) {
 }
 
 void client::call(request r, std::function<void(response)> done, size_t affinity) {
-  loops_[affinity % loops_.size()]->call(std::move(r), std::move(done));
+  // Mixed first (splitmix64's finaliser): callers pass pointers or counters, whose low bits
+  // are often all alike (a pointer's are zero), and every call would land on one thread.
+  uint64_t x = affinity;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  loops_[x % loops_.size()]->call(std::move(r), std::move(done));
 }
 
 size_t client::in_flight() const {
