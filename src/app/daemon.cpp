@@ -71,13 +71,13 @@ void daemon::start() {
   caf_cfg_->set("scheduler.policy", cfg_.string("actors.scheduler") == "sharing"
                                         ? caf::atom("sharing")
                                         : caf::atom("stealing"));
-  // Work stealing: a worker that ran out of work polls briefly before it sleeps, so the next
-  // message of a request (a source's answer, the aggregator's reply) rarely waits for a thread
-  // to wake up (aggregation p99 overhead 17 -> 9 ms against the sharing policy, bench/README.md).
-  // CAF's default moderate phase (500 polls 50 us apart, 25 ms) costs ~3 % of a core when idle
-  // because every timer tick starts it again; 50 polls (2.5 ms) keep the latency gain and idle
-  // at ~1 %.
-  caf_cfg_->set("work-stealing.moderate-poll-attempts", size_t{50});
+  // Work stealing: a worker that ran out of work polls briefly (CAF's aggressive phase, 100
+  // polls) before it sleeps, so the next message of a request (a source's answer, the
+  // aggregator's reply) rarely waits for a thread to wake up (aggregation p99 overhead 17 -> 9 ms
+  // against the sharing policy, bench/README.md). CAF's moderate phase after it (500 sleeps of
+  // 50 us) is skipped: under load it cost ~12 % of medflowd's CPU in nanosleep wake-ups, when
+  // idle ~3 % of a core, and gave no measurable latency back.
+  caf_cfg_->set("work-stealing.moderate-poll-attempts", size_t{0});
   sys_ = std::make_unique<caf::actor_system>(*caf_cfg_);
 
   // -- bus ---------------------------------------------------------------------------------------
