@@ -26,7 +26,8 @@ namespace {
 
 using self_ptr = caf::stateful_actor<keyed_sequencer_state>*;
 
-void reclaim(self_ptr self, const std::string& key) {
+// `key` by value: callers pass idle_lru.front(), whose node this erases.
+void reclaim(self_ptr self, std::string key) {
   auto& st = self->state;
   auto it = st.keys.find(key);
   if (it == st.keys.end()) return;

@@ -59,6 +59,9 @@ void database::migrate(const std::vector<migration>& ms) {
 
 database::reader_lease::~reader_lease() {
   if (!c_ || !db_) return;
+  // A connection still inside a transaction (its ROLLBACK failed) would pin an old snapshot
+  // for every later borrower: close it instead of pooling it.
+  if (c_->in_transaction()) return;
   std::lock_guard<std::mutex> g{db_->pool_mutex_};
   if (db_->pool_.size() < db_->opts_.max_readers) db_->pool_.push_back(std::move(c_));
 }

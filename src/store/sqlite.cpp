@@ -1,5 +1,7 @@
 #include "store/sqlite.hpp"
 
+#include "core/log.hpp"
+
 namespace medflow::store {
 
 void throw_sqlite(sqlite3* db, int rc, std::string_view what) {
@@ -99,7 +101,10 @@ namespace {
 // global mutex either, which the HTTP threads' read connections otherwise contend on.
 void configure_sqlite_once() {
   static const bool configured = [] {
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    // Fails (SQLITE_MISUSE) only if something initialised SQLite before us: then the default
+    // stays, which is correct, just slower.
+    if (int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); rc != SQLITE_OK)
+      log::warn("store", "sqlite3_config(MEMSTATUS, 0): ", sqlite3_errstr(rc));
     return true;
   }();
   (void)configured;

@@ -134,8 +134,14 @@ TEST_CASE_FIXTURE(seq_fixture, "each idle key is reclaimed at its own time by on
   run();
   complete(0);  // a idle at t=0
   advance(300ms);
-  complete(1);  // b idle at t=300
+  dispatch("b", 2);
+  dispatch("b", 3);
+  run();
+  complete(1);
+  complete(2);
+  complete(3);  // b idle at t=300, after three records
   CHECK(st().sweep_pending);
+  CHECK(sched->clock().schedule().size() == 1);  // one timer, not one per handled record
   advance(699ms);
   CHECK(st().keys.size() == 2);
   advance(1ms);  // t=1000: a only

@@ -160,6 +160,21 @@ TEST_CASE("readers see committed data and are pooled") {
   CHECK(db.healthy());
 }
 
+TEST_CASE("a reader left inside a transaction is closed, not pooled") {
+  medflow::test::temp_dir d;
+  database db{opts(d)};
+  db.migrate(migs);
+  {
+    auto r = db.reader();
+    r->exec("BEGIN");
+    CHECK(count(db, "items") == 0);  // another reader: the stuck one is still leased
+  }
+  db.write().run([](tx& t) { t.conn.prepare("INSERT INTO items(name) VALUES ('x')").exec(); });
+  auto again = db.reader();
+  CHECK_FALSE(again->in_transaction());  // the pooled one (last returned) would be
+  CHECK(count(db, "items") == 1);  // no reader sees an old snapshot
+}
+
 TEST_CASE("after stop, submissions fail with writer_stopped and queued work was committed") {
   medflow::test::temp_dir d;
   database db{opts(d)};
