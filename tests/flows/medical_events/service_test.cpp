@@ -69,6 +69,15 @@ TEST_CASE_FIXTURE(service_fixture, "request-time checks read the store: patient,
   unknown.patient_id = "55555555-0000-4000-8000-000000000000";
   CHECK(svc->submit(unknown).err().message == "Person is not found");
   CHECK(count("SELECT count(*) FROM me_jobs") == 2);
+  // Reads check the person the same way.
+  CHECK(svc->get(me::kind::episode, "55555555-0000-4000-8000-000000000000", ep).err().message ==
+        "Person is not found");
+  CHECK(svc->list(me::kind::episode, "55555555-0000-4000-8000-000000000000", 1, 10).err().status ==
+        404);
+  CHECK(svc->get(me::kind::episode, other, ep).err().message ==
+        "episode with id '" + ep + "' is not found");
+  REQUIRE(svc->list(me::kind::episode, patient, 1, 10).ok());
+  CHECK(svc->list(me::kind::episode, patient, 1, 10)->first.size() == 1);
 }
 
 TEST_CASE_FIXTURE(service_fixture, "an identical request while the job is pending returns that job") {
