@@ -271,52 +271,54 @@ result<tak> parse_tak(const json& j) {
   if (auto e = top.only({"permissions", "routes"})) return *e;
   tak t;
 
-  auto list = [&](const char* field) -> result<const json*> {
-    const json* v = top.find(field);
-    if (v && !v->is_array()) return top.fail(field, "must be an array");
-    return v;
+  // Reads the optional array `field` of objects with the members `known`, one at a time.
+  auto each = [&](const char* field, std::initializer_list<const char*> known,
+                  auto&& read) -> std::optional<error> {
+    const json* list = top.find(field);
+    if (!list) return std::nullopt;
+    if (!list->is_array()) return top.fail(field, "must be an array");
+    for (size_t i = 0; i < list->size(); ++i) {
+      const std::string path = std::string(field) + "[" + std::to_string(i) + "]";
+      if (!(*list)[i].is_object()) return top.fail(path, "must be an object");
+      object_reader r((*list)[i], prefix, path);
+      if (auto e = r.only(known)) return e;
+      if (auto e = read(r, path)) return e;
+    }
+    return std::nullopt;
   };
 
-  auto perms = list("permissions");
-  if (!perms) return perms.err();
-  if (const json* ps = perms.value()) {
-    for (size_t i = 0; i < ps->size(); ++i) {
-      const std::string path = "permissions[" + std::to_string(i) + "]";
-      if (!(*ps)[i].is_object()) return top.fail(path, "must be an object");
-      object_reader r((*ps)[i], prefix, path);
-      if (auto e = r.only({"consumer", "contract", "logicalAddress"})) return *e;
-      permission p;
-      if (auto e = r.text("consumer", true, p.consumer)) return *e;
-      if (auto e = r.text("contract", true, p.contract)) return *e;
-      if (auto e = r.text("logicalAddress", true, p.logical_address)) return *e;
-      t.permissions.push_back(std::move(p));
-    }
-  }
+  if (auto e = each("permissions", {"consumer", "contract", "logicalAddress"},
+                    [&](const object_reader& r, const std::string&) -> std::optional<error> {
+                      permission p;
+                      if (auto e = r.text("consumer", true, p.consumer)) return e;
+                      if (auto e = r.text("contract", true, p.contract)) return e;
+                      if (auto e = r.text("logicalAddress", true, p.logical_address)) return e;
+                      t.permissions.push_back(std::move(p));
+                      return std::nullopt;
+                    }))
+    return *e;
 
-  auto routes = list("routes");
-  if (!routes) return routes.err();
-  if (const json* rs = routes.value()) {
-    std::set<std::pair<std::string, std::string>> seen;
-    for (size_t i = 0; i < rs->size(); ++i) {
-      const std::string path = "routes[" + std::to_string(i) + "]";
-      if (!(*rs)[i].is_object()) return top.fail(path, "must be an object");
-      object_reader r((*rs)[i], prefix, path);
-      if (auto e = r.only({"contract", "logicalAddress", "url"})) return *e;
-      route rt;
-      if (auto e = r.text("contract", true, rt.contract)) return *e;
-      if (auto e = r.text("logicalAddress", true, rt.logical_address)) return *e;
-      if (auto e = r.text("url", true, rt.url)) return *e;
-      // "*" is a permission's wildcard; a route leads to one receiver.
-      if (rt.logical_address == "*")
-        return r.fail("logicalAddress", "\"*\" is not allowed in a route");
-      if (rt.url.rfind("http://", 0) != 0 && rt.url.rfind("https://", 0) != 0)
-        return r.fail("url", in_quotes(rt.url) + " must start with http:// or https://");
-      // Without validity dates there is nothing to choose between two routes by.
-      if (!seen.insert({rt.contract, rt.logical_address}).second)
-        return top.fail(path, "repeats the route of " + rt.contract + " to " + rt.logical_address);
-      t.routes.push_back(std::move(rt));
-    }
-  }
+  std::set<std::pair<std::string, std::string>> seen;
+  if (auto e = each(
+          "routes", {"contract", "logicalAddress", "url"},
+          [&](const object_reader& r, const std::string& path) -> std::optional<error> {
+            route rt;
+            if (auto e = r.text("contract", true, rt.contract)) return e;
+            if (auto e = r.text("logicalAddress", true, rt.logical_address)) return e;
+            if (auto e = r.text("url", true, rt.url)) return e;
+            // "*" is a permission's wildcard; a route leads to one receiver.
+            if (rt.logical_address == "*")
+              return r.fail("logicalAddress", "\"*\" is not allowed in a route");
+            if (rt.url.rfind("http://", 0) != 0 && rt.url.rfind("https://", 0) != 0)
+              return r.fail("url", in_quotes(rt.url) + " must start with http:// or https://");
+            // Without validity dates there is nothing to choose between two routes by.
+            if (!seen.insert({rt.contract, rt.logical_address}).second)
+              return top.fail(path,
+                              "repeats the route of " + rt.contract + " to " + rt.logical_address);
+            t.routes.push_back(std::move(rt));
+            return std::nullopt;
+          }))
+    return *e;
   return t;
 }
 
