@@ -60,36 +60,24 @@ json synch_error(const source_result& r) {
 
 json processing_status_record(const std::string& logical_address, const source_result& r,
                               int64_t now_ms) {
-  json rec = {{"logicalAddress", logical_address}};
-  switch (classify(r)) {
-    case status_code::data_from_source:
-      rec["statusCode"] = "DataFromSource";
-      rec["isResponseFromCache"] = false;
-      rec["isResponseInSynch"] = true;
-      rec["lastSuccessfulSynch"] = clock::compact_ts(now_ms);
-      break;
-    case status_code::data_from_cache:
-      rec["statusCode"] = "DataFromCache";
-      rec["isResponseFromCache"] = true;
-      rec["isResponseInSynch"] = true;
-      rec["lastSuccessfulSynch"] = clock::compact_ts(*r.cached_at_ms);
-      break;
-    case status_code::data_from_cache_synch_failed:
-      rec["statusCode"] = "DataFromCacheSynchFailed";
-      rec["isResponseFromCache"] = true;
-      rec["isResponseInSynch"] = false;
-      rec["lastSuccessfulSynch"] = clock::compact_ts(*r.cached_at_ms);
-      rec["lastUnsuccessfulSynch"] = clock::compact_ts(now_ms);
-      rec["lastUnsuccessfulSynchError"] = synch_error(r);
-      break;
-    case status_code::no_data_synch_failed:
-      // lastSuccessfulSynch is left out, as AgP does (the schema's "mandatory" notwithstanding).
-      rec["statusCode"] = "NoDataSynchFailed";
-      rec["isResponseFromCache"] = false;
-      rec["isResponseInSynch"] = false;
-      rec["lastUnsuccessfulSynch"] = clock::compact_ts(now_ms);
-      rec["lastUnsuccessfulSynchError"] = synch_error(r);
-      break;
+  const auto code = classify(r);
+  const bool from_cache = code == status_code::data_from_cache ||
+                          code == status_code::data_from_cache_synch_failed;
+  const bool in_synch =
+      code == status_code::data_from_source || code == status_code::data_from_cache;
+  static const char* const names[] = {"DataFromSource", "DataFromCache",
+                                      "DataFromCacheSynchFailed", "NoDataSynchFailed"};
+  json rec = {{"logicalAddress", logical_address},
+              {"statusCode", names[static_cast<int>(code)]},
+              {"isResponseFromCache", from_cache},
+              {"isResponseInSynch", in_synch}};
+  // Data came from the source now, or from the cache as stored then. Without data,
+  // lastSuccessfulSynch is left out, as AgP does (the schema's "mandatory" notwithstanding).
+  if (code != status_code::no_data_synch_failed)
+    rec["lastSuccessfulSynch"] = clock::compact_ts(from_cache ? *r.cached_at_ms : now_ms);
+  if (!in_synch) {
+    rec["lastUnsuccessfulSynch"] = clock::compact_ts(now_ms);
+    rec["lastUnsuccessfulSynchError"] = synch_error(r);
   }
   return rec;
 }
