@@ -65,6 +65,9 @@ const std::vector<config_key>& config_keys() {
        "CAF scheduler policy: stealing (per-thread queues, a short poll before sleeping) or "
        "sharing (one queue, idle threads sleep at once)", {}, {},
        {"sharing", "stealing"}},
+      {"actors.clock_batch", k::boolean, true,
+       "run CAF's timer thread under SCHED_BATCH: woken at every actor's end, it then no longer "
+       "preempts the thread that woke it"},
       {"supervisor.backoff_initial_ms", k::integer, 100,
        "first restart delay of a failed actor; doubles per restart", 1, 3600000},
       {"supervisor.backoff_max_ms", k::integer, 10000, "cap of the restart delay", 1, 3600000},

@@ -16,6 +16,20 @@ grep -q "store.synchronous (from MEDFLOW_STORE_SYNCHRONOUS)" "$E2E_TMP/cfg.err" 
 
 start_medflowd --set http.max_body_bytes=4096
 
+# The scheduling policy (/proc/PID/task/TID/stat field 41; 3 = SCHED_BATCH, 0 = SCHED_OTHER) of
+# each of medflowd's threads named $1.
+policy_of_threads() {
+  local t
+  for t in /proc/"$MF_PID"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = "$1" ] && sed 's/.*) //' "$t/stat" | awk '{print $39}'
+  done
+}
+
+step "CAF's timer thread runs under SCHED_BATCH, its workers under the normal policy"
+[ "$(policy_of_threads caf.clock)" = 3 ] || fail "caf.clock policy: '$(policy_of_threads caf.clock)'"
+[ -n "$(policy_of_threads caf.multiplexer)" ] || fail "no CAF worker threads found"
+[ -z "$(policy_of_threads caf.multiplexer | grep -v '^0$')" ] || fail "a CAF worker is not SCHED_OTHER"
+
 step "operations endpoints"
 http GET /healthz; expect_status 200; expect_json .status alive
 http GET /readyz; expect_status 200; expect_json .status ready
@@ -87,7 +101,8 @@ grep -q 'medflow_store_commit_batch_size_count' <<<"$BODY" || fail "no commit ba
 
 step "SIGTERM stops with exit 0; data survives the restart"
 stop_medflowd
-start_medflowd
+start_medflowd --set actors.clock_batch=false
+[ "$(policy_of_threads caf.clock)" = 0 ] || fail "actors.clock_batch=false: caf.clock policy '$(policy_of_threads caf.clock)'"
 http GET "/topics/demo.in/partitions/$p1/records?offset=0&max=10"; expect_status 200
 expect_json '.records[1].value.n' 2
 http GET /topics; expect_json '.topics[] | select(.name=="demo.in") | .partitions' 3
