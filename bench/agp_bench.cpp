@@ -5,7 +5,7 @@
 // sampled during the run. See bench/aggregation.sh.
 //
 // usage: agp_bench URL PID [--clients C] [--seconds S] [--patients P] [--source-delay-ms D]
-//                  [--fake FAKE_URL] [--direct 1] [--epoll 1]
+//                  [--fake FAKE_URL] [--direct 1] [--epoll 1] [--dump FILE]
 #include "bench_util.hpp"
 #include "core/clock.hpp"
 
@@ -224,10 +224,19 @@ int main(int argc, char** argv) {
   // --fake URL: the fake_source's base URL; its GET /timings gives each request's slowest
   // source call as the source itself saw it, so the overhead is measured against that.
   std::string fake_url;
+  // --dump FILE: one line per request of the split (thread-per-client mode, with --fake): when
+  // it was sent (ms since the first), answer - slowest source, send -> first call, spread,
+  // last answer -> client (ms). Shows whether slow requests come together (a stage stalled)
+  // or spread out.
+  std::string dump_file;
   for (int i = 3; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--fake") {
       fake_url = argv[i + 1];
+      continue;
+    }
+    if (k == "--dump") {
+      dump_file = argv[i + 1];
       continue;
     }
     int v = std::stoi(argv[i + 1]);
@@ -408,6 +417,10 @@ int main(int argc, char** argv) {
       if (sp && sp->status == 200) {
         auto spans = json::parse(sp->body);
         std::vector<double> before, spread, after;
+        std::ofstream dump;
+        if (!dump_file.empty()) dump.open(dump_file);
+        int64_t first_t0 = client_spans.front().t0_ns;
+        for (auto& s : client_spans) first_t0 = std::min(first_t0, s.t0_ns);
         for (auto& s : client_spans) {
           auto it = spans.find(s.corr);
           auto tt = timings.find(s.corr);
@@ -416,6 +429,10 @@ int main(int argc, char** argv) {
           before.push_back(static_cast<double>(first_rx - s.t0_ns) / 1e6);
           spread.push_back(static_cast<double>(last_tx - first_rx) / 1e6 - tt->get<double>() / 1000.0);
           after.push_back(static_cast<double>(s.t1_ns - last_tx) / 1e6);
+          if (dump.is_open())
+            dump << static_cast<double>(s.t0_ns - first_t0) / 1e6 << ' '
+                 << static_cast<double>(s.t1_ns - s.t0_ns) / 1e6 - tt->get<double>() / 1000.0
+                 << ' ' << before.back() << ' ' << spread.back() << ' ' << after.back() << '\n';
         }
         std::printf("  split: send -> first call arrives  p50 %.2f / p99 %.2f ms; calls' spread p50 %.2f / p99 %.2f ms; last answer -> client p50 %.2f / p99 %.2f ms\n",
                     pct(before, 0.5), pct(before, 0.99), pct(spread, 0.5), pct(spread, 0.99),
