@@ -2,6 +2,8 @@
 # Aggregation throughput and overhead: 200 concurrent clients, 5 sources per patient (played by
 # fake_source) answering in 100 ms, local engagement index, no cache.
 # usage: bench/aggregation.sh [seconds] [clients]
+# env: MEDFLOWD_ARGS (extra medflowd flags), AGP_BENCH_ARGS (extra agp_bench flags),
+#      MEDFLOWD_BIN (another medflowd binary, for A/B runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash bench/calibrate.sh
@@ -24,7 +26,7 @@ for s in 1 2 3 4 5; do
   routes+="{\"contract\":\"urn:bench\",\"logicalAddress\":\"SRC-$s\",\"url\":\"http://127.0.0.1:$fport/SRC-$s\"},"
 done
 echo "{\"permissions\":[${perms%,}],\"routes\":[${routes%,}]}" >"$dir/agg/tak.json"
-build/medflowd --port 0 --data-dir "$dir/data" --set log.level=warn \
+${MEDFLOWD_BIN:-build/medflowd} --port 0 --data-dir "$dir/data" --set log.level=warn \
   --set aggregation.services_dir="$dir/agg" --set aggregation.tak_file="$dir/agg/tak.json" \
   --set http.threads=$((clients + 56)) ${MEDFLOWD_ARGS:-} >"$dir/out" 2>"$dir/err" &
 pid=$!

@@ -71,6 +71,8 @@ using source_done_atom = caf::atom_constant<caf::atom("src_done")>;
 using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
 // query -> sequencer / consumer / supervisor: report counters (returns a string map).
 using status_atom = caf::atom_constant<caf::atom("status")>;
+// completion_runner: run these finished HTTP calls' callbacks
+using run_atom = caf::atom_constant<caf::atom("run")>;
 
 // -- message types --------------------------------------------------------------------------
 
@@ -144,4 +146,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::bus::record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_action)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::http_client::response)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<medflow::http_client::completion>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::flows::aggregation::source_result)

@@ -1,5 +1,6 @@
 #include "actors/source_worker.hpp"
 
+#include "actors/completion_runner.hpp"
 #include "core/clock.hpp"
 
 namespace medflow::actors {
@@ -85,9 +86,7 @@ caf::behavior source_worker(caf::stateful_actor<source_worker_state>* self,
   // One aggregated request's calls share an I/O thread (affinity: the request's job).
   st.job->http->call(
       std::move(req),
-      [me](http_client::response resp) {
-        caf::anon_send(me, call_done_atom::value, std::move(resp));
-      },
+      [me](http_client::response resp) { post(me, call_done_atom::value, std::move(resp)); },
       std::hash<const void*>{}(st.job.get()));
   return {
       [self](call_done_atom, http_client::response& resp) {

@@ -1,5 +1,6 @@
 #include "app/aggregation_flow.hpp"
 
+#include "actors/completion_runner.hpp"
 #include "actors/periodic.hpp"
 #include "actors/splitter.hpp"
 #include "core/clock.hpp"
@@ -57,6 +58,11 @@ class aggregation_flow : public flow {
     // One loop carries ~10,000 calls/s on a core of this class; more than 8 only add threads.
     ho.io_threads = io > 0 ? static_cast<int>(io)
                            : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+    // The sources' answers reach their workers through one actor, a round of answers per
+    // message (see actors/completion_runner.hpp).
+    auto runner = rt.sys.spawn(actors::completion_runner);
+    rt.own(runner);
+    ho.deliver = actors::deliver_to(runner);
     http_ = std::make_unique<http_client::client>(ho);
     auto url = rt.cfg.string("aggregation.engagement_index.url");
     if (url.empty()) {

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include "core/log.hpp"
 #include "core/strings.hpp"
@@ -204,6 +205,25 @@ response::outcome classify(CURLcode code, CURL* easy) {
   }
 }
 
+// A call has completed (its callback may still be to run).
+void count(probes& metrics, std::atomic<size_t>& in_flight, const response& r) {
+  metrics.calls[size_t(r.result)]->inc();
+  metrics.seconds->observe(static_cast<double>(r.elapsed_us) / 1e6);
+  in_flight.fetch_sub(1, std::memory_order_relaxed);
+  metrics.in_flight.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void run_callback(std::function<void(response)>& done, response r) noexcept {
+  if (!done) return;
+  try {
+    done(std::move(r));
+  } catch (const std::exception& e) {
+    log::error(component, "completion callback threw: ", e.what());
+  } catch (...) {
+    log::error(component, "completion callback threw a non-standard exception");
+  }
+}
+
 }  // namespace
 
 struct client::impl {
@@ -226,11 +246,14 @@ struct client::impl {
   void recycle(std::unique_ptr<transfer> t);
   void fail(pending& p, response::outcome result, std::string error);
   void complete(std::function<void(response)>& done, response r);
+  void deliver_round();
   void shutdown();
   static int on_socket(CURL* easy, curl_socket_t s, int what, void* self, void* socketp);
 
   const size_t per_host_limit;
   const size_t total_limit;
+  const std::function<void(std::vector<completion>)> deliver;  // options::deliver
+  std::vector<completion> round;  // this round's completions, when `deliver` is set
   probes& metrics = global_probes();
   unique_fd epoll_fd{checked_fd(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1")};
   unique_fd wake_fd{checked_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")};
@@ -254,7 +277,8 @@ struct client::impl {
 
 client::impl::impl(options o, std::string thread_name)
     : per_host_limit(limit(o.max_connections_per_host)),
-      total_limit(limit(o.max_total_connections)) {
+      total_limit(limit(o.max_total_connections)),
+      deliver(std::move(o.deliver)) {
   global_init();
   multi.reset(curl_multi_init());
   if (!multi) throw std::runtime_error("curl_multi_init failed");
@@ -323,7 +347,8 @@ void client::impl::call(request r, std::function<void(response)> done) {
   response res;
   res.error = stopped_text;
   res.elapsed_us = micros_since(now);
-  complete(done, std::move(res));
+  count(metrics, in_flight, res);
+  run_callback(done, std::move(res));
 }
 
 void client::impl::wake() noexcept {
@@ -369,8 +394,10 @@ void client::impl::run() {
     if (timeout_ms == 0) curl_multi_socket_action(multi.get(), CURL_SOCKET_TIMEOUT, 0, &running);
     collect();
     if (waiting > 0 && steady::now() >= next_expiry) expire_waiting();
+    deliver_round();
   }
   shutdown();
+  deliver_round();
 }
 
 bool client::impl::admit() {
@@ -616,17 +643,23 @@ void client::impl::fail(pending& p, response::outcome result, std::string error)
 }
 
 void client::impl::complete(std::function<void(response)>& done, response r) {
-  metrics.calls[size_t(r.result)]->inc();
-  metrics.seconds->observe(static_cast<double>(r.elapsed_us) / 1e6);
-  in_flight.fetch_sub(1, std::memory_order_relaxed);
-  metrics.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  count(metrics, in_flight, r);
   if (!done) return;
+  if (deliver) {
+    round.push_back({std::move(done), std::move(r)});
+    return;
+  }
+  run_callback(done, std::move(r));
+}
+
+void client::impl::deliver_round() {
+  if (round.empty()) return;
   try {
-    done(std::move(r));
+    deliver(std::exchange(round, {}));
   } catch (const std::exception& e) {
-    log::error(component, "completion callback threw: ", e.what());
+    log::error(component, "deliver threw, completions lost: ", e.what());
   } catch (...) {
-    log::error(component, "completion callback threw a non-standard exception");
+    log::error(component, "deliver threw a non-standard exception, completions lost");
   }
 }
 

@@ -36,6 +36,12 @@ struct response {
   int64_t elapsed_us = 0;
 };
 
+// A finished call: its callback and its response, for options::deliver to run.
+struct completion {
+  std::function<void(response)> done;
+  response res;
+};
+
 class client {
  public:
   struct options {
@@ -47,6 +53,12 @@ class client {
     // over them in turn. One thread at ~60 µs of CPU per call saturates near 10,000 calls/s
     // and then queues calls; more spread that work over the cores.
     int io_threads = 1;
+    // How finished calls reach their callbacks. Unset, the I/O thread runs each `done` as soon
+    // as its call completes. Set, the I/O thread hands it the completions of one epoll round
+    // together, at the end of the round (after it has read every socket that was ready): to
+    // run them on another thread with one wake-up per round rather than one per call. It
+    // runs on the I/O thread, must not throw, and must see that each `done` runs exactly once.
+    std::function<void(std::vector<completion>)> deliver;
   };
   explicit client(options opts);
   client();
@@ -54,8 +66,8 @@ class client {
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
-  // Starts a call. `done` runs exactly once, on an I/O thread: keep it short (e.g. send an
-  // actor message).
+  // Starts a call. `done` runs exactly once: on an I/O thread (keep it short, e.g. send an
+  // actor message), or where options::deliver runs it.
   void call(request r, std::function<void(response)> done);
   // The same, on the I/O thread chosen by `affinity`: calls with equal affinity share a thread
   // (e.g. the calls of one aggregated request, whose answers then come in one epoll round

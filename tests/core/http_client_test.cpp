@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -543,6 +544,66 @@ TEST_CASE("destroying the client completes the calls in flight with failed") {
     CHECK(res.result == response::outcome::failed);
     CHECK(res.error == "client stopped");
   }
+}
+
+TEST_CASE("with deliver set, completions are handed over in rounds and run only where it runs them") {
+  test_server server;
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<completion> delivered;
+  std::set<std::thread::id> deliver_threads;
+  client::options opts;
+  opts.deliver = [&](std::vector<completion> round) {
+    std::lock_guard<std::mutex> g{m};
+    deliver_threads.insert(std::this_thread::get_id());
+    for (auto& c : round) delivered.push_back(std::move(c));
+    cv.notify_all();
+  };
+  auto c = std::make_unique<client>(opts);
+  auto wait_delivered = [&](size_t n) {
+    std::unique_lock<std::mutex> g{m};
+    return cv.wait_for(g, 5s, [&] { return delivered.size() >= n; });
+  };
+
+  std::atomic<int> ran_ok{0}, ran_refused{0}, ran_stopped{0};
+  constexpr int calls = 20;
+  for (int i = 0; i < calls; ++i)
+    c->call(get(server.url("/sleep?ms=50")), [&](response r) {
+      if (r.result == response::outcome::ok && r.status == 200 && r.body == "slept") ++ran_ok;
+    });
+  c->call(get("http://127.0.0.1:1/"), [&](response r) {
+    if (r.result == response::outcome::connect_failed) ++ran_refused;
+  });
+  REQUIRE(wait_delivered(calls + 1));
+  // Handed over, not run: the I/O thread ran no callback itself.
+  CHECK(ran_ok == 0);
+  CHECK(ran_refused == 0);
+  CHECK(c->in_flight() == 0);
+  {
+    std::lock_guard<std::mutex> g{m};
+    CHECK(deliver_threads.size() == 1);
+    CHECK(deliver_threads.count(std::this_thread::get_id()) == 0);
+    for (auto& d : delivered) d.done(std::move(d.res));
+    delivered.clear();
+  }
+  CHECK(ran_ok == calls);
+  CHECK(ran_refused == 1);
+
+  // Calls still in flight when the client is destroyed come through deliver too, failed.
+  c->call(get(server.url("/block")), [&](response r) {
+    if (r.result == response::outcome::failed && r.error == "client stopped") ++ran_stopped;
+  });
+  REQUIRE(server.blocked_arrivals.wait_for_count(1));
+  c.reset();
+  REQUIRE(wait_delivered(1));
+  CHECK(ran_stopped == 0);
+  {
+    std::lock_guard<std::mutex> g{m};
+    REQUIRE(delivered.size() == 1);
+    delivered[0].done(std::move(delivered[0].res));
+  }
+  CHECK(ran_stopped == 1);
+  server.release.open();
 }
 
 TEST_CASE("connections are kept alive and reused") {
