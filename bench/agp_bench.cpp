@@ -226,8 +226,9 @@ int main(int argc, char** argv) {
   std::string fake_url;
   // --dump FILE: one line per request of the split (thread-per-client mode, with --fake): when
   // it was sent (ms since the first), answer - slowest source, send -> first call, spread,
-  // last answer -> client (ms). Shows whether slow requests come together (a stage stalled)
-  // or spread out.
+  // last answer -> client (ms), then send, first call's arrival, last answer, receive
+  // (CLOCK_MONOTONIC ns, to line up with `perf record -k mono`). Shows whether slow requests
+  // come together (a stage stalled) or spread out, and when.
   std::string dump_file;
   for (int i = 3; i + 1 < argc; i += 2) {
     std::string k = argv[i];
@@ -432,7 +433,8 @@ int main(int argc, char** argv) {
           if (dump.is_open())
             dump << static_cast<double>(s.t0_ns - first_t0) / 1e6 << ' '
                  << static_cast<double>(s.t1_ns - s.t0_ns) / 1e6 - tt->get<double>() / 1000.0
-                 << ' ' << before.back() << ' ' << spread.back() << ' ' << after.back() << '\n';
+                 << ' ' << before.back() << ' ' << spread.back() << ' ' << after.back() << ' '
+                 << s.t0_ns << ' ' << first_rx << ' ' << last_tx << ' ' << s.t1_ns << '\n';
         }
         std::printf("  split: send -> first call arrives  p50 %.2f / p99 %.2f ms; calls' spread p50 %.2f / p99 %.2f ms; last answer -> client p50 %.2f / p99 %.2f ms\n",
                     pct(before, 0.5), pct(before, 0.99), pct(spread, 0.5), pct(spread, 0.99),
