@@ -2,7 +2,9 @@
 
 #include "core/clock.hpp"
 
+#include <chrono>
 #include <future>
+#include <memory>
 
 namespace medflow::flows::aggregation {
 
@@ -83,10 +85,18 @@ result<std::vector<engagement>> remote_index::find(const find_content& f, const 
                {"x-vp-instance-id", o_.vp_instance_id},
                {"x-rivta-original-serviceconsumer-hsaid", c.original_consumer},
                {"x-skltp-correlation-id", c.correlation_id}};
-  std::promise<http_client::response> p;
-  auto fut = p.get_future();
-  http_.call(std::move(r), [&p](http_client::response resp) { p.set_value(std::move(resp)); });
-  auto resp = fut.get();  // the client's own timeout bounds this wait
+  // Shared with the callback: set_value may still be returning on the other thread when this
+  // one wakes up and leaves.
+  auto p = std::make_shared<std::promise<http_client::response>>();
+  auto fut = p->get_future();
+  http_.call(std::move(r), [p](http_client::response resp) { p->set_value(std::move(resp)); });
+  // The client's own timeout ends the call; the margin only guards against a callback that
+  // never comes (it always does: http_client runs each exactly once).
+  http_client::response resp;
+  if (fut.wait_for(std::chrono::milliseconds(o_.timeout_ms + 1000)) == std::future_status::ready)
+    resp = fut.get();
+  else
+    resp.result = http_client::response::outcome::timeout;
   using o = http_client::response::outcome;
   if (resp.result == o::timeout)
     return error{504, "engagement_index_timeout",
