@@ -1,38 +1,38 @@
 #include "actors/completion_runner.hpp"
 
-#include "core/log.hpp"
-
 namespace medflow::actors {
 
 namespace {
+
 thread_local caf::execution_unit* runner_unit = nullptr;
+
+// Sets runner_unit for the callbacks of one round, and clears it however the round ends.
+struct unit_scope {
+  explicit unit_scope(caf::execution_unit* u) noexcept { runner_unit = u; }
+  ~unit_scope() { runner_unit = nullptr; }
+  unit_scope(const unit_scope&) = delete;
+  unit_scope& operator=(const unit_scope&) = delete;
+};
+
 }  // namespace
 
 caf::execution_unit* detail::current_runner_unit() noexcept { return runner_unit; }
 
 caf::behavior completion_runner(caf::event_based_actor* self) {
   return {
-      [self](run_atom, std::vector<http_client::completion>& round) {
-        runner_unit = self->context();
-        for (auto& c : round) {
-          try {
-            c.done(std::move(c.res));
-          } catch (const std::exception& e) {
-            log::error("http_client", "completion callback threw: ", e.what());
-          } catch (...) {
-            log::error("http_client", "completion callback threw a non-standard exception");
-          }
-        }
-        runner_unit = nullptr;
+      [self](run_atom, std::shared_ptr<completion_round>& round) {
+        unit_scope scope{self->context()};
+        round->run();
       },
-      // At shutdown, after the HTTP server stopped: no aggregated request is waiting any more.
+      // At shutdown, after the HTTP server stopped. A round that comes later still runs (see
+      // completion_round), on the thread that sent it.
       [self](drain_atom) { self->quit(); },
   };
 }
 
 std::function<void(std::vector<http_client::completion>)> deliver_to(caf::actor runner) {
-  return [runner = std::move(runner)](std::vector<http_client::completion> round) {
-    caf::anon_send(runner, run_atom::value, std::move(round));
+  return [runner = std::move(runner)](std::vector<http_client::completion> items) {
+    caf::anon_send(runner, run_atom::value, std::make_shared<completion_round>(std::move(items)));
   };
 }
 

@@ -86,11 +86,12 @@ void daemon::start() {
   // policy preempts the one that woke it: ~2,600 times/s a CAF worker was pushed off its core
   // in the middle of a request by a thread with nothing urgent to do. Under SCHED_BATCH the
   // timer thread keeps its share of the CPU but waits for a free core or the end of the running
-  // thread's slice (a few ms when every core is busy): timeouts of a second or more do not
-  // notice. Measured in bench/README.md (aggregation p99 and CPU).
+  // thread's slice (a few ms when every core is busy): our timers (100 ms and longer: commit
+  // intervals, backoffs, timeouts) do not notice. Measured in bench/README.md (aggregation p99
+  // and CPU; medical events and batches unchanged).
   if (cfg_.boolean("actors.clock_batch") &&
       threads::set_batch("caf.clock", std::chrono::milliseconds(1000)) == 0)
-    log::warn("medflowd", "CAF's timer thread (caf.clock) not found: left under the normal policy");
+    log::warn("medflowd", "CAF's timer thread (caf.clock) left under the normal policy");
 
   // -- bus ---------------------------------------------------------------------------------------
   if (cfg_.string("bus.backend") == "kafka") {

@@ -213,18 +213,18 @@ void count(probes& metrics, std::atomic<size_t>& in_flight, const response& r) {
   metrics.in_flight.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void run_callback(std::function<void(response)>& done, response r) noexcept {
-  if (!done) return;
+}  // namespace
+
+void run(completion& c) noexcept {
+  if (!c.done) return;
   try {
-    done(std::move(r));
+    c.done(std::move(c.res));
   } catch (const std::exception& e) {
     log::error(component, "completion callback threw: ", e.what());
   } catch (...) {
     log::error(component, "completion callback threw a non-standard exception");
   }
 }
-
-}  // namespace
 
 struct client::impl {
   impl(options o, std::string thread_name);
@@ -348,7 +348,8 @@ void client::impl::call(request r, std::function<void(response)> done) {
   res.error = stopped_text;
   res.elapsed_us = micros_since(now);
   count(metrics, in_flight, res);
-  run_callback(done, std::move(res));
+  completion c{std::move(done), std::move(res)};
+  http_client::run(c);  // the free function, not the I/O loop
 }
 
 void client::impl::wake() noexcept {
@@ -361,6 +362,8 @@ void client::impl::run() {
   std::array<epoll_event, max_events> events;
   int running = 0;
   while (admit()) {
+    // Calls that failed to start in admit() (no curl handle, a bad option) are complete.
+    deliver_round();
     long timeout_ms = -1;
     curl_multi_timeout(multi.get(), &timeout_ms);
     int64_t wait_ms = timeout_ms < 0 ? max_wait_ms : std::min<int64_t>(timeout_ms, max_wait_ms);
@@ -644,12 +647,17 @@ void client::impl::fail(pending& p, response::outcome result, std::string error)
 
 void client::impl::complete(std::function<void(response)>& done, response r) {
   count(metrics, in_flight, r);
-  if (!done) return;
+  completion c{std::move(done), std::move(r)};
+  if (!c.done) return;
   if (deliver) {
-    round.push_back({std::move(done), std::move(r)});
-    return;
+    try {
+      round.push_back(std::move(c));
+      return;
+    } catch (...) {
+      // No memory to queue it: run it here rather than lose it.
+    }
   }
-  run_callback(done, std::move(r));
+  http_client::run(c);  // the free function, not the I/O loop
 }
 
 void client::impl::deliver_round() {

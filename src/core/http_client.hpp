@@ -42,6 +42,9 @@ struct completion {
   response res;
 };
 
+// Runs c.done(c.res) (nothing when `done` is empty); what it throws is logged, not passed on.
+void run(completion& c) noexcept;
+
 class client {
  public:
   struct options {
@@ -57,7 +60,8 @@ class client {
     // as its call completes. Set, the I/O thread hands it the completions of one epoll round
     // together, at the end of the round (after it has read every socket that was ready): to
     // run them on another thread with one wake-up per round rather than one per call. It
-    // runs on the I/O thread, must not throw, and must see that each `done` runs exactly once.
+    // runs on the I/O thread, must not throw, and must see that each `done` runs exactly once
+    // (http_client::run), also when whatever it hands them to has gone away.
     std::function<void(std::vector<completion>)> deliver;
   };
   explicit client(options opts);

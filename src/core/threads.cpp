@@ -1,9 +1,13 @@
 #include "core/threads.hpp"
 
+#include "core/log.hpp"
+
 #include <dirent.h>
 #include <sched.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -32,8 +36,13 @@ size_t set_batch(std::string_view name, std::chrono::milliseconds wait) {
   for (;;) {
     size_t changed = 0;
     for_each_thread([&](pid_t tid, const std::string& comm) {
+      if (comm != name) return;
       sched_param none{};  // SCHED_BATCH has no static priority
-      if (comm == name && ::sched_setscheduler(tid, SCHED_BATCH, &none) == 0) ++changed;
+      if (::sched_setscheduler(tid, SCHED_BATCH, &none) == 0)
+        ++changed;
+      else
+        log::warn("threads", "sched_setscheduler(", tid, " ", comm, ", SCHED_BATCH): ",
+                  std::strerror(errno));
     });
     if (changed > 0 || std::chrono::steady_clock::now() >= until) return changed;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

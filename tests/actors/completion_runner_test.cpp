@@ -1,6 +1,6 @@
 // completion_runner on the deterministic scheduler: it runs a delivered round of HTTP call
 // completions in order; what their callbacks `post` arrives; a throwing callback does not cost
-// the others; after drain, late rounds are dropped unrun.
+// the others; after drain, a late round still runs, once, where it was sent.
 #include "actors/completion_runner.hpp"
 #include "core/log.hpp"
 
@@ -55,7 +55,8 @@ TEST_CASE_FIXTURE(test::actor_fixture,
 }
 
 TEST_CASE_FIXTURE(test::actor_fixture,
-                  "completion_runner: a throwing callback does not cost the others; drain stops it") {
+                  "completion_runner: a throwing callback does not cost the others; after drain a "
+                  "round still runs once") {
   auto runner = sys->spawn(completion_runner);
   auto deliver = deliver_to(runner);
   int ran = 0;
@@ -69,6 +70,7 @@ TEST_CASE_FIXTURE(test::actor_fixture,
   run();
   log::set_level(saved);
   CHECK(ran == 1);
+  CHECK(detail::current_runner_unit() == nullptr);
 
   auto rec = watch(runner);
   caf::anon_send(runner, drain_atom::value);
@@ -77,6 +79,26 @@ TEST_CASE_FIXTURE(test::actor_fixture,
   std::vector<http_client::completion> late;
   late.push_back({[&ran](http_client::response) { ++ran; }, with_status(200)});
   deliver(std::move(late));
+  CHECK(ran == 2);  // the stopped runner's message was dropped at once, and the round ran then
   run();
-  CHECK(ran == 1);  // dropped with the message, never run
+  CHECK(ran == 2);  // and only then
+}
+
+TEST_CASE("completion_round: what was not run runs when it is destroyed, each callback once") {
+  int ran = 0;
+  std::vector<http_client::completion> items;
+  for (int i = 0; i < 3; ++i)
+    items.push_back({[&ran](http_client::response) { ++ran; }, with_status(200)});
+  {
+    auto round = std::make_shared<completion_round>(std::move(items));
+    round->run();
+    CHECK(ran == 3);
+  }
+  CHECK(ran == 3);  // destroying a round that has run runs nothing again
+
+  items.clear();
+  for (int i = 0; i < 2; ++i)
+    items.push_back({[&ran](http_client::response) { ++ran; }, with_status(200)});
+  { completion_round never_sent(std::move(items)); }
+  CHECK(ran == 5);
 }

@@ -546,7 +546,7 @@ TEST_CASE("destroying the client completes the calls in flight with failed") {
   }
 }
 
-TEST_CASE("with deliver set, completions are handed over in rounds and run only where it runs them") {
+TEST_CASE("with deliver set, completions are handed over to it and run only where it runs them") {
   test_server server;
   std::mutex m;
   std::condition_variable cv;
