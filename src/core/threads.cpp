@@ -49,6 +49,4 @@ size_t set_batch(std::string_view name, std::chrono::milliseconds wait) {
   }
 }
 
-int policy_of(pid_t tid) { return ::sched_getscheduler(tid); }
-
 }  // namespace medflow::threads

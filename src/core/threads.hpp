@@ -2,8 +2,6 @@
 // (pthread_setname_np; what `top -H` and /proc/self/task/*/comm show).
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstddef>
 #include <string_view>
@@ -17,9 +15,5 @@ namespace medflow::threads {
 // names itself after it has started, so this waits up to `wait` for one to appear. Returns
 // how many threads it changed (no special privilege is needed to lower one's own priority).
 size_t set_batch(std::string_view name, std::chrono::milliseconds wait);
-
-// The scheduling policy of thread `tid` of this process (SCHED_OTHER, SCHED_BATCH, ...), or
-// -1 when there is no such thread.
-int policy_of(pid_t tid);
 
 }  // namespace medflow::threads

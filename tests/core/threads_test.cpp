@@ -46,17 +46,17 @@ TEST_CASE("set_batch puts only the threads of that name under SCHED_BATCH") {
        changed < 2 && std::chrono::steady_clock::now() < until;)
     changed = threads::set_batch("mf.test-a", 0ms);
   REQUIRE(changed == 2);
-  CHECK(threads::policy_of(a.tid) == SCHED_BATCH);
-  CHECK(threads::policy_of(a2.tid) == SCHED_BATCH);
-  CHECK(threads::policy_of(b.tid) == SCHED_OTHER);
-  CHECK(threads::policy_of(::gettid()) == SCHED_OTHER);
+  CHECK(::sched_getscheduler(a.tid) == SCHED_BATCH);
+  CHECK(::sched_getscheduler(a2.tid) == SCHED_BATCH);
+  CHECK(::sched_getscheduler(b.tid) == SCHED_OTHER);
+  CHECK(::sched_getscheduler(::gettid()) == SCHED_OTHER);
 }
 
 TEST_CASE("set_batch waits for a thread that names itself late, and gives up on none") {
   named_thread late("mf.test-late", 50ms);
-  CHECK(threads::policy_of(late.tid) == SCHED_OTHER);
+  CHECK(::sched_getscheduler(late.tid) == SCHED_OTHER);
   CHECK(threads::set_batch("mf.test-late", 5000ms) == 1);
-  CHECK(threads::policy_of(late.tid) == SCHED_BATCH);
+  CHECK(::sched_getscheduler(late.tid) == SCHED_BATCH);
 
   auto t0 = std::chrono::steady_clock::now();
   CHECK(threads::set_batch("mf.no-such-thread", 30ms) == 0);
