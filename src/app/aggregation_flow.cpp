@@ -63,6 +63,7 @@ class aggregation_flow : public flow {
     auto runner = rt.sys.spawn(actors::completion_runner);
     rt.own(runner);
     ho.deliver = actors::deliver_to(runner);
+    ho.native_http = rt.cfg.boolean("aggregation.native_http");
     http_ = std::make_unique<http_client::client>(ho);
     auto url = rt.cfg.string("aggregation.engagement_index.url");
     if (url.empty()) {

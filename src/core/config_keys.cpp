@@ -132,6 +132,9 @@ const std::vector<config_key>& config_keys() {
        "x-vp-sender-id towards an external engagement index"},
       {"aggregation.io_threads", k::integer, 0,
        "I/O threads of the source calls (0: one per core, at most 8)", 0, 64},
+      {"aggregation.native_http", k::boolean, true,
+       "plain http:// source calls on medflowd's own HTTP/1.1 code (false: libcurl; https:// "
+       "always uses libcurl)"},
       {"aggregation.service_timeout_ms", k::integer, 4000,
        "SERVICE_TIMEOUT_MS: one source call (and the external index)", 1, 600000, {},
        {"SERVICE_TIMEOUT_MS"}},

@@ -1,4 +1,5 @@
 #include "core/http_client.hpp"
+#include "core/http_native.hpp"
 
 #include <pthread.h>
 
@@ -250,6 +251,8 @@ struct client::impl {
   void shutdown();
   static int on_socket(CURL* easy, curl_socket_t s, int what, void* self, void* socketp);
 
+  size_t busy() const { return active.size() + native.active(); }
+
   const size_t per_host_limit;
   const size_t total_limit;
   const std::function<void(std::vector<completion>)> deliver;  // options::deliver
@@ -258,6 +261,8 @@ struct client::impl {
   unique_fd epoll_fd{checked_fd(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1")};
   unique_fd wake_fd{checked_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")};
   std::unique_ptr<CURLM, multi_deleter> multi;
+  // Plain http:// calls; curl keeps https:// (see http_native.hpp).
+  detail::native_engine native;
 
   mutable std::mutex mutex;
   std::vector<pending> queue;  // guarded by mutex
@@ -278,7 +283,13 @@ struct client::impl {
 client::impl::impl(options o, std::string thread_name)
     : per_host_limit(limit(o.max_connections_per_host)),
       total_limit(limit(o.max_total_connections)),
-      deliver(std::move(o.deliver)) {
+      deliver(std::move(o.deliver)),
+      native(epoll_fd.get(), [this] { wake(); },
+             [this](detail::native_call& c, response res) {
+               --static_cast<host_state*>(c.tag)->active;
+               complete(c.done, std::move(res));
+             },
+             o.native_http) {
   global_init();
   multi.reset(curl_multi_init());
   if (!multi) throw std::runtime_error("curl_multi_init failed");
@@ -371,14 +382,22 @@ void client::impl::run() {
       auto until = std::chrono::ceil<std::chrono::milliseconds>(next_expiry - steady::now());
       wait_ms = std::clamp<int64_t>(until.count(), 0, wait_ms);
     }
+    if (native.next_deadline() != steady::time_point::max()) {
+      auto until = std::chrono::ceil<std::chrono::milliseconds>(native.next_deadline() - steady::now());
+      wait_ms = std::clamp<int64_t>(until.count(), 0, wait_ms);
+    }
     int n = ::epoll_wait(epoll_fd.get(), events.data(), max_events, int(wait_ms));
     if (n < 0) {
       if (errno != EINTR) log::error(component, "epoll_wait: ", std::strerror(errno));
       n = 0;
     }
     for (int i = 0; i < n; ++i) {
-      int fd = events[size_t(i)].data.fd;
       uint32_t what = events[size_t(i)].events;
+      if (detail::native_engine::owns(events[size_t(i)].data.u64)) {
+        native.on_event(events[size_t(i)].data.u64, what);
+        continue;
+      }
+      int fd = events[size_t(i)].data.fd;
       if (fd == wake_fd.get()) {
         uint64_t count;
         [[maybe_unused]] ssize_t r = ::read(fd, &count, sizeof count);
@@ -396,7 +415,9 @@ void client::impl::run() {
     curl_multi_timeout(multi.get(), &timeout_ms);
     if (timeout_ms == 0) curl_multi_socket_action(multi.get(), CURL_SOCKET_TIMEOUT, 0, &running);
     collect();
+    native.poll();  // resolved names, expired calls and idle connections
     if (waiting > 0 && steady::now() >= next_expiry) expire_waiting();
+    if (waiting > 0) start_waiting();  // behind calls the engine finished this round
     deliver_round();
   }
   shutdown();
@@ -431,7 +452,7 @@ void client::impl::route(pending& p) {
   }
   host_state& h = it->second;
   // Behind calls already waiting for this host, to keep them in order.
-  if (h.waiting.empty() && h.active < per_host_limit && active.size() < total_limit) {
+  if (h.waiting.empty() && h.active < per_host_limit && busy() < total_limit) {
     start(p, h);
     return;
   }
@@ -441,6 +462,17 @@ void client::impl::route(pending& p) {
 }
 
 void client::impl::start(pending& p, host_state& h) {
+  if (native.handles(p.req.url)) {
+    ++h.active;
+    detail::native_call c;
+    c.req = std::move(p.req);
+    c.done = std::move(p.done);
+    c.started = p.started;
+    c.deadline = p.deadline;
+    c.tag = &h;
+    native.start(std::move(c));
+    return;
+  }
   std::unique_ptr<transfer> t;
   if (!idle.empty()) {
     t = std::move(idle.back());
@@ -575,11 +607,11 @@ void client::impl::start_waiting() {
   // Round-robin over hosts, one call each per pass, so under the total limit no host starves
   // the others; a pass starting nothing ends it.
   bool started = true;
-  while (started && waiting > 0 && active.size() < total_limit) {
+  while (started && waiting > 0 && busy() < total_limit) {
     started = false;
     for (auto& [key, h] : hosts) {
       if (h.waiting.empty() || h.active >= per_host_limit) continue;
-      if (active.size() >= total_limit) break;
+      if (busy() >= total_limit) break;
       pending p = std::move(h.waiting.front());
       h.waiting.pop_front();
       --waiting;
@@ -680,6 +712,7 @@ void client::impl::shutdown() {
     std::snprintf(t->error, sizeof t->error, "%s", stopped_text);
     finish(std::move(t), CURLE_ABORTED_BY_CALLBACK);
   }
+  native.abort_all(stopped_text);
   // Then those waiting for a connection, then whatever was queued after the last admit();
   // `stopping` keeps new calls out.
   for (auto& [key, h] : hosts) {

@@ -1,6 +1,7 @@
-// An asynchronous HTTP client: libcurl's multi interface driven by a fixed number of I/O
-// threads (one by default), so calls in flight hold no thread each. Connections are kept
-// alive and reused per host and I/O thread.
+// An asynchronous HTTP client: a fixed number of I/O threads (one by default), each an epoll
+// loop driving libcurl's multi interface (https) and medflowd's own HTTP/1.1 connections
+// (plain http, see http_native.hpp), so calls in flight hold no thread each. Connections are
+// kept alive and reused per host and I/O thread.
 #pragma once
 
 #include <atomic>
@@ -63,6 +64,10 @@ class client {
     // runs on the I/O thread, must not throw, and must see that each `done` runs exactly once
     // (http_client::run), also when whatever it hands them to has gone away.
     std::function<void(std::vector<completion>)> deliver;
+    // Plain http:// calls on medflowd's own HTTP/1.1 connections rather than libcurl's (a
+    // fraction of the CPU per call); https:// and URLs with credentials always use libcurl, and
+    // so does everything while http_proxy or all_proxy is set.
+    bool native_http = true;
   };
   explicit client(options opts);
   client();

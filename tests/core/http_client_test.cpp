@@ -1,6 +1,7 @@
 #include "core/http_client.hpp"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -12,6 +13,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -30,6 +33,19 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 namespace {
+
+// The suite runs twice (tests/CMakeLists.txt): on medflowd's own HTTP/1.1 engine, the default
+// for http:// URLs, and with MEDFLOW_TEST_HTTP_ENGINE=curl on libcurl, which https:// uses.
+bool native_engine() {
+  const char* e = std::getenv("MEDFLOW_TEST_HTTP_ENGINE");
+  return e == nullptr || std::string(e) != "curl";
+}
+
+client::options test_options() {
+  client::options o;
+  o.native_http = native_engine();
+  return o;
+}
 
 // Released once, waited on by many: lets blocked handlers go when a test is over.
 class gate {
@@ -126,6 +142,13 @@ struct test_server {
       blocked_arrivals.add();
       release.wait_for(10s);
       res.set_content("released", "text/plain");
+    });
+
+    // More than one read of the client's buffer (64 KiB).
+    svr.Get("/big", [](const httplib::Request&, httplib::Response& res) {
+      std::string body;
+      for (int i = 0; body.size() < 300'000; ++i) body += std::to_string(i) + ",";
+      res.set_content(body, "text/plain");
     });
 
     svr.Get("/fail", [](const httplib::Request&, httplib::Response& res) {
@@ -232,6 +255,59 @@ struct raw_server {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/raw"; }
 };
 
+// Serves connections one after another; `reply(n)` answers the n-th request (0-based, over all
+// connections) with raw bytes, or closes the connection without answering when it returns "".
+struct scripted_server {
+  int listener = -1;
+  int port = 0;
+  std::thread thread;
+  std::atomic<int> connections{0};
+  std::atomic<int> requests{0};
+
+  explicit scripted_server(std::function<std::string(int)> reply) {
+    listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 16) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port = ntohs(addr.sin_port);
+    thread = std::thread([this, reply = std::move(reply)] {
+      for (;;) {
+        int conn = ::accept(listener, nullptr, nullptr);
+        if (conn < 0) return;
+        ++connections;
+        std::string in;
+        char buf[4096];
+        for (bool open = true; open;) {
+          auto end = in.find("\r\n\r\n");
+          if (end == std::string::npos) {  // bodiless GETs only
+            ssize_t n = ::recv(conn, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            in.append(buf, size_t(n));
+            continue;
+          }
+          in.erase(0, end + 4);
+          std::string out = reply(requests++);
+          if (out.empty()) break;
+          open = ::send(conn, out.data(), out.size(), MSG_NOSIGNAL) == ssize_t(out.size()) &&
+                 out.find("Connection: close") == std::string::npos;
+        }
+        ::close(conn);
+      }
+    });
+  }
+  ~scripted_server() {
+    ::shutdown(listener, SHUT_RDWR);
+    thread.join();
+    ::close(listener);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/s"; }
+};
+
 request get(std::string url, int64_t timeout_ms = 4000) {
   request r;
   r.method = "GET";
@@ -269,9 +345,11 @@ int unused_port() {
 
 }  // namespace
 
+TEST_SUITE_BEGIN("http_client");
+
 TEST_CASE("a POST with headers and body arrives intact and the response comes back") {
   test_server server;
-  client c;
+  client c{test_options()};
 
   request r;
   r.url = server.url("/echo");
@@ -305,7 +383,7 @@ TEST_CASE("a POST with headers and body arrives intact and the response comes ba
 
 TEST_CASE("the request on the wire: empty header values kept, nothing added to a body") {
   raw_server server("HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nhi");
-  client c;
+  client c{test_options()};
   request r;
   r.url = server.url();
   r.headers = {{"X-Empty", ""}, {"X-Full", "v"}};
@@ -322,12 +400,16 @@ TEST_CASE("the request on the wire: empty header values kept, nothing added to a
   CHECK(wire.find("Expect") == std::string::npos);
   CHECK(wire.find("Content-Type") == std::string::npos);
   CHECK(wire.find("Accept-Encoding") == std::string::npos);
+  CHECK(wire.find("\r\nHost: 127.0.0.1:" + std::to_string(server.port) + "\r\n") !=
+        std::string::npos);
+  // Which engine ran: curl adds "Accept: */*", medflowd's own engine does not.
+  CHECK((wire.find("\r\nAccept: */*\r\n") == std::string::npos) == native_engine());
   CHECK(wire.substr(wire.size() - 3000) == r.body);
 }
 
 TEST_CASE("a server closing without answering ends with outcome failed") {
   raw_server server("");
-  client c;
+  client c{test_options()};
   response res = call_and_wait(c, get(server.url()));
   CHECK(res.result == response::outcome::failed);
   CHECK_FALSE(res.error.empty());
@@ -335,7 +417,7 @@ TEST_CASE("a server closing without answering ends with outcome failed") {
 
 TEST_CASE("an HTTP error status is an ok outcome carrying the status") {
   test_server server;
-  client c;
+  client c{test_options()};
   response res = call_and_wait(c, get(server.url("/fail")));
   CHECK(res.result == response::outcome::ok);
   CHECK(res.status == 500);
@@ -344,7 +426,7 @@ TEST_CASE("an HTTP error status is an ok outcome carrying the status") {
 
 TEST_CASE("many calls run concurrently on the client's one I/O thread") {
   test_server server;
-  client c;
+  client c{test_options()};
   constexpr int calls = 100;
   auto t0 = steady::now();
   std::vector<std::future<response>> futures;
@@ -366,7 +448,7 @@ TEST_CASE("many calls run concurrently on the client's one I/O thread") {
 
 TEST_CASE("several I/O threads: calls are spread over them, the limits hold over all") {
   test_server server;
-  client::options opts;
+  client::options opts = test_options();
   opts.io_threads = 3;
   opts.max_connections_per_host = 6;  // two per thread
   client c(opts);
@@ -397,7 +479,7 @@ TEST_CASE("several I/O threads: calls are spread over them, the limits hold over
 
 TEST_CASE("calls with the same affinity share an I/O thread") {
   test_server server;
-  client::options opts;
+  client::options opts = test_options();
   opts.io_threads = 2;  // even: a key's low bits alone would send every pointer to one thread
   client c(opts);
   std::mutex m;
@@ -437,7 +519,7 @@ TEST_CASE("calls with the same affinity share an I/O thread") {
 
 TEST_CASE("calls beyond the per-host connection limit wait for a free connection") {
   test_server server;
-  client::options opts;
+  client::options opts = test_options();
   opts.max_connections_per_host = 2;
   client c(opts);
   std::vector<std::future<response>> futures;
@@ -453,7 +535,7 @@ TEST_CASE("calls beyond the per-host connection limit wait for a free connection
 
 TEST_CASE("a call still waiting for a connection at its deadline ends with connect_failed") {
   test_server server;
-  client::options opts;
+  client::options opts = test_options();
   opts.max_connections_per_host = 1;
   client c(opts);
   auto blocked = start(c, get(server.url("/block")));
@@ -467,7 +549,7 @@ TEST_CASE("a call still waiting for a connection at its deadline ends with conne
 
 TEST_CASE("a call slower than its timeout ends with outcome timeout") {
   test_server server;
-  client c;
+  client c{test_options()};
   response res = call_and_wait(c, get(server.url("/sleep?ms=5000"), 300));
   CHECK(res.result == response::outcome::timeout);
   CHECK_FALSE(res.error.empty());
@@ -476,7 +558,7 @@ TEST_CASE("a call slower than its timeout ends with outcome timeout") {
 }
 
 TEST_CASE("a refused connection ends with outcome connect_failed") {
-  client c;
+  client c{test_options()};
   auto url = "http://127.0.0.1:" + std::to_string(unused_port()) + "/x";
   response res = call_and_wait(c, get(url));
   CHECK(res.result == response::outcome::connect_failed);
@@ -502,7 +584,7 @@ TEST_CASE("a connect timeout is connect_failed, not timeout: the request was nev
   // A call first, so the timed-out one runs on a recycled handle and the classification
   // cannot be fooled by what the handle sent before.
   test_server server;
-  client c;
+  client c{test_options()};
   REQUIRE(call_and_wait(c, get(server.url("/echo"))).result == response::outcome::ok);
   request r = get("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/x", 3000);
   r.connect_timeout_ms = 200;
@@ -517,7 +599,7 @@ TEST_CASE("a connect timeout is connect_failed, not timeout: the request was nev
 
 TEST_CASE("a connection dropped mid-response and a malformed URL end with outcome failed") {
   test_server server;
-  client c;
+  client c{test_options()};
   response dropped = call_and_wait(c, get(server.url("/abort")));
   CHECK(dropped.result == response::outcome::failed);
   CHECK_FALSE(dropped.error.empty());
@@ -529,7 +611,7 @@ TEST_CASE("a connection dropped mid-response and a malformed URL end with outcom
 
 TEST_CASE("destroying the client completes the calls in flight with failed") {
   test_server server;
-  client::options opts;
+  client::options opts = test_options();
   opts.max_connections_per_host = 3;
   auto c = std::make_unique<client>(opts);
   // Three reach the server and block there; two wait for one of their connections.
@@ -552,7 +634,7 @@ TEST_CASE("with deliver set, completions are handed over to it and run only wher
   std::condition_variable cv;
   std::vector<completion> delivered;
   std::set<std::thread::id> deliver_threads;
-  client::options opts;
+  client::options opts = test_options();
   opts.deliver = [&](std::vector<completion> round) {
     std::lock_guard<std::mutex> g{m};
     deliver_threads.insert(std::this_thread::get_id());
@@ -608,7 +690,7 @@ TEST_CASE("with deliver set, completions are handed over to it and run only wher
 
 TEST_CASE("connections are kept alive and reused") {
   test_server server;
-  client c;
+  client c{test_options()};
   constexpr int calls = 20;
   for (int i = 0; i < calls; ++i) {
     response res = call_and_wait(c, get(server.url("/echo")));
@@ -626,7 +708,7 @@ TEST_CASE("connections are kept alive and reused") {
 
 TEST_CASE("a completion callback that throws does not stop the client") {
   test_server server;
-  client c;
+  client c{test_options()};
   auto saved = medflow::log::current_level();
   medflow::log::set_level(medflow::log::level::off);  // the error it logs is expected here
   tally threw;
@@ -646,7 +728,7 @@ TEST_CASE("calls are counted by outcome and in flight in the metrics registry") 
   auto& refused =
       reg.get_counter("medflow_http_client_calls_total", "", {{"outcome", "connect_failed"}});
   test_server server;
-  client c;
+  client c{test_options()};
   uint64_t ok_before = ok.value(), refused_before = refused.value();
   call_and_wait(c, get(server.url("/echo")));
   call_and_wait(c, get("http://127.0.0.1:" + std::to_string(unused_port()) + "/"));
@@ -654,3 +736,86 @@ TEST_CASE("calls are counted by outcome and in flight in the metrics registry") 
   CHECK(refused.value() == refused_before + 1);
   CHECK(reg.render().find("medflow_http_client_in_flight 0") != std::string::npos);
 }
+
+TEST_CASE("chunked and close-delimited bodies arrive whole") {
+  client c{test_options()};
+  {
+    raw_server server(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n4\r\ndefg\r\n"
+        "0\r\nX-Trailer: t\r\n\r\n");
+    response res = call_and_wait(c, get(server.url()));
+    CHECK(res.result == response::outcome::ok);
+    CHECK(res.body == "abcdefg");
+  }
+  {
+    raw_server server("HTTP/1.1 202 Accepted\r\nConnection: close\r\n\r\nup to the close");
+    response res = call_and_wait(c, get(server.url()));
+    CHECK(res.result == response::outcome::ok);
+    CHECK(res.status == 202);
+    CHECK(res.body == "up to the close");
+  }
+}
+
+TEST_CASE("a body larger than one read arrives whole") {
+  test_server server;
+  client c{test_options()};
+  response res = call_and_wait(c, get(server.url("/big")));
+  REQUIRE(res.result == response::outcome::ok);
+  CHECK(res.body.size() >= 300'000);
+  CHECK(res.body.rfind("0,1,2,", 0) == 0);
+  CHECK(res.body.back() == ',');
+}
+
+TEST_CASE("a kept-alive connection the server dropped: the call goes again once, on a new one") {
+  // The second request meets the first connection being closed without an answer, as when a
+  // server's keep-alive timeout and our reuse cross.
+  scripted_server server([](int n) -> std::string {
+    if (n == 1) return "";
+    return "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n" + std::to_string(n);
+  });
+  client c{test_options()};
+  response first = call_and_wait(c, get(server.url()));
+  CHECK(first.result == response::outcome::ok);
+  CHECK(first.body == "0");
+  response second = call_and_wait(c, get(server.url()));
+  CHECK(second.result == response::outcome::ok);
+  CHECK(second.body == "2");
+  CHECK(server.connections == 2);
+  CHECK(server.requests == 3);
+}
+
+TEST_CASE("a response with Connection: close is not followed by another call on its connection") {
+  scripted_server server([](int n) {
+    return "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n" +
+           std::to_string(n);
+  });
+  client c{test_options()};
+  CHECK(call_and_wait(c, get(server.url())).body == "0");
+  CHECK(call_and_wait(c, get(server.url())).body == "1");
+  CHECK(server.connections == 2);
+  CHECK(server.requests == 2);
+}
+
+TEST_CASE("host names are resolved; an unresolvable one is connect_failed") {
+  test_server server;
+  client c{test_options()};
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo("localhost", nullptr, &hints, &found) == 0) {
+    ::freeaddrinfo(found);
+    // localhost may name ::1 first; the server listens on 127.0.0.1 only, so this also
+    // needs the next address to be tried.
+    request r = get("http://localhost:" + std::to_string(server.port) + "/echo");
+    response res = call_and_wait(c, r);
+    CHECK(res.result == response::outcome::ok);
+    CHECK(res.body == "GET||||");
+  } else {
+    MESSAGE("this machine cannot resolve localhost: only the unresolvable name is checked");
+  }
+  response bad = call_and_wait(c, get("http://no-such-host.invalid/x", 3000));
+  CHECK(bad.result == response::outcome::connect_failed);
+  CHECK_FALSE(bad.error.empty());
+}
+
+TEST_SUITE_END();
