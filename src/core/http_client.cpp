@@ -289,7 +289,7 @@ client::impl::impl(options o, std::string thread_name)
                --static_cast<host_state*>(c.tag)->active;
                complete(c.done, std::move(res));
              },
-             o.native_http) {
+             o.native_http, total_limit) {
   global_init();
   multi.reset(curl_multi_init());
   if (!multi) throw std::runtime_error("curl_multi_init failed");

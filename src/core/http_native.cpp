@@ -26,6 +26,13 @@ namespace {
 constexpr auto idle_max = std::chrono::seconds(60);
 // getaddrinfo gives no TTL; curl caches names for 60 s too.
 constexpr auto resolved_ttl = std::chrono::seconds(60);
+// A name that failed is not asked again for this long: calls fail at once meanwhile.
+constexpr auto failed_ttl = std::chrono::seconds(5);
+// Lookups in parallel: one slow name must not hold up the others.
+constexpr int max_resolver_threads = 4;
+// connect_timeout_ms 0 means curl's default; longer ones are cut to this many ms.
+constexpr int64_t default_connect_ms = 300'000;
+constexpr int64_t max_connect_ms = int64_t(1) << 40;
 // Endpoints with nothing open or waiting are forgotten once there are this many.
 constexpr size_t max_idle_endpoints = 64;
 constexpr size_t recv_chunk = 64 * 1024;
@@ -75,7 +82,9 @@ bool parse_http_url(std::string_view url, http_url& out, std::string& error) {
   size_t end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, end);
   if (authority.find('@') != std::string_view::npos) return false;  // credentials: curl's
-  std::string_view target = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+  // An empty view into the URL (not a default one) when there is no path: callers take its
+  // offset in the URL.
+  std::string_view target = rest.substr(end == std::string_view::npos ? rest.size() : end);
   target = target.substr(0, target.find('#'));
   out = http_url{};
   out.authority = authority;
@@ -121,6 +130,8 @@ struct native_engine::endpoint {
   uint16_t port = 80;
   std::vector<sockaddr_storage> addrs;
   steady::time_point resolved_until = steady::time_point::min();
+  steady::time_point failed_until = steady::time_point::min();
+  std::string failure;  // the last lookup's error, while failed_until is ahead
   bool literal = false;
   bool resolving = false;
   std::deque<native_call> waiting;  // for the resolver
@@ -163,19 +174,37 @@ struct native_engine::resolver {
     uint16_t port;
   };
   std::mutex m;
-  std::condition_variable cv;
   std::deque<job> todo;
   std::vector<result> done;
   std::function<void()> wake;  // cleared when the engine goes
   bool stop = false;
-  bool started = false;
+  int threads = 0;  // running; each leaves when the queue is empty
+
+  // Queues a lookup; false if no thread could be started for it.
+  static bool ask(const std::shared_ptr<resolver>& self, job j) {
+    std::lock_guard<std::mutex> g{self->m};
+    self->todo.push_back(std::move(j));
+    if (self->threads >= max_resolver_threads || self->threads >= int(self->todo.size()))
+      return true;  // a running thread takes it
+    try {
+      std::thread(&resolver::run, self).detach();
+    } catch (const std::system_error&) {
+      if (self->threads > 0) return true;
+      self->todo.pop_back();
+      return false;
+    }
+    ++self->threads;
+    return true;
+  }
 
   static void run(std::shared_ptr<resolver> self) {
     pthread_setname_np(pthread_self(), "mf.resolve");
     std::unique_lock<std::mutex> g{self->m};
     for (;;) {
-      self->cv.wait(g, [&] { return self->stop || !self->todo.empty(); });
-      if (self->stop) return;
+      if (self->stop || self->todo.empty()) {
+        --self->threads;
+        return;
+      }
       job j = std::move(self->todo.front());
       self->todo.pop_front();
       g.unlock();
@@ -198,7 +227,7 @@ struct native_engine::resolver {
         if (r.addrs.empty()) r.error = "Could not resolve host: " + j.host + " (no address)";
       }
       g.lock();
-      if (self->stop) return;
+      if (self->stop) continue;  // leaves at the top
       self->done.push_back(std::move(r));
       if (self->wake) self->wake();
     }
@@ -206,10 +235,11 @@ struct native_engine::resolver {
 };
 
 native_engine::native_engine(int epoll_fd, std::function<void()> wake, finished_fn finished,
-                             bool enabled)
+                             bool enabled, size_t max_open)
     : epoll_fd_(epoll_fd),
       // curl honours these for plain http; calls through a proxy stay with curl.
       enabled_(enabled && !env_set("http_proxy") && !env_set("all_proxy") && !env_set("ALL_PROXY")),
+      max_open_(std::max<size_t>(max_open, 1)),
       finished_(std::move(finished)),
       resolver_(std::make_shared<resolver>()) {
   resolver_->wake = std::move(wake);
@@ -222,7 +252,6 @@ native_engine::~native_engine() {
     resolver_->stop = true;
     resolver_->wake = nullptr;
   }
-  resolver_->cv.notify_all();
   for (auto& k : conns_)
     if (k->fd >= 0) ::close(k->fd);
 }
@@ -241,8 +270,12 @@ void native_engine::start(native_call c) {
   if (!error.empty()) return fail_call(c, response::outcome::failed, std::move(error));
   c.target_at = size_t(u.target.data() - c.req.url.data());
   c.target_len = u.target.size();
+  // Name lookup and connect together, as curl counts its connect timeout.
+  int64_t connect_ms = c.req.connect_timeout_ms > 0 ? c.req.connect_timeout_ms : default_connect_ms;
+  c.connect_by = c.started + std::chrono::milliseconds(std::min(connect_ms, max_connect_ms));
   note_deadline(c.deadline);
-  dispatch(endpoint_for(u), std::move(c));
+  endpoint& ep = endpoint_for(u);  // before `c` moves: `u` points into its URL
+  dispatch(ep, std::move(c));
 }
 
 native_engine::endpoint& native_engine::endpoint_for(const http_url& u) {
@@ -297,7 +330,8 @@ bool native_engine::prepare(conn& k) {
 }
 
 void native_engine::dispatch(endpoint& ep, native_call c) {
-  if (!ep.idle.empty()) {
+  // A call sent again after a kept-alive connection died goes on a new one.
+  if (!ep.idle.empty() && !c.retried) {
     conn& k = *conns_[ep.idle.back()];
     ep.idle.pop_back();
     k.call = std::move(c);
@@ -306,27 +340,32 @@ void native_engine::dispatch(endpoint& ep, native_call c) {
     if (prepare(k)) send_some(k);
     return;
   }
-  if (ep.literal || steady::now() < ep.resolved_until) return open_conn(ep, std::move(c), 0);
+  auto now = steady::now();
+  if (ep.literal || now < ep.resolved_until) return open_conn(ep, std::move(c), 0);
+  if (now < ep.failed_until) return fail_call(c, response::outcome::connect_failed, ep.failure);
+  note_deadline(c.connect_by);
   ep.waiting.push_back(std::move(c));
   if (ep.resolving) return;
   ep.resolving = true;
-  {
-    std::lock_guard<std::mutex> g{resolver_->m};
-    resolver_->todo.push_back({ep.key, ep.host, ep.port});
-    if (!resolver_->started) {
-      resolver_->started = true;
-      std::thread(&resolver::run, resolver_).detach();
-    }
-  }
-  resolver_->cv.notify_one();
+  if (!resolver::ask(resolver_, {ep.key, ep.host, ep.port}))
+    resolved(ep.key, {}, "Could not resolve host: " + ep.host + " (no resolver thread)");
 }
 
 
 void native_engine::open_conn(endpoint& ep, native_call c, size_t addr_index) {
+  // Kept-alive connections count against the total too: make room from the least recently
+  // used idle one, of whichever host.
+  if (open_total_ >= max_open_) close_oldest_idle();
   const sockaddr_storage& addr = ep.addrs[addr_index];
   int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return fail_call(c, response::outcome::failed, std::string("socket: ") + std::strerror(errno));
+  if (fd < 0) {
+    int err = errno;
+    if (addr_index + 1 < ep.addrs.size()) return open_conn(ep, std::move(c), addr_index + 1);
+    return fail_call(c, response::outcome::connect_failed,
+                     "Failed to connect to " + ep.host + " port " + std::to_string(ep.port) +
+                         ": socket: " + std::strerror(err));
+  }
+  ++open_total_;
   uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -354,9 +393,11 @@ void native_engine::open_conn(endpoint& ep, native_call c, size_t addr_index) {
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0)
     return fail(k, response::outcome::failed, std::string("epoll_ctl: ") + std::strerror(errno));
   if (!prepare(k)) return;
-  int64_t connect_ms = k.call.req.connect_timeout_ms;
-  k.connect_deadline = connect_ms > 0 ? steady::now() + std::chrono::milliseconds(connect_ms)
-                                      : steady::time_point::max();
+  // Each address gets an equal share of the connect time left, the last one all of it (as
+  // curl shares it), so one that swallows SYNs leaves time for the next.
+  auto now = steady::now();
+  auto left = k.call.connect_by > now ? k.call.connect_by - now : steady::duration::zero();
+  k.connect_deadline = now + left / int64_t(ep.addrs.size() - addr_index);
   note_deadline(k.connect_deadline);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), addr_len(addr)) == 0)
     return connected(k);
@@ -413,8 +454,9 @@ void native_engine::recv_some(conn& k, bool peer_closed) {
         res.status = k.parser.status();
         res.body = std::move(k.parser.body());
         // A response that came before the whole request went out ends the connection.
+        // Nor is a connection reused whose close came with the response: its edge is spent.
         return finish(k, std::move(res),
-                      k.parser.keep_alive() && k.st == conn::state::receiving);
+                      k.parser.keep_alive() && k.st == conn::state::receiving && !peer_closed);
       }
       if (s == http1::response_parser::state::error)
         return fail(k, response::outcome::failed, "malformed response: " + k.parser.error());
@@ -452,8 +494,7 @@ void native_engine::retry_or_fail(conn& k, std::string error) {
   c.retried = true;
   endpoint& ep = *k.ep;
   close_conn(k);
-  if (ep.literal || steady::now() < ep.resolved_until) return open_conn(ep, std::move(c), 0);
-  dispatch(ep, std::move(c));
+  dispatch(ep, std::move(c));  // `retried` keeps it off the other kept-alive connections
 }
 
 void native_engine::finish(conn& k, response res, bool keep) {
@@ -475,8 +516,19 @@ void native_engine::fail(conn& k, response::outcome o, std::string error) {
   fail_call(c, o, std::move(error));
 }
 
+void native_engine::close_oldest_idle() {
+  conn* oldest = nullptr;
+  for (auto& [key, ep] : endpoints_) {
+    if (ep.idle.empty()) continue;
+    conn* k = conns_[ep.idle.front()].get();  // each list is oldest first
+    if (!oldest || k->idle_since < oldest->idle_since) oldest = k;
+  }
+  if (oldest) close_conn(*oldest);
+}
+
 void native_engine::close_conn(conn& k) {
   ::close(k.fd);  // leaves the epoll set with it; stale events fail the generation check
+  --open_total_;
   k.fd = -1;
   ++k.gen;
   if (k.st == conn::state::idle) {
@@ -511,23 +563,26 @@ void native_engine::on_event(uint64_t tag, uint32_t events) {
   if (k.fd < 0 || (k.gen & 0x7fffffffu) != gen) return;  // closed since the event was queued
   constexpr uint32_t readable = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
   constexpr uint32_t writable = EPOLLOUT | EPOLLHUP | EPOLLERR;
+  const uint32_t g = k.gen;
+  auto same = [&] { return k.fd >= 0 && k.gen == g && k.st != conn::state::idle; };
+  const bool closed = events & (EPOLLRDHUP | EPOLLHUP);
   switch (k.st) {
     case conn::state::idle:
       // The server closed it (or sent what nobody asked for): not reusable.
       if (events & readable) close_conn(k);
       return;
     case conn::state::connecting:
-      if (events & writable) connected(k);
+      if (!(events & (writable | readable))) return;
+      connected(k);  // sends the request
+      if (same() && (events & readable)) recv_some(k, closed);
       return;
     case conn::state::sending:
-      if (events & writable) send_some(k);
-      // An early answer (say a 413 before the body is read) is read while still sending.
-      if (k.fd >= 0 && (k.gen & 0x7fffffffu) == gen && (events & readable) &&
-          k.st != conn::state::idle)
-        recv_some(k, events & (EPOLLRDHUP | EPOLLHUP));
+      // An early answer (say a 413 before the body is read) first: a reset may follow it.
+      if (events & readable) recv_some(k, closed);
+      if (same() && k.st == conn::state::sending && (events & writable)) send_some(k);
       return;
     case conn::state::receiving:
-      if (events & readable) recv_some(k, events & (EPOLLRDHUP | EPOLLHUP));
+      if (events & readable) recv_some(k, closed);
       return;
   }
 }
@@ -538,11 +593,12 @@ void native_engine::poll() {
     std::lock_guard<std::mutex> g{resolver_->m};
     results.swap(resolver_->done);
   }
-  for (auto& r : results) resolved(r.key, std::move(r.addrs), std::move(r.error));
+  // Expired first, so calls past their deadline do not open connections.
   if (next_check_ != steady::time_point::max()) {
     auto now = steady::now();
     if (now >= next_check_) expire(now);
   }
+  for (auto& r : results) resolved(r.key, std::move(r.addrs), std::move(r.error));
 }
 
 void native_engine::resolved(const std::string& key, std::vector<sockaddr_storage> addrs,
@@ -554,6 +610,8 @@ void native_engine::resolved(const std::string& key, std::vector<sockaddr_storag
   std::deque<native_call> calls;
   calls.swap(ep.waiting);
   if (!error.empty()) {
+    ep.failed_until = steady::now() + failed_ttl;
+    ep.failure = error;
     for (auto& c : calls) fail_call(c, response::outcome::connect_failed, error);
     return;
   }
@@ -564,8 +622,9 @@ void native_engine::resolved(const std::string& key, std::vector<sockaddr_storag
 
 void native_engine::expire(steady::time_point now) {
   next_check_ = steady::time_point::max();
-  for (auto& kp : conns_) {
-    conn& k = *kp;
+  // By index: moving a call on to its next address may add a slot (and reallocate).
+  for (size_t i = 0, n = conns_.size(); i < n; ++i) {
+    conn& k = *conns_[i];
     if (k.fd < 0) continue;
     if (k.st == conn::state::idle) {
       if (now - k.idle_since >= idle_max) close_conn(k);
@@ -573,7 +632,10 @@ void native_engine::expire(steady::time_point now) {
       continue;
     }
     int64_t ms = millis_since(k.call.started);
-    if (k.st == conn::state::connecting && k.connect_deadline <= now) {
+    if (k.st == conn::state::connecting && k.connect_deadline <= now &&
+        k.call.deadline > now && k.addr_index + 1 < k.ep->addrs.size()) {
+      connect_failed(k, ETIMEDOUT);  // on to the next address, in this slot or another
+    } else if (k.st == conn::state::connecting && k.connect_deadline <= now) {
       fail(k, response::outcome::connect_failed,
            "Connection timed out after " + std::to_string(ms) + " milliseconds");
     } else if (k.call.deadline <= now) {
@@ -591,12 +653,13 @@ void native_engine::expire(steady::time_point now) {
     }
   }
   for (auto& [key, ep] : endpoints_) {
-    auto keep = std::stable_partition(ep.waiting.begin(), ep.waiting.end(),
-                                      [&](const native_call& c) { return c.deadline > now; });
+    auto keep = std::stable_partition(
+        ep.waiting.begin(), ep.waiting.end(),
+        [&](const native_call& c) { return c.deadline > now && c.connect_by > now; });
     std::deque<native_call> expired(std::make_move_iterator(keep),
                                     std::make_move_iterator(ep.waiting.end()));
     ep.waiting.erase(keep, ep.waiting.end());
-    for (auto& c : ep.waiting) note_deadline(c.deadline);
+    for (auto& c : ep.waiting) note_deadline(std::min(c.deadline, c.connect_by));
     for (auto& c : expired)
       fail_call(c, response::outcome::connect_failed,
                 "Resolving timed out after " + std::to_string(millis_since(c.started)) +

@@ -44,8 +44,10 @@ struct native_call {
   std::function<void(response)> done;
   steady::time_point started;
   steady::time_point deadline;  // time_point::max() without a timeout
+  steady::time_point connect_by;  // name lookup and connect (set by the engine)
   void* tag = nullptr;
-  bool retried = false;  // already re-sent once after a kept-alive connection died under it
+  // Already sent again once after a kept-alive connection died under it; takes a new one.
+  bool retried = false;
   size_t target_at = 0;  // the request target's place in req.url (set by the engine)
   size_t target_len = 0;
 };
@@ -55,8 +57,10 @@ class native_engine {
   // `finished` runs on the I/O thread for every call, exactly once; `wake` interrupts the
   // loop's epoll_wait from another thread (the resolver's).
   using finished_fn = std::function<void(native_call&, response)>;
-  // `enabled` false: handles() says no to every URL.
-  native_engine(int epoll_fd, std::function<void()> wake, finished_fn finished, bool enabled);
+  // `enabled` false: handles() says no to every URL. `max_open`: connections open at once,
+  // idle ones included (the least recently used idle one is closed to make room).
+  native_engine(int epoll_fd, std::function<void()> wake, finished_fn finished, bool enabled,
+                size_t max_open);
   ~native_engine();  // closes every connection; call abort_all first to complete the calls
   native_engine(const native_engine&) = delete;
   native_engine& operator=(const native_engine&) = delete;
@@ -93,6 +97,7 @@ class native_engine {
   void fail(conn& k, response::outcome o, std::string error);
   void retry_or_fail(conn& k, std::string error);
   void close_conn(conn& k);
+  void close_oldest_idle();
   void complete(native_call& c, response res);
   void fail_call(native_call& c, response::outcome o, std::string error);
   void resolved(const std::string& key, std::vector<sockaddr_storage> addrs, std::string error);
@@ -103,6 +108,8 @@ class native_engine {
 
   const int epoll_fd_;
   const bool enabled_;
+  const size_t max_open_;
+  size_t open_total_ = 0;
   finished_fn finished_;
   std::shared_ptr<resolver> resolver_;
   std::unordered_map<std::string, endpoint> endpoints_;

@@ -257,6 +257,7 @@ struct raw_server {
 
 // Serves connections one after another; `reply(n)` answers the n-th request (0-based, over all
 // connections) with raw bytes, or closes the connection without answering when it returns "".
+// A reply starting with "!close!" is sent (without that prefix) and the connection closed.
 struct scripted_server {
   int listener = -1;
   int port = 0;
@@ -293,8 +294,10 @@ struct scripted_server {
           in.erase(0, end + 4);
           std::string out = reply(requests++);
           if (out.empty()) break;
+          bool close_after = out.rfind("!close!", 0) == 0;
+          if (close_after) out.erase(0, 7);
           open = ::send(conn, out.data(), out.size(), MSG_NOSIGNAL) == ssize_t(out.size()) &&
-                 out.find("Connection: close") == std::string::npos;
+                 out.find("Connection: close") == std::string::npos && !close_after;
         }
         ::close(conn);
       }
@@ -794,6 +797,50 @@ TEST_CASE("a response with Connection: close is not followed by another call on 
   CHECK(call_and_wait(c, get(server.url())).body == "1");
   CHECK(server.connections == 2);
   CHECK(server.requests == 2);
+}
+
+TEST_CASE("a URL without a path asks for /") {
+  {
+    raw_server server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    client c{test_options()};
+    CHECK(call_and_wait(c, get("http://127.0.0.1:" + std::to_string(server.port))).result ==
+          response::outcome::ok);
+    CHECK(server.captured.get_future().get().rfind("GET / HTTP/1.1\r\n", 0) == 0);
+  }
+  {
+    raw_server server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    client c{test_options()};
+    CHECK(call_and_wait(c, get("http://127.0.0.1:" + std::to_string(server.port) + "?q=1"))
+              .result == response::outcome::ok);
+    CHECK(server.captured.get_future().get().rfind("GET /?q=1 HTTP/1.1\r\n", 0) == 0);
+  }
+}
+
+TEST_CASE("kept-alive connections count against the total: an idle one is closed to make room") {
+  auto ok = [](int) { return std::string("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); };
+  scripted_server a(ok), b(ok);
+  client::options opts = test_options();
+  opts.max_total_connections = 1;
+  client c{opts};
+  CHECK(call_and_wait(c, get(a.url())).result == response::outcome::ok);
+  // a's connection is idle; b needs the one connection there is.
+  CHECK(call_and_wait(c, get(b.url())).result == response::outcome::ok);
+  CHECK(call_and_wait(c, get(a.url())).result == response::outcome::ok);
+  CHECK(a.connections == 2);
+  CHECK(a.requests == 2);
+}
+
+TEST_CASE("a connection the server closed right after its answer is not reused") {
+  scripted_server server([](int n) {
+    return std::string(n == 0 ? "!close!" : "") + "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n" +
+           std::to_string(n);
+  });
+  client c{test_options()};
+  CHECK(call_and_wait(c, get(server.url())).body == "0");
+  response second = call_and_wait(c, get(server.url()));
+  CHECK(second.result == response::outcome::ok);
+  CHECK(second.body == "1");
+  CHECK(server.connections == 2);
 }
 
 TEST_CASE("host names are resolved; an unresolvable one is connect_failed") {
