@@ -116,6 +116,7 @@ void response_parser::reset(bool head_request) {
   head_request_ = head_request;
   received_any_ = false;
   close_delimited_ = false;
+  excess_ = false;
   chunk_cr_ = false;
   status_ = 0;
   remaining_ = 0;
@@ -134,6 +135,7 @@ void response_parser::start_head() {
   has_te_ = false;
   te_chunked_ = false;
   has_cl_ = false;
+  fold_framing_ = false;
   content_length_ = 0;
   section_bytes_ = 0;
 }
@@ -146,7 +148,7 @@ response_parser::state response_parser::fail(const char* why) {
 }
 
 bool response_parser::keep_alive() const {
-  if (phase_ != phase::done || close_delimited_ || conn_close_) return false;
+  if (phase_ != phase::done || excess_ || close_delimited_ || conn_close_) return false;
   if (http10_ && (!conn_keep_alive_ || has_te_)) return false;  // RFC 9112 6.1 for TE in 1.0
   return !(has_te_ && has_cl_);  // a smuggling attempt or a broken server: don't reuse
 }
@@ -194,15 +196,39 @@ bool response_parser::parse_status_line(std::string_view line) {
   return true;
 }
 
-// Returns an error text, or nullptr. Only the framing and connection headers are looked at.
+// Returns an error text, or nullptr. Only the framing headers (Content-Length,
+// Transfer-Encoding, Connection) are looked at, and only they are held to the grammar; other
+// malformed lines are skipped (see the class comment).
 const char* response_parser::parse_header(std::string_view line) {
-  if (is_ows(line.front())) return "obsolete header line folding";
+  if (is_ows(line.front())) {
+    // obs-fold: a continuation of the previous line, which we drop. Folding a framing header
+    // leaves its value ambiguous (other hops may join the lines or not).
+    if (fold_framing_) return "obsolete header line folding";
+    return has_line_break(line) ? "invalid header line" : nullptr;
+  }
+  fold_framing_ = false;
   size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return "header line without a colon";
+  if (colon == std::string_view::npos)
+    return has_line_break(line) ? "invalid header line" : nullptr;  // not a header: skipped
   std::string_view name = line.substr(0, colon);
-  if (name.empty()) return "invalid header name";
-  for (char c : name)
-    if (!is_tchar(c)) return "invalid header name";
+  bool token = !name.empty();
+  for (char c : name) {
+    if (!is_tchar(c)) {
+      token = false;
+      break;
+    }
+  }
+  if (!token) {
+    if (has_line_break(line)) return "invalid header line";
+    // "Content-Length : 5": some hops would take it as the framing header (RFC 9112 5.1).
+    std::string_view bare = name;
+    while (!bare.empty() && is_ows(bare.back())) bare.remove_suffix(1);
+    if (bare.size() < name.size() &&
+        (iequals(bare, "content-length") || iequals(bare, "transfer-encoding") ||
+         iequals(bare, "connection")))
+      return "invalid header name";
+    return nullptr;  // skipped
+  }
   std::string_view value = trim_ows(line.substr(colon + 1));
   if (value.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos)
     return "invalid header value";
@@ -210,6 +236,7 @@ const char* response_parser::parse_header(std::string_view line) {
   switch (name.size()) {
     case 10:
       if (iequals(name, "connection")) {
+        fold_framing_ = true;
         for_each_element(value, [this](std::string_view token) {
           if (iequals(token, "close")) conn_close_ = true;
           else if (iequals(token, "keep-alive")) conn_keep_alive_ = true;
@@ -219,6 +246,7 @@ const char* response_parser::parse_header(std::string_view line) {
       break;
     case 14:
       if (iequals(name, "content-length")) {
+        fold_framing_ = true;
         // Repeated identical values (in one list or several headers) are tolerated, as RFC
         // 9112 6.3 allows; anything else could be read differently by another hop.
         const char* err = nullptr;
@@ -243,6 +271,7 @@ const char* response_parser::parse_header(std::string_view line) {
       break;
     case 17:
       if (iequals(name, "transfer-encoding")) {
+        fold_framing_ = true;
         // Several headers make one list; only the last coding decides the framing.
         bool any = false;
         for_each_element(value, [&](std::string_view coding) {
@@ -299,7 +328,10 @@ const char* response_parser::end_of_head() {
 }
 
 response_parser::state response_parser::feed(const char* data, size_t n) {
-  if (phase_ == phase::done) return state::done;
+  if (phase_ == phase::done) {
+    if (n > 0) excess_ = true;  // a later read brought more than the response
+    return state::done;
+  }
   if (phase_ == phase::error) return state::error;
   if (n == 0) return state::need_more;
   received_any_ = true;
@@ -406,7 +438,10 @@ response_parser::state response_parser::feed(const char* data, size_t n) {
         break;
       }
       case phase::done:
-        return fail("data after the response");
+        // Bytes left after the response in this read: the response stands, [p, end) is
+        // dropped and the connection is not reused.
+        excess_ = true;
+        return state::done;
       case phase::error:
         return state::error;
     }

@@ -24,7 +24,17 @@ bool write_request(std::string& out, std::string_view method, std::string_view t
                    std::string_view body, bool send_length);
 
 // Reads one response (after any 1xx interim ones) per reset(). We never pipeline, so bytes
-// after the response are a protocol error rather than the next response.
+// after the response are not the next response: they are ignored, the response stands (as
+// with libcurl), and the connection is not reused (see excess()).
+//
+// Header lines are held to RFC 9112 only where the framing is at stake, i.e. in
+// Content-Length, Transfer-Encoding and Connection: one of those with whitespace before its
+// colon, a folded (obs-fold) continuation of one, or an unusable Content-Length or
+// Transfer-Encoding value is an error. Other malformed lines are skipped, as libcurl does:
+// a line without a colon, a name that is not a token (empty, or holding e.g. SP or '@'), and
+// an obs-fold line (one starting with SP or HT) continuing any other header, or coming first
+// after the status line. A NUL or CR anywhere in a header line, a malformed status line and a
+// head beyond max_head stay errors.
 class response_parser {
  public:
   enum class state { need_more, done, error };
@@ -41,8 +51,11 @@ class response_parser {
   void reset(bool head_request);
   // Feeds received bytes: done once a whole final response has been read, need_more until
   // then, error on a malformed response (error() says what, a short stable English text).
-  // Bytes after the end of the response -> error "data after the response". After done or
-  // error it returns that state again and ignores the bytes.
+  // Bytes left over after the end of the response (a body sent with a 204, 304 or HEAD
+  // response, a stray CRLF after the body, more bytes than the Content-Length) are ignored:
+  // the result is still done, but excess() turns true and keep_alive() false. After done or
+  // error it returns that state again and ignores the bytes; after done, n > 0 also counts
+  // as excess (the connection had more to say than the response).
   state feed(const char* data, size_t n);
   // The connection reached EOF: completes a close-delimited body (done); anything unfinished
   // is an error, "connection closed before any response" when not one byte was fed since
@@ -53,8 +66,12 @@ class response_parser {
   int status() const { return status_; }  // valid once the status line has been parsed
   // After done: may the connection be reused? Not for "Connection: close", HTTP/1.0 without
   // "Connection: keep-alive", close-delimited bodies, Transfer-Encoding with Content-Length,
-  // nor after an error.
+  // bytes after the response (excess()), nor after an error.
   bool keep_alive() const;
+  // Bytes came after the end of the response, in the feed() that completed it or in a later
+  // one (reset() clears it). The response is good, but the connection's framing is not to be
+  // trusted: close it.
+  bool excess() const { return excess_; }
   // The decoded body (de-chunked); the caller may std::move it out after done.
   std::string& body() { return body_; }
   const std::string& error() const { return error_; }
@@ -85,8 +102,10 @@ class response_parser {
   bool has_te_ = false;
   bool te_chunked_ = false;
   bool has_cl_ = false;
+  bool fold_framing_ = false;  // the last header line was a framing one: no folding it
   // Framing of the final response.
   bool close_delimited_ = false;
+  bool excess_ = false;
   bool chunk_cr_ = false;
   int status_ = 0;
   uint64_t content_length_ = 0;

@@ -28,6 +28,28 @@ state feed_bytewise(response_parser& p, const std::string& bytes) {
   return s;
 }
 
+// Feeds one byte at a time through all of `bytes`, on past done. Returns how many bytes had
+// been fed when done came (0: it never did), checking that excess() turns true with the first
+// byte after that and not before.
+size_t feed_bytewise_past_done(response_parser& p, const std::string& bytes) {
+  size_t done_at = 0;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    CAPTURE(i);
+    state s = p.feed(bytes.data() + i, 1);
+    if (done_at != 0) {
+      CHECK(s == state::done);
+      CHECK(p.excess());
+      CHECK_FALSE(p.keep_alive());
+    } else if (s == state::done) {
+      done_at = i + 1;
+      CHECK_FALSE(p.excess());
+    } else {
+      CHECK(s == state::need_more);
+    }
+  }
+  return done_at;
+}
+
 // Parses `bytes` in pieces of every size from 1 to 17, checking each gives the same result.
 void check_any_split(const std::string& bytes, int status, const std::string& body,
                      bool keep_alive) {
@@ -42,6 +64,7 @@ void check_any_split(const std::string& bytes, int status, const std::string& bo
     CHECK(p.status() == status);
     CHECK(p.body() == body);
     CHECK(p.keep_alive() == keep_alive);
+    CHECK_FALSE(p.excess());
   }
 }
 
@@ -59,6 +82,7 @@ TEST_CASE("http1: Content-Length body, in one piece and byte by byte") {
   CHECK(whole.status() == 200);
   CHECK(whole.body() == "{\"ok\":\"yes\"}\n");
   CHECK(whole.keep_alive());
+  CHECK_FALSE(whole.excess());
   CHECK(whole.error().empty());
 
   response_parser bytewise;
@@ -73,10 +97,11 @@ TEST_CASE("http1: Content-Length body, in one piece and byte by byte") {
   // The body can be moved out after done.
   std::string taken = std::move(whole.body());
   CHECK(taken == "{\"ok\":\"yes\"}\n");
-  // Calling feed or eof after done keeps the state.
+  // Calling feed or eof after done keeps the state; an empty feed is no excess.
   CHECK(whole.feed("", 0) == state::done);
   CHECK(whole.eof() == state::done);
   CHECK(whole.keep_alive());
+  CHECK_FALSE(whole.excess());
 }
 
 TEST_CASE("http1: Content-Length 0 and a status line without a reason") {
@@ -128,28 +153,132 @@ TEST_CASE("http1: malformed status lines are errors") {
   }
 }
 
-TEST_CASE("http1: malformed header lines are errors") {
+TEST_CASE("http1: malformed framing header lines, NUL and CR stay errors") {
   struct bad_case {
-    const char* head;
+    std::string lines;  // between the status line and the Content-Length
     const char* error;
   };
-  for (auto [head, error] : {
-           bad_case{"HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n", "obsolete header line folding"},
-           bad_case{"HTTP/1.1 200 OK\r\nX-A: 1\r\n\tfolded\r\n\r\n",
-                    "obsolete header line folding"},
-           bad_case{"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "header line without a colon"},
-           bad_case{"HTTP/1.1 200 OK\r\n: empty name\r\n\r\n", "invalid header name"},
-           bad_case{"HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\nx", "invalid header name"},
-           bad_case{"HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n", "invalid header value"},
+  for (const auto& [lines, error] : {
+           // Whitespace before the colon of a framing header, in any case.
+           bad_case{"Content-Length : 3\r\n", "invalid header name"},
+           bad_case{"content-length\t: 3\r\n", "invalid header name"},
+           bad_case{"Transfer-Encoding : chunked\r\n", "invalid header name"},
+           bad_case{"CONNECTION \t : close\r\n", "invalid header name"},
+           // A folded framing header, SP or HT.
+           bad_case{"Content-Length: 3\r\n 3\r\n", "obsolete header line folding"},
+           bad_case{"Transfer-Encoding: gzip\r\n\tchunked\r\n", "obsolete header line folding"},
+           bad_case{"Connection: keep-alive\r\n close\r\n", "obsolete header line folding"},
+           bad_case{"Connection:\r\n close\r\n", "obsolete header line folding"},
+           // NUL or CR: in a value, or anywhere in a line that would otherwise be skipped.
+           bad_case{"X-A: a\rb\r\n", "invalid header value"},
+           bad_case{std::string("X-A: a\0b\r\n", 10), "invalid header value"},
+           bad_case{std::string("X-A: \0\r\n", 8), "invalid header value"},
+           bad_case{std::string("no colon \0\r\n", 12), "invalid header line"},
+           bad_case{"no colon \r here\r\n", "invalid header line"},
+           bad_case{std::string("X-A: 1\r\n fold\0ed\r\n", 17), "invalid header line"},
+           bad_case{std::string(" first\0\r\n", 9), "invalid header line"},
+           bad_case{std::string("X A: \0\r\n", 8), "invalid header line"},
+           bad_case{"X\rA: 1\r\n", "invalid header line"},
+           bad_case{"\r\r\n", "invalid header line"},
        }) {
-    CAPTURE(head);
+    CAPTURE(lines);
+    const std::string wire = "HTTP/1.1 200 OK\r\n" + lines + "Content-Length: 3\r\n\r\nabc";
     response_parser p;
     p.reset(false);
-    CHECK(feed_all(p, head) == state::error);
+    CHECK(feed_all(p, wire) == state::error);
     CHECK(p.error() == error);
     CHECK(p.status() == 200);
     CHECK_FALSE(p.keep_alive());
+
+    response_parser bytewise;
+    bytewise.reset(false);
+    CHECK(feed_bytewise(bytewise, wire) == state::error);
+    CHECK(bytewise.error() == error);
   }
+
+  // Skipped lines still count towards max_head.
+  response_parser p;
+  p.reset(false);
+  std::string many = "HTTP/1.1 200 OK\r\n";
+  for (int i = 0; i < 10000; ++i) many += "no colon\r\n";
+  CHECK(feed_all(p, many + "\r\n") == state::error);
+  CHECK(p.error() == "response head too large");
+}
+
+TEST_CASE("http1: malformed lines in other headers are skipped, as libcurl does") {
+  for (const char* lines : {
+           // obs-fold continuing a header we don't interpret, SP or HT, one line or several.
+           "X-A: 1\r\n folded\r\n",
+           "X-A: 1\r\n\tfolded\r\n",
+           "X-A: 1\r\n folded\r\n\t and again \r\n",
+           "X-A:\r\n folded\r\n",
+           // ... even when it looks like a framing header: it is part of X-A's value.
+           "X-A: 1\r\n Content-Length: 5\r\n",
+           "X-A: 1\r\n\tTransfer-Encoding: chunked\r\n",
+           "X-A: 1\r\n Connection: close\r\n",
+           // A folded line first after the status line continues nothing.
+           " folded first\r\n",
+           "\tContent-Length: 5\r\n",
+           " Connection: close\r\nX-A: 1\r\n",
+           // After a skipped line, a fold continues that one.
+           "no colon\r\n folded\r\n",
+           "X Foo: 1\r\n folded\r\n",
+           // Lines without a colon.
+           "no colon here\r\n",
+           "garbage\r\n",
+           "Content-Length 5\r\n",
+           "Connection close\r\n",
+           // Names that are not tokens.
+           ": empty name\r\n",
+           ":\r\n",
+           "X Foo: 1\r\n",
+           "Foo : 1\r\n",
+           "Foo\t: 1\r\n",
+           "X Content-Length: 5\r\n",
+           "Content-Lengthx : 5\r\n",
+           "Content Length: 5\r\n",
+           "X-\xc3\xa4: 1\r\n",
+           "Set(Cookie): a=b\r\n",
+           "\"X\": 1\r\n",
+           // A framing header before the malformed lines, and a fold after a later header.
+           "Content-Length: 3\r\nX-A: 1\r\n folded\r\nno colon\r\n",
+       }) {
+    CAPTURE(lines);
+    const std::string wire =
+        std::string("HTTP/1.1 200 OK\r\n") + lines + "Content-Length: 3\r\n\r\nabc";
+    response_parser p;
+    p.reset(false);
+    CHECK(feed_all(p, wire) == state::done);
+    CHECK(p.status() == 200);
+    CHECK(p.body() == "abc");
+    CHECK(p.keep_alive());
+    CHECK(p.error().empty());
+
+    response_parser bytewise;
+    bytewise.reset(false);
+    CHECK(feed_bytewise(bytewise, wire) == state::done);
+    CHECK(bytewise.body() == "abc");
+    CHECK(bytewise.keep_alive());
+
+    check_any_split(wire, 200, "abc", true);
+  }
+
+  // The framing headers around skipped lines still count.
+  response_parser p;
+  p.reset(false);
+  CHECK(feed_all(p, "HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nConnection: close\r\n"
+                    "no colon\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n") ==
+        state::done);
+  CHECK(p.body() == "ab");
+  CHECK_FALSE(p.keep_alive());
+
+  // A fold first after the status line of the final response, after a 1xx whose last header
+  // was a framing one: that head is over, so the fold continues nothing.
+  p.reset(false);
+  CHECK(feed_all(p, "HTTP/1.1 100 Continue\r\nConnection: keep-alive\r\n\r\n"
+                    "HTTP/1.1 200 OK\r\n folded\r\nContent-Length: 1\r\n\r\nx") == state::done);
+  CHECK(p.body() == "x");
+  CHECK(p.keep_alive());
 }
 
 TEST_CASE("http1: bare LF line endings are accepted") {
@@ -313,10 +442,13 @@ TEST_CASE("http1: HEAD response with Content-Length has no body") {
   p.reset(true);
   CHECK(feed_all(p, "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999\r\n\r\n") == state::done);
 
-  // A body after a HEAD response is extra data.
+  // A body after a HEAD response is excess: ignored, and the connection is not reused.
   p.reset(true);
-  CHECK(feed_all(p, wire + "abc") == state::error);
-  CHECK(p.error() == "data after the response");
+  CHECK(feed_all(p, wire + "abc") == state::done);
+  CHECK(p.body().empty());
+  CHECK(p.excess());
+  CHECK_FALSE(p.keep_alive());
+  CHECK(p.error().empty());
 }
 
 TEST_CASE("http1: 204 and 304 have no body whatever the headers say") {
@@ -346,6 +478,8 @@ TEST_CASE("http1: 1xx interim responses are skipped") {
   CHECK(feed_all(p, wire) == state::done);
   CHECK(p.status() == 200);
   CHECK(p.body() == "ok");
+  // The final response after an interim one in the same read is not excess.
+  CHECK_FALSE(p.excess());
   // The interim response's Connection header does not apply to the final one.
   CHECK(p.keep_alive());
   check_any_split(wire, 200, "ok", true);
@@ -477,22 +611,97 @@ TEST_CASE("http1: Transfer-Encoding with Content-Length: chunked wins, no reuse"
   }
 }
 
-TEST_CASE("http1: data after the response is an error") {
+TEST_CASE("http1: bytes after the response are ignored, and end the connection's reuse") {
+  struct excess_case {
+    std::string wire;
+    bool head_request;
+    int status;
+    std::string body;
+    size_t response_size;  // of `wire`, the rest is excess
+  };
+  const std::string cl = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  const std::string chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "2\r\nok\r\n0\r\n\r\n";
+  const std::string no_content = "HTTP/1.1 204 No Content\r\n\r\n";
+  const std::string no_content_cl = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n";
+  const std::string not_modified = "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n";
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+  for (const auto& [wire, head_request, status, body, response_size] : {
+           // A stray CRLF (or LF) after a Content-Length or chunked body.
+           excess_case{cl + "\r\n", false, 200, "ok", cl.size()},
+           excess_case{cl + "\n", false, 200, "ok", cl.size()},
+           excess_case{chunked + "\r\n", false, 200, "ok", chunked.size()},
+           // A Content-Length smaller than the body sent.
+           excess_case{cl + "ay", false, 200, "ok", cl.size()},
+           // A body on a response that has none.
+           excess_case{no_content + "x", false, 204, "", no_content.size()},
+           excess_case{no_content + "Content-Length: 5\r\n\r\nhello", false, 204, "",
+                       no_content.size()},
+           excess_case{no_content_cl + "hello", false, 204, "", no_content_cl.size()},
+           excess_case{not_modified + "hello", false, 304, "", not_modified.size()},
+           excess_case{head + "hello", true, 200, "", head.size()},
+           // A second response we did not ask for.
+           excess_case{cl + "HTTP/1.1 200 OK\r\n", false, 200, "ok", cl.size()},
+       }) {
+    CAPTURE(wire);
+    REQUIRE(response_size < wire.size());
+    // In one piece: done, with the body and status of the response.
+    response_parser p;
+    p.reset(head_request);
+    CHECK(feed_all(p, wire) == state::done);
+    CHECK(p.status() == status);
+    CHECK(p.body() == body);
+    CHECK(p.excess());
+    CHECK_FALSE(p.keep_alive());
+    CHECK(p.error().empty());
+    CHECK(p.eof() == state::done);
+    CHECK_FALSE(p.keep_alive());
+
+    // Byte by byte: done with the response's last byte, excess with the next one.
+    response_parser bytewise;
+    bytewise.reset(head_request);
+    CHECK(feed_bytewise_past_done(bytewise, wire) == response_size);
+    CHECK(bytewise.status() == status);
+    CHECK(bytewise.body() == body);
+    CHECK(bytewise.excess());
+    CHECK_FALSE(bytewise.keep_alive());
+
+    // The response in one read, the rest in the next.
+    response_parser split;
+    split.reset(head_request);
+    CHECK(split.feed(wire.data(), response_size) == state::done);
+    CHECK_FALSE(split.excess());
+    CHECK(split.feed("", 0) == state::done);
+    CHECK_FALSE(split.excess());
+    CHECK(split.feed(wire.data() + response_size, wire.size() - response_size) == state::done);
+    CHECK(split.body() == body);
+    CHECK(split.excess());
+    CHECK_FALSE(split.keep_alive());
+  }
+
+  // reset() clears it.
   response_parser p;
   p.reset(false);
-  CHECK(feed_all(p, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n") ==
-        state::error);
-  CHECK(p.error() == "data after the response");
-  CHECK_FALSE(p.keep_alive());
-
+  CHECK(feed_all(p, cl + "\r\n") == state::done);
+  CHECK(p.excess());
   p.reset(false);
-  CHECK(feed_all(p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n\r\n") ==
-        state::error);
-  CHECK(p.error() == "data after the response");
+  CHECK_FALSE(p.excess());
+  CHECK(feed_all(p, cl) == state::done);
+  CHECK_FALSE(p.excess());
+  CHECK(p.keep_alive());
 
+  // A close-delimited body takes every byte: never excess.
   p.reset(false);
-  CHECK(feed_all(p, "HTTP/1.1 204 No Content\r\n\r\nx") == state::error);
-  CHECK(p.error() == "data after the response");
+  CHECK(feed_all(p, "HTTP/1.1 200 OK\r\n\r\nok\r\n") == state::need_more);
+  CHECK(p.eof() == state::done);
+  CHECK(p.body() == "ok\r\n");
+  CHECK_FALSE(p.excess());
+
+  // Bytes after an error change nothing.
+  p.reset(false);
+  CHECK(feed_all(p, "nonsense\r\n") == state::error);
+  CHECK(feed_all(p, "more") == state::error);
+  CHECK_FALSE(p.excess());
 }
 
 TEST_CASE("http1: eof before any byte and eof mid-response have distinct texts") {
