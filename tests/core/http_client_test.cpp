@@ -205,6 +205,21 @@ struct test_server {
   }
 };
 
+// A socket listening on 127.0.0.1 at a port the kernel picks (returned in `port`).
+int loopback_listener(int& port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 16) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
 // Accepts one connection, captures the request's bytes, then answers with `reply` (nothing:
 // close without a response). For what httplib's parser hides or cannot do.
 struct raw_server {
@@ -214,16 +229,7 @@ struct raw_server {
   std::promise<std::string> captured;
 
   explicit raw_server(std::string reply) {
-    listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(listener >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener, 16) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port = ntohs(addr.sin_port);
+    listener = loopback_listener(port);
     thread = std::thread([this, reply = std::move(reply)] {
       int conn = ::accept(listener, nullptr, nullptr);
       if (conn < 0) return captured.set_value("");
@@ -266,16 +272,7 @@ struct scripted_server {
   std::atomic<int> requests{0};
 
   explicit scripted_server(std::function<std::string(int)> reply) {
-    listener = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(listener >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener, 16) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port = ntohs(addr.sin_port);
+    listener = loopback_listener(port);
     thread = std::thread([this, reply = std::move(reply)] {
       for (;;) {
         int conn = ::accept(listener, nullptr, nullptr);
