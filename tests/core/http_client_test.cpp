@@ -206,14 +206,14 @@ struct test_server {
 };
 
 // A socket listening on 127.0.0.1 at a port the kernel picks (returned in `port`).
-int loopback_listener(int& port) {
+int loopback_listener(int& port, int backlog = 16) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(fd, 16) == 0);
+  REQUIRE(::listen(fd, backlog) == 0);
   socklen_t len = sizeof addr;
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
   port = ntohs(addr.sin_port);
@@ -308,7 +308,16 @@ struct scripted_server {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/s"; }
 };
 
-request get(std::string url, int64_t timeout_ms = 4000) {
+request get(std::string url, int64_t timeout_ms = 4000);
+response call_and_wait(client& c, request r);
+
+// A GET answered with the raw bytes of `reply` by a raw_server.
+response answered_with(client& c, std::string reply) {
+  raw_server server(std::move(reply));
+  return call_and_wait(c, get(server.url()));
+}
+
+request get(std::string url, int64_t timeout_ms) {
   request r;
   r.method = "GET";
   r.url = std::move(url);
@@ -569,15 +578,12 @@ TEST_CASE("a refused connection ends with outcome connect_failed") {
 TEST_CASE("a connect timeout is connect_failed, not timeout: the request was never sent") {
   // A listener whose accept queue is full drops further SYNs, so a connect neither succeeds
   // nor is refused. Backlog 0 admits one connection, which we make and never accept.
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(listener >= 0);
+  int port = 0;
+  int listener = loopback_listener(port, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(listener, 0) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  addr.sin_port = htons(uint16_t(port));
   int filler = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(::connect(filler, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
 
@@ -739,27 +745,21 @@ TEST_CASE("calls are counted by outcome and in flight in the metrics registry") 
 
 TEST_CASE("chunked and close-delimited bodies arrive whole") {
   client c{test_options()};
-  {
-    raw_server server(
-        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n4\r\ndefg\r\n"
-        "0\r\nX-Trailer: t\r\n\r\n");
-    response res = call_and_wait(c, get(server.url()));
-    CHECK(res.result == response::outcome::ok);
-    CHECK(res.body == "abcdefg");
-  }
-  {
-    raw_server server("HTTP/1.1 202 Accepted\r\nConnection: close\r\n\r\nup to the close");
-    response res = call_and_wait(c, get(server.url()));
-    CHECK(res.result == response::outcome::ok);
-    CHECK(res.status == 202);
-    CHECK(res.body == "up to the close");
-  }
+  response chunked = answered_with(
+      c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n4\r\ndefg\r\n"
+         "0\r\nX-Trailer: t\r\n\r\n");
+  CHECK(chunked.result == response::outcome::ok);
+  CHECK(chunked.body == "abcdefg");
+  response to_close =
+      answered_with(c, "HTTP/1.1 202 Accepted\r\nConnection: close\r\n\r\nup to the close");
+  CHECK(to_close.result == response::outcome::ok);
+  CHECK(to_close.status == 202);
+  CHECK(to_close.body == "up to the close");
 }
 
 TEST_CASE("a sloppy server's answer still counts: a body on a 204") {
-  raw_server server("HTTP/1.1 204 No Content\r\n\r\nstray body");
   client c{test_options()};
-  response res = call_and_wait(c, get(server.url()));
+  response res = answered_with(c, "HTTP/1.1 204 No Content\r\n\r\nstray body");
   CHECK(res.result == response::outcome::ok);
   CHECK(res.status == 204);
   CHECK(res.body.empty());
@@ -878,16 +878,11 @@ TEST_SUITE_END();
 TEST_CASE("header lines that are not headers are skipped, framing headers are not" *
           doctest::test_suite("http_native")) {
   client c;
-  {
-    raw_server server("HTTP/1.1 200 OK\r\nnot a header\r\nX Odd: 1\r\nContent-Length: 2\r\n\r\nok");
-    response res = call_and_wait(c, get(server.url()));
-    CHECK(res.result == response::outcome::ok);
-    CHECK(res.body == "ok");
-  }
-  {
-    raw_server server("HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok");
-    response res = call_and_wait(c, get(server.url()));
-    CHECK(res.result == response::outcome::failed);
-    CHECK_FALSE(res.error.empty());
-  }
+  response skipped = answered_with(
+      c, "HTTP/1.1 200 OK\r\nnot a header\r\nX Odd: 1\r\nContent-Length: 2\r\n\r\nok");
+  CHECK(skipped.result == response::outcome::ok);
+  CHECK(skipped.body == "ok");
+  response framing = answered_with(c, "HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok");
+  CHECK(framing.result == response::outcome::failed);
+  CHECK_FALSE(framing.error.empty());
 }
