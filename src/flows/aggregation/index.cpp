@@ -15,6 +15,28 @@ std::vector<store::migration> index_migrations() {
        "  identity TEXT PRIMARY KEY, rrid TEXT NOT NULL, service_domain TEXT NOT NULL,"
        "  categorization TEXT NOT NULL, doc TEXT NOT NULL, updated_at INTEGER NOT NULL);"
        "CREATE INDEX agp_engagements_lookup ON agp_engagements(rrid, service_domain);"},
+      // find() read and validated each row's JSON doc (≈ 5 % of the CPU of an aggregated
+      // request at 1,950/s); the fields it returns are columns now, filled from the docs.
+      {"aggregation", 2, "engagement fields as columns",
+       "ALTER TABLE agp_engagements ADD COLUMN logical_address TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE agp_engagements ADD COLUMN boid TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE agp_engagements ADD COLUMN cpi TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE agp_engagements ADD COLUMN most_recent_content TEXT;"
+       "ALTER TABLE agp_engagements ADD COLUMN source_system TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE agp_engagements ADD COLUMN creation_time TEXT;"
+       "ALTER TABLE agp_engagements ADD COLUMN update_time TEXT;"
+       "ALTER TABLE agp_engagements ADD COLUMN data_controller TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE agp_engagements ADD COLUMN owner TEXT;"
+       "UPDATE agp_engagements SET"
+       "  logical_address = json_extract(doc, '$.logicalAddress'),"
+       "  boid = json_extract(doc, '$.businessObjectInstanceIdentifier'),"
+       "  cpi = json_extract(doc, '$.clinicalProcessInterestId'),"
+       "  most_recent_content = json_extract(doc, '$.mostRecentContent'),"
+       "  source_system = json_extract(doc, '$.sourceSystem'),"
+       "  creation_time = json_extract(doc, '$.creationTime'),"
+       "  update_time = json_extract(doc, '$.updateTime'),"
+       "  data_controller = json_extract(doc, '$.dataController'),"
+       "  owner = json_extract(doc, '$.owner');"},
   };
 }
 
@@ -22,12 +44,26 @@ result<std::vector<engagement>> local_index::find(const find_content& f, const c
   std::vector<engagement> out;
   auto rd = db_.reader();
   auto q = rd->prepare(
-      "SELECT doc FROM agp_engagements WHERE rrid=? AND service_domain=? AND "
+      "SELECT rrid, service_domain, categorization, logical_address, boid, cpi, "
+      "most_recent_content, source_system, creation_time, update_time, data_controller, owner "
+      "FROM agp_engagements WHERE rrid=? AND service_domain=? AND "
       "(?3 IS NULL OR categorization=?3) ORDER BY rowid");
   q.bind(1, f.registered_resident_identification).bind(2, f.service_domain).bind(3, f.categorization);
+  // Every row was validated when it was upserted.
   while (q.step()) {
-    auto e = engagement_from_json(json::parse(q.text_view(0)));
-    if (e) out.push_back(std::move(*e));
+    engagement& e = out.emplace_back();
+    e.registered_resident_identification = q.text_view(0);
+    e.service_domain = q.text_view(1);
+    e.categorization = q.text_view(2);
+    e.logical_address = q.text_view(3);
+    e.business_object_instance_identifier = q.text_view(4);
+    e.clinical_process_interest_id = q.text_view(5);
+    e.most_recent_content = q.opt_text(6);
+    e.source_system = q.text_view(7);
+    e.creation_time = q.opt_text(8);
+    e.update_time = q.opt_text(9);
+    e.data_controller = q.text_view(10);
+    e.owner = q.opt_text(11);
   }
   return out;
 }
@@ -64,10 +100,18 @@ result<std::pair<int, int>> local_index::update(const json& body) {
       t.conn
           .prepare(
               "INSERT INTO agp_engagements(identity, rrid, service_domain, categorization, doc, "
-              "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(identity) DO UPDATE SET "
-              "doc=excluded.doc, updated_at=excluded.updated_at")
+              "updated_at, logical_address, boid, cpi, most_recent_content, source_system, "
+              "creation_time, update_time, data_controller, owner) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(identity) DO UPDATE "
+              "SET doc=excluded.doc, updated_at=excluded.updated_at, "
+              "most_recent_content=excluded.most_recent_content, "
+              "creation_time=excluded.creation_time, update_time=excluded.update_time, "
+              "owner=excluded.owner")
           .bind_all(id, o.e.registered_resident_identification, o.e.service_domain,
-                    o.e.categorization, to_json(o.e).dump(), clock::now_ms())
+                    o.e.categorization, to_json(o.e).dump(), clock::now_ms(), o.e.logical_address,
+                    o.e.business_object_instance_identifier, o.e.clinical_process_interest_id,
+                    o.e.most_recent_content, o.e.source_system, o.e.creation_time,
+                    o.e.update_time, o.e.data_controller, o.e.owner)
           .exec();
       ++upserted;
     }
