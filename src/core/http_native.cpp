@@ -184,8 +184,9 @@ struct native_engine::resolver {
   static bool ask(const std::shared_ptr<resolver>& self, job j) {
     std::lock_guard<std::mutex> g{self->m};
     self->todo.push_back(std::move(j));
-    if (self->threads >= max_resolver_threads || self->threads >= int(self->todo.size()))
-      return true;  // a running thread takes it
+    // A running thread is busy with a lookup (they leave once the queue is empty): a new name
+    // gets a thread of its own rather than wait behind a slow one, up to the cap.
+    if (self->threads >= max_resolver_threads) return true;
     try {
       std::thread(&resolver::run, self).detach();
     } catch (const std::system_error&) {
