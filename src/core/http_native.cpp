@@ -167,6 +167,7 @@ struct native_engine::resolver {
     std::string key;
     std::vector<sockaddr_storage> addrs;
     std::string error;
+    bool lasting = true;  // a failure worth remembering (not EAI_AGAIN and the like)
   };
   struct job {
     std::string key;
@@ -217,6 +218,7 @@ struct native_engine::resolver {
       int rc = ::getaddrinfo(j.host.c_str(), std::to_string(j.port).c_str(), &hints, &list);
       if (rc != 0) {
         r.error = "Could not resolve host: " + j.host + " (" + ::gai_strerror(rc) + ")";
+        r.lasting = rc == EAI_NONAME || rc == EAI_SERVICE || rc == EAI_FAMILY;
       } else {
         for (addrinfo* a = list; a; a = a->ai_next) {
           if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
@@ -271,12 +273,17 @@ void native_engine::start(native_call c) {
   if (!error.empty()) return fail_call(c, response::outcome::failed, std::move(error));
   c.target_at = size_t(u.target.data() - c.req.url.data());
   c.target_len = u.target.size();
-  // Name lookup and connect together, as curl counts its connect timeout.
-  int64_t connect_ms = c.req.connect_timeout_ms > 0 ? c.req.connect_timeout_ms : default_connect_ms;
-  c.connect_by = c.started + std::chrono::milliseconds(std::min(connect_ms, max_connect_ms));
+  arm_connect(c);
   note_deadline(c.deadline);
   endpoint& ep = endpoint_for(u);  // before `c` moves: `u` points into its URL
   dispatch(ep, std::move(c));
+}
+
+// Name lookup and connect together, as curl counts its connect timeout: from when the call
+// leaves http_client's queue (or is sent again), not from when it was made.
+void native_engine::arm_connect(native_call& c) {
+  int64_t connect_ms = c.req.connect_timeout_ms > 0 ? c.req.connect_timeout_ms : default_connect_ms;
+  c.connect_by = steady::now() + std::chrono::milliseconds(std::min(connect_ms, max_connect_ms));
 }
 
 native_engine::endpoint& native_engine::endpoint_for(const http_url& u) {
@@ -349,7 +356,7 @@ void native_engine::dispatch(endpoint& ep, native_call c) {
   if (ep.resolving) return;
   ep.resolving = true;
   if (!resolver::ask(resolver_, {ep.key, ep.host, ep.port}))
-    resolved(ep.key, {}, "Could not resolve host: " + ep.host + " (no resolver thread)");
+    resolved(ep.key, {}, "Could not resolve host: " + ep.host + " (no resolver thread)", false);
 }
 
 
@@ -400,6 +407,7 @@ void native_engine::open_conn(endpoint& ep, native_call c, size_t addr_index) {
   auto left = k.call.connect_by > now ? k.call.connect_by - now : steady::duration::zero();
   k.connect_deadline = now + left / int64_t(ep.addrs.size() - addr_index);
   note_deadline(k.connect_deadline);
+  note_deadline(k.call.deadline);  // also when moved here from another address inside expire()
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), addr_len(addr)) == 0)
     return connected(k);
   if (errno != EINPROGRESS) return connect_failed(k, errno);
@@ -493,6 +501,7 @@ void native_engine::retry_or_fail(conn& k, std::string error) {
     return fail(k, response::outcome::failed, std::move(error));
   native_call c = std::move(k.call);
   c.retried = true;
+  arm_connect(c);
   endpoint& ep = *k.ep;
   close_conn(k);
   dispatch(ep, std::move(c));  // `retried` keeps it off the other kept-alive connections
@@ -599,11 +608,11 @@ void native_engine::poll() {
     auto now = steady::now();
     if (now >= next_check_) expire(now);
   }
-  for (auto& r : results) resolved(r.key, std::move(r.addrs), std::move(r.error));
+  for (auto& r : results) resolved(r.key, std::move(r.addrs), std::move(r.error), r.lasting);
 }
 
 void native_engine::resolved(const std::string& key, std::vector<sockaddr_storage> addrs,
-                             std::string error) {
+                             std::string error, bool lasting) {
   auto it = endpoints_.find(key);
   if (it == endpoints_.end()) return;
   endpoint& ep = it->second;
@@ -611,8 +620,10 @@ void native_engine::resolved(const std::string& key, std::vector<sockaddr_storag
   std::deque<native_call> calls;
   calls.swap(ep.waiting);
   if (!error.empty()) {
-    ep.failed_until = steady::now() + failed_ttl;
-    ep.failure = error;
+    if (lasting) {
+      ep.failed_until = steady::now() + failed_ttl;
+      ep.failure = error;
+    }
     for (auto& c : calls) fail_call(c, response::outcome::connect_failed, error);
     return;
   }

@@ -44,7 +44,7 @@ struct native_call {
   std::function<void(response)> done;
   steady::time_point started;
   steady::time_point deadline;  // time_point::max() without a timeout
-  steady::time_point connect_by;  // name lookup and connect (set by the engine)
+  steady::time_point connect_by;  // name lookup and connect (set by the engine, per attempt)
   void* tag = nullptr;
   // Already sent again once after a kept-alive connection died under it; takes a new one.
   bool retried = false;
@@ -100,7 +100,10 @@ class native_engine {
   void close_oldest_idle();
   void complete(native_call& c, response res);
   void fail_call(native_call& c, response::outcome o, std::string error);
-  void resolved(const std::string& key, std::vector<sockaddr_storage> addrs, std::string error);
+  // `lasting`: a failure to remember for a while (the name does not exist), not a passing one.
+  void resolved(const std::string& key, std::vector<sockaddr_storage> addrs, std::string error,
+                bool lasting);
+  void arm_connect(native_call& c);
   void expire(steady::time_point now);
   void note_deadline(steady::time_point t) {
     if (t < next_check_) next_check_ = t;

@@ -836,6 +836,29 @@ TEST_CASE("kept-alive connections count against the total: an idle one is closed
   CHECK(a.requests == 2);
 }
 
+TEST_CASE("the connect timeout counts from when a call leaves the queue, not from when it was made") {
+  // One connection per host: the second call waits ≈ 400 ms for the first, whose answer
+  // closes the connection, so it then needs a new one, with its 200 ms connect time whole.
+  scripted_server server([](int n) {
+    if (n == 0) std::this_thread::sleep_for(400ms);
+    return "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n" + std::to_string(n);
+  });
+  client::options opts = test_options();
+  opts.max_connections_per_host = 1;
+  client c{opts};
+  request r = get(server.url());
+  r.connect_timeout_ms = 200;
+  auto first = start(c, r);
+  auto second = start(c, r);
+  REQUIRE(first.wait_for(10s) == std::future_status::ready);
+  REQUIRE(second.wait_for(10s) == std::future_status::ready);
+  CHECK(first.get().body == "0");
+  response late = second.get();
+  CHECK(late.result == response::outcome::ok);
+  CHECK(late.body == "1");
+  CHECK(late.elapsed_us >= 390'000);
+}
+
 TEST_CASE("a connection the server closed right after its answer is not reused") {
   scripted_server server([](int n) {
     return std::string(n == 0 ? "!close!" : "") + "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n" +

@@ -28,14 +28,14 @@ std::vector<store::migration> index_migrations() {
        "ALTER TABLE agp_engagements ADD COLUMN data_controller TEXT NOT NULL DEFAULT '';"
        "ALTER TABLE agp_engagements ADD COLUMN owner TEXT;"
        "UPDATE agp_engagements SET"
-       "  logical_address = json_extract(doc, '$.logicalAddress'),"
-       "  boid = json_extract(doc, '$.businessObjectInstanceIdentifier'),"
-       "  cpi = json_extract(doc, '$.clinicalProcessInterestId'),"
+       "  logical_address = coalesce(json_extract(doc, '$.logicalAddress'), ''),"
+       "  boid = coalesce(json_extract(doc, '$.businessObjectInstanceIdentifier'), ''),"
+       "  cpi = coalesce(json_extract(doc, '$.clinicalProcessInterestId'), ''),"
        "  most_recent_content = json_extract(doc, '$.mostRecentContent'),"
-       "  source_system = json_extract(doc, '$.sourceSystem'),"
+       "  source_system = coalesce(json_extract(doc, '$.sourceSystem'), ''),"
        "  creation_time = json_extract(doc, '$.creationTime'),"
        "  update_time = json_extract(doc, '$.updateTime'),"
-       "  data_controller = json_extract(doc, '$.dataController'),"
+       "  data_controller = coalesce(json_extract(doc, '$.dataController'), ''),"
        "  owner = json_extract(doc, '$.owner');"},
   };
 }
