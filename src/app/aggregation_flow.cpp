@@ -139,10 +139,18 @@ class aggregation_flow : public flow {
       return;
     }
     std::vector<fs::path> files;
-    for (auto& entry : fs::directory_iterator(dir))
-      if (entry.path().extension() == ".json" &&
-          fs::absolute(entry.path()) != fs::absolute(fs::path(tak_file)))
-        files.push_back(entry.path());
+    for (auto& entry : fs::directory_iterator(dir)) {
+      if (entry.path().extension() != ".json") continue;
+      if (fs::absolute(entry.path()) == fs::absolute(fs::path(tak_file))) continue;
+      // The shipped directory holds the shipped TAK: with aggregation.tak_file pointed at
+      // another one, it is still a TAK, not a service to refuse to start over.
+      if (entry.path().filename() == "tak.json") {
+        log::info("aggregation", "skipped ", entry.path().string(),
+                  ": a TAK file (the one in use is ", tak_file, ")");
+        continue;
+      }
+      files.push_back(entry.path());
+    }
     std::sort(files.begin(), files.end());
     for (auto& f : files) {
       auto s = agg::parse_service(read_json_file(f), limits, cache);

@@ -120,6 +120,17 @@ expect_json '.processingStatus[] | select(.logicalAddress=="HSA-ID-3") | .lastUn
 expect_json '.processingStatus | length' 3
 [ "$took" -ge 380 ] && [ "$took" -lt 800 ] || fail "answer took $took ms (aggregate timeout 400)"
 
+step "a TAK file elsewhere: the services directory's own tak.json is skipped, not read as a service"
+stop_medflowd
+cp "$CONF/tak.json" "$E2E_TMP/other-tak.json"
+start_medflowd --set aggregation.services_dir="$CONF" --set aggregation.tak_file="$E2E_TMP/other-tak.json"
+fake '{"*":{"delay_ms":20,"items":1}}'
+ask Plain '{"patientId":"198611062384"}'
+expect_status 200
+expect_json '.processingStatus | length' 3
+stop_medflowd
+start_medflowd --set aggregation.services_dir="$CONF" --set aggregation.tak_file="$CONF/tak.json"
+
 step "authorization: sender or original consumer, route required"
 engage 194804032094 HSA-ID-7 HSA-ID-7; engage 194804032094 HSA-ID-8 HSA-ID-8; engage 194804032094 HSA-ID-9 HSA-ID-9
 fake '{"*":{"items":1}}'
