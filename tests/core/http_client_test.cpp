@@ -102,12 +102,14 @@ struct test_server {
   int concurrent = 0;
   int max_concurrent = 0;
 
-  test_server() {
+  // `keep_alive_s`: how long the server keeps an idle connection (0: it closes one at once
+  // unless the next request is already there, without saying so).
+  explicit test_server(int keep_alive_s = 2) {
     // Enough workers for every connection the concurrency test opens: httplib keeps a worker
     // per kept-alive connection.
     svr.new_task_queue = [] { return new httplib::ThreadPool(160); };
     svr.set_keep_alive_max_count(1000);
-    svr.set_keep_alive_timeout(2);
+    svr.set_keep_alive_timeout(keep_alive_s);
     // httplib writes headers and body separately; with Nagle on, the body waits out the
     // client's delayed ACK (40 ms) on every kept-alive call.
     svr.set_tcp_nodelay(true);
@@ -857,6 +859,25 @@ TEST_CASE("the connect timeout counts from when a call leaves the queue, not fro
   CHECK(late.result == response::outcome::ok);
   CHECK(late.body == "1");
   CHECK(late.elapsed_us >= 390'000);
+}
+
+TEST_CASE("a server that drops idle connections at once: every call still gets its answer") {
+  // Each answer's connection is closed by the server unless the next request is already
+  // there, so calls keep meeting connections closed under them (or about to be).
+  test_server server(0);
+  client c{test_options()};
+  int ok = 0;
+  for (int wave = 0; wave < 25; ++wave) {
+    std::vector<std::future<response>> futures;
+    for (int i = 0; i < 20; ++i) futures.push_back(start(c, get(server.url("/echo"))));
+    for (auto& f : futures) {
+      REQUIRE(f.wait_for(10s) == std::future_status::ready);
+      response res = f.get();
+      if (res.result == response::outcome::ok && res.body == "GET||||") ++ok;
+      else MESSAGE("wave ", wave, ": outcome ", int(res.result), " ", res.error);
+    }
+  }
+  CHECK(ok == 500);
 }
 
 TEST_CASE("a connection the server closed right after its answer is not reused") {
