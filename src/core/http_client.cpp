@@ -378,12 +378,11 @@ void client::impl::run() {
     long timeout_ms = -1;
     curl_multi_timeout(multi.get(), &timeout_ms);
     int64_t wait_ms = timeout_ms < 0 ? max_wait_ms : std::min<int64_t>(timeout_ms, max_wait_ms);
-    if (waiting > 0) {
-      auto until = std::chrono::ceil<std::chrono::milliseconds>(next_expiry - steady::now());
-      wait_ms = std::clamp<int64_t>(until.count(), 0, wait_ms);
-    }
-    if (native.next_deadline() != steady::time_point::max()) {
-      auto until = std::chrono::ceil<std::chrono::milliseconds>(native.next_deadline() - steady::now());
+    // No later than the first deadline of the calls waiting here or in the native engine.
+    auto first = std::min(waiting > 0 ? next_expiry : steady::time_point::max(),
+                          native.next_deadline());
+    if (first != steady::time_point::max()) {
+      auto until = std::chrono::ceil<std::chrono::milliseconds>(first - steady::now());
       wait_ms = std::clamp<int64_t>(until.count(), 0, wait_ms);
     }
     int n = ::epoll_wait(epoll_fd.get(), events.data(), max_events, int(wait_ms));

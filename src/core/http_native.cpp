@@ -175,7 +175,7 @@ struct native_engine::resolver {
     uint16_t port;
   };
   std::mutex m;
-  std::deque<job> todo;
+  std::deque<job> lookups;  // names waiting for a thread
   std::vector<result> done;
   std::function<void()> wake;  // cleared when the engine goes
   bool stop = false;
@@ -184,7 +184,7 @@ struct native_engine::resolver {
   // Queues a lookup; false if no thread could be started for it.
   static bool ask(const std::shared_ptr<resolver>& self, job j) {
     std::lock_guard<std::mutex> g{self->m};
-    self->todo.push_back(std::move(j));
+    self->lookups.push_back(std::move(j));
     // A running thread is busy with a lookup (they leave once the queue is empty): a new name
     // gets a thread of its own rather than wait behind a slow one, up to the cap.
     if (self->threads >= max_resolver_threads) return true;
@@ -192,7 +192,7 @@ struct native_engine::resolver {
       std::thread(&resolver::run, self).detach();
     } catch (const std::system_error&) {
       if (self->threads > 0) return true;
-      self->todo.pop_back();
+      self->lookups.pop_back();
       return false;
     }
     ++self->threads;
@@ -203,12 +203,12 @@ struct native_engine::resolver {
     pthread_setname_np(pthread_self(), "mf.resolve");
     std::unique_lock<std::mutex> g{self->m};
     for (;;) {
-      if (self->stop || self->todo.empty()) {
+      if (self->stop || self->lookups.empty()) {
         --self->threads;
         return;
       }
-      job j = std::move(self->todo.front());
-      self->todo.pop_front();
+      job j = std::move(self->lookups.front());
+      self->lookups.pop_front();
       g.unlock();
       result r{j.key, {}, {}};
       addrinfo hints{};
@@ -643,22 +643,21 @@ void native_engine::expire(steady::time_point now) {
       else note_deadline(k.idle_since + idle_max);
       continue;
     }
-    int64_t ms = millis_since(k.call.started);
-    if (k.st == conn::state::connecting && k.connect_deadline <= now &&
-        k.call.deadline > now && k.addr_index + 1 < k.ep->addrs.size()) {
+    const bool connect_over = k.st == conn::state::connecting && k.connect_deadline <= now;
+    const bool call_over = k.call.deadline <= now;
+    if (connect_over && !call_over && k.addr_index + 1 < k.ep->addrs.size()) {
       connect_failed(k, ETIMEDOUT);  // on to the next address, in this slot or another
-    } else if (k.st == conn::state::connecting && k.connect_deadline <= now) {
+      continue;
+    }
+    auto ms = [&] { return std::to_string(millis_since(k.call.started)); };
+    // Nothing written: the server cannot have seen the call, safe for the caller to retry.
+    if (connect_over || (call_over && !k.sent_any)) {
       fail(k, response::outcome::connect_failed,
-           "Connection timed out after " + std::to_string(ms) + " milliseconds");
-    } else if (k.call.deadline <= now) {
-      // Nothing written: the server cannot have seen the call, safe for the caller to retry.
-      if (!k.sent_any)
-        fail(k, response::outcome::connect_failed,
-             "Connection timed out after " + std::to_string(ms) + " milliseconds");
-      else
-        fail(k, response::outcome::timeout,
-             "Operation timed out after " + std::to_string(ms) + " milliseconds with " +
-                 std::to_string(k.received) + " bytes received");
+           "Connection timed out after " + ms() + " milliseconds");
+    } else if (call_over) {
+      fail(k, response::outcome::timeout,
+           "Operation timed out after " + ms() + " milliseconds with " +
+               std::to_string(k.received) + " bytes received");
     } else {
       note_deadline(k.call.deadline);
       if (k.st == conn::state::connecting) note_deadline(k.connect_deadline);
