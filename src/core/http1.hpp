@@ -1,6 +1,7 @@
-// HTTP/1.1 framing for a client (RFC 9112): a request serializer and an incremental response
-// parser. No I/O and no allocation beyond the body and a partial head line, so the caller's
-// event loop feeds it whatever each read returned.
+// HTTP/1.1 framing (RFC 9112): for a client, a request serializer and an incremental response
+// parser; for a server, an incremental request parser. No I/O and no allocation beyond the
+// body, the parsed head and a partial line, so the caller's event loop feeds them whatever
+// each read returned.
 #pragma once
 
 #include <cstddef>
@@ -81,11 +82,7 @@ class response_parser {
     status_line, headers, fixed_body, chunk_size, chunk_data, chunk_end, trailers,
     close_body, done, error,
   };
-  enum class line_result : uint8_t { complete, partial, too_long };
-
   state fail(const char* why);
-  line_result take_line(const char*& p, const char* end, size_t room, std::string_view& line,
-                        size_t& raw);
   bool parse_status_line(std::string_view line);
   const char* parse_header(std::string_view line);
   const char* end_of_head();
@@ -113,6 +110,94 @@ class response_parser {
   size_t section_bytes_ = 0;  // of the head or trailer section read so far
   std::string line_;  // a line split across feeds, only while incomplete
   std::string body_;
+  std::string error_;
+};
+
+struct request {
+  std::string method;  // as received (case-sensitive token)
+  std::string target;  // request-target as received, e.g. "/a/b?x=1"
+  int minor_version = 1;  // HTTP/1.<minor>: 0 or 1 (a higher 1.x is read as 1.1)
+  // Names as received, values trimmed of OWS, in order. Trailer fields are not kept.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;  // decoded (de-chunked)
+  // HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with "Connection: keep-alive" (and no
+  // close). Meaningless after an error: the server closes then.
+  bool keep_alive = true;
+  bool expect_continue = false;  // HTTP/1.1 and "Expect: 100-continue"; other expectations: false
+};
+
+// Reads one request per reset(), for a server (RFC 9112). Stricter than response_parser: any
+// malformed line is an error, since a server that skips lines another hop reads differently
+// invites request smuggling. Each error comes with the status to answer before closing.
+//
+// Empty lines before the request line are skipped (RFC 9112 2.2). Lines end with LF, CRLF
+// counting as one; a CR elsewhere or a NUL in any line is an error. No Content-Length and no
+// Transfer-Encoding means an empty body, whatever the method.
+class request_parser {
+ public:
+  enum class state { need_more, done, error };
+  struct limits {
+    size_t max_request_line = 8 * 1024;  // bytes before its line end; longer: 414. Also bounds
+                                         // each chunk-size line (longer: 400).
+    size_t max_head = 64 * 1024;  // all head lines with their line ends, the leading empty
+                                  // lines and the final one too: 431. Again for the trailers.
+    size_t max_body = 1 << 20;    // decoded body: 413
+  };
+
+  request_parser() = default;
+  explicit request_parser(limits l);
+
+  // Ready for the next request: clears req(), the state and any partial line.
+  void reset();
+  // Consumes bytes up to the end of one request and no further, so that a pipelined request
+  // after it stays with the caller. Returns how many of the n bytes it consumed; current()
+  // says what happened. After done or error it consumes nothing (returns 0).
+  size_t feed(const char* data, size_t n);
+  state current() const;
+  // The request line and headers are parsed (the body may still be coming): the server can
+  // route, or answer 100 Continue.
+  bool head_complete() const { return head_complete_; }
+  // A byte was fed since reset() while the request was open (leading empty lines count, and
+  // bytes refused at once for an error): a connection closing now is not merely idle.
+  bool received_any() const { return received_any_; }
+  // Valid once head_complete(); the caller may std::move the body out after done.
+  request& req() { return req_; }
+  // After error: the status to answer (400, 413, 414, 431, 501 or 505), and a short stable
+  // English text, e.g. "malformed request line". 0 and empty otherwise.
+  int error_status() const { return error_status_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  enum class phase : uint8_t {
+    request_line, headers, fixed_body, chunk_size, chunk_data, chunk_end, trailers, done, error,
+  };
+
+  void step(const char*& p, const char* end);
+  void fail(int status, const char* why);
+  void parse_request_line(std::string_view line);
+  void parse_header(std::string_view line);
+  void end_of_head();
+  void parse_chunk_size(std::string_view line);
+
+  limits limits_;
+  phase phase_ = phase::request_line;
+  bool head_complete_ = false;
+  bool received_any_ = false;
+  bool conn_close_ = false;
+  bool conn_keep_alive_ = false;
+  bool expect_ = false;  // "Expect: 100-continue" seen
+  bool has_cl_ = false;
+  bool has_te_ = false;
+  bool te_chunked_last_ = false;   // the last coding so far is chunked
+  bool te_chunked_early_ = false;  // a chunked followed by another coding
+  bool te_other_ = false;          // a coding other than chunked
+  bool chunk_cr_ = false;
+  int error_status_ = 0;
+  uint64_t content_length_ = 0;
+  uint64_t remaining_ = 0;  // of the Content-Length body or of the current chunk
+  size_t section_bytes_ = 0;  // of the head or trailer section read so far
+  std::string line_;  // a line split across feeds, only while incomplete
+  request req_;
   std::string error_;
 };
 
