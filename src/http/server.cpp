@@ -4,12 +4,15 @@
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "http/native_server.hpp"
 
 #include <cerrno>
 #include <cstring>
 
 #include <sys/socket.h>
+#include <condition_variable>
 #include <cstdlib>
+#include <optional>
 #include <regex>
 
 namespace medflow::http {
@@ -18,6 +21,8 @@ server::options server::options_from(const config& cfg) {
   options o;
   o.host = cfg.string("http.host");
   o.port = static_cast<int>(cfg.integer("http.port"));
+  o.engine = cfg.string("http.engine");
+  o.io_threads = static_cast<size_t>(cfg.integer("http.io_threads"));
   o.threads = static_cast<size_t>(cfg.integer("http.threads"));
   o.max_body_bytes = static_cast<size_t>(cfg.integer("http.max_body_bytes"));
   o.keep_alive_max_count = static_cast<size_t>(cfg.integer("http.keep_alive_max_count"));
@@ -49,7 +54,10 @@ const char* status_text(int status) {
     case 413: return "request body too large";
     case 414: return "request URI too long";
     case 415: return "unsupported media type";
+    case 431: return "request header fields too large";
     case 500: return "internal error";
+    case 501: return "not implemented";
+    case 505: return "HTTP version not supported";
     case 503: return "service unavailable";
     default: return "error";
   }
@@ -66,6 +74,9 @@ const char* status_code_name(int status) {
     case 413: return "payload_too_large";
     case 414: return "uri_too_long";
     case 415: return "unsupported_media_type";
+    case 431: return "header_fields_too_large";
+    case 501: return "not_implemented";
+    case 505: return "http_version_not_supported";
     case 503: return "unavailable";
     default: return "internal_error";
   }
@@ -83,8 +94,11 @@ std::string regex_escape(const std::string& s) {
 
 }  // namespace
 
-server::server(options opts)
-    : opts_(std::move(opts)), srv_(std::make_unique<listening_server>()) {
+server::server(options opts) : opts_(std::move(opts)) {
+  if (opts_.engine == "native") return;  // made in start(), when the routes are known
+  if (opts_.engine != "httplib")
+    throw std::invalid_argument("http.engine must be native or httplib, not " + opts_.engine);
+  srv_ = std::make_unique<listening_server>();
   auto threads = opts_.threads;
   srv_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   srv_->set_tcp_nodelay(true);
@@ -141,7 +155,7 @@ void server::on_error(const httplib::Request& req, httplib::Response& res) {
         if (!res.has_header(k.c_str())) res.set_header(k.c_str(), v);
   if (!res.body.empty()) return;  // a route already wrote its own error body
   int status = res.status;
-  if (status == 404) {
+  if (status == 404 && srv_) {
     // An existing path with another method is a 405.
     bool path_known = false;
     for (auto& r : routes_)
@@ -183,7 +197,11 @@ server::route_probe& server::probe(const std::string& route, const std::string& 
   return p;
 }
 
-void server::add(const std::string& method, const std::string& path, handler h, route_doc doc) {
+server::route& server::make_route(const std::string& method, const std::string& path,
+                                  route_doc doc) {
+  if (method != "GET" && method != "POST" && method != "PUT" && method != "PATCH" &&
+      method != "DELETE")
+    throw std::logic_error("unsupported method " + method);
   route r;
   r.method = method;
   r.path = path;
@@ -203,33 +221,259 @@ void server::add(const std::string& method, const std::string& path, handler h, 
   }
   pattern += "/?";  // a trailing slash is ignored
   r.re = std::regex(pattern);
+  for (size_t p = 1; p <= path.size();) {
+    auto slash = std::min(path.find('/', p), path.size());
+    auto seg = path.substr(p, slash - p);
+    if (seg.find('{') != std::string::npos && (seg.front() != '{' || seg.back() != '}'))
+      throw std::logic_error("a path parameter must be a whole segment: " + path);
+    r.segments.push_back(std::move(seg));
+    p = slash + 1;
+  }
   r.doc = std::move(doc);
-  auto names = r.names;
-  auto prefix_headers = &default_headers_;
-  auto* rp = &probe(path, method);
-  auto wrapped = [this, h = std::move(h), names, prefix_headers, rp](
-                     const httplib::Request& req, httplib::Response& res) {
-    auto start = clock::steady_us();
-    params ps;
-    for (size_t k = 0; k < names.size() && k + 1 < req.matches.size(); ++k)
-      ps[names[k]] = httplib::detail::decode_url(req.matches[k + 1].str(), false);
-    for (auto& [prefix, hs] : *prefix_headers)
-      if (req.path.rfind(prefix, 0) == 0)
-        for (auto& [k, v] : hs) res.set_header(k.c_str(), v);
+  r.probe = &probe(path, method);
+  routes_.push_back(std::move(r));
+  return routes_.back();
+}
+
+bool server::match(const route& r, const std::string& raw_path, params* out) {
+  if (raw_path.empty() || raw_path[0] != '/') return false;
+  size_t end = raw_path.size();
+  if (end > 1 && raw_path[end - 1] == '/') --end;  // a trailing slash is ignored
+  size_t p = 1;
+  size_t names = 0;
+  for (size_t k = 0; k < r.segments.size(); ++k) {
+    if (p > end) return false;
+    auto slash = std::min(raw_path.find('/', p), end);
+    std::string_view seg(raw_path.data() + p, slash - p);
+    auto& t = r.segments[k];
+    if (!t.empty() && t.front() == '{') {
+      if (seg.empty()) return false;
+      if (out) (*out)[r.names[names]] = httplib::detail::decode_url(std::string(seg), false);
+      ++names;
+    } else if (seg != t) {
+      return false;
+    }
+    p = slash + 1;
+  }
+  return p > end;
+}
+
+void server::apply_default_headers(const std::string& path, httplib::Response& res) const {
+  for (auto& [prefix, hs] : default_headers_)
+    if (path.rfind(prefix, 0) == 0)
+      for (auto& [k, v] : hs) res.set_header(k.c_str(), v);
+}
+
+void server::add_httplib(route& r,
+                         std::function<void(const httplib::Request&, httplib::Response&)> fn) {
+  std::string text;  // the route's pattern as httplib takes it
+  for (auto& seg : r.segments)
+    text += "/" + (seg.empty() || seg.front() != '{' ? regex_escape(seg) : std::string("([^/]+)"));
+  if (text.empty()) text = "/";
+  text += "/?";
+  if (r.method == "GET") srv_->Get(text, std::move(fn));
+  else if (r.method == "POST") srv_->Post(text, std::move(fn));
+  else if (r.method == "PUT") srv_->Put(text, std::move(fn));
+  else if (r.method == "PATCH") srv_->Patch(text, std::move(fn));
+  else srv_->Delete(text, std::move(fn));
+}
+
+void server::add(const std::string& method, const std::string& path, handler h, route_doc doc) {
+  auto& r = make_route(method, path, std::move(doc));
+  r.sync = [this, h = std::move(h)](const httplib::Request& req, httplib::Response& res,
+                                    const params& ps) {
+    apply_default_headers(req.path, res);
     try {
       h(req, res, ps);
     } catch (const error_exception& e) {
       render_error(req, res, e.err());  // in the API's own error format (/api, /hri)
     }
-    rp->count(res.status, static_cast<double>(clock::steady_us() - start) / 1e6);
   };
-  if (method == "GET") srv_->Get(pattern, wrapped);
-  else if (method == "POST") srv_->Post(pattern, wrapped);
-  else if (method == "PUT") srv_->Put(pattern, wrapped);
-  else if (method == "PATCH") srv_->Patch(pattern, wrapped);
-  else if (method == "DELETE") srv_->Delete(pattern, wrapped);
-  else throw std::logic_error("unsupported method " + method);
-  routes_.push_back(std::move(r));
+  if (!srv_) return;
+  add_httplib(r, [&r](const httplib::Request& req, httplib::Response& res) {
+    auto start = clock::steady_us();
+    params ps;
+    for (size_t k = 0; k < r.names.size() && k + 1 < req.matches.size(); ++k)
+      ps[r.names[k]] = httplib::detail::decode_url(req.matches[k + 1].str(), false);
+    r.sync(req, res, ps);
+    r.probe->count(res.status, static_cast<double>(clock::steady_us() - start) / 1e6);
+  });
+}
+
+namespace {
+
+// httplib: the handler's thread waits for the answer.
+struct wait_state {
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<httplib::Response> answer;
+  std::optional<int64_t> deadline_us;
+  httplib::Response fallback;
+
+  bool respond(httplib::Response res) {
+    std::lock_guard<std::mutex> g{m};
+    if (answer) return false;
+    answer = std::move(res);
+    cv.notify_all();
+    return true;
+  }
+  httplib::Response wait() {
+    std::unique_lock<std::mutex> g{m};
+    if (!deadline_us) {
+      cv.wait(g, [&] { return answer.has_value(); });
+    } else {
+      auto left = std::chrono::microseconds(*deadline_us - clock::steady_us());
+      if (!cv.wait_for(g, left, [&] { return answer.has_value(); })) answer = std::move(fallback);
+    }
+    return std::move(*answer);
+  }
+};
+
+// What the handler holds. When the last copy goes without an answer (a handler's bug), the
+// client gets a 500 rather than a thread waiting forever.
+struct waiting_target : responder::target {
+  std::shared_ptr<wait_state> st = std::make_shared<wait_state>();
+  std::function<httplib::Response()> dropped;  // the 500, in the path's error format
+
+  bool respond(httplib::Response res) override { return st->respond(std::move(res)); }
+  void deadline(int64_t timeout_ms, httplib::Response fb) override {
+    std::lock_guard<std::mutex> g{st->m};
+    st->deadline_us = clock::steady_us() + timeout_ms * 1000;
+    st->fallback = std::move(fb);
+  }
+  ~waiting_target() override {
+    std::lock_guard<std::mutex> g{st->m};
+    if (st->answer) return;
+    log::error("http", "a request was dropped without an answer");
+    st->answer = dropped();  // the waiting thread (and with it the request) is still there
+    st->cv.notify_all();
+  }
+};
+
+}  // namespace
+
+// native: the answer goes straight to the connection from whichever thread gives it.
+struct server::exchange_target : responder::target {
+  server* srv = nullptr;
+  std::shared_ptr<native::exchange> ex;
+
+  bool respond(httplib::Response res) override {
+    if (ex->answered()) return false;
+    srv->apply_default_headers(ex->req.path, res);
+    return ex->respond(std::move(res));
+  }
+  void deadline(int64_t timeout_ms, httplib::Response fb) override {
+    srv->apply_default_headers(ex->req.path, fb);
+    ex->set_deadline(clock::steady_us() + timeout_ms * 1000, std::move(fb));
+  }
+};
+
+void server::add_async(const std::string& method, const std::string& path, async_handler h,
+                       route_doc doc, bool nonblocking) {
+  auto& r = make_route(method, path, std::move(doc));
+  r.async = std::move(h);
+  r.nonblocking = nonblocking;
+  if (!srv_) return;
+  add_httplib(r, [this, &r](const httplib::Request& req, httplib::Response& res) {
+    auto start = clock::steady_us();
+    params ps;
+    for (size_t k = 0; k < r.names.size() && k + 1 < req.matches.size(); ++k)
+      ps[r.names[k]] = httplib::detail::decode_url(req.matches[k + 1].str(), false);
+    auto st = [&] {
+      auto t = std::make_shared<waiting_target>();
+      t->dropped = [this, &req] {
+        httplib::Response err;
+        render_error(req, err, error::internal("internal error"));
+        return err;
+      };
+      auto st = t->st;
+      responder rp(std::move(t));  // outlives the catch below: a throw is not a drop
+      try {
+        r.async(req, ps, rp);
+      } catch (const error_exception& e) {
+        httplib::Response err;
+        render_error(req, err, e.err());
+        st->respond(std::move(err));
+      }
+      return st;
+    }();
+    res = st->wait();
+    apply_default_headers(req.path, res);
+    r.probe->count(res.status, static_cast<double>(clock::steady_us() - start) / 1e6);
+  });
+}
+
+// On a loop thread of the native engine, for each request read.
+void server::dispatch(const std::shared_ptr<native::exchange>& ex) {
+  auto start = clock::steady_us();
+  static const std::string get = "GET";
+  const std::string& method = ex->head ? get : ex->req.method;  // HEAD is GET without the body
+  route* found = nullptr;
+  bool path_known = false;
+  for (auto& r : routes_) {
+    if (!match(r, ex->raw_path, nullptr)) continue;
+    path_known = true;
+    if (r.method == method) {
+      found = &r;
+      break;
+    }
+  }
+  if (!found) {
+    httplib::Response res;
+    res.status = path_known ? 405 : 404;
+    on_error(ex->req, res);
+    ex->respond(std::move(res));
+    return;
+  }
+  route& r = *found;
+  params ps;
+  match(r, ex->raw_path, &ps);
+  ex->on_answer = [&r, start](int status) {
+    r.probe->count(status, static_cast<double>(clock::steady_us() - start) / 1e6);
+  };
+  if (r.sync) {
+    native_->run_blocking([this, ex, &r, ps = std::move(ps)] {
+      httplib::Response res;
+      try {
+        r.sync(ex->req, res, ps);
+      } catch (const std::exception& e) {
+        log::error("http", ex->req.method, " ", ex->req.path, " failed: ", e.what());
+        res = httplib::Response();
+        apply_default_headers(ex->req.path, res);
+        render_error(ex->req, res, error::internal("internal error"));
+      }
+      ex->respond(std::move(res));
+    });
+    return;
+  }
+  auto t = std::make_shared<exchange_target>();
+  t->srv = this;
+  t->ex = ex;
+  auto run = [this, t, &r, ps = std::move(ps)] {
+    try {
+      r.async(t->ex->req, ps, responder(t));
+    } catch (const error_exception& e) {
+      httplib::Response err;
+      render_error(t->ex->req, err, e.err());
+      t->respond(std::move(err));
+    } catch (const std::exception& e) {
+      log::error("http", t->ex->req.method, " ", t->ex->req.path, " failed: ", e.what());
+      httplib::Response err;
+      render_error(t->ex->req, err, error::internal("internal error"));
+      t->respond(std::move(err));
+    }
+  };
+  if (r.nonblocking) run();
+  else native_->run_blocking(std::move(run));
+}
+
+httplib::Response server::protocol_error(const httplib::Request& req, int status,
+                                         const std::string& why) {
+  httplib::Response res;
+  apply_default_headers(req.path, res);
+  render_error(req, res, error{status, status_code_name(status), why, {}});
+  probe("unmatched", req.method.empty() ? "-" : req.method).count(status, 0);
+  return res;
 }
 
 nlohmann::json server::openapi() const {
@@ -265,6 +509,24 @@ nlohmann::json server::openapi() const {
 }
 
 int server::start() {
+  if (!srv_) {
+    native::engine::options o;
+    o.host = opts_.host;
+    o.port = opts_.port;
+    o.loops = opts_.io_threads;
+    o.pool_threads = opts_.threads;
+    o.max_body_bytes = opts_.max_body_bytes;
+    o.keep_alive_max_count = opts_.keep_alive_max_count;
+    o.keep_alive_timeout_ms = opts_.keep_alive_timeout_s * 1000;
+    o.read_timeout_ms = opts_.read_timeout_ms;
+    native_ = std::make_unique<native::engine>(
+        o, [this](const std::shared_ptr<native::exchange>& ex) { dispatch(ex); },
+        [this](const httplib::Request& req, int status, const std::string& why) {
+          return protocol_error(req, status, why);
+        });
+    port_ = native_->start();
+    return port_;
+  }
   port_ = opts_.port == 0 ? srv_->bind_to_any_port(opts_.host)
                           : (srv_->bind_to_port(opts_.host, opts_.port) ? opts_.port : -1);
   if (port_ < 0)
@@ -280,6 +542,7 @@ int server::start() {
 }
 
 void server::stop() {
+  if (native_) native_->stop();
   if (srv_ && srv_->is_running()) srv_->stop();
   if (thread_.joinable()) thread_.join();
 }

@@ -31,8 +31,35 @@ class histogram;
 
 namespace medflow::http {
 
+namespace native {
+class engine;
+class exchange;
+}  // namespace native
+
 using params = std::map<std::string, std::string>;
 using handler = std::function<void(const httplib::Request&, httplib::Response&, const params&)>;
+
+// The answering end of an asynchronous route's request: call it once, from any thread (an
+// actor, typically). Copies share the one request.
+class responder {
+ public:
+  struct target {
+    virtual ~target() = default;
+    virtual bool respond(httplib::Response res) = 0;
+    virtual void deadline(int64_t timeout_ms, httplib::Response fallback) = 0;
+  };
+  explicit responder(std::shared_ptr<target> t) : t_(std::move(t)) {}
+  // Answers; false when the request had been answered already (by its deadline).
+  bool operator()(httplib::Response res) const { return t_->respond(std::move(res)); }
+  // Unless answered within timeout_ms from now, `fallback` is the answer.
+  void deadline(int64_t timeout_ms, httplib::Response fallback) const {
+    t_->deadline(timeout_ms, std::move(fallback));
+  }
+
+ private:
+  std::shared_ptr<target> t_;
+};
+using async_handler = std::function<void(const httplib::Request&, const params&, responder)>;
 
 // What /openapi.json says about a route.
 struct route_doc {
@@ -49,7 +76,12 @@ class server {
   struct options {
     std::string host = "127.0.0.1";
     int port = 8080;
-    size_t threads = 64;
+    // "native": medflowd's own epoll engine (http/native_server); "httplib": cpp-httplib's
+    // thread-per-connection server.
+    std::string engine = "native";
+    size_t io_threads = 1;  // native: epoll threads
+    int read_timeout_ms = 5000;
+    size_t threads = 64;    // native: most blocking handlers at once; httplib: its pool
     size_t max_body_bytes = 1 << 20;
     size_t keep_alive_max_count = 100000;
     int keep_alive_timeout_s = 30;
@@ -61,6 +93,11 @@ class server {
 
   // Registers a route. `path` uses {name} for parameters; they reach the handler decoded.
   void add(const std::string& method, const std::string& path, handler h, route_doc doc);
+  // Registers a route answered through a responder, possibly later and from another thread.
+  // `nonblocking`: the handler returns quickly without blocking (no disk or network wait), so
+  // the native engine may run it on its connection thread instead of handing it to its pool.
+  void add_async(const std::string& method, const std::string& path, async_handler h,
+                 route_doc doc, bool nonblocking);
   // How errors that no route rendered (404, 405, 413, 500) look for paths under `prefix`
   // (default: medflow's JSON error body). A flow mirroring another system sets its own.
   using error_renderer =
@@ -78,13 +115,27 @@ class server {
   int port() const { return port_; }
 
  private:
+  struct route_probe;
   struct route {
     std::string method;
     std::string path;
     std::vector<std::string> names;
+    std::vector<std::string> segments;  // of the template; "{name}" is a parameter
     std::regex re;
     route_doc doc;
+    handler sync;         // one of the two
+    async_handler async;
+    bool nonblocking = false;
+    route_probe* probe = nullptr;
   };
+  // Matches a raw (not yet decoded) path against a route, collecting decoded parameters.
+  static bool match(const route& r, const std::string& raw_path, params* out);
+  route& make_route(const std::string& method, const std::string& path, route_doc doc);
+  void add_httplib(route& r, std::function<void(const httplib::Request&, httplib::Response&)> fn);
+  struct exchange_target;
+  void dispatch(const std::shared_ptr<native::exchange>& ex);
+  void apply_default_headers(const std::string& path, httplib::Response& res) const;
+  httplib::Response protocol_error(const httplib::Request& req, int status, const std::string& why);
   // Per-route series, looked up once: a request only touches atomics.
   struct route_probe {
     std::string route;
@@ -97,8 +148,9 @@ class server {
   void on_error(const httplib::Request& req, httplib::Response& res);
 
   options opts_;
-  std::unique_ptr<httplib::Server> srv_;
-  std::vector<route> routes_;
+  std::unique_ptr<httplib::Server> srv_;        // engine "httplib"
+  std::unique_ptr<native::engine> native_;      // engine "native"
+  std::deque<route> routes_;  // stable addresses: handlers refer to their route
   std::vector<std::pair<std::string, httplib::Headers>> default_headers_;
   std::vector<std::pair<std::string, error_renderer>> renderers_;
   void render_error(const httplib::Request& req, httplib::Response& res, const error& e);

@@ -2,14 +2,22 @@
 
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "support/raw_http.hpp"
+
+#include <cstdlib>
 
 using namespace medflow;
 
+// The suite runs on the native engine, and again on httplib's (ctest's test_http_httplib sets
+// MEDFLOW_TEST_HTTP_SERVER=httplib).
+TEST_SUITE_BEGIN("server");
+
 namespace {
+std::string engine_under_test() {
+  const char* e = std::getenv("MEDFLOW_TEST_HTTP_SERVER");
+  return e && *e ? e : "native";
+}
+
 struct server_fixture {
   http::server::options opts;
   std::unique_ptr<http::server> srv;
@@ -18,6 +26,7 @@ struct server_fixture {
 
   server_fixture() {
     opts.port = 0;
+    opts.engine = engine_under_test();
     opts.threads = 4;
     opts.max_body_bytes = 1024;
     srv = std::make_unique<http::server>(opts);
@@ -60,16 +69,9 @@ struct server_fixture {
 
   // Sends raw bytes on a new connection and returns everything read until the server closes.
   std::string raw(const std::string& request) const {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
-    std::string out;
-    char buf[4096];
-    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+    int fd = test::connect_loopback(port);
+    test::send_all(fd, request);
+    auto out = test::read_until_close(fd);
     ::close(fd);
     return out;
   }
@@ -131,3 +133,5 @@ TEST_CASE("query_int checks type and range") {
   CHECK(http::query_int(req, "n", 0, 0, 10).err().message ==
         "query parameter n must be between 0 and 10");
 }
+
+TEST_SUITE_END();

@@ -1,0 +1,788 @@
+#include "http/native_server.hpp"
+
+#include "core/clock.hpp"
+#include "core/http1.hpp"
+#include "core/log.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+namespace medflow::http::native {
+
+namespace {
+
+// A connection's state, shared between its loop and whoever answers its request.
+enum : int {
+  st_idle = 0,          // the loop reads and parses
+  st_busy = 1,          // a request is out; the answerer owns the socket's writing
+  st_busy_pending = 2,  // the same, and the loop has more to read: hand it back when done
+};
+
+constexpr size_t read_chunk = 64 * 1024;
+constexpr size_t max_buffered = 256 * 1024;  // unparsed bytes read ahead before parsing them
+constexpr int64_t scan_every_us = 250'000;   // timeouts are checked this often
+constexpr int64_t linger_us = 2'000'000;     // a closing connection's reads are drained this long
+
+char listen_tag;
+char event_tag;
+
+bool token_char(char c) {
+  return c > 0x20 && c < 0x7f && !std::strchr("\"(),/:;<=>?@[\\]{}", c);
+}
+bool field_safe(const std::string& s) {
+  for (char c : s)
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  return true;
+}
+
+}  // namespace
+
+struct conn {
+  int fd = -1;
+  std::shared_ptr<loop> owner;
+  std::atomic<int> st{st_idle};
+  std::atomic<int64_t> last_active_us{0};
+  // The loop's alone, or the answerer's while busy and until it hands them over with a post.
+  std::string out;
+  size_t out_off = 0;
+  bool close_after = false;
+  // The loop's alone.
+  http1::request_parser parser;
+  std::string in;
+  size_t in_off = 0;
+  bool drained = false;  // the last read ended with EAGAIN (or EOF)
+  bool eof = false;
+  bool registered = true;
+  bool flushing = false;
+  bool sent_continue = false;
+  bool lingering = false;  // answered and shut for writing: reading what the client still sends
+  int64_t linger_until_us = 0;
+  int64_t request_start_us = 0;
+  uint64_t served = 0;
+  std::string remote_addr;
+  int remote_port = -1;
+
+  ~conn() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+class loop : public std::enable_shared_from_this<loop> {
+ public:
+  loop(const engine::options& o, const engine::dispatcher& d, const engine::error_answer& e,
+       int listen_fd)
+      : opts_(o), dispatch_(d), error_answer_(e), listen_fd_(listen_fd),
+        parser_limits_{8 * 1024, 64 * 1024, o.max_body_bytes} {
+    epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    evfd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epfd_ < 0 || evfd_ < 0) throw std::runtime_error(std::string("epoll: ") + std::strerror(errno));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &event_tag;
+    ::epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
+    watch_listener();
+  }
+  ~loop() {
+    ::close(epfd_);
+    ::close(evfd_);
+  }
+
+  void run();
+
+  // -- any thread ----------------------------------------------------------------------------
+  void request_stop(int64_t grace_until_us) {
+    post({op::stop, nullptr, {}, grace_until_us});
+  }
+  void add_deadline(const std::shared_ptr<exchange>& ex, int64_t at_us) {
+    if (std::this_thread::get_id() == tid_) push_timer(at_us, ex);
+    else post({op::timer, nullptr, ex, at_us});
+  }
+  // Writes an answer; the caller holds the connection (busy). What does not fit in the socket
+  // now is handed to the loop, which writes it when the socket drains.
+  void write_answer(const std::shared_ptr<conn>& c, std::string bytes, bool close) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::send(c->fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        c->out = std::move(bytes);
+        c->out_off = off;
+        c->close_after = close;
+        post({op::flush, c, {}, 0});
+        return;
+      } else {
+        post({op::abort, c, {}, 0});  // the client is gone
+        return;
+      }
+    }
+    written(c, close);
+  }
+  httplib::Response error_answer(const httplib::Request& req, int status, const std::string& why) {
+    return error_answer_(req, status, why);
+  }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  size_t connections() const { return count_.load(std::memory_order_relaxed); }
+  const engine::options& opts() const { return opts_; }
+
+ private:
+  struct op {
+    enum kind { resume, flush, close, abort, timer, stop } k;
+    std::shared_ptr<conn> c;
+    std::weak_ptr<exchange> ex;
+    int64_t t;
+  };
+  struct timer {
+    int64_t at;
+    std::weak_ptr<exchange> ex;
+    bool operator>(const timer& o) const { return at > o.at; }
+  };
+
+  void post(op o) {
+    {
+      std::lock_guard<std::mutex> g{ops_m_};
+      if (finished_) return;  // nothing reads it any more; holding it would keep `this` alive
+      ops_.push_back(std::move(o));
+    }
+    uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(evfd_, &one, sizeof one);
+  }
+  // The whole answer is on the wire: the connection goes back to its loop.
+  void written(const std::shared_ptr<conn>& c, bool close) {
+    c->last_active_us.store(clock::steady_us(), std::memory_order_relaxed);
+    if (close) return post({op::close, c, {}, 0});
+    int expected = st_busy;
+    if (c->st.compare_exchange_strong(expected, st_idle, std::memory_order_acq_rel)) return;
+    c->st.store(st_idle, std::memory_order_release);  // it was busy_pending
+    post({op::resume, c, {}, 0});
+  }
+
+  void watch_listener() {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.ptr = &listen_tag;
+    listening_ = ::epoll_ctl(epfd_, EPOLL_CTL_ADD, listen_fd_, &ev) == 0;
+  }
+  void unwatch_listener() {
+    if (listening_) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+    listening_ = false;
+  }
+  void push_timer(int64_t at, const std::shared_ptr<exchange>& ex) {
+    timers_.push_back({at, ex});
+    std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
+  }
+
+  void accept_all(int64_t now);
+  void on_event(conn* raw, uint32_t events);
+  void process(std::shared_ptr<conn> c);
+  void dispatch(const std::shared_ptr<conn>& c);
+  void answer_error(const std::shared_ptr<conn>& c, int status, const std::string& why);
+  void flush(const std::shared_ptr<conn>& c);
+  void close_conn(const std::shared_ptr<conn>& c);
+  void linger(const std::shared_ptr<conn>& c);
+  void drain(const std::shared_ptr<conn>& c);
+  void run_ops();
+  void run_timers(int64_t now);
+  void scan(int64_t now);
+
+  // Copies: a loop outlives its engine while an answerer still holds one of its connections.
+  const engine::options opts_;
+  const engine::dispatcher dispatch_;
+  const engine::error_answer error_answer_;
+  int listen_fd_;
+  http1::request_parser::limits parser_limits_;
+  int epfd_ = -1;
+  int evfd_ = -1;
+  bool listening_ = false;
+  int64_t accept_paused_until_ = 0;
+  std::thread::id tid_;
+  std::atomic<bool> stopping_{false};
+  int64_t grace_until_ = 0;
+  std::atomic<size_t> count_{0};
+  std::unordered_map<conn*, std::shared_ptr<conn>> conns_;
+  std::vector<std::shared_ptr<conn>> closed_;  // released at the end of the round
+  std::vector<timer> timers_;                   // min-heap on `at`
+  int64_t next_scan_ = 0;
+
+  std::mutex ops_m_;
+  std::vector<op> ops_;
+  std::vector<op> ops_taken_;
+  bool finished_ = false;
+
+  friend class engine;
+};
+
+// -- exchange ------------------------------------------------------------------------------
+
+bool exchange::respond(httplib::Response res) {
+  if (answered_.exchange(true, std::memory_order_acq_rel)) return false;
+  auto& lp = *conn_->owner;
+  bool keep = keep_alive_ && !lp.stopping();
+  lp.write_answer(conn_, serialize(res, head, keep), !keep);
+  if (on_answer) on_answer(res.status < 0 ? 200 : res.status);
+  return true;
+}
+
+void exchange::set_deadline(int64_t deadline_us, httplib::Response fallback) {
+  fallback_ = std::move(fallback);
+  conn_->owner->add_deadline(shared_from_this(), deadline_us);
+}
+
+exchange::~exchange() {
+  // A handler that dropped its request without answering it: the client still gets an answer.
+  if (conn_ && !answered()) {
+    log::error("http", req.method, " ", req.path, ": dropped without an answer");
+    respond(conn_->owner->error_answer(req, 500, "internal error"));
+  }
+}
+
+// -- loop ----------------------------------------------------------------------------------
+
+void loop::run() {
+  tid_ = std::this_thread::get_id();
+  std::vector<epoll_event> evs(256);
+  next_scan_ = clock::steady_us() + scan_every_us;
+  for (;;) {
+    int64_t now = clock::steady_us();
+    int64_t wake = next_scan_;
+    if (!timers_.empty()) wake = std::min(wake, timers_.front().at);
+    if (stopping_.load(std::memory_order_relaxed)) wake = std::min(wake, grace_until_);
+    int timeout_ms = wake <= now ? 0 : static_cast<int>((wake - now + 999) / 1000);
+    int n = ::epoll_wait(epfd_, evs.data(), static_cast<int>(evs.size()), timeout_ms);
+    now = clock::steady_us();
+    for (int i = 0; i < n; ++i) {
+      void* tag = evs[static_cast<size_t>(i)].data.ptr;
+      if (tag == &event_tag) {
+        uint64_t v;
+        [[maybe_unused]] auto r = ::read(evfd_, &v, sizeof v);
+      } else if (tag == &listen_tag) {
+        accept_all(now);
+      } else {
+        on_event(static_cast<conn*>(tag), evs[static_cast<size_t>(i)].events);
+      }
+    }
+    run_ops();
+    run_timers(now);
+    if (now >= next_scan_) {
+      scan(now);
+      next_scan_ = now + scan_every_us;
+    }
+    closed_.clear();
+    if (stopping_.load(std::memory_order_relaxed) && (conns_.empty() || now >= grace_until_)) break;
+  }
+  for (auto& [raw, c] : conns_) {
+    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c->fd, nullptr);
+    ::shutdown(c->fd, SHUT_RDWR);
+    c->registered = false;
+  }
+  conns_.clear();
+  count_.store(0);
+  timers_.clear();
+  std::lock_guard<std::mutex> g{ops_m_};
+  finished_ = true;
+  ops_.clear();
+}
+
+void loop::accept_all(int64_t now) {
+  for (;;) {
+    sockaddr_storage sa{};
+    socklen_t len = sizeof sa;
+    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      // Out of descriptors or memory: stop accepting for a moment instead of spinning on a
+      // listening socket that stays readable.
+      log::warn("http", "accept failed: ", std::strerror(errno), "; pausing accepts for 100 ms");
+      unwatch_listener();
+      accept_paused_until_ = now + 100'000;
+      return;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto c = std::make_shared<conn>();
+    c->fd = fd;
+    c->owner = shared_from_this();
+    c->parser = http1::request_parser(parser_limits_);
+    c->last_active_us.store(now, std::memory_order_relaxed);
+    char host[INET6_ADDRSTRLEN] = "";
+    if (sa.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&sa);
+      ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+      c->remote_port = ntohs(a->sin_port);
+    } else if (sa.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&sa);
+      ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      c->remote_port = ntohs(a->sin6_port);
+    }
+    c->remote_addr = host;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = c.get();
+    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      log::warn("http", "epoll_ctl: ", std::strerror(errno));
+      continue;  // c's destructor closes fd
+    }
+    conns_.emplace(c.get(), std::move(c));
+    count_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void loop::on_event(conn* raw, uint32_t events) {
+  auto it = conns_.find(raw);
+  if (it == conns_.end()) return;  // closed earlier in this round
+  auto c = it->second;
+  if (c->lingering) return drain(c);
+  if ((events & EPOLLOUT) && c->flushing) flush(c);
+  if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || !c->registered) return;
+  int expected = st_busy;
+  if (c->st.compare_exchange_strong(expected, st_busy_pending, std::memory_order_acq_rel)) return;
+  if (expected == st_busy_pending) return;
+  process(std::move(c));  // idle
+}
+
+void loop::process(std::shared_ptr<conn> c) {
+  thread_local std::vector<char> buf(read_chunk);
+  for (;;) {
+    c->drained = false;
+    bool got = false;
+    while (c->in.size() - c->in_off < max_buffered) {
+      ssize_t n = ::recv(c->fd, buf.data(), buf.size(), 0);
+      if (n > 0) {
+        c->in.append(buf.data(), static_cast<size_t>(n));
+        got = true;
+        continue;
+      }
+      if (n == 0) {
+        c->eof = true;
+        c->drained = true;
+        break;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->drained = true;
+        break;
+      }
+      return close_conn(c);  // reset by the peer
+    }
+    int64_t now = clock::steady_us();
+    if (got) c->last_active_us.store(now, std::memory_order_relaxed);
+    while (c->in_off < c->in.size()) {
+      if (!c->parser.received_any()) c->request_start_us = now;
+      c->in_off += c->parser.feed(c->in.data() + c->in_off, c->in.size() - c->in_off);
+      auto s = c->parser.current();
+      if (s == http1::request_parser::state::error)
+        return answer_error(c, c->parser.error_status(), c->parser.error());
+      if (s != http1::request_parser::state::done) break;
+      dispatch(c);
+      if (!c->registered || c->st.load(std::memory_order_acquire) != st_idle) break;
+    }
+    if (c->in_off == c->in.size()) {
+      c->in_off = 0;
+      if (c->in.capacity() > max_buffered) std::string().swap(c->in);
+      else c->in.clear();
+    } else if (c->in_off >= read_chunk) {
+      c->in.erase(0, c->in_off);
+      c->in_off = 0;
+    }
+    if (!c->registered || c->st.load(std::memory_order_acquire) != st_idle) return;
+    if (c->parser.head_complete() && c->parser.req().expect_continue && !c->sent_continue) {
+      // The client waits for this before it sends the body (curl, for a large one).
+      static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      [[maybe_unused]] auto r = ::send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      c->sent_continue = true;
+    }
+    if (c->eof) return close_conn(c);  // nothing more will come; any partial request is moot
+    if (c->drained) return;
+  }
+}
+
+void loop::dispatch(const std::shared_ptr<conn>& c) {
+  auto ex = std::make_shared<exchange>();
+  auto& r = c->parser.req();
+  auto& q = ex->req;
+  q.method = std::move(r.method);
+  q.target = std::move(r.target);
+  q.version = r.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  auto qmark = q.target.find('?');
+  ex->raw_path = q.target.substr(0, qmark);
+  q.path = httplib::detail::decode_url(ex->raw_path, false);
+  if (qmark != std::string::npos) httplib::detail::parse_query_text(q.target.substr(qmark + 1), q.params);
+  for (auto& [k, v] : r.headers) q.headers.emplace(std::move(k), std::move(v));
+  q.body = std::move(r.body);
+  q.remote_addr = c->remote_addr;
+  q.remote_port = c->remote_port;
+  ex->head = q.method == "HEAD";
+  ex->keep_alive_ = r.keep_alive && ++c->served < opts_.keep_alive_max_count;
+  ex->conn_ = c;
+  bool pending = c->in_off < c->in.size() || !c->drained || c->eof;
+  c->parser.reset();
+  c->sent_continue = false;
+  c->st.store(pending ? st_busy_pending : st_busy, std::memory_order_release);
+  try {
+    dispatch_(ex);
+  } catch (const std::exception& e) {
+    log::error("http", ex->req.method, " ", ex->req.path, " failed: ", e.what());
+    ex->respond(error_answer_(ex->req, 500, "internal error"));
+  }
+}
+
+void loop::answer_error(const std::shared_ptr<conn>& c, int status, const std::string& why) {
+  httplib::Request req;
+  if (c->parser.head_complete()) {
+    req.method = c->parser.req().method;
+    req.target = c->parser.req().target;
+    req.path = httplib::detail::decode_url(req.target.substr(0, req.target.find('?')), false);
+  }
+  c->st.store(st_busy, std::memory_order_release);
+  auto res = error_answer_(req, status, why);
+  write_answer(c, serialize(res, false, false), true);
+}
+
+void loop::flush(const std::shared_ptr<conn>& c) {
+  while (c->out_off < c->out.size()) {
+    ssize_t n = ::send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off,
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      c->out_off += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return;  // EPOLLOUT comes when there is room
+    } else {
+      return close_conn(c);
+    }
+  }
+  c->flushing = false;
+  std::string().swap(c->out);
+  c->out_off = 0;
+  written(c, c->close_after);
+}
+
+void loop::close_conn(const std::shared_ptr<conn>& c) {
+  if (!c->registered) return;
+  c->registered = false;
+  ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c->fd, nullptr);
+  // The descriptor itself is closed with the last reference (an answerer may still hold one:
+  // its write then fails harmlessly instead of reaching a reused descriptor).
+  ::shutdown(c->fd, SHUT_RDWR);
+  closed_.push_back(c);
+  conns_.erase(c.get());
+  count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// Closing right after an answer while the client is still sending (a refused large body, a
+// pipelined request) would make the kernel send a reset, and the client could lose the answer.
+// So: shut the writing side, read and drop what still comes for a while, then close.
+void loop::linger(const std::shared_ptr<conn>& c) {
+  if (!c->registered) return;
+  if (c->eof) return close_conn(c);
+  ::shutdown(c->fd, SHUT_WR);
+  c->lingering = true;
+  c->linger_until_us = clock::steady_us() + linger_us;
+  drain(c);
+}
+
+void loop::drain(const std::shared_ptr<conn>& c) {
+  thread_local std::vector<char> sink(read_chunk);
+  for (;;) {
+    ssize_t n = ::recv(c->fd, sink.data(), sink.size(), 0);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    return close_conn(c);  // EOF: the client has read the answer and closed
+  }
+}
+
+void loop::run_ops() {
+  {
+    std::lock_guard<std::mutex> g{ops_m_};
+    ops_taken_.swap(ops_);
+  }
+  for (auto& o : ops_taken_) {
+    switch (o.k) {
+      case op::resume:
+        if (o.c->registered && o.c->st.load(std::memory_order_acquire) == st_idle) process(o.c);
+        break;
+      case op::flush:
+        if (!o.c->registered) break;
+        o.c->flushing = true;
+        flush(o.c);
+        break;
+      case op::close:
+        linger(o.c);
+        break;
+      case op::abort:
+        close_conn(o.c);
+        break;
+      case op::timer:
+        timers_.push_back({o.t, std::move(o.ex)});
+        std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
+        break;
+      case op::stop: {
+        if (stopping_.load()) break;
+        grace_until_ = o.t;
+        stopping_.store(true, std::memory_order_release);
+        unwatch_listener();
+        std::vector<std::shared_ptr<conn>> idle;
+        for (auto& [raw, c] : conns_)
+          if (c->st.load() == st_idle) idle.push_back(c);
+        for (auto& c : idle) close_conn(c);
+        break;
+      }
+    }
+  }
+  ops_taken_.clear();
+}
+
+void loop::run_timers(int64_t now) {
+  while (!timers_.empty() && timers_.front().at <= now) {
+    std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
+    auto ex = timers_.back().ex.lock();
+    timers_.pop_back();
+    if (ex && !ex->answered()) ex->respond(std::move(ex->fallback_));
+  }
+}
+
+void loop::scan(int64_t now) {
+  if (!listening_ && !stopping_.load() && now >= accept_paused_until_) watch_listener();
+  std::vector<std::pair<std::shared_ptr<conn>, bool>> expired;  // bool: a request was started
+  for (auto& [raw, c] : conns_) {
+    if (c->lingering) {
+      if (now > c->linger_until_us) expired.emplace_back(c, false);
+      continue;
+    }
+    if (c->st.load(std::memory_order_acquire) != st_idle || c->flushing) continue;
+    if (c->parser.received_any()) {
+      if (now - c->request_start_us > int64_t{opts_.read_timeout_ms} * 1000)
+        expired.emplace_back(c, true);
+    } else if (now - c->last_active_us.load(std::memory_order_relaxed) >
+               int64_t{opts_.keep_alive_timeout_ms} * 1000) {
+      expired.emplace_back(c, false);
+    }
+  }
+  for (auto& [c, started] : expired) {
+    if (started) answer_error(c, 408, "request not complete within " +
+                                          std::to_string(opts_.read_timeout_ms) + " ms");
+    else close_conn(c);
+  }
+}
+
+// -- engine --------------------------------------------------------------------------------
+
+engine::engine(options opts, dispatcher d, error_answer e)
+    : opts_(std::move(opts)), pool_(std::max<size_t>(1, opts_.pool_threads)),
+      dispatch_(std::move(d)), error_answer_(std::move(e)) {}
+
+engine::~engine() { stop(); }
+
+int engine::start() {
+  if (started_) return port_;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  auto port_text = std::to_string(opts_.port);
+  int rc = ::getaddrinfo(opts_.host.c_str(), port_text.c_str(), &hints, &res);
+  if (rc != 0)
+    throw std::runtime_error("cannot listen on " + opts_.host + ":" + port_text + ": " +
+                             ::gai_strerror(rc));
+  std::string why = "no address";
+  for (auto* a = res; a; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, SOMAXCONN) == 0) {
+      listen_fd_ = fd;
+      break;
+    }
+    why = std::strerror(errno);
+    ::close(fd);
+  }
+  ::freeaddrinfo(res);
+  if (listen_fd_ < 0)
+    throw std::runtime_error("cannot listen on " + opts_.host + ":" + port_text + ": " + why);
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len);
+  port_ = ntohs(sa.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&sa)->sin6_port
+                                         : reinterpret_cast<sockaddr_in*>(&sa)->sin_port);
+  for (size_t i = 0; i < std::max<size_t>(1, opts_.loops); ++i)
+    loops_.push_back(std::make_shared<loop>(opts_, dispatch_, error_answer_, listen_fd_));
+  for (auto& l : loops_)
+    threads_.emplace_back([l] {
+      pthread_setname_np(pthread_self(), "mf.http");  // tells it apart in top -H / perf
+      l->run();
+    });
+  started_ = true;
+  return port_;
+}
+
+void engine::stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  auto grace = clock::steady_us() + int64_t{opts_.stop_grace_ms} * 1000;
+  for (auto& l : loops_) l->request_stop(grace);
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  pool_.stop();
+  ::close(listen_fd_);
+  listen_fd_ = -1;
+}
+
+void engine::run_blocking(std::function<void()> fn) { pool_.submit(std::move(fn)); }
+
+size_t engine::connections() const {
+  size_t n = 0;
+  for (auto& l : loops_) n += l->connections();
+  return n;
+}
+
+size_t engine::pool_size() const { return pool_.size(); }
+
+void engine::pool::submit(std::function<void()> fn) {
+  std::unique_lock<std::mutex> g{m_};
+  tasks_.push_back(std::move(fn));
+  if (idle_ == 0 && threads_.size() < max_ && !stopping_) {
+    threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "mf.http.pool");
+      work();
+    });
+    return;
+  }
+  g.unlock();
+  cv_.notify_one();
+}
+
+void engine::pool::work() {
+  std::unique_lock<std::mutex> g{m_};
+  for (;;) {
+    ++idle_;
+    cv_.wait(g, [this] { return stopping_ || !tasks_.empty(); });
+    --idle_;
+    if (tasks_.empty()) return;  // stopping, and nothing left to do
+    auto fn = std::move(tasks_.front());
+    tasks_.pop_front();
+    g.unlock();
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      log::error("http", "a blocking handler failed: ", e.what());
+    }
+    fn = nullptr;  // release what it captured outside the lock
+    g.lock();
+  }
+}
+
+void engine::pool::stop() {
+  std::vector<std::thread> ts;
+  {
+    std::lock_guard<std::mutex> g{m_};
+    stopping_ = true;
+    ts.swap(threads_);
+  }
+  cv_.notify_all();
+  for (auto& t : ts)
+    if (t.joinable()) t.join();
+}
+
+size_t engine::pool::size() const {
+  std::lock_guard<std::mutex> g{m_};
+  return threads_.size();
+}
+
+// -- answers -------------------------------------------------------------------------------
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+std::string serialize(const httplib::Response& res, bool head, bool keep_alive) {
+  int status = res.status < 0 ? 200 : res.status;  // httplib's "not set" is a 200 for a route
+  if (status < 100 || status > 999) status = 500;
+  bool no_body = status < 200 || status == 204 || status == 304;
+  std::string out;
+  out.reserve(160 + res.body.size() + res.headers.size() * 48);
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += reason_phrase(status);
+  out += "\r\n";
+  for (auto& [k, v] : res.headers) {
+    if (strcasecmp(k.c_str(), "Content-Length") == 0 || strcasecmp(k.c_str(), "Connection") == 0 ||
+        strcasecmp(k.c_str(), "Transfer-Encoding") == 0)
+      continue;
+    bool name_ok = !k.empty() && std::all_of(k.begin(), k.end(), token_char);
+    if (!name_ok || !field_safe(v)) {
+      log::warn("http", "header ", k, " dropped from an answer: it would break the framing");
+      continue;
+    }
+    out += k;
+    out += ": ";
+    out += v;
+    out += "\r\n";
+  }
+  if (!no_body) {
+    out += "Content-Length: ";
+    out += std::to_string(res.body.size());
+    out += "\r\n";
+  }
+  if (!keep_alive) out += "Connection: close\r\n";
+  out += "\r\n";
+  if (!head && !no_body) out += res.body;
+  return out;
+}
+
+}  // namespace medflow::http::native
