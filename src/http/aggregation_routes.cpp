@@ -6,7 +6,6 @@
 #include "core/strings.hpp"
 #include "http/server.hpp"
 
-#include <future>
 
 namespace medflow::http {
 
@@ -51,56 +50,69 @@ metrics::histogram& overhead_histogram() {
   return h;
 }
 
+httplib::Response error_response(const error& e) {
+  httplib::Response res;
+  send_error(res, e);
+  return res;
+}
+
+// Answered through `respond`: the aggregator's reply goes to the client from the actor that
+// built it; no thread waits for it.
 void aggregated_request(const aggregation_api& api, const httplib::Request& req,
-                        httplib::Response& res, const std::string& name) {
+                        const std::string& name, const responder& respond) {
   auto start_us = clock::steady_us();
   auto it = api.services.find(name);
   if (it == api.services.end())
-    return send_error(res, error::not_found("unknown aggregating service " + name));
+    return void(respond(error_response(error::not_found("unknown aggregating service " + name))));
   auto& svc = it->second;
   auto sender = header(req, "x-vp-sender-id");
   auto original = header(req, "x-rivta-original-serviceconsumer-hsaid");
   auto correlation = header(req, "x-skltp-correlation-id");
-  if (auto e = agg::check_headers(sender, original, correlation)) return send_error(res, *e);
+  if (auto e = agg::check_headers(sender, original, correlation))
+    return void(respond(error_response(*e)));
   agg::caller c{*sender, *original, *correlation};
   auto body = parse_json_body(req);
-  if (!body) return send_error(res, body.err());
+  if (!body) return void(respond(error_response(body.err())));
   auto q = agg::read_query(*svc, *body);
-  if (!q) return send_error(res, q.err());
+  if (!q) return void(respond(error_response(q.err())));
   auto found = api.index->find(agg::find_content_for(*svc, *q), c);
-  if (!found) return send_error(res, found.err());
+  if (!found) return void(respond(error_response(found.err())));
   auto list = agg::make_request_list(*svc, *found, c, *api.tak, api.own_logical_address, *q);
   for (auto& [source, why] : list.filtered)
     log::debug("aggregation", name, " ", q->patient_id, ": ", source, " filtered (", why, ")");
-  if (list.calls.empty()) return send_json(res, 200, agg::aggregate(*svc, {}, {}, clock::now_ms()));
-
-  auto promise = std::make_shared<std::promise<std::pair<json, int64_t>>>();
-  auto fut = promise->get_future();
-  api.fan_out(svc, std::move(list.calls), req.body, propagated(req, c, api.vp_instance_id),
-              [promise](json answer, int64_t slowest_us) {
-                promise->set_value({std::move(answer), slowest_us});
-              });
+  if (list.calls.empty()) {
+    httplib::Response res;
+    send_json(res, 200, agg::aggregate(*svc, {}, {}, clock::now_ms()));
+    return void(respond(std::move(res)));
+  }
   // The aggregator answers at the aggregate timeout at the latest; this is the outer bound.
-  if (fut.wait_for(std::chrono::milliseconds(svc->limits.aggregated_service_ms)) !=
-      std::future_status::ready)
-    return send_error(res, {504, "aggregated_service_timeout",
-                            "no aggregated answer within " +
-                                std::to_string(svc->limits.aggregated_service_ms) + " ms",
-                            {}});
-  auto [answer, slowest_us] = fut.get();
-  send_json(res, 200, answer);
-  overhead_histogram().observe(
-      static_cast<double>(std::max<int64_t>(0, clock::steady_us() - start_us - slowest_us)) / 1e6);
+  auto limit = svc->limits.aggregated_service_ms;
+  respond.deadline(limit, error_response({504, "aggregated_service_timeout",
+                                          "no aggregated answer within " +
+                                              std::to_string(limit) + " ms",
+                                          {}}));
+  api.fan_out(svc, std::move(list.calls), req.body, propagated(req, c, api.vp_instance_id),
+              [respond, start_us](json answer, int64_t slowest_us) {
+                httplib::Response res;
+                send_json(res, 200, answer);
+                if (!respond(std::move(res))) return;
+                overhead_histogram().observe(
+                    static_cast<double>(
+                        std::max<int64_t>(0, clock::steady_us() - start_us - slowest_us)) /
+                    1e6);
+              });
 }
 
 }  // namespace
 
 void add_aggregation_routes(server& srv, aggregation_api api_in) {
   auto api = std::make_shared<aggregation_api>(std::move(api_in));
-  srv.add(
+  // With the local index a request only reads SQLite before its fan-out: it runs on the
+  // connection's own thread. An external index is an HTTP call: that one runs on the pool.
+  srv.add_async(
       "POST", "/aggregation/{service}",
-      [api](const httplib::Request& req, httplib::Response& res, const params& ps) {
-        aggregated_request(*api, req, res, ps.at("service"));
+      [api](const httplib::Request& req, const params& ps, responder respond) {
+        aggregated_request(*api, req, ps.at("service"), respond);
       },
       {"Ask every source system holding data for the patient; one answer with a processing "
        "status per source",
@@ -108,7 +120,8 @@ void add_aggregation_routes(server& srv, aggregation_api api_in) {
        {{200, "the aggregated list and processingStatus"}, {400, "missing headers or bad body"},
         {404, "unknown service"}, {502, "engagement index failed"},
         {504, "engagement index or the whole request timed out"}},
-       {}, {"x-vp-sender-id", "x-rivta-original-serviceconsumer-hsaid", "x-skltp-correlation-id"}});
+       {}, {"x-vp-sender-id", "x-rivta-original-serviceconsumer-hsaid", "x-skltp-correlation-id"}},
+      api->local != nullptr);
   srv.add(
       "GET", "/aggregation",
       [api](const httplib::Request&, httplib::Response& res, const params&) {
