@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # /healthz requests/s with keep-alive: the ceiling every flow's HTTP figure is measured against.
 # usage: bench/healthz.sh [seconds] [connections]   (needs wrk: apt-get install wrk)
+# env: MEDFLOWD_ARGS (extra medflowd flags, e.g. "--set http.engine=httplib")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 conns=${2:-64}
 command -v wrk >/dev/null || { echo "healthz.sh needs wrk (apt-get install wrk)"; exit 2; }
 data=$(mktemp -d)
-build/medflowd --port 0 --data-dir "$data" --set log.level=warn >"$data/out" 2>"$data/err" &
+build/medflowd --port 0 --data-dir "$data" --set log.level=warn ${MEDFLOWD_ARGS:-} >"$data/out" 2>"$data/err" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 until grep -q "listening on" "$data/out"; do sleep 0.05; done

@@ -12,7 +12,7 @@ void add_ops_routes(server& srv, health& h) {
       [](const httplib::Request&, httplib::Response& res, const params&) {
         send_json(res, 200, {{"status", "alive"}});
       },
-      {"Liveness: the process serves HTTP", "operations", nullptr, {{200, "alive"}}});
+      {"Liveness: the process serves HTTP", "operations", nullptr, {{200, "alive"}}}, true);
 
   srv.add(
       "GET", "/readyz",
@@ -38,14 +38,15 @@ void add_ops_routes(server& srv, health& h) {
         res.status = 200;
         res.set_content(metrics::registry::global().render(), "text/plain; version=0.0.4");
       },
-      {"Prometheus metrics", "operations", nullptr, {{200, "Prometheus text format"}}});
+      {"Prometheus metrics", "operations", nullptr, {{200, "Prometheus text format"}}}, true);
 
   srv.add(
       "GET", "/openapi.json",
       [&srv](const httplib::Request&, httplib::Response& res, const params&) {
         send_json(res, 200, srv.openapi());
       },
-      {"OpenAPI 3 description of every route", "operations", nullptr, {{200, "OpenAPI document"}}});
+      {"OpenAPI 3 description of every route", "operations", nullptr, {{200, "OpenAPI document"}}},
+      true);
 }
 
 }  // namespace medflow::http

@@ -278,8 +278,10 @@ void server::add_httplib(route& r,
   else srv_->Delete(text, std::move(fn));
 }
 
-void server::add(const std::string& method, const std::string& path, handler h, route_doc doc) {
+void server::add(const std::string& method, const std::string& path, handler h, route_doc doc,
+                 bool nonblocking) {
   auto& r = make_route(method, path, std::move(doc));
+  r.nonblocking = nonblocking;
   r.sync = [this, h = std::move(h)](const httplib::Request& req, httplib::Response& res,
                                     const params& ps) {
     apply_default_headers(req.path, res);
@@ -432,7 +434,7 @@ void server::dispatch(const std::shared_ptr<native::exchange>& ex) {
     r.probe->count(status, static_cast<double>(clock::steady_us() - start) / 1e6);
   };
   if (r.sync) {
-    native_->run_blocking([this, ex, &r, ps = std::move(ps)] {
+    auto run = [this, ex, &r, ps = std::move(ps)] {
       httplib::Response res;
       try {
         r.sync(ex->req, res, ps);
@@ -443,7 +445,9 @@ void server::dispatch(const std::shared_ptr<native::exchange>& ex) {
         render_error(ex->req, res, error::internal("internal error"));
       }
       ex->respond(std::move(res));
-    });
+    };
+    if (r.nonblocking) run();
+    else native_->run_blocking(std::move(run));
     return;
   }
   auto t = std::make_shared<exchange_target>();

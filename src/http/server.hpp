@@ -92,7 +92,11 @@ class server {
   ~server();
 
   // Registers a route. `path` uses {name} for parameters; they reach the handler decoded.
-  void add(const std::string& method, const std::string& path, handler h, route_doc doc);
+  // `nonblocking`: the handler returns at once without waiting on anything (no disk, no
+  // network, no lock held for long), so the native engine runs it on the connection's thread
+  // rather than handing it to its pool.
+  void add(const std::string& method, const std::string& path, handler h, route_doc doc,
+           bool nonblocking = false);
   // Registers a route answered through a responder, possibly later and from another thread.
   // `nonblocking`: the handler returns quickly without blocking (no disk or network wait), so
   // the native engine may run it on its connection thread instead of handing it to its pool.

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <dirent.h>
+#include <pthread.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -52,6 +53,12 @@ struct parked {
   }
 };
 
+std::string thread_name() {
+  char name[32] = "";
+  pthread_getname_np(pthread_self(), name, sizeof name);
+  return name;
+}
+
 httplib::Response json_response(int status, const nlohmann::json& body) {
   httplib::Response res;
   http::send_json(res, status, body);
@@ -85,6 +92,18 @@ struct native_fixture {
           res.set_content(std::string(std::stoul(ps.at("n")), 'b'), "text/plain");
         },
         {"n bytes", "test", nullptr, {}});
+    srv->add(
+        "GET", "/inline",
+        [](const httplib::Request&, httplib::Response& res, const http::params&) {
+          http::send_json(res, 200, {{"thread", thread_name()}});
+        },
+        {"names its thread", "test", nullptr, {}}, true);
+    srv->add(
+        "GET", "/pooled",
+        [](const httplib::Request&, httplib::Response& res, const http::params&) {
+          http::send_json(res, 200, {{"thread", thread_name()}});
+        },
+        {"names its thread", "test", nullptr, {}});
     auto park = this->park;
     srv->add_async(
         "POST", "/later",
@@ -173,6 +192,15 @@ TEST_CASE_FIXTURE(native_fixture, "requests waiting for their answers hold no th
     CHECK(rest.empty());
     ::close(fd);
   }
+}
+
+TEST_CASE_FIXTURE(native_fixture, "a nonblocking route runs on the connection's thread") {
+  int fd = connect_loopback(port);
+  send_all(fd, "GET /inline HTTP/1.1\r\n\r\nGET /pooled HTTP/1.1\r\n\r\n");
+  std::string rest;
+  CHECK(read_response(fd, rest).body == R"({"thread":"mf.http"})");
+  CHECK(read_response(fd, rest).body == R"({"thread":"mf.http.pool"})");
+  ::close(fd);
 }
 
 TEST_CASE_FIXTURE(native_fixture, "pipelined requests are answered in order") {
