@@ -133,8 +133,9 @@ class loop : public std::enable_shared_from_this<loop> {
     }
     written(c, close);
   }
-  httplib::Response error_answer(const httplib::Request& req, int status, const std::string& why) {
-    return error_answer_(req, status, why);
+  httplib::Response error_answer(const httplib::Request& req, int status, const std::string& why,
+                                 bool unread) {
+    return error_answer_(req, status, why, unread);
   }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   size_t connections() const { return count_.load(std::memory_order_relaxed); }
@@ -165,7 +166,9 @@ class loop : public std::enable_shared_from_this<loop> {
   // The whole answer is on the wire: the connection goes back to its loop.
   void written(const std::shared_ptr<conn>& c, bool close) {
     c->last_active_us.store(clock::steady_us(), std::memory_order_relaxed);
-    if (close) return post({op::close, c, {}, 0});
+    // Stopping: even an answer that promised keep-alive (decided before the stop) ends its
+    // connection, or the loop would wait for it until the grace ends.
+    if (close || stopping()) return post({op::close, c, {}, 0});
     int expected = st_busy;
     if (c->st.compare_exchange_strong(expected, st_idle, std::memory_order_acq_rel)) return;
     c->st.store(st_idle, std::memory_order_release);  // it was busy_pending
@@ -198,6 +201,7 @@ class loop : public std::enable_shared_from_this<loop> {
   void drain(const std::shared_ptr<conn>& c);
   void run_ops();
   void run_timers(int64_t now);
+  void close_idle();
   void scan(int64_t now);
 
   // Copies: a loop outlives its engine while an answerer still holds one of its connections.
@@ -233,7 +237,7 @@ bool exchange::respond(httplib::Response res) {
   if (answered_.exchange(true, std::memory_order_acq_rel)) return false;
   auto& lp = *conn_->owner;
   bool keep = keep_alive_ && !lp.stopping();
-  lp.write_answer(conn_, serialize(res, head, keep), !keep);
+  lp.write_answer(conn_, serialize(res, head, keep, req.version == "HTTP/1.0"), !keep);
   if (on_answer) on_answer(res.status < 0 ? 200 : res.status);
   return true;
 }
@@ -246,8 +250,12 @@ void exchange::set_deadline(int64_t deadline_us, httplib::Response fallback) {
 exchange::~exchange() {
   // A handler that dropped its request without answering it: the client still gets an answer.
   if (conn_ && !answered()) {
-    log::error("http", req.method, " ", req.path, ": dropped without an answer");
-    respond(conn_->owner->error_answer(req, 500, "internal error"));
+    try {
+      log::error("http", req.method, " ", req.path, ": dropped without an answer");
+      respond(conn_->owner->error_answer(req, 500, "internal error", false));
+    } catch (...) {
+      log::error("http", "answering a dropped request failed");
+    }
   }
 }
 
@@ -265,21 +273,34 @@ void loop::run() {
     int timeout_ms = wake <= now ? 0 : static_cast<int>((wake - now + 999) / 1000);
     int n = ::epoll_wait(epfd_, evs.data(), static_cast<int>(evs.size()), timeout_ms);
     now = clock::steady_us();
+    // Nothing a request does may end the loop (an exception would end the process).
+    auto guarded = [](const char* what, auto&& fn) {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        log::error("http", what, " failed: ", e.what());
+      } catch (...) {
+        log::error("http", what, " failed");
+      }
+    };
     for (int i = 0; i < n; ++i) {
       void* tag = evs[static_cast<size_t>(i)].data.ptr;
       if (tag == &event_tag) {
         uint64_t v;
         [[maybe_unused]] auto r = ::read(evfd_, &v, sizeof v);
       } else if (tag == &listen_tag) {
-        accept_all(now);
+        guarded("accept", [&] { accept_all(now); });
       } else {
-        on_event(static_cast<conn*>(tag), evs[static_cast<size_t>(i)].events);
+        guarded("a connection's event", [&] {
+          on_event(static_cast<conn*>(tag), evs[static_cast<size_t>(i)].events);
+        });
       }
     }
-    run_ops();
-    run_timers(now);
+    guarded("posted work", [&] { run_ops(); });
+    guarded("deadlines", [&] { run_timers(now); });
+    if (stopping_.load(std::memory_order_relaxed)) guarded("closing", [&] { close_idle(); });
     if (now >= next_scan_) {
-      scan(now);
+      guarded("timeouts", [&] { scan(now); });
       next_scan_ = now + scan_every_us;
     }
     closed_.clear();
@@ -299,7 +320,7 @@ void loop::run() {
 }
 
 void loop::accept_all(int64_t now) {
-  for (;;) {
+  for (int accepted = 0; accepted < 64; ++accepted) {  // the listener is level-triggered
     sockaddr_storage sa{};
     socklen_t len = sizeof sa;
     int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len,
@@ -359,7 +380,11 @@ void loop::on_event(conn* raw, uint32_t events) {
 
 void loop::process(std::shared_ptr<conn> c) {
   thread_local std::vector<char> buf(read_chunk);
-  for (;;) {
+  for (int round = 0;; ++round) {
+    if (round == 16) {  // a client that keeps sending waits its turn behind the others
+      post({op::resume, c, {}, 0});
+      return;
+    }
     c->drained = false;
     bool got = false;
     while (c->in.size() - c->in_off < max_buffered) {
@@ -405,7 +430,10 @@ void loop::process(std::shared_ptr<conn> c) {
     if (c->parser.head_complete() && c->parser.req().expect_continue && !c->sent_continue) {
       // The client waits for this before it sends the body (curl, for a large one).
       static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      [[maybe_unused]] auto r = ::send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      auto n = ::send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      // Only a client that has not read its previous answer leaves no room for 25 bytes; a
+      // part of the line would corrupt the stream, so such a connection ends here.
+      if (n != static_cast<ssize_t>(sizeof cont - 1)) return close_conn(c);
       c->sent_continue = true;
     }
     if (c->eof) return close_conn(c);  // nothing more will come; any partial request is moot
@@ -414,7 +442,9 @@ void loop::process(std::shared_ptr<conn> c) {
 }
 
 void loop::dispatch(const std::shared_ptr<conn>& c) {
-  auto ex = std::make_shared<exchange>();
+  // Not make_shared: a deadline's weak_ptr would keep the whole exchange's memory until the
+  // deadline, long after the answer.
+  auto ex = std::shared_ptr<exchange>(new exchange());
   auto& r = c->parser.req();
   auto& q = ex->req;
   q.method = std::move(r.method);
@@ -438,8 +468,8 @@ void loop::dispatch(const std::shared_ptr<conn>& c) {
   try {
     dispatch_(ex);
   } catch (const std::exception& e) {
+    // Unanswered, the exchange answers 500 itself when the last reference goes.
     log::error("http", ex->req.method, " ", ex->req.path, " failed: ", e.what());
-    ex->respond(error_answer_(ex->req, 500, "internal error"));
   }
 }
 
@@ -451,7 +481,7 @@ void loop::answer_error(const std::shared_ptr<conn>& c, int status, const std::s
     req.path = httplib::detail::decode_url(req.target.substr(0, req.target.find('?')), false);
   }
   c->st.store(st_busy, std::memory_order_release);
-  auto res = error_answer_(req, status, why);
+  auto res = error_answer_(req, status, why, true);
   write_answer(c, serialize(res, false, false), true);
 }
 
@@ -501,13 +531,14 @@ void loop::linger(const std::shared_ptr<conn>& c) {
 
 void loop::drain(const std::shared_ptr<conn>& c) {
   thread_local std::vector<char> sink(read_chunk);
-  for (;;) {
+  for (int reads = 0; reads < 16; ++reads) {
     ssize_t n = ::recv(c->fd, sink.data(), sink.size(), 0);
     if (n > 0) continue;
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     return close_conn(c);  // EOF: the client has read the answer and closed
   }
+  close_conn(c);  // still sending after 1 MB: enough of waiting for it
 }
 
 void loop::run_ops() {
@@ -535,20 +566,25 @@ void loop::run_ops() {
         timers_.push_back({o.t, std::move(o.ex)});
         std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
         break;
-      case op::stop: {
+      case op::stop:
         if (stopping_.load()) break;
         grace_until_ = o.t;
         stopping_.store(true, std::memory_order_release);
         unwatch_listener();
-        std::vector<std::shared_ptr<conn>> idle;
-        for (auto& [raw, c] : conns_)
-          if (c->st.load() == st_idle) idle.push_back(c);
-        for (auto& c : idle) close_conn(c);
         break;
-      }
     }
   }
   ops_taken_.clear();
+}
+
+// Stopping: every connection without a request in flight is closed (checked each round, as
+// answers in flight finish).
+void loop::close_idle() {
+  std::vector<std::shared_ptr<conn>> idle;
+  for (auto& [raw, c] : conns_)
+    if (!c->lingering && !c->flushing && c->st.load(std::memory_order_acquire) == st_idle)
+      idle.push_back(c);
+  for (auto& c : idle) close_conn(c);
 }
 
 void loop::run_timers(int64_t now) {
@@ -661,7 +697,8 @@ size_t engine::pool_size() const { return pool_.size(); }
 void engine::pool::submit(std::function<void()> fn) {
   std::unique_lock<std::mutex> g{m_};
   tasks_.push_back(std::move(fn));
-  if (idle_ == 0 && threads_.size() < max_ && !stopping_) {
+  // idle_ drops only when a woken thread takes the lock: count the tasks already waiting.
+  if (tasks_.size() > idle_ && threads_.size() < max_ && !stopping_) {
     threads_.emplace_back([this] {
       pthread_setname_np(pthread_self(), "mf.http.pool");
       work();
@@ -686,6 +723,8 @@ void engine::pool::work() {
       fn();
     } catch (const std::exception& e) {
       log::error("http", "a blocking handler failed: ", e.what());
+    } catch (...) {
+      log::error("http", "a blocking handler failed");
     }
     fn = nullptr;  // release what it captured outside the lock
     g.lock();
@@ -749,7 +788,7 @@ const char* reason_phrase(int status) {
   }
 }
 
-std::string serialize(const httplib::Response& res, bool head, bool keep_alive) {
+std::string serialize(const httplib::Response& res, bool head, bool keep_alive, bool http10) {
   int status = res.status < 0 ? 200 : res.status;  // httplib's "not set" is a 200 for a route
   if (status < 100 || status > 999) status = 500;
   bool no_body = status < 200 || status == 204 || status == 304;
@@ -780,6 +819,7 @@ std::string serialize(const httplib::Response& res, bool head, bool keep_alive) 
     out += "\r\n";
   }
   if (!keep_alive) out += "Connection: close\r\n";
+  else if (http10) out += "Connection: keep-alive\r\n";
   out += "\r\n";
   if (!head && !no_body) out += res.body;
   return out;

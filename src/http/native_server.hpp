@@ -77,10 +77,12 @@ class engine {
   // Runs on a loop thread for each complete request; must see to it that ex->respond() is
   // called once (at once, or later from anywhere; run_blocking() for handlers that block).
   using dispatcher = std::function<void(const std::shared_ptr<exchange>& ex)>;
-  // The answer to a request that could not be read (400, 408, 413, 414, 431, 501, 505);
-  // `req` holds what was parsed of it (path may be empty).
-  using error_answer =
-      std::function<httplib::Response(const httplib::Request& req, int status, const std::string& why)>;
+  // An error answer the engine gives itself. `unread`: the request could not be read (400,
+  // 408, 413, 414, 431, 501, 505; `req` holds what was parsed of it, path may be empty);
+  // otherwise a dispatched request failed or was dropped unanswered (500), and its route's
+  // on_answer counts it.
+  using error_answer = std::function<httplib::Response(const httplib::Request& req, int status,
+                                                       const std::string& why, bool unread)>;
 
   engine(options opts, dispatcher d, error_answer e);
   ~engine();
@@ -131,9 +133,11 @@ class engine {
 };
 
 // "HTTP/1.1 <status> <reason>\r\n", the headers, Content-Length (unless 1xx/204/304), a
-// Connection: close when !keep_alive, the body unless `head` or a status without one.
+// Connection: close when !keep_alive (Connection: keep-alive when kept for an HTTP/1.0
+// client, which assumes a close otherwise), the body unless `head` or a status without one.
 // Content-Length and Connection headers in `res` are replaced by these.
-std::string serialize(const httplib::Response& res, bool head, bool keep_alive);
+std::string serialize(const httplib::Response& res, bool head, bool keep_alive,
+                      bool http10 = false);
 const char* reason_phrase(int status);
 
 }  // namespace medflow::http::native

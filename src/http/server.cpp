@@ -82,6 +82,14 @@ const char* status_code_name(int status) {
   }
 }
 
+// The method as a metrics label: any token is a method to the native engine, and a label per
+// made-up method would let clients grow the registry without limit.
+const char* method_label(const std::string& m) {
+  for (const char* k : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+    if (m == k) return k;
+  return m.empty() ? "-" : "other";
+}
+
 std::string regex_escape(const std::string& s) {
   static const std::string special = R"(\^$.|?*+()[]{})";
   std::string out;
@@ -156,17 +164,18 @@ void server::on_error(const httplib::Request& req, httplib::Response& res) {
   if (!res.body.empty()) return;  // a route already wrote its own error body
   int status = res.status;
   if (status == 404 && srv_) {
-    // An existing path with another method is a 405.
-    bool path_known = false;
+    // An existing path with another method is a 405 (the native engine decides that itself).
+    std::string allow;
     for (auto& r : routes_)
-      if (std::regex_match(req.path, r.re)) path_known = true;
-    if (path_known) {
+      if (std::regex_match(req.path, r.re)) allow += (allow.empty() ? "" : ", ") + r.method;
+    if (!allow.empty()) {
       res.status = 405;
       status = 405;
+      res.set_header("Allow", allow);
     }
   }
   render_error(req, res, error{status, status_code_name(status), status_text(status), {}});
-  probe("unmatched", req.method).count(status, 0);
+  probe("unmatched", method_label(req.method)).count(status, 0);
 }
 
 void server::route_probe::count(int status, double secs) {
@@ -321,11 +330,17 @@ struct wait_state {
   }
   httplib::Response wait() {
     std::unique_lock<std::mutex> g{m};
-    if (!deadline_us) {
-      cv.wait(g, [&] { return answer.has_value(); });
-    } else {
-      auto left = std::chrono::microseconds(*deadline_us - clock::steady_us());
-      if (!cv.wait_for(g, left, [&] { return answer.has_value(); })) answer = std::move(fallback);
+    while (!answer) {
+      if (!deadline_us) {
+        cv.wait(g);  // a deadline set later from another thread wakes it too
+        continue;
+      }
+      auto left = *deadline_us - clock::steady_us();
+      if (left <= 0) {
+        answer = std::move(fallback);
+        break;
+      }
+      cv.wait_for(g, std::chrono::microseconds(left));
     }
     return std::move(*answer);
   }
@@ -342,6 +357,7 @@ struct waiting_target : responder::target {
     std::lock_guard<std::mutex> g{st->m};
     st->deadline_us = clock::steady_us() + timeout_ms * 1000;
     st->fallback = std::move(fb);
+    st->cv.notify_all();
   }
   ~waiting_target() override {
     std::lock_guard<std::mutex> g{st->m};
@@ -383,9 +399,14 @@ void server::add_async(const std::string& method, const std::string& path, async
       ps[r.names[k]] = httplib::detail::decode_url(req.matches[k + 1].str(), false);
     auto st = [&] {
       auto t = std::make_shared<waiting_target>();
-      t->dropped = [this, &req] {
+      // A copy of what the error format depends on: the responder may be dropped after this
+      // request is gone (answered by its deadline).
+      httplib::Request shape;
+      shape.method = req.method;
+      shape.path = req.path;
+      t->dropped = [this, shape = std::move(shape)] {
         httplib::Response err;
-        render_error(req, err, error::internal("internal error"));
+        render_error(shape, err, error::internal("internal error"));
         return err;
       };
       auto st = t->st;
@@ -395,6 +416,12 @@ void server::add_async(const std::string& method, const std::string& path, async
       } catch (const error_exception& e) {
         httplib::Response err;
         render_error(req, err, e.err());
+        st->respond(std::move(err));
+      } catch (const std::exception& e) {
+        // Answered here, so that nothing outlives this frame waiting to use the request.
+        log::error("http", req.method, " ", req.path, " failed: ", e.what());
+        httplib::Response err;
+        render_error(req, err, error::internal("internal error"));
         st->respond(std::move(err));
       }
       return st;
@@ -411,22 +438,27 @@ void server::dispatch(const std::shared_ptr<native::exchange>& ex) {
   static const std::string get = "GET";
   const std::string& method = ex->head ? get : ex->req.method;  // HEAD is GET without the body
   route* found = nullptr;
-  bool path_known = false;
+  std::string allow;  // the methods the path has, for a 405
   for (auto& r : routes_) {
     if (!match(r, ex->raw_path, nullptr)) continue;
-    path_known = true;
     if (r.method == method) {
       found = &r;
       break;
     }
+    allow += (allow.empty() ? "" : ", ") + r.method;
   }
   if (!found) {
     httplib::Response res;
-    res.status = path_known ? 405 : 404;
+    res.status = allow.empty() ? 404 : 405;
+    if (!allow.empty()) res.set_header("Allow", allow);
     on_error(ex->req, res);
     ex->respond(std::move(res));
     return;
   }
+  // A nonblocking route still parses its body: a large one goes to the pool rather than hold
+  // up every other connection of the thread.
+  constexpr size_t inline_body_max = 64 * 1024;
+  bool here = found->nonblocking && ex->req.body.size() <= inline_body_max;
   route& r = *found;
   params ps;
   match(r, ex->raw_path, &ps);
@@ -446,7 +478,7 @@ void server::dispatch(const std::shared_ptr<native::exchange>& ex) {
       }
       ex->respond(std::move(res));
     };
-    if (r.nonblocking) run();
+    if (here) run();
     else native_->run_blocking(std::move(run));
     return;
   }
@@ -467,16 +499,16 @@ void server::dispatch(const std::shared_ptr<native::exchange>& ex) {
       t->respond(std::move(err));
     }
   };
-  if (r.nonblocking) run();
+  if (here) run();
   else native_->run_blocking(std::move(run));
 }
 
 httplib::Response server::protocol_error(const httplib::Request& req, int status,
-                                         const std::string& why) {
+                                         const std::string& why, bool unread) {
   httplib::Response res;
   apply_default_headers(req.path, res);
   render_error(req, res, error{status, status_code_name(status), why, {}});
-  probe("unmatched", req.method.empty() ? "-" : req.method).count(status, 0);
+  if (unread) probe("unmatched", method_label(req.method)).count(status, 0);
   return res;
 }
 
@@ -525,8 +557,8 @@ int server::start() {
     o.read_timeout_ms = opts_.read_timeout_ms;
     native_ = std::make_unique<native::engine>(
         o, [this](const std::shared_ptr<native::exchange>& ex) { dispatch(ex); },
-        [this](const httplib::Request& req, int status, const std::string& why) {
-          return protocol_error(req, status, why);
+        [this](const httplib::Request& req, int status, const std::string& why, bool unread) {
+          return protocol_error(req, status, why, unread);
         });
     port_ = native_->start();
     return port_;

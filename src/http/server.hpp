@@ -40,7 +40,9 @@ using params = std::map<std::string, std::string>;
 using handler = std::function<void(const httplib::Request&, httplib::Response&, const params&)>;
 
 // The answering end of an asynchronous route's request: call it once, from any thread (an
-// actor, typically). Copies share the one request.
+// actor, typically). Copies share the one request. A responder refers to its server: answer
+// or drop them all before the server is destroyed (the daemon stops its actors first). The
+// last copy dropped unanswered answers 500.
 class responder {
  public:
   struct target {
@@ -139,7 +141,8 @@ class server {
   struct exchange_target;
   void dispatch(const std::shared_ptr<native::exchange>& ex);
   void apply_default_headers(const std::string& path, httplib::Response& res) const;
-  httplib::Response protocol_error(const httplib::Request& req, int status, const std::string& why);
+  httplib::Response protocol_error(const httplib::Request& req, int status, const std::string& why,
+                                   bool unread);
   // Per-route series, looked up once: a request only touches atomics.
   struct route_probe {
     std::string route;

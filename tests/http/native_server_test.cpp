@@ -3,6 +3,8 @@
 // request waiting for its answer holds no thread.
 #include "http/server.hpp"
 
+#include "core/metrics.hpp"
+
 #include "support/raw_http.hpp"
 
 #include <doctest/doctest.h>
@@ -65,7 +67,22 @@ httplib::Response json_response(int status, const nlohmann::json& body) {
   return res;
 }
 
+struct meeting {
+  std::mutex m;
+  std::condition_variable cv;
+  size_t inside = 0;
+};
+
+// The value of one series in the metrics text ("" when absent).
+std::string metric_line(const std::string& prefix) {
+  auto text = metrics::registry::global().render();
+  auto at = text.find(prefix);
+  if (at == std::string::npos) return "";
+  return text.substr(at, text.find('\n', at) - at);
+}
+
 struct native_fixture {
+  std::shared_ptr<meeting> gate = std::make_shared<meeting>();
   http::server::options opts;
   std::unique_ptr<http::server> srv;
   int port = 0;
@@ -104,6 +121,20 @@ struct native_fixture {
           http::send_json(res, 200, {{"thread", thread_name()}});
         },
         {"names its thread", "test", nullptr, {}});
+    auto gate = this->gate;
+    srv->add(
+        "GET", "/together/{n}",
+        [gate](const httplib::Request&, httplib::Response& res, const http::params& ps) {
+          // Blocks until n handlers are in here at once (or 5 s pass): proves the pool runs
+          // that many at the same time.
+          size_t n = std::stoul(ps.at("n"));
+          std::unique_lock<std::mutex> g{gate->m};
+          ++gate->inside;
+          gate->cv.notify_all();
+          bool all = gate->cv.wait_for(g, std::chrono::seconds(5), [&] { return gate->inside >= n; });
+          http::send_json(res, all ? 200 : 503, {{"together", all}});
+        },
+        {"waits for company", "test", nullptr, {}});
     auto park = this->park;
     srv->add_async(
         "POST", "/later",
@@ -369,6 +400,83 @@ TEST_CASE("stop() lets an answer in flight out, then closes") {
   auto out = read_until_close(fd);  // returns: the server closed the connection
   CHECK(out.rfind("HTTP/1.1 200 ", 0) == 0);
   CHECK(out.find(R"({"last":true})") != std::string::npos);
+  ::close(fd);
+}
+
+TEST_CASE_FIXTURE(native_fixture, "the pool grows for a burst even with a thread idle") {
+  int warm = connect_loopback(port);  // one pool thread exists and is idle afterwards
+  send_all(warm, "GET /together/1 HTTP/1.1\r\n\r\n");
+  std::string rest;
+  CHECK(read_response(warm, rest).status == 200);
+  ::close(warm);
+  gate->inside = 0;
+  std::vector<int> fds;
+  for (int i = 0; i < 4; ++i) {
+    fds.push_back(connect_loopback(port));
+    send_all(fds.back(), "GET /together/4 HTTP/1.1\r\n\r\n");
+  }
+  for (int fd : fds) {
+    rest.clear();
+    CHECK(read_response(fd, rest).status == 200);  // 503: they never were 4 at once
+    ::close(fd);
+  }
+}
+
+TEST_CASE_FIXTURE(native_fixture, "an HTTP/1.0 client asking for keep-alive is told it is kept") {
+  int fd = connect_loopback(port);
+  send_all(fd, "GET /big/2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  std::string rest;
+  auto r = read_response(fd, rest);
+  CHECK(r.header("Connection") == "keep-alive");
+  send_all(fd, "GET /big/1 HTTP/1.0\r\n\r\n");  // this one closes
+  r = read_response(fd, rest);
+  CHECK(r.body == "b");
+  CHECK(r.header("Connection") == "close");
+  ::close(fd);
+}
+
+TEST_CASE_FIXTURE(native_fixture, "made-up methods do not grow the metrics; a dropped request counts once") {
+  for (int i = 0; i < 5; ++i) {
+    int fd = connect_loopback(port);
+    send_all(fd, "M" + std::to_string(i) + "X /size HTTP/1.1\r\nConnection: close\r\n\r\n");
+    auto out = read_until_close(fd);
+    ::close(fd);
+    CHECK(out.rfind("HTTP/1.1 405 ", 0) == 0);
+    CHECK(out.find("Allow: POST\r\n") != std::string::npos);
+  }
+  CHECK(metric_line("medflow_http_requests_total{route=\"unmatched\",method=\"M0X\"").empty());
+  CHECK_FALSE(metric_line("medflow_http_requests_total{route=\"unmatched\",method=\"other\",status=\"405\"}").empty());
+
+  auto unmatched_500 = metric_line("medflow_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"500\"}");
+  int fd = connect_loopback(port);
+  send_all(fd, "GET /dropped HTTP/1.1\r\n\r\n");
+  std::string rest;
+  CHECK(read_response(fd, rest).status == 500);
+  ::close(fd);
+  CHECK(metric_line("medflow_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"500\"}") ==
+        unmatched_500);
+  CHECK_FALSE(metric_line("medflow_http_requests_total{route=\"/dropped\",method=\"GET\",status=\"500\"}").empty());
+}
+
+TEST_CASE("stop() does not wait out its grace for an answer that finishes after it") {
+  native_fixture f;
+  int fd = connect_loopback(f.port);
+  send_all(fd, "POST /later HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  auto rs = f.park->wait_for(1);
+  // Answered before the stop, so with keep-alive; too big for the socket buffers while the
+  // client does not read, so the write finishes after the stop.
+  httplib::Response big;
+  big.status = 200;
+  big.set_content(std::string(32 << 20, 'b'), "text/plain");
+  rs[0](big);
+  auto t0 = std::chrono::steady_clock::now();
+  std::thread stopper([&] { f.srv->stop(); });
+  auto out = read_until_close(fd);  // reading lets the answer finish; the server then closes
+  stopper.join();
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));  // the grace is 10 s
+  CHECK(out.rfind("HTTP/1.1 200 ", 0) == 0);
+  CHECK(out.find("Connection: close") == std::string::npos);  // it had promised keep-alive
+  CHECK(out.size() > (32u << 20));
   ::close(fd);
 }
 

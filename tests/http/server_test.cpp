@@ -4,7 +4,10 @@
 
 #include "support/raw_http.hpp"
 
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 
 using namespace medflow;
 
@@ -18,7 +21,14 @@ std::string engine_under_test() {
   return e && *e ? e : "native";
 }
 
+struct parked {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<http::responder> list;
+};
+
 struct server_fixture {
+  std::shared_ptr<parked> park = std::make_shared<parked>();
   http::server::options opts;
   std::unique_ptr<http::server> srv;
   std::unique_ptr<httplib::Client> cli;
@@ -62,6 +72,15 @@ struct server_fixture {
           http::send_json(res, 200, {{"size", req.body.size()}});
         },
         {"body size", "test", nullptr, {{200, "ok"}}});
+    auto park = this->park;
+    srv->add_async(
+        "GET", "/later",
+        [park](const httplib::Request&, const http::params&, http::responder r) {
+          std::lock_guard<std::mutex> g{park->m};
+          park->list.push_back(r);
+          park->cv.notify_all();
+        },
+        {"answered by the test", "test", nullptr, {}}, true);
     port = srv->start();
     cli = std::make_unique<httplib::Client>("127.0.0.1", port);
   }
@@ -98,6 +117,7 @@ TEST_CASE_FIXTURE(server_fixture, "every error has a JSON body with a stable cod
   CHECK(body(r)["error"]["code"] == "not_found");
   r = cli->Delete("/echo");
   CHECK(r->status == 405);
+  CHECK(r->get_header_value("Allow") == "POST");
   CHECK(body(r)["error"]["code"] == "method_not_allowed");
   r = cli->Post("/echo", std::string(2000, 'x'), "application/json");
   CHECK(r->status == 413);
@@ -111,6 +131,27 @@ TEST_CASE_FIXTURE(server_fixture, "every error has a JSON body with a stable cod
   r = cli->Get("/refuse");
   CHECK(r->status == 409);
   CHECK(body(r)["error"]["message"] == "no way");
+}
+
+TEST_CASE_FIXTURE(server_fixture, "an async route's deadline may be set later, from another thread") {
+  std::thread client([&] {
+    auto r = cli->Get("/later");
+    REQUIRE(r);
+    CHECK(r->status == 504);
+    CHECK(r->body == "late");
+  });
+  std::vector<http::responder> held;  // kept: not a drop
+  {
+    std::unique_lock<std::mutex> g{park->m};
+    park->cv.wait(g, [&] { return !park->list.empty(); });
+    held = park->list;
+  }
+  httplib::Response late;
+  late.status = 504;
+  late.set_content("late", "text/plain");
+  held[0].deadline(30, late);
+  client.join();
+  CHECK_FALSE(held[0](httplib::Response()));
 }
 
 TEST_CASE_FIXTURE(server_fixture, "openapi describes the registered routes") {
