@@ -111,8 +111,16 @@ caf::behavior keyed_sequencer(caf::stateful_actor<keyed_sequencer_state>* self,
     auto& st = self->state;
     auto w = st.by_worker.find(em.source);
     if (w == st.by_worker.end()) {
-      // Not a live worker: the owner (or anyone else linked) going down takes us along.
-      if (em.source == st.owner.address() || em.reason) self->quit(em.reason);
+      // Not a live worker: the owner (or anyone else linked) going down takes us along, and
+      // our workers with us. Linked actors ignore a normal exit, so an idle worker would
+      // otherwise outlive us, and a completion still holding it would keep the actor
+      // system's shutdown waiting for it (seen with Kafka: SIGTERM within sequencer.idle_ms
+      // of a processed job hung medflowd).
+      if (em.source == st.owner.address() || em.reason) {
+        for (auto& [key, e] : st.keys)
+          if (e.worker) self->send_exit(e.worker, caf::exit_reason::user_shutdown);
+        self->quit(em.reason);
+      }
       return;
     }
     auto key = w->second;

@@ -232,6 +232,27 @@ TEST_CASE_FIXTURE(seq_fixture, "a sequencer that is killed takes its key workers
   CHECK(worker_rec->exited);
 }
 
+TEST_CASE_FIXTURE(seq_fixture, "an owner ending normally takes the sequencer and its live workers along") {
+  // A worker that has handled its record stays alive (idle, until reclaimed). Linked actors
+  // ignore a normal exit, so without an explicit one it would outlive its sequencer, and a
+  // reference to it held elsewhere (here: the test's handle) would keep the actor system's
+  // shutdown waiting for it.
+  start(limits());
+  dispatch("a", 0);
+  run();
+  rh.complete(0);
+  run();
+  REQUIRE(st().keys.at("a").idle);
+  caf::actor worker = st().keys.at("a").worker;
+  auto worker_rec = watch(worker);
+  auto seq_rec = watch(seq);
+  // What the link to the partition consumer delivers when the consumer quits after a drain.
+  caf::anon_send(seq, caf::exit_msg{owner.address(), caf::error{}});
+  run();
+  CHECK(seq_rec->exited);
+  CHECK(worker_rec->exited);
+}
+
 TEST_CASE_FIXTURE(seq_fixture, "pipelined handlers get a key's records without waiting") {
   start(limits(), true);
   dispatch("a", 0);

@@ -48,8 +48,15 @@ start_medflowd() {
 
 # stop_medflowd: SIGTERM, and it must exit 0, within STOP_LIMIT seconds (default 10).
 stop_medflowd() {
-  local started=$SECONDS rc=0
+  local started=$SECONDS rc=0 limit=${STOP_LIMIT:-10}
   kill -TERM "$MF_PID"
+  while kill -0 "$MF_PID" 2>/dev/null && [ $((SECONDS - started)) -le "$limit" ]; do sleep 0.1; done
+  if kill -0 "$MF_PID" 2>/dev/null; then
+    kill -9 "$MF_PID"
+    wait "$MF_PID" 2>/dev/null || true
+    MF_PID=""
+    fail "medflowd did not stop within $limit s after SIGTERM"
+  fi
   wait "$MF_PID" || rc=$?
   MF_PID=""
   [ $rc -eq 0 ] || fail "medflowd exited with $rc after SIGTERM"

@@ -48,5 +48,12 @@ printf '%s:not json\n' "$P1" | kcat -P -b "$KAFKA_BROKERS" -t medical_events -K:
 wait_until 30 bash -c "kcat -C -b $KAFKA_BROKERS -t medical_events.dead_letter -o beginning -e -q -f '%s|%h\n' | grep -q '^not json|.*dead_letter_reason=cannot decode'" \
   || fail "no dead letter for the bad message"
 
-stop_medflowd
+step "SIGTERM right after a processed job (its key worker still alive) stops medflowd"
+P2=44444444-4444-4444-8444-444444444444
+http PUT "/admin/persons/$P2" '{"status":"active"}'; expect_status 200
+api POST "/api/patients/$P2/episodes" "{\"id\":\"66666666-6666-4666-8666-666666666666\",\"type\":{\"system\":\"eHealth/episode_types\",\"code\":\"primary_care\"},\"status\":\"active\",\"name\":\"Cough\",\"managing_organization\":{\"identifier\":{\"type\":{\"coding\":[{\"system\":\"eHealth/resources\",\"code\":\"legal_entity\"}]},\"value\":\"$LE\"}},\"period\":{\"start\":\"$today\"},\"care_manager\":{\"identifier\":{\"type\":{\"coding\":[{\"system\":\"eHealth/resources\",\"code\":\"employee\"}]},\"value\":\"$DOC\"}}}"
+expect_status 202
+last=$(job_of)
+wait_job "$last" 30; expect_status 303
+STOP_LIMIT=5 stop_medflowd
 echo "PASS $TEST_NAME"
