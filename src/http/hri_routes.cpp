@@ -6,7 +6,6 @@
 #include "core/jwt.hpp"
 #include "http/server.hpp"
 
-#include <future>
 
 namespace medflow::http {
 
@@ -278,31 +277,39 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
 
   for (auto act : {hri::action::send_complete, hri::action::terminate,
                    hri::action::processing_complete, hri::action::fail}) {
-    srv.add(
+    srv.add_async(
         "PUT", std::string("/hri/tenants/{tenantId}/batches/{batchId}/action/") + hri::action_name(act),
-        [api, act](const httplib::Request& req, httplib::Response& res, const params& ps) {
+        [api, act](const httplib::Request& req, const params& ps, responder respond) {
           auto t = ps.at("tenantId"), id = ps.at("batchId");
+          httplib::Response res;
           auto body = hri::parse_action(act, t, id, req.body);
-          if (!body) return send_hri_error(req, res, body.err());
+          if (!body) return send_hri_error(req, res, body.err()), void(respond(std::move(res)));
           auto a = authenticate_tenant(*api, req, t);
-          if (!a) return send_hri_error(req, res, a.err());
+          if (!a) return send_hri_error(req, res, a.err()), void(respond(std::move(res)));
+          // The answer comes from the batch's actor, after this request object may be gone:
+          // keep what the answer needs of it (its request id).
+          httplib::Request shape;
+          shape.set_header("X-Request-ID", request_id(req, res));
+          httplib::Response late;
+          send_hri_error(shape, late, 503, "the batch did not answer within 30 s");
+          respond.deadline(30000, std::move(late));
           // The batch's actor checks existence (404), role (401), owner (401) and state (409)
           // in HRI's order and answers once the change and its notification are committed.
-          auto promise = std::make_shared<std::promise<std::pair<int, std::string>>>();
-          auto fut = promise->get_future();
-          api->act(*body, a->who, t, id, [promise](int status, std::string err) {
-            promise->set_value({status, std::move(err)});
+          api->act(*body, a->who, t, id, [respond, shape](int status, std::string err) {
+            httplib::Response out;
+            if (status != 200) {
+              send_hri_error(shape, out, status, err);
+            } else {
+              request_id(shape, out);
+              send_empty(out, 200);
+            }
+            respond(std::move(out));
           });
-          if (fut.wait_for(std::chrono::seconds(30)) != std::future_status::ready)
-            return send_hri_error(req, res, 503, "the batch did not answer within 30 s");
-          auto [status, err] = fut.get();
-          if (status != 200) return send_hri_error(req, res, status, err);
-          request_id(req, res);
-          send_empty(res, 200);
         },
         doc(std::string("Batch action ") + hri::action_name(act), {{"type", "object"}},
             {{200, "done"}, {400, "invalid request"}, {401, "unauthorized"}, {404, "unknown batch"},
-             {409, "not allowed in the batch's state"}}));
+             {409, "not allowed in the batch's state"}}),
+        false);  // on the pool (the checks read SQLite), which it leaves at once
   }
 }
 

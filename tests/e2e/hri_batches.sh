@@ -202,6 +202,14 @@ grep -qi "^X-Request-ID: req-42" <<<"$hdrs" || fail "X-Request-ID not echoed"
 grep -qi "^X-Content-Type-Options: nosniff" <<<"$hdrs" || fail "security headers missing"
 http GET "/hri/tenants/t1/batches/nosuch" "" -H "X-Request-ID: req-43" -H "Authorization: Bearer $CONSUMER"
 expect_status 404; expect_json .errorEventId req-43
+# An action is answered by the batch's actor, after its request has left the HTTP handler: the
+# answer still carries the request's id and HRI's security headers.
+hdrs=$(curl -s -D "$E2E_TMP/h44" -o "$E2E_TMP/b44" -X PUT -H "X-Request-ID: req-44" -H "Authorization: Bearer $INTEG" \
+  "$MF_URL/hri/tenants/t1/batches/$b4/action/terminate" -w '%{http_code}')
+expect_eq "$hdrs" 409 "status of an action refused by the batch's actor"
+tr -d '\r' <"$E2E_TMP/h44" | grep -qi "^X-Request-ID: req-44" || fail "X-Request-ID not echoed on an action"
+tr -d '\r' <"$E2E_TMP/h44" | grep -qi "^X-Content-Type-Options: nosniff" || fail "security headers missing on an action"
+expect_eq "$(jq -r .errorEventId "$E2E_TMP/b44")" req-44 "errorEventId of an action"
 http GET /hri/healthcheck; expect_status 200
 http GET /alive; expect_status 200; expect_eq "$BODY" yes "alive body"
 
