@@ -8,6 +8,18 @@
 namespace medflow::http1 {
 
 namespace {
+bool is_tchar(char c);
+}  // namespace
+
+bool is_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
+}
+
+bool has_line_break(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+namespace {
 
 constexpr uint64_t max_u64 = std::numeric_limits<uint64_t>::max();
 // A Content-Length body reserves at most this up front: the header is the peer's word, not
@@ -66,10 +78,6 @@ bool for_each_element(std::string_view list, F f) {
     if (comma == std::string_view::npos) return true;
     list.remove_prefix(comma + 1);
   }
-}
-
-bool has_line_break(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
 
 enum class line_result : uint8_t { complete, partial, too_long };
@@ -140,8 +148,7 @@ const char* split_field_line(std::string_view line, std::string_view& name,
   name = line.substr(0, colon);
   // RFC 9112 5.1 says reject: a proxy may take "Content-Length : 5" as the real thing.
   if (!name.empty() && is_ows(name.back())) return "whitespace before colon in header";
-  if (name.empty() || !std::all_of(name.begin(), name.end(), is_tchar))
-    return "malformed header line";
+  if (!is_token(name)) return "malformed header line";
   value = trim_ows(line.substr(colon + 1));
   for (char c : value) {
     auto u = static_cast<unsigned char>(c);
@@ -633,7 +640,7 @@ void request_parser::parse_request_line(std::string_view line) {
   std::string_view method = line.substr(0, sp1);
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
-  bool ok = !method.empty() && std::all_of(method.begin(), method.end(), is_tchar) &&
+  bool ok = is_token(method) &&
             !target.empty() && version.size() == 8 && version.compare(0, 5, "HTTP/") == 0 &&
             is_digit(version[5]) && version[6] == '.' && is_digit(version[7]);
   for (char c : target) {

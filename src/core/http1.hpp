@@ -13,6 +13,11 @@
 
 namespace medflow::http1 {
 
+// A token (RFC 9110 5.6.2): not empty, tchar only; what a method and a field name must be.
+bool is_token(std::string_view s);
+// A CR, LF or NUL in s: written into a message's line, it would break the framing.
+bool has_line_break(std::string_view s);
+
 // Appends "METHOD target HTTP/1.1\r\nHost: host\r\n", each header "Name: value\r\n" ("Name:\r\n"
 // when the value is empty),
 // "Content-Length: N\r\n" when send_length (N = body.size()), "\r\n" and the body to `out`.

@@ -39,13 +39,10 @@ constexpr int64_t linger_us = 2'000'000;     // a closing connection's reads are
 char listen_tag;
 char event_tag;
 
-bool token_char(char c) {
-  return c > 0x20 && c < 0x7f && !std::strchr("\"(),/:;<=>?@[\\]{}", c);
-}
-bool field_safe(const std::string& s) {
-  for (char c : s)
-    if (c == '\r' || c == '\n' || c == '\0') return false;
-  return true;
+// One read buffer per loop thread, for requests and for what a closing client still sends.
+std::vector<char>& scratch() {
+  thread_local std::vector<char> buf(read_chunk);
+  return buf;
 }
 
 }  // namespace
@@ -185,8 +182,8 @@ class loop : public std::enable_shared_from_this<loop> {
     if (listening_) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
     listening_ = false;
   }
-  void push_timer(int64_t at, const std::shared_ptr<exchange>& ex) {
-    timers_.push_back({at, ex});
+  void push_timer(int64_t at, std::weak_ptr<exchange> ex) {
+    timers_.push_back({at, std::move(ex)});
     std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
   }
 
@@ -228,7 +225,6 @@ class loop : public std::enable_shared_from_this<loop> {
   std::vector<op> ops_taken_;
   bool finished_ = false;
 
-  friend class engine;
 };
 
 // -- exchange ------------------------------------------------------------------------------
@@ -379,7 +375,7 @@ void loop::on_event(conn* raw, uint32_t events) {
 }
 
 void loop::process(std::shared_ptr<conn> c) {
-  thread_local std::vector<char> buf(read_chunk);
+  auto& buf = scratch();
   for (int round = 0;; ++round) {
     if (round == 16) {  // a client that keeps sending waits its turn behind the others
       post({op::resume, c, {}, 0});
@@ -530,7 +526,7 @@ void loop::linger(const std::shared_ptr<conn>& c) {
 }
 
 void loop::drain(const std::shared_ptr<conn>& c) {
-  thread_local std::vector<char> sink(read_chunk);
+  auto& sink = scratch();
   for (int reads = 0; reads < 16; ++reads) {
     ssize_t n = ::recv(c->fd, sink.data(), sink.size(), 0);
     if (n > 0) continue;
@@ -563,8 +559,7 @@ void loop::run_ops() {
         close_conn(o.c);
         break;
       case op::timer:
-        timers_.push_back({o.t, std::move(o.ex)});
-        std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
+        push_timer(o.t, std::move(o.ex));
         break;
       case op::stop:
         if (stopping_.load()) break;
@@ -803,8 +798,7 @@ std::string serialize(const httplib::Response& res, bool head, bool keep_alive, 
     if (strcasecmp(k.c_str(), "Content-Length") == 0 || strcasecmp(k.c_str(), "Connection") == 0 ||
         strcasecmp(k.c_str(), "Transfer-Encoding") == 0)
       continue;
-    bool name_ok = !k.empty() && std::all_of(k.begin(), k.end(), token_char);
-    if (!name_ok || !field_safe(v)) {
+    if (!http1::is_token(k) || http1::has_line_break(v)) {
       log::warn("http", "header ", k, " dropped from an answer: it would break the framing");
       continue;
     }

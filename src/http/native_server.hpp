@@ -54,7 +54,6 @@ class exchange : public std::enable_shared_from_this<exchange> {
 
  private:
   friend class loop;
-  friend class engine;
   std::shared_ptr<conn> conn_;
   std::atomic<bool> answered_{false};
   bool keep_alive_ = true;

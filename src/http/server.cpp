@@ -13,7 +13,6 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <optional>
-#include <regex>
 
 namespace medflow::http {
 
@@ -140,6 +139,12 @@ void server::set_error_renderer(const std::string& prefix, error_renderer fn) {
   renderers_.emplace_back(prefix, std::move(fn));
 }
 
+httplib::Response server::rendered(const httplib::Request& req, const error& e) {
+  httplib::Response res;
+  render_error(req, res, e);
+  return res;
+}
+
 void server::render_error(const httplib::Request& req, httplib::Response& res, const error& e) {
   const error_renderer* best = nullptr;
   size_t best_len = 0;
@@ -167,7 +172,7 @@ void server::on_error(const httplib::Request& req, httplib::Response& res) {
     // An existing path with another method is a 405 (the native engine decides that itself).
     std::string allow;
     for (auto& r : routes_)
-      if (std::regex_match(req.path, r.re)) allow += (allow.empty() ? "" : ", ") + r.method;
+      if (match(r, req.path, nullptr)) allow += (allow.empty() ? "" : ", ") + r.method;
     if (!allow.empty()) {
       res.status = 405;
       status = 405;
@@ -214,27 +219,12 @@ server::route& server::make_route(const std::string& method, const std::string& 
   route r;
   r.method = method;
   r.path = path;
-  std::string pattern;
-  size_t i = 0;
-  while (i < path.size()) {
-    auto open = path.find('{', i);
-    if (open == std::string::npos) {
-      pattern += regex_escape(path.substr(i));
-      break;
-    }
-    auto close = path.find('}', open);
-    pattern += regex_escape(path.substr(i, open - i));
-    pattern += "([^/]+)";
-    r.names.push_back(path.substr(open + 1, close - open - 1));
-    i = close + 1;
-  }
-  pattern += "/?";  // a trailing slash is ignored
-  r.re = std::regex(pattern);
   for (size_t p = 1; p <= path.size();) {
     auto slash = std::min(path.find('/', p), path.size());
     auto seg = path.substr(p, slash - p);
     if (seg.find('{') != std::string::npos && (seg.front() != '{' || seg.back() != '}'))
       throw std::logic_error("a path parameter must be a whole segment: " + path);
+    if (!seg.empty() && seg.front() == '{') r.names.push_back(seg.substr(1, seg.size() - 2));
     r.segments.push_back(std::move(seg));
     p = slash + 1;
   }
@@ -304,8 +294,7 @@ void server::add(const std::string& method, const std::string& path, handler h, 
   add_httplib(r, [&r](const httplib::Request& req, httplib::Response& res) {
     auto start = clock::steady_us();
     params ps;
-    for (size_t k = 0; k < r.names.size() && k + 1 < req.matches.size(); ++k)
-      ps[r.names[k]] = httplib::detail::decode_url(req.matches[k + 1].str(), false);
+    match(r, req.path, &ps);  // httplib routed it: it matches
     r.sync(req, res, ps);
     r.probe->count(res.status, static_cast<double>(clock::steady_us() - start) / 1e6);
   });
@@ -395,8 +384,7 @@ void server::add_async(const std::string& method, const std::string& path, async
   add_httplib(r, [this, &r](const httplib::Request& req, httplib::Response& res) {
     auto start = clock::steady_us();
     params ps;
-    for (size_t k = 0; k < r.names.size() && k + 1 < req.matches.size(); ++k)
-      ps[r.names[k]] = httplib::detail::decode_url(req.matches[k + 1].str(), false);
+    match(r, req.path, &ps);  // httplib routed it: it matches
     auto st = [&] {
       auto t = std::make_shared<waiting_target>();
       // A copy of what the error format depends on: the responder may be dropped after this
@@ -405,24 +393,18 @@ void server::add_async(const std::string& method, const std::string& path, async
       shape.method = req.method;
       shape.path = req.path;
       t->dropped = [this, shape = std::move(shape)] {
-        httplib::Response err;
-        render_error(shape, err, error::internal("internal error"));
-        return err;
+        return rendered(shape, error::internal("internal error"));
       };
       auto st = t->st;
       responder rp(std::move(t));  // outlives the catch below: a throw is not a drop
       try {
         r.async(req, ps, rp);
       } catch (const error_exception& e) {
-        httplib::Response err;
-        render_error(req, err, e.err());
-        st->respond(std::move(err));
+        st->respond(rendered(req, e.err()));
       } catch (const std::exception& e) {
         // Answered here, so that nothing outlives this frame waiting to use the request.
         log::error("http", req.method, " ", req.path, " failed: ", e.what());
-        httplib::Response err;
-        render_error(req, err, error::internal("internal error"));
-        st->respond(std::move(err));
+        st->respond(rendered(req, error::internal("internal error")));
       }
       return st;
     }();
@@ -439,12 +421,17 @@ void server::dispatch(const std::shared_ptr<native::exchange>& ex) {
   const std::string& method = ex->head ? get : ex->req.method;  // HEAD is GET without the body
   route* found = nullptr;
   std::string allow;  // the methods the path has, for a 405
+  params ps;
   for (auto& r : routes_) {
-    if (!match(r, ex->raw_path, nullptr)) continue;
+    if (!match(r, ex->raw_path, &ps)) {
+      ps.clear();  // what a partial match collected
+      continue;
+    }
     if (r.method == method) {
       found = &r;
       break;
     }
+    ps.clear();
     allow += (allow.empty() ? "" : ", ") + r.method;
   }
   if (!found) {
@@ -460,8 +447,6 @@ void server::dispatch(const std::shared_ptr<native::exchange>& ex) {
   constexpr size_t inline_body_max = 64 * 1024;
   bool here = found->nonblocking && ex->req.body.size() <= inline_body_max;
   route& r = *found;
-  params ps;
-  match(r, ex->raw_path, &ps);
   ex->on_answer = [&r, start](int status) {
     r.probe->count(status, static_cast<double>(clock::steady_us() - start) / 1e6);
   };
@@ -472,9 +457,8 @@ void server::dispatch(const std::shared_ptr<native::exchange>& ex) {
         r.sync(ex->req, res, ps);
       } catch (const std::exception& e) {
         log::error("http", ex->req.method, " ", ex->req.path, " failed: ", e.what());
-        res = httplib::Response();
+        res = rendered(ex->req, error::internal("internal error"));
         apply_default_headers(ex->req.path, res);
-        render_error(ex->req, res, error::internal("internal error"));
       }
       ex->respond(std::move(res));
     };
@@ -489,14 +473,10 @@ void server::dispatch(const std::shared_ptr<native::exchange>& ex) {
     try {
       r.async(t->ex->req, ps, responder(t));
     } catch (const error_exception& e) {
-      httplib::Response err;
-      render_error(t->ex->req, err, e.err());
-      t->respond(std::move(err));
+      t->respond(rendered(t->ex->req, e.err()));
     } catch (const std::exception& e) {
       log::error("http", t->ex->req.method, " ", t->ex->req.path, " failed: ", e.what());
-      httplib::Response err;
-      render_error(t->ex->req, err, error::internal("internal error"));
-      t->respond(std::move(err));
+      t->respond(rendered(t->ex->req, error::internal("internal error")));
     }
   };
   if (here) run();
@@ -505,9 +485,8 @@ void server::dispatch(const std::shared_ptr<native::exchange>& ex) {
 
 httplib::Response server::protocol_error(const httplib::Request& req, int status,
                                          const std::string& why, bool unread) {
-  httplib::Response res;
+  auto res = rendered(req, error{status, status_code_name(status), why, {}});
   apply_default_headers(req.path, res);
-  render_error(req, res, error{status, status_code_name(status), why, {}});
   if (unread) probe("unmatched", method_label(req.method)).count(status, 0);
   return res;
 }

@@ -16,7 +16,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -127,7 +126,6 @@ class server {
     std::string path;
     std::vector<std::string> names;
     std::vector<std::string> segments;  // of the template; "{name}" is a parameter
-    std::regex re;
     route_doc doc;
     handler sync;         // one of the two
     async_handler async;
@@ -161,6 +159,7 @@ class server {
   std::vector<std::pair<std::string, httplib::Headers>> default_headers_;
   std::vector<std::pair<std::string, error_renderer>> renderers_;
   void render_error(const httplib::Request& req, httplib::Response& res, const error& e);
+  httplib::Response rendered(const httplib::Request& req, const error& e);
   std::thread thread_;
   int port_ = 0;
   std::mutex probes_mutex_;
