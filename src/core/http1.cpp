@@ -80,6 +80,19 @@ bool for_each_element(std::string_view list, F f) {
   }
 }
 
+// The hex digits a chunk-size line starts with, as `size`; `digits` says how many there were
+// (0: none). False when the value overflows.
+bool chunk_size_digits(std::string_view line, uint64_t& size, size_t& digits) {
+  size = 0;
+  for (digits = 0; digits < line.size(); ++digits) {
+    int h = hex_value(line[digits]);
+    if (h < 0) break;
+    if (size > (max_u64 >> 4)) return false;
+    size = size << 4 | static_cast<unsigned>(h);
+  }
+  return true;
+}
+
 enum class line_result : uint8_t { complete, partial, too_long };
 
 // Takes the next line (without its LF, and without a CR before it) from [p, end), or from what
@@ -414,12 +427,7 @@ response_parser::state response_parser::feed(const char* data, size_t n) {
         if (r == line_result::partial) return state::need_more;
         uint64_t size = 0;
         size_t i = 0;
-        for (; i < line.size(); ++i) {
-          int h = hex_value(line[i]);
-          if (h < 0) break;
-          if (size > (max_u64 >> 4)) return fail("invalid chunk size");
-          size = size << 4 | static_cast<unsigned>(h);
-        }
+        if (!chunk_size_digits(line, size, i)) return fail("invalid chunk size");
         bool ok = i > 0;
         while (i < line.size() && is_ows(line[i])) ++i;
         if (i < line.size() && line[i] != ';') ok = false;
@@ -727,10 +735,7 @@ void request_parser::end_of_head() {
 void request_parser::parse_chunk_size(std::string_view line) {
   uint64_t size = 0;
   size_t i = 0;
-  for (; i < line.size() && hex_value(line[i]) >= 0; ++i) {
-    if (size > (max_u64 >> 4)) return fail(400, "invalid chunk size");
-    size = size << 4 | static_cast<unsigned>(hex_value(line[i]));
-  }
+  if (!chunk_size_digits(line, size, i)) return fail(400, "invalid chunk size");
   size_t ext = i;
   while (ext < line.size() && is_ows(line[ext])) ++ext;
   if (i == 0 || (i < line.size() && (ext == line.size() || line[ext] != ';')))
