@@ -3,6 +3,7 @@
 #include "app/daemon.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "flows/resource_events/selector_cli.hpp"
 
 #include <sys/resource.h>
 
@@ -10,11 +11,20 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <string_view>
 
 extern char** environ;
 
 int main(int argc, char** argv) {
   using namespace medflow;
+  // `medflowd selector '<selector>' '<properties>'`: an operator command, no daemon.
+  if (argc >= 2 && std::string_view(argv[1]) == "selector") {
+    if (argc != 4) {
+      std::cerr << flows::resource_events::selector_usage;
+      return 2;
+    }
+    return flows::resource_events::selector_command(argv[2], argv[3], std::cout, std::cerr);
+  }
   // Block the stop signals in every thread; the main thread waits for them below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
