@@ -168,7 +168,8 @@ class property_lookup {
 inline constexpr std::size_t max_nesting = 256;
 
 struct compile_limits {
-  std::size_t max_text_bytes = 64 * 1024;  // longest selector text accepted
+  // Longest selector text accepted; a value above 1 GiB is taken as 1 GiB.
+  std::size_t max_text_bytes = 64 * 1024;
 };
 
 // Why a text is not a selector, and where: offset is 0-based in bytes, line and column are
