@@ -15,7 +15,7 @@ packages=(
   libexpat1-dev                          # S3's XML answers
   doctest-dev                            # unit tests
   kcat curl jq                           # end-to-end tests: Kafka client, HTTP, JSON
-  python3-aiosmtpd                       # tests: a real SMTP server on loopback
+  python3-aiosmtpd openssl               # tests: a real SMTP server on loopback, its TLS cert
 )
 
 missing=()

@@ -2,13 +2,9 @@
 #include "net/s3_client.hpp"
 
 #include "support/s3rver.hpp"
+#include "support/silent_listener.hpp"
 
 #include <doctest/doctest.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -19,7 +15,9 @@
 namespace {
 
 using namespace medflow;
+using medflow::test::closed_port;
 using medflow::test::s3rver;
+using medflow::test::silent_listener;
 
 s3::options options_for(const s3rver& server) {
   s3::options o;
@@ -29,41 +27,6 @@ s3::options options_for(const s3rver& server) {
   o.secret_key = s3rver::secret_key;
   o.timeout_ms = 10000;
   return o;
-}
-
-// A TCP port that accepts connections (the kernel completes the handshake) and never answers.
-class silent_listener {
- public:
-  silent_listener() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(fd_, 16) == 0);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-  }
-  ~silent_listener() { close(fd_); }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
-
-// A loopback port nothing listens on.
-int closed_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
 }
 
 std::vector<std::string> list_all(const s3::client& c, const std::string& prefix, int max_keys,
