@@ -16,6 +16,7 @@ packages=(
   doctest-dev                            # unit tests
   kcat curl jq                           # end-to-end tests: Kafka client, HTTP, JSON
   python3-aiosmtpd openssl               # tests: a real SMTP server on loopback, its TLS cert
+  python3-botocore                       # tests: AWS's own SigV4 signer checks our signatures
 )
 
 missing=()

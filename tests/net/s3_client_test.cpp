@@ -1,6 +1,7 @@
 // The S3 client against s3rver, a real S3 API server, on loopback.
 #include "net/s3_client.hpp"
 
+#include "support/child_process.hpp"
 #include "support/s3rver.hpp"
 #include "support/silent_listener.hpp"
 
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -217,6 +219,58 @@ TEST_SUITE("s3_client") {
     CHECK(c.get_object("big", 10000).value() == body);
     // An error answer is not held to a tiny object cap.
     CHECK(c.get_object("missing", 1).err().code == "NoSuchKey");
+  }
+
+  // s3rver does not check SigV4 signatures; botocore's S3 signer does, through
+  // tests/support/sigv4_check.py: every operation's signature is accepted with the right
+  // secret and refused with a wrong one.
+  TEST_CASE("signatures checked by botocore: right secret accepted, wrong secret refused") {
+    test::temp_dir dir;
+    test::child_process checker(
+        {"/usr/bin/python3", std::string(MEDFLOW_SOURCE_DIR) + "/tests/support/sigv4_check.py",
+         "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "eu-west-3"},
+        dir.file("sigv4.log"));
+    auto port = checker.wait_for_log(std::regex("listening on 127\\.0\\.0\\.1:([0-9]+)"),
+                                     std::chrono::seconds(20));
+    REQUIRE_MESSAGE(port.has_value(), "sigv4_check.py did not start: ", checker.log());
+    s3::options o;
+    o.endpoint = "http://127.0.0.1:" + *port;
+    o.region = "eu-west-3";
+    o.bucket = "zmed-exams-result";
+    o.access_key = "AKIDEXAMPLE";
+    o.secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    s3::client good(o);
+    s3::list_request list;
+    list.prefix = "2026_01/completed/é +";
+    list.start_after = "2026_01/completed/a b";
+    list.delimiter = "/";
+    list.max_keys = 7;
+    std::string body(3 * 1024 * 1024, 'b');  // big enough for curl's Expect: 100-continue
+    for (auto& key : awkward_keys) {
+      CAPTURE(key);
+      auto put = good.put_object(key, body, "application/pdf");
+      CHECK_MESSAGE(put.ok(), put.err().code, ": ", put.err().message);
+      auto got = good.get_object(key, 100);
+      CHECK_MESSAGE(got.ok(), got.err().code);
+      CHECK(good.head_object(key).ok());
+      CHECK(good.delete_object(key).ok());
+      CHECK(good.copy_object(key, "moved/" + key).ok());
+    }
+    auto page = good.list_objects_v2(list);
+    CHECK_MESSAGE(page.ok(), page.err().code, ": ", page.err().message);
+    list.start_after.clear();
+    list.continuation_token = "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=";
+    CHECK(good.list_objects_v2(list).ok());
+
+    o.secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ";
+    s3::client wrong(o);
+    for (auto err : {wrong.put_object("k", "v").err(), wrong.get_object("k", 10).err(),
+                     wrong.delete_object("k").err(), wrong.copy_object("a", "b").err(),
+                     wrong.list_objects_v2(list).err()}) {
+      CHECK(err.status == 403);
+      CHECK(err.code == "SignatureDoesNotMatch");
+    }
+    CHECK(wrong.head_object("k").err().status == 403);  // HEAD: no body, status only
   }
 
   TEST_CASE("timeouts and refused connections") {
