@@ -5,6 +5,8 @@
 #include "net/curl_easy.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <string_view>
