@@ -84,9 +84,6 @@ struct work_item {
   std::string reason;  // why it is dead-lettered
 };
 
-// Called with nullptr on success or the failure, from any thread, exactly once.
-using done_fn = std::function<void(std::exception_ptr)>;
-
 // The flow's side of a partition consumer. Handlers run on actor threads and must not block
 // for long: they hand durable work to the store writer and call `done` when it committed.
 struct record_handlers {

@@ -91,7 +91,7 @@ class hri_flow : public flow {
       auto* id = r.header("batchId");
       return id ? *id : std::string{};
     };
-    h->process = [registry, validator, tenant](const bus::record& r, actors::done_fn done) {
+    h->process = [registry, validator, tenant](const bus::record& r, done_fn done) {
       actors::batch_record br;
       br.tenant = tenant;
       if (auto* id = r.header("batchId")) br.batch_id = *id;
@@ -101,7 +101,7 @@ class hri_flow : public flow {
       br.done = std::move(done);
       caf::anon_send(registry, actors::batch_record_atom::value, std::move(br));
     };
-    h->dead_letter = [svc](const bus::record& r, const std::string& why, actors::done_fn done) {
+    h->dead_letter = [svc](const bus::record& r, const std::string& why, done_fn done) {
       // A record that kept failing is reported as invalid, without counting for its batch.
       auto* id = r.header("batchId");
       std::optional<std::string> batch_id;

@@ -36,8 +36,8 @@ class medical_events_flow : public flow {
 
     auto jobs = std::make_shared<actors::record_handlers>();
     jobs->key_of = &me::service::key_of;
-    jobs->process = [svc](const bus::record& r, actors::done_fn done) { svc->process(r, done); };
-    jobs->dead_letter = [svc](const bus::record& r, const std::string& why, actors::done_fn done) {
+    jobs->process = [svc](const bus::record& r, done_fn done) { svc->process(r, done); };
+    jobs->dead_letter = [svc](const bus::record& r, const std::string& why, done_fn done) {
       svc->dead_letter(r, why, done);
     };
     // The reference's consumer group name.
@@ -45,10 +45,10 @@ class medical_events_flow : public flow {
 
     auto persons = std::make_shared<actors::record_handlers>();
     persons->key_of = [](const bus::record& r) { return r.key.value_or(""); };
-    persons->process = [svc](const bus::record& r, actors::done_fn done) {
+    persons->process = [svc](const bus::record& r, done_fn done) {
       svc->process_person_event(r, done);
     };
-    persons->dead_letter = [svc](const bus::record& r, const std::string& why, actors::done_fn done) {
+    persons->dead_letter = [svc](const bus::record& r, const std::string& why, done_fn done) {
       svc->dead_letter_person_event(r, why, done);
     };
     start_consumers(rt, {"person_consumer_group", me::person_events_topic,

@@ -385,7 +385,7 @@ struct kafka_log::impl {
     std::string topic;
     int32_t partition;
     int64_t next;
-    std::function<void(std::exception_ptr)> done;
+    done_fn done;
   };
 
   impl(kafka_log& self, kafka_options o, store::database& d)
@@ -1171,7 +1171,7 @@ void kafka_log::commit(const std::string& group, const std::string& topic, int32
 }
 
 void kafka_log::commit_async(const std::string& group, const std::string& topic, int32_t partition,
-                             int64_t next, std::function<void(std::exception_ptr)> done) {
+                             int64_t next, done_fn done) {
   auto g = impl_->enter();
   {
     std::lock_guard<std::mutex> lk{impl_->commit_mutex};

@@ -210,7 +210,7 @@ std::vector<batch_key> service::batches_in(status s) {
   return batch_keys_with_status(*rd, s);
 }
 
-void service::apply(commit c, std::function<void(std::exception_ptr)> done) {
+void service::apply(commit c, done_fn done) {
   auto shared = std::make_shared<commit>(std::move(c));
   db_.write().submit(
       [this, shared](store::tx& t) {

@@ -57,7 +57,7 @@ class service {
     std::vector<bus::message> records;     // to .out / .invalid
   };
   // One writer unit; `done` runs after the commit (nullptr) or with the failure.
-  void apply(commit c, std::function<void(std::exception_ptr)> done);
+  void apply(commit c, done_fn done);
 
  private:
   store::database& db_;

@@ -25,9 +25,6 @@ struct settings {
   int32_t person_events_partitions = 1;
 };
 
-
-using done_fn = std::function<void(std::exception_ptr)>;
-
 // Wrong verification codes accepted for one approval code before verify refuses (409).
 inline constexpr int64_t max_verify_failures = 5;
 
