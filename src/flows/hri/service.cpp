@@ -221,4 +221,10 @@ void service::apply(commit c, done_fn done) {
       std::move(done));
 }
 
+void service::dead_letter(const bus::record& r, const std::string& why, done_fn done) {
+  commit c;
+  c.records.push_back(dead_letter_output(r, why));
+  apply(std::move(c), std::move(done));
+}
+
 }  // namespace medflow::flows::hri
