@@ -1,7 +1,7 @@
-#include "actors/splitter.hpp"
+#include "actors/aggregation/splitter.hpp"
 
-#include "actors/aggregator.hpp"
-#include "actors/source_worker.hpp"
+#include "actors/aggregation/aggregator.hpp"
+#include "actors/aggregation/source_worker.hpp"
 
 namespace medflow::actors {
 

@@ -1,9 +1,10 @@
 // splitter: starts one aggregated request's fan-out: an aggregator, then one source_worker per
-// source call, all in parallel. It is the bridge from the synchronous HTTP request (which waits
-// for the reply, bounded by AGGREGATED_SERVICE_TIMEOUT_MS) to the asynchronous calls.
+// source call, all in parallel, and stops. The flow's service hands it the fan-out; the
+// aggregator's reply answers the HTTP request, which no thread waits for (its responder has a
+// deadline of AGGREGATED_SERVICE_TIMEOUT_MS).
 #pragma once
 
-#include "actors/protocol.hpp"
+#include "actors/aggregation/messages.hpp"
 
 #include <memory>
 
@@ -13,6 +14,7 @@ struct splitter_state {
   static inline const char* name = "splitter";
 };
 
-caf::behavior splitter(caf::stateful_actor<splitter_state>* self, std::shared_ptr<const fan_out> job);
+caf::behavior splitter(caf::stateful_actor<splitter_state>* self,
+                       std::shared_ptr<const fan_out> job);
 
 }  // namespace medflow::actors
