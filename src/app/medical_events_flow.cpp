@@ -4,7 +4,6 @@
 #include "app/consumers.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
-#include "core/log.hpp"
 #include "flows/medical_events/service.hpp"
 #include "flows/medical_events/store.hpp"
 #include "http/medical_events_routes.hpp"
@@ -55,15 +54,8 @@ class medical_events_flow : public flow {
                          s.person_events_partitions, attempts, persons});
 
     auto interval = std::chrono::milliseconds(rt.cfg.integer("medical_events.maintenance_interval_ms"));
-    rt.own(rt.sys.spawn<caf::detached>(actors::periodic, "medical_events maintenance", interval, [svc] {
-      auto now = clock::now_ms();
-      int expired = svc->expire_service_requests(now);
-      int approvals = svc->delete_expired_approvals(now);
-      int jobs = svc->delete_old_jobs(now);
-      if (expired + approvals + jobs > 0)
-        log::info("medical_events", "maintenance: ", expired, " service requests expired, ",
-                  approvals, " approvals and ", jobs, " finished jobs deleted");
-    }));
+    rt.own(rt.sys.spawn<caf::detached>(actors::periodic, "medical_events maintenance", interval,
+                                       [svc] { svc->maintain(clock::now_ms()); }));
 
     http::add_medical_events_routes(rt.http, *svc);
   }
