@@ -112,6 +112,17 @@ void kafka_log::impl::close_consumer(rd_kafka_t* rk) {
   rd_kafka_destroy(rk);
 }
 
+rd_kafka_t* kafka_log::impl::new_consumer(client_config& c) {
+  c.set("enable.auto.commit", "false")
+      .set("enable.auto.offset.store", "false")
+      .set("enable.partition.eof", "false");
+  rd_kafka_t* rk = c.create(RD_KAFKA_CONSUMER);
+  rd_kafka_poll_set_consumer(rk);
+  std::lock_guard<std::mutex> g{consumers_mutex};
+  consumers.push_back(rk);
+  return rk;
+}
+
 void kafka_log::impl::poll_loop() {
   auto next_reap = steady::now() + std::chrono::seconds(1);
   while (!poll_stopping) {

@@ -53,8 +53,11 @@ void kafka_log::impl::require_partition(const std::string& topic, int32_t partit
   if (partition < 0 || partition >= it->second) throw unknown_partition(topic, partition);
 }
 
-template <class Submit>
-event_ptr kafka_log::impl::admin_call(rd_kafka_admin_op_t op, const char* what, Submit submit) {
+template <class Submit, class Results>
+std::pair<rd_kafka_resp_err_t, std::string> kafka_log::impl::topic_call(rd_kafka_admin_op_t op,
+                                                                        const char* what,
+                                                                        Submit submit,
+                                                                        Results results_of) {
   char err[512];
   admin_options_ptr ao{rd_kafka_AdminOptions_new(producer, op)};
   if (rd_kafka_AdminOptions_set_request_timeout(ao.get(), opts.timeout_ms, err, sizeof err) ||
@@ -65,16 +68,14 @@ event_ptr kafka_log::impl::admin_call(rd_kafka_admin_op_t op, const char* what, 
   // The request times out by itself; the margin only guards against a lost result.
   event_ptr ev{rd_kafka_queue_poll(q.get(), opts.timeout_ms + 5000)};
   if (!ev) throw std::runtime_error(std::string("kafka ") + what + " got no answer");
-  return ev;
-}
-
-std::pair<rd_kafka_resp_err_t, std::string> kafka_log::impl::topic_result(
-    rd_kafka_event_t* ev, const rd_kafka_topic_result_t** results, size_t n) {
-  if (rd_kafka_event_error(ev)) return {rd_kafka_event_error(ev), rd_kafka_event_error_string(ev)};
-  if (n < 1) return {RD_KAFKA_RESP_ERR__BAD_MSG, "no result for the topic"};
+  if (rd_kafka_event_error(ev.get()))
+    return {rd_kafka_event_error(ev.get()), rd_kafka_event_error_string(ev.get())};
+  size_t n = 0;
+  const rd_kafka_topic_result_t** results = results_of(ev.get(), &n);
+  if (!results || n < 1) return {RD_KAFKA_RESP_ERR__BAD_MSG, "no result for the topic"};
   const char* text = rd_kafka_topic_result_error_string(results[0]);
-  auto err = rd_kafka_topic_result_error(results[0]);
-  return {err, text ? text : err_text(err)};
+  auto e = rd_kafka_topic_result_error(results[0]);
+  return {e, text ? text : err_text(e)};
 }
 
 void kafka_log::impl::create_topic(const std::string& name, int32_t partitions) {
@@ -89,15 +90,15 @@ void kafka_log::impl::create_topic(const std::string& name, int32_t partitions) 
   if (!nt) throw std::invalid_argument("cannot create topic " + name + ": " + errstr);
   std::unique_ptr<rd_kafka_NewTopic_t, decltype(&rd_kafka_NewTopic_destroy)> owned{
       nt, rd_kafka_NewTopic_destroy};
-  auto ev = admin_call(RD_KAFKA_ADMIN_OP_CREATETOPICS, "create topic",
-                       [&](rd_kafka_AdminOptions_t* ao, rd_kafka_queue_t* q) {
-                         rd_kafka_CreateTopics(producer, &nt, 1, ao, q);
-                       });
-  size_t n = 0;
-  const rd_kafka_topic_result_t** results = nullptr;
-  if (auto* res = rd_kafka_event_CreateTopics_result(ev.get()))
-    results = rd_kafka_CreateTopics_result_topics(res, &n);
-  auto [err, text] = topic_result(ev.get(), results, n);
+  auto [err, text] = topic_call(
+      RD_KAFKA_ADMIN_OP_CREATETOPICS, "create topic",
+      [&](rd_kafka_AdminOptions_t* ao, rd_kafka_queue_t* q) {
+        rd_kafka_CreateTopics(producer, &nt, 1, ao, q);
+      },
+      [](rd_kafka_event_t* ev, size_t* n) -> const rd_kafka_topic_result_t** {
+        auto* res = rd_kafka_event_CreateTopics_result(ev);
+        return res ? rd_kafka_CreateTopics_result_topics(res, n) : nullptr;
+      });
   if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
     throw std::runtime_error("the broker could not create topic " + name + ": " + text);
   // Created (or created concurrently by someone else): wait until metadata shows it.
@@ -120,15 +121,15 @@ void kafka_log::impl::delete_topic(const std::string& name) {
   rd_kafka_DeleteTopic_t* dt = rd_kafka_DeleteTopic_new(name.c_str());
   std::unique_ptr<rd_kafka_DeleteTopic_t, decltype(&rd_kafka_DeleteTopic_destroy)> owned{
       dt, rd_kafka_DeleteTopic_destroy};
-  auto ev = admin_call(RD_KAFKA_ADMIN_OP_DELETETOPICS, "delete topic",
-                       [&](rd_kafka_AdminOptions_t* ao, rd_kafka_queue_t* q) {
-                         rd_kafka_DeleteTopics(producer, &dt, 1, ao, q);
-                       });
-  size_t n = 0;
-  const rd_kafka_topic_result_t** results = nullptr;
-  if (auto* res = rd_kafka_event_DeleteTopics_result(ev.get()))
-    results = rd_kafka_DeleteTopics_result_topics(res, &n);
-  auto [err, text] = topic_result(ev.get(), results, n);
+  auto [err, text] = topic_call(
+      RD_KAFKA_ADMIN_OP_DELETETOPICS, "delete topic",
+      [&](rd_kafka_AdminOptions_t* ao, rd_kafka_queue_t* q) {
+        rd_kafka_DeleteTopics(producer, &dt, 1, ao, q);
+      },
+      [](rd_kafka_event_t* ev, size_t* n) -> const rd_kafka_topic_result_t** {
+        auto* res = rd_kafka_event_DeleteTopics_result(ev);
+        return res ? rd_kafka_DeleteTopics_result_topics(res, n) : nullptr;
+      });
   if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) throw unknown_topic(name);
   if (err) throw std::runtime_error("the broker could not delete topic " + name + ": " + text);
   {

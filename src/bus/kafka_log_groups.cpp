@@ -14,17 +14,9 @@ kafka_log::impl::group_client& kafka_log::impl::group(const std::string& name) {
   auto& slot = groups[name];
   if (slot) return *slot;
   client_config c{opts};
-  c.set("group.id", name)
-      .set("enable.auto.commit", "false")
-      .set("enable.auto.offset.store", "false")
-      .set("enable.partition.eof", "false");
+  c.set("group.id", name);
   auto client = std::make_unique<group_client>();
-  client->rk = c.create(RD_KAFKA_CONSUMER);
-  rd_kafka_poll_set_consumer(client->rk);
-  {
-    std::lock_guard<std::mutex> cg{consumers_mutex};
-    consumers.push_back(client->rk);
-  }
+  client->rk = new_consumer(c);
   slot = std::move(client);
   return *slot;
 }

@@ -47,48 +47,28 @@ inline constexpr const char* component = "kafka";
 
 // -- small RAII wrappers for librdkafka objects ------------------------------------------------
 
-struct list_deleter {
-  void operator()(rd_kafka_topic_partition_list_t* l) const {
-    rd_kafka_topic_partition_list_destroy(l);
-  }
+// A unique_ptr deleter calling librdkafka's destroy function of T.
+template <class T, void (*destroy)(T*)>
+struct destroyer {
+  void operator()(T* p) const { destroy(p); }
 };
-using partition_list = std::unique_ptr<rd_kafka_topic_partition_list_t, list_deleter>;
+template <class T, void (*destroy)(T*)>
+using owned = std::unique_ptr<T, destroyer<T, destroy>>;
+
+using partition_list =
+    owned<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy>;
+using queue_ptr = owned<rd_kafka_queue_t, rd_kafka_queue_destroy>;
+using event_ptr = owned<rd_kafka_event_t, rd_kafka_event_destroy>;
+using message_ptr = owned<rd_kafka_message_t, rd_kafka_message_destroy>;
+using error_ptr = owned<rd_kafka_error_t, rd_kafka_error_destroy>;
+using admin_options_ptr = owned<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>;
+using metadata_ptr = owned<const rd_kafka_metadata_t, rd_kafka_metadata_destroy>;
 
 inline partition_list one_partition(const std::string& topic, int32_t partition, int64_t offset) {
   partition_list l{rd_kafka_topic_partition_list_new(1)};
   rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), partition)->offset = offset;
   return l;
 }
-
-struct queue_deleter {
-  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
-};
-using queue_ptr = std::unique_ptr<rd_kafka_queue_t, queue_deleter>;
-
-struct event_deleter {
-  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
-};
-using event_ptr = std::unique_ptr<rd_kafka_event_t, event_deleter>;
-
-struct message_deleter {
-  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
-};
-using message_ptr = std::unique_ptr<rd_kafka_message_t, message_deleter>;
-
-struct error_deleter {
-  void operator()(rd_kafka_error_t* e) const { rd_kafka_error_destroy(e); }
-};
-using error_ptr = std::unique_ptr<rd_kafka_error_t, error_deleter>;
-
-struct admin_options_deleter {
-  void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
-};
-using admin_options_ptr = std::unique_ptr<rd_kafka_AdminOptions_t, admin_options_deleter>;
-
-struct metadata_deleter {
-  void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
-};
-using metadata_ptr = std::unique_ptr<const rd_kafka_metadata_t, metadata_deleter>;
 
 inline std::string err_text(rd_kafka_resp_err_t err) {
   return rd_kafka_err2str(err);
@@ -285,6 +265,10 @@ struct kafka_log::impl {
   // idle-cursor reaper runs here too, about once a second.
   void poll_loop();
 
+  // A consumer handle for `c` (which names its group): no automatic commits or offset stores,
+  // no end-of-partition events; its main queue is served by the poll thread.
+  rd_kafka_t* new_consumer(kafka::client_config& c);
+
   // -- metadata --------------------------------------------------------------------------------
 
   // Asks for all topics: a request naming a topic could make a broker auto-create it.
@@ -298,13 +282,11 @@ struct kafka_log::impl {
 
   // -- admin -----------------------------------------------------------------------------------
 
-  // Runs one admin request and returns its result event (never null).
-  template <class Submit>
-  event_ptr admin_call(rd_kafka_admin_op_t op, const char* what, Submit submit);
-
-  // The result of one topic in a CreateTopics/DeleteTopics answer.
-  static std::pair<rd_kafka_resp_err_t, std::string> topic_result(
-      rd_kafka_event_t* ev, const rd_kafka_topic_result_t** results, size_t n);
+  // Runs one CreateTopics/DeleteTopics request for one topic (`submit` sends it) and returns
+  // that topic's error and its text; `results_of` finds the topic results in the answer.
+  template <class Submit, class Results>
+  std::pair<rd_kafka_resp_err_t, std::string> topic_call(rd_kafka_admin_op_t op, const char* what,
+                                                         Submit submit, Results results_of);
 
   void create_topic(const std::string& name, int32_t partitions);
 

@@ -162,21 +162,13 @@ void kafka_log::impl::on_queue_event(rd_kafka_t*, void* opaque) {
 kafka_log::impl::read_slot& kafka_log::impl::add_slot() {
   client_config c{opts};
   c.set("group.id", opts.group_id)  // librdkafka only assigns partitions with a group
-      .set("enable.auto.commit", "false")
-      .set("enable.auto.offset.store", "false")
       .set("auto.offset.reset", "earliest")
-      .set("enable.partition.eof", "false")
       // A partition assigned while the handle's fetch request waits at an idle broker
       // joins only the next request; a shorter wait keeps the first read of a new position
       // quick, at the price of a few idle requests a second.
       .set("fetch.wait.max.ms", "100");
   auto s = std::make_unique<read_slot>();
-  s->rk = c.create(RD_KAFKA_CONSUMER);
-  rd_kafka_poll_set_consumer(s->rk);
-  {
-    std::lock_guard<std::mutex> g{consumers_mutex};
-    consumers.push_back(s->rk);
-  }
+  s->rk = new_consumer(c);
   slots.push_back(std::move(s));
   return *slots.back();
 }
