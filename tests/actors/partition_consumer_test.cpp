@@ -179,6 +179,8 @@ TEST_CASE_FIXTURE(consumer_fixture, "a record whose key cannot be read is dead-l
 }
 
 TEST_CASE_FIXTURE(consumer_fixture, "drain finishes the batch in flight, commits it, and stops") {
+  SUBCASE("by key") { mode = record_handlers::order::by_key; }
+  SUBCASE("in log order") { mode = record_handlers::order::in_log_order; }
   produce("a", 2);
   hold = true;
   start();
@@ -274,22 +276,4 @@ TEST_CASE_FIXTURE(consumer_fixture, "in log order: a completion with an error fa
         std::string::npos);
   CHECK(bus.commit_log.empty());
   CHECK(attempts->attempts(0) == 1);
-}
-
-TEST_CASE_FIXTURE(consumer_fixture, "in log order: drain waits for the completions, commits, "
-                                     "stops") {
-  mode = record_handlers::order::in_log_order;
-  produce("a", 2);
-  hold = true;
-  start();
-  auto rec = watch(consumer);
-  caf::anon_send(consumer, drain_atom::value);
-  run();
-  CHECK_FALSE(rec->exited);
-  pending.at(1)(nullptr);
-  pending.at(0)(nullptr);
-  run();
-  CHECK(rec->exited);
-  CHECK_FALSE(rec->reason);
-  CHECK(bus.committed("g", "t", 0) == 2);
 }

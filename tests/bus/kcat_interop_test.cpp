@@ -5,6 +5,7 @@
 #include "bus/kafka_log.hpp"
 
 #include "core/murmur2.hpp"
+#include "support/database.hpp"
 #include "support/kafka_mock_cluster.hpp"
 #include "support/temp_dir.hpp"
 
@@ -88,11 +89,7 @@ struct fixture {
   std::unique_ptr<kafka_log> log;
 
   fixture() {
-    store::database::options o;
-    o.path = dir.file("bus.db");
-    o.conn.synchronous = "NORMAL";
-    db = std::make_unique<store::database>(o);
-    db->migrate(embedded_log::migrations());
+    db = test::open_database(dir.file("bus.db"), {embedded_log::migrations()});
     kafka_options k;
     k.brokers = cluster.bootstraps();
     k.group_id = "kcat-interop";

@@ -9,6 +9,7 @@
 #include "flows/hri/store.hpp"
 
 #include "support/actor_fixture.hpp"
+#include "support/database.hpp"
 #include "support/temp_dir.hpp"
 #include "support/writer_turns.hpp"
 
@@ -65,12 +66,7 @@ struct batch_fixture : actor_fixture {
   hri::principal integrator{"integrator-1", {hri::scope_integrator, hri::scope_internal}, false};
 
   explicit batch_fixture(int64_t completion_delay_ms = 1000, int64_t stuck_timeout_ms = 0) {
-    store::database::options o;
-    o.path = dir.file("hri.db");
-    o.conn.synchronous = "NORMAL";
-    db = std::make_unique<store::database>(o);
-    db->migrate(bus::embedded_log::migrations());
-    db->migrate(hri::migrations());
+    db = open_database(dir.file("hri.db"), {bus::embedded_log::migrations(), hri::migrations()});
     bus = std::make_unique<bus::embedded_log>(*db);
     hri::settings s;
     s.validation = true;

@@ -4,7 +4,7 @@
 #include "flows/aggregation/agp_test_data.hpp"
 #include "flows/aggregation/service.hpp"
 
-#include "store/database.hpp"
+#include "support/database.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -33,10 +33,7 @@ struct service_fixture {
   std::shared_ptr<answered> out = std::make_shared<answered>();
 
   explicit service_fixture(bool cache = false) {
-    store::database::options o;
-    o.path = dir.file("agg.db");
-    db = std::make_unique<store::database>(o);
-    db->migrate(ag::index_migrations());
+    db = medflow::test::open_database(dir.file("agg.db"), {ag::index_migrations()});
     ag::catalog c;
     auto lab = agp::lab_service();
     lab.limits = {4000, 4500, 5000};
@@ -189,12 +186,10 @@ TEST_CASE("service: a caching service hands its cache over and is swept") {
 
 TEST_CASE("service: an external index needs an HTTP client") {
   medflow::test::temp_dir dir;
-  store::database::options o;
-  o.path = dir.file("agg.db");
-  store::database db(o);
+  auto db = medflow::test::open_database(dir.file("agg.db"), {});
   ag::settings s;
   s.index_url = "http://127.0.0.1:1/find-content";
-  CHECK_THROWS_AS(ag::service(ag::catalog{}, s, db, nullptr, [](ag::fan_out_request) {}),
+  CHECK_THROWS_AS(ag::service(ag::catalog{}, s, *db, nullptr, [](ag::fan_out_request) {}),
                   std::invalid_argument);
 }
 
