@@ -5,7 +5,8 @@
 
 namespace medflow::actors {
 
-caf::behavior splitter(caf::stateful_actor<splitter_state>* self, std::shared_ptr<const fan_out> job) {
+caf::behavior splitter(caf::stateful_actor<splitter_state>* self,
+                       std::shared_ptr<const fan_out> job) {
   auto agg = self->spawn(aggregator, job);
   for (size_t i = 0; i < job->calls.size(); ++i) self->spawn(source_worker, job, i, agg);
   self->quit();

@@ -57,8 +57,8 @@ catalog load_catalog(const std::string& dir, const std::string& tak_file, const 
     // The shipped directory holds the shipped TAK: with aggregation.tak_file pointed at
     // another one, it is still a TAK, not a service to refuse to start over.
     if (entry.path().filename() == "tak.json") {
-      log::info("aggregation", "skipped ", entry.path().string(), ": a TAK file (the one in use is ",
-                tak_file, ")");
+      log::info("aggregation", "skipped ", entry.path().string(),
+                ": a TAK file (the one in use is ", tak_file, ")");
       continue;
     }
     files.push_back(entry.path());
