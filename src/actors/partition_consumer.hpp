@@ -2,12 +2,13 @@
 // fetches batches from the bus starting at its group's committed offset and dispatches every
 // record to the keyed sequencer, or, for handlers that keep the order themselves
 // (record_handlers::order::in_log_order), hands it to the handler at once, in log order. The
-// committed offset only ever moves to the first record not yet done, so a batch is committed once every record of it (and before it) is done; the next
-// batch may already be in flight meanwhile (up to `max_in_flight` records), and commits are
-// coalesced (one at a time, the newest point wins). A record that fails makes the consumer stop
-// with an error: the supervisor restarts it and the uncommitted rest is delivered again. A
-// record that failed `max_attempts` times is dead-lettered instead, so one poison message
-// never blocks the partition.
+// committed offset only ever moves to the first record not yet done, so a batch is committed
+// once every record of it (and before it) is done; the next batch may already be in flight
+// meanwhile (up to `max_in_flight` records), and commits are coalesced (one at a time, the
+// newest point wins). A record that fails makes the consumer stop with an error: the
+// supervisor restarts it and the uncommitted rest is delivered again. A record that failed
+// `max_attempts` times is dead-lettered instead, so one poison message never blocks the
+// partition.
 #pragma once
 
 #include "actors/keyed_sequencer.hpp"
