@@ -6,11 +6,12 @@
 #      MEDFLOWD_BIN (another medflowd binary, for A/B runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 bash bench/calibrate.sh
 secs=${1:-20}
 clients=${2:-200}
 dir=$(mktemp -d)
-trap 'kill $fpid $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $fpid 2>/dev/null; stop_medflowd; wait 2>/dev/null; rm -rf "$dir"' EXIT
 build/tests/fake_source --port 0 --default-delay-ms 100 --default-items 1 >"$dir/fake.out" 2>&1 &
 fpid=$!
 until grep -q "listening on" "$dir/fake.out" 2>/dev/null; do sleep 0.05; done
@@ -26,10 +27,8 @@ for s in 1 2 3 4 5; do
   routes+="{\"contract\":\"urn:bench\",\"logicalAddress\":\"SRC-$s\",\"url\":\"http://127.0.0.1:$fport/SRC-$s\"},"
 done
 echo "{\"permissions\":[${perms%,}],\"routes\":[${routes%,}]}" >"$dir/agg/tak.json"
-${MEDFLOWD_BIN:-build/medflowd} --port 0 --data-dir "$dir/data" --set log.level=warn \
-  --set aggregation.services_dir="$dir/agg" --set aggregation.tak_file="$dir/agg/tak.json" \
-  --set http.threads=$((clients + 56)) ${MEDFLOWD_ARGS:-} >"$dir/out" 2>"$dir/err" &
-pid=$!
-until grep -q "listening on" "$dir/out" 2>/dev/null; do sleep 0.05; done
-url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$dir/out")
-build/bench/agp_bench "$url" "$pid" --clients "$clients" --seconds "$secs" --fake "http://127.0.0.1:$fport" ${AGP_BENCH_ARGS:-}
+# shellcheck disable=SC2086  # MEDFLOWD_ARGS holds several words
+start_medflowd "$dir/data" --set aggregation.services_dir="$dir/agg" \
+  --set aggregation.tak_file="$dir/agg/tak.json" --set http.threads=$((clients + 56)) \
+  ${MEDFLOWD_ARGS:-}
+build/bench/agp_bench "$medflowd_url" "$medflowd_pid" --clients "$clients" --seconds "$secs" --fake "http://127.0.0.1:$fport" ${AGP_BENCH_ARGS:-}

@@ -208,47 +208,45 @@ std::string patient(int i) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::cerr << "usage: agp_bench URL PID [--clients C] [--seconds S] [--patients P] "
-                 "[--source-delay-ms D]\n";
-    return 2;
+  bench::command_line args(argc, argv, 2,
+                           {"--clients", "--seconds", "--patients", "--source-delay-ms",
+                            "--direct", "--epoll", "--fake", "--dump"},
+                           "agp_bench URL PID [--clients C] [--seconds S] [--patients P] "
+                           "[--source-delay-ms D] [--direct 0|1] [--epoll 0|1] [--fake URL] "
+                           "[--dump FILE]");
+  std::string url = args.positional(0);
+  int pid = 0;
+  try {
+    pid = std::stoi(args.positional(1));
+  } catch (const std::exception&) {
+    args.fail("PID must be a process id");
   }
-  std::string url = argv[1];
-  int pid = std::stoi(argv[2]);
-  int clients = 200, seconds = 20, patients = 1000, delay_ms = 100;
+  int clients = args.integer("--clients", 200);
+  int seconds = args.integer("--seconds", 20);
+  int patients = args.integer("--patients", 1000);
+  int delay_ms = args.integer("--source-delay-ms", 100);
   // --direct 1: ask one source (fake_source) directly, without medflowd: the floor of the
   // overhead that the load generator and the machine add on their own.
-  bool direct = false;
+  bool direct = args.integer("--direct", 0) != 0;
   // --epoll 1: drive all clients from one epoll thread instead of one thread each.
-  bool epoll_mode = false;
+  bool epoll_mode = args.integer("--epoll", 0) != 0;
   // --fake URL: the fake_source's base URL; its GET /timings gives each request's slowest
   // source call as the source itself saw it, so the overhead is measured against that.
-  std::string fake_url;
+  std::string fake_url = args.text("--fake", "");
+  if (!fake_url.empty()) {
+    try {
+      bench::parse_url(fake_url);
+    } catch (const std::invalid_argument& e) {
+      args.fail(std::string("--fake: ") + e.what());
+    }
+  }
   // --dump FILE: one line per request of the split (thread-per-client mode, with --fake): when
   // it was sent (ms since the first), answer - slowest source, send -> first call, spread,
   // last answer -> client (ms), then send, first call's arrival, last answer, receive
   // (CLOCK_MONOTONIC ns, to line up with `perf record -k mono`). Shows whether slow requests
   // come together (a stage stalled) or spread out, and when.
-  std::string dump_file;
-  for (int i = 3; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    if (k == "--fake") {
-      fake_url = argv[i + 1];
-      continue;
-    }
-    if (k == "--dump") {
-      dump_file = argv[i + 1];
-      continue;
-    }
-    int v = std::stoi(argv[i + 1]);
-    if (k == "--clients") clients = v;
-    else if (k == "--seconds") seconds = v;
-    else if (k == "--patients") patients = v;
-    else if (k == "--source-delay-ms") delay_ms = v;
-    else if (k == "--direct") direct = v != 0;
-    else if (k == "--epoll") epoll_mode = v != 0;
-  }
-  auto [host, port] = bench::parse_url(url);
+  std::string dump_file = args.text("--dump", "");
+  auto [host, port] = args.url(0);
 
   // Five engagements per patient, sources SRC-1..SRC-5.
   if (!direct) {

@@ -3,6 +3,7 @@
 //
 // usage: bus_bench [--records N] [--batch B] [--threads T] [--synchronous FULL|NORMAL]
 //                  [--value-bytes V] [--dir DIR]
+#include "bench_util.hpp"
 #include "bus/embedded_log.hpp"
 #include "core/clock.hpp"
 #include "store/database.hpp"
@@ -28,20 +29,18 @@ struct args {
 };
 
 args parse(int argc, char** argv) {
+  bench::command_line cl(argc, argv, 0,
+                         {"--records", "--batch", "--threads", "--value-bytes", "--synchronous",
+                          "--dir"},
+                         "bus_bench [--records N] [--batch B] [--threads T] "
+                         "[--synchronous FULL|NORMAL] [--value-bytes V] [--dir DIR]");
   args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
-    if (k == "--records") a.records = std::atoi(v.c_str());
-    else if (k == "--batch") a.batch = std::atoi(v.c_str());
-    else if (k == "--threads") a.threads = std::atoi(v.c_str());
-    else if (k == "--value-bytes") a.value_bytes = std::atoi(v.c_str());
-    else if (k == "--synchronous") a.synchronous = v;
-    else if (k == "--dir") a.dir = v;
-    else {
-      std::fprintf(stderr, "unknown argument %s\n", k.c_str());
-      std::exit(2);
-    }
-  }
+  a.records = cl.integer("--records", a.records);
+  a.batch = cl.integer("--batch", a.batch);
+  a.threads = cl.integer("--threads", a.threads);
+  a.value_bytes = cl.integer("--value-bytes", a.value_bytes);
+  a.synchronous = cl.text("--synchronous", a.synchronous);
+  a.dir = cl.text("--dir", a.dir);
   return a;
 }
 

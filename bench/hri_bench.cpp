@@ -55,10 +55,7 @@ double produce(const options& o, const std::string& topic, int n, const std::str
         }
         auto res = cli.Post(("/topics/" + topic + "/records").c_str(), json{{"records", recs}}.dump(),
                             "application/json");
-        if (!res || res->status != 200) {
-          std::cerr << "append failed: " << (res ? res->body : httplib::to_string(res.error())) << "\n";
-          std::exit(1);
-        }
+        bench::must(res, 200, "append");
       }
     });
   for (auto& t : ts) t.join();
@@ -68,28 +65,17 @@ double produce(const options& o, const std::string& topic, int n, const std::str
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::cerr << "usage: hri_bench URL [--records N] [--connections C] [--validator V]\n";
-    return 2;
-  }
+  bench::command_line args(argc, argv, 1, {"--records", "--connections", "--validator"},
+                           "hri_bench URL [--records N] [--connections C] [--validator V]");
   options o;
-  std::string url = argv[1];
-  auto ep = bench::parse_url(url);
+  auto ep = args.url(0);
   o.host = ep.host;
   o.port = ep.port;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
-    if (k == "--records") o.records = std::stoi(v);
-    else if (k == "--connections") o.connections = std::stoi(v);
-    else if (k == "--validator") o.validator = v;
-  }
+  o.records = args.integer("--records", o.records);
+  o.connections = args.integer("--connections", o.connections);
+  o.validator = args.text("--validator", o.validator);
+  using bench::must;
   httplib::Client cli(o.host, o.port);
-  auto must = [](const httplib::Result& r, int want, const char* what) {
-    if (!r || r->status != want) {
-      std::cerr << what << " failed: " << (r ? r->body : httplib::to_string(r.error())) << "\n";
-      std::exit(1);
-    }
-  };
   // The ceiling: raw appends of the same records to a scratch topic, same endpoint.
   must(cli.Post("/topics", R"({"name":"bench.raw","partitions":4})", "application/json"), 201, "topic");
   double ceiling = produce(o, "bench.raw", o.records, "");

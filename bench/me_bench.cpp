@@ -101,24 +101,18 @@ double healthz_ceiling(const options& o, int secs) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::cerr << "usage: me_bench URL DB [--patients N] [--connections C] [--seconds S] [--rate R]\n";
-    return 2;
-  }
+  bench::command_line args(
+      argc, argv, 2, {"--patients", "--connections", "--seconds", "--rate"},
+      "me_bench URL DB [--patients N] [--connections C] [--seconds S] [--rate R]");
   options o;
-  std::string url = argv[1];
-  auto ep = bench::parse_url(url);
+  auto ep = args.url(0);
   o.host = ep.host;
   o.port = ep.port;
-  o.db = argv[2];
-  for (int i = 3; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    int v = std::atoi(argv[i + 1]);
-    if (k == "--patients") o.patients = v;
-    else if (k == "--connections") o.connections = v;
-    else if (k == "--seconds") o.seconds = v;
-    else if (k == "--rate") o.rate = v;
-  }
+  o.db = args.positional(1);
+  o.patients = args.integer("--patients", o.patients);
+  o.connections = args.integer("--connections", o.connections);
+  o.seconds = args.integer("--seconds", o.seconds);
+  o.rate = args.integer("--rate", o.rate);
 
   // Registries.
   {

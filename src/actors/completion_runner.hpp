@@ -7,6 +7,7 @@
 #pragma once
 
 #include "actors/protocol.hpp"
+#include "core/http_client.hpp"
 
 #include <functional>
 #include <memory>

@@ -2,8 +2,6 @@
 
 #include "core/error.hpp"
 
-#include <algorithm>
-
 namespace medflow::actors {
 
 namespace {
@@ -21,19 +19,9 @@ void hand_over(caf::stateful_actor<key_worker_state>* self, work_item& item) {
     st.handlers->process(item.rec, std::move(done));
 }
 
-// Starts the front item; its completion arrives as a `completed` message. Pipelined handlers
-// get every queued item at once.
+// Starts the front item; its completion arrives as a `completed` message.
 void start_next(caf::stateful_actor<key_worker_state>* self) {
   auto& st = self->state;
-  if (st.handlers->pipelined) {
-    while (!st.queue.empty()) {
-      auto item = std::move(st.queue.front());
-      st.queue.pop_front();
-      st.handed_over.push_back(item.rec.offset);
-      hand_over(self, item);
-    }
-    return;
-  }
   if (st.busy || st.queue.empty()) return;
   st.busy = true;
   hand_over(self, st.queue.front());
@@ -59,13 +47,6 @@ caf::behavior key_worker(caf::stateful_actor<key_worker_state>* self, std::strin
         auto& st = self->state;
         if (!err.empty()) {
           self->quit(caf::make_error(caf::sec::runtime_error, err));
-          return;
-        }
-        if (st.handlers->pipelined) {
-          auto it = std::find(st.handed_over.begin(), st.handed_over.end(), offset);
-          if (it == st.handed_over.end()) return;  // stale
-          st.handed_over.erase(it);
-          self->send(st.sequencer, handled_atom::value, st.key, offset);
           return;
         }
         if (st.queue.empty() || st.queue.front().rec.offset != offset) return;  // stale

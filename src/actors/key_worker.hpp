@@ -1,4 +1,4 @@
-// key_worker: the mailbox of one key (a patient, a batch). It handles its records strictly one
+// key_worker: the mailbox of one key (a patient). It handles its records strictly one
 // at a time in arrival order: the next starts only when the previous one's completion (after
 // its store commit) has arrived. A failing record kills the worker; the sequencer reports it.
 #pragma once
@@ -22,7 +22,6 @@ struct key_worker_state {
   // -- member variables --------------------------------------------------------------------------
   std::deque<work_item> queue;  // front is in progress when busy
   bool busy = false;
-  std::deque<int64_t> handed_over;  // pipelined: offsets handed to the handler, not done yet
 };
 
 caf::behavior key_worker(caf::stateful_actor<key_worker_state>* self, std::string key,

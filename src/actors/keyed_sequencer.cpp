@@ -155,7 +155,6 @@ caf::behavior keyed_sequencer(caf::stateful_actor<keyed_sequencer_state>* self,
         auto it = st.keys.find(key);
         if (it == st.keys.end()) return;
         auto& e = it->second;
-        // In order for ordinary handlers; pipelined ones may finish a later record first.
         auto pos = std::find(e.inflight.begin(), e.inflight.end(), offset);
         if (pos != e.inflight.end()) e.inflight.erase(pos);
         if (e.inflight.empty()) {

@@ -70,6 +70,39 @@ void maybe_commit(self_ptr self) {
                        });
 }
 
+// A record failed: count the attempt and stop; the supervisor restarts the consumer, which
+// starts again at the committed offset.
+void fail_record(self_ptr self, int64_t offset, const std::string& reason) {
+  auto& st = self->state;
+  int n = st.attempts->fail(offset, reason);
+  self->quit(caf::make_error(caf::sec::runtime_error,
+                             label(st.cfg) + " offset " + std::to_string(offset) +
+                                 " failed (attempt " + std::to_string(n) + "): " + reason));
+}
+
+// record_handlers::order::in_log_order: the handler gets the record at once; its completion
+// comes back as record_done / record_failed. Returns false when the handler threw (the
+// consumer has failed then).
+bool hand_over(self_ptr self, work_item& item) {
+  auto& st = self->state;
+  auto me = caf::actor_cast<caf::actor>(self);
+  int64_t offset = item.rec.offset;
+  done_fn done = [me, offset](std::exception_ptr e) {
+    if (e) caf::anon_send(me, record_failed_atom::value, offset, medflow::describe(e));
+    else caf::anon_send(me, record_done_atom::value, offset);
+  };
+  try {
+    if (item.dead_letter)
+      st.handlers->dead_letter(item.rec, item.reason, std::move(done));
+    else
+      st.handlers->process(item.rec, std::move(done));
+  } catch (const std::exception& e) {
+    fail_record(self, offset, e.what());
+    return false;
+  }
+  return true;
+}
+
 void fetch(self_ptr self) {
   auto& st = self->state;
   if (st.draining) return;
@@ -104,6 +137,12 @@ void fetch(self_ptr self) {
       st.m_dead_lettered->inc();
       log::warn("consumer", label(st.cfg), " offset ", r.offset, " dead-lettered: ", item.reason);
     }
+    st.pending.insert(r.offset);
+    if (!st.sequencer) {
+      item.rec = std::move(r);
+      if (!hand_over(self, item)) return;
+      continue;
+    }
     std::string key;
     try {
       key = st.handlers->key_of(r);
@@ -113,7 +152,6 @@ void fetch(self_ptr self) {
       item.reason = std::string("cannot read the record's key: ") + e.what();
       st.m_dead_lettered->inc();
     }
-    st.pending.insert(r.offset);
     item.rec = std::move(r);
     self->send(st.sequencer, dispatch_atom::value, key, std::move(item));
   }
@@ -156,9 +194,10 @@ caf::behavior partition_consumer(caf::stateful_actor<partition_consumer_state>* 
   st.next_fetch = st.committed;
   st.m_committed->set(st.committed);
   st.last_commit = self->clock().now() - st.cfg.commit_interval;  // the first may go at once
-  st.sequencer = self->spawn<caf::linked>(keyed_sequencer, st.handlers,
-                                          caf::actor_cast<caf::actor>(self), st.cfg.limits,
-                                          label(st.cfg));
+  if (st.handlers->mode == record_handlers::order::by_key)
+    st.sequencer = self->spawn<caf::linked>(keyed_sequencer, st.handlers,
+                                            caf::actor_cast<caf::actor>(self), st.cfg.limits,
+                                            label(st.cfg));
   auto me = caf::actor_cast<caf::actor>(self);
   auto pending = st.wake_pending;
   st.watch = bus->watch(st.cfg.topic, st.cfg.partition, [me, pending] {
@@ -187,11 +226,7 @@ caf::behavior partition_consumer(caf::stateful_actor<partition_consumer_state>* 
         maybe_finish_drain(self);
       },
       [self](record_failed_atom, int64_t offset, const std::string& reason) {
-        auto& st = self->state;
-        int n = st.attempts->fail(offset, reason);
-        self->quit(caf::make_error(caf::sec::runtime_error,
-                                   label(st.cfg) + " offset " + std::to_string(offset) +
-                                       " failed (attempt " + std::to_string(n) + "): " + reason));
+        fail_record(self, offset, reason);
       },
       [self](committed_atom, int64_t next, const std::string& err) {
         auto& st = self->state;

@@ -1,12 +1,14 @@
 // partition_consumer: the router of one partition (the seed's kafka_consumer role). It
 // fetches batches from the bus starting at its group's committed offset and dispatches every
-// record to the keyed sequencer. The committed offset only ever moves to the first record not
-// yet done, so a batch is committed once every record of it (and before it) is done; the next
-// batch may already be in flight meanwhile (up to `max_in_flight` records), and commits are
-// coalesced (one at a time, the newest point wins). A record that fails makes the consumer stop
-// with an error: the supervisor restarts it and the uncommitted rest is delivered again. A
-// record that failed `max_attempts` times is dead-lettered instead, so one poison message
-// never blocks the partition.
+// record to the keyed sequencer, or, for handlers that keep the order themselves
+// (record_handlers::order::in_log_order), hands it to the handler at once, in log order. The
+// committed offset only ever moves to the first record not yet done, so a batch is committed
+// once every record of it (and before it) is done; the next batch may already be in flight
+// meanwhile (up to `max_in_flight` records), and commits are coalesced (one at a time, the
+// newest point wins). A record that fails makes the consumer stop with an error: the
+// supervisor restarts it and the uncommitted rest is delivered again. A record that failed
+// `max_attempts` times is dead-lettered instead, so one poison message never blocks the
+// partition.
 #pragma once
 
 #include "actors/keyed_sequencer.hpp"
@@ -65,7 +67,7 @@ struct partition_consumer_state {
   std::shared_ptr<attempt_tracker> attempts;
 
   // -- member variables --------------------------------------------------------------------------
-  caf::actor sequencer;
+  caf::actor sequencer;  // none for record_handlers::order::in_log_order
   std::unique_ptr<bus::log::watch_handle> watch;
   std::shared_ptr<std::atomic<bool>> wake_pending;  // coalesces wakes from the bus
   int64_t next_fetch = 0;     // first offset not yet fetched

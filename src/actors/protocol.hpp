@@ -1,26 +1,42 @@
-// The map of who says what to whom between medflow's actors. Every atom and message type
-// used between actors is declared here with a one-line comment.
+// The map of who says what to whom between medflow's actors. The generic families' atoms and
+// messages are declared here, each with a one-line comment; a flow's own family declares its
+// messages beside its actors (listed at the end of the diagram), so generic actors never see a
+// flow's types.
 //
-//   supervisor ──spawns/monitors──▶ partition_consumer ──links──▶ keyed_sequencer
-//        ▲ restart with backoff          │ (dispatch)               │ spawns/monitors
-//        └──────── down_msg ─────────────┘ ◀─(record_done/failed)── ▼
-//                                                              key_worker (one per key)
-//   bus::log::watch ──(wake)──▶ partition_consumer
-//   store writer thread ──(completed)──▶ key_worker
-//   kafka_log outbox ──(wake)──▶ outbox_relay
+// Generic families (src/actors/):
+//   supervisor ──spawns/monitors──▶ child (partition_consumer, outbox_relay's supervisor, ...)
+//        ▲ restart with backoff         │
+//        └──────── down_msg ────────────┘
+//   bus::log::watch ──(wake)──▶ partition_consumer        kafka_log outbox ──(wake)──▶ outbox_relay
+//   timer ──(tick, commit)──▶ partition_consumer           periodic ──▶ its task, every interval
+//   http_client I/O thread ──(run: a round of completions)──▶ completion_runner ──▶ callbacks
+//
+// Medical events: records are ordered by key (the patient id):
+//   partition_consumer ──(dispatch)──▶ keyed_sequencer ──(dispatch)──▶ key_worker (one per key)
+//        ▲ (rec_done / rec_failed)          ▲ (handled)          │ handler: service.process
+//        └──────────────────────────────────┴────────────────────┘ ──▶ store writer
+//   store writer thread ──(completed, after the commit)──▶ key_worker
+//
+// HRI (batches): records go straight from the consumer, in log order, to the batch's actor:
+//   partition_consumer ──handler: judge + (b_record)──▶ batch_registry ──▶ batch_state (per batch)
+//   HTTP ──(b_action)──▶ batch_registry ──▶ batch_state ──▶ store writer ──(flush)──▶ batch_state
+//   batch_state ──done (after its commit)──▶ partition_consumer (rec_done / rec_failed)
+//   batch_state ──(idle)──▶ batch_registry: reclaim handshake on message counts
+//   messages: actors/hri/messages.hpp
+//
+// Aggregation (queries): one short-lived group of actors per request:
+//   HTTP ──fan-out callback──▶ splitter ──spawns──▶ aggregator + one source_worker per source
+//   source_worker ──http_client──▶ (call_done, via completion_runner) ──▶ source_worker
+//   source_worker ──(src_done)──▶ aggregator ──reply──▶ HTTP responder
+//   messages: actors/aggregation/messages.hpp
 #pragma once
 
 #include "bus/log.hpp"
 #include "core/error.hpp"
-#include "core/http_client.hpp"
-#include "flows/aggregation/domain.hpp"
-#include "flows/hri/domain.hpp"
 
 #include <caf/all.hpp>
 
-#include <exception>
 #include <functional>
-#include <optional>
 #include <string>
 
 namespace medflow::actors {
@@ -35,9 +51,11 @@ using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;
 using completed_atom = caf::atom_constant<caf::atom("completed")>;
 // key_worker -> sequencer: (handled_atom, key, offset) the record is fully handled.
 using handled_atom = caf::atom_constant<caf::atom("handled")>;
-// sequencer -> consumer: (record_done_atom, offset) one record of the batch is done.
+// sequencer (or an in-order handler's completion) -> consumer: (record_done_atom, offset) one
+// record of the batch is done.
 using record_done_atom = caf::atom_constant<caf::atom("rec_done")>;
-// sequencer -> consumer: (record_failed_atom, offset, reason) a record's handler failed.
+// sequencer (or an in-order handler's completion) -> consumer: (record_failed_atom, offset,
+// reason) a record's handler failed.
 using record_failed_atom = caf::atom_constant<caf::atom("rec_failed")>;
 // commit callback -> consumer: (committed_atom, next offset, error text; empty = success).
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
@@ -45,33 +63,16 @@ using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
 // supervisor -> itself: restart the child after the backoff delay; relay -> itself: retry.
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
-// anyone -> consumer / supervisor / relay: finish what is in flight, commit, then stop.
+// anyone -> consumer / supervisor / relay / a flow's top actor: finish what is in flight,
+// commit, then stop.
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 // timers -> consumer / relay: periodic safety-net poll.
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 // timer -> consumer: commit the done prefix now (commits are spaced by commit_interval).
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
-// anyone -> batch_registry -> batch_state: one record of an input topic (batch_record).
-using batch_record_atom = caf::atom_constant<caf::atom("b_record")>;
-// HTTP -> batch_registry -> batch_state: an action on a batch (batch_action).
-using batch_action_atom = caf::atom_constant<caf::atom("b_action")>;
-// batch_state -> itself: write what was decided since the last flush.
-using flush_atom = caf::atom_constant<caf::atom("flush")>;
-// batch_state -> itself: a completion delay or a stuck timeout is due (generation).
-using check_atom = caf::atom_constant<caf::atom("check")>;
-// batch_state -> batch_registry: (idle_atom, key, messages handled) nothing to do any more.
-using idle_atom = caf::atom_constant<caf::atom("idle")>;
-// HTTP -> batch_registry: (forget_atom, tenant) stop the actors of a deleted tenant.
-using forget_atom = caf::atom_constant<caf::atom("forget")>;
-// http client -> source_worker: (call_done_atom, response) the source's call finished.
-using call_done_atom = caf::atom_constant<caf::atom("call_done")>;
-// source_worker -> aggregator: (source_done_atom, index, source_result) one source's outcome.
-using source_done_atom = caf::atom_constant<caf::atom("src_done")>;
-// aggregator -> itself: the aggregate timeout fired.
-using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
 // query -> sequencer / consumer / supervisor: report counters (returns a string map).
 using status_atom = caf::atom_constant<caf::atom("status")>;
-// completion_runner: run these finished HTTP calls' callbacks
+// http client -> completion_runner: (run_atom, round) run these finished calls' callbacks.
 using run_atom = caf::atom_constant<caf::atom("run")>;
 
 // -- message types --------------------------------------------------------------------------
@@ -84,13 +85,21 @@ struct work_item {
   std::string reason;  // why it is dead-lettered
 };
 
-// Called with nullptr on success or the failure, from any thread, exactly once.
-using done_fn = std::function<void(std::exception_ptr)>;
-
 // The flow's side of a partition consumer. Handlers run on actor threads and must not block
 // for long: they hand durable work to the store writer and call `done` when it committed.
 struct record_handlers {
-  // Which sequencer key (e.g. patient id, batch id) a record belongs to.
+  // How records reach the handlers.
+  enum class order {
+    // Through the keyed sequencer: a key's next record starts only when the previous one is
+    // done (its effects are committed); different keys run in parallel (medical events).
+    by_key,
+    // Straight from the consumer, in log order, without waiting for one another: for handlers
+    // that pass records on to a receiver which keeps their order and commits them (HRI's batch
+    // actors). `key_of` is not used.
+    in_log_order,
+  };
+  order mode = order::by_key;
+  // Which sequencer key (e.g. patient id) a record belongs to (order::by_key).
   std::function<std::string(const bus::record&)> key_of;
   // Handle one record. Throwing (or calling done with an error) fails the record: the
   // consumer restarts from its committed offset and the record is delivered again.
@@ -98,42 +107,6 @@ struct record_handlers {
   // Give up on a record: make the failure visible (e.g. job failed_with_error, dead-letter
   // topic). Must not fail for the record's content.
   std::function<void(const bus::record&, const std::string& reason, done_fn)> dead_letter;
-  // false: a key's next record starts only when the previous one is done (its effects are
-  // committed). true: records of a key are handed over one after another without waiting, for
-  // handlers whose own receiver keeps the order and commits (HRI's batch actors).
-  bool pipelined = false;
-};
-
-// One record of an HRI input topic for its batch, already judged by the stream's validator.
-struct batch_record {
-  std::string tenant;
-  std::optional<std::string> batch_id;       // the record's batchId header, if any
-  bus::record rec;
-  std::optional<std::string> validator_failure;
-  done_fn done;                              // after the record's outcome is committed
-};
-
-// An HRI batch action from the HTTP API; `reply` gets the HTTP status and the error text
-// (empty on success) once the new state is committed.
-struct batch_action {
-  std::string tenant;
-  std::string batch_id;
-  flows::hri::action_request request;
-  flows::hri::principal who;
-  std::function<void(int status, std::string error)> reply;
-};
-
-// One aggregated request's fan-out: what the splitter, its source workers and the aggregator
-// share (read-only). The reply runs once, with the aggregated answer.
-struct fan_out {
-  std::shared_ptr<const flows::aggregation::service_definition> service;
-  std::vector<flows::aggregation::source_call> calls;
-  std::string request_body;
-  std::vector<std::pair<std::string, std::string>> headers;  // propagated to every source
-  http_client::client* http = nullptr;
-  flows::aggregation::answer_cache* cache = nullptr;  // null: no cache for this service
-  // The aggregated answer, and how long the slowest source call took (µs; 0 when none ran).
-  std::function<void(nlohmann::json, int64_t)> reply;
 };
 
 // Renders a CAF error with its context (what() of the exception that killed an actor).
@@ -143,7 +116,3 @@ std::string describe(const caf::error& e);
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::work_item)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::bus::record)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_record)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_action)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::http_client::response)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::flows::aggregation::source_result)

@@ -1,7 +1,8 @@
 #include "app/hri_flow.hpp"
 
-#include "actors/batch_registry.hpp"
+#include "actors/hri/batch_registry.hpp"
 #include "app/consumers.hpp"
+#include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/jwt.hpp"
 #include "core/log.hpp"
@@ -47,7 +48,7 @@ class hri_flow : public flow {
       verifier_ = std::make_unique<jwt::verifier>(vo);
     }
 
-    registry_ = rt.sys.spawn(actors::batch_registry, svc_);
+    registry_ = rt.sys.spawn(actors::batch_registry, svc_, actors::now_fn{clock::now_ms});
     rt.own(registry_);  // drained after the consumers registered below
 
     for (auto& stream : svc_->validated_streams()) start_stream(stream);
@@ -77,46 +78,22 @@ class hri_flow : public flow {
   }
 
  private:
-  // Consumers of one stream's .in topic: the record's validator runs here, on the consumer's
-  // side; the batch's actor then decides and commits.
+  // Consumers of one stream's .in topic: a record is judged (its validator runs) on the
+  // consumer's side and goes straight to its batch's actor, which decides and commits.
   void start_stream(const hri::stream_row& row) {
     auto topics = hri::topics_of(row.tenant, row.id);
-    auto validator = std::shared_ptr<const hri::validator>(hri::make_validator(row.settings.validator));
+    std::shared_ptr<const hri::validator> validator = hri::make_validator(row.settings.validator);
     auto registry = registry_;
     auto svc = svc_;
     auto tenant = row.tenant;
     auto h = std::make_shared<actors::record_handlers>();
-    h->pipelined = true;
-    h->key_of = [](const bus::record& r) {
-      auto* id = r.header("batchId");
-      return id ? *id : std::string{};
+    h->mode = actors::record_handlers::order::in_log_order;
+    h->process = [registry, validator, tenant](const bus::record& r, done_fn done) {
+      caf::anon_send(registry, actors::batch_record_atom::value,
+                     actors::batch_record{hri::judge(tenant, *validator, r), std::move(done)});
     };
-    h->process = [registry, validator, tenant](const bus::record& r, actors::done_fn done) {
-      actors::batch_record br;
-      br.tenant = tenant;
-      if (auto* id = r.header("batchId")) br.batch_id = *id;
-      // Only records that belong to a batch are worth validating.
-      if (br.batch_id) br.validator_failure = validator->check(r.value);
-      br.rec = r;
-      br.done = std::move(done);
-      caf::anon_send(registry, actors::batch_record_atom::value, std::move(br));
-    };
-    h->dead_letter = [svc](const bus::record& r, const std::string& why, actors::done_fn done) {
-      // A record that kept failing is reported as invalid, without counting for its batch.
-      auto* id = r.header("batchId");
-      std::optional<std::string> batch_id;
-      bus::headers hs;
-      if (id) {
-        batch_id = *id;
-        hs.emplace_back("batchId", *id);
-      }
-      hri::service::commit c;
-      c.records.push_back({hri::output_topic(r.topic, "invalid"), std::nullopt,
-                           hri::invalid_record(batch_id, r.topic, r.partition, r.offset,
-                                               "Bad Message - processing failed: " + why)
-                               .dump(),
-                           std::move(hs), std::nullopt});
-      svc->apply(std::move(c), std::move(done));
+    h->dead_letter = [svc](const bus::record& r, const std::string& why, done_fn done) {
+      svc->dead_letter(r, why, std::move(done));
     };
     consumer_group_spec spec{validation_group, topics.in,
                              static_cast<int32_t>(row.settings.num_partitions), 3, h};

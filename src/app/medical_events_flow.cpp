@@ -4,7 +4,6 @@
 #include "app/consumers.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
-#include "core/log.hpp"
 #include "flows/medical_events/service.hpp"
 #include "flows/medical_events/store.hpp"
 #include "http/medical_events_routes.hpp"
@@ -36,8 +35,8 @@ class medical_events_flow : public flow {
 
     auto jobs = std::make_shared<actors::record_handlers>();
     jobs->key_of = &me::service::key_of;
-    jobs->process = [svc](const bus::record& r, actors::done_fn done) { svc->process(r, done); };
-    jobs->dead_letter = [svc](const bus::record& r, const std::string& why, actors::done_fn done) {
+    jobs->process = [svc](const bus::record& r, done_fn done) { svc->process(r, done); };
+    jobs->dead_letter = [svc](const bus::record& r, const std::string& why, done_fn done) {
       svc->dead_letter(r, why, done);
     };
     // The reference's consumer group name.
@@ -45,25 +44,18 @@ class medical_events_flow : public flow {
 
     auto persons = std::make_shared<actors::record_handlers>();
     persons->key_of = [](const bus::record& r) { return r.key.value_or(""); };
-    persons->process = [svc](const bus::record& r, actors::done_fn done) {
+    persons->process = [svc](const bus::record& r, done_fn done) {
       svc->process_person_event(r, done);
     };
-    persons->dead_letter = [svc](const bus::record& r, const std::string& why, actors::done_fn done) {
+    persons->dead_letter = [svc](const bus::record& r, const std::string& why, done_fn done) {
       svc->dead_letter_person_event(r, why, done);
     };
     start_consumers(rt, {"person_consumer_group", me::person_events_topic,
                          s.person_events_partitions, attempts, persons});
 
     auto interval = std::chrono::milliseconds(rt.cfg.integer("medical_events.maintenance_interval_ms"));
-    rt.own(rt.sys.spawn<caf::detached>(actors::periodic, "medical_events maintenance", interval, [svc] {
-      auto now = clock::now_ms();
-      int expired = svc->expire_service_requests(now);
-      int approvals = svc->delete_expired_approvals(now);
-      int jobs = svc->delete_old_jobs(now);
-      if (expired + approvals + jobs > 0)
-        log::info("medical_events", "maintenance: ", expired, " service requests expired, ",
-                  approvals, " approvals and ", jobs, " finished jobs deleted");
-    }));
+    rt.own(rt.sys.spawn<caf::detached>(actors::periodic, "medical_events maintenance", interval,
+                                       [svc] { svc->maintain(clock::now_ms()); }));
 
     http::add_medical_events_routes(rt.http, *svc);
   }

@@ -239,7 +239,7 @@ void embedded_log::commit(const std::string& group, const std::string& topic, in
 
 void embedded_log::commit_async(const std::string& group, const std::string& topic,
                                 int32_t partition, int64_t next,
-                                std::function<void(std::exception_ptr)> done) {
+                                done_fn done) {
   db_.write().submit(
       [this, group, topic, partition, next](store::tx& t) {
         commit_in(t, group, topic, partition, next);

@@ -31,7 +31,7 @@ class embedded_log : public log {
   void commit(const std::string& group, const std::string& topic, int32_t partition,
               int64_t next) override;
   void commit_async(const std::string& group, const std::string& topic, int32_t partition,
-                    int64_t next, std::function<void(std::exception_ptr)> done) override;
+                    int64_t next, done_fn done) override;
   std::optional<int64_t> committed(const std::string& group, const std::string& topic,
                                    int32_t partition) override;
   std::unique_ptr<watch_handle> watch(const std::string& topic, int32_t partition,

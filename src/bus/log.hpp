@@ -5,6 +5,8 @@
 // partitioner, so every writer agrees. Consumer groups commit "the next offset to read".
 #pragma once
 
+#include "core/error.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -119,7 +121,7 @@ class log {
   // is durable or failed.
   virtual void commit_async(const std::string& group, const std::string& topic,
                             int32_t partition, int64_t next,
-                            std::function<void(std::exception_ptr)> done) = 0;
+                            done_fn done) = 0;
   virtual std::optional<int64_t> committed(const std::string& group, const std::string& topic,
                                            int32_t partition) = 0;
 

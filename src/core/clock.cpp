@@ -32,50 +32,36 @@ std::tm utc(int64_t secs) {
 
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
-// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+// Formats the UTC calendar fields of `secs` with `format`: year, month, day, hour, minute,
+// second, then `fraction` (ignored by formats without a fifth field).
+std::string format_utc(const char* format, int64_t secs, int fraction) {
+  auto tm = utc(secs);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, fraction);
+  return buf;
 }
 
 }  // namespace
 
 std::string iso8601(int64_t ms) {
-  auto tm = utc(floor_div(ms, 1000));
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
+  return format_utc("%04d-%02d-%02dT%02d:%02d:%02dZ", floor_div(ms, 1000), 0);
 }
 
 std::string iso8601_ms(int64_t ms) {
-  auto tm = utc(floor_div(ms, 1000));
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms - floor_div(ms, 1000) * 1000));
-  return buf;
+  auto secs = floor_div(ms, 1000);
+  return format_utc("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", secs,
+                    static_cast<int>(ms - secs * 1000));
 }
 
 std::string iso8601_us(int64_t us) {
-  auto tm = utc(floor_div(us, 1000000));
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(us - floor_div(us, 1000000) * 1000000));
-  return buf;
+  auto secs = floor_div(us, 1000000);
+  return format_utc("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", secs,
+                    static_cast<int>(us - secs * 1000000));
 }
 
 std::string compact_ts(int64_t ms) {
-  auto tm = utc(floor_div(ms, 1000));
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
+  return format_utc("%04d%02d%02d%02d%02d%02d", floor_div(ms, 1000), 0);
 }
 
 std::string date(int64_t ms) {
@@ -85,35 +71,76 @@ std::string date(int64_t ms) {
   return buf;
 }
 
+bool leap_year(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+bool valid_date(int64_t y, int64_t m, int64_t d) {
+  static constexpr int64_t days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (m < 1 || m > 12 || d < 1) return false;
+  return d <= days[m - 1] + (m == 2 && leap_year(y) ? 1 : 0);
+}
+
+int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+bool read_digits(std::string_view s, size_t pos, size_t n, int64_t& out) {
+  if (pos > s.size() || n > s.size() - pos) return false;
+  out = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    out = out * 10 + (s[i] - '0');
+  }
+  return true;
+}
+
+bool is_rfc3339_date(std::string_view s) {
+  int64_t y = 0, m = 0, d = 0;
+  return s.size() == 10 && read_digits(s, 0, 4, y) && s[4] == '-' && read_digits(s, 5, 2, m) &&
+         s[7] == '-' && read_digits(s, 8, 2, d) && valid_date(y, m, d);
+}
+
+bool is_rfc3339_date_time(std::string_view s) {
+  if (s.size() < 20 || !is_rfc3339_date(s.substr(0, 10)) || (s[10] != 'T' && s[10] != 't'))
+    return false;
+  int64_t hh = 0, mm = 0, ss = 0;
+  if (!read_digits(s, 11, 2, hh) || s[13] != ':' || !read_digits(s, 14, 2, mm) || s[16] != ':' ||
+      !read_digits(s, 17, 2, ss) || hh > 23 || mm > 59 || ss > 59)
+    return false;
+  size_t pos = 19;
+  if (s[pos] == '.') {
+    const size_t start = ++pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
+    if (pos == start) return false;
+  }
+  if (pos == s.size()) return false;
+  if (s[pos] == 'Z' || s[pos] == 'z') return pos + 1 == s.size();
+  if (s[pos] != '+' && s[pos] != '-') return false;
+  int64_t oh = 0, om = 0;
+  return pos + 6 == s.size() && read_digits(s, pos + 1, 2, oh) && s[pos + 3] == ':' &&
+         read_digits(s, pos + 4, 2, om) && oh <= 23 && om <= 59;
+}
+
 std::optional<int64_t> parse_iso8601(std::string_view s) {
-  auto digits = [&](size_t pos, size_t n, int& out) {
-    if (pos + n > s.size()) return false;
-    out = 0;
-    for (size_t i = pos; i < pos + n; ++i) {
-      if (s[i] < '0' || s[i] > '9') return false;
-      out = out * 10 + (s[i] - '0');
-    }
-    return true;
-  };
-  int y, mo, d, h = 0, mi = 0, sec = 0;
-  if (!digits(0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(5, 2, mo) || s[7] != '-' ||
-      !digits(8, 2, d))
+  int64_t y, mo, d, h = 0, mi = 0, sec = 0;
+  if (s.size() < 10 || !read_digits(s, 0, 4, y) || s[4] != '-' || !read_digits(s, 5, 2, mo) ||
+      s[7] != '-' || !read_digits(s, 8, 2, d) || !valid_date(y, mo, d))
     return std::nullopt;
-  static const int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (mo < 1 || mo > 12 || d < 1 || d > month_days[mo - 1]) return std::nullopt;
-  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (mo == 2 && d == 29 && !leap) return std::nullopt;
   int64_t frac_ms = 0;
   int64_t offset_s = 0;
   size_t pos = 10;
   if (pos < s.size()) {
     if (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ') return std::nullopt;
-    if (!digits(pos + 1, 2, h) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
-        !digits(pos + 4, 2, mi))
+    if (!read_digits(s, pos + 1, 2, h) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+        !read_digits(s, pos + 4, 2, mi))
       return std::nullopt;
     pos += 6;
     if (pos < s.size() && s[pos] == ':') {
-      if (!digits(pos + 1, 2, sec)) return std::nullopt;
+      if (!read_digits(s, pos + 1, 2, sec)) return std::nullopt;
       pos += 3;
     }
     if (pos < s.size() && s[pos] == '.') {
@@ -131,9 +158,9 @@ std::optional<int64_t> parse_iso8601(std::string_view s) {
     if (s[pos] == 'Z' || s[pos] == 'z') {
       ++pos;
     } else if (s[pos] == '+' || s[pos] == '-') {
-      int oh, om;
-      if (!digits(pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
-          !digits(pos + 4, 2, om))
+      int64_t oh, om;
+      if (!read_digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+          !read_digits(s, pos + 4, 2, om))
         return std::nullopt;
       offset_s = (oh * 3600 + om * 60) * (s[pos] == '+' ? 1 : -1);
       pos += 6;
@@ -142,8 +169,7 @@ std::optional<int64_t> parse_iso8601(std::string_view s) {
     }
     if (pos != s.size() || h > 23 || mi > 59 || sec > 60) return std::nullopt;
   }
-  int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
-  int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+  int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
   return secs * 1000 + frac_ms;
 }
 

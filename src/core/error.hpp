@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <exception>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -50,6 +51,11 @@ inline std::string describe(std::exception_ptr e) {
     return "unknown exception";
   }
 }
+
+// The completion of asynchronous durable work (a store unit, an offset commit, a record's
+// handling): called exactly once, from any thread, with nullptr once the work is durable or
+// with the failure.
+using done_fn = std::function<void(std::exception_ptr)>;
 
 // nlohmann's message without its "[json.exception.parse_error.101] " prefix: what a client
 // of medflow reads, e.g. "parse error at line 1, column 2: syntax error ...".

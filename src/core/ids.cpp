@@ -1,6 +1,7 @@
 #include "core/ids.hpp"
 
 #include "core/clock.hpp"
+#include "core/strings.hpp"
 
 #include <openssl/rand.h>
 
@@ -25,8 +26,6 @@ void hex(std::string& out, const unsigned char* p, size_t n) {
     out += hexdigits[p[i] & 15];
   }
 }
-
-bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 }  // namespace
 
@@ -80,7 +79,7 @@ bool is_uuid(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     if (i == 8 || i == 13 || i == 18 || i == 23) {
       if (s[i] != '-') return false;
-    } else if (!is_hex(s[i])) {
+    } else if (!strings::is_hex(s[i])) {
       return false;
     }
   }
@@ -90,7 +89,7 @@ bool is_uuid(std::string_view s) {
 bool is_object_id(std::string_view s) {
   if (s.size() != 24) return false;
   for (char c : s)
-    if (!is_hex(c)) return false;
+    if (!strings::is_hex(c)) return false;
   return true;
 }
 

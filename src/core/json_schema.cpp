@@ -1,6 +1,8 @@
 #include "core/json_schema.hpp"
 
+#include "core/clock.hpp"
 #include "core/ids.hpp"
+#include "core/strings.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -143,60 +145,7 @@ class pattern_matcher {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Formats
-
-bool digits(std::string_view s, std::size_t pos, std::size_t count, int& value) {
-  if (pos + count > s.size()) return false;
-  value = 0;
-  for (std::size_t i = pos; i < pos + count; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    value = value * 10 + (s[i] - '0');
-  }
-  return true;
-}
-
-bool leap_year(int y) {
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-bool calendar_date(int y, int m, int d) {
-  static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (m < 1 || m > 12 || d < 1) return false;
-  return d <= days[m - 1] + (m == 2 && leap_year(y) ? 1 : 0);
-}
-
-// YYYY-MM-DD naming a day that exists.
-bool is_date(std::string_view s) {
-  int y = 0, m = 0, d = 0;
-  return s.size() == 10 && digits(s, 0, 4, y) && s[4] == '-' && digits(s, 5, 2, m) && s[7] == '-' &&
-         digits(s, 8, 2, d) && calendar_date(y, m, d);
-}
-
-// RFC 3339 date-time: the zone is mandatory, fractional seconds optional.
-bool is_date_time(std::string_view s) {
-  if (s.size() < 20 || !is_date(s.substr(0, 10)) || (s[10] != 'T' && s[10] != 't')) return false;
-  int hh = 0, mm = 0, ss = 0;
-  if (!digits(s, 11, 2, hh) || s[13] != ':' || !digits(s, 14, 2, mm) || s[16] != ':' ||
-      !digits(s, 17, 2, ss) || hh > 23 || mm > 59 || ss > 59) {
-    return false;
-  }
-  std::size_t pos = 19;
-  if (s[pos] == '.') {
-    const std::size_t start = ++pos;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
-    if (pos == start) return false;
-  }
-  if (pos == s.size()) return false;
-  if (s[pos] == 'Z' || s[pos] == 'z') return pos + 1 == s.size();
-  if (s[pos] != '+' && s[pos] != '-') return false;
-  int oh = 0, om = 0;
-  return pos + 6 == s.size() && digits(s, pos + 1, 2, oh) && s[pos + 3] == ':' &&
-         digits(s, pos + 4, 2, om) && oh <= 23 && om <= 59;
-}
-
-bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+// Formats (dates and date-times: core/clock)
 
 bool is_alpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -256,7 +205,8 @@ bool is_uri(std::string_view s) {
   static constexpr std::string_view allowed = "-._~:/?#[]@!$&'()*+,;=";
   for (std::size_t i = colon + 1; i < s.size(); ++i) {
     if (s[i] == '%') {
-      if (i + 2 >= s.size() || !is_hex(s[i + 1]) || !is_hex(s[i + 2])) return false;
+      if (i + 2 >= s.size() || !strings::is_hex(s[i + 1]) || !strings::is_hex(s[i + 2]))
+        return false;
       i += 2;
     } else if (!is_alnum(s[i]) && allowed.find(s[i]) == std::string_view::npos) {
       return false;
@@ -277,8 +227,8 @@ struct format_rule {
 };
 
 const format_rule format_rules[] = {
-    {"date", is_date, "date", "a valid ISO 8601 date", "^\\d{4}-\\d{2}-\\d{2}$"},
-    {"date-time", is_date_time, "datetime", "a valid ISO 8601 date-time", nullptr},
+    {"date", clock::is_rfc3339_date, "date", "a valid ISO 8601 date", "^\\d{4}-\\d{2}-\\d{2}$"},
+    {"date-time", clock::is_rfc3339_date_time, "datetime", "a valid ISO 8601 date-time", nullptr},
     {"uuid", ids::is_uuid, "uuid", "a valid UUID", nullptr},
     {"email", is_email, "email", "an email address", nullptr},
     {"uri", is_uri, "format", "a valid URI", nullptr},
@@ -593,7 +543,8 @@ class compiler {
     for (std::size_t i = 1; i < text.size(); ++i) {
       if (text[i] != '%') {
         target += text[i];
-      } else if (i + 2 < text.size() && is_hex(text[i + 1]) && is_hex(text[i + 2])) {
+      } else if (i + 2 < text.size() && strings::is_hex(text[i + 1]) &&
+                 strings::is_hex(text[i + 2])) {
         target += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
         i += 2;
       } else {

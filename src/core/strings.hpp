@@ -1,5 +1,5 @@
-// ASCII case helpers for protocol text (header names, Go's EqualFold on JSON names, engagement
-// categories): locale-free, so "I" never becomes a dotless i.
+// ASCII helpers for protocol text (header names, Go's EqualFold on JSON names, engagement
+// categories, percent-escapes and hex ids): locale-free, so "I" never becomes a dotless i.
 #pragma once
 
 #include <string>
@@ -19,6 +19,10 @@ inline bool iequals(std::string_view a, std::string_view b) {
   for (size_t i = 0; i < a.size(); ++i)
     if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   return true;
+}
+
+inline bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 }  // namespace medflow::strings

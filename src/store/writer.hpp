@@ -4,6 +4,7 @@
 // the others commit together. A unit's completion runs after the commit that made it durable.
 #pragma once
 
+#include "core/error.hpp"
 #include "store/sqlite.hpp"
 
 #include <condition_variable>
@@ -49,14 +50,13 @@ class writer_stopped : public std::runtime_error {
 class writer {
  public:
   using unit = std::function<void(tx&)>;
-  // Called on the writer thread once the unit is committed (nullptr) or failed (the error).
-  using done_fn = std::function<void(std::exception_ptr)>;
 
   writer(std::unique_ptr<connection> conn, size_t max_batch, std::string name = "main");
   ~writer();
   writer(const writer&) = delete;
   writer& operator=(const writer&) = delete;
 
+  // `done` runs on the writer thread once the unit is committed (nullptr) or failed.
   void submit(unit u, done_fn done);
 
   // Runs `f(tx&)` in the next group commit and waits until it is durable. Returns f's result

@@ -16,11 +16,8 @@ struct recording_handlers {
   std::map<int64_t, done_fn> pending;
   std::set<int64_t> throw_on;
 
-  bool pipelined = false;
-
   std::shared_ptr<record_handlers> make() {
     auto h = std::make_shared<record_handlers>();
-    h->pipelined = pipelined;
     h->key_of = [](const bus::record& r) { return *r.key; };
     h->process = [this](const bus::record& r, done_fn done) {
       if (throw_on.count(r.offset)) throw std::runtime_error("handler exploded");
@@ -46,8 +43,7 @@ struct seq_fixture : test::actor_fixture {
   caf::actor owner;
   caf::actor seq;
 
-  void start(sequencer_limits limits, bool pipelined = false) {
-    rh.pipelined = pipelined;
+  void start(sequencer_limits limits) {
     owner = sys->spawn(test::owner_probe, owner_log);
     seq = sys->spawn(keyed_sequencer, std::shared_ptr<const record_handlers>(rh.make()), owner,
                      limits, "test");
@@ -251,21 +247,6 @@ TEST_CASE_FIXTURE(seq_fixture, "an owner ending normally takes the sequencer and
   run();
   CHECK(seq_rec->exited);
   CHECK(worker_rec->exited);
-}
-
-TEST_CASE_FIXTURE(seq_fixture, "pipelined handlers get a key's records without waiting") {
-  start(limits(), true);
-  dispatch("a", 0);
-  dispatch("a", 1);
-  dispatch("b", 2);
-  run();
-  CHECK(rh.started == std::vector<std::string>{"a@0", "a@1", "b@2"});
-  complete(1);  // a later record may finish first
-  complete(0);
-  complete(2);
-  CHECK(owner_log->done == std::vector<int64_t>{1, 0, 2});
-  advance(1000ms);
-  CHECK(st().keys.empty());  // and the key still becomes idle
 }
 
 TEST_CASE_FIXTURE(seq_fixture, "after a failure nothing more starts, not even the failed key's next") {

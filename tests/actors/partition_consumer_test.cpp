@@ -18,20 +18,27 @@ struct consumer_fixture : test::actor_fixture {
   std::map<int64_t, done_fn> pending;
   bool hold = false;                   // keep completions for the test to fire
   std::set<int64_t> poison;            // offsets whose handler throws
+  record_handlers::order mode = record_handlers::order::by_key;
   std::shared_ptr<attempt_tracker> attempts = std::make_shared<attempt_tracker>();
   caf::actor consumer;
 
   consumer_fixture() { bus.create_topic("t", 1); }
+  // The consumer ends while `bus`, which its watch handle unregisters from, still exists.
+  ~consumer_fixture() {
+    if (consumer) caf::anon_send_exit(consumer, caf::exit_reason::kill);
+    run();
+  }
 
   std::shared_ptr<const record_handlers> handlers() {
     auto h = std::make_shared<record_handlers>();
+    h->mode = mode;
     h->key_of = [](const bus::record& r) {
       if (!r.key) throw std::runtime_error("no key");
       return *r.key;
     };
     h->process = [this](const bus::record& r, done_fn done) {
       if (poison.count(r.offset)) throw std::runtime_error("poison at " + std::to_string(r.offset));
-      processed.push_back(*r.key + "@" + std::to_string(r.offset));
+      processed.push_back(r.key.value_or("-") + "@" + std::to_string(r.offset));
       if (hold) pending[r.offset] = std::move(done);
       else done(nullptr);
     };
@@ -172,6 +179,8 @@ TEST_CASE_FIXTURE(consumer_fixture, "a record whose key cannot be read is dead-l
 }
 
 TEST_CASE_FIXTURE(consumer_fixture, "drain finishes the batch in flight, commits it, and stops") {
+  SUBCASE("by key") { mode = record_handlers::order::by_key; }
+  SUBCASE("in log order") { mode = record_handlers::order::in_log_order; }
   produce("a", 2);
   hold = true;
   start();
@@ -204,4 +213,67 @@ TEST_CASE_FIXTURE(consumer_fixture, "the safety-net tick fetches even without a 
   auto before = bus.fetches;
   advance(1000ms);
   CHECK(bus.fetches > before);
+}
+
+// -- record_handlers::order::in_log_order (HRI: the batch actors keep the order) ----------------
+
+TEST_CASE_FIXTURE(consumer_fixture, "in log order: every record is handed over at once, no key "
+                                     "is read, and the commit waits for the first not done") {
+  mode = record_handlers::order::in_log_order;
+  produce("a", 2);
+  produce_unkeyed();  // no key to read: not a dead letter in this mode
+  produce("b", 1);
+  hold = true;
+  start();
+  CHECK(processed == std::vector<std::string>{"a@0", "a@1", "-@2", "b@3"});
+  CHECK(dead.empty());
+  CHECK(state_of<partition_consumer_state>(consumer).sequencer == nullptr);
+  pending.at(1)(nullptr);  // a later record of the same key may finish first
+  pending.at(3)(nullptr);
+  run();
+  CHECK(bus.commit_log.empty());
+  pending.at(0)(nullptr);
+  run();
+  CHECK(bus.commit_log == std::vector<int64_t>{2});
+  pending.at(2)(nullptr);
+  run();
+  CHECK(bus.commit_log == std::vector<int64_t>{2, 4});
+}
+
+TEST_CASE_FIXTURE(consumer_fixture, "in log order: a throwing handler stops the consumer before "
+                                     "the rest of the batch; after max attempts, a dead letter") {
+  mode = record_handlers::order::in_log_order;
+  produce("a", 3);
+  poison = {1};
+  start(100, 2);
+  auto rec = watch(consumer);
+  CHECK(rec->exited);
+  CHECK(describe(rec->reason).find("t/0 offset 1 failed (attempt 1): poison at 1") !=
+        std::string::npos);
+  // a@2 was not handed over; a@0's completion came after the failure: nothing committed, so
+  // a@0 is delivered again (its handler, like every in-order one, must be idempotent).
+  CHECK(processed == std::vector<std::string>{"a@0"});
+  CHECK_FALSE(bus.committed("g", "t", 0));
+  start(100, 2);
+  CHECK(attempts->attempts(1) == 2);
+  start(100, 2);
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].rfind("1:failed 2 attempts; last: poison at 1", 0) == 0);
+  CHECK(processed == std::vector<std::string>{"a@0", "a@0", "a@0", "a@2"});
+  CHECK(bus.committed("g", "t", 0) == 3);
+}
+
+TEST_CASE_FIXTURE(consumer_fixture, "in log order: a completion with an error fails the record") {
+  mode = record_handlers::order::in_log_order;
+  produce("a", 2);
+  hold = true;
+  start();
+  auto rec = watch(consumer);
+  pending.at(0)(std::make_exception_ptr(std::runtime_error("commit failed")));
+  run();
+  CHECK(rec->exited);
+  CHECK(describe(rec->reason).find("t/0 offset 0 failed (attempt 1): commit failed") !=
+        std::string::npos);
+  CHECK(bus.commit_log.empty());
+  CHECK(attempts->attempts(0) == 1);
 }

@@ -1,6 +1,7 @@
 #include "bus/embedded_log.hpp"
 
 #include "core/murmur2.hpp"
+#include "support/database.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -20,11 +21,7 @@ struct fixture {
   void open() {
     log.reset();
     db.reset();
-    store::database::options o;
-    o.path = dir.file("bus.db");
-    o.conn.synchronous = "NORMAL";
-    db = std::make_unique<store::database>(o);
-    db->migrate(embedded_log::migrations());
+    db = test::open_database(dir.file("bus.db"), {embedded_log::migrations()});
     log = std::make_unique<embedded_log>(*db);
   }
 };

@@ -5,11 +5,12 @@
 
 #include "core/log.hpp"
 #include "core/murmur2.hpp"
+#include "support/database.hpp"
+#include "support/kafka_mock_cluster.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include <atomic>
 #include <chrono>
@@ -32,11 +33,10 @@ class mock_cluster {
     static mock_cluster c;
     return c;
   }
-  const std::string& bootstraps() const { return bootstraps_; }
+  const std::string& bootstraps() const { return cluster_.bootstraps(); }
   std::string topic(int32_t partitions) {
     std::string name = "kafka-log-test-" + std::to_string(++counter_);
-    REQUIRE(rd_kafka_mock_topic_create(mc_, name.c_str(), partitions, 1) ==
-            RD_KAFKA_RESP_ERR_NO_ERROR);
+    REQUIRE(cluster_.create_topic(name, partitions) == RD_KAFKA_RESP_ERR_NO_ERROR);
     return name;
   }
   std::string unique(const std::string& prefix) {
@@ -44,24 +44,7 @@ class mock_cluster {
   }
 
  private:
-  mock_cluster() {
-    char err[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
-    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (!rk_) throw std::runtime_error(std::string("mock cluster client: ") + err);
-    mc_ = rd_kafka_mock_cluster_new(rk_, 1);
-    if (!mc_) throw std::runtime_error("cannot start a mock cluster");
-    bootstraps_ = rd_kafka_mock_cluster_bootstraps(mc_);
-  }
-  ~mock_cluster() {
-    rd_kafka_mock_cluster_destroy(mc_);
-    rd_kafka_destroy(rk_);
-  }
-
-  rd_kafka_t* rk_ = nullptr;
-  rd_kafka_mock_cluster_t* mc_ = nullptr;
-  std::string bootstraps_;
+  test::kafka_mock_cluster cluster_;
   std::atomic<int> counter_{0};
 };
 
@@ -73,11 +56,7 @@ struct fixture {
   std::unique_ptr<kafka_log> log;
 
   fixture() {
-    store::database::options o;
-    o.path = dir.file("bus.db");
-    o.conn.synchronous = "NORMAL";
-    db = std::make_unique<store::database>(o);
-    db->migrate(embedded_log::migrations());  // bus_outbox
+    db = test::open_database(dir.file("bus.db"), {embedded_log::migrations()});  // bus_outbox
     log = open();
   }
 

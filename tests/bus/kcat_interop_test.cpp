@@ -5,11 +5,11 @@
 #include "bus/kafka_log.hpp"
 
 #include "core/murmur2.hpp"
+#include "support/database.hpp"
+#include "support/kafka_mock_cluster.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,37 +29,6 @@ using namespace medflow::bus;
 using namespace std::chrono_literals;
 
 namespace {
-
-class mock_cluster {
- public:
-  mock_cluster() {
-    char err[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
-    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (!rk_) throw std::runtime_error(std::string("mock cluster client: ") + err);
-    mc_ = rd_kafka_mock_cluster_new(rk_, 1);
-    if (!mc_) throw std::runtime_error("cannot start a mock cluster");
-    bootstraps_ = rd_kafka_mock_cluster_bootstraps(mc_);
-  }
-  ~mock_cluster() {
-    rd_kafka_mock_cluster_destroy(mc_);
-    rd_kafka_destroy(rk_);
-  }
-  mock_cluster(const mock_cluster&) = delete;
-  mock_cluster& operator=(const mock_cluster&) = delete;
-
-  const std::string& bootstraps() const { return bootstraps_; }
-  void create_topic(const std::string& name, int32_t partitions) {
-    REQUIRE(rd_kafka_mock_topic_create(mc_, name.c_str(), partitions, 1) ==
-            RD_KAFKA_RESP_ERR_NO_ERROR);
-  }
-
- private:
-  rd_kafka_t* rk_ = nullptr;
-  rd_kafka_mock_cluster_t* mc_ = nullptr;
-  std::string bootstraps_;
-};
 
 std::optional<std::string> find_on_path(const std::string& program) {
   const char* path = std::getenv("PATH");
@@ -114,17 +83,13 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 struct fixture {
   std::optional<std::string> kcat = find_on_path("kcat");
-  mock_cluster cluster;
+  test::kafka_mock_cluster cluster;
   test::temp_dir dir;
   std::unique_ptr<store::database> db;
   std::unique_ptr<kafka_log> log;
 
   fixture() {
-    store::database::options o;
-    o.path = dir.file("bus.db");
-    o.conn.synchronous = "NORMAL";
-    db = std::make_unique<store::database>(o);
-    db->migrate(embedded_log::migrations());
+    db = test::open_database(dir.file("bus.db"), {embedded_log::migrations()});
     kafka_options k;
     k.brokers = cluster.bootstraps();
     k.group_id = "kcat-interop";
@@ -144,8 +109,8 @@ TEST_CASE("kcat interop: records kcat produces read back with the same keys, hea
   }
   const std::string topic = "kcat.in";
   const int32_t partitions = 6;
-  f.cluster.create_topic(topic, partitions);
-  f.cluster.create_topic("kafka_log.in", partitions);
+  REQUIRE(f.cluster.create_topic(topic, partitions) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  REQUIRE(f.cluster.create_topic("kafka_log.in", partitions) == RD_KAFKA_RESP_ERR_NO_ERROR);
 
   std::map<std::string, std::string> sent;  // key -> value
   {
@@ -209,7 +174,7 @@ TEST_CASE("kcat interop: kcat reads what kafka_log appends") {
     return;
   }
   const std::string topic = "kafka_log.out";
-  f.cluster.create_topic(topic, 3);
+  REQUIRE(f.cluster.create_topic(topic, 3) == RD_KAFKA_RESP_ERR_NO_ERROR);
   headers h{{"h1", "v1"}, {"h1", "v2"}, {"trace", "abc"}};
   std::vector<message> msgs;
   for (int i = 0; i < 9; ++i)

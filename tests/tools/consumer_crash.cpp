@@ -79,7 +79,7 @@ int consume(const std::string& path, int n, int delay_us) {
   std::map<int32_t, int64_t> first_delivered;
   auto handlers = std::make_shared<actors::record_handlers>();
   handlers->key_of = [](const bus::record& r) { return *r.key; };
-  handlers->process = [&](const bus::record& r, actors::done_fn done) {
+  handlers->process = [&](const bus::record& r, done_fn done) {
     {
       std::lock_guard<std::mutex> g{first_mutex};
       auto [it, fresh] = first_delivered.emplace(r.partition, r.offset);
@@ -116,7 +116,7 @@ int consume(const std::string& path, int n, int delay_us) {
         },
         std::move(done));
   };
-  handlers->dead_letter = [](const bus::record&, const std::string&, actors::done_fn done) {
+  handlers->dead_letter = [](const bus::record&, const std::string&, done_fn done) {
     done(nullptr);
   };
   std::shared_ptr<const actors::record_handlers> hs = handlers;

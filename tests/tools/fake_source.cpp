@@ -62,6 +62,8 @@
 // callers never chunk. One thread runs an epoll loop over non-blocking sockets; delayed
 // answers wait in a min-heap of deadlines that bounds epoll_wait's timeout, so ~1000 calls in
 // flight cost no threads.
+#include "core/strings.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -124,18 +126,6 @@ int64_t now_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
 }
 
 std::string_view trim(std::string_view s) {
@@ -443,8 +433,7 @@ bool parse_head(std::string_view block, http_request& r, parse_failure& fail) {
       fail = {400, "malformed header line"};
       return false;
     }
-    std::string lower(name);
-    for (char& c : lower) c = ascii_lower(c);
+    std::string lower = medflow::strings::ascii_lower(std::string(name));
     std::string_view value = trim(line.substr(colon + 1));
 
     if (lower == "content-length") {
@@ -467,11 +456,11 @@ bool parse_head(std::string_view block, http_request& r, parse_failure& fail) {
       has_transfer_encoding = true;
     } else if (lower == "connection") {
       for_each_token(value, [&](std::string_view token) {
-        if (iequals(token, "close")) connection_close = true;
-        if (iequals(token, "keep-alive")) connection_keep_alive = true;
+        if (medflow::strings::iequals(token, "close")) connection_close = true;
+        if (medflow::strings::iequals(token, "keep-alive")) connection_keep_alive = true;
       });
     } else if (lower == "expect") {
-      if (iequals(value, "100-continue")) r.expect_continue = true;
+      if (medflow::strings::iequals(value, "100-continue")) r.expect_continue = true;
     }
     r.headers.emplace_back(std::move(lower), std::string(value));
   }

@@ -9,8 +9,7 @@
 // The mock listens on 127.0.0.1 only. It handles produce, fetch, metadata, offsets and group
 // commits, but not CreateTopics/DeleteTopics: create topics here. Clients that ask for the
 // metadata of an unknown topic may auto-create it with 4 partitions.
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
+#include "support/kafka_mock_cluster.hpp"
 
 #include <poll.h>
 #include <signal.h>
@@ -21,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,37 +94,23 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // The cluster belongs to a client handle; this one never connects anywhere.
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set_log_cb(conf, on_log);
-  // Without it the idle handle warns that it has no bootstrap servers.
-  rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  if (!rk) {
-    std::fprintf(stderr, "kafka_mock: cannot create a client: %s\n", err);
-    rd_kafka_conf_destroy(conf);
+  std::unique_ptr<medflow::test::kafka_mock_cluster> cluster;
+  try {
+    cluster = std::make_unique<medflow::test::kafka_mock_cluster>(brokers, on_log);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kafka_mock: %s\n", e.what());
     return 1;
   }
-  rd_kafka_mock_cluster_t* mc = rd_kafka_mock_cluster_new(rk, brokers);
-  if (!mc) {
-    std::fprintf(stderr, "kafka_mock: cannot start a mock cluster\n");
-    rd_kafka_destroy(rk);
-    return 1;
-  }
-  int replication = brokers < 3 ? brokers : 3;
   for (auto& [name, partitions] : topics) {
-    rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, name.c_str(), partitions, replication);
+    rd_kafka_resp_err_t e = cluster->create_topic(name, partitions);
     if (e) {
       std::fprintf(stderr, "kafka_mock: cannot create topic %s: %s\n", name.c_str(),
                    rd_kafka_err2str(e));
-      rd_kafka_mock_cluster_destroy(mc);
-      rd_kafka_destroy(rk);
       return 1;
     }
   }
 
-  std::printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
+  std::printf("%s\n", cluster->bootstraps().c_str());
   std::fflush(stdout);
 
   pollfd fds[2] = {{sigfd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
@@ -149,8 +135,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  rd_kafka_mock_cluster_destroy(mc);
-  rd_kafka_destroy(rk);
+  cluster.reset();
   close(sigfd);
   return status;
 }

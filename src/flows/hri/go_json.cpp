@@ -18,9 +18,6 @@ bool is_space(unsigned char c) {
 bool is_digit(unsigned char c) {
   return c >= '0' && c <= '9';
 }
-bool is_hex(unsigned char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 
 constexpr char32_t replacement = 0xFFFD;
 
@@ -281,7 +278,7 @@ class scanner {
     return fail(c, context);
   }
   op hex(unsigned char c, st next) {
-    if (is_hex(c)) return to(next);
+    if (strings::is_hex(static_cast<char>(c))) return to(next);
     return fail(c, "in \\u hexadecimal character escape");
   }
   op push(unsigned char c, ps p, st next) {

@@ -1,6 +1,7 @@
 // Request parsing with HRI's 400 texts: Echo binds the path, the query (GET) and the body, and a
 // binding failure is the whole answer; otherwise go-playground/validator checks the bound struct
 // and every failing field contributes one sorted line to "invalid request arguments:".
+#include "core/clock.hpp"
 #include "core/strings.hpp"
 #include "flows/hri/domain.hpp"
 #include "flows/hri/go_json.hpp"
@@ -287,29 +288,12 @@ std::optional<error> query_int(const params_t& params, const char* name, int64_t
 
 constexpr const char* es_date_format = "strict_date_optional_time||epoch_millis";
 
-int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
 // Elasticsearch's strict_date_optional_time||epoch_millis: yyyy[-MM[-dd[THH[:mm[:ss[.f]]][zone]]]]
 // in UTC unless a zone (Z, +hh:mm, +hhmm, +hh) is given, else an integer of epoch milliseconds
 // (a bare 4-digit number is a year, as the first format wins). `round_up` is how Elasticsearch
 // reads an lte bound: missing time fields are the end of the period (23:59:59.999).
 std::optional<int64_t> parse_es_date(const std::string& s, bool round_up) {
-  auto num = [&](size_t pos, size_t n, int64_t& out) {
-    if (pos + n > s.size()) return false;
-    out = 0;
-    for (size_t i = pos; i < pos + n; ++i) {
-      if (s[i] < '0' || s[i] > '9') return false;
-      out = out * 10 + (s[i] - '0');
-    }
-    return true;
-  };
+  auto num = [&](size_t pos, size_t n, int64_t& out) { return clock::read_digits(s, pos, n, out); };
   int64_t y = 0, mo = 1, d = 1;
   int64_t h = round_up ? 23 : 0, mi = round_up ? 59 : 0, sec = round_up ? 59 : 0;
   int64_t ms = round_up ? 999 : 0, offset_min = 0;
@@ -372,12 +356,10 @@ std::optional<int64_t> parse_es_date(const std::string& s, bool round_up) {
       }
     }
   }
-  static const int64_t month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (date_ok && pos == s.size() && mo >= 1 && mo <= 12 && d >= 1 && d <= month_days[mo - 1] &&
-      h <= 23 && mi <= 59 && sec <= 59) {
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (mo == 2 && d == 29 && !leap) return std::nullopt;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+  if (date_ok && pos == s.size() && h <= 23 && mi <= 59 && sec <= 59) {
+    if (!clock::valid_date(y, mo, d)) return std::nullopt;
+    int64_t secs =
+        clock::days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
     return secs * 1000 + ms;
   }
   // epoch_millis: an integer, optionally negative, with an optional fraction of a millisecond.

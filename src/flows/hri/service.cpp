@@ -210,7 +210,7 @@ std::vector<batch_key> service::batches_in(status s) {
   return batch_keys_with_status(*rd, s);
 }
 
-void service::apply(commit c, std::function<void(std::exception_ptr)> done) {
+void service::apply(commit c, done_fn done) {
   auto shared = std::make_shared<commit>(std::move(c));
   db_.write().submit(
       [this, shared](store::tx& t) {
@@ -219,6 +219,12 @@ void service::apply(commit c, std::function<void(std::exception_ptr)> done) {
         for (auto& n : shared->notifications) bus_.append_in(t, notification(n));
       },
       std::move(done));
+}
+
+void service::dead_letter(const bus::record& r, const std::string& why, done_fn done) {
+  commit c;
+  c.records.push_back(dead_letter_output(r, why));
+  apply(std::move(c), std::move(done));
 }
 
 }  // namespace medflow::flows::hri

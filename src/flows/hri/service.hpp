@@ -1,9 +1,11 @@
-// The batches flow's operations that do not belong to one batch's actor: tenants, streams and
-// their topics, batch creation, reads; and the transaction a batch's actor commits (its new
-// state, the records it forwards or rejects, the notification of a status change).
+// The batches flow's entry: the operations that do not belong to one batch's actor (tenants,
+// streams and their topics, batch creation, reads, dead-lettering a record that kept failing),
+// and the transaction a batch's actor commits (its new state, the records it forwards or
+// rejects, the notification of a status change). What happens to one record is in records.hpp.
 #pragma once
 
 #include "bus/log.hpp"
+#include "flows/hri/records.hpp"
 #include "flows/hri/store.hpp"
 #include "store/database.hpp"
 
@@ -57,7 +59,11 @@ class service {
     std::vector<bus::message> records;     // to .out / .invalid
   };
   // One writer unit; `done` runs after the commit (nullptr) or with the failure.
-  void apply(commit c, std::function<void(std::exception_ptr)> done);
+  void apply(commit c, done_fn done);
+
+  // -- records that kept failing ------------------------------------------------------------------
+  // Writes the record to the stream's .invalid topic (dead_letter_output); `done` as apply's.
+  void dead_letter(const bus::record& r, const std::string& why, done_fn done);
 
  private:
   store::database& db_;

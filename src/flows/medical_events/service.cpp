@@ -349,4 +349,16 @@ int service::delete_old_jobs(int64_t now_ms) {
   });
 }
 
+service::maintenance service::maintain(int64_t now_ms) {
+  maintenance m;
+  m.expired_service_requests = expire_service_requests(now_ms);
+  m.deleted_approvals = delete_expired_approvals(now_ms);
+  m.deleted_jobs = delete_old_jobs(now_ms);
+  if (m.expired_service_requests + m.deleted_approvals + m.deleted_jobs > 0)
+    log::info("medical_events", "maintenance: ", m.expired_service_requests,
+              " service requests expired, ", m.deleted_approvals, " approvals and ",
+              m.deleted_jobs, " finished jobs deleted");
+  return m;
+}
+
 }  // namespace medflow::flows::medical_events

@@ -25,9 +25,6 @@ struct settings {
   int32_t person_events_partitions = 1;
 };
 
-
-using done_fn = std::function<void(std::exception_ptr)>;
-
 // Wrong verification codes accepted for one approval code before verify refuses (409).
 inline constexpr int64_t max_verify_failures = 5;
 
@@ -78,6 +75,13 @@ class service {
   int expire_service_requests(int64_t now_ms);
   int delete_expired_approvals(int64_t now_ms);
   int delete_old_jobs(int64_t now_ms);
+  // One round of all three (the periodic maintenance), logged when it changed anything.
+  struct maintenance {
+    int expired_service_requests = 0;
+    int deleted_approvals = 0;
+    int deleted_jobs = 0;
+  };
+  maintenance maintain(int64_t now_ms);
 
  private:
   void apply(store::tx& t, const command& c, effects& e, int64_t now_us);

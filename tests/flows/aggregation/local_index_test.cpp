@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "store/database.hpp"
+#include "support/database.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -37,11 +38,7 @@ json engagement_json(const std::string& logical_address, bool optionals) {
 
 std::unique_ptr<store::database> open_db(const std::string& path,
                                          const std::vector<store::migration>& ms) {
-  store::database::options o;
-  o.path = path;
-  auto db = std::make_unique<store::database>(o);
-  db->migrate(ms);
-  return db;
+  return medflow::test::open_database(path, {ms});
 }
 
 json found(ag::local_index& index, std::optional<std::string> categorization = std::nullopt) {

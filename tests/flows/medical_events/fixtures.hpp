@@ -6,6 +6,7 @@
 #include "core/clock.hpp"
 #include "flows/medical_events/service.hpp"
 #include "flows/medical_events/handler_fixtures.hpp"
+#include "support/database.hpp"
 #include "support/temp_dir.hpp"
 
 #include <memory>
@@ -26,14 +27,7 @@ struct service_fixture {
   static constexpr const char* patient = "33333333-3333-4333-8333-333333333333";
 
   explicit service_fixture(me::settings s = {}) {
-    store::database::options o;
-    o.path = dir.file("me.db");
-    o.conn.synchronous = "NORMAL";
-    db = std::make_unique<store::database>(o);
-    auto migs = bus::embedded_log::migrations();
-    auto mine = me::migrations();
-    migs.insert(migs.end(), mine.begin(), mine.end());
-    db->migrate(migs);
+    db = open_database(dir.file("me.db"), {bus::embedded_log::migrations(), me::migrations()});
     bus = std::make_unique<bus::embedded_log>(*db);
     svc = std::make_unique<me::service>(*db, *bus, s);
     svc->create_topics();

@@ -42,7 +42,7 @@ struct pipeline_fixture : service_fixture {
     sys = std::make_unique<caf::actor_system>(cfg);
     auto handlers = std::make_shared<actors::record_handlers>();
     handlers->key_of = &me::service::key_of;
-    handlers->process = [this](const bus::record& r, actors::done_fn done) {
+    handlers->process = [this](const bus::record& r, done_fn done) {
       auto msg = me::decode_message(r.value);
       // The poison: the update that renames the episode "poison".
       if (msg && msg->body.value("name", "") == "poison") {
@@ -51,7 +51,7 @@ struct pipeline_fixture : service_fixture {
       }
       svc->process(r, std::move(done));
     };
-    handlers->dead_letter = [this](const bus::record& r, const std::string& why, actors::done_fn done) {
+    handlers->dead_letter = [this](const bus::record& r, const std::string& why, done_fn done) {
       svc->dead_letter(r, why, std::move(done));
     };
     actors::restart_policy policy;

@@ -176,3 +176,17 @@ TEST_CASE_FIXTURE(service_fixture, "finished jobs expire after the TTL; pending 
   CHECK_FALSE(svc->job(a->job.id));
   CHECK(svc->job(b->job.id));  // still pending
 }
+
+TEST_CASE_FIXTURE(service_fixture, "maintain runs every cleanup once and counts what it did") {
+  auto a = svc->submit(create_episode(ep));
+  REQUIRE(a.ok());
+  for (auto& r : job_records()) process(r);
+  auto now = clock::now_ms();
+  auto nothing = svc->maintain(now);
+  CHECK(nothing.expired_service_requests == 0);
+  CHECK(nothing.deleted_approvals == 0);
+  CHECK(nothing.deleted_jobs == 0);
+  auto later = svc->maintain(now + 8 * 86400000LL);
+  CHECK(later.deleted_jobs == 1);
+  CHECK_FALSE(svc->job(a->job.id));
+}

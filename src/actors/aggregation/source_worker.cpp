@@ -1,4 +1,4 @@
-#include "actors/source_worker.hpp"
+#include "actors/aggregation/source_worker.hpp"
 
 #include "actors/completion_runner.hpp"
 #include "core/clock.hpp"

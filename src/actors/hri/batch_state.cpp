@@ -1,6 +1,5 @@
-#include "actors/batch_state.hpp"
+#include "actors/hri/batch_state.hpp"
 
-#include "core/clock.hpp"
 #include "core/log.hpp"
 
 namespace medflow::actors {
@@ -10,9 +9,6 @@ namespace hri = flows::hri;
 namespace {
 
 using self_ptr = caf::stateful_actor<batch_state_state>*;
-
-// Idle this long without work or timers, a batch actor offers to be reclaimed.
-constexpr auto idle_after = std::chrono::seconds(30);
 
 void schedule_flush(self_ptr self) {
   auto& st = self->state;
@@ -33,7 +29,7 @@ void schedule_check(self_ptr self, int64_t at_ms) {
   auto& st = self->state;
   auto gen = ++st.timer_generation;
   st.timer_pending = true;
-  auto delay = std::max<int64_t>(0, at_ms - clock::now_ms());
+  auto delay = std::max<int64_t>(0, at_ms - st.now());
   self->delayed_send(self, std::chrono::milliseconds(delay), check_atom::value, gen);
 }
 
@@ -42,7 +38,7 @@ void track(self_ptr self) {
   auto& st = self->state;
   if (!st.b) return;
   auto& cfg = st.svc->config();
-  auto now = clock::now_ms();
+  auto now = st.now();
   auto d = hri::track(*st.b, cfg.completion_delay_ms, cfg.stuck_timeout_ms, now);
   using k = hri::tracker_decision::kind;
   switch (d.k) {
@@ -66,46 +62,12 @@ void track(self_ptr self) {
 
 void on_record(self_ptr self, batch_record& r) {
   auto& st = self->state;
-  // Records of one input partition arrive in offset order; one at or below the last counted
-  // offset is a redelivery after a crash and was handled already.
-  std::string position = r.rec.topic + "/" + std::to_string(r.rec.partition);
-  if (st.b) {
-    auto seen = st.b->seen_offsets.find(position);
-    if (seen != st.b->seen_offsets.end() && r.rec.offset <= seen->second) {
-      st.dones.push_back(std::move(r.done));
-      schedule_flush(self);  // answered after the commits before it, keeping the order
-      return;
-    }
-  }
-  auto decision = hri::classify(r.batch_id.has_value(), st.b ? &*st.b : nullptr, r.validator_failure);
-  switch (decision.f) {
-    case hri::fate::forward:
-      st.records.push_back({hri::output_topic(r.rec.topic, "out"), r.rec.key, r.rec.value,
-                            r.rec.hdrs, std::nullopt});
-      break;
-    case hri::fate::invalid: {
-      bus::headers hs;
-      if (r.batch_id) hs.emplace_back("batchId", *r.batch_id);
-      st.records.push_back(
-          {hri::output_topic(r.rec.topic, "invalid"), std::nullopt,
-           hri::invalid_record(r.batch_id, r.rec.topic, r.rec.partition,
-                               r.rec.offset, decision.failure)
-               .dump(),
-           std::move(hs), std::nullopt});
-      break;
-    }
-    case hri::fate::dropped: break;
-  }
-  if (st.b) {
-    st.b->seen_offsets[position] = r.rec.offset;
-    st.dirty = true;
-  }
-  if (decision.counted && st.b) {
-    if (decision.f == hri::fate::forward) ++st.b->valid_count;
-    else ++st.b->invalid_count;
-    track(self);
-  }
+  auto step = hri::take_record(st.b, r.judged);
+  if (step.output) st.records.push_back(std::move(*step.output));
+  if (step.batch_changed) st.dirty = true;
+  if (step.counted) track(self);
   st.dones.push_back(std::move(r.done));
+  // A redelivery too: answered after the commits before it, keeping the order.
   schedule_flush(self);
 }
 
@@ -120,7 +82,7 @@ void on_action(self_ptr self, batch_action& a) {
     a.reply(e->status, e->message);
     return;
   }
-  auto next = hri::apply_action(*st.b, a.request, a.who, st.svc->config().validation, clock::now_ms());
+  auto next = hri::apply_action(*st.b, a.request, a.who, st.svc->config().validation, st.now());
   if (!next) {
     a.reply(next.err().status, next.err().message);
     return;
@@ -171,8 +133,9 @@ void quit_if_drained(self_ptr self) {
 
 caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,
                           std::shared_ptr<flows::hri::service> svc, std::string tenant,
-                          std::string id, caf::actor registry) {
+                          std::string id, caf::actor registry, now_fn now) {
   auto& st = self->state;
+  st.now = std::move(now);
   st.svc = std::move(svc);
   st.tenant = std::move(tenant);
   st.id = std::move(id);
@@ -180,7 +143,7 @@ caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,
   if (!st.id.empty()) st.b = st.svc->get_batch(st.tenant, st.id);
   track(self);  // resume a pending completion or stuck timeout
   if (st.dirty) schedule_flush(self);
-  self->delayed_send(self, idle_after, idle_atom::value, uint64_t{0});
+  self->delayed_send(self, batch_state_state::idle_after, idle_atom::value, uint64_t{0});
   self->set_default_handler(caf::skip);
   return {
       [self](batch_record_atom, batch_record& r) {
@@ -222,7 +185,7 @@ caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,
         }
         quit_if_drained(self);
         if (!st.timer_pending && st.commits_in_flight == 0 && !st.flush_scheduled)
-          self->delayed_send(self, idle_after, idle_atom::value, st.handled);
+          self->delayed_send(self, batch_state_state::idle_after, idle_atom::value, st.handled);
       },
       [self](check_atom, uint64_t gen) {
         auto& st = self->state;

@@ -1,4 +1,4 @@
-#include "actors/aggregator.hpp"
+#include "actors/aggregation/aggregator.hpp"
 
 #include "core/clock.hpp"
 #include "core/metrics.hpp"

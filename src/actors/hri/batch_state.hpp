@@ -6,14 +6,22 @@
 // Decisions made between two flushes are committed together (group commit per batch).
 #pragma once
 
-#include "actors/protocol.hpp"
+#include "actors/hri/messages.hpp"
 #include "flows/hri/service.hpp"
 
+#include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace medflow::actors {
+
+// Where batch actors read the time (ms since the epoch) from: the wall clock in the daemon; a
+// test gives the deterministic scheduler's virtual time, so completion delays and stuck
+// timeouts run on it.
+using now_fn = std::function<int64_t()>;
 
 struct batch_state_state {
   static inline const char* name = "batch_state";
@@ -23,6 +31,9 @@ struct batch_state_state {
   std::string tenant;
   std::string id;
   caf::actor registry;
+  now_fn now;
+  // Idle this long without work or timers, a batch actor offers to be reclaimed.
+  static constexpr std::chrono::seconds idle_after{30};
 
   // -- member variables --------------------------------------------------------------------------
   std::optional<flows::hri::batch> b;  // nullopt: no such batch
@@ -43,6 +54,6 @@ struct batch_state_state {
 
 caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,
                           std::shared_ptr<flows::hri::service> svc, std::string tenant,
-                          std::string id, caf::actor registry);
+                          std::string id, caf::actor registry, now_fn now);
 
 }  // namespace medflow::actors

@@ -3,7 +3,7 @@
 // The call itself is made by the asynchronous HTTP client, so no thread waits for it.
 #pragma once
 
-#include "actors/protocol.hpp"
+#include "actors/aggregation/messages.hpp"
 
 #include <memory>
 

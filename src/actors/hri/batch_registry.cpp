@@ -1,4 +1,4 @@
-#include "actors/batch_registry.hpp"
+#include "actors/hri/batch_registry.hpp"
 
 namespace medflow::actors {
 
@@ -16,7 +16,7 @@ batch_registry_state::entry& route(self_ptr self, const std::string& tenant,
   if (it == st.batches.end()) {
     // Linked: batch actors go down with the registry; their own exits reach the handler.
     auto a = self->spawn<caf::linked>(batch_state, st.svc, tenant, id,
-                                      caf::actor_cast<caf::actor>(self));
+                                      caf::actor_cast<caf::actor>(self), st.now);
     st.by_actor[a.address()] = k;
     it = st.batches.emplace(k, batch_registry_state::entry{a, 0}).first;
     st.m_live->set(static_cast<int64_t>(st.batches.size()));
@@ -50,9 +50,10 @@ void drop(self_ptr self, const std::string& key) {
 }  // namespace
 
 caf::behavior batch_registry(caf::stateful_actor<batch_registry_state>* self,
-                             std::shared_ptr<flows::hri::service> svc) {
+                             std::shared_ptr<flows::hri::service> svc, now_fn now) {
   auto& st = self->state;
   st.svc = std::move(svc);
+  st.now = std::move(now);
   st.m_live = &metrics::registry::global().get_gauge("medflow_hri_batch_actors",
                                                      "live batch_state actors");
   self->set_exit_handler([self](caf::exit_msg& em) {
@@ -70,7 +71,7 @@ caf::behavior batch_registry(caf::stateful_actor<batch_registry_state>* self,
   });
   return {
       [self](batch_record_atom, batch_record& r) {
-        auto& e = route(self, r.tenant, r.batch_id.value_or(""));
+        auto& e = route(self, r.judged.tenant, r.judged.batch_id.value_or(""));
         self->send(e.actor, batch_record_atom::value, std::move(r));
         send_draining(self, e.actor);
       },

@@ -5,7 +5,7 @@
 // every call has ended before it, so no timer is needed.
 #pragma once
 
-#include "actors/protocol.hpp"
+#include "actors/aggregation/messages.hpp"
 
 #include <memory>
 #include <vector>

@@ -1,9 +1,9 @@
 // The aggregation flow's actors on the deterministic scheduler: the aggregator answers exactly
 // once (all reported, or the aggregate timeout), with one record per expected source; the
 // splitter with no calls; a source worker served from a fresh cached answer makes no call.
-#include "actors/aggregator.hpp"
-#include "actors/source_worker.hpp"
-#include "actors/splitter.hpp"
+#include "actors/aggregation/aggregator.hpp"
+#include "actors/aggregation/source_worker.hpp"
+#include "actors/aggregation/splitter.hpp"
 #include "core/clock.hpp"
 
 #include "support/actor_fixture.hpp"

@@ -1,0 +1,58 @@
+// The HRI (batches) family's messages: what the consumers' handler and the HTTP routes send to
+// the batch registry, and what its batch actors say to it and to themselves. The chain is
+// drawn in actors/protocol.hpp.
+#pragma once
+
+#include "actors/protocol.hpp"
+#include "flows/hri/records.hpp"
+
+#include <caf/all.hpp>
+
+#include <functional>
+#include <string>
+
+namespace medflow::actors {
+
+// -- atoms (CAF 0.17: at most 10 characters) --------------------------------------------------
+
+// consumer's handler -> batch_registry -> batch_state: one record of an input topic
+// (batch_record).
+using batch_record_atom = caf::atom_constant<caf::atom("b_record")>;
+// HTTP -> batch_registry -> batch_state: an action on a batch (batch_action).
+using batch_action_atom = caf::atom_constant<caf::atom("b_action")>;
+// batch_state -> itself: (flush_atom) write what was decided since the last flush;
+// store writer -> batch_state: (flush_atom, ok) a flush committed (or failed).
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+// batch_state -> itself: a completion delay or a stuck timeout is due (generation).
+using check_atom = caf::atom_constant<caf::atom("check")>;
+// batch_state -> itself: (idle_atom, handled then) idle since; batch_state -> batch_registry:
+// (idle_atom, key, messages handled) nothing to do any more.
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
+// HTTP -> batch_registry: (forget_atom, tenant) stop the actors of a deleted tenant.
+using forget_atom = caf::atom_constant<caf::atom("forget")>;
+// Also: (wake_atom, tenant, id) start-up -> batch_registry: start the batch's actor, which
+// resumes a pending completion delay or stuck timeout; (drain_atom) daemon -> batch_registry
+// -> every batch_state: commit what is held, then stop.
+
+// -- message types --------------------------------------------------------------------------
+
+// One record of an HRI input topic for its batch, judged on the consumer's side.
+struct batch_record {
+  flows::hri::judged_record judged;
+  done_fn done;  // after the record's outcome is committed
+};
+
+// An HRI batch action from the HTTP API; `reply` gets the HTTP status and the error text
+// (empty on success) once the new state is committed.
+struct batch_action {
+  std::string tenant;
+  std::string batch_id;
+  flows::hri::action_request request;
+  flows::hri::principal who;
+  std::function<void(int status, std::string error)> reply;
+};
+
+}  // namespace medflow::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_action)
