@@ -8,7 +8,9 @@ packages=(
   libcaf-dev                             # CAF 0.17.6, the actor system
   librdkafka-dev                         # Kafka client (+ rdkafka_mock.h for tests)
   libsqlite3-dev                         # the store and the embedded bus
-  nlohmann-json3-dev libcpp-httplib-dev  # JSON, HTTP server
+  nlohmann-json3-dev                     # JSON
+  libboost-dev                           # Boost.Beast: HTTP/1.1 framing (header-only)
+  libcpp-httplib-dev                     # HTTP client of tests, benchmarks and tools
   libssl-dev                             # JWT signatures, random ids
   libcurl4-openssl-dev                   # outbound HTTP (aggregation sources)
   doctest-dev                            # unit tests

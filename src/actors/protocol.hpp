@@ -12,9 +12,9 @@
 
 #include "bus/log.hpp"
 #include "core/error.hpp"
-#include "core/http_client.hpp"
 #include "flows/aggregation/domain.hpp"
 #include "flows/hri/domain.hpp"
+#include "net/http_client.hpp"
 
 #include <caf/all.hpp>
 
@@ -130,7 +130,7 @@ struct fan_out {
   std::vector<flows::aggregation::source_call> calls;
   std::string request_body;
   std::vector<std::pair<std::string, std::string>> headers;  // propagated to every source
-  http_client::client* http = nullptr;
+  net::http_client::client* http = nullptr;
   flows::aggregation::answer_cache* cache = nullptr;  // null: no cache for this service
   // The aggregated answer, and how long the slowest source call took (µs; 0 when none ran).
   std::function<void(nlohmann::json, int64_t)> reply;
@@ -145,5 +145,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::work_item)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::bus::record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_action)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::http_client::response)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::net::http_client::response)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::flows::aggregation::source_result)

@@ -53,7 +53,7 @@ class aggregation_flow : public flow {
     http::aggregation_api api;
     load_services(rt.cfg.string("aggregation.services_dir"), rt.cfg.string("aggregation.tak_file"),
                   limits, cache, api);
-    http_client::client::options ho;
+    net::http_client::client::options ho;
     auto io = rt.cfg.integer("aggregation.io_threads");
     // One loop carries ~10,000 calls/s on a core of this class; more than 8 only add threads.
     ho.io_threads = io > 0 ? static_cast<int>(io)
@@ -64,7 +64,7 @@ class aggregation_flow : public flow {
     rt.own(runner);
     ho.deliver = actors::deliver_to(runner);
     ho.native_http = rt.cfg.boolean("aggregation.native_http");
-    http_ = std::make_unique<http_client::client>(ho);
+    http_ = std::make_unique<net::http_client::client>(ho);
     auto url = rt.cfg.string("aggregation.engagement_index.url");
     if (url.empty()) {
       local_ = std::make_unique<agg::local_index>(rt.db);
@@ -164,7 +164,7 @@ class aggregation_flow : public flow {
     }
   }
 
-  std::unique_ptr<http_client::client> http_;
+  std::unique_ptr<net::http_client::client> http_;
   std::unique_ptr<agg::local_index> local_;
   std::unique_ptr<agg::remote_index> remote_;
   std::map<std::string, std::unique_ptr<agg::answer_cache>> caches_;

@@ -14,15 +14,15 @@ using json = nlohmann::json;
 
 namespace {
 
-std::optional<std::string> header(const httplib::Request& req, const char* name) {
+std::optional<std::string> header(const net::request& req, const char* name) {
   if (!req.has_header(name)) return std::nullopt;
-  return req.get_header_value(name);
+  return req.header(name);
 }
 
 // The headers every source gets: the caller's identity headers as received, the correlation
 // id, this platform's instance id, and any other x-rivta-* header (name lower-cased). Built
 // only once there is a source to call.
-std::vector<std::pair<std::string, std::string>> propagated(const httplib::Request& req,
+std::vector<std::pair<std::string, std::string>> propagated(const net::request& req,
                                                             const agg::caller& c,
                                                             const std::string& instance) {
   std::vector<std::pair<std::string, std::string>> hs = {
@@ -50,15 +50,15 @@ metrics::histogram& overhead_histogram() {
   return h;
 }
 
-httplib::Response error_response(const error& e) {
-  httplib::Response res;
+net::response error_response(const error& e) {
+  net::response res;
   send_error(res, e);
   return res;
 }
 
 // Answered through `respond`: the aggregator's reply goes to the client from the actor that
 // built it; no thread waits for it.
-void aggregated_request(const aggregation_api& api, const httplib::Request& req,
+void aggregated_request(const aggregation_api& api, const net::request& req,
                         const std::string& name, const responder& respond) {
   auto start_us = clock::steady_us();
   auto it = api.services.find(name);
@@ -81,7 +81,7 @@ void aggregated_request(const aggregation_api& api, const httplib::Request& req,
   for (auto& [source, why] : list.filtered)
     log::debug("aggregation", name, " ", q->patient_id, ": ", source, " filtered (", why, ")");
   if (list.calls.empty()) {
-    httplib::Response res;
+    net::response res;
     send_json(res, 200, agg::aggregate(*svc, {}, {}, clock::now_ms()));
     return void(respond(std::move(res)));
   }
@@ -93,7 +93,7 @@ void aggregated_request(const aggregation_api& api, const httplib::Request& req,
                                           {}}));
   api.fan_out(svc, std::move(list.calls), req.body, propagated(req, c, api.vp_instance_id),
               [respond, start_us](json answer, int64_t slowest_us) {
-                httplib::Response res;
+                net::response res;
                 send_json(res, 200, answer);
                 if (!respond(std::move(res))) return;
                 overhead_histogram().observe(
@@ -111,7 +111,7 @@ void add_aggregation_routes(server& srv, aggregation_api api_in) {
   // connection's own thread. An external index is an HTTP call: that one runs on the pool.
   srv.add_async(
       "POST", "/aggregation/{service}",
-      [api](const httplib::Request& req, const params& ps, responder respond) {
+      [api](const net::request& req, const params& ps, responder respond) {
         aggregated_request(*api, req, ps.at("service"), respond);
       },
       {"Ask every source system holding data for the patient; one answer with a processing "
@@ -124,7 +124,7 @@ void add_aggregation_routes(server& srv, aggregation_api api_in) {
       api->local != nullptr);
   srv.add(
       "GET", "/aggregation",
-      [api](const httplib::Request&, httplib::Response& res, const params&) {
+      [api](const net::request&, net::response& res, const params&) {
         json list = json::array();
         for (auto& [n, s] : api->services)
           list.push_back({{"name", n}, {"serviceDomain", s->service_domain},
@@ -134,7 +134,7 @@ void add_aggregation_routes(server& srv, aggregation_api api_in) {
       {"The aggregating services configured", "aggregation", nullptr, {{200, "services"}}});
   srv.add(
       "POST", "/aggregation/engagement-index/find-content",
-      [api](const httplib::Request& req, httplib::Response& res, const params&) {
+      [api](const net::request& req, net::response& res, const params&) {
         auto body = parse_json_body(req);
         if (!body) return send_error(res, body.err());
         auto f = agg::find_content_from_json(*body);
@@ -150,7 +150,7 @@ void add_aggregation_routes(server& srv, aggregation_api api_in) {
        {{200, "engagements"}, {400, "invalid request"}}});
   srv.add(
       "POST", "/aggregation/engagement-index/update",
-      [api](const httplib::Request& req, httplib::Response& res, const params&) {
+      [api](const net::request& req, net::response& res, const params&) {
         if (!api->local)
           return send_error(res, {409, "external_index",
                                   "the engagement index is external; update it there", {}});

@@ -1,7 +1,6 @@
-#include "http/native_server.hpp"
+#include "net/http_server.hpp"
 
 #include "core/clock.hpp"
-#include "core/http1.hpp"
 #include "core/log.hpp"
 
 #include <algorithm>
@@ -20,7 +19,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-namespace medflow::http::native {
+namespace medflow::net {
 
 namespace {
 
@@ -32,7 +31,6 @@ enum : int {
 };
 
 constexpr size_t read_chunk = 64 * 1024;
-constexpr size_t max_buffered = 256 * 1024;  // unparsed bytes read ahead before parsing them
 constexpr int64_t scan_every_us = 250'000;   // timeouts are checked this often
 constexpr int64_t linger_us = 2'000'000;     // a closing connection's reads are drained this long
 
@@ -47,9 +45,11 @@ std::vector<char>& scratch() {
 
 }  // namespace
 
-struct conn {
+struct server_conn {
+  explicit server_conn(const server_connection::options& o) : core(o) {}
+
   int fd = -1;
-  std::shared_ptr<loop> owner;
+  std::shared_ptr<server_loop> owner;
   std::atomic<int> st{st_idle};
   std::atomic<int64_t> last_active_us{0};
   // The loop's alone, or the answerer's while busy and until it hands them over with a post.
@@ -57,32 +57,30 @@ struct conn {
   size_t out_off = 0;
   bool close_after = false;
   // The loop's alone.
-  http1::request_parser parser;
-  std::string in;
-  size_t in_off = 0;
-  bool drained = false;  // the last read ended with EAGAIN (or EOF)
+  server_connection core;  // the protocol: buffered bytes, the request being read, its timers
+  bool drained = false;    // the last read ended with EAGAIN (or EOF)
   bool eof = false;
   bool registered = true;
   bool flushing = false;
-  bool sent_continue = false;
   bool lingering = false;  // answered and shut for writing: reading what the client still sends
   int64_t linger_until_us = 0;
-  int64_t request_start_us = 0;
-  uint64_t served = 0;
   std::string remote_addr;
   int remote_port = -1;
 
-  ~conn() {
+  ~server_conn() {
     if (fd >= 0) ::close(fd);
   }
 };
 
-class loop : public std::enable_shared_from_this<loop> {
+class server_loop : public std::enable_shared_from_this<server_loop> {
  public:
-  loop(const engine::options& o, const engine::dispatcher& d, const engine::error_answer& e,
-       int listen_fd)
-      : opts_(o), dispatch_(d), error_answer_(e), listen_fd_(listen_fd),
-        parser_limits_{8 * 1024, 64 * 1024, o.max_body_bytes} {
+  server_loop(const http_server::options& o, const http_server::dispatcher& d,
+              const http_server::error_answer& e, int listen_fd)
+      : opts_(o), dispatch_(d), error_answer_(e), listen_fd_(listen_fd) {
+    core_opts_.limits.max_body = o.max_body_bytes;
+    core_opts_.keep_alive_max_count = o.keep_alive_max_count;
+    core_opts_.read_timeout_us = int64_t{o.read_timeout_ms} * 1000;
+    core_opts_.keep_alive_timeout_us = int64_t{o.keep_alive_timeout_ms} * 1000;
     epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
     evfd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (epfd_ < 0 || evfd_ < 0) throw std::runtime_error(std::string("epoll: ") + std::strerror(errno));
@@ -92,7 +90,7 @@ class loop : public std::enable_shared_from_this<loop> {
     ::epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
     watch_listener();
   }
-  ~loop() {
+  ~server_loop() {
     ::close(epfd_);
     ::close(evfd_);
   }
@@ -109,7 +107,7 @@ class loop : public std::enable_shared_from_this<loop> {
   }
   // Writes an answer; the caller holds the connection (busy). What does not fit in the socket
   // now is handed to the loop, which writes it when the socket drains.
-  void write_answer(const std::shared_ptr<conn>& c, std::string bytes, bool close) {
+  void write_answer(const std::shared_ptr<server_conn>& c, std::string bytes, bool close) {
     size_t off = 0;
     while (off < bytes.size()) {
       ssize_t n = ::send(c->fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -130,18 +128,17 @@ class loop : public std::enable_shared_from_this<loop> {
     }
     written(c, close);
   }
-  httplib::Response error_answer(const httplib::Request& req, int status, const std::string& why,
-                                 bool unread) {
+  response error_answer(const request& req, int status, const std::string& why, bool unread) {
     return error_answer_(req, status, why, unread);
   }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   size_t connections() const { return count_.load(std::memory_order_relaxed); }
-  const engine::options& opts() const { return opts_; }
+  const http_server::options& opts() const { return opts_; }
 
  private:
   struct op {
     enum kind { resume, flush, close, abort, timer, stop } k;
-    std::shared_ptr<conn> c;
+    std::shared_ptr<server_conn> c;
     std::weak_ptr<exchange> ex;
     int64_t t;
   };
@@ -161,7 +158,7 @@ class loop : public std::enable_shared_from_this<loop> {
     [[maybe_unused]] auto r = ::write(evfd_, &one, sizeof one);
   }
   // The whole answer is on the wire: the connection goes back to its loop.
-  void written(const std::shared_ptr<conn>& c, bool close) {
+  void written(const std::shared_ptr<server_conn>& c, bool close) {
     c->last_active_us.store(clock::steady_us(), std::memory_order_relaxed);
     // Stopping: even an answer that promised keep-alive (decided before the stop) ends its
     // connection, or the loop would wait for it until the grace ends.
@@ -188,25 +185,25 @@ class loop : public std::enable_shared_from_this<loop> {
   }
 
   void accept_all(int64_t now);
-  void on_event(conn* raw, uint32_t events);
-  void process(std::shared_ptr<conn> c);
-  void dispatch(const std::shared_ptr<conn>& c);
-  void answer_error(const std::shared_ptr<conn>& c, int status, const std::string& why);
-  void flush(const std::shared_ptr<conn>& c);
-  void close_conn(const std::shared_ptr<conn>& c);
-  void linger(const std::shared_ptr<conn>& c);
-  void drain(const std::shared_ptr<conn>& c);
+  void on_event(server_conn* raw, uint32_t events);
+  void process(std::shared_ptr<server_conn> c);
+  void dispatch(const std::shared_ptr<server_conn>& c);
+  void answer_error(const std::shared_ptr<server_conn>& c, int status, const std::string& why);
+  void flush(const std::shared_ptr<server_conn>& c);
+  void close_conn(const std::shared_ptr<server_conn>& c);
+  void linger(const std::shared_ptr<server_conn>& c);
+  void drain(const std::shared_ptr<server_conn>& c);
   void run_ops();
   void run_timers(int64_t now);
   void close_idle();
   void scan(int64_t now);
 
   // Copies: a loop outlives its engine while an answerer still holds one of its connections.
-  const engine::options opts_;
-  const engine::dispatcher dispatch_;
-  const engine::error_answer error_answer_;
+  const http_server::options opts_;
+  const http_server::dispatcher dispatch_;
+  const http_server::error_answer error_answer_;
   int listen_fd_;
-  http1::request_parser::limits parser_limits_;
+  server_connection::options core_opts_;
   int epfd_ = -1;
   int evfd_ = -1;
   bool listening_ = false;
@@ -215,8 +212,8 @@ class loop : public std::enable_shared_from_this<loop> {
   std::atomic<bool> stopping_{false};
   int64_t grace_until_ = 0;
   std::atomic<size_t> count_{0};
-  std::unordered_map<conn*, std::shared_ptr<conn>> conns_;
-  std::vector<std::shared_ptr<conn>> closed_;  // released at the end of the round
+  std::unordered_map<server_conn*, std::shared_ptr<server_conn>> conns_;
+  std::vector<std::shared_ptr<server_conn>> closed_;  // released at the end of the round
   std::vector<timer> timers_;                   // min-heap on `at`
   int64_t next_scan_ = 0;
 
@@ -229,16 +226,16 @@ class loop : public std::enable_shared_from_this<loop> {
 
 // -- exchange ------------------------------------------------------------------------------
 
-bool exchange::respond(httplib::Response res) {
+bool exchange::respond(response res) {
   if (answered_.exchange(true, std::memory_order_acq_rel)) return false;
   auto& lp = *conn_->owner;
-  bool keep = keep_alive_ && !lp.stopping();
-  lp.write_answer(conn_, serialize(res, head, keep, req.version == "HTTP/1.0"), !keep);
-  if (on_answer) on_answer(res.status < 0 ? 200 : res.status);
+  bool keep = shape.keep_alive && !lp.stopping();
+  lp.write_answer(conn_, answer_bytes(res, shape, keep), !keep);
+  if (on_answer) on_answer(res.status);
   return true;
 }
 
-void exchange::set_deadline(int64_t deadline_us, httplib::Response fallback) {
+void exchange::set_deadline(int64_t deadline_us, response fallback) {
   fallback_ = std::move(fallback);
   conn_->owner->add_deadline(shared_from_this(), deadline_us);
 }
@@ -255,9 +252,9 @@ exchange::~exchange() {
   }
 }
 
-// -- loop ----------------------------------------------------------------------------------
+// -- server_loop ---------------------------------------------------------------------------
 
-void loop::run() {
+void server_loop::run() {
   tid_ = std::this_thread::get_id();
   std::vector<epoll_event> evs(256);
   next_scan_ = clock::steady_us() + scan_every_us;
@@ -288,7 +285,7 @@ void loop::run() {
         guarded("accept", [&] { accept_all(now); });
       } else {
         guarded("a connection's event", [&] {
-          on_event(static_cast<conn*>(tag), evs[static_cast<size_t>(i)].events);
+          on_event(static_cast<server_conn*>(tag), evs[static_cast<size_t>(i)].events);
         });
       }
     }
@@ -315,7 +312,7 @@ void loop::run() {
   ops_.clear();
 }
 
-void loop::accept_all(int64_t now) {
+void server_loop::accept_all(int64_t now) {
   for (int accepted = 0; accepted < 64; ++accepted) {  // the listener is level-triggered
     sockaddr_storage sa{};
     socklen_t len = sizeof sa;
@@ -333,10 +330,9 @@ void loop::accept_all(int64_t now) {
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto c = std::make_shared<conn>();
+    auto c = std::make_shared<server_conn>(core_opts_);
     c->fd = fd;
     c->owner = shared_from_this();
-    c->parser = http1::request_parser(parser_limits_);
     c->last_active_us.store(now, std::memory_order_relaxed);
     char host[INET6_ADDRSTRLEN] = "";
     if (sa.ss_family == AF_INET) {
@@ -361,7 +357,7 @@ void loop::accept_all(int64_t now) {
   }
 }
 
-void loop::on_event(conn* raw, uint32_t events) {
+void server_loop::on_event(server_conn* raw, uint32_t events) {
   auto it = conns_.find(raw);
   if (it == conns_.end()) return;  // closed earlier in this round
   auto c = it->second;
@@ -374,7 +370,7 @@ void loop::on_event(conn* raw, uint32_t events) {
   process(std::move(c));  // idle
 }
 
-void loop::process(std::shared_ptr<conn> c) {
+void server_loop::process(std::shared_ptr<server_conn> c) {
   auto& buf = scratch();
   for (int round = 0;; ++round) {
     if (round == 16) {  // a client that keeps sending waits its turn behind the others
@@ -383,10 +379,10 @@ void loop::process(std::shared_ptr<conn> c) {
     }
     c->drained = false;
     bool got = false;
-    while (c->in.size() - c->in_off < max_buffered) {
+    while (c->core.wants_input()) {
       ssize_t n = ::recv(c->fd, buf.data(), buf.size(), 0);
       if (n > 0) {
-        c->in.append(buf.data(), static_cast<size_t>(n));
+        c->core.received(buf.data(), static_cast<size_t>(n));
         got = true;
         continue;
       }
@@ -404,62 +400,43 @@ void loop::process(std::shared_ptr<conn> c) {
     }
     int64_t now = clock::steady_us();
     if (got) c->last_active_us.store(now, std::memory_order_relaxed);
-    while (c->in_off < c->in.size()) {
-      if (!c->parser.received_any()) c->request_start_us = now;
-      c->in_off += c->parser.feed(c->in.data() + c->in_off, c->in.size() - c->in_off);
-      auto s = c->parser.current();
-      if (s == http1::request_parser::state::error)
-        return answer_error(c, c->parser.error_status(), c->parser.error());
-      if (s != http1::request_parser::state::done) break;
-      dispatch(c);
-      if (!c->registered || c->st.load(std::memory_order_acquire) != st_idle) break;
-    }
-    if (c->in_off == c->in.size()) {
-      c->in_off = 0;
-      if (c->in.capacity() > max_buffered) std::string().swap(c->in);
-      else c->in.clear();
-    } else if (c->in_off >= read_chunk) {
-      c->in.erase(0, c->in_off);
-      c->in_off = 0;
-    }
-    if (!c->registered || c->st.load(std::memory_order_acquire) != st_idle) return;
-    if (c->parser.head_complete() && c->parser.req().expect_continue && !c->sent_continue) {
-      // The client waits for this before it sends the body (curl, for a large one).
-      static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      auto n = ::send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-      // Only a client that has not read its previous answer leaves no room for 25 bytes; a
-      // part of the line would corrupt the stream, so such a connection ends here.
-      if (n != static_cast<ssize_t>(sizeof cont - 1)) return close_conn(c);
-      c->sent_continue = true;
+    for (bool more = true; more;) {
+      switch (c->core.next(now)) {
+        case server_connection::event::error:
+          return answer_error(c, c->core.error_status(), c->core.error_text());
+        case server_connection::event::request:
+          dispatch(c);
+          // Answered at once (a nonblocking route): on with a pipelined request, if any.
+          if (!c->registered || c->st.load(std::memory_order_acquire) != st_idle) return;
+          break;
+        case server_connection::event::send_continue: {
+          // The client waits for this before it sends the body (curl, for a large one).
+          auto cont = server_connection::continue_bytes();
+          auto n = ::send(c->fd, cont.data(), cont.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+          // Only a client that has not read its previous answer leaves no room for 25 bytes;
+          // a part of the line would corrupt the stream, so such a connection ends here.
+          if (n != static_cast<ssize_t>(cont.size())) return close_conn(c);
+          break;
+        }
+        case server_connection::event::idle:
+          more = false;
+          break;
+      }
     }
     if (c->eof) return close_conn(c);  // nothing more will come; any partial request is moot
     if (c->drained) return;
   }
 }
 
-void loop::dispatch(const std::shared_ptr<conn>& c) {
+void server_loop::dispatch(const std::shared_ptr<server_conn>& c) {
   // Not make_shared: a deadline's weak_ptr would keep the whole exchange's memory until the
   // deadline, long after the answer.
   auto ex = std::shared_ptr<exchange>(new exchange());
-  auto& r = c->parser.req();
-  auto& q = ex->req;
-  q.method = std::move(r.method);
-  q.target = std::move(r.target);
-  q.version = r.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
-  auto qmark = q.target.find('?');
-  ex->raw_path = q.target.substr(0, qmark);
-  q.path = httplib::detail::decode_url(ex->raw_path, false);
-  if (qmark != std::string::npos) httplib::detail::parse_query_text(q.target.substr(qmark + 1), q.params);
-  for (auto& [k, v] : r.headers) q.headers.emplace(std::move(k), std::move(v));
-  q.body = std::move(r.body);
-  q.remote_addr = c->remote_addr;
-  q.remote_port = c->remote_port;
-  ex->head = q.method == "HEAD";
-  ex->keep_alive_ = r.keep_alive && ++c->served < opts_.keep_alive_max_count;
+  ex->req = c->core.take_request(ex->shape);
+  ex->req.remote_addr = c->remote_addr;
+  ex->req.remote_port = c->remote_port;
   ex->conn_ = c;
-  bool pending = c->in_off < c->in.size() || !c->drained || c->eof;
-  c->parser.reset();
-  c->sent_continue = false;
+  bool pending = c->core.buffered() > 0 || !c->drained || c->eof;
   c->st.store(pending ? st_busy_pending : st_busy, std::memory_order_release);
   try {
     dispatch_(ex);
@@ -469,19 +446,14 @@ void loop::dispatch(const std::shared_ptr<conn>& c) {
   }
 }
 
-void loop::answer_error(const std::shared_ptr<conn>& c, int status, const std::string& why) {
-  httplib::Request req;
-  if (c->parser.head_complete()) {
-    req.method = c->parser.req().method;
-    req.target = c->parser.req().target;
-    req.path = httplib::detail::decode_url(req.target.substr(0, req.target.find('?')), false);
-  }
+void server_loop::answer_error(const std::shared_ptr<server_conn>& c, int status,
+                               const std::string& why) {
   c->st.store(st_busy, std::memory_order_release);
-  auto res = error_answer_(req, status, why, true);
-  write_answer(c, serialize(res, false, false), true);
+  auto res = error_answer_(c->core.unread(), status, why, true);
+  write_answer(c, answer_bytes(res, answer_shape{}, false), true);
 }
 
-void loop::flush(const std::shared_ptr<conn>& c) {
+void server_loop::flush(const std::shared_ptr<server_conn>& c) {
   while (c->out_off < c->out.size()) {
     ssize_t n = ::send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off,
                        MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -501,7 +473,7 @@ void loop::flush(const std::shared_ptr<conn>& c) {
   written(c, c->close_after);
 }
 
-void loop::close_conn(const std::shared_ptr<conn>& c) {
+void server_loop::close_conn(const std::shared_ptr<server_conn>& c) {
   if (!c->registered) return;
   c->registered = false;
   ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c->fd, nullptr);
@@ -516,7 +488,7 @@ void loop::close_conn(const std::shared_ptr<conn>& c) {
 // Closing right after an answer while the client is still sending (a refused large body, a
 // pipelined request) would make the kernel send a reset, and the client could lose the answer.
 // So: shut the writing side, read and drop what still comes for a while, then close.
-void loop::linger(const std::shared_ptr<conn>& c) {
+void server_loop::linger(const std::shared_ptr<server_conn>& c) {
   if (!c->registered) return;
   if (c->eof) return close_conn(c);
   ::shutdown(c->fd, SHUT_WR);
@@ -525,7 +497,7 @@ void loop::linger(const std::shared_ptr<conn>& c) {
   drain(c);
 }
 
-void loop::drain(const std::shared_ptr<conn>& c) {
+void server_loop::drain(const std::shared_ptr<server_conn>& c) {
   auto& sink = scratch();
   for (int reads = 0; reads < 16; ++reads) {
     ssize_t n = ::recv(c->fd, sink.data(), sink.size(), 0);
@@ -537,7 +509,7 @@ void loop::drain(const std::shared_ptr<conn>& c) {
   close_conn(c);  // still sending after 1 MB: enough of waiting for it
 }
 
-void loop::run_ops() {
+void server_loop::run_ops() {
   {
     std::lock_guard<std::mutex> g{ops_m_};
     ops_taken_.swap(ops_);
@@ -574,15 +546,15 @@ void loop::run_ops() {
 
 // Stopping: every connection without a request in flight is closed (checked each round, as
 // answers in flight finish).
-void loop::close_idle() {
-  std::vector<std::shared_ptr<conn>> idle;
+void server_loop::close_idle() {
+  std::vector<std::shared_ptr<server_conn>> idle;
   for (auto& [raw, c] : conns_)
     if (!c->lingering && !c->flushing && c->st.load(std::memory_order_acquire) == st_idle)
       idle.push_back(c);
   for (auto& c : idle) close_conn(c);
 }
 
-void loop::run_timers(int64_t now) {
+void server_loop::run_timers(int64_t now) {
   while (!timers_.empty() && timers_.front().at <= now) {
     std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
     auto ex = timers_.back().ex.lock();
@@ -591,21 +563,25 @@ void loop::run_timers(int64_t now) {
   }
 }
 
-void loop::scan(int64_t now) {
+void server_loop::scan(int64_t now) {
   if (!listening_ && !stopping_.load() && now >= accept_paused_until_) watch_listener();
-  std::vector<std::pair<std::shared_ptr<conn>, bool>> expired;  // bool: a request was started
+  // bool: a request was started
+  std::vector<std::pair<std::shared_ptr<server_conn>, bool>> expired;
   for (auto& [raw, c] : conns_) {
     if (c->lingering) {
       if (now > c->linger_until_us) expired.emplace_back(c, false);
       continue;
     }
     if (c->st.load(std::memory_order_acquire) != st_idle || c->flushing) continue;
-    if (c->parser.received_any()) {
-      if (now - c->request_start_us > int64_t{opts_.read_timeout_ms} * 1000)
+    switch (c->core.expired(now, c->last_active_us.load(std::memory_order_relaxed))) {
+      case server_connection::expiry::read_timeout:
         expired.emplace_back(c, true);
-    } else if (now - c->last_active_us.load(std::memory_order_relaxed) >
-               int64_t{opts_.keep_alive_timeout_ms} * 1000) {
-      expired.emplace_back(c, false);
+        break;
+      case server_connection::expiry::idle:
+        expired.emplace_back(c, false);
+        break;
+      case server_connection::expiry::none:
+        break;
     }
   }
   for (auto& [c, started] : expired) {
@@ -615,15 +591,15 @@ void loop::scan(int64_t now) {
   }
 }
 
-// -- engine --------------------------------------------------------------------------------
+// -- http_server -------------------------------------------------------------------------------
 
-engine::engine(options opts, dispatcher d, error_answer e)
+http_server::http_server(options opts, dispatcher d, error_answer e)
     : opts_(std::move(opts)), pool_(std::max<size_t>(1, opts_.pool_threads)),
       dispatch_(std::move(d)), error_answer_(std::move(e)) {}
 
-engine::~engine() { stop(); }
+http_server::~http_server() { stop(); }
 
-int engine::start() {
+int http_server::start() {
   if (started_) return port_;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -657,7 +633,7 @@ int engine::start() {
   port_ = ntohs(sa.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&sa)->sin6_port
                                          : reinterpret_cast<sockaddr_in*>(&sa)->sin_port);
   for (size_t i = 0; i < std::max<size_t>(1, opts_.loops); ++i)
-    loops_.push_back(std::make_shared<loop>(opts_, dispatch_, error_answer_, listen_fd_));
+    loops_.push_back(std::make_shared<server_loop>(opts_, dispatch_, error_answer_, listen_fd_));
   for (auto& l : loops_)
     threads_.emplace_back([l] {
       pthread_setname_np(pthread_self(), "mf.http");  // tells it apart in top -H / perf
@@ -667,7 +643,7 @@ int engine::start() {
   return port_;
 }
 
-void engine::stop() {
+void http_server::stop() {
   if (!started_ || stopped_) return;
   stopped_ = true;
   auto grace = clock::steady_us() + int64_t{opts_.stop_grace_ms} * 1000;
@@ -679,17 +655,17 @@ void engine::stop() {
   listen_fd_ = -1;
 }
 
-void engine::run_blocking(std::function<void()> fn) { pool_.submit(std::move(fn)); }
+void http_server::run_blocking(std::function<void()> fn) { pool_.submit(std::move(fn)); }
 
-size_t engine::connections() const {
+size_t http_server::connections() const {
   size_t n = 0;
   for (auto& l : loops_) n += l->connections();
   return n;
 }
 
-size_t engine::pool_size() const { return pool_.size(); }
+size_t http_server::pool_size() const { return pool_.size(); }
 
-void engine::pool::submit(std::function<void()> fn) {
+void http_server::pool::submit(std::function<void()> fn) {
   std::unique_lock<std::mutex> g{m_};
   tasks_.push_back(std::move(fn));
   // idle_ drops only when a woken thread takes the lock: count the tasks already waiting.
@@ -704,7 +680,7 @@ void engine::pool::submit(std::function<void()> fn) {
   cv_.notify_one();
 }
 
-void engine::pool::work() {
+void http_server::pool::work() {
   std::unique_lock<std::mutex> g{m_};
   for (;;) {
     ++idle_;
@@ -726,7 +702,7 @@ void engine::pool::work() {
   }
 }
 
-void engine::pool::stop() {
+void http_server::pool::stop() {
   std::vector<std::thread> ts;
   {
     std::lock_guard<std::mutex> g{m_};
@@ -738,85 +714,9 @@ void engine::pool::stop() {
     if (t.joinable()) t.join();
 }
 
-size_t engine::pool::size() const {
+size_t http_server::pool::size() const {
   std::lock_guard<std::mutex> g{m_};
   return threads_.size();
 }
 
-// -- answers -------------------------------------------------------------------------------
-
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-  }
-}
-
-std::string serialize(const httplib::Response& res, bool head, bool keep_alive, bool http10) {
-  int status = res.status < 0 ? 200 : res.status;  // httplib's "not set" is a 200 for a route
-  if (status < 100 || status > 999) status = 500;
-  bool no_body = status < 200 || status == 204 || status == 304;
-  std::string out;
-  out.reserve(160 + res.body.size() + res.headers.size() * 48);
-  out += "HTTP/1.1 ";
-  out += std::to_string(status);
-  out += ' ';
-  out += reason_phrase(status);
-  out += "\r\n";
-  for (auto& [k, v] : res.headers) {
-    if (strcasecmp(k.c_str(), "Content-Length") == 0 || strcasecmp(k.c_str(), "Connection") == 0 ||
-        strcasecmp(k.c_str(), "Transfer-Encoding") == 0)
-      continue;
-    if (!http1::is_token(k) || http1::has_line_break(v)) {
-      log::warn("http", "header ", k, " dropped from an answer: it would break the framing");
-      continue;
-    }
-    out += k;
-    out += ": ";
-    out += v;
-    out += "\r\n";
-  }
-  if (!no_body) {
-    out += "Content-Length: ";
-    out += std::to_string(res.body.size());
-    out += "\r\n";
-  }
-  if (!keep_alive) out += "Connection: close\r\n";
-  else if (http10) out += "Connection: keep-alive\r\n";
-  out += "\r\n";
-  if (!head && !no_body) out += res.body;
-  return out;
-}
-
-}  // namespace medflow::http::native
+}  // namespace medflow::net

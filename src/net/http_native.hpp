@@ -1,7 +1,8 @@
 // Plain-HTTP/1.1 calls without libcurl, for http_client's I/O loop: one non-blocking, kept-alive
 // connection per call in flight, registered once with the loop's epoll set (edge-triggered), so
-// a call costs its send and its recv and nothing else. https:// (and URLs with credentials) stay
-// with libcurl. Runs on the I/O thread only, except the resolver (see below).
+// a call costs its send and its recv and nothing else. The framing is Boost.Beast's (requests
+// by its serializer, responses by its parser: net/http1.hpp). https:// (and URLs with
+// credentials) stay with libcurl. Runs on the I/O thread only, except the resolver (see below).
 //
 // Measured with libcurl 7.88 at ~10,000 calls/s: curl's own code, its allocations, and the
 // epoll_ctl and poll it makes per transfer were ≈ 60 % of a call's CPU on the I/O thread.
@@ -19,10 +20,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/http1.hpp"
-#include "core/http_client.hpp"
+#include "net/http1.hpp"
+#include "net/http_client.hpp"
 
-namespace medflow::http_client::detail {
+namespace medflow::net::http_client::detail {
 
 using steady = std::chrono::steady_clock;
 
@@ -123,4 +124,4 @@ class native_engine {
   std::string recv_buf_;
 };
 
-}  // namespace medflow::http_client::detail
+}  // namespace medflow::net::http_client::detail

@@ -1,4 +1,6 @@
-#include "core/http1.hpp"
+// The Beast adapter's wire behaviour: what a request or response on the wire reads as (fed in
+// every way a socket could split it), what errors it gets, and the bytes written.
+#include "net/http1.hpp"
 
 #include <doctest/doctest.h>
 
@@ -8,10 +10,14 @@
 #include <utility>
 #include <vector>
 
-using medflow::http1::request;
-using medflow::http1::request_parser;
-using medflow::http1::response_parser;
-using medflow::http1::write_request;
+using medflow::net::request;
+using medflow::net::request_reader;
+using medflow::net::response;
+using medflow::net::response_reader;
+using medflow::net::write_answer;
+using medflow::net::write_request;
+using response_parser = response_reader;
+using request_parser = request_reader;
 using state = response_parser::state;
 using req_state = request_parser::state;
 
@@ -147,7 +153,7 @@ TEST_CASE("http1: malformed status lines are errors") {
            "\r\n",
            "garbage\n",
        }) {
-    CAPTURE(bad);
+    CAPTURE(std::string(bad));
     response_parser p;
     p.reset(false);
     CHECK(p.feed(bad, std::string(bad).size()) == state::error);
@@ -159,35 +165,47 @@ TEST_CASE("http1: malformed status lines are errors") {
   }
 }
 
-TEST_CASE("http1: malformed framing header lines, NUL and CR stay errors") {
+TEST_CASE("http1: a malformed header line is an error, framing header or not") {
+  // Beast holds every line to the grammar (libcurl skips lines it cannot read): a response we
+  // read one way and another hop another is not used.
   struct bad_case {
     std::string lines;  // between the status line and the Content-Length
     const char* error;
   };
   for (const auto& [lines, error] : {
-           // Whitespace before the colon of a framing header, in any case.
-           bad_case{"Content-Length : 3\r\n", "invalid header name"},
-           bad_case{"content-length\t: 3\r\n", "invalid header name"},
-           bad_case{"Transfer-Encoding : chunked\r\n", "invalid header name"},
-           bad_case{"CONNECTION \t : close\r\n", "invalid header name"},
-           // A folded framing header, SP or HT.
-           bad_case{"Content-Length: 3\r\n 3\r\n", "obsolete header line folding"},
-           bad_case{"Transfer-Encoding: gzip\r\n\tchunked\r\n", "obsolete header line folding"},
-           bad_case{"Connection: keep-alive\r\n close\r\n", "obsolete header line folding"},
-           bad_case{"Connection:\r\n close\r\n", "obsolete header line folding"},
-           // NUL or CR: in a value, or anywhere in a line that would otherwise be skipped.
-           bad_case{"X-A: a\rb\r\n", "invalid header value"},
+           // Whitespace before the colon, of a framing header or another.
+           bad_case{"Content-Length : 3\r\n", "malformed header line"},
+           bad_case{"content-length\t: 3\r\n", "malformed header line"},
+           bad_case{"Transfer-Encoding : chunked\r\n", "malformed header line"},
+           bad_case{"CONNECTION \t : close\r\n", "malformed header line"},
+           bad_case{"Foo : 1\r\n", "malformed header line"},
+           // Folded (obs-fold), SP or HT, any header; or a fold first after the status line.
+           // (Beast reads a folded framing header joined: "3 3" is no length, "keep-alive
+           // close" no token list.)
+           bad_case{"Content-Length: 3\r\n 3\r\n", "invalid Content-Length"},
+           bad_case{"Transfer-Encoding: gzip\r\n\tchunked\r\n", "malformed header line"},
+           bad_case{"Connection: keep-alive\r\n close\r\n", "invalid header value"},
+           bad_case{"Connection:\r\n close\r\n", "malformed header line"},
+           bad_case{"X-A: 1\r\n folded\r\n", "malformed header line"},
+           bad_case{"X-A: 1\r\n\tContent-Length: 5\r\n", "malformed header line"},
+           bad_case{" folded first\r\n", "malformed header line"},
+           // Lines that are not headers, names that are not tokens.
+           bad_case{"no colon here\r\n", "malformed header line"},
+           bad_case{"Content-Length 5\r\n", "malformed header line"},
+           bad_case{": empty name\r\n", "malformed header line"},
+           bad_case{"X Foo: 1\r\n", "malformed header line"},
+           bad_case{"X-\xc3\xa4: 1\r\n", "malformed header line"},
+           bad_case{"Set(Cookie): a=b\r\n", "malformed header line"},
+           // NUL or CR in a value or a name.
+           bad_case{"X-A: a\rb\r\n", "malformed header line"},
            bad_case{std::string("X-A: a\0b\r\n", 10), "invalid header value"},
            bad_case{std::string("X-A: \0\r\n", 8), "invalid header value"},
-           bad_case{std::string("no colon \0\r\n", 12), "invalid header line"},
-           bad_case{"no colon \r here\r\n", "invalid header line"},
-           bad_case{std::string("X-A: 1\r\n fold\0ed\r\n", 17), "invalid header line"},
-           bad_case{std::string(" first\0\r\n", 9), "invalid header line"},
-           bad_case{std::string("X A: \0\r\n", 8), "invalid header line"},
-           bad_case{"X\rA: 1\r\n", "invalid header line"},
-           bad_case{"\r\r\n", "invalid header line"},
+           bad_case{"X\rA: 1\r\n", "malformed header line"},
+           bad_case{"\r\r\n", "malformed header line"},
+           // A bare LF ends no line.
+           bad_case{"X-A: 1\n", "invalid header value"},
        }) {
-    CAPTURE(lines);
+    CAPTURE(std::string(lines));
     const std::string wire = "HTTP/1.1 200 OK\r\n" + lines + "Content-Length: 3\r\n\r\nabc";
     response_parser p;
     p.reset(false);
@@ -201,105 +219,6 @@ TEST_CASE("http1: malformed framing header lines, NUL and CR stay errors") {
     CHECK(feed_bytewise(bytewise, wire) == state::error);
     CHECK(bytewise.error() == error);
   }
-
-  // Skipped lines still count towards max_head.
-  response_parser p;
-  p.reset(false);
-  std::string many = "HTTP/1.1 200 OK\r\n";
-  for (int i = 0; i < 10000; ++i) many += "no colon\r\n";
-  CHECK(feed_all(p, many + "\r\n") == state::error);
-  CHECK(p.error() == "response head too large");
-}
-
-TEST_CASE("http1: malformed lines in other headers are skipped, as libcurl does") {
-  for (const char* lines : {
-           // obs-fold continuing a header we don't interpret, SP or HT, one line or several.
-           "X-A: 1\r\n folded\r\n",
-           "X-A: 1\r\n\tfolded\r\n",
-           "X-A: 1\r\n folded\r\n\t and again \r\n",
-           "X-A:\r\n folded\r\n",
-           // ... even when it looks like a framing header: it is part of X-A's value.
-           "X-A: 1\r\n Content-Length: 5\r\n",
-           "X-A: 1\r\n\tTransfer-Encoding: chunked\r\n",
-           "X-A: 1\r\n Connection: close\r\n",
-           // A folded line first after the status line continues nothing.
-           " folded first\r\n",
-           "\tContent-Length: 5\r\n",
-           " Connection: close\r\nX-A: 1\r\n",
-           // After a skipped line, a fold continues that one.
-           "no colon\r\n folded\r\n",
-           "X Foo: 1\r\n folded\r\n",
-           // Lines without a colon.
-           "no colon here\r\n",
-           "garbage\r\n",
-           "Content-Length 5\r\n",
-           "Connection close\r\n",
-           // Names that are not tokens.
-           ": empty name\r\n",
-           ":\r\n",
-           "X Foo: 1\r\n",
-           "Foo : 1\r\n",
-           "Foo\t: 1\r\n",
-           "X Content-Length: 5\r\n",
-           "Content-Lengthx : 5\r\n",
-           "Content Length: 5\r\n",
-           "X-\xc3\xa4: 1\r\n",
-           "Set(Cookie): a=b\r\n",
-           "\"X\": 1\r\n",
-           // A framing header before the malformed lines, and a fold after a later header.
-           "Content-Length: 3\r\nX-A: 1\r\n folded\r\nno colon\r\n",
-       }) {
-    CAPTURE(lines);
-    const std::string wire =
-        std::string("HTTP/1.1 200 OK\r\n") + lines + "Content-Length: 3\r\n\r\nabc";
-    response_parser p;
-    p.reset(false);
-    CHECK(feed_all(p, wire) == state::done);
-    CHECK(p.status() == 200);
-    CHECK(p.body() == "abc");
-    CHECK(p.keep_alive());
-    CHECK(p.error().empty());
-
-    response_parser bytewise;
-    bytewise.reset(false);
-    CHECK(feed_bytewise(bytewise, wire) == state::done);
-    CHECK(bytewise.body() == "abc");
-    CHECK(bytewise.keep_alive());
-
-    check_any_split(wire, 200, "abc", true);
-  }
-
-  // The framing headers around skipped lines still count.
-  response_parser p;
-  p.reset(false);
-  CHECK(feed_all(p, "HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nConnection: close\r\n"
-                    "no colon\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n") ==
-        state::done);
-  CHECK(p.body() == "ab");
-  CHECK_FALSE(p.keep_alive());
-
-  // A fold first after the status line of the final response, after a 1xx whose last header
-  // was a framing one: that head is over, so the fold continues nothing.
-  p.reset(false);
-  CHECK(feed_all(p, "HTTP/1.1 100 Continue\r\nConnection: keep-alive\r\n\r\n"
-                    "HTTP/1.1 200 OK\r\n folded\r\nContent-Length: 1\r\n\r\nx") == state::done);
-  CHECK(p.body() == "x");
-  CHECK(p.keep_alive());
-}
-
-TEST_CASE("http1: bare LF line endings are accepted") {
-  const std::string wire = "HTTP/1.1 200 OK\nContent-Length: 3\nX-A: b\n\nabc";
-  response_parser p;
-  p.reset(false);
-  CHECK(feed_all(p, wire) == state::done);
-  CHECK(p.status() == 200);
-  CHECK(p.body() == "abc");
-  CHECK(p.keep_alive());
-  check_any_split(wire, 200, "abc", true);
-
-  const std::string chunked =
-      "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n3\nabc\n2;x=y\nde\n0\nT: 1\n\n";
-  check_any_split(chunked, 200, "abcde", true);
 }
 
 TEST_CASE("http1: chunked body with extensions and trailers") {
@@ -344,19 +263,19 @@ TEST_CASE("http1: bad chunk framing is an error") {
     const char* error;
   };
   for (auto [chunks, error] : {
-           bad_case{"x\r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{"\r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{"-3\r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{"3 x\r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{"0x3\r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{"10000000000000000\r\n", "invalid chunk size"},  // 2^64: overflow
-           bad_case{"fffffffffffffffff\r\n", "invalid chunk size"},
+           bad_case{"x\r\nabc\r\n0\r\n\r\n", "malformed chunk"},
+           bad_case{"\r\nabc\r\n0\r\n\r\n", "malformed chunk"},
+           bad_case{"-3\r\nabc\r\n0\r\n\r\n", "malformed chunk"},
+           bad_case{"3 x\r\nabc\r\n0\r\n\r\n", "malformed chunk"},
+           bad_case{"0x3\r\nabc\r\n0\r\n\r\n", "malformed chunk"},
+           bad_case{"10000000000000000\r\n", "malformed chunk"},  // 2^64: overflow
+           bad_case{"fffffffffffffffff\r\n", "malformed chunk"},
            bad_case{"3\r\nabcd\r\n0\r\n\r\n", "malformed chunk"},
            bad_case{"3\r\nabc\r\r\n0\r\n\r\n", "malformed chunk"},
-           bad_case{"3\r\nabc\r\n0\r\nbad trailer\r\n\r\n", "malformed trailer line"},
-           bad_case{"3\r\nabc\r\n0\r\n folded: x\r\n\r\n", "malformed trailer line"},
+           bad_case{"3\r\nabc\r\n0\r\nbad trailer\r\n\r\n", "malformed header line"},
+           bad_case{"3\r\nabc\r\n0\r\n folded: x\r\n\r\n", "malformed header line"},
        }) {
-    CAPTURE(chunks);
+    CAPTURE(std::string(chunks));
     response_parser p;
     p.reset(false);
     CHECK(feed_all(p, std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") +
@@ -415,16 +334,19 @@ TEST_CASE("http1: the last Transfer-Encoding coding decides, over several header
   CHECK(p.body() == "ab");
   CHECK(p.keep_alive());
 
+  // A coding after chunked in another header: Beast refuses it (it would be close-delimited).
   p.reset(false);
   CHECK(feed_all(p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                     "Transfer-Encoding: identity\r\n\r\n2\r\nab\r\n0\r\n\r\n") ==
-        state::need_more);
-  CHECK(p.eof() == state::done);
-  CHECK(p.body() == "2\r\nab\r\n0\r\n\r\n");
-
-  p.reset(false);
-  CHECK(feed_all(p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: ,\r\n\r\n") == state::error);
+        state::error);
   CHECK(p.error() == "invalid Transfer-Encoding");
+
+  // No coding at all: not chunked, so delimited by the close (never reused).
+  p.reset(false);
+  CHECK(feed_all(p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: ,\r\n\r\nab") == state::need_more);
+  CHECK(p.eof() == state::done);
+  CHECK(p.body() == "ab");
+  CHECK_FALSE(p.keep_alive());
 }
 
 TEST_CASE("http1: HEAD response with Content-Length has no body") {
@@ -543,7 +465,7 @@ TEST_CASE("http1: HTTP/1.0 keep-alive rules") {
 TEST_CASE("http1: Connection: close is a case-insensitive token list") {
   for (const char* value : {"close", "Close", "CLOSE", "keep-alive, close", "foo ,close,bar",
                             "Upgrade,  close  "}) {
-    CAPTURE(value);
+    CAPTURE(std::string(value));
     response_parser p;
     p.reset(false);
     CHECK(feed_all(p, std::string("HTTP/1.1 200 OK\r\nConnection: ") + value +
@@ -551,13 +473,21 @@ TEST_CASE("http1: Connection: close is a case-insensitive token list") {
     CHECK(p.body() == "x");
     CHECK_FALSE(p.keep_alive());
   }
-  for (const char* value : {"closed", "keep-alive", "not-close", "clos e"}) {
-    CAPTURE(value);
+  for (const char* value : {"closed", "keep-alive", "not-close", "close-ish"}) {
+    CAPTURE(std::string(value));
     response_parser p;
     p.reset(false);
     CHECK(feed_all(p, std::string("HTTP/1.1 200 OK\r\nConnection: ") + value +
                           "\r\nContent-Length: 1\r\n\r\nx") == state::done);
     CHECK(p.keep_alive());
+  }
+  // A list that is not one of tokens is refused.
+  {
+    response_parser p;
+    p.reset(false);
+    CHECK(feed_all(p, "HTTP/1.1 200 OK\r\nConnection: clos e\r\nContent-Length: 1\r\n\r\nx") ==
+          state::error);
+    CHECK(p.error() == "invalid header value");
   }
   // In a second Connection header too.
   response_parser p;
@@ -573,9 +503,9 @@ TEST_CASE("http1: Content-Length must be digits and agree with itself") {
     const char* error;  // nullptr: accepted, body "abc"
   };
   for (auto [headers, error] : {
-           cl_case{"Content-Length: 3\r\nContent-Length: 4\r\n", "conflicting Content-Length"},
-           cl_case{"Content-Length: 3, 4\r\n", "conflicting Content-Length"},
-           cl_case{"Content-Length: 3,3,4\r\n", "conflicting Content-Length"},
+           cl_case{"Content-Length: 3\r\nContent-Length: 4\r\n", "invalid Content-Length"},
+           cl_case{"Content-Length: 3, 4\r\n", "invalid Content-Length"},
+           cl_case{"Content-Length: 3,3,4\r\n", "invalid Content-Length"},
            cl_case{"Content-Length: +3\r\n", "invalid Content-Length"},
            cl_case{"Content-Length: -3\r\n", "invalid Content-Length"},
            cl_case{"Content-Length: 0x3\r\n", "invalid Content-Length"},
@@ -587,7 +517,7 @@ TEST_CASE("http1: Content-Length must be digits and agree with itself") {
            cl_case{"Content-Length: 3, 3\r\n", nullptr},
            cl_case{"Content-Length: 003\r\n", nullptr},
        }) {
-    CAPTURE(headers);
+    CAPTURE(std::string(headers));
     response_parser p;
     p.reset(false);
     state s = feed_all(p, std::string("HTTP/1.1 200 OK\r\n") + headers + "\r\nabc");
@@ -603,16 +533,21 @@ TEST_CASE("http1: Content-Length must be digits and agree with itself") {
   }
 }
 
-TEST_CASE("http1: Transfer-Encoding with Content-Length: chunked wins, no reuse") {
+TEST_CASE("http1: Transfer-Encoding with Content-Length is an error, in any order or coding") {
+  // RFC 9112 6.3 frames such a body by the coding, Beast by the length when the coding is not
+  // chunked: a server sending both is broken or lying, and the connection's next answer would
+  // be read at the wrong place.
   for (const char* head : {
            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: gzip\r\n\r\n",
        }) {
-    CAPTURE(head);
+    CAPTURE(std::string(head));
     response_parser p;
     p.reset(false);
-    CHECK(feed_all(p, std::string(head) + "5\r\nhello\r\n0\r\n\r\n") == state::done);
-    CHECK(p.body() == "hello");
+    CHECK(feed_all(p, std::string(head) + "5\r\nhello\r\n0\r\n\r\n") == state::error);
+    CHECK(p.error() == "both Content-Length and Transfer-Encoding");
     CHECK_FALSE(p.keep_alive());
   }
 }
@@ -729,7 +664,7 @@ TEST_CASE("http1: eof before any byte and eof mid-response have distinct texts")
            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nTrailer: x\r\n",
        }) {
-    CAPTURE(partial);
+    CAPTURE(std::string(partial));
     p.reset(false);
     CHECK(feed_all(p, partial) == state::need_more);
     CHECK(p.received_any());
@@ -892,19 +827,17 @@ TEST_CASE("http1: write_request is byte-exact") {
                       "{\"a\":1}", true));
   CHECK(out ==
         "POST /api/v1/events HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
-        "X-Empty:\r\nAuthorization: Bearer abc.def\r\nContent-Length: 7\r\n\r\n{\"a\":1}");
+        "X-Empty: \r\nAuthorization: Bearer abc.def\r\nContent-Length: 7\r\n\r\n{\"a\":1}");
 
   // A length of 0 is still sent when asked for (a POST without a body).
   out.clear();
   CHECK(write_request(out, "POST", "/", "h", {}, "", true));
   CHECK(out == "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
 
-  // Without send_length the body is appended as is (the caller frames it).
+  // Without send_length no length is sent (a GET's empty body).
   out.clear();
-  CHECK(write_request(out, "PUT", "/x", "h", {{"Transfer-Encoding", "chunked"}},
-                      "3\r\nabc\r\n0\r\n\r\n", false));
-  CHECK(out == "PUT /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-               "3\r\nabc\r\n0\r\n\r\n");
+  CHECK(write_request(out, "DELETE", "/x", "h", {}, "", false));
+  CHECK(out == "DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n");
 
   // It appends: a second request follows the first.
   std::string two = "prefix|";
@@ -946,26 +879,91 @@ TEST_CASE("http1: write_request refuses CR and LF, leaving the output unchanged"
   CHECK(refused("GET", "/a b", "h", {}));
   CHECK(refused("", "/", "h", {}));
   CHECK(refused("GET", "", "h", {}));
+  // The framing is ours: a caller's Content-Length or Transfer-Encoding could contradict it.
+  CHECK(refused("POST", "/", "h", {{"Transfer-Encoding", "chunked"}}));
+  CHECK(refused("POST", "/", "h", {{"content-length", "4"}}));
   // Values may hold anything else, ':' and spaces included.
   CHECK_FALSE(refused("GET", "/", "h", {{"X-A", " a: b\tc "}}));
 }
+TEST_CASE("http1: write_answer is byte-exact; the framing headers are the engine's") {
+  const std::string date = "Sun, 06 Nov 1994 08:49:37 GMT";
+  response res;
+  res.status = 404;
+  res.set_content("{}", "application/json");
+  res.headers = {{"X-A", "1"},
+                 {"Content-Length", "99"},
+                 {"connection", "keep-alive"},
+                 {"Date", "yesterday"},
+                 {"Transfer-Encoding", "chunked"},
+                 {"Content-Type", "text/plain"},  // set_content's type wins
+                 {"Bad Name", "v"},               // would break the framing: dropped
+                 {"X-B", "a\r\nInjected: 1"},
+                 {"X-C", std::string("a\0b", 3)},
+                 {"X-Empty", ""}};
+  std::string out = "prefix|";
+  write_answer(out, res, false, true, false, date);
+  CHECK(out == "prefix|HTTP/1.1 404 Not Found\r\nX-A: 1\r\nX-Empty: \r\n"
+               "Content-Type: application/json\r\nDate: " + date +
+               "\r\nContent-Length: 2\r\n\r\n{}");
+
+  // Closing; an HTTP/1.0 client kept; HEAD: the length of the body not sent.
+  response ok;
+  ok.set_content("abc", "text/plain");
+  out.clear();
+  write_answer(out, ok, false, false, false, date);
+  CHECK(out == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: " + date +
+               "\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc");
+  out.clear();
+  write_answer(out, ok, true, true, true, date);
+  CHECK(out == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: " + date +
+               "\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\n");
+
+  // No body and no length for 204, 304 and 1xx; a status outside 100-999 is a 500.
+  for (int status : {204, 304, 103}) {
+    CAPTURE(status);
+    response none;
+    none.status = status;
+    none.body = "dropped";
+    out.clear();
+    write_answer(out, none, false, true, false, date);
+    CHECK(out.find("Content-Length") == std::string::npos);
+    CHECK(out.substr(out.size() - 4) == "\r\n\r\n");
+  }
+  for (int status : {0, 99, 1000, -1}) {
+    CAPTURE(status);
+    response odd;
+    odd.status = status;
+    out.clear();
+    write_answer(out, odd, false, true, false, date);
+    CHECK(out.rfind("HTTP/1.1 500 Internal Server Error\r\n", 0) == 0);
+  }
+  // A status the table does not name still goes out, with a placeholder reason.
+  response teapot;
+  teapot.status = 418;
+  out.clear();
+  write_answer(out, teapot, false, true, false, date);
+  CHECK(out.rfind("HTTP/1.1 418 Unknown\r\n", 0) == 0);
+}
+
 // ---- request_parser
 
 namespace {
 
 // Feeds `wire` to `p` in reads of the given sizes, the way a server hands over what each socket
-// read brought. Until the parser finishes each read must be taken whole; it stops there.
+// read brought: what the reader leaves (an incomplete line) is offered again with the next read.
 // Returns the bytes consumed.
 size_t feed_reads(request_parser& p, const std::string& wire, const std::vector<size_t>& reads) {
+  std::string held;
   size_t at = 0;
   size_t consumed = 0;
   for (size_t n : reads) {
-    size_t took = p.feed(wire.data() + at, n);
-    CHECK(took <= n);
-    consumed += took;
+    held.append(wire, at, n);
     at += n;
+    size_t took = p.feed(held.data(), held.size());
+    CHECK(took <= held.size());
+    consumed += took;
+    held.erase(0, took);
     if (p.current() != req_state::need_more) break;
-    CHECK(took == n);
   }
   return consumed;
 }
@@ -981,23 +979,23 @@ void check_same(request_parser& a, request_parser& b) {
   const request& y = b.req();
   CHECK(x.method == y.method);
   CHECK(x.target == y.target);
-  CHECK(x.minor_version == y.minor_version);
+  CHECK(x.version == y.version);
   CHECK(x.headers == y.headers);
   CHECK(x.body == y.body);
-  CHECK(x.keep_alive == y.keep_alive);
-  CHECK(x.expect_continue == y.expect_continue);
+  CHECK(a.keep_alive() == b.keep_alive());
+  CHECK(a.expect_continue() == b.expect_continue());
 }
 
 // Parses `wire` with fresh parsers fed in every way a socket could split it: whole, byte by
 // byte, and in two reads at every split point; all must agree. Done, each must have consumed
-// exactly `size` bytes (the request's length: the rest is the next request's); needing more,
-// all of them. Returns the parser fed whole, for the caller's checks.
+// exactly `size` bytes (the request's length: the rest is the next request's). Returns the
+// parser fed whole, for the caller's checks.
 request_parser parse_every_way(const std::string& wire, size_t size = std::string::npos,
                                request_parser::limits l = {}) {
   if (size == std::string::npos) size = wire.size();
   auto check_consumed = [&](request_parser& p, size_t consumed) {
     if (p.current() == req_state::done) CHECK(consumed == size);
-    if (p.current() == req_state::need_more) CHECK(consumed == wire.size());
+    CHECK(consumed <= wire.size());
   };
   request_parser whole(l);
   check_consumed(whole, feed_reads(whole, wire, {wire.size()}));
@@ -1036,11 +1034,11 @@ TEST_CASE("http1 request: GET without a body") {
   CHECK(p.received_any());
   CHECK(p.req().method == "GET");
   CHECK(p.req().target == "/a/b?x=1");
-  CHECK(p.req().minor_version == 1);
+  CHECK(p.req().version == 11);
   CHECK(p.req().headers == header_list{{"Host", "example.com"}, {"Accept", "*/*"}});
   CHECK(p.req().body.empty());
-  CHECK(p.req().keep_alive);
-  CHECK_FALSE(p.req().expect_continue);
+  CHECK(p.keep_alive());
+  CHECK_FALSE(p.expect_continue());
   CHECK(p.error_status() == 0);
   CHECK(p.error().empty());
   // Done: nothing more is consumed.
@@ -1067,7 +1065,7 @@ TEST_CASE("http1 request: POST with Content-Length, values trimmed of OWS") {
                                        {"X-Note", "caf\xc3\xa9 \t au\tlait"},
                                        {"X-Empty", ""}});
   CHECK(p.req().body == "hello world");
-  CHECK(p.req().keep_alive);
+  CHECK(p.keep_alive());
 
   // Content-Length 0: done with the head.
   p = parse_every_way("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
@@ -1093,7 +1091,7 @@ TEST_CASE("http1 request: chunked body with extensions and trailers") {
   CHECK(p.req().body == "hello abcdefghijklmnopqrstuvwxy0123456789");
   // The trailers are checked, not kept.
   CHECK(p.req().headers == header_list{{"Host", "h"}, {"Transfer-Encoding", "chunked"}});
-  CHECK(p.req().keep_alive);
+  CHECK(p.keep_alive());
 
   // Any case for "chunked", a lower-case hex size, no trailers.
   p = parse_every_way("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n"
@@ -1137,8 +1135,9 @@ TEST_CASE("http1 request: pipelined requests, each feed stops at the end of its 
     CHECK(p.feed(all.data() + at + size, all.size() - at - size) == 0);
     at += size;
   }
+  // The next one's empty line and request line are taken; its incomplete header line waits.
   p.reset();
-  CHECK(p.feed(all.data() + at, all.size() - at) == fourth.size());
+  CHECK(p.feed(all.data() + at, all.size() - at) == fourth.size() - 2);
   CHECK(p.current() == req_state::need_more);
   CHECK_FALSE(p.head_complete());
   CHECK(p.received_any());
@@ -1171,18 +1170,18 @@ TEST_CASE("http1 request: empty lines before the request line are skipped, withi
   check_error(std::string(100, '\n'), 431, "request header fields too large", l);
 }
 
-TEST_CASE("http1 request: bare LF line ends are accepted") {
-  request_parser p =
-      parse_every_way("POST /x HTTP/1.1\nHost: h\nContent-Length: 3\r\nX-A: b\n\nabc");
-  CHECK(p.current() == req_state::done);
-  CHECK(p.req().target == "/x");
-  CHECK(p.req().headers == header_list{{"Host", "h"}, {"Content-Length", "3"}, {"X-A", "b"}});
-  CHECK(p.req().body == "abc");
-
-  p = parse_every_way("POST /x HTTP/1.1\nTransfer-Encoding: chunked\n\n"
-                      "3\nabc\n2;x=y\nde\n0\nT: 1\n\n");
-  CHECK(p.current() == req_state::done);
-  CHECK(p.req().body == "abcde");
+TEST_CASE("http1 request: a line ended by a lone LF or CR is 400, at once") {
+  // RFC 9112 2.2 lets a server refuse a bare LF; Beast does. Refused as soon as the line ends,
+  // not when (if ever) a CRLF CRLF ends the head.
+  check_error("POST /x HTTP/1.1\nHost: h\r\n\r\n", 400, "malformed request line");
+  check_error("POST /x HTTP/1.1\r\nHost: h\nContent-Length: 3\r\n\r\nabc", 400,
+              "invalid header value");
+  check_error("POST /x HTTP/1.1\r\nHost: h\n", 400, "invalid header value");
+  check_error("POST /x HTTP/1.1\r\nHost: h\r\n\n", 400, "malformed line ending");
+  check_error("POST /x HTTP/1.1\r\nHost: h\r\rX", 400, "malformed line ending");
+  // A chunk-size line.
+  check_error("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n",
+              400, "malformed line ending");
 }
 
 TEST_CASE("http1 request: keep_alive by version and Connection tokens") {
@@ -1204,14 +1203,15 @@ TEST_CASE("http1 request: keep_alive by version and Connection tokens") {
            ka_case{"HTTP/1.0", "Connection: keep-alive\r\n", 0, true},
            ka_case{"HTTP/1.0", "Connection: TE,  Keep-Alive \r\n", 0, true},
            ka_case{"HTTP/1.0", "Connection: keep-alive, close\r\n", 0, false},
+           ka_case{"HTTP/1.1", "Proxy-Connection: close\r\n", 1, true},
            ka_case{"HTTP/1.0", "Connection: keep-alive-ish\r\n", 0, false},
        }) {
-    CAPTURE(version);
-    CAPTURE(lines);
+    CAPTURE(std::string(version));
+    CAPTURE(std::string(lines));
     request_parser p = parse_every_way(std::string("GET / ") + version + "\r\n" + lines + "\r\n");
     CHECK(p.current() == req_state::done);
-    CHECK(p.req().minor_version == minor);
-    CHECK(p.req().keep_alive == keep_alive);
+    CHECK(p.req().version == 10 + minor);
+    CHECK(p.keep_alive() == keep_alive);
   }
 }
 
@@ -1231,13 +1231,13 @@ TEST_CASE("http1 request: expect_continue only for HTTP/1.1 and 100-continue") {
            expect_case{"HTTP/1.1", "Expect: something\r\n", false},
            expect_case{"HTTP/1.1", "X-Expect: 100-continue\r\n", false},
        }) {
-    CAPTURE(version);
-    CAPTURE(lines);
+    CAPTURE(std::string(version));
+    CAPTURE(std::string(lines));
     request_parser p = parse_every_way(std::string("POST / ") + version + "\r\n" + lines +
                                        "Content-Length: 2\r\n\r\nok");
     CHECK(p.current() == req_state::done);
     CHECK(p.req().body == "ok");
-    CHECK(p.req().expect_continue == expect_continue);
+    CHECK(p.expect_continue() == expect_continue);
   }
 }
 
@@ -1249,7 +1249,7 @@ TEST_CASE("http1 request: head_complete() before the body arrives") {
   CHECK(p.current() == req_state::need_more);
   CHECK(p.head_complete());
   CHECK(p.req().method == "PUT");
-  CHECK(p.req().expect_continue);
+  CHECK(p.expect_continue());
   CHECK(p.feed("abc", 3) == 3);
   CHECK(p.current() == req_state::need_more);
   CHECK(p.feed("defg", 4) == 2);
@@ -1258,20 +1258,23 @@ TEST_CASE("http1 request: head_complete() before the body arrives") {
 
   // Not before the empty line ending the head.
   request_parser q;
-  CHECK(q.feed(head.data(), head.size() - 2) == head.size() - 2);
+  CHECK(feed_reads(q, head, {head.size() - 2}) < head.size() - 2);
   CHECK_FALSE(q.head_complete());
-  CHECK(q.feed("\r", 1) == 1);
+  CHECK(feed_reads(q, head, {head.size() - 1}) < head.size() - 1);
   CHECK_FALSE(q.head_complete());
-  CHECK(q.feed("\n", 1) == 1);
+  q.reset();
+  CHECK(feed_reads(q, head, {head.size() - 1, 1}) == head.size());
   CHECK(q.head_complete());
   CHECK(q.current() == req_state::need_more);
 
-  // Chunked: the head, then the chunks.
-  p = parse_every_way("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+  // Chunked: the head, then the chunks (the CRLF after a chunk's data is read with the next
+  // chunk-size line).
+  const std::string chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc";
+  p = parse_every_way(chunked);
   CHECK(p.head_complete());
   CHECK(p.current() == req_state::need_more);
   CHECK(p.req().body == "abc");
-  CHECK(p.feed("0\r\n\r\n", 5) == 5);
+  CHECK(p.feed("\r\n0\r\n\r\n", 7) == 7);
   CHECK(p.current() == req_state::done);
   CHECK(p.req().body == "abc");
 }
@@ -1285,18 +1288,24 @@ TEST_CASE("http1 request: malformed request lines are 400, other HTTP majors 505
            "GET / HTTP/1.1.1", "GET / HTTP/11.1", "GET / HTTP/1.x", "GET / HTTP/1,1",
            "GET / HTTPS/1.1",
        }) {
-    CAPTURE(line);
+    CAPTURE(std::string(line));
     check_error(std::string(line) + "\r\nHost: h\r\n\r\n", 400, "malformed request line");
   }
   for (const char* line : {"GET / HTTP/2.0", "GET / HTTP/0.9", "GET / HTTP/3.1"}) {
-    CAPTURE(line);
+    CAPTURE(std::string(line));
     check_error(std::string(line) + "\r\nHost: h\r\n\r\n", 505, "HTTP version not supported");
   }
   // The HTTP/2 connection preface, sent to an HTTP/1 port.
   check_error("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "HTTP version not supported");
 
-  // Valid: a higher HTTP/1 minor reads as 1.1; any token is a method, case kept; targets of
-  // any form, with obs-text.
+  // Beast reads only HTTP/1.0 and 1.1: a higher 1.x is 505 too (RFC 9110 2.5 would read it as
+  // 1.1; no such version exists, and a client sends the highest it speaks).
+  for (const char* line : {"GET / HTTP/1.2", "GET / HTTP/1.9"}) {
+    CAPTURE(std::string(line));
+    check_error(std::string(line) + "\r\nHost: h\r\n\r\n", 505, "HTTP version not supported");
+  }
+
+  // Valid: any token is a method, case kept; targets of any form, with obs-text.
   struct ok_case {
     const char* line;
     const char* method;
@@ -1304,20 +1313,18 @@ TEST_CASE("http1 request: malformed request lines are 400, other HTTP majors 505
     int minor;
   };
   for (auto [line, method, target, minor] : {
-           ok_case{"GET / HTTP/1.2", "GET", "/", 1},
-           ok_case{"GET / HTTP/1.9", "GET", "/", 1},
            ok_case{"M-SEARCH * HTTP/1.1", "M-SEARCH", "*", 1},
            ok_case{"get /caf\xc3\xa9?q=\"x\" HTTP/1.0", "get", "/caf\xc3\xa9?q=\"x\"", 0},
            ok_case{"OPTIONS http://example.com:80/a HTTP/1.1", "OPTIONS",
                    "http://example.com:80/a", 1},
            ok_case{"CONNECT example.com:443 HTTP/1.1", "CONNECT", "example.com:443", 1},
        }) {
-    CAPTURE(line);
+    CAPTURE(std::string(line));
     request_parser p = parse_every_way(std::string(line) + "\r\n\r\n");
     CHECK(p.current() == req_state::done);
     CHECK(p.req().method == method);
     CHECK(p.req().target == target);
-    CHECK(p.req().minor_version == minor);
+    CHECK(p.req().version == 10 + minor);
   }
 }
 
@@ -1327,9 +1334,10 @@ TEST_CASE("http1 request: malformed header lines are 400") {
     const char* error;
   };
   for (auto [lines, error] : {
-           bad_case{"Host : h\r\n", "whitespace before colon in header"},
-           bad_case{"Host\t: h\r\n", "whitespace before colon in header"},
-           bad_case{"Content-Length : 5\r\n", "whitespace before colon in header"},
+           // RFC 9112 5.1: a proxy may take "Content-Length : 5" as the real thing.
+           bad_case{"Host : h\r\n", "malformed header line"},
+           bad_case{"Host\t: h\r\n", "malformed header line"},
+           bad_case{"Content-Length : 5\r\n", "malformed header line"},
            bad_case{"Host h\r\n", "malformed header line"},
            bad_case{": h\r\n", "malformed header line"},
            bad_case{":\r\n", "malformed header line"},
@@ -1338,35 +1346,43 @@ TEST_CASE("http1 request: malformed header lines are 400") {
            bad_case{"(X): 1\r\n", "malformed header line"},
            bad_case{"X-A: 1\r\n folded\r\n", "folded header line"},
            bad_case{"X-A: 1\r\n\tfolded\r\n", "folded header line"},
-           bad_case{" Host: h\r\n", "folded header line"},
+           bad_case{" Host: h\r\n", "folded header line"},  // continues the Host before
+           bad_case{"X-A:\r\n folded\r\n", "folded header line"},
+           bad_case{"Content-Length: 1\r\n 1\r\n", "invalid Content-Length"},  // "1 1"
            bad_case{"X-A: a\x01z\r\n", "invalid header value"},
            bad_case{"X-A: a\x7f\r\n", "invalid header value"},
            bad_case{"X-A: \x1b[31m\r\n", "invalid header value"},
            bad_case{"X-A: a\x0bz\r\n", "invalid header value"},
        }) {
-    CAPTURE(lines);
+    CAPTURE(std::string(lines));
     check_error(std::string("GET / HTTP/1.1\r\nHost: h\r\n") + lines + "\r\n", 400, error);
   }
 }
 
 TEST_CASE("http1 request: NUL or a bare CR anywhere in the head is 400") {
   using namespace std::string_literals;  // for the NULs
-  for (const std::string& wire : {
-           "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"s,
-           std::string("GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n"),
-           std::string("GET / HTTP/1.1\r\nX\rA: 1\r\n\r\n"),
-           std::string("GET / HTTP/1.1\r\nX-A: 1\r\r\n\r\n"),
-           std::string("GET / HTTP/1.1\r\n\r\r\n"),
-           std::string("GET / HTTP/1.1\r\r\n\r\n"),
-           "GET /\0 HTTP/1.1\r\n\r\n"s,
-           std::string("\r\r\nGET / HTTP/1.1\r\n\r\n"),
-           "\0\r\nGET / HTTP/1.1\r\n\r\n"s,
-           // In the chunked framing too.
-           std::string("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\r\nabc\r\n"),
-           std::string("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\rb\r\n"),
+  struct bad_case {
+    std::string wire;
+    const char* error;
+  };
+  for (const auto& [wire, error] : {
+           bad_case{"GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"s, "invalid header value"},
+           bad_case{"GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n", "malformed line ending"},
+           bad_case{"GET / HTTP/1.1\r\nX\rA: 1\r\n\r\n", "malformed header line"},
+           bad_case{"GET / HTTP/1.1\r\nX-A: 1\r\r\n\r\n", "malformed line ending"},
+           bad_case{"GET / HTTP/1.1\r\n\r\r\n", "malformed line ending"},
+           bad_case{"GET / HTTP/1.1\r\r\n\r\n", "malformed request line"},
+           bad_case{"GET /\0 HTTP/1.1\r\n\r\n"s, "malformed request line"},
+           bad_case{"\r\r\nGET / HTTP/1.1\r\n\r\n", "malformed request line"},
+           bad_case{"\0\r\nGET / HTTP/1.1\r\n\r\n"s, "malformed request line"},
+           // In the chunked framing too (a trailer line once the trailers end).
+           bad_case{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\r\nabc\r\n",
+                    "malformed line ending"},
+           bad_case{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\rb\r\n\r\n",
+                    "malformed line ending"},
        }) {
     CAPTURE(wire);
-    check_error(wire, 400, "bare CR or NUL");
+    check_error(wire, 400, error);
   }
 }
 
@@ -1386,13 +1402,13 @@ TEST_CASE("http1 request: Content-Length must be digits and agree with itself") 
            cl_case{"Content-Length: 3.0\r\n", "invalid Content-Length"},
            cl_case{"Content-Length: 99999999999999999999999\r\n", "invalid Content-Length"},
            cl_case{"Content-Length: 18446744073709551616\r\n", "invalid Content-Length"},
-           cl_case{"Content-Length: 3\r\nContent-Length: 4\r\n", "conflicting Content-Length"},
-           cl_case{"Content-Length: 3, 4\r\n", "conflicting Content-Length"},
+           cl_case{"Content-Length: 3\r\nContent-Length: 4\r\n", "invalid Content-Length"},
+           cl_case{"Content-Length: 3, 4\r\n", "invalid Content-Length"},
            cl_case{"Content-Length: 3,3\r\n", nullptr},
            cl_case{"Content-Length: 3\r\nContent-Length: 3\r\n", nullptr},
            cl_case{"Content-Length: 003\r\n", nullptr},
        }) {
-    CAPTURE(lines);
+    CAPTURE(std::string(lines));
     const std::string wire = std::string("POST / HTTP/1.1\r\n") + lines + "\r\nabc";
     if (error) {
       check_error(wire, 400, error);
@@ -1441,11 +1457,12 @@ TEST_CASE("http1 request: Transfer-Encoding framing") {
            te_case{"POST / HTTP/1.1\r\ntransfer-encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
                    501, "transfer coding not supported"},
        }) {
-    CAPTURE(head);
-    // The error comes at the end of the head, before the body.
+    CAPTURE(std::string(head));
+    // The error comes with the head (at its end, or at the second framing header), before the
+    // body; the request line was read.
     request_parser p = parse_every_way(std::string(head) + "\r\n");
     CHECK(p.current() == req_state::error);
-    CHECK(p.head_complete());
+    CHECK(p.req().method == "POST");
     CHECK(p.error_status() == status);
     CHECK(p.error() == error);
     check_error(std::string(head) + "\r\n" + body, status, error);
@@ -1459,24 +1476,25 @@ TEST_CASE("http1 request: bad chunk framing is 400") {
     const char* error;
   };
   for (auto [chunks, error] : {
-           bad_case{"x\r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{"\r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{";ext\r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{"-3\r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{"+3\r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{"3 x\r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{"3 \r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{"0x3\r\nabc\r\n0\r\n\r\n", "invalid chunk size"},
-           bad_case{"10000000000000000\r\n", "invalid chunk size"},  // 2^64: overflow
-           bad_case{"fffffffffffffffff\r\n", "invalid chunk size"},
+           bad_case{"x\r\nabc\r\n0\r\n\r\n", "malformed chunk"},
+           bad_case{"\r\nabc\r\n0\r\n\r\n", "malformed chunk"},
+           bad_case{";ext\r\nabc\r\n0\r\n\r\n", "malformed chunk"},
+           bad_case{"-3\r\nabc\r\n0\r\n\r\n", "malformed chunk"},
+           bad_case{"+3\r\nabc\r\n0\r\n\r\n", "malformed chunk"},
+           bad_case{"3 x\r\nabc\r\n0\r\n\r\n", "invalid chunk extension"},
+           bad_case{"3 \r\nabc\r\n0\r\n\r\n", "invalid chunk extension"},
+           bad_case{"0x3\r\nabc\r\n0\r\n\r\n", "invalid chunk extension"},
+           bad_case{"10000000000000000\r\n", "malformed chunk"},  // 2^64: overflow
+           bad_case{"fffffffffffffffff\r\n", "malformed chunk"},
            bad_case{"3\r\nabcd\r\n0\r\n\r\n", "malformed chunk"},
            bad_case{"3\r\nabc\r\r\n0\r\n\r\n", "malformed chunk"},
            bad_case{"3\r\nabc0\r\n\r\n", "malformed chunk"},
            bad_case{"3\r\nabc\r\n0\r\nbad trailer\r\n\r\n", "malformed header line"},
-           bad_case{"3\r\nabc\r\n0\r\n folded: x\r\n\r\n", "folded header line"},
-           bad_case{"3\r\nabc\r\n0\r\nT : x\r\n\r\n", "whitespace before colon in header"},
+           bad_case{"3\r\nabc\r\n0\r\n folded: x\r\n\r\n", "malformed header line"},
+           bad_case{"3\r\nabc\r\n0\r\nT : x\r\n\r\n", "malformed header line"},
+           bad_case{"3\r\nabc\r\n0\r\nT: x\r\n y\r\n\r\n", "folded header line"},
        }) {
-    CAPTURE(chunks);
+    CAPTURE(std::string(chunks));
     check_error(head + chunks, 400, error);
   }
 
@@ -1543,14 +1561,11 @@ TEST_CASE("http1 request: a request line beyond max_request_line is 414") {
   request_parser::limits l;
   l.max_request_line = 20;
   REQUIRE(std::string("GET /123456 HTTP/1.1").size() == 20);
-  for (const char* end : {"\r\n", "\n"}) {
-    CAPTURE(end);
-    CHECK(parse_every_way(std::string("GET /123456 HTTP/1.1") + end + "\r\n", std::string::npos,
-                          l)
-              .current() == req_state::done);
-    check_error(std::string("GET /1234567 HTTP/1.1") + end + "\r\n", 414,
-                "request line too long", l);
-  }
+  CHECK(parse_every_way("GET /123456 HTTP/1.1\r\n\r\n", std::string::npos, l).current() ==
+        req_state::done);
+  check_error("GET /1234567 HTTP/1.1\r\n\r\n", 414, "request line too long", l);
+  // Too long is too long, whatever ends it.
+  check_error("GET /1234567 HTTP/1.1\n\r\n", 414, "request line too long", l);
   // Without waiting for the line's end: at most the limit and a CRLF are held.
   const std::string endless = "GET /" + std::string(1000, 'a');
   request_parser p(l);
@@ -1622,19 +1637,21 @@ TEST_CASE("http1 request: after done or error nothing is consumed; reset() start
   CHECK(p.req().headers.empty());
   CHECK(p.req().body.empty());
 
-  // A partial line from before a reset is gone.
-  CHECK(p.feed("DELETE /x HT", 12) == 12);
+  // A partial line is left to the caller (it comes again with its end); a reset forgets the
+  // rest.
+  CHECK(p.feed("DELETE /x HT", 12) == 0);
+  CHECK(p.received_any());
   p.reset();
   const std::string second = "GET /second HTTP/1.0\r\n\r\n";
   CHECK(p.feed(second.data(), second.size()) == second.size());
   CHECK(p.current() == req_state::done);
   CHECK(p.req().method == "GET");
   CHECK(p.req().target == "/second");
-  CHECK_FALSE(p.req().keep_alive);
+  CHECK_FALSE(p.keep_alive());
 
   // After an error: nothing consumed, until reset().
   p.reset();
-  CHECK(p.feed("BAD\r\n", 5) > 0);
+  CHECK(p.feed("BAD\r\n", 5) == 0);
   CHECK(p.current() == req_state::error);
   CHECK(p.error_status() == 400);
   CHECK(p.feed(second.data(), second.size()) == 0);
@@ -1643,8 +1660,8 @@ TEST_CASE("http1 request: after done or error nothing is consumed; reset() start
   CHECK(p.error().empty());
   CHECK(p.feed(second.data(), second.size()) == second.size());
   CHECK(p.current() == req_state::done);
-  CHECK(p.req().keep_alive == false);
-  CHECK(p.req().minor_version == 0);
+  CHECK_FALSE(p.keep_alive());
+  CHECK(p.req().version == 10);
 }
 
 TEST_SUITE_END();

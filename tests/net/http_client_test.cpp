@@ -1,4 +1,4 @@
-#include "core/http_client.hpp"
+#include "net/http_client.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -28,7 +28,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 
-using namespace medflow::http_client;
+using namespace medflow::net::http_client;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
@@ -405,7 +405,10 @@ TEST_CASE("the request on the wire: empty header values kept, nothing added to a
   CHECK(res.body == "hi");
   std::string wire = server.captured.get_future().get();
   CHECK(wire.rfind("POST /raw HTTP/1.1\r\n", 0) == 0);
-  CHECK(wire.find("\r\nX-Empty:\r\n") != std::string::npos);
+  // curl writes "X-Empty:", Beast "X-Empty: " (the space is optional whitespace: the same
+  // empty value to the server).
+  CHECK((wire.find("\r\nX-Empty:\r\n") != std::string::npos ||
+         wire.find("\r\nX-Empty: \r\n") != std::string::npos));
   CHECK(wire.find("\r\nX-Full: v\r\n") != std::string::npos);
   CHECK(wire.find("\r\nContent-Length: 3000\r\n") != std::string::npos);
   CHECK(wire.find("Expect") == std::string::npos);
@@ -917,16 +920,26 @@ TEST_CASE("host names are resolved; an unresolvable one is connect_failed") {
 
 TEST_SUITE_END();
 
-// medflowd's own engine only (not in the suite run again on libcurl, which refuses the first
-// answer and takes the second).
-TEST_CASE("header lines that are not headers are skipped, framing headers are not" *
+// medflowd's own client only (not in the suite run again on libcurl, which skips header lines
+// that are not headers). Beast holds every header line to the grammar, framing or not: such an
+// answer fails the call (the source is reported failed) rather than being read one way here and
+// another way by other hops.
+TEST_CASE("header lines that are not headers fail the call, framing headers or not" *
           doctest::test_suite("http_native")) {
   client c;
-  response skipped = answered_with(
-      c, "HTTP/1.1 200 OK\r\nnot a header\r\nX Odd: 1\r\nContent-Length: 2\r\n\r\nok");
-  CHECK(skipped.result == response::outcome::ok);
-  CHECK(skipped.body == "ok");
-  response framing = answered_with(c, "HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok");
-  CHECK(framing.result == response::outcome::failed);
-  CHECK_FALSE(framing.error.empty());
+  for (const char* wire : {
+           "HTTP/1.1 200 OK\r\nnot a header\r\nContent-Length: 2\r\n\r\nok",
+           "HTTP/1.1 200 OK\r\nX Odd: 1\r\nContent-Length: 2\r\n\r\nok",
+           "HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok",
+       }) {
+    CAPTURE(wire);
+    response res = answered_with(c, wire);
+    CHECK(res.result == response::outcome::failed);
+    CHECK(res.error == "malformed response: malformed header line");
+  }
+  // A status line without a reason (and without the space before it) is still an answer.
+  response bare = answered_with(c, "HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok");
+  CHECK(bare.result == response::outcome::ok);
+  CHECK(bare.status == 200);
+  CHECK(bare.body == "ok");
 }

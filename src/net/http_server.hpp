@@ -1,17 +1,19 @@
-// medflowd's own HTTP/1.1 server engine: a few epoll threads own all connections, read and
-// parse requests (core/http1's request_parser) and hand each one to the dispatcher. The answer
-// may come at once, from a worker of the blocking pool, or later from any thread (an actor):
-// that thread writes it to the socket itself, so an answer built by an actor reaches the client
-// without waking another thread, and a request waiting for its answer holds no thread at all.
+// medflowd's own HTTP/1.1 server engine: a few epoll threads own all connections, read each
+// through its server_connection (the socket-free protocol core; framing by Boost.Beast) and
+// hand every request to the dispatcher. The answer may come at once, from a worker of the
+// blocking pool, or later from any thread (an actor): that thread writes it to the socket
+// itself, so an answer built by an actor reaches the client without waking another thread,
+// and a request waiting for its answer holds no thread at all. Every answer carries a Date.
 //
 // A connection serves one request at a time: bytes of a pipelined next request wait in its
 // buffer until the answer is written. Keep-alive idle timeout, a read timeout for a request
 // that does not complete, a most-requests-per-connection limit and 100-continue are handled
-// here; what a request means (routing, errors, metrics) is the dispatcher's business
-// (http/server).
+// here and in server_connection; what a request means (routing, errors, metrics) is the
+// dispatcher's business (http/server).
 #pragma once
 
-#include <httplib.h>
+#include "net/message.hpp"
+#include "net/server_connection.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -24,17 +26,16 @@
 #include <thread>
 #include <vector>
 
-namespace medflow::http::native {
+namespace medflow::net {
 
-struct conn;
-class loop;
+struct server_conn;
+class server_loop;
 
 // One request and its answer. Exactly one answer reaches the wire: the first respond() wins.
 class exchange : public std::enable_shared_from_this<exchange> {
  public:
-  httplib::Request req;
-  std::string raw_path;  // the target's path as received (req.path is URL-decoded)
-  bool head = false;     // a HEAD request: the answer's body is not sent
+  request req;
+  answer_shape shape;  // how the answer is written (HEAD, keep-alive, HTTP/1.0)
   // Called with the status once the answer is written (or handed to the loop to finish).
   std::function<void(int status)> on_answer;
 
@@ -46,21 +47,20 @@ class exchange : public std::enable_shared_from_this<exchange> {
 
   // Answers the request. Any thread, any time; returns false when it had been answered already
   // (e.g. by its deadline).
-  bool respond(httplib::Response res);
+  bool respond(response res);
   // Unless answered before steady time `deadline_us` (clock::steady_us), `fallback` is the
   // answer then. Any thread; at most one deadline per exchange.
-  void set_deadline(int64_t deadline_us, httplib::Response fallback);
+  void set_deadline(int64_t deadline_us, response fallback);
   bool answered() const { return answered_.load(std::memory_order_acquire); }
 
  private:
-  friend class loop;
-  std::shared_ptr<conn> conn_;
+  friend class server_loop;
+  std::shared_ptr<server_conn> conn_;
   std::atomic<bool> answered_{false};
-  bool keep_alive_ = true;
-  httplib::Response fallback_;  // set by set_deadline before it is queued
+  response fallback_;  // set by set_deadline before it is queued
 };
 
-class engine {
+class http_server {
  public:
   struct options {
     std::string host = "127.0.0.1";
@@ -80,13 +80,13 @@ class engine {
   // 408, 413, 414, 431, 501, 505; `req` holds what was parsed of it, path may be empty);
   // otherwise a dispatched request failed or was dropped unanswered (500), and its route's
   // on_answer counts it.
-  using error_answer = std::function<httplib::Response(const httplib::Request& req, int status,
-                                                       const std::string& why, bool unread)>;
+  using error_answer = std::function<response(const request& req, int status,
+                                              const std::string& why, bool unread)>;
 
-  engine(options opts, dispatcher d, error_answer e);
-  ~engine();
-  engine(const engine&) = delete;
-  engine& operator=(const engine&) = delete;
+  http_server(options opts, dispatcher d, error_answer e);
+  ~http_server();
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
 
   // Binds (port 0: any free port) and starts the threads. Returns the port.
   int start();
@@ -122,7 +122,7 @@ class engine {
   options opts_;
   int listen_fd_ = -1;
   int port_ = 0;
-  std::vector<std::shared_ptr<loop>> loops_;
+  std::vector<std::shared_ptr<server_loop>> loops_;
   std::vector<std::thread> threads_;
   pool pool_;
   dispatcher dispatch_;
@@ -131,12 +131,4 @@ class engine {
   bool stopped_ = false;
 };
 
-// "HTTP/1.1 <status> <reason>\r\n", the headers, Content-Length (unless 1xx/204/304), a
-// Connection: close when !keep_alive (Connection: keep-alive when kept for an HTTP/1.0
-// client, which assumes a close otherwise), the body unless `head` or a status without one.
-// Content-Length and Connection headers in `res` are replaced by these.
-std::string serialize(const httplib::Response& res, bool head, bool keep_alive,
-                      bool http10 = false);
-const char* reason_phrase(int status);
-
-}  // namespace medflow::http::native
+}  // namespace medflow::net

@@ -1,5 +1,5 @@
-#include "core/http_client.hpp"
-#include "core/http_native.hpp"
+#include "net/http_client.hpp"
+#include "net/http_native.hpp"
 
 #include <pthread.h>
 
@@ -45,7 +45,7 @@
 //   saturates (throughput fell from 10,000/s to ~3,000/s with most calls timing out). Here a
 //   call waits in a per-host queue instead and is started when a connection frees up.
 
-namespace medflow::http_client {
+namespace medflow::net::http_client {
 namespace {
 
 using steady = std::chrono::steady_clock;
@@ -788,4 +788,4 @@ size_t client::in_flight() const {
   return n;
 }
 
-}  // namespace medflow::http_client
+}  // namespace medflow::net::http_client

@@ -1,4 +1,4 @@
-#include "core/http_native.hpp"
+#include "net/http_native.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -19,7 +19,7 @@
 
 #include "core/strings.hpp"
 
-namespace medflow::http_client::detail {
+namespace medflow::net::http_client::detail {
 namespace {
 
 // Kept-alive connections unused this long are closed (curl's default is 118 s).
@@ -153,7 +153,7 @@ struct native_engine::conn {
   size_t received = 0;    // bytes of this call's response read
   std::string out;
   size_t out_off = 0;
-  http1::response_parser parser;
+  response_reader parser;
   steady::time_point connect_deadline = steady::time_point::max();
   steady::time_point idle_since;
   uint64_t tag() const { return tag_bit | (uint64_t(gen & 0x7fffffffu) << 32) | slot; }
@@ -329,11 +329,12 @@ bool native_engine::prepare(conn& k) {
     target = with_path;
   }
   k.out.clear();
-  if (http1::write_request(k.out, r.method, target, k.ep->key, r.headers,
+  if (write_request(k.out, r.method, target, k.ep->key, r.headers,
                            sends_body ? std::string_view(r.body) : std::string_view(), sends_body))
     return true;
-  fail(k, response::outcome::failed, "the request cannot be framed: a line break in a header, "
-                                      "or a bad method or header name");
+  fail(k, response::outcome::failed,
+       "the request cannot be framed: a line break in a header, a bad method or header name, "
+       "or a Content-Length or Transfer-Encoding among the headers");
   return false;
 }
 
@@ -457,7 +458,7 @@ void native_engine::recv_some(conn& k, bool peer_closed) {
     if (n > 0) {
       k.received += size_t(n);
       auto s = k.parser.feed(recv_buf_.data(), size_t(n));
-      if (s == http1::response_parser::state::done) {
+      if (s == response_reader::state::done) {
         response res;
         res.result = response::outcome::ok;
         res.status = k.parser.status();
@@ -467,7 +468,7 @@ void native_engine::recv_some(conn& k, bool peer_closed) {
         return finish(k, std::move(res),
                       k.parser.keep_alive() && k.st == conn::state::receiving && !peer_closed);
       }
-      if (s == http1::response_parser::state::error)
+      if (s == response_reader::state::error)
         return fail(k, response::outcome::failed, "malformed response: " + k.parser.error());
       // Less than asked for: the socket is drained, and new data makes a new edge. A close
       // that came with the data makes none, so then read on to the EOF.
@@ -478,7 +479,7 @@ void native_engine::recv_some(conn& k, bool peer_closed) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n == 0) {
       auto s = k.parser.eof();
-      if (s == http1::response_parser::state::done) {
+      if (s == response_reader::state::done) {
         response res;
         res.result = response::outcome::ok;
         res.status = k.parser.status();
@@ -690,4 +691,4 @@ void native_engine::abort_all(const std::string& why) {
   }
 }
 
-}  // namespace medflow::http_client::detail
+}  // namespace medflow::net::http_client::detail

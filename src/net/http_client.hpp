@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace medflow::http_client {
+namespace medflow::net::http_client {
 
 struct request {
   std::string method = "POST";
@@ -90,4 +90,4 @@ class client {
   std::atomic<size_t> next_{0};
 };
 
-}  // namespace medflow::http_client
+}  // namespace medflow::net::http_client
