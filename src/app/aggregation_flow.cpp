@@ -64,6 +64,10 @@ class aggregation_flow : public flow {
     rt.own(runner);
     ho.deliver = actors::deliver_to(runner);
     ho.native_http = rt.cfg.boolean("aggregation.native_http");
+    ho.tls.ca_file = rt.cfg.string("aggregation.tls.ca_file");
+    ho.tls.cert_file = rt.cfg.string("aggregation.tls.cert_file");
+    ho.tls.key_file = rt.cfg.string("aggregation.tls.key_file");
+    ho.tls.key_password = rt.cfg.string("aggregation.tls.key_password");
     http_ = std::make_unique<net::http_client::client>(ho);
     auto url = rt.cfg.string("aggregation.engagement_index.url");
     if (url.empty()) {

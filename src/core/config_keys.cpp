@@ -137,8 +137,19 @@ const std::vector<config_key>& config_keys() {
       {"aggregation.io_threads", k::integer, 0,
        "I/O threads of the source calls (0: one per core, at most 8)", 0, 64},
       {"aggregation.native_http", k::boolean, true,
-       "plain http:// source calls on medflowd's own HTTP/1.1 code (false: libcurl; https:// "
+       "plain http:// source calls on medflowd's own HTTP/1.1 client (false: libcurl; https:// "
        "always uses libcurl)"},
+      {"aggregation.tls.ca_file", k::string, "",
+       "https:// sources and index: PEM file of the CAs their certificates must chain to "
+       "(empty: the system's)"},
+      {"aggregation.tls.cert_file", k::string, "",
+       "https:// sources and index: PEM client certificate shown to a server that asks for one "
+       "(mutual TLS; empty: none)"},
+      {"aggregation.tls.key_file", k::string, "",
+       "private key (PEM) of aggregation.tls.cert_file (empty: in the certificate file)"},
+      {"aggregation.tls.key_password", k::string, "",
+       "password of an encrypted aggregation.tls.key_file (better set as "
+       "MEDFLOW_AGGREGATION_TLS_KEY_PASSWORD than in a file)"},
       {"aggregation.service_timeout_ms", k::integer, 4000,
        "SERVICE_TIMEOUT_MS: one source call (and the external index)", 1, 600000, {},
        {"SERVICE_TIMEOUT_MS"}},

@@ -255,6 +255,7 @@ struct client::impl {
 
   const size_t per_host_limit;
   const size_t total_limit;
+  const options::tls_files tls;
   const std::function<void(std::vector<completion>)> deliver;  // options::deliver
   std::vector<completion> round;  // this round's completions, when `deliver` is set
   probes& metrics = global_probes();
@@ -283,6 +284,7 @@ struct client::impl {
 client::impl::impl(options o, std::string thread_name)
     : per_host_limit(limit(o.max_connections_per_host)),
       total_limit(limit(o.max_total_connections)),
+      tls(o.tls),
       deliver(std::move(o.deliver)),
       native(epoll_fd.get(), [this] { wake(); },
              [this](detail::native_call& c, response res) {
@@ -531,6 +533,17 @@ CURLcode client::impl::configure(transfer& t, steady::time_point deadline) {
   set(CURLOPT_WRITEDATA, static_cast<void*>(&t));
   // Bodies come back as sent: no Accept-Encoding, so no decompression cost on this thread.
   set(CURLOPT_ACCEPT_ENCODING, static_cast<const char*>(nullptr));
+  // https only (curl ignores them for http://). The strings live as long as the client.
+  if (!tls.ca_file.empty()) set(CURLOPT_CAINFO, tls.ca_file.c_str());
+  if (!tls.cert_file.empty()) {
+    set(CURLOPT_SSLCERT, tls.cert_file.c_str());
+    set(CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (!tls.key_file.empty()) {
+    set(CURLOPT_SSLKEY, tls.key_file.c_str());
+    set(CURLOPT_SSLKEYTYPE, "PEM");
+  }
+  if (!tls.key_password.empty()) set(CURLOPT_KEYPASSWD, tls.key_password.c_str());
 
   const std::string& method = t.req.method;
   bool sends_body = false;
@@ -755,6 +768,18 @@ int client::impl::on_socket(CURL*, curl_socket_t s, int what, void* self, void* 
 }
 
 client::client(options opts) {
+  // A file named but unreadable would fail every https call later, one by one: say so now.
+  for (auto [what, path] : {std::pair{"CA file", &opts.tls.ca_file},
+                            {"client certificate", &opts.tls.cert_file},
+                            {"client key", &opts.tls.key_file}}) {
+    if (path->empty()) continue;
+    std::FILE* f = std::fopen(path->c_str(), "r");
+    if (!f) throw std::runtime_error(std::string("cannot read the TLS ") + what + " " + *path + ": " +
+                                     std::strerror(errno));
+    std::fclose(f);
+  }
+  if (!opts.tls.key_file.empty() && opts.tls.cert_file.empty())
+    throw std::runtime_error("a TLS client key without a client certificate");
   int n = std::max(1, opts.io_threads);
   // The limits hold over all threads: each loop gets its share (at least one connection).
   options share = opts;

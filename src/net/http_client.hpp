@@ -68,6 +68,15 @@ class client {
     // fraction of the CPU per call); https:// and URLs with credentials always use libcurl, and
     // so does everything while http_proxy or all_proxy is set.
     bool native_http = true;
+    // https:// (libcurl): whom to trust, and the certificate to show a server that asks for
+    // one (mutual TLS). Files in PEM; empty: the system's CAs, no client certificate. The
+    // client refuses to start when a named file cannot be read.
+    struct tls_files {
+      std::string ca_file;       // CAs the servers' certificates must chain to
+      std::string cert_file;     // our certificate (and its chain)
+      std::string key_file;      // its private key (empty: in cert_file)
+      std::string key_password;  // of an encrypted key
+    } tls;
   };
   explicit client(options opts);
   client();
