@@ -31,6 +31,7 @@ std::string answer_bytes(const response& res, const answer_shape& shape, bool ke
 server_connection::server_connection(const options& o) : opts_(o), reader_(o.limits) {}
 
 server_connection::event server_connection::next(int64_t now_us) {
+  if (error_status_ != 0) return event::error;  // the connection's end: nothing after it
   while (in_off_ < in_.size()) {
     if (!reader_.received_any()) request_start_us_ = now_us;
     in_off_ += reader_.feed(in_.data() + in_off_, in_.size() - in_off_);

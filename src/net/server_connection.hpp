@@ -55,6 +55,8 @@ class server_connection {
   size_t buffered() const { return in_.size() - in_off_; }
 
   // -- requests out --------------------------------------------------------------------------
+  // What the buffered bytes make. Call while no request is out; after an error, it is error
+  // again.
   event next(int64_t now_us);
   // After event::request. The request's path is decoded and its query parsed.
   request take_request(answer_shape& shape);

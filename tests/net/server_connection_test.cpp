@@ -118,6 +118,8 @@ TEST_CASE("an unreadable request is an error with its status, text and what was 
   REQUIRE(c.next(0) == event::error);
   CHECK(c.error_status() == 400);
   CHECK(c.error_text() == "malformed percent-encoding in the request target");
+  receive(c, "GET /fine HTTP/1.1\r\n\r\n");
+  CHECK(c.next(0) == event::error);  // it sticks: the connection ends here
   request r = c.unread();
   CHECK(r.method == "DELETE");
   CHECK(r.path == "/hri/x%2");  // as received: it cannot be decoded
