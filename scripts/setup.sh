@@ -14,6 +14,7 @@ packages=(
   libssl-dev                             # JWT signatures, random ids
   libcurl4-openssl-dev                   # outbound HTTP (aggregation sources)
   doctest-dev                            # unit tests
+  clang libclang-rt-14-dev               # fuzz targets (libFuzzer, sanitizers)
   kcat curl jq                           # end-to-end tests: Kafka client, HTTP, JSON
 )
 
