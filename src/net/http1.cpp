@@ -1,4 +1,14 @@
 // The one file of medflowd that includes Boost.Beast (see http1.hpp).
+//
+// Both readers subclass Beast's basic_parser rather than use request_parser<string_body> and
+// response_parser<string_body>: string_body reserves the whole announced Content-Length before
+// a byte of the body has come (up to the body limit: http.max_body_bytes for a request, 256
+// MiB for a response), so a peer could make every connection allocate that much with one
+// header line; here a body reserves at most 1 MiB up front and grows as it arrives. The
+// subclass also writes straight into net::request (no second copy of each header), keeps
+// trailer fields out of the headers, and sees each field as Beast reads it (where the checks
+// below live). Measured, it costs the same as request_parser<string_body> plus the copy into
+// net::request (≈ 0.2 µs for a 48-byte GET, ≈ 1.1 µs for a 255-byte POST on this VM).
 #include "net/http1.hpp"
 
 #include "core/log.hpp"
@@ -64,18 +74,12 @@ void for_each_element(std::string_view list, F f) {
   }
 }
 
-// Whether Beast joined an obs-fold (RFC 9112 5.2) into this field's value: the value is then
-// in Beast's own buffer, not in the input [begin, end) after the name, or a line end lies
-// between the name and the value (a first line with an empty value). Hops that do not join the
-// lines would read another header, so a server refuses them.
-bool folded(beast::string_view name, beast::string_view value, const char* begin,
-            const char* end) {
-  auto addr = [](const char* p) { return reinterpret_cast<std::uintptr_t>(p); };
-  if (addr(value.data()) < addr(name.data()) || addr(value.data()) > addr(end) ||
-      addr(name.data()) < addr(begin))
-    return true;
-  size_t between = static_cast<size_t>(value.data() - name.data());
-  return std::memchr(name.data(), '\n', between) != nullptr;
+// An obs-fold (RFC 9112 5.2) in the field Beast has just read, whose name starts at `name` in
+// the input ending at `end`: its first line end is followed by SP or HT. Beast joins such
+// lines into one value; hops that do not would read another header, so they are refused.
+bool folded(const char* name, const char* end) {
+  auto* lf = static_cast<const char*>(std::memchr(name, '\n', static_cast<size_t>(end - name)));
+  return lf && lf + 1 < end && is_ows(lf[1]);
 }
 
 // A message head's fields, allocated from a buffer on the writer's stack: an answer's few
@@ -180,8 +184,7 @@ struct request_reader::impl {
     void on_response_impl(int, beast::string_view, int, error_code&) override {}
     void on_field_impl(bhttp::field f, beast::string_view name, beast::string_view value,
                        error_code& ec) override {
-      if (folded(name, value, o_.in_begin, o_.in_end))
-        return o_.refuse(ec, 400, "folded header line");
+      if (folded(name.data(), o_.in_end)) return o_.refuse(ec, 400, "folded header line");
       if (o_.head_complete) return;  // a trailer: held to the grammar by Beast, then dropped
       std::string_view v(value.data(), value.size());
       if (f == bhttp::field::content_length) {
@@ -301,8 +304,7 @@ struct request_reader::impl {
 
   limits lim;
   std::optional<parser> parser_;
-  const char* in_begin = nullptr;  // the bytes of the put() running, for the callbacks
-  const char* in_end = nullptr;
+  const char* in_end = nullptr;  // of the bytes the running put() was given, for the callbacks
   state st = state::need_more;
   request req;
   bool head_complete = false;
@@ -368,7 +370,6 @@ bool request_reader::impl::take_line(const char*& at, const char* end) {
 }
 
 size_t request_reader::impl::put(const char* at, const char* end, error_code& ec) {
-  in_begin = at;
   in_end = end;
   return parser_->put(boost::asio::const_buffer(at, static_cast<size_t>(end - at)), ec);
 }
@@ -619,7 +620,7 @@ struct response_reader::impl {
     // use for the other headers.
     void on_field_impl(bhttp::field f, beast::string_view name, beast::string_view value,
                        error_code& ec) override {
-      if (folded(name, value, o_.in_begin, o_.in_end)) {
+      if (folded(name.data(), o_.in_end)) {
         o_.fail("malformed header line");
         ec = error::bad_obs_fold;
         return;
@@ -703,8 +704,7 @@ struct response_reader::impl {
   bool has_te = false;
   size_t head_bytes = 0;  // of the current head taken so far (its status line)
   size_t scanned = 0;     // of the fields at the start of the input, looked at for their end
-  const char* in_begin = nullptr;  // the bytes of the put() running, for the callbacks
-  const char* in_end = nullptr;
+  const char* in_end = nullptr;  // of the bytes the running put() was given, for the callbacks
   std::string pending;  // bytes Beast could not take yet (a line not complete)
   std::string body;
   std::string error_text;
@@ -730,7 +730,6 @@ response_reader::state response_reader::impl::feed(const char* data, size_t n) {
 }
 
 size_t response_reader::impl::put(const char* at, const char* end, error_code& ec) {
-  in_begin = at;
   in_end = end;
   return parser_->put(boost::asio::const_buffer(at, static_cast<size_t>(end - at)), ec);
 }
