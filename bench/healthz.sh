@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # /healthz requests/s with keep-alive: the ceiling every flow's HTTP figure is measured against.
 # usage: bench/healthz.sh [seconds] [connections]   (needs wrk: apt-get install wrk)
-# env: MEDFLOWD_ARGS (extra medflowd flags, e.g. "--set http.engine=httplib"), MEDFLOWD_BIN
+# env: MEDFLOWD_ARGS (extra medflowd flags, e.g. "--set http.io_threads=2"), MEDFLOWD_BIN
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh

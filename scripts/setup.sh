@@ -9,11 +9,14 @@ packages=(
   libcaf-dev                             # CAF 0.17.6, the actor system
   librdkafka-dev                         # Kafka client (+ rdkafka_mock.h for tests)
   libsqlite3-dev                         # the store and the embedded bus
-  nlohmann-json3-dev libcpp-httplib-dev  # JSON, HTTP server
+  nlohmann-json3-dev                     # JSON
+  libboost-dev                           # Boost.Beast: HTTP/1.1 framing (header-only)
+  libcpp-httplib-dev                     # HTTP client of tests, benchmarks and tools
   libssl-dev                             # JWT signatures, random ids, sealing at rest
   libcurl4-openssl-dev                   # outbound HTTP (aggregation sources), S3, SMTP
   libexpat1-dev                          # S3's XML answers
   doctest-dev                            # unit tests
+  clang libclang-rt-14-dev               # fuzz targets (libFuzzer, sanitizers)
   kcat curl jq                           # end-to-end tests: Kafka client, HTTP, JSON
   python3-aiosmtpd openssl               # tests: a real SMTP server on loopback, its TLS cert
   python3-botocore                       # tests: AWS's own SigV4 signer checks our signatures

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything, and runs every test through ctest: unit and
-# actor suites (doctest), then the end-to-end scripts that start the real medflowd.
+# actor suites (doctest), then the end-to-end scripts that start the real medflowd; then the
+# fuzz targets for a short while each (scripts/fuzz.sh; MEDFLOW_FUZZ_SECONDS, default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
-cd build
-ctest --output-on-failure -j "$(nproc 2>/dev/null || echo 2)" "$@"
+(cd build && ctest --output-on-failure -j "$(nproc 2>/dev/null || echo 2)" "$@")
+bash scripts/fuzz.sh "${MEDFLOW_FUZZ_SECONDS:-30}"

@@ -30,8 +30,8 @@ caf::behavior completion_runner(caf::event_based_actor* self) {
   };
 }
 
-std::function<void(std::vector<http_client::completion>)> deliver_to(caf::actor runner) {
-  return [runner = std::move(runner)](std::vector<http_client::completion> items) {
+std::function<void(std::vector<net::http_client::completion>)> deliver_to(caf::actor runner) {
+  return [runner = std::move(runner)](std::vector<net::http_client::completion> items) {
     caf::anon_send(runner, run_atom::value, std::make_shared<completion_round>(std::move(items)));
   };
 }

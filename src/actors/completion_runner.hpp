@@ -1,5 +1,5 @@
 // completion_runner: runs the callbacks of finished outbound HTTP calls on a CAF scheduler
-// thread, a whole I/O round per message (http_client::client::options::deliver). Messages that
+// thread, a whole I/O round per message (net::http_client::client::options::deliver). Messages that
 // those callbacks send with `post` are queued on the runner's own scheduler thread, so a round
 // of answers wakes one scheduler thread once, instead of the I/O thread waking (and being
 // preempted by) a scheduler thread for every answer. (With actors.scheduler=sharing there are
@@ -7,7 +7,7 @@
 #pragma once
 
 #include "actors/protocol.hpp"
-#include "core/http_client.hpp"
+#include "net/http_client.hpp"
 
 #include <functional>
 #include <memory>
@@ -21,7 +21,7 @@ namespace medflow::actors {
 // dropped where it was sent) or its handler ended early, every callback still runs once.
 class completion_round {
  public:
-  explicit completion_round(std::vector<http_client::completion> items)
+  explicit completion_round(std::vector<net::http_client::completion> items)
       : items_(std::move(items)) {}
   ~completion_round() { run(); }
   completion_round(const completion_round&) = delete;
@@ -29,18 +29,18 @@ class completion_round {
 
   // Runs the callbacks not run yet, in order.
   void run() noexcept {
-    while (next_ < items_.size()) http_client::run(items_[next_++]);
+    while (next_ < items_.size()) net::http_client::run(items_[next_++]);
   }
 
  private:
-  std::vector<http_client::completion> items_;
+  std::vector<net::http_client::completion> items_;
   size_t next_ = 0;
 };
 
 caf::behavior completion_runner(caf::event_based_actor* self);
 
 // An options::deliver that hands each round to `runner`.
-std::function<void(std::vector<http_client::completion>)> deliver_to(caf::actor runner);
+std::function<void(std::vector<net::http_client::completion>)> deliver_to(caf::actor runner);
 
 namespace detail {
 // The scheduler thread of the completion_runner running callbacks on this thread, or null.

@@ -38,7 +38,7 @@ class aggregation_flow : public flow {
     auto catalog = agg::load_catalog(rt.cfg.string("aggregation.services_dir"),
                                      rt.cfg.string("aggregation.tak_file"), limits, cache);
 
-    http_client::client::options ho;
+    net::http_client::client::options ho;
     auto io = rt.cfg.integer("aggregation.io_threads");
     // One loop carries ~10,000 calls/s on a core of this class; more than 8 only add threads.
     ho.io_threads = io > 0 ? static_cast<int>(io)
@@ -49,7 +49,11 @@ class aggregation_flow : public flow {
     rt.own(runner);
     ho.deliver = actors::deliver_to(runner);
     ho.native_http = rt.cfg.boolean("aggregation.native_http");
-    http_ = std::make_unique<http_client::client>(ho);
+    ho.tls.ca_file = rt.cfg.string("aggregation.tls.ca_file");
+    ho.tls.cert_file = rt.cfg.string("aggregation.tls.cert_file");
+    ho.tls.key_file = rt.cfg.string("aggregation.tls.key_file");
+    ho.tls.key_password = rt.cfg.string("aggregation.tls.key_password");
+    http_ = std::make_unique<net::http_client::client>(ho);
 
     agg::settings s;
     s.own_logical_address = rt.cfg.string("aggregation.own_logical_address");
@@ -81,7 +85,7 @@ class aggregation_flow : public flow {
   }
 
  private:
-  std::unique_ptr<http_client::client> http_;
+  std::unique_ptr<net::http_client::client> http_;
   std::unique_ptr<agg::service> svc_;
 };
 

@@ -17,15 +17,12 @@ const std::vector<config_key>& config_keys() {
       // -- HTTP ---------------------------------------------------------------------------
       {"http.host", k::string, "127.0.0.1", "address the HTTP server listens on"},
       {"http.port", k::integer, 8080, "HTTP port (0 picks a free port, printed at start-up)", 0, 65535},
-      {"http.engine", k::string, "native",
-       "HTTP server: native (medflowd's epoll engine; a request waiting for its answer holds no "
-       "thread) or httplib (cpp-httplib, a thread per connection)", {}, {}, {"native", "httplib"}},
       {"http.io_threads", k::integer, 1,
-       "native engine: threads that own the connections (read, parse, write)", 1, 64},
+       "threads that own the connections (accept, read, parse, write); a request waiting for "
+       "its answer holds none", 1, 64},
       {"http.threads", k::integer, 256,
-       "most handlers that may block (disk, a network call) running at once; the native engine "
-       "starts them as needed. httplib engine: its pool, also the most keep-alive connections "
-       "served at once", 1, 4096},
+       "most handlers that may block (disk, a network call) running at once; started as needed",
+       1, 4096},
       {"http.max_body_bytes", k::integer, 1048576,
        "largest request body accepted; bigger ones get 413", 1024, 1073741824},
       {"http.keep_alive_max_count", k::integer, 100000,
@@ -140,8 +137,19 @@ const std::vector<config_key>& config_keys() {
       {"aggregation.io_threads", k::integer, 0,
        "I/O threads of the source calls (0: one per core, at most 8)", 0, 64},
       {"aggregation.native_http", k::boolean, true,
-       "plain http:// source calls on medflowd's own HTTP/1.1 code (false: libcurl; https:// "
+       "plain http:// source calls on medflowd's own HTTP/1.1 client (false: libcurl; https:// "
        "always uses libcurl)"},
+      {"aggregation.tls.ca_file", k::string, "",
+       "https:// sources and index: PEM file of the CAs their certificates must chain to "
+       "(empty: the system's)"},
+      {"aggregation.tls.cert_file", k::string, "",
+       "https:// sources and index: PEM client certificate shown to a server that asks for one "
+       "(mutual TLS; empty: none)"},
+      {"aggregation.tls.key_file", k::string, "",
+       "private key (PEM) of aggregation.tls.cert_file (empty: in the certificate file)"},
+      {"aggregation.tls.key_password", k::string, "",
+       "password of an encrypted aggregation.tls.key_file (better set as "
+       "MEDFLOW_AGGREGATION_TLS_KEY_PASSWORD than in a file)"},
       {"aggregation.service_timeout_ms", k::integer, 4000,
        "SERVICE_TIMEOUT_MS: one source call (and the external index)", 1, 600000, {},
        {"SERVICE_TIMEOUT_MS"}},

@@ -9,20 +9,20 @@ using json = nlohmann::json;
 
 namespace {
 
-httplib::Response error_response(const error& e) {
-  httplib::Response res;
+net::response error_response(const error& e) {
+  net::response res;
   send_error(res, e);
   return res;
 }
 
 // Answered through `respond`: the aggregator's reply goes to the client from the actor that
 // built it; no thread waits for it.
-void aggregated_request(agg::service& svc, const httplib::Request& req, const std::string& name,
+void aggregated_request(agg::service& svc, const net::request& req, const std::string& name,
                         const responder& respond) {
   agg::replies r;
   r.fail = [respond](const error& e) { respond(error_response(e)); };
   r.answer = [respond](const json& answer) {
-    httplib::Response res;
+    net::response res;
     send_json(res, 200, answer);
     return respond(std::move(res));
   };
@@ -38,7 +38,7 @@ void add_aggregation_routes(server& srv, agg::service& svc) {
   // connection's own thread. An external index is an HTTP call: that one runs on the pool.
   srv.add_async(
       "POST", "/aggregation/{service}",
-      [api](const httplib::Request& req, const params& ps, responder respond) {
+      [api](const net::request& req, const params& ps, responder respond) {
         aggregated_request(*api, req, ps.at("service"), respond);
       },
       {"Ask every source system holding data for the patient; one answer with a processing "
@@ -51,7 +51,7 @@ void add_aggregation_routes(server& srv, agg::service& svc) {
       api->local() != nullptr);
   srv.add(
       "GET", "/aggregation",
-      [api](const httplib::Request&, httplib::Response& res, const params&) {
+      [api](const net::request&, net::response& res, const params&) {
         json list = json::array();
         for (auto& [n, s] : api->services())
           list.push_back({{"name", n}, {"serviceDomain", s->service_domain},
@@ -61,7 +61,7 @@ void add_aggregation_routes(server& srv, agg::service& svc) {
       {"The aggregating services configured", "aggregation", nullptr, {{200, "services"}}});
   srv.add(
       "POST", "/aggregation/engagement-index/find-content",
-      [api](const httplib::Request& req, httplib::Response& res, const params&) {
+      [api](const net::request& req, net::response& res, const params&) {
         auto body = parse_json_body(req);
         if (!body) return send_error(res, body.err());
         auto f = agg::find_content_from_json(*body);
@@ -77,7 +77,7 @@ void add_aggregation_routes(server& srv, agg::service& svc) {
        {{200, "engagements"}, {400, "invalid request"}}});
   srv.add(
       "POST", "/aggregation/engagement-index/update",
-      [api](const httplib::Request& req, httplib::Response& res, const params&) {
+      [api](const net::request& req, net::response& res, const params&) {
         if (!api->local())
           return send_error(res, {409, "external_index",
                                   "the engagement index is external; update it there", {}});

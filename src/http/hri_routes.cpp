@@ -16,16 +16,16 @@ namespace {
 
 // -- HRI's response conventions -------------------------------------------------------------------
 
-std::string request_id(const httplib::Request& req, httplib::Response& res) {
-  auto id = req.get_header_value("X-Request-ID");
-  if (id.empty()) id = res.get_header_value("X-Request-ID");
+std::string request_id(const net::request& req, net::response& res) {
+  auto id = req.header("X-Request-ID");
+  if (id.empty()) id = res.header("X-Request-ID");
   if (id.empty()) id = ids::random_hex(10);
   res.set_header("X-Request-ID", id);
   return id;
 }
 
 // Echo's c.JSON: Go's encoder escapes <, > and & and ends the body with a newline.
-void send_go_json(httplib::Response& res, int status, const json& body) {
+void send_go_json(net::response& res, int status, const json& body) {
   std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
   std::string out;
   out.reserve(text.size() + 16);
@@ -40,16 +40,16 @@ void send_go_json(httplib::Response& res, int status, const json& body) {
   res.set_content(out, "application/json; charset=UTF-8");
 }
 
-void send_hri_error(const httplib::Request& req, httplib::Response& res, int status,
+void send_hri_error(const net::request& req, net::response& res, int status,
                     const std::string& text) {
   send_go_json(res, status, {{"errorEventId", request_id(req, res)}, {"errorDescription", text}});
 }
 
-void send_hri_error(const httplib::Request& req, httplib::Response& res, const error& e) {
+void send_hri_error(const net::request& req, net::response& res, const error& e) {
   send_hri_error(req, res, e.status, e.message);
 }
 
-void send_empty(httplib::Response& res, int status) {
+void send_empty(net::response& res, int status) {
   res.status = status;
   res.set_content("", "application/json");
 }
@@ -63,14 +63,14 @@ struct authn {
 
 // Verifies the bearer token (HRI's texts). With auth disabled everyone is "NoAuthUnkIntegrator"
 // with every role.
-result<authn> authenticate(const hri_api& api, const httplib::Request& req) {
+result<authn> authenticate(const hri_api& api, const net::request& req) {
   if (!api.verifier) {
     hri::principal p;
     p.auth_disabled = true;
     p.sub = hri::no_auth_integrator;
     return authn{p, ""};
   }
-  auto header = req.get_header_value("Authorization");
+  auto header = req.header("Authorization");
   std::string token = header;
   for (const char* prefix : {"Bearer ", "bearer "})
     if (token.rfind(prefix, 0) == 0) token = token.substr(7);
@@ -92,9 +92,9 @@ result<authn> authenticate(const hri_api& api, const httplib::Request& req) {
 
 // Tenants and streams: medflow's stand-in for HRI's IBM Cloud IAM check is a valid token with
 // the scope hri_admin.
-std::optional<error> authorize_admin(const hri_api& api, const httplib::Request& req) {
+std::optional<error> authorize_admin(const hri_api& api, const net::request& req) {
   if (!api.verifier) return std::nullopt;
-  if (req.get_header_value("Authorization").empty())
+  if (req.header("Authorization").empty())
     return error{401, "unauthorized", "missing header 'Authorization'", {}};
   auto a = authenticate(api, req);
   if (!a) return a.err();
@@ -103,18 +103,12 @@ std::optional<error> authorize_admin(const hri_api& api, const httplib::Request&
 }
 
 // A valid token whose scopes include the tenant (HRI checks the tenant before the role).
-result<authn> authenticate_tenant(const hri_api& api, const httplib::Request& req,
+result<authn> authenticate_tenant(const hri_api& api, const net::request& req,
                                   const std::string& tenant) {
   auto a = authenticate(api, req);
   if (!a) return a;
   if (auto e = hri::check_tenant_scope(a->who, tenant, a->scope_text)) return *e;
   return a;
-}
-
-std::vector<std::pair<std::string, std::string>> query_params(const httplib::Request& req) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (auto& [k, v] : req.params) out.emplace_back(k, v);
-  return out;
 }
 
 route_doc doc(std::string summary, json body, std::map<int, std::string> responses,
@@ -128,7 +122,7 @@ route_doc doc(std::string summary, json body, std::map<int, std::string> respons
 void add_tenant_routes(server& srv, const std::shared_ptr<hri_api>& api) {
   srv.add(
       "POST", "/hri/tenants/{tenantId}",
-      [api](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [api](const net::request& req, net::response& res, const params& ps) {
         auto t = ps.at("tenantId");
         if (auto e = hri::check_tenant_id(t)) return send_hri_error(req, res, *e);
         if (auto e = authorize_admin(*api, req)) return send_hri_error(req, res, *e);
@@ -140,7 +134,7 @@ void add_tenant_routes(server& srv, const std::shared_ptr<hri_api>& api) {
       doc("Create a tenant", nullptr, {{201, "created"}, {400, "bad id or exists"}, {401, "unauthorized"}}));
   srv.add(
       "GET", "/hri/tenants",
-      [api](const httplib::Request& req, httplib::Response& res, const params&) {
+      [api](const net::request& req, net::response& res, const params&) {
         if (auto e = authorize_admin(*api, req)) return send_hri_error(req, res, *e);
         json results = json::array();
         for (auto& t : api->svc.tenants()) results.push_back({{"id", t}});
@@ -150,7 +144,7 @@ void add_tenant_routes(server& srv, const std::shared_ptr<hri_api>& api) {
       doc("List tenants", nullptr, {{200, "tenants"}, {401, "unauthorized"}}));
   srv.add(
       "GET", "/hri/tenants/{tenantId}",
-      [api](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [api](const net::request& req, net::response& res, const params& ps) {
         auto t = ps.at("tenantId");
         if (auto e = hri::check_tenant_id(t)) return send_hri_error(req, res, *e);
         if (auto e = authorize_admin(*api, req)) return send_hri_error(req, res, *e);
@@ -162,7 +156,7 @@ void add_tenant_routes(server& srv, const std::shared_ptr<hri_api>& api) {
       doc("A tenant", nullptr, {{200, "tenant"}, {404, "unknown tenant"}}));
   srv.add(
       "DELETE", "/hri/tenants/{tenantId}",
-      [api](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [api](const net::request& req, net::response& res, const params& ps) {
         auto t = ps.at("tenantId");
         if (auto e = hri::check_tenant_id(t)) return send_hri_error(req, res, *e);
         if (auto e = authorize_admin(*api, req)) return send_hri_error(req, res, *e);
@@ -178,7 +172,7 @@ void add_tenant_routes(server& srv, const std::shared_ptr<hri_api>& api) {
 void add_stream_routes(server& srv, const std::shared_ptr<hri_api>& api) {
   srv.add(
       "POST", "/hri/tenants/{tenantId}/streams/{streamId}",
-      [api](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [api](const net::request& req, net::response& res, const params& ps) {
         auto t = ps.at("tenantId"), s = ps.at("streamId");
         auto settings = hri::parse_stream(t, s, req.body);
         if (!settings) return send_hri_error(req, res, settings.err());
@@ -194,7 +188,7 @@ void add_stream_routes(server& srv, const std::shared_ptr<hri_api>& api) {
           {{201, "created"}, {400, "invalid settings"}, {409, "topic exists"}}));
   srv.add(
       "GET", "/hri/tenants/{tenantId}/streams",
-      [api](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [api](const net::request& req, net::response& res, const params& ps) {
         auto t = ps.at("tenantId");
         if (auto e = hri::check_tenant_present(t)) return send_hri_error(req, res, *e);
         if (auto e = authorize_admin(*api, req)) return send_hri_error(req, res, *e);
@@ -206,7 +200,7 @@ void add_stream_routes(server& srv, const std::shared_ptr<hri_api>& api) {
       doc("List a tenant's streams", nullptr, {{200, "streams"}}));
   srv.add(
       "DELETE", "/hri/tenants/{tenantId}/streams/{streamId}",
-      [api](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [api](const net::request& req, net::response& res, const params& ps) {
         auto t = ps.at("tenantId"), s = ps.at("streamId");
         if (auto e = hri::check_stream_ids(t, s)) return send_hri_error(req, res, *e);
         if (auto e = authorize_admin(*api, req)) return send_hri_error(req, res, *e);
@@ -222,7 +216,7 @@ void add_stream_routes(server& srv, const std::shared_ptr<hri_api>& api) {
 void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
   srv.add(
       "POST", "/hri/tenants/{tenantId}/batches",
-      [api](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [api](const net::request& req, net::response& res, const params& ps) {
         auto t = ps.at("tenantId");
         auto body = hri::parse_create_batch(t, req.body);
         if (!body) return send_hri_error(req, res, body.err());
@@ -239,11 +233,11 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
           {{201, "created"}, {400, "invalid request"}, {401, "unauthorized"}}));
   srv.add(
       "GET", "/hri/tenants/{tenantId}/batches",
-      [api](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [api](const net::request& req, net::response& res, const params& ps) {
         auto t = ps.at("tenantId");
         // HRI's order: binding errors (400) before the token (401), what Elasticsearch
         // refuses (400) after the role checks.
-        auto q = hri::bind_search(t, query_params(req));
+        auto q = hri::bind_search(t, req.params);
         if (!q) return send_hri_error(req, res, q.err());
         auto a = authenticate_tenant(*api, req, t);
         if (!a) return send_hri_error(req, res, a.err());
@@ -261,7 +255,7 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
           {"name", "status", "gteDate", "lteDate", "size", "from"}));
   srv.add(
       "GET", "/hri/tenants/{tenantId}/batches/{batchId}",
-      [api](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [api](const net::request& req, net::response& res, const params& ps) {
         auto t = ps.at("tenantId"), id = ps.at("batchId");
         if (auto e = hri::check_batch_ids(t, id)) return send_hri_error(req, res, *e);
         auto a = authenticate_tenant(*api, req, t);
@@ -279,24 +273,24 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
                    hri::action::processing_complete, hri::action::fail}) {
     srv.add_async(
         "PUT", std::string("/hri/tenants/{tenantId}/batches/{batchId}/action/") + hri::action_name(act),
-        [api, act](const httplib::Request& req, const params& ps, responder respond) {
+        [api, act](const net::request& req, const params& ps, responder respond) {
           auto t = ps.at("tenantId"), id = ps.at("batchId");
-          httplib::Response res;
+          net::response res;
           auto body = hri::parse_action(act, t, id, req.body);
           if (!body) return send_hri_error(req, res, body.err()), void(respond(std::move(res)));
           auto a = authenticate_tenant(*api, req, t);
           if (!a) return send_hri_error(req, res, a.err()), void(respond(std::move(res)));
           // The answer comes from the batch's actor, after this request object may be gone:
           // keep what the answer needs of it (its request id).
-          httplib::Request shape;
-          shape.set_header("X-Request-ID", request_id(req, res));
-          httplib::Response late;
+          net::request shape;
+          shape.headers.emplace_back("X-Request-ID", request_id(req, res));
+          net::response late;
           send_hri_error(shape, late, 503, "the batch did not answer within 30 s");
           respond.deadline(30000, std::move(late));
           // The batch's actor checks existence (404), role (401), owner (401) and state (409)
           // in HRI's order and answers once the change and its notification are committed.
           api->act(*body, a->who, t, id, [respond, shape](int status, std::string err) {
-            httplib::Response out;
+            net::response out;
             if (status != 200) {
               send_hri_error(shape, out, status, err);
             } else {
@@ -318,7 +312,7 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
 void add_hri_routes(server& srv, hri_api api_in) {
   auto api = std::make_shared<hri_api>(std::move(api_in));
   // Echo's defaults for unknown routes and methods, HRI's error body for everything else.
-  srv.set_error_renderer("/hri", [](const httplib::Request& req, httplib::Response& res, const error& e) {
+  srv.set_error_renderer("/hri", [](const net::request& req, net::response& res, const error& e) {
     request_id(req, res);
     if (e.status == 404) return send_go_json(res, 404, {{"message", "Not Found"}});
     if (e.status == 405) return send_go_json(res, 405, {{"message", "Method Not Allowed"}});
@@ -333,7 +327,7 @@ void add_hri_routes(server& srv, hri_api api_in) {
                {"X-XSS-Protection", "1"}});
   srv.add(
       "GET", "/hri/healthcheck",
-      [api](const httplib::Request& req, httplib::Response& res, const params&) {
+      [api](const net::request& req, net::response& res, const params&) {
         std::string why;
         for (auto& c : api->h.evaluate())
           if (!c.ok) why += (why.empty() ? "" : "; ") + c.name + ": " + c.detail;
@@ -346,7 +340,7 @@ void add_hri_routes(server& srv, hri_api api_in) {
       {"HRI health check", "hri", nullptr, {{200, "healthy"}, {503, "not ready"}}});
   srv.add(
       "GET", "/alive",
-      [](const httplib::Request&, httplib::Response& res, const params&) {
+      [](const net::request&, net::response& res, const params&) {
         res.status = 200;
         res.set_content("yes", "text/plain");
       },

@@ -13,27 +13,27 @@ namespace {
 
 // -- eHealth's envelope (EView) --------------------------------------------------------------------
 
-std::string request_id(const httplib::Request& req) {
-  auto id = req.get_header_value("x-request-id");
+std::string request_id(const net::request& req) {
+  auto id = req.header("x-request-id");
   return id.empty() ? ids::uuid4() : id;
 }
 
-json meta(const httplib::Request& req, int code, const char* type, const std::string& rid) {
-  auto host = req.get_header_value("Host");
+json meta(const net::request& req, int code, const char* type, const std::string& rid) {
+  auto host = req.header("Host");
   return {{"code", code},
           {"url", "http://" + (host.empty() ? std::string("localhost") : host) + req.path},
           {"type", type},
           {"request_id", rid}};
 }
 
-void send_data(const httplib::Request& req, httplib::Response& res, int code, const json& data) {
+void send_data(const net::request& req, net::response& res, int code, const json& data) {
   auto rid = request_id(req);
   res.set_header("x-request-id", rid);
   send_json(res, code,
             {{"data", data}, {"meta", meta(req, code, data.is_array() ? "list" : "object", rid)}});
 }
 
-void send_me_error(const httplib::Request& req, httplib::Response& res, const error& e) {
+void send_me_error(const net::request& req, net::response& res, const error& e) {
   auto rid = request_id(req);
   res.set_header("x-request-id", rid);
   json err = {{"type", e.code}, {"message", e.message}};
@@ -47,11 +47,11 @@ struct consumer {
   std::string client_id;
 };
 
-result<consumer> read_consumer(const httplib::Request& req) {
+result<consumer> read_consumer(const net::request& req) {
   auto unauthorized = [](std::string m) { return error{401, "access_denied", std::move(m), {}}; };
-  auto user = req.get_header_value("x-consumer-id");
+  auto user = req.header("x-consumer-id");
   if (user.empty()) return unauthorized("Missing header x-consumer-id");
-  auto meta_text = req.get_header_value("x-consumer-metadata");
+  auto meta_text = req.header("x-consumer-metadata");
   if (meta_text.empty()) return unauthorized("Missing header x-consumer-metadata");
   auto m = json::parse(meta_text, nullptr, false);
   if (m.is_discarded() || !m.is_object() || !m.contains("client_id") || !m["client_id"].is_string())
@@ -59,7 +59,7 @@ result<consumer> read_consumer(const httplib::Request& req) {
   return consumer{user, m["client_id"].get<std::string>()};
 }
 
-result<json> read_body(const httplib::Request& req) {
+result<json> read_body(const net::request& req) {
   if (req.body.empty()) return json::object();
   auto b = json::parse(req.body, nullptr, false);
   if (b.is_discarded()) return error::bad_request("Malformed JSON in the request body");
@@ -103,7 +103,7 @@ void add_job_routes(server& srv, me::service& svc) {
     auto type = jr.type;
     srv.add(
         jr.method, jr.path,
-        [&svc, type](const httplib::Request& req, httplib::Response& res, const params& ps) {
+        [&svc, type](const net::request& req, net::response& res, const params& ps) {
           auto who = read_consumer(req);
           if (!who) return send_me_error(req, res, who.err());
           auto body = read_body(req);
@@ -136,7 +136,7 @@ void add_job_routes(server& srv, me::service& svc) {
 void add_job_view(server& srv, me::service& svc, const std::string& path) {
   srv.add(
       "GET", path,
-      [&svc](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [&svc](const net::request& req, net::response& res, const params& ps) {
         auto who = read_consumer(req);
         if (!who) return send_me_error(req, res, who.err());
         auto job = svc.job(ps.at("id"));
@@ -155,7 +155,7 @@ void add_entity_reads(server& srv, me::service& svc, me::kind k) {
   std::string base = std::string("/api/patients/{patient_id}/") + me::kind_plural(k);
   srv.add(
       "GET", base,
-      [&svc, k](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [&svc, k](const net::request& req, net::response& res, const params& ps) {
         auto who = read_consumer(req);
         if (!who) return send_me_error(req, res, who.err());
         auto page = query_int(req, "page", 1, 1, 1000000);
@@ -182,7 +182,7 @@ void add_entity_reads(server& srv, me::service& svc, me::kind k) {
        consumer_headers});
   srv.add(
       "GET", base + "/{id}",
-      [&svc, k](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [&svc, k](const net::request& req, net::response& res, const params& ps) {
         auto who = read_consumer(req);
         if (!who) return send_me_error(req, res, who.err());
         auto out = svc.get(k, ps.at("patient_id"), ps.at("id"));
@@ -196,7 +196,7 @@ void add_entity_reads(server& srv, me::service& svc, me::kind k) {
 void add_verify(server& srv, me::service& svc) {
   srv.add(
       "PATCH", "/api/patients/{patient_id}/approvals/{id}",
-      [&svc](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [&svc](const net::request& req, net::response& res, const params& ps) {
         auto who = read_consumer(req);
         if (!who) return send_me_error(req, res, who.err());
         auto body = read_body(req);
@@ -226,7 +226,7 @@ void add_registry(server& srv, const std::string& path, const char* what, Get ge
                   Make make, json schema) {
   srv.add(
       "PUT", path,
-      [put, make](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [put, make](const net::request& req, net::response& res, const params& ps) {
         auto body = parse_json_body(req);
         if (!body) return send_error(res, body.err());
         if (!body->is_object()) return send_error(res, error::bad_request("body must be a JSON object"));
@@ -240,7 +240,7 @@ void add_registry(server& srv, const std::string& path, const char* what, Get ge
       {std::string("Create or replace a ") + what, "registries", schema, {{200, "stored"}, {400, "invalid"}}});
   srv.add(
       "GET", path,
-      [get, what](const httplib::Request&, httplib::Response& res, const params& ps) {
+      [get, what](const net::request&, net::response& res, const params& ps) {
         auto found = get(ps.at("id"));
         if (!found) return send_error(res, error::not_found(std::string(what) + " " + ps.at("id") + " not found"));
         json out = found->doc;

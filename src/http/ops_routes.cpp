@@ -9,14 +9,14 @@ namespace medflow::http {
 void add_ops_routes(server& srv, health& h) {
   srv.add(
       "GET", "/healthz",
-      [](const httplib::Request&, httplib::Response& res, const params&) {
+      [](const net::request&, net::response& res, const params&) {
         send_json(res, 200, {{"status", "alive"}});
       },
       {"Liveness: the process serves HTTP", "operations", nullptr, {{200, "alive"}}}, true);
 
   srv.add(
       "GET", "/readyz",
-      [&h](const httplib::Request&, httplib::Response& res, const params&) {
+      [&h](const net::request&, net::response& res, const params&) {
         auto checks = h.evaluate();
         bool ready = true;
         nlohmann::json list = nlohmann::json::array();
@@ -34,7 +34,7 @@ void add_ops_routes(server& srv, health& h) {
 
   srv.add(
       "GET", "/metrics",
-      [](const httplib::Request&, httplib::Response& res, const params&) {
+      [](const net::request&, net::response& res, const params&) {
         res.status = 200;
         res.set_content(metrics::registry::global().render(), "text/plain; version=0.0.4");
       },
@@ -42,7 +42,7 @@ void add_ops_routes(server& srv, health& h) {
 
   srv.add(
       "GET", "/openapi.json",
-      [&srv](const httplib::Request&, httplib::Response& res, const params&) {
+      [&srv](const net::request&, net::response& res, const params&) {
         send_json(res, 200, srv.openapi());
       },
       {"OpenAPI 3 description of every route", "operations", nullptr, {{200, "OpenAPI document"}}},

@@ -1,11 +1,11 @@
-// The HTTP server: cpp-httplib with TCP_NODELAY and tuned keep-alive, routes registered with
-// a path template ("/topics/{topic}/records") and an OpenAPI description, per-route request
-// metrics, JSON bodies for every error (404, 405, 413, 500 included).
+// The HTTP routing layer on medflowd's own engine (net/http_server): routes registered with a
+// path template ("/topics/{topic}/records") and an OpenAPI description, per-route request
+// metrics, JSON bodies for every error (404, 405, 413, 500 and unreadable requests included).
 #pragma once
 
 #include "core/error.hpp"
+#include "net/message.hpp"
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -15,9 +15,7 @@
 #include <mutex>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace medflow {
@@ -26,17 +24,16 @@ namespace metrics {
 class counter;
 class histogram;
 }  // namespace metrics
+namespace net {
+class http_server;
+class exchange;
+}  // namespace net
 }  // namespace medflow
 
 namespace medflow::http {
 
-namespace native {
-class engine;
-class exchange;
-}  // namespace native
-
 using params = std::map<std::string, std::string>;
-using handler = std::function<void(const httplib::Request&, httplib::Response&, const params&)>;
+using handler = std::function<void(const net::request&, net::response&, const params&)>;
 
 // The answering end of an asynchronous route's request: call it once, from any thread (an
 // actor, typically). Copies share the one request. A responder refers to its server: answer
@@ -46,21 +43,21 @@ class responder {
  public:
   struct target {
     virtual ~target() = default;
-    virtual bool respond(httplib::Response res) = 0;
-    virtual void deadline(int64_t timeout_ms, httplib::Response fallback) = 0;
+    virtual bool respond(net::response res) = 0;
+    virtual void deadline(int64_t timeout_ms, net::response fallback) = 0;
   };
   explicit responder(std::shared_ptr<target> t) : t_(std::move(t)) {}
   // Answers; false when the request had been answered already (by its deadline).
-  bool operator()(httplib::Response res) const { return t_->respond(std::move(res)); }
+  bool operator()(net::response res) const { return t_->respond(std::move(res)); }
   // Unless answered within timeout_ms from now, `fallback` is the answer.
-  void deadline(int64_t timeout_ms, httplib::Response fallback) const {
+  void deadline(int64_t timeout_ms, net::response fallback) const {
     t_->deadline(timeout_ms, std::move(fallback));
   }
 
  private:
   std::shared_ptr<target> t_;
 };
-using async_handler = std::function<void(const httplib::Request&, const params&, responder)>;
+using async_handler = std::function<void(const net::request&, const params&, responder)>;
 
 // What /openapi.json says about a route.
 struct route_doc {
@@ -77,12 +74,9 @@ class server {
   struct options {
     std::string host = "127.0.0.1";
     int port = 8080;
-    // "native": medflowd's own epoll engine (http/native_server); "httplib": cpp-httplib's
-    // thread-per-connection server.
-    std::string engine = "native";
-    size_t io_threads = 1;  // native: epoll threads
+    size_t io_threads = 1;  // epoll threads
     int read_timeout_ms = 5000;
-    size_t threads = 64;    // native: most blocking handlers at once; httplib: its pool
+    size_t threads = 64;    // most blocking handlers at once
     size_t max_body_bytes = 1 << 20;
     size_t keep_alive_max_count = 100000;
     int keep_alive_timeout_s = 30;
@@ -94,26 +88,26 @@ class server {
 
   // Registers a route. `path` uses {name} for parameters; they reach the handler decoded.
   // `nonblocking`: the handler returns at once without waiting on anything (no disk, no
-  // network, no lock held for long), so the native engine runs it on the connection's thread
-  // rather than handing it to its pool.
+  // network, no lock held for long), so the engine runs it on the connection's thread rather
+  // than handing it to its pool.
   void add(const std::string& method, const std::string& path, handler h, route_doc doc,
            bool nonblocking = false);
   // Registers a route answered through a responder, possibly later and from another thread.
   // `nonblocking`: the handler returns quickly without blocking (no disk or network wait), so
-  // the native engine may run it on its connection thread instead of handing it to its pool.
+  // the engine may run it on its connection thread instead of handing it to its pool.
   void add_async(const std::string& method, const std::string& path, async_handler h,
                  route_doc doc, bool nonblocking);
   // How errors that no route rendered (404, 405, 413, 500) look for paths under `prefix`
   // (default: medflow's JSON error body). A flow mirroring another system sets its own.
   using error_renderer =
-      std::function<void(const httplib::Request&, httplib::Response&, const error&)>;
+      std::function<void(const net::request&, net::response&, const error&)>;
   void set_error_renderer(const std::string& prefix, error_renderer fn);
   // Headers added to every response (e.g. security headers of a flow) for paths under prefix.
-  void add_default_headers(const std::string& prefix, httplib::Headers headers);
+  void add_default_headers(const std::string& prefix, net::fields headers);
 
   nlohmann::json openapi() const;
 
-  // Binds (port 0: any free port) and serves on a background thread. Returns the port.
+  // Binds (port 0: any free port) and serves on the engine's threads. Returns the port.
   int start();
   // Stops accepting, lets in-flight requests finish, joins the threads.
   void stop();
@@ -135,12 +129,11 @@ class server {
   // Matches a raw (not yet decoded) path against a route, collecting decoded parameters.
   static bool match(const route& r, const std::string& raw_path, params* out);
   route& make_route(const std::string& method, const std::string& path, route_doc doc);
-  void add_httplib(route& r, std::function<void(const httplib::Request&, httplib::Response&)> fn);
   struct exchange_target;
-  void dispatch(const std::shared_ptr<native::exchange>& ex);
-  void apply_default_headers(const std::string& path, httplib::Response& res) const;
-  httplib::Response protocol_error(const httplib::Request& req, int status, const std::string& why,
-                                   bool unread);
+  void dispatch(const std::shared_ptr<net::exchange>& ex);
+  void apply_default_headers(const std::string& path, net::response& res) const;
+  net::response protocol_error(const net::request& req, int status, const std::string& why,
+                               bool unread);
   // Per-route series, looked up once: a request only touches atomics.
   struct route_probe {
     std::string route;
@@ -150,33 +143,31 @@ class server {
     void count(int status, double secs);
   };
   route_probe& probe(const std::string& route, const std::string& method);
-  void on_error(const httplib::Request& req, httplib::Response& res);
+  void on_error(const net::request& req, net::response& res);
 
   options opts_;
-  std::unique_ptr<httplib::Server> srv_;        // engine "httplib"
-  std::unique_ptr<native::engine> native_;      // engine "native"
+  std::unique_ptr<net::http_server> engine_;
   std::deque<route> routes_;  // stable addresses: handlers refer to their route
-  std::vector<std::pair<std::string, httplib::Headers>> default_headers_;
+  std::vector<std::pair<std::string, net::fields>> default_headers_;
   std::vector<std::pair<std::string, error_renderer>> renderers_;
-  void render_error(const httplib::Request& req, httplib::Response& res, const error& e);
-  httplib::Response rendered(const httplib::Request& req, const error& e);
-  std::thread thread_;
+  void render_error(const net::request& req, net::response& res, const error& e);
+  net::response rendered(const net::request& req, const error& e);
   int port_ = 0;
   std::mutex probes_mutex_;
   std::deque<route_probe> probes_;
 };
 
 // -- responses ------------------------------------------------------------------------------
-void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+void send_json(net::response& res, int status, const nlohmann::json& body);
 // medflow's own error body: {"error": {"code": ..., "message": ...[, "detail": ...]}}
 nlohmann::json error_body(const error& e);
-void send_error(httplib::Response& res, const error& e);
+void send_error(net::response& res, const error& e);
 
 // -- request helpers --------------------------------------------------------------------------
 // Parses a JSON body; a body that is not JSON gives 400 "request body is not valid JSON: ...".
-result<nlohmann::json> parse_json_body(const httplib::Request& req);
+result<nlohmann::json> parse_json_body(const net::request& req);
 // An integer query parameter within [min, max]; absent gives `def`.
-result<int64_t> query_int(const httplib::Request& req, const std::string& name, int64_t def,
+result<int64_t> query_int(const net::request& req, const std::string& name, int64_t def,
                           int64_t min, int64_t max);
 
 }  // namespace medflow::http

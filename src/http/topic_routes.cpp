@@ -68,7 +68,7 @@ nlohmann::json value_json(const std::string& v) {
 void add_topic_routes(server& srv, bus::log& bus, int default_partitions) {
   srv.add(
       "GET", "/topics",
-      [&bus](const httplib::Request&, httplib::Response& res, const params&) {
+      [&bus](const net::request&, net::response& res, const params&) {
         nlohmann::json list = nlohmann::json::array();
         for (auto& t : bus.topics()) list.push_back({{"name", t.name}, {"partitions", t.partitions}});
         send_json(res, 200, {{"topics", list}});
@@ -77,7 +77,7 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions) {
 
   srv.add(
       "POST", "/topics",
-      [&bus, default_partitions](const httplib::Request& req, httplib::Response& res,
+      [&bus, default_partitions](const net::request& req, net::response& res,
                                  const params&) {
         auto body = parse_json_body(req);
         if (!body) return send_error(res, body.err());
@@ -113,7 +113,7 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions) {
 
   srv.add(
       "POST", "/topics/{topic}/records",
-      [&bus](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [&bus](const net::request& req, net::response& res, const params& ps) {
         const auto& topic = ps.at("topic");
         if (!bus::valid_topic_name(topic))
           return send_error(res, error::bad_request("invalid topic name \"" + topic + "\""));
@@ -151,7 +151,7 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions) {
 
   srv.add(
       "GET", "/topics/{topic}/partitions/{partition}/records",
-      [&bus](const httplib::Request& req, httplib::Response& res, const params& ps) {
+      [&bus](const net::request& req, net::response& res, const params& ps) {
         const auto& topic = ps.at("topic");
         if (!bus::valid_topic_name(topic))
           return send_error(res, error::bad_request("invalid topic name \"" + topic + "\""));

@@ -15,9 +15,9 @@ using namespace medflow::actors;
 
 namespace {
 
-http_client::response with_status(int s) {
-  http_client::response r;
-  r.result = http_client::response::outcome::ok;
+net::http_client::response with_status(int s) {
+  net::http_client::response r;
+  r.result = net::http_client::response::outcome::ok;
   r.status = s;
   return r;
 }
@@ -34,9 +34,9 @@ TEST_CASE_FIXTURE(test::actor_fixture,
   auto deliver = deliver_to(runner);
 
   std::vector<bool> inside_runner;
-  std::vector<http_client::completion> round;
+  std::vector<net::http_client::completion> round;
   for (int s : {200, 404, 500})
-    round.push_back({[sink, &inside_runner](http_client::response r) {
+    round.push_back({[sink, &inside_runner](net::http_client::response r) {
                        inside_runner.push_back(detail::current_runner_unit() != nullptr);
                        post(sink, r.status);
                      },
@@ -60,10 +60,10 @@ TEST_CASE_FIXTURE(test::actor_fixture,
   auto runner = sys->spawn(completion_runner);
   auto deliver = deliver_to(runner);
   int ran = 0;
-  std::vector<http_client::completion> round;
-  round.push_back({[](http_client::response) { throw std::runtime_error("callback failure"); },
+  std::vector<net::http_client::completion> round;
+  round.push_back({[](net::http_client::response) { throw std::runtime_error("callback failure"); },
                    with_status(200)});
-  round.push_back({[&ran](http_client::response) { ++ran; }, with_status(200)});
+  round.push_back({[&ran](net::http_client::response) { ++ran; }, with_status(200)});
   auto saved = log::current_level();
   log::set_level(log::level::off);  // the error it logs is expected here
   deliver(std::move(round));
@@ -76,8 +76,8 @@ TEST_CASE_FIXTURE(test::actor_fixture,
   caf::anon_send(runner, drain_atom::value);
   run();
   CHECK(rec->exited);
-  std::vector<http_client::completion> late;
-  late.push_back({[&ran](http_client::response) { ++ran; }, with_status(200)});
+  std::vector<net::http_client::completion> late;
+  late.push_back({[&ran](net::http_client::response) { ++ran; }, with_status(200)});
   deliver(std::move(late));
   CHECK(ran == 2);  // the stopped runner's message was dropped at once, and the round ran then
   run();
@@ -86,9 +86,9 @@ TEST_CASE_FIXTURE(test::actor_fixture,
 
 TEST_CASE("completion_round: what was not run runs when it is destroyed, each callback once") {
   int ran = 0;
-  std::vector<http_client::completion> items;
+  std::vector<net::http_client::completion> items;
   for (int i = 0; i < 3; ++i)
-    items.push_back({[&ran](http_client::response) { ++ran; }, with_status(200)});
+    items.push_back({[&ran](net::http_client::response) { ++ran; }, with_status(200)});
   {
     auto round = std::make_shared<completion_round>(std::move(items));
     round->run();
@@ -98,7 +98,7 @@ TEST_CASE("completion_round: what was not run runs when it is destroyed, each ca
 
   items.clear();
   for (int i = 0; i < 2; ++i)
-    items.push_back({[&ran](http_client::response) { ++ran; }, with_status(200)});
+    items.push_back({[&ran](net::http_client::response) { ++ran; }, with_status(200)});
   { completion_round never_sent(std::move(items)); }
   CHECK(ran == 5);
 }

@@ -1,8 +1,15 @@
+// The routing layer on the engine: routes and their parameters, JSON errors for everything no
+// route answered (unreadable requests included), metrics, which thread runs a route.
 #include "http/server.hpp"
 
+#include "core/metrics.hpp"
+
 #include <doctest/doctest.h>
+#include <httplib.h>
 
 #include "support/raw_http.hpp"
+
+#include <pthread.h>
 
 #include <condition_variable>
 #include <cstdlib>
@@ -11,14 +18,22 @@
 
 using namespace medflow;
 
-// The suite runs on the native engine, and again on httplib's (ctest's test_http_httplib sets
-// MEDFLOW_TEST_HTTP_SERVER=httplib).
 TEST_SUITE_BEGIN("server");
 
 namespace {
-std::string engine_under_test() {
-  const char* e = std::getenv("MEDFLOW_TEST_HTTP_SERVER");
-  return e && *e ? e : "native";
+
+std::string thread_name() {
+  char name[32] = "";
+  pthread_getname_np(pthread_self(), name, sizeof name);
+  return name;
+}
+
+// The value of one series in the metrics text ("" when absent).
+std::string metric_line(const std::string& prefix) {
+  auto text = metrics::registry::global().render();
+  auto at = text.find(prefix);
+  if (at == std::string::npos) return "";
+  return text.substr(at, text.find('\n', at) - at);
 }
 
 struct parked {
@@ -36,19 +51,18 @@ struct server_fixture {
 
   server_fixture() {
     opts.port = 0;
-    opts.engine = engine_under_test();
     opts.threads = 4;
     opts.max_body_bytes = 1024;
     srv = std::make_unique<http::server>(opts);
     srv->add(
         "GET", "/things/{id}/parts/{part}",
-        [](const httplib::Request&, httplib::Response& res, const http::params& ps) {
+        [](const net::request&, net::response& res, const http::params& ps) {
           http::send_json(res, 200, {{"id", ps.at("id")}, {"part", ps.at("part")}});
         },
         {"a thing's part", "test", nullptr, {{200, "ok"}}});
     srv->add(
         "POST", "/echo",
-        [](const httplib::Request& req, httplib::Response& res, const http::params&) {
+        [](const net::request& req, net::response& res, const http::params&) {
           auto body = http::parse_json_body(req);
           if (!body) return http::send_error(res, body.err());
           http::send_json(res, 200, *body);
@@ -56,31 +70,54 @@ struct server_fixture {
         {"echo", "test", {{"type", "object"}}, {{200, "ok"}}});
     srv->add(
         "GET", "/boom",
-        [](const httplib::Request&, httplib::Response&, const http::params&) {
+        [](const net::request&, net::response&, const http::params&) {
           throw std::runtime_error("secret detail");
         },
         {"fails", "test", nullptr, {}});
     srv->add(
         "GET", "/refuse",
-        [](const httplib::Request&, httplib::Response&, const http::params&) {
+        [](const net::request&, net::response&, const http::params&) {
           throw error_exception(error::conflict("no way"));
         },
         {"refuses", "test", nullptr, {}});
     srv->add(
         "POST", "/size",
-        [](const httplib::Request& req, httplib::Response& res, const http::params&) {
+        [](const net::request& req, net::response& res, const http::params&) {
           http::send_json(res, 200, {{"size", req.body.size()}});
         },
         {"body size", "test", nullptr, {{200, "ok"}}});
     auto park = this->park;
     srv->add_async(
         "GET", "/later",
-        [park](const httplib::Request&, const http::params&, http::responder r) {
+        [park](const net::request&, const http::params&, http::responder r) {
           std::lock_guard<std::mutex> g{park->m};
           park->list.push_back(r);
           park->cv.notify_all();
         },
         {"answered by the test", "test", nullptr, {}}, true);
+    srv->add(
+        "GET", "/inline",
+        [](const net::request&, net::response& res, const http::params&) {
+          http::send_json(res, 200, {{"thread", thread_name()}});
+        },
+        {"names its thread", "test", nullptr, {}}, true);
+    srv->add(
+        "GET", "/pooled",
+        [](const net::request&, net::response& res, const http::params&) {
+          http::send_json(res, 200, {{"thread", thread_name()}});
+        },
+        {"names its thread", "test", nullptr, {}});
+    srv->add_async(
+        "GET", "/dropped", [](const net::request&, const http::params&, http::responder) {},
+        {"forgets its request", "test", nullptr, {}}, false);
+    srv->add(
+        "GET", "/query",
+        [](const net::request& req, net::response& res, const http::params&) {
+          nlohmann::json params = nlohmann::json::array();
+          for (auto& [k, v] : req.params) params.push_back({k, v});
+          http::send_json(res, 200, {{"path", req.path}, {"params", params}});
+        },
+        {"echoes the decoded query", "test", nullptr, {}});
     port = srv->start();
     cli = std::make_unique<httplib::Client>("127.0.0.1", port);
   }
@@ -146,12 +183,12 @@ TEST_CASE_FIXTURE(server_fixture, "an async route's deadline may be set later, f
     park->cv.wait(g, [&] { return !park->list.empty(); });
     held = park->list;
   }
-  httplib::Response late;
+  net::response late;
   late.status = 504;
   late.set_content("late", "text/plain");
   held[0].deadline(30, late);
   client.join();
-  CHECK_FALSE(held[0](httplib::Response()));
+  CHECK_FALSE(held[0](net::response()));
 }
 
 TEST_CASE_FIXTURE(server_fixture, "openapi describes the registered routes") {
@@ -163,10 +200,86 @@ TEST_CASE_FIXTURE(server_fixture, "openapi describes the registered routes") {
   CHECK(doc["paths"]["/echo"]["post"]["requestBody"]["required"] == true);
 }
 
+TEST_CASE_FIXTURE(server_fixture, "the query reaches a route decoded, in order") {
+  auto out = raw("GET /query?b=2&a=x%20y&a=z+w&empty=&flag&&c%3D=%26 HTTP/1.1\r\n"
+                 "Connection: close\r\n\r\n");
+  REQUIRE(out.rfind("HTTP/1.1 200 ", 0) == 0);
+  auto params = nlohmann::json::array();
+  for (auto [k, v] : {std::pair{"b", "2"}, {"a", "x y"}, {"a", "z w"}, {"empty", ""},
+                      {"flag", ""}, {"c=", "&"}})
+    params.push_back(nlohmann::json::array({k, v}));
+  CHECK(nlohmann::json::parse(out.substr(out.find("\r\n\r\n") + 4)) ==
+        nlohmann::json{{"path", "/query"}, {"params", params}});
+}
+
+TEST_CASE_FIXTURE(server_fixture, "requests that cannot be read get a JSON error and a close") {
+  struct bad {
+    std::string request;
+    int status;
+    const char* code;
+    const char* message;
+  };
+  std::vector<bad> cases = {
+      {"GARBAGE\r\n\r\n", 400, "bad_request", "malformed request line"},
+      {"GET /x HTTP/2.0\r\n\r\n", 505, "http_version_not_supported",
+       "HTTP version not supported"},
+      {"POST /size HTTP/1.1\r\nContent-Length: 99999\r\n\r\n", 413, "payload_too_large",
+       "request body too large"},
+      {"POST /size HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, "not_implemented",
+       "transfer coding not supported"},
+      {"POST /size HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+       "bad_request", "both Content-Length and Transfer-Encoding"},
+      {"GET /things/a%zz/parts/1 HTTP/1.1\r\n\r\n", 400, "bad_request",
+       "malformed percent-encoding in the request target"},
+      {"GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n", 414, "uri_too_long",
+       "request line too long"},
+      {"GET / HTTP/1.1\r\nX: " + std::string(70000, 'a') + "\r\n\r\n", 431,
+       "header_fields_too_large", "request header fields too large"},
+  };
+  for (auto& c : cases) {
+    CAPTURE(c.status);
+    auto out = raw(c.request);  // the server closes after the error
+    REQUIRE(out.rfind("HTTP/1.1 " + std::to_string(c.status) + " ", 0) == 0);
+    CHECK(out.find("Connection: close\r\n") != std::string::npos);
+    auto err = nlohmann::json::parse(out.substr(out.find("\r\n\r\n") + 4))["error"];
+    CHECK(err == nlohmann::json{{"code", c.code}, {"message", c.message}});
+  }
+}
+
+TEST_CASE_FIXTURE(server_fixture, "a nonblocking route runs on the connection's thread") {
+  int fd = test::connect_loopback(port);
+  test::send_all(fd, "GET /inline HTTP/1.1\r\n\r\nGET /pooled HTTP/1.1\r\n\r\n");
+  std::string rest;
+  CHECK(test::read_response(fd, rest).body == R"({"thread":"mf.http"})");
+  CHECK(test::read_response(fd, rest).body == R"({"thread":"mf.http.pool"})");
+  ::close(fd);
+}
+
+TEST_CASE_FIXTURE(server_fixture,
+                  "made-up methods do not grow the metrics; a dropped request counts once") {
+  for (int i = 0; i < 5; ++i) {
+    auto out = raw("M" + std::to_string(i) + "X /size HTTP/1.1\r\nConnection: close\r\n\r\n");
+    CHECK(out.rfind("HTTP/1.1 405 ", 0) == 0);
+    CHECK(out.find("Allow: POST\r\n") != std::string::npos);
+  }
+  const std::string series = "medflow_http_requests_total";
+  CHECK(metric_line(series + R"({route="unmatched",method="M0X")").empty());
+  CHECK_FALSE(metric_line(series + R"({route="unmatched",method="other",status="405"})").empty());
+
+  const std::string unmatched = series + R"({route="unmatched",method="GET",status="500"})";
+  auto unmatched_500 = metric_line(unmatched);
+  auto r = cli->Get("/dropped");
+  REQUIRE(r);
+  CHECK(r->status == 500);
+  CHECK(body(r)["error"]["code"] == "internal_error");
+  CHECK(metric_line(unmatched) == unmatched_500);
+  CHECK_FALSE(metric_line(series + R"({route="/dropped",method="GET",status="500"})").empty());
+}
+
 TEST_CASE("query_int checks type and range") {
-  httplib::Request req;
-  req.params.emplace("n", "12");
-  req.params.emplace("bad", "1x");
+  net::request req;
+  req.params.emplace_back("n", "12");
+  req.params.emplace_back("bad", "1x");
   CHECK(*http::query_int(req, "n", 0, 0, 100) == 12);
   CHECK(*http::query_int(req, "absent", 7, 0, 100) == 7);
   CHECK(http::query_int(req, "bad", 0, 0, 100).err().message ==

@@ -61,8 +61,9 @@
 // bodies (Expect: 100-continue honoured); any Transfer-Encoding is refused with 411 since the
 // callers never chunk. One thread runs an epoll loop over non-blocking sockets; delayed
 // answers wait in a min-heap of deadlines that bounds epoll_wait's timeout, so ~1000 calls in
-// flight cost no threads.
+// flight cost no threads. Reason phrases come from medflowd's status table (net/status).
 #include "core/strings.hpp"
+#include "net/status.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -171,40 +172,6 @@ std::string percent_decode(std::string_view s) {
     out.push_back(s[i]);
   }
   return out;
-}
-
-const char* reason_phrase(int status) {
-  static const std::pair<int, const char*> phrases[] = {
-      {100, "Continue"},
-      {200, "OK"},
-      {201, "Created"},
-      {202, "Accepted"},
-      {204, "No Content"},
-      {301, "Moved Permanently"},
-      {302, "Found"},
-      {304, "Not Modified"},
-      {400, "Bad Request"},
-      {401, "Unauthorized"},
-      {403, "Forbidden"},
-      {404, "Not Found"},
-      {405, "Method Not Allowed"},
-      {408, "Request Timeout"},
-      {409, "Conflict"},
-      {411, "Length Required"},
-      {413, "Content Too Large"},
-      {429, "Too Many Requests"},
-      {431, "Request Header Fields Too Large"},
-      {500, "Internal Server Error"},
-      {501, "Not Implemented"},
-      {502, "Bad Gateway"},
-      {503, "Service Unavailable"},
-      {504, "Gateway Timeout"},
-      {505, "HTTP Version Not Supported"},
-  };
-  for (const auto& [code, text] : phrases) {
-    if (code == status) return text;
-  }
-  return "Status";  // the phrase is informative only; clients go by the code
 }
 
 // ---- behaviour table -----------------------------------------------------------------------
@@ -355,7 +322,7 @@ std::string make_response(int status, std::string_view content_type, std::string
   out += "HTTP/1.1 ";
   out += std::to_string(status);
   out += ' ';
-  out += reason_phrase(status);
+  out += medflow::net::reason_phrase(status);
   out += "\r\n";
   if (!bodiless) {
     out += "Content-Type: ";

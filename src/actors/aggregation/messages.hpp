@@ -4,7 +4,7 @@
 #pragma once
 
 #include "actors/protocol.hpp"
-#include "core/http_client.hpp"
+#include "net/http_client.hpp"
 #include "flows/aggregation/service.hpp"
 
 #include <caf/all.hpp>
@@ -27,10 +27,10 @@ using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
 // and headers every source gets, the cache, the reply), plus the HTTP client the workers call
 // through. Shared read-only by the splitter, its workers and the aggregator.
 struct fan_out : flows::aggregation::fan_out_request {
-  http_client::client* http = nullptr;
+  net::http_client::client* http = nullptr;
 };
 
 }  // namespace medflow::actors
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::http_client::response)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::net::http_client::response)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::flows::aggregation::source_result)

@@ -18,8 +18,8 @@ void report(self_ptr self, agg::source_result r) {
 }
 
 agg::source_result outcome_of(const agg::service_definition& s,
-                              const http_client::response& resp) {
-  using o = http_client::response::outcome;
+                              const net::http_client::response& resp) {
+  using o = net::http_client::response::outcome;
   agg::source_result r;
   switch (resp.result) {
     case o::ok:
@@ -76,7 +76,7 @@ caf::behavior source_worker(caf::stateful_actor<source_worker_state>* self,
       return {};
     }
   }
-  http_client::request req;
+  net::http_client::request req;
   req.url = call.url;
   req.body = st.job->request_body;
   req.headers = st.job->headers;
@@ -86,10 +86,10 @@ caf::behavior source_worker(caf::stateful_actor<source_worker_state>* self,
   // One aggregated request's calls share an I/O thread (affinity: the request's job).
   st.job->http->call(
       std::move(req),
-      [me](http_client::response resp) { post(me, call_done_atom::value, std::move(resp)); },
+      [me](net::http_client::response resp) { post(me, call_done_atom::value, std::move(resp)); },
       std::hash<const void*>{}(st.job.get()));
   return {
-      [self](call_done_atom, http_client::response& resp) {
+      [self](call_done_atom, net::http_client::response& resp) {
         auto& st = self->state;
         auto r = outcome_of(*st.job->service, resp);
         r.elapsed_us = resp.elapsed_us;

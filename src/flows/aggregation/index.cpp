@@ -120,7 +120,7 @@ result<std::pair<int, int>> local_index::update(const json& body) {
 }
 
 result<std::vector<engagement>> remote_index::find(const find_content& f, const caller& c) {
-  http_client::request r;
+  net::http_client::request r;
   r.url = o_.find_content_url;
   r.body = to_json(f).dump();
   r.timeout_ms = o_.timeout_ms;
@@ -131,17 +131,17 @@ result<std::vector<engagement>> remote_index::find(const find_content& f, const 
                {"x-skltp-correlation-id", c.correlation_id}};
   // Shared with the callback: set_value may still be returning on the other thread when this
   // one wakes up and leaves.
-  auto p = std::make_shared<std::promise<http_client::response>>();
+  auto p = std::make_shared<std::promise<net::http_client::response>>();
   auto fut = p->get_future();
-  http_.call(std::move(r), [p](http_client::response resp) { p->set_value(std::move(resp)); });
+  http_.call(std::move(r), [p](net::http_client::response resp) { p->set_value(std::move(resp)); });
   // The client's own timeout ends the call; the margin only guards against a callback that
   // never comes (it always does: http_client runs each exactly once).
-  http_client::response resp;
+  net::http_client::response resp;
   if (fut.wait_for(std::chrono::milliseconds(o_.timeout_ms + 1000)) == std::future_status::ready)
     resp = fut.get();
   else
-    resp.result = http_client::response::outcome::timeout;
-  using o = http_client::response::outcome;
+    resp.result = net::http_client::response::outcome::timeout;
+  using o = net::http_client::response::outcome;
   if (resp.result == o::timeout)
     return error{504, "engagement_index_timeout",
                  "the engagement index did not answer within " + std::to_string(o_.timeout_ms) +

@@ -2,7 +2,7 @@
 // endpoint) by default, or an external index reached over HTTP (its find-content URL).
 #pragma once
 
-#include "core/http_client.hpp"
+#include "net/http_client.hpp"
 #include "flows/aggregation/domain.hpp"
 #include "store/database.hpp"
 
@@ -44,12 +44,12 @@ class remote_index : public engagement_index {
     std::string vp_instance_id;
     int64_t timeout_ms = 4000;
   };
-  remote_index(options o, http_client::client& http) : o_(std::move(o)), http_(http) {}
+  remote_index(options o, net::http_client::client& http) : o_(std::move(o)), http_(http) {}
   result<std::vector<engagement>> find(const find_content& f, const caller& c) override;
 
  private:
   options o_;
-  http_client::client& http_;
+  net::http_client::client& http_;
 };
 
 }  // namespace medflow::flows::aggregation

@@ -46,7 +46,7 @@ header_list propagated_headers(const header_list& received, const caller& c,
   return hs;
 }
 
-service::service(catalog c, settings s, store::database& db, http_client::client* http,
+service::service(catalog c, settings s, store::database& db, net::http_client::client* http,
                  fan_out_fn fan_out)
     : catalog_(std::move(c)), s_(std::move(s)), fan_out_(std::move(fan_out)) {
   if (s_.index_url.empty()) {

@@ -5,7 +5,7 @@
 // are made by whoever the service hands the fan-out to (the actors; no CAF here).
 #pragma once
 
-#include "core/http_client.hpp"
+#include "net/http_client.hpp"
 #include "flows/aggregation/catalog.hpp"
 #include "flows/aggregation/index.hpp"
 #include "store/database.hpp"
@@ -60,7 +60,7 @@ class service {
  public:
   // `http` is needed only for an external index (settings::index_url); the local index lives
   // in `db`. One answer cache per service that has caching on.
-  service(catalog c, settings s, store::database& db, http_client::client* http,
+  service(catalog c, settings s, store::database& db, net::http_client::client* http,
           fan_out_fn fan_out);
 
   const std::map<std::string, std::shared_ptr<const service_definition>>& services() const {

@@ -1,0 +1,722 @@
+#include "net/http_server.hpp"
+
+#include "core/clock.hpp"
+#include "core/log.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+namespace medflow::net {
+
+namespace {
+
+// A connection's state, shared between its loop and whoever answers its request.
+enum : int {
+  st_idle = 0,          // the loop reads and parses
+  st_busy = 1,          // a request is out; the answerer owns the socket's writing
+  st_busy_pending = 2,  // the same, and the loop has more to read: hand it back when done
+};
+
+constexpr size_t read_chunk = 64 * 1024;
+constexpr int64_t scan_every_us = 250'000;   // timeouts are checked this often
+constexpr int64_t linger_us = 2'000'000;     // a closing connection's reads are drained this long
+
+char listen_tag;
+char event_tag;
+
+// One read buffer per loop thread, for requests and for what a closing client still sends.
+std::vector<char>& scratch() {
+  thread_local std::vector<char> buf(read_chunk);
+  return buf;
+}
+
+}  // namespace
+
+struct server_conn {
+  explicit server_conn(const server_connection::options& o) : core(o) {}
+
+  int fd = -1;
+  std::shared_ptr<server_loop> owner;
+  std::atomic<int> st{st_idle};
+  std::atomic<int64_t> last_active_us{0};
+  // The loop's alone, or the answerer's while busy and until it hands them over with a post.
+  std::string out;
+  size_t out_off = 0;
+  bool close_after = false;
+  // The loop's alone.
+  server_connection core;  // the protocol: buffered bytes, the request being read, its timers
+  bool drained = false;    // the last read ended with EAGAIN (or EOF)
+  bool eof = false;
+  bool registered = true;
+  bool flushing = false;
+  bool lingering = false;  // answered and shut for writing: reading what the client still sends
+  int64_t linger_until_us = 0;
+  std::string remote_addr;
+  int remote_port = -1;
+
+  ~server_conn() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+class server_loop : public std::enable_shared_from_this<server_loop> {
+ public:
+  server_loop(const http_server::options& o, const http_server::dispatcher& d,
+              const http_server::error_answer& e, int listen_fd)
+      : opts_(o), dispatch_(d), error_answer_(e), listen_fd_(listen_fd) {
+    core_opts_.limits.max_body = o.max_body_bytes;
+    core_opts_.keep_alive_max_count = o.keep_alive_max_count;
+    core_opts_.read_timeout_us = int64_t{o.read_timeout_ms} * 1000;
+    core_opts_.keep_alive_timeout_us = int64_t{o.keep_alive_timeout_ms} * 1000;
+    epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    evfd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epfd_ < 0 || evfd_ < 0) throw std::runtime_error(std::string("epoll: ") + std::strerror(errno));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &event_tag;
+    ::epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
+    watch_listener();
+  }
+  ~server_loop() {
+    ::close(epfd_);
+    ::close(evfd_);
+  }
+
+  void run();
+
+  // -- any thread ----------------------------------------------------------------------------
+  void request_stop(int64_t grace_until_us) {
+    post({op::stop, nullptr, {}, grace_until_us});
+  }
+  void add_deadline(const std::shared_ptr<exchange>& ex, int64_t at_us) {
+    if (std::this_thread::get_id() == tid_) push_timer(at_us, ex);
+    else post({op::timer, nullptr, ex, at_us});
+  }
+  // Writes an answer; the caller holds the connection (busy). What does not fit in the socket
+  // now is handed to the loop, which writes it when the socket drains.
+  void write_answer(const std::shared_ptr<server_conn>& c, std::string bytes, bool close) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::send(c->fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        c->out = std::move(bytes);
+        c->out_off = off;
+        c->close_after = close;
+        post({op::flush, c, {}, 0});
+        return;
+      } else {
+        post({op::abort, c, {}, 0});  // the client is gone
+        return;
+      }
+    }
+    written(c, close);
+  }
+  response error_answer(const request& req, int status, const std::string& why, bool unread) {
+    return error_answer_(req, status, why, unread);
+  }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  size_t connections() const { return count_.load(std::memory_order_relaxed); }
+  const http_server::options& opts() const { return opts_; }
+
+ private:
+  struct op {
+    enum kind { resume, flush, close, abort, timer, stop } k;
+    std::shared_ptr<server_conn> c;
+    std::weak_ptr<exchange> ex;
+    int64_t t;
+  };
+  struct timer {
+    int64_t at;
+    std::weak_ptr<exchange> ex;
+    bool operator>(const timer& o) const { return at > o.at; }
+  };
+
+  void post(op o) {
+    {
+      std::lock_guard<std::mutex> g{ops_m_};
+      if (finished_) return;  // nothing reads it any more; holding it would keep `this` alive
+      ops_.push_back(std::move(o));
+    }
+    uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(evfd_, &one, sizeof one);
+  }
+  // The whole answer is on the wire: the connection goes back to its loop.
+  void written(const std::shared_ptr<server_conn>& c, bool close) {
+    c->last_active_us.store(clock::steady_us(), std::memory_order_relaxed);
+    // Stopping: even an answer that promised keep-alive (decided before the stop) ends its
+    // connection, or the loop would wait for it until the grace ends.
+    if (close || stopping()) return post({op::close, c, {}, 0});
+    int expected = st_busy;
+    if (c->st.compare_exchange_strong(expected, st_idle, std::memory_order_acq_rel)) return;
+    c->st.store(st_idle, std::memory_order_release);  // it was busy_pending
+    post({op::resume, c, {}, 0});
+  }
+
+  void watch_listener() {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.ptr = &listen_tag;
+    listening_ = ::epoll_ctl(epfd_, EPOLL_CTL_ADD, listen_fd_, &ev) == 0;
+  }
+  void unwatch_listener() {
+    if (listening_) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+    listening_ = false;
+  }
+  void push_timer(int64_t at, std::weak_ptr<exchange> ex) {
+    timers_.push_back({at, std::move(ex)});
+    std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
+  }
+
+  void accept_all(int64_t now);
+  void on_event(server_conn* raw, uint32_t events);
+  void process(std::shared_ptr<server_conn> c);
+  void dispatch(const std::shared_ptr<server_conn>& c);
+  void answer_error(const std::shared_ptr<server_conn>& c, int status, const std::string& why);
+  void flush(const std::shared_ptr<server_conn>& c);
+  void close_conn(const std::shared_ptr<server_conn>& c);
+  void linger(const std::shared_ptr<server_conn>& c);
+  void drain(const std::shared_ptr<server_conn>& c);
+  void run_ops();
+  void run_timers(int64_t now);
+  void close_idle();
+  void scan(int64_t now);
+
+  // Copies: a loop outlives its engine while an answerer still holds one of its connections.
+  const http_server::options opts_;
+  const http_server::dispatcher dispatch_;
+  const http_server::error_answer error_answer_;
+  int listen_fd_;
+  server_connection::options core_opts_;
+  int epfd_ = -1;
+  int evfd_ = -1;
+  bool listening_ = false;
+  int64_t accept_paused_until_ = 0;
+  std::thread::id tid_;
+  std::atomic<bool> stopping_{false};
+  int64_t grace_until_ = 0;
+  std::atomic<size_t> count_{0};
+  std::unordered_map<server_conn*, std::shared_ptr<server_conn>> conns_;
+  std::vector<std::shared_ptr<server_conn>> closed_;  // released at the end of the round
+  std::vector<timer> timers_;                   // min-heap on `at`
+  int64_t next_scan_ = 0;
+
+  std::mutex ops_m_;
+  std::vector<op> ops_;
+  std::vector<op> ops_taken_;
+  bool finished_ = false;
+
+};
+
+// -- exchange ------------------------------------------------------------------------------
+
+bool exchange::respond(response res) {
+  if (answered_.exchange(true, std::memory_order_acq_rel)) return false;
+  auto& lp = *conn_->owner;
+  bool keep = shape.keep_alive && !lp.stopping();
+  lp.write_answer(conn_, answer_bytes(res, shape, keep), !keep);
+  if (on_answer) on_answer(res.status);
+  return true;
+}
+
+void exchange::set_deadline(int64_t deadline_us, response fallback) {
+  fallback_ = std::move(fallback);
+  conn_->owner->add_deadline(shared_from_this(), deadline_us);
+}
+
+exchange::~exchange() {
+  // A handler that dropped its request without answering it: the client still gets an answer.
+  if (conn_ && !answered()) {
+    try {
+      log::error("http", req.method, " ", req.path, ": dropped without an answer");
+      respond(conn_->owner->error_answer(req, 500, "internal error", false));
+    } catch (...) {
+      log::error("http", "answering a dropped request failed");
+    }
+  }
+}
+
+// -- server_loop ---------------------------------------------------------------------------
+
+void server_loop::run() {
+  tid_ = std::this_thread::get_id();
+  std::vector<epoll_event> evs(256);
+  next_scan_ = clock::steady_us() + scan_every_us;
+  for (;;) {
+    int64_t now = clock::steady_us();
+    int64_t wake = next_scan_;
+    if (!timers_.empty()) wake = std::min(wake, timers_.front().at);
+    if (stopping_.load(std::memory_order_relaxed)) wake = std::min(wake, grace_until_);
+    int timeout_ms = wake <= now ? 0 : static_cast<int>((wake - now + 999) / 1000);
+    int n = ::epoll_wait(epfd_, evs.data(), static_cast<int>(evs.size()), timeout_ms);
+    now = clock::steady_us();
+    // Nothing a request does may end the loop (an exception would end the process).
+    auto guarded = [](const char* what, auto&& fn) {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        log::error("http", what, " failed: ", e.what());
+      } catch (...) {
+        log::error("http", what, " failed");
+      }
+    };
+    for (int i = 0; i < n; ++i) {
+      void* tag = evs[static_cast<size_t>(i)].data.ptr;
+      if (tag == &event_tag) {
+        uint64_t v;
+        [[maybe_unused]] auto r = ::read(evfd_, &v, sizeof v);
+      } else if (tag == &listen_tag) {
+        guarded("accept", [&] { accept_all(now); });
+      } else {
+        guarded("a connection's event", [&] {
+          on_event(static_cast<server_conn*>(tag), evs[static_cast<size_t>(i)].events);
+        });
+      }
+    }
+    guarded("posted work", [&] { run_ops(); });
+    guarded("deadlines", [&] { run_timers(now); });
+    if (stopping_.load(std::memory_order_relaxed)) guarded("closing", [&] { close_idle(); });
+    if (now >= next_scan_) {
+      guarded("timeouts", [&] { scan(now); });
+      next_scan_ = now + scan_every_us;
+    }
+    closed_.clear();
+    if (stopping_.load(std::memory_order_relaxed) && (conns_.empty() || now >= grace_until_)) break;
+  }
+  for (auto& [raw, c] : conns_) {
+    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c->fd, nullptr);
+    ::shutdown(c->fd, SHUT_RDWR);
+    c->registered = false;
+  }
+  conns_.clear();
+  count_.store(0);
+  timers_.clear();
+  std::lock_guard<std::mutex> g{ops_m_};
+  finished_ = true;
+  ops_.clear();
+}
+
+void server_loop::accept_all(int64_t now) {
+  for (int accepted = 0; accepted < 64; ++accepted) {  // the listener is level-triggered
+    sockaddr_storage sa{};
+    socklen_t len = sizeof sa;
+    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      // Out of descriptors or memory: stop accepting for a moment instead of spinning on a
+      // listening socket that stays readable.
+      log::warn("http", "accept failed: ", std::strerror(errno), "; pausing accepts for 100 ms");
+      unwatch_listener();
+      accept_paused_until_ = now + 100'000;
+      return;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto c = std::make_shared<server_conn>(core_opts_);
+    c->fd = fd;
+    c->owner = shared_from_this();
+    c->last_active_us.store(now, std::memory_order_relaxed);
+    char host[INET6_ADDRSTRLEN] = "";
+    if (sa.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&sa);
+      ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+      c->remote_port = ntohs(a->sin_port);
+    } else if (sa.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&sa);
+      ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      c->remote_port = ntohs(a->sin6_port);
+    }
+    c->remote_addr = host;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = c.get();
+    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      log::warn("http", "epoll_ctl: ", std::strerror(errno));
+      continue;  // c's destructor closes fd
+    }
+    conns_.emplace(c.get(), std::move(c));
+    count_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void server_loop::on_event(server_conn* raw, uint32_t events) {
+  auto it = conns_.find(raw);
+  if (it == conns_.end()) return;  // closed earlier in this round
+  auto c = it->second;
+  if (c->lingering) return drain(c);
+  if ((events & EPOLLOUT) && c->flushing) flush(c);
+  if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || !c->registered) return;
+  int expected = st_busy;
+  if (c->st.compare_exchange_strong(expected, st_busy_pending, std::memory_order_acq_rel)) return;
+  if (expected == st_busy_pending) return;
+  process(std::move(c));  // idle
+}
+
+void server_loop::process(std::shared_ptr<server_conn> c) {
+  auto& buf = scratch();
+  for (int round = 0;; ++round) {
+    if (round == 16) {  // a client that keeps sending waits its turn behind the others
+      post({op::resume, c, {}, 0});
+      return;
+    }
+    c->drained = false;
+    bool got = false;
+    while (c->core.wants_input()) {
+      ssize_t n = ::recv(c->fd, buf.data(), buf.size(), 0);
+      if (n > 0) {
+        c->core.received(buf.data(), static_cast<size_t>(n));
+        got = true;
+        continue;
+      }
+      if (n == 0) {
+        c->eof = true;
+        c->drained = true;
+        break;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->drained = true;
+        break;
+      }
+      return close_conn(c);  // reset by the peer
+    }
+    int64_t now = clock::steady_us();
+    if (got) c->last_active_us.store(now, std::memory_order_relaxed);
+    for (bool more = true; more;) {
+      switch (c->core.next(now)) {
+        case server_connection::event::error:
+          return answer_error(c, c->core.error_status(), c->core.error_text());
+        case server_connection::event::request:
+          dispatch(c);
+          // Answered at once (a nonblocking route): on with a pipelined request, if any.
+          if (!c->registered || c->st.load(std::memory_order_acquire) != st_idle) return;
+          break;
+        case server_connection::event::send_continue: {
+          // The client waits for this before it sends the body (curl, for a large one).
+          auto cont = server_connection::continue_bytes();
+          auto n = ::send(c->fd, cont.data(), cont.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+          // Only a client that has not read its previous answer leaves no room for 25 bytes;
+          // a part of the line would corrupt the stream, so such a connection ends here.
+          if (n != static_cast<ssize_t>(cont.size())) return close_conn(c);
+          break;
+        }
+        case server_connection::event::idle:
+          more = false;
+          break;
+      }
+    }
+    if (c->eof) return close_conn(c);  // nothing more will come; any partial request is moot
+    if (c->drained) return;
+  }
+}
+
+void server_loop::dispatch(const std::shared_ptr<server_conn>& c) {
+  // Not make_shared: a deadline's weak_ptr would keep the whole exchange's memory until the
+  // deadline, long after the answer.
+  auto ex = std::shared_ptr<exchange>(new exchange());
+  ex->req = c->core.take_request(ex->shape);
+  ex->req.remote_addr = c->remote_addr;
+  ex->req.remote_port = c->remote_port;
+  ex->conn_ = c;
+  bool pending = c->core.buffered() > 0 || !c->drained || c->eof;
+  c->st.store(pending ? st_busy_pending : st_busy, std::memory_order_release);
+  try {
+    dispatch_(ex);
+  } catch (const std::exception& e) {
+    // Unanswered, the exchange answers 500 itself when the last reference goes.
+    log::error("http", ex->req.method, " ", ex->req.path, " failed: ", e.what());
+  }
+}
+
+void server_loop::answer_error(const std::shared_ptr<server_conn>& c, int status,
+                               const std::string& why) {
+  c->st.store(st_busy, std::memory_order_release);
+  auto res = error_answer_(c->core.unread(), status, why, true);
+  write_answer(c, answer_bytes(res, answer_shape{}, false), true);
+}
+
+void server_loop::flush(const std::shared_ptr<server_conn>& c) {
+  while (c->out_off < c->out.size()) {
+    ssize_t n = ::send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off,
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      c->out_off += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return;  // EPOLLOUT comes when there is room
+    } else {
+      return close_conn(c);
+    }
+  }
+  c->flushing = false;
+  std::string().swap(c->out);
+  c->out_off = 0;
+  written(c, c->close_after);
+}
+
+void server_loop::close_conn(const std::shared_ptr<server_conn>& c) {
+  if (!c->registered) return;
+  c->registered = false;
+  ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c->fd, nullptr);
+  // The descriptor itself is closed with the last reference (an answerer may still hold one:
+  // its write then fails harmlessly instead of reaching a reused descriptor).
+  ::shutdown(c->fd, SHUT_RDWR);
+  closed_.push_back(c);
+  conns_.erase(c.get());
+  count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// Closing right after an answer while the client is still sending (a refused large body, a
+// pipelined request) would make the kernel send a reset, and the client could lose the answer.
+// So: shut the writing side, read and drop what still comes for a while, then close.
+void server_loop::linger(const std::shared_ptr<server_conn>& c) {
+  if (!c->registered) return;
+  if (c->eof) return close_conn(c);
+  ::shutdown(c->fd, SHUT_WR);
+  c->lingering = true;
+  c->linger_until_us = clock::steady_us() + linger_us;
+  drain(c);
+}
+
+void server_loop::drain(const std::shared_ptr<server_conn>& c) {
+  auto& sink = scratch();
+  for (int reads = 0; reads < 16; ++reads) {
+    ssize_t n = ::recv(c->fd, sink.data(), sink.size(), 0);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    return close_conn(c);  // EOF: the client has read the answer and closed
+  }
+  close_conn(c);  // still sending after 1 MB: enough of waiting for it
+}
+
+void server_loop::run_ops() {
+  {
+    std::lock_guard<std::mutex> g{ops_m_};
+    ops_taken_.swap(ops_);
+  }
+  for (auto& o : ops_taken_) {
+    switch (o.k) {
+      case op::resume:
+        if (o.c->registered && o.c->st.load(std::memory_order_acquire) == st_idle) process(o.c);
+        break;
+      case op::flush:
+        if (!o.c->registered) break;
+        o.c->flushing = true;
+        flush(o.c);
+        break;
+      case op::close:
+        linger(o.c);
+        break;
+      case op::abort:
+        close_conn(o.c);
+        break;
+      case op::timer:
+        push_timer(o.t, std::move(o.ex));
+        break;
+      case op::stop:
+        if (stopping_.load()) break;
+        grace_until_ = o.t;
+        stopping_.store(true, std::memory_order_release);
+        unwatch_listener();
+        break;
+    }
+  }
+  ops_taken_.clear();
+}
+
+// Stopping: every connection without a request in flight is closed (checked each round, as
+// answers in flight finish).
+void server_loop::close_idle() {
+  std::vector<std::shared_ptr<server_conn>> idle;
+  for (auto& [raw, c] : conns_)
+    if (!c->lingering && !c->flushing && c->st.load(std::memory_order_acquire) == st_idle)
+      idle.push_back(c);
+  for (auto& c : idle) close_conn(c);
+}
+
+void server_loop::run_timers(int64_t now) {
+  while (!timers_.empty() && timers_.front().at <= now) {
+    std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
+    auto ex = timers_.back().ex.lock();
+    timers_.pop_back();
+    if (ex && !ex->answered()) ex->respond(std::move(ex->fallback_));
+  }
+}
+
+void server_loop::scan(int64_t now) {
+  if (!listening_ && !stopping_.load() && now >= accept_paused_until_) watch_listener();
+  // bool: a request was started
+  std::vector<std::pair<std::shared_ptr<server_conn>, bool>> expired;
+  for (auto& [raw, c] : conns_) {
+    if (c->lingering) {
+      if (now > c->linger_until_us) expired.emplace_back(c, false);
+      continue;
+    }
+    if (c->st.load(std::memory_order_acquire) != st_idle || c->flushing) continue;
+    switch (c->core.expired(now, c->last_active_us.load(std::memory_order_relaxed))) {
+      case server_connection::expiry::read_timeout:
+        expired.emplace_back(c, true);
+        break;
+      case server_connection::expiry::idle:
+        expired.emplace_back(c, false);
+        break;
+      case server_connection::expiry::none:
+        break;
+    }
+  }
+  for (auto& [c, started] : expired) {
+    if (started) answer_error(c, 408, "request not complete within " +
+                                          std::to_string(opts_.read_timeout_ms) + " ms");
+    else close_conn(c);
+  }
+}
+
+// -- http_server -------------------------------------------------------------------------------
+
+http_server::http_server(options opts, dispatcher d, error_answer e)
+    : opts_(std::move(opts)), pool_(std::max<size_t>(1, opts_.pool_threads)),
+      dispatch_(std::move(d)), error_answer_(std::move(e)) {}
+
+http_server::~http_server() { stop(); }
+
+int http_server::start() {
+  if (started_) return port_;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  auto port_text = std::to_string(opts_.port);
+  int rc = ::getaddrinfo(opts_.host.c_str(), port_text.c_str(), &hints, &res);
+  if (rc != 0)
+    throw std::runtime_error("cannot listen on " + opts_.host + ":" + port_text + ": " +
+                             ::gai_strerror(rc));
+  std::string why = "no address";
+  for (auto* a = res; a; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, SOMAXCONN) == 0) {
+      listen_fd_ = fd;
+      break;
+    }
+    why = std::strerror(errno);
+    ::close(fd);
+  }
+  ::freeaddrinfo(res);
+  if (listen_fd_ < 0)
+    throw std::runtime_error("cannot listen on " + opts_.host + ":" + port_text + ": " + why);
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len);
+  port_ = ntohs(sa.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&sa)->sin6_port
+                                         : reinterpret_cast<sockaddr_in*>(&sa)->sin_port);
+  for (size_t i = 0; i < std::max<size_t>(1, opts_.loops); ++i)
+    loops_.push_back(std::make_shared<server_loop>(opts_, dispatch_, error_answer_, listen_fd_));
+  for (auto& l : loops_)
+    threads_.emplace_back([l] {
+      pthread_setname_np(pthread_self(), "mf.http");  // tells it apart in top -H / perf
+      l->run();
+    });
+  started_ = true;
+  return port_;
+}
+
+void http_server::stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  auto grace = clock::steady_us() + int64_t{opts_.stop_grace_ms} * 1000;
+  for (auto& l : loops_) l->request_stop(grace);
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  pool_.stop();
+  ::close(listen_fd_);
+  listen_fd_ = -1;
+}
+
+void http_server::run_blocking(std::function<void()> fn) { pool_.submit(std::move(fn)); }
+
+size_t http_server::connections() const {
+  size_t n = 0;
+  for (auto& l : loops_) n += l->connections();
+  return n;
+}
+
+size_t http_server::pool_size() const { return pool_.size(); }
+
+void http_server::pool::submit(std::function<void()> fn) {
+  std::unique_lock<std::mutex> g{m_};
+  tasks_.push_back(std::move(fn));
+  // idle_ drops only when a woken thread takes the lock: count the tasks already waiting.
+  if (tasks_.size() > idle_ && threads_.size() < max_ && !stopping_) {
+    threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "mf.http.pool");
+      work();
+    });
+    return;
+  }
+  g.unlock();
+  cv_.notify_one();
+}
+
+void http_server::pool::work() {
+  std::unique_lock<std::mutex> g{m_};
+  for (;;) {
+    ++idle_;
+    cv_.wait(g, [this] { return stopping_ || !tasks_.empty(); });
+    --idle_;
+    if (tasks_.empty()) return;  // stopping, and nothing left to do
+    auto fn = std::move(tasks_.front());
+    tasks_.pop_front();
+    g.unlock();
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      log::error("http", "a blocking handler failed: ", e.what());
+    } catch (...) {
+      log::error("http", "a blocking handler failed");
+    }
+    fn = nullptr;  // release what it captured outside the lock
+    g.lock();
+  }
+}
+
+void http_server::pool::stop() {
+  std::vector<std::thread> ts;
+  {
+    std::lock_guard<std::mutex> g{m_};
+    stopping_ = true;
+    ts.swap(threads_);
+  }
+  cv_.notify_all();
+  for (auto& t : ts)
+    if (t.joinable()) t.join();
+}
+
+size_t http_server::pool::size() const {
+  std::lock_guard<std::mutex> g{m_};
+  return threads_.size();
+}
+
+}  // namespace medflow::net

@@ -1,0 +1,134 @@
+// medflowd's own HTTP/1.1 server engine: a few epoll threads own all connections, read each
+// through its server_connection (the socket-free protocol core; framing by Boost.Beast) and
+// hand every request to the dispatcher. The answer may come at once, from a worker of the
+// blocking pool, or later from any thread (an actor): that thread writes it to the socket
+// itself, so an answer built by an actor reaches the client without waking another thread,
+// and a request waiting for its answer holds no thread at all. Every answer carries a Date.
+//
+// A connection serves one request at a time: bytes of a pipelined next request wait in its
+// buffer until the answer is written. Keep-alive idle timeout, a read timeout for a request
+// that does not complete, a most-requests-per-connection limit and 100-continue are handled
+// here and in server_connection; what a request means (routing, errors, metrics) is the
+// dispatcher's business (http/server).
+#pragma once
+
+#include "net/message.hpp"
+#include "net/server_connection.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace medflow::net {
+
+struct server_conn;
+class server_loop;
+
+// One request and its answer. Exactly one answer reaches the wire: the first respond() wins.
+class exchange : public std::enable_shared_from_this<exchange> {
+ public:
+  request req;
+  answer_shape shape;  // how the answer is written (HEAD, keep-alive, HTTP/1.0)
+  // Called with the status once the answer is written (or handed to the loop to finish).
+  std::function<void(int status)> on_answer;
+
+  exchange() = default;
+  exchange(const exchange&) = delete;
+  exchange& operator=(const exchange&) = delete;
+  // Dropped without an answer (a handler's bug): the client gets a 500 rather than a hang.
+  ~exchange();
+
+  // Answers the request. Any thread, any time; returns false when it had been answered already
+  // (e.g. by its deadline).
+  bool respond(response res);
+  // Unless answered before steady time `deadline_us` (clock::steady_us), `fallback` is the
+  // answer then. Any thread; at most one deadline per exchange.
+  void set_deadline(int64_t deadline_us, response fallback);
+  bool answered() const { return answered_.load(std::memory_order_acquire); }
+
+ private:
+  friend class server_loop;
+  std::shared_ptr<server_conn> conn_;
+  std::atomic<bool> answered_{false};
+  response fallback_;  // set by set_deadline before it is queued
+};
+
+class http_server {
+ public:
+  struct options {
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    size_t loops = 1;                   // epoll threads
+    size_t pool_threads = 64;           // most blocking handlers at once
+    size_t max_body_bytes = 1 << 20;
+    size_t keep_alive_max_count = 100000;
+    int keep_alive_timeout_ms = 30000;  // idle connection closed after this
+    int read_timeout_ms = 5000;         // a started request must complete within this (408)
+    int stop_grace_ms = 10000;          // stop() waits this long for answers in flight
+  };
+  // Runs on a loop thread for each complete request; must see to it that ex->respond() is
+  // called once (at once, or later from anywhere; run_blocking() for handlers that block).
+  using dispatcher = std::function<void(const std::shared_ptr<exchange>& ex)>;
+  // An error answer the engine gives itself. `unread`: the request could not be read (400,
+  // 408, 413, 414, 431, 501, 505; `req` holds what was parsed of it, path may be empty);
+  // otherwise a dispatched request failed or was dropped unanswered (500), and its route's
+  // on_answer counts it.
+  using error_answer = std::function<response(const request& req, int status,
+                                              const std::string& why, bool unread)>;
+
+  http_server(options opts, dispatcher d, error_answer e);
+  ~http_server();
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  // Binds (port 0: any free port) and starts the threads. Returns the port.
+  int start();
+  // Stops accepting, answers in flight get up to stop_grace_ms, then every connection is
+  // closed and the threads are joined. Idempotent.
+  void stop();
+  // Runs fn on the blocking pool (grows up to pool_threads; beyond that tasks queue).
+  void run_blocking(std::function<void()> fn);
+
+  // For tests and metrics.
+  size_t connections() const;
+  size_t pool_size() const;
+
+ private:
+  class pool {
+   public:
+    explicit pool(size_t max) : max_(max) {}
+    void submit(std::function<void()> fn);
+    void stop();
+    size_t size() const;
+
+   private:
+    void work();
+    size_t max_;
+    mutable std::mutex m_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> tasks_;
+    std::vector<std::thread> threads_;
+    size_t idle_ = 0;
+    bool stopping_ = false;
+  };
+
+  options opts_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::vector<std::shared_ptr<server_loop>> loops_;
+  std::vector<std::thread> threads_;
+  pool pool_;
+  dispatcher dispatch_;
+  error_answer error_answer_;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace medflow::net
