@@ -1,4 +1,5 @@
 #include "net/http_client.hpp"
+#include "net/curl_easy.hpp"
 #include "net/http_native.hpp"
 
 #include <pthread.h>
@@ -62,15 +63,6 @@ constexpr int64_t max_timeout_ms = int64_t(1) << 40;
 // Upper bound of one wait: curl may have no timer armed yet still want to be driven.
 constexpr int64_t max_wait_ms = 1000;
 constexpr int max_events = 256;
-
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rc != CURLE_OK)
-      throw std::runtime_error(std::string("curl_global_init: ") + curl_easy_strerror(rc));
-  });
-}
 
 // Process-wide series: several clients may exist (one per upstream), and a gauge callback
 // that reads a global survives any of them being destroyed.
@@ -292,7 +284,7 @@ client::impl::impl(options o, std::string thread_name)
                complete(c.done, std::move(res));
              },
              o.native_http, total_limit) {
-  global_init();
+  curl::global_init();
   multi.reset(curl_multi_init());
   if (!multi) throw std::runtime_error("curl_multi_init failed");
   CURLM* m = multi.get();
