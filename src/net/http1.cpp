@@ -124,7 +124,7 @@ bool other_version(std::string_view line) {
   return !(v[5] == '1' && (v[7] == '0' || v[7] == '1'));
 }
 
-enum class head_scan { more, complete, broken };
+enum class head_scan { more, complete, broken, too_large };
 
 // Looks for the end of a head's fields (the empty line) in [p, p + n), which starts where the
 // fields do (after the start line), from `from` on; `from` is then where the next call on the
@@ -153,6 +153,23 @@ head_scan scan_head(const char* p, size_t n, size_t& from, size_t& len) {
   }
   from = n;
   return head_scan::more;
+}
+
+// scan_head for a reader `o` (request or response) whose head may take o.lim.max_head bytes, of
+// which o.head_bytes are taken: too_large when the fields would pass that. A malformed line
+// within the allowance was there first, so Beast is given what fits, and its error, if any,
+// goes to `on_error` before too_large is returned.
+template <class Reader, class OnError>
+head_scan scan_head_within(Reader& o, const char* at, const char* end, size_t& len,
+                           OnError on_error) {
+  size_t avail = static_cast<size_t>(end - at);
+  head_scan r = scan_head(at, avail, o.scanned, len);
+  size_t room = o.lim.max_head - std::min(o.head_bytes, o.lim.max_head);
+  if (r == head_scan::more ? avail <= room : len <= room) return r;
+  boost::beast::error_code ec;
+  o.put(at, at + std::min(avail, room), ec);
+  if (o.st == decltype(o.st)::need_more && ec && ec != bhttp::error::need_more) on_error(ec);
+  return head_scan::too_large;
 }
 
 }  // namespace
@@ -376,15 +393,10 @@ size_t request_reader::impl::put(const char* at, const char* end, error_code& ec
 
 // The head, to Beast in one piece once it is whole (see scan_head). Returns the bytes taken.
 size_t request_reader::impl::take_head(const char* at, const char* end) {
-  size_t avail = static_cast<size_t>(end - at);
   size_t len = 0;
-  head_scan r = scan_head(at, avail, scanned, len);
-  size_t room = lim.max_head - std::min(head_bytes, lim.max_head);
-  if (r == head_scan::more ? avail > room : len > room) {
-    // Too large. A malformed line within the allowance was there first: its error wins.
-    error_code ec;
-    put(at, at + std::min(avail, room), ec);
-    if (st == state::need_more && ec && ec != error::need_more) fail_from(ec, at, end);
+  head_scan r = scan_head_within(*this, at, end, len,
+                                 [&](const error_code& ec) { fail_from(ec, at, end); });
+  if (r == head_scan::too_large) {
     head_complete = false;
     fail(431, "request header fields too large");
     return 0;
@@ -765,15 +777,9 @@ size_t response_reader::impl::take_head(const char* const from, const char* end)
     at += n;
     head_bytes = n;
   }
-  size_t avail = static_cast<size_t>(end - at);
   size_t len = 0;
-  head_scan r = scan_head(at, avail, scanned, len);
-  size_t room = lim.max_head - std::min(head_bytes, lim.max_head);
-  if (r == head_scan::more ? avail > room : len > room) {
-    // Too large. A malformed line within the allowance was there first: its error wins.
-    error_code ec;
-    put(at, at + std::min(avail, room), ec);
-    if (st == state::need_more && ec && ec != error::need_more) fail_from(ec);
+  head_scan r = scan_head_within(*this, at, end, len, [&](const error_code& ec) { fail_from(ec); });
+  if (r == head_scan::too_large) {
     fail("response head too large");
     return static_cast<size_t>(at - from);
   }

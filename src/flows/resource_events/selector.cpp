@@ -1124,30 +1124,20 @@ class compiler {
   }
 
   // ---- grammar ----
-  operand parse_or() {
-    operand left = parse_and();
-    while (at_keyword(kw::or_)) {
-      need_condition(left, "OR");
-      std::size_t skip = emit(op::or_skip);
-      advance();
-      operand right = parse_and();
-      need_condition(right, "OR");
-      emit(op::or_);
-      patch(skip);
-      left.kind = shape::condition;
-    }
-    return left;
-  }
+  operand parse_or() { return parse_logical(kw::or_, op::or_skip, op::or_, "OR", &compiler::parse_and); }
+  operand parse_and() { return parse_logical(kw::and_, op::and_skip, op::and_, "AND", &compiler::parse_not); }
 
-  operand parse_and() {
-    operand left = parse_not();
-    while (at_keyword(kw::and_)) {
-      need_condition(left, "AND");
-      std::size_t skip = emit(op::and_skip);
+  // One level of OR or AND: operands from `next`, joined left to right, each right operand
+  // skipped at run time when the left one already decides (the `skip` jump).
+  operand parse_logical(kw word, op skip_op, op join_op, const char* name, operand (compiler::*next)()) {
+    operand left = (this->*next)();
+    while (at_keyword(word)) {
+      need_condition(left, name);
+      std::size_t skip = emit(skip_op);
       advance();
-      operand right = parse_not();
-      need_condition(right, "AND");
-      emit(op::and_);
+      operand right = (this->*next)();
+      need_condition(right, name);
+      emit(join_op);
       patch(skip);
       left.kind = shape::condition;
     }
@@ -1347,30 +1337,27 @@ class compiler {
   }
 
   operand parse_additive() {
-    operand left = parse_multiplicative();
-    while (cur_.kind == tok::plus || cur_.kind == tok::minus) {
-      op code = cur_.kind == tok::plus ? op::add : op::sub;
-      const char* name = code == op::add ? "'+'" : "'-'";
-      need_number(left, name);
-      advance();
-      operand right = parse_multiplicative();
-      need_number(right, name);
-      emit(code);
-      left.kind = shape::number;
-    }
-    return left;
+    return parse_arithmetic(tok::plus, op::add, "'+'", tok::minus, op::sub, "'-'",
+                            &compiler::parse_multiplicative);
+  }
+  operand parse_multiplicative() {
+    return parse_arithmetic(tok::star, op::mul, "'*'", tok::slash, op::div, "'/'",
+                            &compiler::parse_unary);
   }
 
-  operand parse_multiplicative() {
-    operand left = parse_unary();
-    while (cur_.kind == tok::star || cur_.kind == tok::slash) {
-      op code = cur_.kind == tok::star ? op::mul : op::div;
-      const char* name = code == op::mul ? "'*'" : "'/'";
+  // One level of binary arithmetic with two operators of the same precedence (+ -, or * /):
+  // number operands from `next`, left-associative.
+  operand parse_arithmetic(tok t1, op op1, const char* name1, tok t2, op op2, const char* name2,
+                           operand (compiler::*next)()) {
+    operand left = (this->*next)();
+    while (cur_.kind == t1 || cur_.kind == t2) {
+      bool first = cur_.kind == t1;
+      const char* name = first ? name1 : name2;
       need_number(left, name);
       advance();
-      operand right = parse_unary();
+      operand right = (this->*next)();
       need_number(right, name);
-      emit(code);
+      emit(first ? op1 : op2);
       left.kind = shape::number;
     }
     return left;
