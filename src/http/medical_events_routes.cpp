@@ -214,28 +214,17 @@ void add_verify(server& srv, me::service& svc) {
 
 // -- registries (admin) ------------------------------------------------------------------------------
 
-std::optional<std::string> required_string(const json& b, const char* field) {
-  if (!b.is_object() || !b.contains(field) || !b[field].is_string() ||
-      b[field].get<std::string>().empty())
-    return std::nullopt;
-  return b[field].get<std::string>();
-}
-
-template <class Get, class Put, class Make>
+template <class Get, class Put>
 void add_registry(server& srv, const std::string& path, const char* what, Get get, Put put,
-                  Make make, json schema) {
+                  json schema) {
   srv.add(
       "PUT", path,
-      [put, make](const net::request& req, net::response& res, const params& ps) {
+      [put](const net::request& req, net::response& res, const params& ps) {
         auto body = parse_json_body(req);
         if (!body) return send_error(res, body.err());
-        if (!body->is_object()) return send_error(res, error::bad_request("body must be a JSON object"));
-        auto made = make(ps.at("id"), *body);
-        if (!made) return send_error(res, made.err());
-        put(*made);
-        json out = *body;
-        out["id"] = ps.at("id");
-        send_json(res, 200, out);
+        auto stored = put(ps.at("id"), std::move(*body));
+        if (!stored) return send_error(res, stored.err());
+        send_json(res, 200, stored->doc);
       },
       {std::string("Create or replace a ") + what, "registries", schema, {{200, "stored"}, {400, "invalid"}}});
   srv.add(
@@ -253,14 +242,7 @@ void add_registry(server& srv, const std::string& path, const char* what, Get ge
 void add_registries(server& srv, me::service& svc) {
   add_registry(
       srv, "/admin/persons/{id}", "person", [&svc](const std::string& id) { return svc.get_person(id); },
-      [&svc](const me::person& p) { svc.put_person(p); },
-      [](const std::string& id, json b) -> result<me::person> {
-        auto status = required_string(b, "status");
-        if (!status || (*status != "active" && *status != "inactive"))
-          return error::bad_request("status must be \"active\" or \"inactive\"");
-        b["id"] = id;
-        return me::person{id, *status, b};
-      },
+      [&svc](const std::string& id, json doc) { return svc.put_person(id, std::move(doc)); },
       {{"type", "object"},
        {"required", {"status"}},
        {"properties",
@@ -269,37 +251,12 @@ void add_registries(server& srv, me::service& svc) {
   add_registry(
       srv, "/admin/legal_entities/{id}", "legal entity",
       [&svc](const std::string& id) { return svc.get_legal_entity(id); },
-      [&svc](const me::legal_entity& l) { svc.put_legal_entity(l); },
-      [](const std::string& id, json b) -> result<me::legal_entity> {
-        auto status = required_string(b, "status");
-        if (!status) return error::bad_request("status (e.g. \"ACTIVE\") is required");
-        b["id"] = id;
-        return me::legal_entity{id, *status, b};
-      },
+      [&svc](const std::string& id, json doc) { return svc.put_legal_entity(id, std::move(doc)); },
       {{"type", "object"}, {"required", {"status"}}, {"properties", {{"status", {{"type", "string"}}}}}});
   add_registry(
       srv, "/admin/employees/{id}", "employee",
       [&svc](const std::string& id) { return svc.get_employee(id); },
-      [&svc](const me::employee& e) { svc.put_employee(e); },
-      [](const std::string& id, json b) -> result<me::employee> {
-        me::employee e;
-        e.id = id;
-        for (auto [field, target] : {std::pair<const char*, std::string*>{"legal_entity_id", &e.legal_entity_id},
-                                     {"employee_type", &e.employee_type},
-                                     {"status", &e.status},
-                                     {"user_id", &e.user_id}}) {
-          auto v = required_string(b, field);
-          if (!v) return error::bad_request(std::string(field) + " (string) is required");
-          *target = *v;
-        }
-        if (b.contains("tax_id")) {
-          if (!b["tax_id"].is_string()) return error::bad_request("tax_id must be a string");
-          e.tax_id = b["tax_id"].get<std::string>();
-        }
-        b["id"] = id;
-        e.doc = b;
-        return e;
-      },
+      [&svc](const std::string& id, json doc) { return svc.put_employee(id, std::move(doc)); },
       {{"type", "object"},
        {"required", {"legal_entity_id", "employee_type", "status", "user_id"}},
        {"properties",

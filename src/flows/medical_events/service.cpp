@@ -167,6 +167,60 @@ result<json> service::verify(const std::string& patient_id, const std::string& a
 
 // -- registries -------------------------------------------------------------------------------------
 
+namespace {
+
+std::optional<std::string> required_string(const json& doc, const char* field) {
+  auto it = doc.find(field);
+  if (it == doc.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
+    return std::nullopt;
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+result<person> service::put_person(const std::string& id, json doc) {
+  if (!doc.is_object()) return error::bad_request("body must be a JSON object");
+  auto status = required_string(doc, "status");
+  if (!status || (*status != "active" && *status != "inactive"))
+    return error::bad_request("status must be \"active\" or \"inactive\"");
+  doc["id"] = id;
+  person p{id, *status, std::move(doc)};
+  put_person(p);
+  return p;
+}
+
+result<legal_entity> service::put_legal_entity(const std::string& id, json doc) {
+  if (!doc.is_object()) return error::bad_request("body must be a JSON object");
+  auto status = required_string(doc, "status");
+  if (!status) return error::bad_request("status (e.g. \"ACTIVE\") is required");
+  doc["id"] = id;
+  legal_entity l{id, *status, std::move(doc)};
+  put_legal_entity(l);
+  return l;
+}
+
+result<employee> service::put_employee(const std::string& id, json doc) {
+  if (!doc.is_object()) return error::bad_request("body must be a JSON object");
+  employee e;
+  e.id = id;
+  for (auto [field, target] : {std::pair<const char*, std::string*>{"legal_entity_id", &e.legal_entity_id},
+                               {"employee_type", &e.employee_type},
+                               {"status", &e.status},
+                               {"user_id", &e.user_id}}) {
+    auto v = required_string(doc, field);
+    if (!v) return error::bad_request(std::string(field) + " (string) is required");
+    *target = *v;
+  }
+  if (auto it = doc.find("tax_id"); it != doc.end()) {
+    if (!it->is_string()) return error::bad_request("tax_id must be a string");
+    e.tax_id = it->get<std::string>();
+  }
+  doc["id"] = id;
+  e.doc = std::move(doc);
+  put_employee(e);
+  return e;
+}
+
 void service::put_person(const person& p) {
   db_.write().run([&](store::tx& t) { medical_events::put_person(t.conn, p, clock::now_us()); });
 }

@@ -51,6 +51,13 @@ class service {
                       const json& body, const std::string& user_id, const std::string& client_id);
 
   // -- registries ------------------------------------------------------------------------------
+  // A registry document from the admin API, checked for what the handlers rely on, stored with
+  // `id`: a person's `status` is "active" or "inactive"; a legal entity has a `status`; an
+  // employee has `legal_entity_id`, `employee_type`, `status`, `user_id` (strings) and maybe a
+  // string `tax_id`. 400 naming the field otherwise. Returns what was stored.
+  result<person> put_person(const std::string& id, json doc);
+  result<legal_entity> put_legal_entity(const std::string& id, json doc);
+  result<employee> put_employee(const std::string& id, json doc);
   void put_person(const person& p);
   void put_legal_entity(const legal_entity& l);
   void put_employee(const employee& e);

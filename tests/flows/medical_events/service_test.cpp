@@ -190,3 +190,42 @@ TEST_CASE_FIXTURE(service_fixture, "maintain runs every cleanup once and counts 
   CHECK(later.deleted_jobs == 1);
   CHECK_FALSE(svc->job(a->job.id));
 }
+
+TEST_CASE("registry documents are checked by the service before they are stored") {
+  service_fixture f;
+  const std::string id = "44444444-4444-4444-8444-444444444444";
+
+  auto bad_person = f.svc->put_person(id, me::json{{"status", "ACTIVE"}});
+  REQUIRE_FALSE(bad_person);
+  CHECK(bad_person.err().status == 400);
+  CHECK(bad_person.err().message.find("status") != std::string::npos);
+  CHECK_FALSE(f.svc->get_person(id));
+  CHECK_FALSE(f.svc->put_person(id, me::json::array()));
+
+  auto person = f.svc->put_person(id, me::json{{"status", "inactive"}, {"note", "x"}});
+  REQUIRE(person);
+  CHECK(person->status == "inactive");
+  CHECK(person->doc["id"] == id);
+  REQUIRE(f.svc->get_person(id));
+  CHECK(f.svc->get_person(id)->doc["note"] == "x");
+
+  CHECK_FALSE(f.svc->put_legal_entity(id, me::json{{"status", ""}}));
+  CHECK(f.svc->put_legal_entity(id, me::json{{"status", "ACTIVE"}}));
+
+  me::json employee = {{"legal_entity_id", f.le}, {"employee_type", "DOCTOR"},
+                       {"status", "APPROVED"}, {"user_id", "u"}};
+  for (const char* field : {"legal_entity_id", "employee_type", "status", "user_id"}) {
+    me::json missing = employee;
+    missing.erase(field);
+    auto r = f.svc->put_employee(id, missing);
+    REQUIRE_FALSE(r);
+    CHECK(r.err().message.find(field) != std::string::npos);
+  }
+  me::json bad_tax = employee;
+  bad_tax["tax_id"] = 12;
+  CHECK_FALSE(f.svc->put_employee(id, bad_tax));
+  auto stored = f.svc->put_employee(id, employee);
+  REQUIRE(stored);
+  CHECK(stored->legal_entity_id == f.le);
+  CHECK(f.svc->get_employee(id)->user_id == "u");
+}
