@@ -126,6 +126,8 @@ const std::vector<config_key>& config_keys() {
        "PEM public keys or a JWKS file for RS256 / ES256 tokens"},
       {"hri.auth.issuer", k::string, "", "required iss of tokens (empty: not checked)"},
       {"hri.auth.audience", k::string, "", "required aud of tokens (empty: not checked)"},
+      {"hri.auth.clock_skew_s", k::integer, 60,
+       "seconds a token's exp, nbf and iat may be off from medflowd's clock", 0, 3600},
 
       // -- aggregation flow (AgP) ------------------------------------------------------------------
       {"aggregation.enabled", k::boolean, true, "run the aggregation flow (/aggregation)"},
