@@ -6,6 +6,7 @@
 #include "bus/embedded_log.hpp"
 #include "bus/kafka_log.hpp"
 #include "core/clock.hpp"
+#include "core/json.hpp"
 #include "core/log.hpp"
 #include "core/threads.hpp"
 #include "http/ops_routes.hpp"
@@ -42,6 +43,8 @@ int daemon::port() const { return http_ ? http_->port() : -1; }
 void daemon::start() {
   log::level lvl;
   if (log::parse_level(cfg_.string("log.level"), lvl)) log::set_level(lvl);
+  // Before anything reads JSON from outside (definition files, keys, requests, records).
+  set_max_json_depth(static_cast<size_t>(cfg_.integer("json.max_depth")));
 
   // -- store -------------------------------------------------------------------------------
   std::filesystem::path dir = cfg_.string("store.data_dir");

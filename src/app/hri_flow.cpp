@@ -41,6 +41,7 @@ class hri_flow : public flow {
       vo.public_keys_file = rt.cfg.string("hri.auth.public_keys_file");
       vo.issuer = rt.cfg.string("hri.auth.issuer");
       vo.audience = rt.cfg.string("hri.auth.audience");
+      vo.leeway_s = rt.cfg.integer("hri.auth.clock_skew_s");
       if (vo.hs256_secret.empty() && vo.public_keys_file.empty())
         log::warn("hri", "authentication is on but no keys are configured: every /hri batch "
                          "request will be refused (set hri.auth.hs256_secret or "

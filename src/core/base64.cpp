@@ -70,4 +70,31 @@ std::optional<std::string> decode(std::string_view text) {
   return out;
 }
 
+std::optional<std::string> decode_url_strict(std::string_view text) {
+  static const std::array<int, 256> table = [] {
+    std::array<int, 256> t{};
+    t.fill(-1);
+    for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(url_alphabet[i])] = i;
+    return t;
+  }();
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(text.size() * 3 / 4);
+  unsigned acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v = table[static_cast<unsigned char>(c)];
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  // 2 or 4 bits are left over after the last whole byte: they must be zero.
+  if (acc & ((1u << bits) - 1)) return std::nullopt;
+  return out;
+}
+
 }  // namespace medflow::base64

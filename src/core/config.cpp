@@ -1,10 +1,13 @@
 #include "core/config.hpp"
 
+#include "core/json.hpp"
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -46,9 +49,13 @@ nlohmann::json check(const config_key& k, const nlohmann::json& v, const std::st
   nlohmann::json out;
   switch (k.type) {
     case config_key::kind::integer:
-      if (v.is_number_integer()) {
+      if (v.is_number_unsigned() &&
+          v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        return fail("expected an integer, got " + v.dump() + " (out of range)");
+      } else if (v.is_number_integer()) {
         out = v.get<int64_t>();
-      } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) {
+      } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
+                 std::fabs(v.get<double>()) < 9.2e18) {  // beyond, the cast is undefined
         out = static_cast<int64_t>(v.get<double>());
       } else {
         return fail("expected an integer, got " + v.dump());
@@ -208,12 +215,11 @@ config config::load(const std::vector<std::string>& args,
     if (!in) throw config_error("cannot read config file " + *file);
     std::stringstream ss;
     ss << in.rdbuf();
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(ss.str(), nullptr, true, /*ignore_comments=*/true);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw config_error("config file " + *file + " is not valid JSON: " + e.what());
-    }
+    // json.max_depth is not known before the file is read: the file has the default limit.
+    auto parsed = parse_json_limited(ss.str(), default_max_json_depth, /*ignore_comments=*/true);
+    if (!parsed)
+      throw config_error("config file " + *file + " is not valid JSON: " + parsed.err().message);
+    nlohmann::json j = std::move(*parsed);
     if (!j.is_object()) throw config_error("config file " + *file + " must hold a JSON object");
     std::map<std::string, nlohmann::json> flat;
     flatten(j, "", flat);

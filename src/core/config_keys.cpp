@@ -14,6 +14,12 @@ const std::vector<config_key>& config_keys() {
       {"log.level", k::string, "info", "log threshold: debug, info, warn, error or off", {}, {},
        {"debug", "info", "warn", "error", "off"}},
 
+      // -- JSON from outside --------------------------------------------------------------------
+      {"json.max_depth", k::integer, 256,
+       "deepest nesting of arrays and objects accepted in any JSON medflowd reads (bodies, "
+       "records, tokens, sources' answers, definition files); deeper gets 400 naming the limit",
+       1, 10000},
+
       // -- HTTP ---------------------------------------------------------------------------
       {"http.host", k::string, "127.0.0.1", "address the HTTP server listens on"},
       {"http.port", k::integer, 8080, "HTTP port (0 picks a free port, printed at start-up)", 0, 65535},
@@ -120,6 +126,8 @@ const std::vector<config_key>& config_keys() {
        "PEM public keys or a JWKS file for RS256 / ES256 tokens"},
       {"hri.auth.issuer", k::string, "", "required iss of tokens (empty: not checked)"},
       {"hri.auth.audience", k::string, "", "required aud of tokens (empty: not checked)"},
+      {"hri.auth.clock_skew_s", k::integer, 60,
+       "seconds a token's exp, nbf and iat may be off from medflowd's clock", 0, 3600},
 
       // -- aggregation flow (AgP) ------------------------------------------------------------------
       {"aggregation.enabled", k::boolean, true, "run the aggregation flow (/aggregation)"},

@@ -1,6 +1,7 @@
 #include "core/jwt.hpp"
 
 #include "core/base64.hpp"
+#include "core/json.hpp"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -331,8 +332,14 @@ ossl_ptr<EVP_PKEY> ec_from_jwk(const json& jwk, const std::string& path, const s
 }
 
 std::vector<loaded_key> load_jwks(const std::string& path, const std::string& text) {
-  json doc = json::parse(text, nullptr, false);
-  if (doc.is_discarded()) throw key_file_error(path, "is not valid JSON");
+  auto parsed = parse_json_limited(text);
+  if (!parsed) {
+    // A limit names itself; a syntax error keeps the short text.
+    throw key_file_error(path, parsed.err().detail.is_null()
+                                   ? std::string("is not valid JSON")
+                                   : "is not valid JSON: " + parsed.err().message);
+  }
+  json doc = std::move(*parsed);
   auto list = doc.is_object() ? doc.find("keys") : doc.end();
   if (!doc.is_object() || list == doc.end() || !list->is_array()) {
     throw key_file_error(path, "JWKS has no \"keys\" array");
@@ -528,14 +535,20 @@ struct verifier::impl {
     if (!opts.audience.empty() && std::find(aud.begin(), aud.end(), opts.audience) == aud.end()) {
       return unauthorized("expected audience " + quote(opts.audience) + " got " + quote_list(aud));
     }
-    std::optional<double> exp, nbf;
+    std::optional<double> exp, nbf, iat;
     if (auto e = numeric_claim(payload, "exp", exp)) return e;
     if (auto e = numeric_claim(payload, "nbf", nbf)) return e;
-    if (exp && *exp <= static_cast<double>(now_s - opts.leeway_s)) {
+    if (auto e = numeric_claim(payload, "iat", iat)) return e;
+    // A token without exp would be good forever, whoever obtained it.
+    if (!exp) return unauthorized("token has no expiry (claim \"exp\" is missing)");
+    if (*exp <= static_cast<double>(now_s - opts.leeway_s)) {
       return unauthorized("token is expired");
     }
     if (nbf && *nbf > static_cast<double>(now_s + opts.leeway_s)) {
       return unauthorized("token is not valid yet");
+    }
+    if (iat && *iat > static_cast<double>(now_s + opts.leeway_s)) {
+      return unauthorized("token is issued in the future");
     }
     if (auto e = string_claim(payload, "sub", out.sub)) return e;
     if (auto e = scopes_claim(payload, out.scopes)) return e;
@@ -565,12 +578,16 @@ result<claims> verifier::verify(const std::string& token, int64_t now_s) const {
   std::string_view payload_b64 = view.substr(dot1 + 1, dot2 - dot1 - 1);
   std::string_view sig_b64 = view.substr(dot2 + 1);
 
-  auto header_text = base64::decode(header_b64);
+  auto header_text = base64::decode_url_strict(header_b64);
   if (!header_text) return unauthorized("malformed JWS header: invalid base64url");
-  json header = json::parse(*header_text, nullptr, false);
-  if (header.is_discarded() || !header.is_object()) {
+  auto header_parsed = parse_json_limited(*header_text);
+  if (!header_parsed && !header_parsed.err().detail.is_null()) {
+    return unauthorized("malformed JWS header: " + header_parsed.err().message);
+  }
+  if (!header_parsed || !header_parsed->is_object()) {
     return unauthorized("malformed JWS header: not a JSON object");
   }
+  const json& header = *header_parsed;
   auto alg_it = header.find("alg");
   if (alg_it == header.end() || !alg_it->is_string()) {
     return unauthorized("malformed JWS header: \"alg\" is missing or not a string");
@@ -586,9 +603,9 @@ result<claims> verifier::verify(const std::string& token, int64_t now_s) const {
     if (!it->is_string()) return unauthorized("malformed JWS header: \"kid\" is not a string");
     kid = it->get<std::string>();
   }
-  auto payload_text = base64::decode(payload_b64);
+  auto payload_text = base64::decode_url_strict(payload_b64);
   if (!payload_text) return unauthorized("malformed JWT payload: invalid base64url");
-  auto sig = base64::decode(sig_b64);
+  auto sig = base64::decode_url_strict(sig_b64);
   if (!sig) return unauthorized("malformed JWS signature: invalid base64url");
 
   // The signature covers the encoded header and payload exactly as they appear in the token.
@@ -596,10 +613,14 @@ result<claims> verifier::verify(const std::string& token, int64_t now_s) const {
   if (auto e = impl_->check_signature(alg, kid, input, *sig)) return *e;
 
   claims out;
-  out.payload = json::parse(*payload_text, nullptr, false);
-  if (out.payload.is_discarded() || !out.payload.is_object()) {
+  auto payload = parse_json_limited(*payload_text);
+  if (!payload && !payload.err().detail.is_null()) {
+    return unauthorized("malformed JWT payload: " + payload.err().message);
+  }
+  if (!payload || !payload->is_object()) {
     return unauthorized("malformed JWT payload: not a JSON object");
   }
+  out.payload = std::move(*payload);
   if (auto e = impl_->check_claims(out.payload, now_s, out)) return *e;
   return out;
 }

@@ -1,6 +1,8 @@
 // JSON Web Tokens (RFC 7519) for bearer authentication: verification of HS256, RS256 and
 // ES256 signatures with configured keys (a shared secret, PEM public keys, or a JWKS file),
-// the registered claims (exp, nbf, iss, aud), and minting for local development tools.
+// the registered claims (exp required, nbf, iat, iss, aud), and minting for local development
+// tools. The three parts are strict base64url (RFC 7515: no padding, one encoding per value);
+// header and payload are JSON within json.max_depth.
 #pragma once
 
 #include "core/error.hpp"
@@ -19,7 +21,7 @@ struct verifier_options {
   std::string public_keys_file;   // PEM (one or more public keys / certificates) or JWKS JSON
   std::string issuer;             // empty: not checked
   std::string audience;           // empty: not checked; else must be in "aud" (string or array)
-  int64_t leeway_s = 60;          // clock skew allowed for exp / nbf
+  int64_t leeway_s = 60;          // clock skew allowed for exp, nbf and iat
 };
 
 // A verified token's claims.

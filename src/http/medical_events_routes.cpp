@@ -1,6 +1,7 @@
 #include "http/medical_events_routes.hpp"
 
 #include "core/ids.hpp"
+#include "core/json.hpp"
 #include "flows/medical_events/service.hpp"
 #include "http/server.hpp"
 
@@ -53,17 +54,20 @@ result<consumer> read_consumer(const net::request& req) {
   if (user.empty()) return unauthorized("Missing header x-consumer-id");
   auto meta_text = req.header("x-consumer-metadata");
   if (meta_text.empty()) return unauthorized("Missing header x-consumer-metadata");
-  auto m = json::parse(meta_text, nullptr, false);
-  if (m.is_discarded() || !m.is_object() || !m.contains("client_id") || !m["client_id"].is_string())
+  auto parsed = parse_json_limited(meta_text);
+  json m = parsed ? std::move(*parsed) : json();
+  if (!m.is_object() || !m.contains("client_id") || !m["client_id"].is_string())
     return unauthorized("Invalid header x-consumer-metadata: expected {\"client_id\": <legal entity>}");
   return consumer{user, m["client_id"].get<std::string>()};
 }
 
 result<json> read_body(const net::request& req) {
   if (req.body.empty()) return json::object();
-  auto b = json::parse(req.body, nullptr, false);
-  if (b.is_discarded()) return error::bad_request("Malformed JSON in the request body");
-  return b;
+  auto b = parse_json_limited(req.body);
+  if (b) return std::move(*b);
+  // Too deep, or a number out of range: the limit or the field is named.
+  if (!b.err().detail.is_null()) return error::bad_request("Request body: " + b.err().message);
+  return error::bad_request("Malformed JSON in the request body");
 }
 
 const std::vector<std::string> consumer_headers{"x-consumer-id", "x-consumer-metadata"};

@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/config.hpp"
+#include "core/json.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "net/http_server.hpp"
@@ -349,11 +350,12 @@ nlohmann::json error_body(const error& e) {
 void send_error(net::response& res, const error& e) { send_json(res, e.status, error_body(e)); }
 
 result<nlohmann::json> parse_json_body(const net::request& req) {
-  try {
-    return nlohmann::json::parse(req.body);
-  } catch (const nlohmann::json::parse_error& e) {
-    return error::bad_request("request body is not valid JSON: " + json_error_text(e));
-  }
+  auto body = parse_json_limited(req.body);
+  if (body) return body;
+  // A syntax error has no detail; a limit (nesting, a number's range) names itself.
+  const auto& e = body.err();
+  return error::bad_request((e.detail.is_null() ? "request body is not valid JSON: "
+                                                : "request body: ") + e.message);
 }
 
 result<int64_t> query_int(const net::request& req, const std::string& name, int64_t def,

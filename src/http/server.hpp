@@ -164,7 +164,9 @@ nlohmann::json error_body(const error& e);
 void send_error(net::response& res, const error& e);
 
 // -- request helpers --------------------------------------------------------------------------
-// Parses a JSON body; a body that is not JSON gives 400 "request body is not valid JSON: ...".
+// Parses a JSON body; a body that is not JSON gives 400 "request body is not valid JSON: ...",
+// one nested deeper than json.max_depth or with a number out of range 400 "request body: ..."
+// naming the limit or the field.
 result<nlohmann::json> parse_json_body(const net::request& req);
 // An integer query parameter within [min, max]; absent gives `def`.
 result<int64_t> query_int(const net::request& req, const std::string& name, int64_t def,

@@ -1,6 +1,7 @@
 #include "http/topic_routes.hpp"
 
 #include "bus/log.hpp"
+#include "core/json.hpp"
 #include "http/server.hpp"
 
 namespace medflow::http {
@@ -56,10 +57,10 @@ result<std::vector<bus::message>> decode_records(const std::string& topic,
 }
 
 // A record value back as JSON: the JSON it holds, or its bytes as a string when it is not JSON
-// (e.g. written by another Kafka client).
+// (e.g. written by another Kafka client) or nests deeper than json.max_depth.
 nlohmann::json value_json(const std::string& v) {
-  auto j = nlohmann::json::parse(v, nullptr, false);
-  if (!j.is_discarded()) return j;
+  auto j = parse_json_limited(v);
+  if (j) return std::move(*j);
   return v;
 }
 

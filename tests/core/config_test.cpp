@@ -89,6 +89,49 @@ TEST_CASE("a config file with an unknown key or a wrong type is refused") {
   CHECK(load_error({"--config", path}).rfind("config file " + path + " is not valid JSON", 0) == 0);
 }
 
+TEST_CASE("a config file nested too deep or with a number out of range is refused, naming it") {
+  medflow::test::temp_dir dir;
+  auto path = dir.file("c.json");
+  {
+    // Unknown keys are flattened level by level: a deep file used to recurse that deep.
+    std::ofstream out(path);
+    for (int i = 0; i < 100000; ++i) out << "{\"a\":";
+    out << "1" << std::string(100000, '}');
+  }
+  CHECK(load_error({"--config", path}) ==
+        "config file " + path + " is not valid JSON: nesting deeper than 256 levels "
+        "(json.max_depth) at line 1, column 1281");
+  std::ofstream(path) << "{\"http\": {\"port\": 1e999}}";
+  CHECK(load_error({"--config", path}) ==
+        "config file " + path + " is not valid JSON: number out of range at http.port: 1e999");
+  // Comments may hold brackets and quotes.
+  std::ofstream(path) << "// \"[[[\n{\"http\": /* { */ {\"port\": 9}}";
+  CHECK(config::load({"--config", path}, {}).integer("http.port") == 9);
+}
+
+TEST_CASE("an integer key refuses numbers beyond int64 instead of wrapping them") {
+  medflow::test::temp_dir dir;
+  auto path = dir.file("c.json");
+  std::ofstream(path) << "{\"http\": {\"port\": 1e300}}";
+  CHECK(load_error({"--config", path}) ==
+        "invalid value for http.port (from " + path + "): expected an integer, got 1e+300");
+  std::ofstream(path) << "{\"http\": {\"port\": 18446744073709551615}}";
+  CHECK(load_error({"--config", path}) ==
+        "invalid value for http.port (from " + path +
+            "): expected an integer, got 18446744073709551615 (out of range)");
+  std::ofstream(path) << "{\"http\": {\"port\": 9000.0}}";
+  CHECK(config::load({"--config", path}, {}).integer("http.port") == 9000);
+}
+
+TEST_CASE("json.max_depth is a key with bounds") {
+  CHECK(config::defaults().integer("json.max_depth") == 256);
+  CHECK(load_error({"--set", "json.max_depth=0"}) ==
+        "invalid value for json.max_depth (from --set json.max_depth): must be at least 1, got 0");
+  CHECK(load_error({"--set", "json.max_depth=10001"}).find("must be at most 10000") !=
+        std::string::npos);
+  CHECK(config::load({"--set", "json.max_depth=16"}, {}).integer("json.max_depth") == 16);
+}
+
 TEST_CASE("the rendered default file parses back to the defaults") {
   medflow::test::temp_dir dir;
   auto path = dir.file("d.json");

@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -319,17 +320,29 @@ TEST_CASE("jwt: HS256 signed with the public key is refused when only public key
   CHECK(v2.verify(mint_with_pem(base_claims(), "RS256", private_pem(k.rsa.get())), now).ok());
 }
 
-TEST_CASE("jwt: exp and nbf are checked with the leeway") {
+TEST_CASE("jwt: exp is required; exp, nbf and iat are checked with the leeway") {
   verifier_options o;
   o.hs256_secret = "s3cret";
   o.leeway_s = 60;
   verifier v(o);
   auto token_with = [](const json& extra) {
-    json p = {{"sub", "s"}};
+    json p = {{"sub", "s"}, {"exp", now + 3600}};
     p.update(extra);
     return mint_hs256(p, "s3cret");
   };
-  CHECK(v.verify(token_with(json::object()), now).ok());  // neither exp nor nbf: nothing to check
+  CHECK(v.verify(token_with(json::object()), now).ok());
+  // Without exp a token would be good forever.
+  CHECK(refusal(v, mint_hs256({{"sub", "s"}}, "s3cret")) ==
+        "token has no expiry (claim \"exp\" is missing)");
+  CHECK(refusal(v, token_with({{"exp", nullptr}})) ==
+        "token has no expiry (claim \"exp\" is missing)");
+  CHECK(refusal(v, mint_hs256({{"sub", "s"}, {"nbf", now - 10}, {"iat", now - 10}}, "s3cret")) ==
+        "token has no expiry (claim \"exp\" is missing)");
+  // iat: in the past is fine, in the future only within the leeway.
+  CHECK(v.verify(token_with({{"iat", now - 86400}}), now).ok());
+  CHECK(v.verify(token_with({{"iat", now + 60}}), now).ok());
+  CHECK(refusal(v, token_with({{"iat", now + 61}})) == "token is issued in the future");
+  CHECK(refusal(v, token_with({{"iat", "yesterday"}})) == "claim \"iat\" is not a number");
   CHECK(v.verify(token_with({{"exp", now - 59}}), now).ok());
   CHECK(refusal(v, token_with({{"exp", now - 60}})) == "token is expired");
   CHECK(refusal(v, token_with({{"exp", now - 3600}})) == "token is expired");
@@ -344,6 +357,8 @@ TEST_CASE("jwt: exp and nbf are checked with the leeway") {
   CHECK(refusal(strict, token_with({{"exp", now}})) == "token is expired");
   CHECK(strict.verify(token_with({{"exp", now + 1}}), now).ok());
   CHECK(refusal(strict, token_with({{"nbf", now + 1}})) == "token is not valid yet");
+  CHECK(refusal(strict, token_with({{"iat", now + 1}})) == "token is issued in the future");
+  CHECK(strict.verify(token_with({{"iat", now}}), now).ok());
 }
 
 TEST_CASE("jwt: the issuer must match when configured") {
@@ -395,7 +410,7 @@ TEST_CASE("jwt: the audience may be a string or an array and must contain the co
 TEST_CASE("jwt: scopes are the whitespace-separated tokens of scope, or the scp array") {
   auto v = secret_verifier();
   auto scopes_of = [&](const json& extra) {
-    json p = {{"sub", "s"}};
+    json p = {{"sub", "s"}, {"exp", now + 3600}};
     p.update(extra);
     auto r = v.verify(mint_hs256(p, "s3cret"), now);
     REQUIRE(r.ok());
@@ -408,16 +423,17 @@ TEST_CASE("jwt: scopes are the whitespace-separated tokens of scope, or the scp 
   CHECK(scopes_of({{"scp", {"x", "y"}}}) == list{"x", "y"});
   CHECK(scopes_of({{"scope", "a"}, {"scp", {"x"}}}) == list{"a"});  // scope wins
 
-  json p = {{"sub", "s"}, {"scope", {"a"}}};
+  json p = {{"sub", "s"}, {"exp", now + 3600}, {"scope", {"a"}}};
   CHECK(refusal(v, mint_hs256(p, "s3cret")) == "claim \"scope\" is not a string");
-  p = {{"sub", "s"}, {"scp", {"a", 1}}};
+  p = {{"sub", "s"}, {"exp", now + 3600}, {"scp", {"a", 1}}};
   CHECK(refusal(v, mint_hs256(p, "s3cret")) ==
         "claim \"scp\" is not a string or an array of strings");
 
-  auto r = v.verify(mint_hs256({{"scope", "a"}}, "s3cret"), now);
+  auto r = v.verify(mint_hs256({{"scope", "a"}, {"exp", now + 3600}}, "s3cret"), now);
   REQUIRE(r.ok());
   CHECK(r->sub == "");
-  CHECK(refusal(v, mint_hs256({{"sub", 42}}, "s3cret")) == "claim \"sub\" is not a string");
+  CHECK(refusal(v, mint_hs256({{"sub", 42}, {"exp", now + 3600}}, "s3cret")) ==
+        "claim \"sub\" is not a string");
 }
 
 TEST_CASE("jwt: kid selects among JWKS keys") {
@@ -549,6 +565,76 @@ TEST_CASE("jwt: key file problems name the file and the problem") {
   off_curve["y"] = off_curve["x"];
   std::string off = write_file(dir, "off.json", json{{"keys", {off_curve}}}.dump());
   CHECK(load_error(off).find("public keys file \"" + off + "\": JWKS key 0: ") == 0);
+}
+
+namespace {
+
+// `input` ("header.payload" exactly as given) with its HS256 signature appended.
+std::string sign_as_is(const std::string& input, const std::string& secret = "s3cret") {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), md, &len);
+  return input + "." + medflow::base64::encode_url(std::string(reinterpret_cast<char*>(md), len));
+}
+
+}  // namespace
+
+TEST_CASE("jwt: the three parts are strict base64url: no padding, no other alphabet, no spare bits") {
+  auto v = secret_verifier();
+  std::string header_json = R"({"alg":"HS256","typ":"JWT"})";  // 27 bytes: no padding needed
+  json claims_json = base_claims();
+  claims_json["note"] = "~~~~~~";  // 0x7E7E7E encodes as "fn5-": a character the alphabets differ in
+  std::string header = medflow::base64::encode_url(header_json);
+  std::string payload = medflow::base64::encode_url(claims_json.dump());
+  REQUIRE(payload.find('-') != std::string::npos);
+  REQUIRE(v.verify(sign_as_is(header + "." + payload), now).ok());
+
+  // Padding, even where it would be right in plain base64, correctly signed.
+  std::string padded_header = medflow::base64::encode_url(R"({"alg":"HS256"})");  // 15 bytes
+  REQUIRE(v.verify(sign_as_is(padded_header + "." + payload), now).ok());
+  std::string with_pad = medflow::base64::encode(R"({"alg":"HS256" })");  // 16 bytes: "=="
+  REQUIRE(with_pad.back() == '=');
+  CHECK(refusal(v, sign_as_is(with_pad + "." + payload)) ==
+        "malformed JWS header: invalid base64url");
+  // The standard alphabet's '+' where base64url has '-'.
+  std::string plus = payload;
+  std::replace(plus.begin(), plus.end(), '-', '+');
+  CHECK(refusal(v, sign_as_is(header + "." + plus)) == "malformed JWT payload: invalid base64url");
+  // A signature of 32 bytes is 43 characters whose last one carries 2 unused bits: set one.
+  std::string good = sign_as_is(header + "." + payload);
+  std::string sig = good.substr(good.rfind('.') + 1);
+  REQUIRE(sig.size() == 43);
+  const std::string alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  size_t last = alphabet.find(sig.back());
+  REQUIRE(last % 4 == 0);
+  std::string spare = good.substr(0, good.size() - 1) + alphabet[last | 1];
+  CHECK(refusal(v, spare) == "malformed JWS signature: invalid base64url");
+  // Padding on the signature.
+  CHECK(refusal(v, good + "=") == "malformed JWS signature: invalid base64url");
+  // Whitespace inside a part.
+  CHECK(refusal(v, header + ".\n" + payload.substr(1) + "." + sig) ==
+        "malformed JWT payload: invalid base64url");
+}
+
+TEST_CASE("jwt: header and payload nested deeper than json.max_depth are refused, naming it") {
+  auto v = secret_verifier();
+  std::string deep_object;
+  for (int i = 0; i < 300; ++i) deep_object += "{\"a\":";
+  deep_object += "1" + std::string(300, '}');
+  std::string header = medflow::base64::encode_url(R"({"alg":"HS256","x":)" + deep_object + "}");
+  std::string payload = medflow::base64::encode_url(base_claims().dump());
+  CHECK(refusal(v, sign_as_is(header + "." + payload)) ==
+        "malformed JWS header: nesting deeper than 256 levels (json.max_depth) at line 1, "
+        "column 1295");
+  std::string claims_text = base_claims().dump();
+  claims_text.insert(1, "\"deep\":" + deep_object + ",");
+  std::string deep_payload = medflow::base64::encode_url(claims_text);
+  std::string good_header = medflow::base64::encode_url(R"({"alg":"HS256","typ":"JWT"})");
+  CHECK(refusal(v, sign_as_is(good_header + "." + deep_payload)) ==
+        "malformed JWT payload: nesting deeper than 256 levels (json.max_depth) at line 1, "
+        "column 1284");
 }
 
 TEST_CASE("jwt: minting with a PEM key checks the algorithm against the key") {

@@ -170,6 +170,27 @@ TEST_CASE_FIXTURE(server_fixture, "every error has a JSON body with a stable cod
   CHECK(body(r)["error"]["message"] == "no way");
 }
 
+TEST_CASE_FIXTURE(server_fixture, "a JSON body past json.max_depth or a number's range is a 400 naming it") {
+  std::string deep = std::string(400, '[') + std::string(400, ']');
+  auto r = cli->Post("/echo", deep, "application/json");
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(body(r)["error"] ==
+        nlohmann::json{{"code", "bad_request"},
+                       {"message", "request body: nesting deeper than 256 levels (json.max_depth) "
+                                   "at line 1, column 257"}});
+  r = cli->Post("/echo", std::string(256, '[') + std::string(256, ']'), "application/json");
+  CHECK(r->status == 200);
+  // nlohmann throws out_of_range (not parse_error) for these: it used to escape as a 500.
+  r = cli->Post("/echo", R"({"items":[{"dose":1e999}]})", "application/json");
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(body(r)["error"]["message"] == "request body: number out of range at items[0].dose: 1e999");
+  r = cli->Post("/echo", "-1e400", "application/json");
+  CHECK(r->status == 400);
+  CHECK(body(r)["error"]["message"] == "request body: number out of range at the top level: -1e400");
+}
+
 TEST_CASE_FIXTURE(server_fixture, "an async route's deadline may be set later, from another thread") {
   std::thread client([&] {
     auto r = cli->Get("/later");

@@ -1,5 +1,6 @@
 #include "flows/aggregation/catalog.hpp"
 
+#include "core/json.hpp"
 #include "core/log.hpp"
 
 #include <algorithm>
@@ -28,11 +29,9 @@ json read_json_file(const std::filesystem::path& p) {
   if (!in) throw std::runtime_error("cannot read " + p.string());
   std::stringstream ss;
   ss << in.rdbuf();
-  try {
-    return json::parse(ss.str(), nullptr, true, /*ignore_comments=*/true);
-  } catch (const json::parse_error& e) {
-    throw std::runtime_error(p.string() + " is not valid JSON: " + e.what());
-  }
+  auto parsed = parse_json_limited(ss.str(), max_json_depth(), /*ignore_comments=*/true);
+  if (!parsed) throw std::runtime_error(p.string() + " is not valid JSON: " + parsed.err().message);
+  return std::move(*parsed);
 }
 
 catalog load_catalog(const std::string& dir, const std::string& tak_file, const timeouts& limits,

@@ -1,6 +1,7 @@
 #include "flows/aggregation/index.hpp"
 
 #include "core/clock.hpp"
+#include "core/json.hpp"
 
 #include <chrono>
 #include <future>
@@ -155,8 +156,12 @@ result<std::vector<engagement>> remote_index::find(const find_content& f, const 
                  "the engagement index answered " + std::to_string(resp.status) + ": " +
                      resp.body.substr(0, 200),
                  {}};
-  auto j = json::parse(resp.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("engagement") || !j["engagement"].is_array())
+  auto parsed = parse_json_limited(resp.body);
+  if (!parsed && !parsed.err().detail.is_null())
+    return error{502, "engagement_index_fault",
+                 "the engagement index's answer: " + parsed.err().message, {}};
+  json j = parsed ? std::move(*parsed) : json();
+  if (!j.is_object() || !j.contains("engagement") || !j["engagement"].is_array())
     return error{502, "engagement_index_fault",
                  "the engagement index's answer has no engagement list", {}};
   std::vector<engagement> out;

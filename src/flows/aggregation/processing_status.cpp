@@ -3,6 +3,7 @@
 #include "flows/aggregation/domain.hpp"
 
 #include "core/clock.hpp"
+#include "core/json.hpp"
 
 namespace medflow::flows::aggregation {
 
@@ -102,12 +103,13 @@ json aggregate(const service_definition& s, const std::vector<source_call>& call
 // wrong with the answer; 502 because it is the upstream's answer that is bad.
 result<json> parse_source_answer(const service_definition& s, const std::string& body) {
   auto bad = [](std::string msg) { return error{502, "bad_gateway", std::move(msg), {}}; };
-  json doc;
-  try {
-    doc = json::parse(body);
-  } catch (const json::parse_error& ex) {
-    return bad("the source's answer is not JSON: " + json_error_text(ex));
+  auto parsed = parse_json_limited(body);
+  if (!parsed) {
+    const auto& e = parsed.err();
+    return bad((e.detail.is_null() ? "the source's answer is not JSON: " : "the source's answer: ") +
+               e.message);
   }
+  json doc = std::move(*parsed);
   if (!doc.is_object()) return bad("the source's answer is not a JSON object");
   auto it = doc.find(s.list_field);
   if (it == doc.end() || it->is_null()) return json::array();

@@ -1,6 +1,7 @@
 #include "flows/aggregation/service.hpp"
 
 #include "core/clock.hpp"
+#include "core/json.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/strings.hpp"
@@ -76,12 +77,13 @@ void service::request(const std::string& name, const header_list& headers,
   auto correlation = header_value(headers, "x-skltp-correlation-id");
   if (auto e = check_headers(sender, original, correlation)) return r.fail(*e);
   caller c{*sender, *original, *correlation};
-  json request_json;
-  try {
-    request_json = json::parse(body);
-  } catch (const json::parse_error& e) {
-    return r.fail(error::bad_request("request body is not valid JSON: " + json_error_text(e)));
+  auto parsed = parse_json_limited(body);
+  if (!parsed) {
+    const auto& e = parsed.err();
+    return r.fail(error::bad_request(
+        (e.detail.is_null() ? "request body is not valid JSON: " : "request body: ") + e.message));
   }
+  json request_json = std::move(*parsed);
   auto q = read_query(*svc, request_json);
   if (!q) return r.fail(q.err());
   auto found = index_->find(find_content_for(*svc, *q), c);

@@ -1,5 +1,6 @@
 #include "flows/hri/go_json.hpp"
 
+#include "core/json.hpp"
 #include "core/strings.hpp"
 
 #include <algorithm>
@@ -156,10 +157,11 @@ enum class st {
 enum class op { cont, skip, end_object, end_array, end, error };
 enum class ps : char { object_key, object_value, array_value };
 
-constexpr size_t max_depth = 10000;
-
 class scanner {
  public:
+  // Go stops at 10000 levels, medflowd at json.max_depth (at most 10000).
+  explicit scanner(size_t max_depth) : max_depth_(max_depth) {}
+
   op step(unsigned char c) {
     switch (s_) {
       case st::begin_value_or_empty:
@@ -282,8 +284,12 @@ class scanner {
     return fail(c, "in \\u hexadecimal character escape");
   }
   op push(unsigned char c, ps p, st next) {
+    if (stack_.size() >= max_depth_) {
+      s_ = st::error;
+      message_ = json_nesting_text(max_depth_);
+      return op::error;
+    }
     stack_.push_back(p);
-    if (stack_.size() > max_depth) return fail(c, "exceeded max depth");
     return to(next);
   }
   op begin_value(unsigned char c) {
@@ -363,6 +369,7 @@ class scanner {
     return result;
   }
 
+  size_t max_depth_;
   st s_ = st::begin_value;
   std::vector<ps> stack_;
   std::string message_;
@@ -654,13 +661,17 @@ const char* kind_name(kind k) {
 }
 
 std::variant<document, std::string> decode(std::string_view body) {
+  return decode(body, max_json_depth());
+}
+
+std::variant<document, std::string> decode(std::string_view body, size_t max_depth) {
   document doc;
   if (body.empty()) {
     doc.empty = true;
     return doc;
   }
   // json.Decoder.readValue: find where the first value ends, or why it cannot.
-  scanner sc;
+  scanner sc(max_depth);
   size_t end = body.size();
   bool complete = false;
   for (size_t i = 0; i < body.size() && !complete; ++i) {

@@ -50,8 +50,11 @@ struct document {
 // The document, or Echo's error text for a body that is not JSON: "unable to parse request body
 // due to unexpected EOF" (HRI's own rewording), "code=400, message=Syntax error: offset=2,
 // error=invalid character 'x' looking for beginning of object key string, internal=...", or
-// "code=400, message=EOF, internal=EOF" for a body of blanks.
+// "code=400, message=EOF, internal=EOF" for a body of blanks. Containers nested deeper than
+// max_depth (json.max_depth by default; Go's own limit is 10000) are a syntax error at the
+// opening bracket: "... error=nesting deeper than 256 levels (json.max_depth), ...".
 std::variant<document, std::string> decode(std::string_view body);
+std::variant<document, std::string> decode(std::string_view body, size_t max_depth);
 
 // A field of a Go request struct: its json name and Go type.
 enum class go_type { string, int_, int64, string_ptr, int_ptr, int64_ptr, map };

@@ -3,15 +3,19 @@
 // looked at.
 #include "flows/hri/domain.hpp"
 
+#include "core/json.hpp"
+
 #include <array>
 
 namespace medflow::flows::hri {
 
 namespace {
 
-// Accepts every event; remembers why parsing stopped.
+// Accepts every event up to json.max_depth levels; remembers why parsing stopped.
 struct syntax_only : nlohmann::json_sax<json> {
   std::string failure;
+  size_t max_depth = max_json_depth();
+  size_t depth = 0;
   bool null() override { return true; }
   bool boolean(bool) override { return true; }
   bool number_integer(number_integer_t) override { return true; }
@@ -19,15 +23,28 @@ struct syntax_only : nlohmann::json_sax<json> {
   bool number_float(number_float_t, const string_t&) override { return true; }
   bool string(string_t&) override { return true; }
   bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override { return true; }
+  bool start_object(std::size_t) override { return open(); }
   bool key(string_t&) override { return true; }
-  bool end_object() override { return true; }
-  bool start_array(std::size_t) override { return true; }
-  bool end_array() override { return true; }
-  bool parse_error(std::size_t, const std::string&,
-                   const nlohmann::detail::exception& ex) override {
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t, const std::string&, const json::exception& ex) override {
     failure = json_error_text(ex);
     return false;
+  }
+
+ private:
+  bool open() {
+    if (depth >= max_depth) {
+      failure = json_nesting_text(max_depth);
+      return false;
+    }
+    ++depth;
+    return true;
+  }
+  bool close() {
+    --depth;
+    return true;
   }
 };
 
@@ -73,22 +90,15 @@ class bundle_sax : public nlohmann::json_sax<json> {
   bool string(string_t& s) override { return scalar(true, &s); }
   bool binary(binary_t&) override { return scalar(false, nullptr); }
 
-  bool start_object(std::size_t) override {
-    open(true);
-    return true;
-  }
-  bool start_array(std::size_t) override {
-    open(false);
-    return true;
-  }
+  bool start_object(std::size_t) override { return open(true); }
+  bool start_array(std::size_t) override { return open(false); }
   bool key(string_t& k) override {
     stack_.back().key = k;
     return true;
   }
   bool end_object() override { return close(); }
   bool end_array() override { return close(); }
-  bool parse_error(std::size_t, const std::string&,
-                   const nlohmann::detail::exception& ex) override {
+  bool parse_error(std::size_t, const std::string&, const json::exception& ex) override {
     syntax_failure = json_error_text(ex);
     return false;
   }
@@ -161,12 +171,18 @@ class bundle_sax : public nlohmann::json_sax<json> {
     return true;
   }
 
-  void open(bool object) {
+  // False (parsing stops) past json.max_depth: the frames would grow with the nesting.
+  bool open(bool object) {
+    if (stack_.size() >= max_depth_) {
+      syntax_failure = json_nesting_text(max_depth_);
+      return false;
+    }
     role r = child_role(object);
     note_value(object, !object, false, nullptr);
     frame f{r, object, {}};
     if (r == role::entry) f.index = stack_.back().index - 1;
     stack_.push_back(std::move(f));
+    return true;
   }
 
   bool close() {
@@ -191,6 +207,7 @@ class bundle_sax : public nlohmann::json_sax<json> {
   }
 
   std::vector<frame> stack_;
+  size_t max_depth_ = max_json_depth();
 };
 
 class fhir_validator : public validator {

@@ -2,6 +2,7 @@
 
 #include "core/base64.hpp"
 #include "core/clock.hpp"
+#include "core/json.hpp"
 
 #include <array>
 #include <map>
@@ -231,9 +232,13 @@ result<json> decode_signed_data(const json& body) {
     return fail();
   auto raw = base64::decode(body["signed_data"].get<std::string>());
   if (!raw) return fail();
-  auto j = json::parse(*raw, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail();
-  return j;
+  auto j = parse_json_limited(*raw);
+  if (!j && !j.err().detail.is_null()) {
+    return request_invalid("$.signed_data", "Invalid signed content: " + j.err().message,
+                           "invalid");
+  }
+  if (!j || !j->is_object()) return fail();
+  return std::move(*j);
 }
 
 std::string timestamp(int64_t ms) { return clock::iso8601_us(ms * 1000); }

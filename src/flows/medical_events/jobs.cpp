@@ -2,6 +2,7 @@
 
 #include "core/base64.hpp"
 #include "core/crypto.hpp"
+#include "core/json.hpp"
 
 namespace medflow::flows::medical_events {
 
@@ -18,8 +19,12 @@ std::string encode_message(const job_message& m) {
 }
 
 result<job_message> decode_message(std::string_view value) {
-  auto j = json::parse(value, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return error::bad_request("value is not a JSON object");
+  // The body a request passed sits one level down in the message.
+  auto parsed = parse_json_limited(value, max_json_depth() + 1);
+  if (!parsed && !parsed.err().detail.is_null())
+    return error::bad_request("value: " + parsed.err().message);
+  if (!parsed || !parsed->is_object()) return error::bad_request("value is not a JSON object");
+  json& j = *parsed;
   auto text = [&](const char* k) -> std::optional<std::string> {
     auto it = j.find(k);
     if (it == j.end() || !it->is_string()) return std::nullopt;

@@ -1,6 +1,7 @@
 #include "flows/medical_events/service.hpp"
 
 #include "core/clock.hpp"
+#include "core/json.hpp"
 
 #include <map>
 #include "core/ids.hpp"
@@ -343,9 +344,11 @@ void service::dead_letter(const bus::record& r, const std::string& reason, done_
 }
 
 void service::process_person_event(const bus::record& r, done_fn done) {
-  auto j = json::parse(r.value, nullptr, false);
+  auto parsed = parse_json_limited(r.value);
+  json j = parsed ? std::move(*parsed) : json();
   std::string why;
-  if (j.is_discarded() || !j.is_object()) why = "value is not a JSON object";
+  if (!parsed && !parsed.err().detail.is_null()) why = "value: " + parsed.err().message;
+  else if (!j.is_object()) why = "value is not a JSON object";
   else if (!j.contains("id") || !j["id"].is_string() || j["id"].get<std::string>().empty())
     why = "missing id";
   else if (!j.contains("status") || !j["status"].is_string() ||

@@ -217,4 +217,11 @@ TEST_CASE("parse_source_answer: garbage and wrong types") {
         "the source's answer has laboratoryOrderOutcome that is not an array");
   CHECK(msg(R"({"laboratoryOrderOutcome":"none"})") ==
         "the source's answer has laboratoryOrderOutcome that is not an array");
+  // A source is outside: its answer gets the limits of any JSON from outside.
+  CHECK(msg(R"({"laboratoryOrderOutcome":[{"value":1e999}]})") ==
+        "the source's answer: number out of range at laboratoryOrderOutcome[0].value: 1e999");
+  std::string deep = R"({"laboratoryOrderOutcome":[)" + std::string(59000, '[') +
+                     std::string(59000, ']') + "]}";
+  CHECK(msg(deep) == "the source's answer: nesting deeper than 256 levels (json.max_depth) at "
+                     "line 1, column 282");
 }

@@ -122,6 +122,20 @@ TEST_CASE("service: a body that is not JSON, or has no patient id, is 400") {
   g.svc->request("GetAggregatedLaboratoryOrderOutcome", service_fixture::caller_headers(),
                  R"({"patientId":{}})", g.replies());
   CHECK(g.only_failure().message == "the request has no patient id at /patientId/extension");
+  // Out of a double's range (nlohmann's out_of_range, which used to escape as a 500) and too
+  // deep: 400 naming the field or the limit.
+  service_fixture h;
+  h.svc->request("GetAggregatedLaboratoryOrderOutcome", service_fixture::caller_headers(),
+                 R"({"patientId":{"root":"x","extension":1e999}})", h.replies());
+  CHECK(h.only_failure().status == 400);
+  CHECK(h.only_failure().message ==
+        "request body: number out of range at patientId.extension: 1e999");
+  service_fixture d;
+  d.svc->request("GetAggregatedLaboratoryOrderOutcome", service_fixture::caller_headers(),
+                 std::string(59000, '[') + std::string(59000, ']'), d.replies());
+  CHECK(d.only_failure().status == 400);
+  CHECK(d.only_failure().message == "request body: nesting deeper than 256 levels "
+                                    "(json.max_depth) at line 1, column 257");
 }
 
 TEST_CASE("service: no source to ask is answered at once, empty, without a fan-out") {

@@ -1,6 +1,7 @@
 // HRI's 400 texts for request bodies and path parameters: Echo's binder (syntax, EOF, type
 // mismatches) and go-playground/validator's sorted "invalid request arguments" list.
 #include "flows/hri/domain.hpp"
+#include "flows/hri/go_json.hpp"
 
 #include <doctest/doctest.h>
 
@@ -208,8 +209,27 @@ TEST_CASE("create batch: bodies that are not JSON give Echo's texts") {
         syntax(1, "invalid character '\xc3\xaf' looking for beginning of value"));
   CHECK(create_error("\x01") ==
         syntax(1, "invalid character '\\x01' looking for beginning of value"));
+  // Go stops at 10000 levels; medflowd at json.max_depth (256 by default), at the bracket.
   CHECK(create_error(std::string(10001, '[')) ==
-        syntax(10001, "invalid character '[' exceeded max depth"));
+        syntax(257, "nesting deeper than 256 levels (json.max_depth)"));
+  std::string deep_metadata = R"({"name":"b","metadata":)" + std::string(300, '[');
+  CHECK(create_error(deep_metadata) ==
+        syntax(23 + 256, "nesting deeper than 256 levels (json.max_depth)"));
+  CHECK(create_error(std::string(60000, '[') + std::string(60000, ']')) ==
+        syntax(257, "nesting deeper than 256 levels (json.max_depth)"));
+}
+
+TEST_CASE("go_json: the nesting limit is exact") {
+  namespace go = hri::go;
+  std::string three = R"({"m":{"a":[1]}})";
+  CHECK(std::holds_alternative<go::document>(go::decode(three, 3)));
+  CHECK(std::get<std::string>(go::decode(three, 2)) ==
+        "code=400, message=Syntax error: offset=11, error=nesting deeper than 2 levels "
+        "(json.max_depth), internal=nesting deeper than 2 levels (json.max_depth)");
+  auto doc = std::get<go::document>(go::decode(R"({"m":)" + std::string(255, '[') +
+                                               std::string(255, ']') + "}"));
+  REQUIRE(doc.members.size() == 1);
+  CHECK(doc.members[0].k == go::kind::array);
 }
 
 TEST_CASE("create batch: a top-level value that is not an object gives Echo's raw text") {

@@ -56,6 +56,20 @@ TEST_CASE("json: any JSON value, else the parser's message") {
   CHECK(v->check("\"\xff\""));  // invalid UTF-8
 }
 
+TEST_CASE("json and fhir: a record nested deeper than json.max_depth is invalid, naming it") {
+  auto v = hri::make_validator("json");
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  CHECK(v->check(deep) == "nesting deeper than 256 levels (json.max_depth)");
+  CHECK(fhir(deep) == "nesting deeper than 256 levels (json.max_depth)");
+  CHECK_FALSE(v->check(std::string(256, '[') + std::string(256, ']')));
+  CHECK(v->check(std::string(257, '[') + std::string(257, ']')) ==
+        "nesting deeper than 256 levels (json.max_depth)");
+  std::string deep_bundle = R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":)"
+                            R"({"resourceType":"Patient","x":)" +
+                            std::string(300, '[') + std::string(300, ']') + "}}]}";
+  CHECK(fhir(deep_bundle) == "nesting deeper than 256 levels (json.max_depth)");
+}
+
 TEST_CASE("fhir: a valid R4 Bundle of every type") {
   CHECK_FALSE(fhir(valid_bundle));
   for (std::string type : {"document", "message", "transaction", "transaction-response", "batch",
