@@ -49,6 +49,7 @@ class aggregation_flow : public flow {
     rt.own(runner);
     ho.deliver = actors::deliver_to(runner);
     ho.native_http = rt.cfg.boolean("aggregation.native_http");
+    ho.max_response_bytes = static_cast<size_t>(rt.cfg.integer("aggregation.max_response_bytes"));
     ho.tls.ca_file = rt.cfg.string("aggregation.tls.ca_file");
     ho.tls.cert_file = rt.cfg.string("aggregation.tls.cert_file");
     ho.tls.key_file = rt.cfg.string("aggregation.tls.key_file");

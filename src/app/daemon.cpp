@@ -141,7 +141,8 @@ void daemon::start() {
   // -- HTTP and flows ----------------------------------------------------------------------------
   http_ = std::make_unique<http::server>(http::server::options_from(cfg_));
   http::add_ops_routes(*http_, health_);
-  http::add_topic_routes(*http_, *bus_, static_cast<int>(cfg_.integer("bus.default_partitions")));
+  http::add_topic_routes(*http_, *bus_, static_cast<int>(cfg_.integer("bus.default_partitions")),
+                         static_cast<size_t>(cfg_.integer("bus.fetch_max_bytes")));
   runtime_ = std::make_unique<runtime>(runtime{
       cfg_, *db_, *bus_, *sys_, health_, *http_, restart_policy_from(cfg_), [this](caf::actor a) {
         std::lock_guard<std::mutex> g{owned_mutex_};

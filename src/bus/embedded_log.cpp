@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <set>
 
 namespace medflow::bus {
@@ -188,7 +189,7 @@ std::vector<position> embedded_log::append(const std::vector<message>& msgs) {
 }
 
 std::vector<record> embedded_log::fetch(const std::string& topic, int32_t partition,
-                                        int64_t from, size_t max) {
+                                        int64_t from, size_t max, size_t max_bytes) {
   auto tm = meta(topic);
   if (partition < 0 || partition >= tm.partitions) throw unknown_partition(topic, partition);
   std::vector<record> out;
@@ -196,7 +197,8 @@ std::vector<record> embedded_log::fetch(const std::string& topic, int32_t partit
   auto q = r->prepare(
       "SELECT off, ts, key, value, headers FROM bus_records "
       "WHERE topic_id=? AND part=? AND off>=? ORDER BY off LIMIT ?");
-  q.bind_all(tm.id, partition, from, static_cast<int64_t>(max));
+  q.bind_all(tm.id, partition, from, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
+  size_t bytes = 0;
   while (q.step()) {
     record rec;
     rec.topic = topic;
@@ -206,6 +208,10 @@ std::vector<record> embedded_log::fetch(const std::string& topic, int32_t partit
     rec.key = q.opt_text(2);
     rec.value = q.text(3);
     if (!q.is_null(4)) rec.hdrs = decode_headers(q.text_view(4));
+    // At the cap the rows stop: one record past it is read, none is kept.
+    size_t n = record_bytes(rec);
+    if (!within_byte_cap(out.size(), bytes, n, max_bytes)) break;
+    bytes += n;
     out.push_back(std::move(rec));
   }
   return out;

@@ -39,7 +39,7 @@ class kafka_log : public log {
   std::vector<position> append(const std::vector<message>& msgs) override;
   std::optional<position> append_in(store::tx& t, const message& m) override;
   std::vector<record> fetch(const std::string& topic, int32_t partition, int64_t from,
-                            size_t max) override;
+                            size_t max, size_t max_bytes = no_byte_cap) override;
   int64_t end_offset(const std::string& topic, int32_t partition) override;
   void commit(const std::string& group, const std::string& topic, int32_t partition,
               int64_t next) override;

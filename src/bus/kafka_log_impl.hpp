@@ -174,6 +174,16 @@ struct kafka_log::impl {
     std::atomic<int64_t> next{-1};  // the offset the next delivered record must be at least
     std::atomic<int64_t> last_used{0};                          // steady_clock ticks
     rd_kafka_resp_err_t last_err = RD_KAFKA_RESP_ERR_NO_ERROR;  // logged once per change
+    // Taken off the queue by a read they did not fit (its byte cap), in order: the next read
+    // at `next` delivers them first. Cleared when the cursor moves or is released.
+    std::deque<kafka::message_ptr> held;
+  };
+
+  // What one read has taken so far, against its byte cap.
+  struct read_progress {
+    size_t max_bytes;
+    size_t bytes = 0;
+    bool full = false;  // a record did not fit: the read ends
   };
 
   // What a partition queue's event callback gets: the registry to mark and the partition.
@@ -320,12 +330,15 @@ struct kafka_log::impl {
   // Points the cursor at `from`; returns the partition's end offset then (-1 if unknown).
   int64_t reposition(cursor& c, int64_t from);
 
-  // Takes one message off the cursor's queue into `out` if it is a record the caller wants.
-  void take(cursor& c, rd_kafka_message_t* raw, std::vector<record>& out);
+  // Offers a message taken off the cursor's queue to a read: a record the caller wants goes to
+  // `out`. False when it does not fit the read's byte cap (the read is full then): the caller
+  // holds it for the next read.
+  bool take(cursor& c, kafka::message_ptr& m, std::vector<record>& out, read_progress& p);
 
-  std::vector<record> read(cursor& c, int64_t from, size_t max);
+  std::vector<record> read(cursor& c, int64_t from, size_t max, size_t max_bytes);
 
-  std::vector<record> fetch(const std::string& topic, int32_t partition, int64_t from, size_t max);
+  std::vector<record> fetch(const std::string& topic, int32_t partition, int64_t from, size_t max,
+                            size_t max_bytes);
 
   // -- consumer groups -------------------------------------------------------------------------
 

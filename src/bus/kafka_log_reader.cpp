@@ -212,6 +212,7 @@ std::shared_ptr<kafka_log::impl::cursor> kafka_log::impl::pick_cursor(const topi
 
 void kafka_log::impl::release_cursor(cursor& c) {
   c.dead = true;
+  c.held.clear();  // messages of the handle: destroyed before it is
   if (!c.queue) return;
   rd_kafka_queue_cb_event_enable(c.queue.get(), nullptr, nullptr);
   c.queue.reset();
@@ -266,6 +267,7 @@ int64_t kafka_log::impl::high_watermark(const std::string& topic, int32_t partit
 }
 
 int64_t kafka_log::impl::reposition(cursor& c, int64_t from) {
+  c.held.clear();
   int64_t high = -1;
   try {
     high = high_watermark(c.tp.first, c.tp.second, opts.timeout_ms);
@@ -296,27 +298,42 @@ int64_t kafka_log::impl::reposition(cursor& c, int64_t from) {
   return high;
 }
 
-void kafka_log::impl::take(cursor& c, rd_kafka_message_t* raw, std::vector<record>& out) {
-  message_ptr m{raw};
+bool kafka_log::impl::take(cursor& c, message_ptr& m, std::vector<record>& out,
+                           read_progress& p) {
   if (m->err) {
     // Fetch errors repeat on every retry; say so once per change.
     if (m->err != c.last_err)
       medflow::log::warn(component, "reading ", c.tp.first, "[", c.tp.second,
                          "]: ", rd_kafka_message_errstr(m.get()));
     c.last_err = m->err;
-    return;
+    return true;
   }
   c.last_err = RD_KAFKA_RESP_ERR_NO_ERROR;
   // Below `next`: prefetched before a seek, or the run-up to an offset past the old end.
-  if (m->offset < c.next) return;
-  out.push_back(to_record(m.get()));
+  if (m->offset < c.next) return true;
+  record r = to_record(m.get());
+  size_t n = record_bytes(r);
+  if (!within_byte_cap(out.size(), p.bytes, n, p.max_bytes)) {
+    p.full = true;
+    return false;
+  }
+  p.bytes += n;
+  out.push_back(std::move(r));
   c.next = m->offset + 1;
+  return true;
 }
 
-std::vector<record> kafka_log::impl::read(cursor& c, int64_t from, size_t max) {
+std::vector<record> kafka_log::impl::read(cursor& c, int64_t from, size_t max,
+                                          size_t max_bytes) {
   c.last_used = steady::now().time_since_epoch().count();
   std::vector<record> out;
+  read_progress p{max_bytes};
   int64_t high = c.next != from ? reposition(c, from) : -1;
+  // What an earlier read took off the queue and could not deliver comes first.
+  while (!c.held.empty() && out.size() < max) {
+    if (!take(c, c.held.front(), out, p)) return out;  // stays held
+    c.held.pop_front();
+  }
   if (high > from) {
     // A fresh position has nothing prefetched yet: wait (bounded) for the records that
     // existed when the read began, so a one-off read sees what a reader of the embedded
@@ -324,26 +341,33 @@ std::vector<record> kafka_log::impl::read(cursor& c, int64_t from, size_t max) {
     auto wanted = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(max), high - from));
     auto deadline = steady::now() + std::chrono::milliseconds(opts.timeout_ms);
     while (out.size() < wanted && steady::now() < deadline) {
-      rd_kafka_message_t* m = rd_kafka_consume_queue(c.queue.get(), remaining_ms(deadline));
+      message_ptr m{rd_kafka_consume_queue(c.queue.get(), remaining_ms(deadline))};
       if (!m) break;
-      take(c, m, out);
+      if (!take(c, m, out, p)) {
+        c.held.push_back(std::move(m));
+        return out;
+      }
     }
   }
   std::vector<rd_kafka_message_t*> buf(std::min(max, consume_batch));
-  while (out.size() < max) {
+  while (out.size() < max && !p.full) {
     size_t want = std::min(buf.size(), max - out.size());
     ssize_t n = rd_kafka_consume_batch_queue(c.queue.get(), 0, buf.data(), want);
     if (n < 0)
       throw std::runtime_error("cannot read " + c.tp.first + "[" + std::to_string(c.tp.second) +
                                "]: " + err_text(rd_kafka_last_error()));
     if (n == 0) break;
-    for (ssize_t i = 0; i < n; ++i) take(c, buf[i], out);
+    for (ssize_t i = 0; i < n; ++i) {
+      message_ptr m{buf[static_cast<size_t>(i)]};
+      // Past the cap the rest of the batch is held, in order, for the next read.
+      if (p.full || !take(c, m, out, p)) c.held.push_back(std::move(m));
+    }
   }
   return out;
 }
 
 std::vector<record> kafka_log::impl::fetch(const std::string& topic, int32_t partition,
-                                           int64_t from, size_t max) {
+                                           int64_t from, size_t max, size_t max_bytes) {
   require_partition(topic, partition);
   if (max == 0) return {};
   // Kafka gives negative offsets meanings (end, beginning); here they mean "from the start".
@@ -353,16 +377,16 @@ std::vector<record> kafka_log::impl::fetch(const std::string& topic, int32_t par
     auto c = pick_cursor(tp, from);
     std::lock_guard<std::mutex> lk{c->mutex};
     if (c->dead) continue;  // reaped between picking and locking
-    return read(*c, from, max);
+    return read(*c, from, max, max_bytes);
   }
 }
 
 // -- kafka_log: reading ----------------------------------------------------------------------
 
 std::vector<record> kafka_log::fetch(const std::string& topic, int32_t partition, int64_t from,
-                                     size_t max) {
+                                     size_t max, size_t max_bytes) {
   auto g = impl_->enter();
-  return impl_->fetch(topic, partition, from, max);
+  return impl_->fetch(topic, partition, from, max, max_bytes);
 }
 
 int64_t kafka_log::end_offset(const std::string& topic, int32_t partition) {

@@ -14,6 +14,12 @@ bool valid_topic_name(const std::string& name) {
   return true;
 }
 
+size_t record_bytes(const record& r) {
+  size_t n = r.value.size() + (r.key ? r.key->size() : 0);
+  for (auto& [name, value] : r.hdrs) n += name.size() + value.size();
+  return n;
+}
+
 int32_t log::choose_partition(const message& m, int32_t partitions) {
   if (m.partition) return *m.partition;
   if (m.key) return kafka_partition(*m.key, partitions);

@@ -80,6 +80,15 @@ class topic_exists : public std::runtime_error {
                            " partitions") {}
 };
 
+// What a record counts towards a read's byte cap: its key, value and header names and values.
+size_t record_bytes(const record& r);
+inline constexpr size_t no_byte_cap = SIZE_MAX;
+// Whether a record of `n` bytes joins a read that holds `taken` records of `used` bytes under a
+// cap of `cap` bytes: the first always does, later ones while the total stays within the cap.
+inline bool within_byte_cap(size_t taken, size_t used, size_t n, size_t cap) {
+  return taken == 0 || (used <= cap && n <= cap - used);
+}
+
 // Topic names: what Kafka accepts ([a-zA-Z0-9._-], 1..249, not "." or "..").
 bool valid_topic_name(const std::string& name);
 
@@ -107,9 +116,12 @@ class log {
 
   // -- reading -------------------------------------------------------------------------------
   // Up to `max` records of one partition from offset `from` on (fewer, or none, when the
-  // partition has no more yet). Throws unknown_topic / unknown_partition.
+  // partition has no more yet), and no more than `max_bytes` (record_bytes) in all but for the
+  // first record, which comes whatever its size so that a reader always moves on (Kafka's
+  // fetch.max.bytes). The backend stops reading at the cap: what is left is not held in
+  // memory. Throws unknown_topic / unknown_partition.
   virtual std::vector<record> fetch(const std::string& topic, int32_t partition, int64_t from,
-                                    size_t max) = 0;
+                                    size_t max, size_t max_bytes = no_byte_cap) = 0;
   // The offset the next appended record of the partition will get.
   virtual int64_t end_offset(const std::string& topic, int32_t partition) = 0;
 

@@ -35,6 +35,20 @@ const std::vector<config_key>& config_keys() {
        "requests served on one keep-alive connection before it is closed", 1, 100000000},
       {"http.keep_alive_timeout_s", k::integer, 30,
        "seconds an idle keep-alive connection is kept open", 1, 3600},
+      {"http.send_timeout_ms", k::integer, 30000,
+       "a connection whose answer makes no progress (the client reads nothing) for this long is "
+       "closed", 100, 3600000},
+      {"http.max_connections", k::integer, 10000,
+       "most client connections open at once (lowered at start to fit the descriptor limit, "
+       "which medflowd raises to its hard limit); over it a new connection gets 503 and is "
+       "closed", 16, 1000000},
+      {"http.reserved_connections", k::integer, 32,
+       "connections beyond http.max_connections kept for probes: each may ask one GET of "
+       "/healthz, /readyz or /metrics, answered as usual; any other request on them gets 503",
+       1, 10000},
+      {"http.max_inflight_body_bytes", k::integer, 67108864,
+       "bytes of request bodies being received or handled at once, over all connections; a "
+       "request whose body does not fit gets 503 with Retry-After", 1024, 68719476736.0},
 
       // -- store (SQLite) -------------------------------------------------------------------
       {"store.data_dir", k::string, "./var", "directory of the SQLite database (created if missing)"},
@@ -54,6 +68,10 @@ const std::vector<config_key>& config_keys() {
       {"bus.default_partitions", k::integer, 1,
        "partitions of a topic created without an explicit count", 1, 10000},
       {"bus.fetch_max", k::integer, 500, "most records a consumer takes in one batch", 1, 100000},
+      {"bus.fetch_max_bytes", k::integer, 1048576,
+       "GET /topics/{t}/partitions/{p}/records: an answer stops before this many bytes of "
+       "records (key, value, headers), after the first record, which comes whatever its size",
+       1024, 1073741824},
       {"bus.commit_interval_ms", k::integer, 100,
        "least time between two offset commits of one consumer (0: after every batch)", 0, 60000},
       {"bus.embedded.retention_hours", k::integer, 168,
@@ -147,6 +165,9 @@ const std::vector<config_key>& config_keys() {
       {"aggregation.native_http", k::boolean, true,
        "plain http:// source calls on medflowd's own HTTP/1.1 client (false: libcurl; https:// "
        "always uses libcurl)"},
+      {"aggregation.max_response_bytes", k::integer, 16777216,
+       "largest answer body a source or the external index may send; a larger one fails that "
+       "call", 1024, 1073741824},
       {"aggregation.tls.ca_file", k::string, "",
        "https:// sources and index: PEM file of the CAs their certificates must chain to "
        "(empty: the system's)"},

@@ -9,8 +9,7 @@
 #include "net/status.hpp"
 #include "net/url.hpp"
 
-#include <cerrno>
-#include <cstdlib>
+#include <charconv>
 
 namespace medflow::http {
 
@@ -23,6 +22,10 @@ server::options server::options_from(const config& cfg) {
   o.max_body_bytes = static_cast<size_t>(cfg.integer("http.max_body_bytes"));
   o.keep_alive_max_count = static_cast<size_t>(cfg.integer("http.keep_alive_max_count"));
   o.keep_alive_timeout_s = static_cast<int>(cfg.integer("http.keep_alive_timeout_s"));
+  o.send_timeout_ms = static_cast<int>(cfg.integer("http.send_timeout_ms"));
+  o.max_connections = static_cast<size_t>(cfg.integer("http.max_connections"));
+  o.reserved_connections = static_cast<size_t>(cfg.integer("http.reserved_connections"));
+  o.max_inflight_body_bytes = static_cast<size_t>(cfg.integer("http.max_inflight_body_bytes"));
   return o;
 }
 
@@ -322,6 +325,12 @@ int server::start() {
   o.keep_alive_max_count = opts_.keep_alive_max_count;
   o.keep_alive_timeout_ms = opts_.keep_alive_timeout_s * 1000;
   o.read_timeout_ms = opts_.read_timeout_ms;
+  o.send_timeout_ms = opts_.send_timeout_ms;
+  o.max_connections = opts_.max_connections;
+  o.reserved_connections = opts_.reserved_connections;
+  o.max_inflight_body_bytes = opts_.max_inflight_body_bytes;
+  // What a connection beyond max_connections may still ask (see http.reserved_connections).
+  o.probe_paths = {"/healthz", "/readyz", "/metrics"};
   engine_ = std::make_unique<net::http_server>(
       o, [this](const std::shared_ptr<net::exchange>& ex) { dispatch(ex); },
       [this](const net::request& req, int status, const std::string& why, bool unread) {
@@ -358,19 +367,48 @@ result<nlohmann::json> parse_json_body(const net::request& req) {
                                                 : "request body: ") + e.message);
 }
 
+bool parse_int(std::string_view text, int64_t min, int64_t max, int64_t& out) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v, 10);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return false;
+  if (v < min || v > max) return false;
+  out = v;
+  return true;
+}
+
+namespace {
+
+// An integer parameter: `what` names it in the error.
+result<int64_t> int_param(const std::string& what, std::string_view text, int64_t min,
+                          int64_t max) {
+  int64_t v = 0;
+  if (parse_int(text, INT64_MIN, INT64_MAX, v)) {
+    if (v >= min && v <= max) return v;
+  } else {
+    // Digits only but beyond any 64-bit integer is out of range too, not "not an integer".
+    size_t digits = text.size() - (!text.empty() && text[0] == '-' ? 1 : 0);
+    bool numeric = digits > 0 && text.find_first_not_of("0123456789", text.size() - digits) ==
+                                     std::string_view::npos;
+    if (!numeric)
+      return error::bad_request(what + " must be an integer, got \"" +
+                                std::string(text.substr(0, 64)) + "\"");
+  }
+  return error::bad_request(what + " must be between " + std::to_string(min) + " and " +
+                            std::to_string(max));
+}
+
+}  // namespace
+
 result<int64_t> query_int(const net::request& req, const std::string& name, int64_t def,
                           int64_t min, int64_t max) {
   if (!req.has_param(name)) return def;
-  auto text = req.param(name);
-  errno = 0;
-  char* end = nullptr;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || errno != 0 || *end != '\0')
-    return error::bad_request("query parameter " + name + " must be an integer, got \"" + text + "\"");
-  if (v < min || v > max)
-    return error::bad_request("query parameter " + name + " must be between " +
-                              std::to_string(min) + " and " + std::to_string(max));
-  return static_cast<int64_t>(v);
+  return int_param("query parameter " + name, req.param(name), min, max);
+}
+
+result<int64_t> path_int(const params& ps, const std::string& name, int64_t min, int64_t max) {
+  auto it = ps.find(name);
+  return int_param(name, it == ps.end() ? std::string_view() : std::string_view(it->second), min,
+                   max);
 }
 
 }  // namespace medflow::http

@@ -80,6 +80,10 @@ class server {
     size_t max_body_bytes = 1 << 20;
     size_t keep_alive_max_count = 100000;
     int keep_alive_timeout_s = 30;
+    int send_timeout_ms = 30000;
+    size_t max_connections = 10000;
+    size_t reserved_connections = 32;
+    size_t max_inflight_body_bytes = size_t{64} << 20;
   };
   static options options_from(const config& cfg);
 
@@ -168,8 +172,14 @@ void send_error(net::response& res, const error& e);
 // one nested deeper than json.max_depth or with a number out of range 400 "request body: ..."
 // naming the limit or the field.
 result<nlohmann::json> parse_json_body(const net::request& req);
-// An integer query parameter within [min, max]; absent gives `def`.
+// An integer query parameter within [min, max]; absent gives `def`. Strict: an optional '-'
+// and decimal digits, nothing else (no sign '+', no spaces), and out of range is a 400, never
+// a wrapped value.
 result<int64_t> query_int(const net::request& req, const std::string& name, int64_t def,
                           int64_t min, int64_t max);
+// The same for a path parameter (which must be there).
+result<int64_t> path_int(const params& ps, const std::string& name, int64_t min, int64_t max);
+// The integer `text` is, within [min, max]; false when it is not one (or out of that range).
+bool parse_int(std::string_view text, int64_t min, int64_t max, int64_t& out);
 
 }  // namespace medflow::http

@@ -4,6 +4,9 @@
 #include "core/json.hpp"
 #include "http/server.hpp"
 
+#include <algorithm>
+#include <cstdint>
+
 namespace medflow::http {
 
 namespace {
@@ -47,9 +50,15 @@ result<std::vector<bus::message>> decode_records(const std::string& topic,
       }
     }
     if (r.contains("partition") && !r["partition"].is_null()) {
-      if (!r["partition"].is_number_integer())
-        return error::bad_request(at + ".partition must be an integer");
-      m.partition = r["partition"].get<int32_t>();
+      // Range-checked before the conversion: 4294967296 would wrap to partition 0.
+      auto& p = r["partition"];
+      bool in_range = p.is_number_unsigned() ? p.get<uint64_t>() <= INT32_MAX
+                                              : p.is_number_integer() && p.get<int64_t>() >= 0 &&
+                                                    p.get<int64_t>() <= INT32_MAX;
+      if (!in_range)
+        return error::bad_request(at + ".partition must be an integer from 0 to " +
+                                  std::to_string(INT32_MAX));
+      m.partition = static_cast<int32_t>(p.get<int64_t>());
     }
     out.push_back(std::move(m));
   }
@@ -66,7 +75,8 @@ nlohmann::json value_json(const std::string& v) {
 
 }  // namespace
 
-void add_topic_routes(server& srv, bus::log& bus, int default_partitions) {
+void add_topic_routes(server& srv, bus::log& bus, int default_partitions,
+                      size_t read_max_bytes) {
   srv.add(
       "GET", "/topics",
       [&bus](const net::request&, net::response& res, const params&) {
@@ -152,22 +162,23 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions) {
 
   srv.add(
       "GET", "/topics/{topic}/partitions/{partition}/records",
-      [&bus](const net::request& req, net::response& res, const params& ps) {
+      [&bus, read_max_bytes](const net::request& req, net::response& res, const params& ps) {
         const auto& topic = ps.at("topic");
         if (!bus::valid_topic_name(topic))
           return send_error(res, error::bad_request("invalid topic name \"" + topic + "\""));
-        auto& ptext = ps.at("partition");
-        char* end = nullptr;
-        long p = std::strtol(ptext.c_str(), &end, 10);
-        if (ptext.empty() || *end != '\0' || p < 0 || p > INT32_MAX)
-          return send_error(res, error::bad_request("partition must be a non-negative integer"));
+        auto p = path_int(ps, "partition", 0, INT32_MAX);
+        if (!p) return send_error(res, p.err());
         auto offset = query_int(req, "offset", 0, 0, INT64_MAX);
         if (!offset) return send_error(res, offset.err());
         auto max = query_int(req, "max", 100, 1, max_records_per_read);
         if (!max) return send_error(res, max.err());
+        auto cap = static_cast<int64_t>(std::min<size_t>(read_max_bytes, INT64_MAX));
+        auto max_bytes = query_int(req, "max_bytes", cap, 1, cap);
+        if (!max_bytes) return send_error(res, max_bytes.err());
         std::vector<bus::record> recs;
         try {
-          recs = bus.fetch(topic, static_cast<int32_t>(p), *offset, static_cast<size_t>(*max));
+          recs = bus.fetch(topic, static_cast<int32_t>(*p), *offset, static_cast<size_t>(*max),
+                           static_cast<size_t>(*max_bytes));
         } catch (const bus::unknown_topic& e) {
           return send_error(res, error::not_found(e.what()));
         } catch (const bus::unknown_partition& e) {
@@ -184,12 +195,18 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions) {
                           {"value", value_json(r.value)},
                           {"headers", hs}});
         }
-        send_json(res, 200, {{"records", list}});
+        // Where the next read continues: after the last record given (fewer than `max` came
+        // when the byte cap or the partition's end was reached).
+        int64_t next = recs.empty() ? *offset : recs.back().offset + 1;
+        send_json(res, 200,
+                  {{"records", list}, {"next", {{"partition", *p}, {"offset", next}}}});
       },
-      {"Read records of one partition from an offset", "topics", nullptr,
-       {{200, "records (possibly none)"}, {400, "bad offset, max or partition"},
-        {404, "unknown topic or partition"}},
-       {"offset", "max"}});
+      {"Read records of one partition from an offset: at most max records and, after the "
+       "first, max_bytes bytes (default and most bus.fetch_max_bytes); next is where to go on",
+       "topics", nullptr,
+       {{200, "records (possibly none) and the next offset"},
+        {400, "bad offset, max, max_bytes or partition"}, {404, "unknown topic or partition"}},
+       {"offset", "max", "max_bytes"}});
 }
 
 }  // namespace medflow::http

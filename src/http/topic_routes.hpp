@@ -2,6 +2,8 @@
 // clients without a Kafka client.
 #pragma once
 
+#include <cstddef>
+
 namespace medflow::bus {
 class log;
 }
@@ -9,6 +11,8 @@ class log;
 namespace medflow::http {
 class server;
 
-void add_topic_routes(server& srv, bus::log& bus, int default_partitions);
+// `read_max_bytes`: a read's answer stops before this many bytes of records (after the first
+// record, which comes whatever its size), as Kafka's fetch.max.bytes (bus.fetch_max_bytes).
+void add_topic_routes(server& srv, bus::log& bus, int default_partitions, size_t read_max_bytes);
 
 }  // namespace medflow::http

@@ -56,6 +56,17 @@ bool is_tchar(char c) {
 
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
+// A Host value (RFC 9110 7.2): uri-host [":" port], or empty. Checked for its characters
+// (RFC 3986's unreserved, pct-encoded, sub-delims, and ':' '[' ']' of ports and IP literals):
+// no space, '@', '/', or anything else that would make it another URI part.
+bool valid_host(std::string_view v) {
+  for (char c : v) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!ok && (c == '\0' || std::strchr("-._~%!$&'()*+,;=:[]", c) == nullptr)) return false;
+  }
+  return true;
+}
+
 std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
@@ -213,6 +224,9 @@ struct request_reader::impl {
           o_.te_chunked_last = strings::iequals(coding, "chunked");
           if (!o_.te_chunked_last) o_.te_other = true;
         });
+      } else if (f == bhttp::field::host) {
+        ++o_.hosts;
+        if (!valid_host(v)) o_.bad_host = true;
       } else if (f == bhttp::field::expect) {
         if (strings::iequals(trim_ows(v), "100-continue")) o_.expect = true;
       } else if (f == bhttp::field::connection) {
@@ -239,21 +253,34 @@ struct request_reader::impl {
           return o_.refuse(ec, 400, "invalid Transfer-Encoding");
         if (o_.te_other) return o_.refuse(ec, 501, "transfer coding not supported");
       }
+      // RFC 9112 3.2: which host a request is for may not be left to guess, nor be two.
+      if (o_.hosts > 1) return o_.refuse(ec, 400, "more than one Host header");
+      if (o_.hosts == 0 && o_.req.version == 11) return o_.refuse(ec, 400, "missing Host header");
+      if (o_.bad_host) return o_.refuse(ec, 400, "invalid Host header");
+      // The announced body leases its bytes now, before any comes (or a 100 Continue asks
+      // for them). Beast has held the length to max_body: it fits a size_t. Chunked bodies
+      // lease each chunk's size as its line comes.
+      auto length = content_length();
+      if (length && !o_.lease.grow(static_cast<size_t>(*length)))
+        return o_.refuse(ec, 503, "too many request bodies in flight");
       bool http11 = o_.req.version == 11;
       o_.keep_alive = !o_.conn_close && (http11 || o_.conn_keep_alive);
       o_.expect_continue = http11 && o_.expect;
       o_.at_chunk_line = o_.has_te;
     }
     void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
-      if (length)
-        o_.req.body.reserve(static_cast<size_t>(std::min<uint64_t>(*length, max_reserve)));
+      if (!length) return;
+      o_.req.body.reserve(static_cast<size_t>(std::min<uint64_t>(*length, max_reserve)));
     }
     size_t on_body_impl(beast::string_view body, error_code&) override {
       o_.req.body.append(body.data(), body.size());
       return body.size();
     }
-    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {
+    void on_chunk_header_impl(std::uint64_t size, beast::string_view, error_code& ec) override {
       o_.at_chunk_line = false;
+      // Beast holds the chunks' total to max_body.
+      if (!o_.lease.grow(static_cast<size_t>(size)))
+        return o_.refuse(ec, 503, "too many request bodies in flight");
     }
     size_t on_chunk_body_impl(std::uint64_t remain, beast::string_view body,
                               error_code&) override {
@@ -266,7 +293,7 @@ struct request_reader::impl {
     impl& o_;
   };
 
-  explicit impl(limits l) : lim(l) { start(); }
+  explicit impl(limits l) : lim(l), lease(l.body_budget) { start(); }
 
   void start() {
     parser_.emplace(*this);
@@ -296,8 +323,11 @@ struct request_reader::impl {
     te_chunked_last = te_chunked_early = te_other = false;
     at_chunk_line = crlf_first = false;
     trailers_scanned = 0;
+    hosts = 0;
+    bad_host = false;
     error_status = 0;
     error_text.clear();
+    lease.release();
     start();
   }
 
@@ -320,6 +350,7 @@ struct request_reader::impl {
   void fail_from(const error_code& ec, const char* at, const char* end);
 
   limits lim;
+  budget_lease lease;  // on lim.body_budget, for the body being read
   std::optional<parser> parser_;
   const char* in_end = nullptr;  // of the bytes the running put() was given, for the callbacks
   state st = state::need_more;
@@ -339,6 +370,8 @@ struct request_reader::impl {
   bool te_chunked_last = false;   // the last coding so far is chunked
   bool te_chunked_early = false;  // a chunked followed by another coding
   bool te_other = false;          // a coding other than chunked
+  int hosts = 0;                  // Host fields
+  bool bad_host = false;          // one of them is not a host[:port]
   // Chunked: the input is at a chunk-size line (after the CRLF ending the last chunk's data
   // when crlf_first), and how far the trailers after a last chunk were looked at.
   bool at_chunk_line = false;
@@ -545,6 +578,7 @@ bool request_reader::keep_alive() const { return impl_->keep_alive; }
 bool request_reader::expect_continue() const { return impl_->expect_continue; }
 int request_reader::error_status() const { return impl_->error_status; }
 const std::string& request_reader::error() const { return impl_->error_text; }
+budget_lease request_reader::take_lease() { return std::move(impl_->lease); }
 
 // -- write_answer -----------------------------------------------------------------------------
 

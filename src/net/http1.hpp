@@ -11,6 +11,7 @@
 // (431) have limits of their own, as do a chunk-size line and the trailers.
 #pragma once
 
+#include "net/byte_budget.hpp"
 #include "net/message.hpp"
 
 #include <cstddef>
@@ -26,9 +27,11 @@ bool is_token(std::string_view s);
 bool has_line_break(std::string_view s);
 
 // Reads one request per reset(), for a server. Each error comes with the status to answer
-// before closing (400, 413, 414, 431, 501 or 505) and a short stable English text. Empty
+// before closing (400, 413, 414, 431, 501, 503 or 505) and a short stable English text. Empty
 // lines before the request line are skipped (RFC 9112 2.2). Lines end with CRLF. No
-// Content-Length and no Transfer-Encoding means an empty body, whatever the method.
+// Content-Length and no Transfer-Encoding means an empty body, whatever the method. Host (RFC
+// 9112 3.2): an HTTP/1.1 request without one, any request with two, or one whose value is not
+// a host[:port] is refused (400).
 class request_reader {
  public:
   enum class state { need_more, done, error };
@@ -38,6 +41,10 @@ class request_reader {
     size_t max_head = 64 * 1024;  // request line, headers and empty lines before them: 431.
                                   // Again for the trailers.
     size_t max_body = 1 << 20;    // decoded body: 413
+    // Shared by every reader of a server (nullptr: none): a body leases its announced
+    // Content-Length, or each chunk's size, before it is read; one that does not fit is
+    // refused with 503. The lease is the reader's until take_lease().
+    byte_budget* body_budget = nullptr;
   };
 
   request_reader();
@@ -69,6 +76,9 @@ class request_reader {
   // After error: the status to answer and why, e.g. 400 "malformed request line".
   int error_status() const;
   const std::string& error() const;
+  // After done: the body's lease on limits::body_budget, for whoever keeps the body (it is
+  // released by reset() otherwise).
+  budget_lease take_lease();
 
  private:
   struct impl;

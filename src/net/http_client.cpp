@@ -163,12 +163,18 @@ struct transfer {
   host_state* host = nullptr;  // map nodes are stable; hosts with transfers are never erased
   std::unique_ptr<curl_slist, slist_deleter> headers;
   std::string body;
+  size_t max_body = SIZE_MAX;
+  bool too_large = false;  // the body passed max_body: on_body refused it
   size_t slot = 0;  // index in client::impl::active
   char error[CURL_ERROR_SIZE];
 };
 
 size_t on_body(char* data, size_t size, size_t n, void* user) noexcept {
   auto* t = static_cast<transfer*>(user);
+  if (size * n > t->max_body - std::min(t->body.size(), t->max_body)) {
+    t->too_large = true;
+    return 0;
+  }
   try {
     t->body.append(data, size * n);
   } catch (...) {
@@ -247,6 +253,7 @@ struct client::impl {
 
   const size_t per_host_limit;
   const size_t total_limit;
+  const size_t max_body;  // options::max_response_bytes
   const options::tls_files tls;
   const std::function<void(std::vector<completion>)> deliver;  // options::deliver
   std::vector<completion> round;  // this round's completions, when `deliver` is set
@@ -276,6 +283,7 @@ struct client::impl {
 client::impl::impl(options o, std::string thread_name)
     : per_host_limit(limit(o.max_connections_per_host)),
       total_limit(limit(o.max_total_connections)),
+      max_body(o.max_response_bytes),
       tls(o.tls),
       deliver(std::move(o.deliver)),
       native(epoll_fd.get(), [this] { wake(); },
@@ -283,7 +291,7 @@ client::impl::impl(options o, std::string thread_name)
                --static_cast<host_state*>(c.tag)->active;
                complete(c.done, std::move(res));
              },
-             o.native_http, total_limit) {
+             o.native_http, total_limit, o.max_response_bytes) {
   curl::global_init();
   multi.reset(curl_multi_init());
   if (!multi) throw std::runtime_error("curl_multi_init failed");
@@ -503,6 +511,8 @@ CURLcode client::impl::configure(transfer& t, steady::time_point deadline) {
   CURL* e = t.easy.get();
   t.error[0] = '\0';
   t.body.clear();
+  t.max_body = max_body;
+  t.too_large = false;
   CURLcode rc = CURLE_OK;
   auto set = [&](CURLoption option, auto value) {
     if (rc == CURLE_OK) rc = curl_easy_setopt(e, option, value);
@@ -522,6 +532,8 @@ CURLcode client::impl::configure(transfer& t, steady::time_point deadline) {
   set(CURLOPT_TIMEOUT_MS, timeout_ms);
   set(CURLOPT_CONNECTTIMEOUT_MS, long(std::max<int64_t>(t.req.connect_timeout_ms, 0)));
   set(CURLOPT_WRITEFUNCTION, &on_body);
+  // A Content-Length over the cap fails at once; a body without one, in on_body.
+  set(CURLOPT_MAXFILESIZE_LARGE, curl_off_t(std::min<size_t>(max_body, INT64_MAX)));
   set(CURLOPT_WRITEDATA, static_cast<void*>(&t));
   // Bodies come back as sent: no Accept-Encoding, so no decompression cost on this thread.
   set(CURLOPT_ACCEPT_ENCODING, static_cast<const char*>(nullptr));
@@ -651,6 +663,9 @@ void client::impl::finish(std::unique_ptr<transfer> t, CURLcode code) {
     curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &status);
     res.status = int(status);
     res.body = std::move(t->body);
+  } else if (t->too_large || code == CURLE_FILESIZE_EXCEEDED) {
+    res.result = response::outcome::failed;
+    res.error = detail::too_large_text(max_body);
   } else {
     res.error = t->error[0] ? t->error : curl_easy_strerror(code);
   }

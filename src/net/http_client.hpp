@@ -68,6 +68,9 @@ class client {
     // fraction of the CPU per call); https:// and URLs with credentials always use libcurl, and
     // so does everything while http_proxy or all_proxy is set.
     bool native_http = true;
+    // A response body larger than this fails its call (outcome::failed, error "response body
+    // too large (over N bytes)"), on either engine, before more than that is held.
+    size_t max_response_bytes = size_t{256} << 20;
     // https:// (libcurl): whom to trust, and the certificate to show a server that asks for
     // one (mutual TLS). Files in PEM; empty: the system's CAs, no client certificate. The
     // client refuses to start when a named file cannot be read.

@@ -75,6 +75,10 @@ bool literal_address(const std::string& host, uint16_t port, sockaddr_storage& o
 
 }  // namespace
 
+std::string too_large_text(size_t max_body) {
+  return "response body too large (over " + std::to_string(max_body) + " bytes)";
+}
+
 bool parse_http_url(std::string_view url, http_url& out, std::string& error) {
   constexpr std::string_view scheme = "http://";
   if (!starts_with_ci(url, scheme)) return false;
@@ -238,11 +242,12 @@ struct native_engine::resolver {
 };
 
 native_engine::native_engine(int epoll_fd, std::function<void()> wake, finished_fn finished,
-                             bool enabled, size_t max_open)
+                             bool enabled, size_t max_open, size_t max_body)
     : epoll_fd_(epoll_fd),
       // curl honours these for plain http; calls through a proxy stay with curl.
       enabled_(enabled && !env_set("http_proxy") && !env_set("all_proxy") && !env_set("ALL_PROXY")),
       max_open_(std::max<size_t>(max_open, 1)),
+      max_body_(max_body),
       finished_(std::move(finished)),
       resolver_(std::make_shared<resolver>()) {
   resolver_->wake = std::move(wake);
@@ -383,6 +388,7 @@ void native_engine::open_conn(endpoint& ep, native_call c, size_t addr_index) {
     slot = uint32_t(conns_.size());
     conns_.push_back(std::make_unique<conn>());
     conns_.back()->slot = slot;
+    conns_.back()->parser = response_reader(response_reader::limits{64 * 1024, max_body_});
   }
   conn& k = *conns_[slot];
   k.fd = fd;
@@ -468,8 +474,11 @@ void native_engine::recv_some(conn& k, bool peer_closed) {
         return finish(k, std::move(res),
                       k.parser.keep_alive() && k.st == conn::state::receiving && !peer_closed);
       }
-      if (s == response_reader::state::error)
+      if (s == response_reader::state::error) {
+        if (k.parser.error() == "response body too large")  // not malformed: over our cap
+          return fail(k, response::outcome::failed, too_large_text(max_body_));
         return fail(k, response::outcome::failed, "malformed response: " + k.parser.error());
+      }
       // Less than asked for: the socket is drained, and new data makes a new edge. A close
       // that came with the data makes none, so then read on to the EOF.
       if (size_t(n) < recv_buf_.size() && !peer_closed) return;

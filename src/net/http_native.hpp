@@ -53,6 +53,10 @@ struct native_call {
   size_t target_len = 0;
 };
 
+// The error of a call whose response body is over the client's max_response_bytes (both
+// engines say the same).
+std::string too_large_text(size_t max_body);
+
 class native_engine {
  public:
   // `finished` runs on the I/O thread for every call, exactly once; `wake` interrupts the
@@ -60,8 +64,9 @@ class native_engine {
   using finished_fn = std::function<void(native_call&, response)>;
   // `enabled` false: handles() says no to every URL. `max_open`: connections open at once,
   // idle ones included (the least recently used idle one is closed to make room).
+  // `max_body`: a response body larger than this fails its call ("response body too large").
   native_engine(int epoll_fd, std::function<void()> wake, finished_fn finished, bool enabled,
-                size_t max_open);
+                size_t max_open, size_t max_body);
   ~native_engine();  // closes every connection; call abort_all first to complete the calls
   native_engine(const native_engine&) = delete;
   native_engine& operator=(const native_engine&) = delete;
@@ -113,6 +118,7 @@ class native_engine {
   const int epoll_fd_;
   const bool enabled_;
   const size_t max_open_;
+  const size_t max_body_;
   size_t open_total_ = 0;
   finished_fn finished_;
   std::shared_ptr<resolver> resolver_;

@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -45,6 +46,14 @@ std::vector<char>& scratch() {
 
 }  // namespace
 
+// What the loops of one server share: the connections counted against max_connections and
+// the budget of request bodies in flight.
+struct server_shared {
+  explicit server_shared(size_t max_body_bytes) : bodies(max_body_bytes) {}
+  std::atomic<size_t> open{0};  // connections within max_connections
+  byte_budget bodies;
+};
+
 struct server_conn {
   explicit server_conn(const server_connection::options& o) : core(o) {}
 
@@ -64,6 +73,11 @@ struct server_conn {
   bool flushing = false;
   bool lingering = false;  // answered and shut for writing: reading what the client still sends
   int64_t linger_until_us = 0;
+  int64_t send_progress_us = 0;  // while flushing: when the last byte of the answer went out
+  bool reserved = false;   // beyond max_connections: for one probe request (see options)
+  bool in_reserve = false; // holds a place in its loop's reserve
+  bool counted = false;    // counted in server_shared::open
+  uint64_t accepted_round = 0;  // the loop's round that accepted it
   std::string remote_addr;
   int remote_port = -1;
 
@@ -75,9 +89,12 @@ struct server_conn {
 class server_loop : public std::enable_shared_from_this<server_loop> {
  public:
   server_loop(const http_server::options& o, const http_server::dispatcher& d,
-              const http_server::error_answer& e, int listen_fd)
-      : opts_(o), dispatch_(d), error_answer_(e), listen_fd_(listen_fd) {
+              const http_server::error_answer& e, int listen_fd,
+              std::shared_ptr<server_shared> shared, size_t reserve)
+      : opts_(o), dispatch_(d), error_answer_(e), listen_fd_(listen_fd),
+        shared_(std::move(shared)), reserve_max_(std::max<size_t>(1, reserve)) {
     core_opts_.limits.max_body = o.max_body_bytes;
+    core_opts_.limits.body_budget = &shared_->bodies;
     core_opts_.keep_alive_max_count = o.keep_alive_max_count;
     core_opts_.read_timeout_us = int64_t{o.read_timeout_ms} * 1000;
     core_opts_.keep_alive_timeout_us = int64_t{o.keep_alive_timeout_ms} * 1000;
@@ -129,7 +146,10 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
     written(c, close);
   }
   response error_answer(const request& req, int status, const std::string& why, bool unread) {
-    return error_answer_(req, status, why, unread);
+    auto res = error_answer_(req, status, why, unread);
+    // The engine's 503s (too many connections, too many bodies) pass: say when to retry.
+    if (status == 503 && !res.has_header("Retry-After")) res.set_header("Retry-After", "1");
+    return res;
   }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   size_t connections() const { return count_.load(std::memory_order_relaxed); }
@@ -185,6 +205,9 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
   }
 
   void accept_all(int64_t now);
+  bool admit_reserved();
+  void refuse(int fd);
+  bool is_probe(const request& req) const;
   void on_event(server_conn* raw, uint32_t events);
   void process(std::shared_ptr<server_conn> c);
   void dispatch(const std::shared_ptr<server_conn>& c);
@@ -203,6 +226,9 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
   const http_server::dispatcher dispatch_;
   const http_server::error_answer error_answer_;
   int listen_fd_;
+  const std::shared_ptr<server_shared> shared_;
+  const size_t reserve_max_;  // this loop's share of reserved_connections
+  std::deque<std::shared_ptr<server_conn>> reserve_;  // reserved connections, oldest first
   server_connection::options core_opts_;
   int epfd_ = -1;
   int evfd_ = -1;
@@ -216,6 +242,7 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
   std::vector<std::shared_ptr<server_conn>> closed_;  // released at the end of the round
   std::vector<timer> timers_;                   // min-heap on `at`
   int64_t next_scan_ = 0;
+  uint64_t round_ = 0;  // epoll rounds so far
 
   std::mutex ops_m_;
   std::vector<op> ops_;
@@ -276,19 +303,24 @@ void server_loop::run() {
         log::error("http", what, " failed");
       }
     };
+    ++round_;
+    bool accept_ready = false;
     for (int i = 0; i < n; ++i) {
       void* tag = evs[static_cast<size_t>(i)].data.ptr;
       if (tag == &event_tag) {
         uint64_t v;
         [[maybe_unused]] auto r = ::read(evfd_, &v, sizeof v);
       } else if (tag == &listen_tag) {
-        guarded("accept", [&] { accept_all(now); });
+        accept_ready = true;
       } else {
         guarded("a connection's event", [&] {
           on_event(static_cast<server_conn*>(tag), evs[static_cast<size_t>(i)].events);
         });
       }
     }
+    // New connections after the open ones' reads: a probe that has sent its request is
+    // dispatched before a flood of new connections could take its reserved place.
+    if (accept_ready) guarded("accept", [&] { accept_all(now); });
     guarded("posted work", [&] { run_ops(); });
     guarded("deadlines", [&] { run_timers(now); });
     if (stopping_.load(std::memory_order_relaxed)) guarded("closing", [&] { close_idle(); });
@@ -305,6 +337,7 @@ void server_loop::run() {
     c->registered = false;
   }
   conns_.clear();
+  reserve_.clear();
   count_.store(0);
   timers_.clear();
   std::lock_guard<std::mutex> g{ops_m_};
@@ -328,9 +361,21 @@ void server_loop::accept_all(int64_t now) {
       accept_paused_until_ = now + 100'000;
       return;
     }
+    // Within max_connections, or in the reserve for probes, or refused.
+    bool reserved = shared_->open.fetch_add(1, std::memory_order_acq_rel) >= opts_.max_connections;
+    if (reserved) {
+      shared_->open.fetch_sub(1, std::memory_order_acq_rel);
+      if (!admit_reserved()) {
+        refuse(fd);
+        continue;
+      }
+    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto c = std::make_shared<server_conn>(core_opts_);
+    c->reserved = c->in_reserve = reserved;
+    c->accepted_round = round_;
+    c->counted = !reserved;
     c->fd = fd;
     c->owner = shared_from_this();
     c->last_active_us.store(now, std::memory_order_relaxed);
@@ -350,11 +395,50 @@ void server_loop::accept_all(int64_t now) {
     ev.data.ptr = c.get();
     if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
       log::warn("http", "epoll_ctl: ", std::strerror(errno));
+      if (!reserved) shared_->open.fetch_sub(1, std::memory_order_acq_rel);
       continue;  // c's destructor closes fd
     }
+    if (reserved) reserve_.push_back(c);
     conns_.emplace(c.get(), std::move(c));
     count_.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+// Room in the reserve: free, or made by closing its oldest connection that has no request out
+// (one that connected and has not asked yet: a probe asks at once).
+bool server_loop::admit_reserved() {
+  if (reserve_.size() < reserve_max_) return true;
+  for (auto it = reserve_.begin(); it != reserve_.end(); ++it) {
+    auto& c = *it;
+    if (c->lingering || c->flushing || c->st.load(std::memory_order_acquire) != st_idle) continue;
+    if (c->accepted_round == round_) continue;  // not read even once yet
+    auto victim = c;
+    reserve_.erase(it);
+    victim->in_reserve = false;
+    answer_error(victim, 503, "too many connections");
+    return true;
+  }
+  return false;
+}
+
+// A connection over every limit: the 503 goes straight out (a fresh socket's buffer has room
+// for it) and the connection is closed. What the client sent already is read first, so that
+// the close does not turn into a reset that could destroy the answer.
+void server_loop::refuse(int fd) {
+  auto res = error_answer(request{}, 503, "too many connections", true);
+  auto bytes = answer_bytes(res, answer_shape{}, false);
+  [[maybe_unused]] auto n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  auto& sink = scratch();
+  for (int reads = 0; reads < 4; ++reads)
+    if (::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT) <= 0) break;
+  ::shutdown(fd, SHUT_WR);
+  ::close(fd);
+}
+
+bool server_loop::is_probe(const request& req) const {
+  if (req.method != "GET" && req.method != "HEAD") return false;
+  return std::find(opts_.probe_paths.begin(), opts_.probe_paths.end(), req.path) !=
+         opts_.probe_paths.end();
 }
 
 void server_loop::on_event(server_conn* raw, uint32_t events) {
@@ -432,12 +516,23 @@ void server_loop::dispatch(const std::shared_ptr<server_conn>& c) {
   // Not make_shared: a deadline's weak_ptr would keep the whole exchange's memory until the
   // deadline, long after the answer.
   auto ex = std::shared_ptr<exchange>(new exchange());
-  ex->req = c->core.take_request(ex->shape);
+  ex->req = c->core.take_request(ex->shape, &ex->body_lease_);
   ex->req.remote_addr = c->remote_addr;
   ex->req.remote_port = c->remote_port;
   ex->conn_ = c;
   bool pending = c->core.buffered() > 0 || !c->drained || c->eof;
   c->st.store(pending ? st_busy_pending : st_busy, std::memory_order_release);
+  if (c->reserved) {
+    // Beyond max_connections: a probe is answered, then the connection closes; anything else
+    // is turned away.
+    if (!is_probe(ex->req)) {
+      ex->answered_.store(true, std::memory_order_release);  // answered here, not by a route
+      auto res = error_answer(ex->req, 503, "too many connections", true);
+      write_answer(c, answer_bytes(res, answer_shape{}, false), true);
+      return;
+    }
+    ex->shape.keep_alive = false;
+  }
   try {
     dispatch_(ex);
   } catch (const std::exception& e) {
@@ -449,7 +544,7 @@ void server_loop::dispatch(const std::shared_ptr<server_conn>& c) {
 void server_loop::answer_error(const std::shared_ptr<server_conn>& c, int status,
                                const std::string& why) {
   c->st.store(st_busy, std::memory_order_release);
-  auto res = error_answer_(c->core.unread(), status, why, true);
+  auto res = error_answer(c->core.unread(), status, why, true);
   write_answer(c, answer_bytes(res, answer_shape{}, false), true);
 }
 
@@ -459,6 +554,7 @@ void server_loop::flush(const std::shared_ptr<server_conn>& c) {
                        MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       c->out_off += static_cast<size_t>(n);
+      c->send_progress_us = clock::steady_us();
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -483,6 +579,15 @@ void server_loop::close_conn(const std::shared_ptr<server_conn>& c) {
   closed_.push_back(c);
   conns_.erase(c.get());
   count_.fetch_sub(1, std::memory_order_relaxed);
+  if (c->in_reserve) {
+    c->in_reserve = false;
+    auto it = std::find(reserve_.begin(), reserve_.end(), c);
+    if (it != reserve_.end()) reserve_.erase(it);
+  }
+  if (c->counted) {
+    c->counted = false;
+    shared_->open.fetch_sub(1, std::memory_order_acq_rel);
+  }
 }
 
 // Closing right after an answer while the client is still sending (a refused large body, a
@@ -522,6 +627,7 @@ void server_loop::run_ops() {
       case op::flush:
         if (!o.c->registered) break;
         o.c->flushing = true;
+        o.c->send_progress_us = clock::steady_us();
         flush(o.c);
         break;
       case op::close:
@@ -567,12 +673,18 @@ void server_loop::scan(int64_t now) {
   if (!listening_ && !stopping_.load() && now >= accept_paused_until_) watch_listener();
   // bool: a request was started
   std::vector<std::pair<std::shared_ptr<server_conn>, bool>> expired;
+  std::vector<std::shared_ptr<server_conn>> stalled;
   for (auto& [raw, c] : conns_) {
     if (c->lingering) {
       if (now > c->linger_until_us) expired.emplace_back(c, false);
       continue;
     }
-    if (c->st.load(std::memory_order_acquire) != st_idle || c->flushing) continue;
+    if (c->flushing) {
+      // A client that stopped reading would hold its answer here for ever.
+      if (now - c->send_progress_us > int64_t{opts_.send_timeout_ms} * 1000) stalled.push_back(c);
+      continue;
+    }
+    if (c->st.load(std::memory_order_acquire) != st_idle) continue;
     switch (c->core.expired(now, c->last_active_us.load(std::memory_order_relaxed))) {
       case server_connection::expiry::read_timeout:
         expired.emplace_back(c, true);
@@ -589,13 +701,20 @@ void server_loop::scan(int64_t now) {
                                           std::to_string(opts_.read_timeout_ms) + " ms");
     else close_conn(c);
   }
+  for (auto& c : stalled) {
+    log::debug("http", "closing a connection from ", c->remote_addr, ": its answer made no "
+               "progress for ", opts_.send_timeout_ms, " ms");
+    close_conn(c);
+  }
 }
 
 // -- http_server -------------------------------------------------------------------------------
 
 http_server::http_server(options opts, dispatcher d, error_answer e)
-    : opts_(std::move(opts)), pool_(std::max<size_t>(1, opts_.pool_threads)),
-      dispatch_(std::move(d)), error_answer_(std::move(e)) {}
+    : opts_(std::move(opts)),
+      shared_(std::make_shared<server_shared>(opts_.max_inflight_body_bytes)),
+      pool_(std::max<size_t>(1, opts_.pool_threads)), dispatch_(std::move(d)),
+      error_answer_(std::move(e)) {}
 
 http_server::~http_server() { stop(); }
 
@@ -632,8 +751,11 @@ int http_server::start() {
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len);
   port_ = ntohs(sa.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&sa)->sin6_port
                                          : reinterpret_cast<sockaddr_in*>(&sa)->sin_port);
-  for (size_t i = 0; i < std::max<size_t>(1, opts_.loops); ++i)
-    loops_.push_back(std::make_shared<server_loop>(opts_, dispatch_, error_answer_, listen_fd_));
+  fit_descriptor_limit();
+  size_t loops = std::max<size_t>(1, opts_.loops);
+  for (size_t i = 0; i < loops; ++i)
+    loops_.push_back(std::make_shared<server_loop>(opts_, dispatch_, error_answer_, listen_fd_,
+                                                   shared_, opts_.reserved_connections / loops));
   for (auto& l : loops_)
     threads_.emplace_back([l] {
       pthread_setname_np(pthread_self(), "mf.http");  // tells it apart in top -H / perf
@@ -664,6 +786,24 @@ size_t http_server::connections() const {
 }
 
 size_t http_server::pool_size() const { return pool_.size(); }
+
+size_t http_server::body_bytes_in_flight() const { return shared_->bodies.used(); }
+
+// Every connection is a descriptor, and so is every database file, Kafka socket and source
+// call: max_connections (and the reserve) must leave room for those, or accept() fails with
+// EMFILE and the next client, /healthz's included, waits. A quarter of the limit (at least 256)
+// stays for the rest.
+void http_server::fit_descriptor_limit() {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) return;
+  auto limit = static_cast<size_t>(files.rlim_cur);
+  size_t others = std::max<size_t>(256, limit / 4) + opts_.reserved_connections;
+  size_t fit = limit > others + 16 ? limit - others : 16;
+  if (opts_.max_connections <= fit) return;
+  log::warn("http", "http.max_connections lowered from ", opts_.max_connections, " to ", fit,
+            " to fit the limit of ", limit, " open files (RLIMIT_NOFILE)");
+  opts_.max_connections = fit;
+}
 
 void http_server::pool::submit(std::function<void()> fn) {
   std::unique_lock<std::mutex> g{m_};

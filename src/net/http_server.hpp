@@ -12,6 +12,7 @@
 // dispatcher's business (http/server).
 #pragma once
 
+#include "net/byte_budget.hpp"
 #include "net/message.hpp"
 #include "net/server_connection.hpp"
 
@@ -29,6 +30,7 @@
 namespace medflow::net {
 
 struct server_conn;
+struct server_shared;
 class server_loop;
 
 // One request and its answer. Exactly one answer reaches the wire: the first respond() wins.
@@ -56,6 +58,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
  private:
   friend class server_loop;
   std::shared_ptr<server_conn> conn_;
+  budget_lease body_lease_;  // the body's share of max_inflight_body_bytes, until this ends
   std::atomic<bool> answered_{false};
   response fallback_;  // set by set_deadline before it is queued
 };
@@ -71,7 +74,19 @@ class http_server {
     size_t keep_alive_max_count = 100000;
     int keep_alive_timeout_ms = 30000;  // idle connection closed after this
     int read_timeout_ms = 5000;         // a started request must complete within this (408)
+    int send_timeout_ms = 30000;        // an answer that makes no progress this long: closed
     int stop_grace_ms = 10000;          // stop() waits this long for answers in flight
+    // Connections open at once (over all loops; lowered by start() to fit RLIMIT_NOFILE).
+    // Beyond it, up to reserved_connections more (shared by the loops) may each ask one GET
+    // or HEAD of a probe_paths path, answered as usual and then closed; any other request on
+    // them gets 503. With the reserve full, its oldest connection without a request out gives
+    // its place to the new one (503, closed); with none such, the new one gets the 503.
+    size_t max_connections = 10000;
+    size_t reserved_connections = 32;
+    std::vector<std::string> probe_paths;
+    // Bytes of request bodies being read or answered at once, over all connections: a body
+    // that does not fit (its Content-Length, or its next chunk) gets 503 with Retry-After.
+    size_t max_inflight_body_bytes = size_t{64} << 20;
   };
   // Runs on a loop thread for each complete request; must see to it that ex->respond() is
   // called once (at once, or later from anywhere; run_blocking() for handlers that block).
@@ -99,6 +114,8 @@ class http_server {
   // For tests and metrics.
   size_t connections() const;
   size_t pool_size() const;
+  size_t body_bytes_in_flight() const;
+  size_t max_connections() const { return opts_.max_connections; }  // after start(): in force
 
  private:
   class pool {
@@ -119,7 +136,10 @@ class http_server {
     bool stopping_ = false;
   };
 
+  void fit_descriptor_limit();
+
   options opts_;
+  std::shared_ptr<server_shared> shared_;
   int listen_fd_ = -1;
   int port_ = 0;
   std::vector<std::shared_ptr<server_loop>> loops_;

@@ -1,7 +1,10 @@
 #include "net/server_connection.hpp"
 
+#include "core/strings.hpp"
 #include "net/date.hpp"
 #include "net/url.hpp"
+
+#include <algorithm>
 
 namespace medflow::net {
 
@@ -9,15 +12,30 @@ namespace {
 
 constexpr size_t read_chunk = 64 * 1024;  // parsed bytes are dropped from the buffer per this
 
-// Splits the target into raw_path, path and params; false for a malformed escape.
+// Where the path of the target starts: after "scheme://authority" in an absolute-form target
+// ("http://host:port/path?q": what a client sends a proxy, and any server must accept, RFC
+// 9112 3.2.2), else at its start.
+size_t path_start(std::string_view target) {
+  if (target.empty() || target[0] == '/') return 0;
+  size_t sep = target.find("://");
+  if (sep == std::string_view::npos) return 0;
+  std::string_view scheme = target.substr(0, sep);
+  if (!strings::iequals(scheme, "http") && !strings::iequals(scheme, "https")) return 0;
+  return std::min(target.find_first_of("/?", sep + 3), target.size());
+}
+
+// Splits the target into raw_path, path and params; false for a malformed escape. An
+// absolute-form target gives what its origin-form would ("/" when it has no path).
 bool split_target(request& r) {
-  auto qmark = r.target.find('?');
-  r.raw_path.assign(r.target, 0, qmark);
+  std::string_view t = std::string_view(r.target).substr(path_start(r.target));
+  auto qmark = t.find('?');
+  r.raw_path.assign(t.substr(0, qmark));
+  if (r.raw_path.empty() && t.size() != r.target.size()) r.raw_path = "/";
   r.path.clear();
   r.params.clear();
   if (!percent_decode(r.raw_path, r.path)) return false;
-  if (qmark == std::string::npos) return true;
-  return parse_query(std::string_view(r.target).substr(qmark + 1), r.params);
+  if (qmark == std::string_view::npos) return true;
+  return parse_query(t.substr(qmark + 1), r.params);
 }
 
 }  // namespace
@@ -43,6 +61,7 @@ server_connection::event server_connection::next(int64_t now_us) {
     }
     if (s == request_reader::state::need_more) break;
     ready_ = std::move(reader_.req());
+    ready_lease_ = reader_.take_lease();
     ready_shape_.head = ready_.method == "HEAD";
     ready_shape_.http10 = ready_.version == 10;
     ++served_;
@@ -52,6 +71,7 @@ server_connection::event server_connection::next(int64_t now_us) {
     sent_continue_ = false;
     compact();
     if (!ok) {
+      ready_lease_.release();
       unread_ = std::move(ready_);
       unread_.path = unread_.raw_path;
       error_status_ = 400;
@@ -68,8 +88,10 @@ server_connection::event server_connection::next(int64_t now_us) {
   return event::idle;
 }
 
-request server_connection::take_request(answer_shape& shape) {
+request server_connection::take_request(answer_shape& shape, budget_lease* lease) {
   shape = ready_shape_;
+  if (lease) *lease = std::move(ready_lease_);
+  else ready_lease_.release();
   return std::move(ready_);
 }
 

@@ -58,8 +58,11 @@ class server_connection {
   // What the buffered bytes make. Call while no request is out; after an error, it is error
   // again.
   event next(int64_t now_us);
-  // After event::request. The request's path is decoded and its query parsed.
-  request take_request(answer_shape& shape);
+  // After event::request. The request's path is decoded and its query parsed; an absolute-form
+  // target (http://host/path?q, RFC 9112 3.2.2) gives the same path and query as its
+  // origin-form. `lease`: the body's lease on limits.body_budget, which is then the caller's to
+  // hold for as long as the body lives (else it is released here).
+  request take_request(answer_shape& shape, budget_lease* lease = nullptr);
   static std::string_view continue_bytes() { return "HTTP/1.1 100 Continue\r\n\r\n"; }
   // After event::error: the status to answer and why.
   int error_status() const { return error_status_; }
@@ -88,6 +91,7 @@ class server_connection {
   bool sent_continue_ = false;
   request ready_;
   answer_shape ready_shape_;
+  budget_lease ready_lease_;
   int error_status_ = 0;
   std::string error_;
   request unread_;

@@ -143,3 +143,37 @@ TEST_CASE("append_in is atomic with the surrounding unit of work, and watchers w
   f.log->append({{"t", std::nullopt, "x", {}, {}}});
   CHECK(wakes == 1);
 }
+
+TEST_CASE("a read stops before its byte cap; the first record comes whatever its size") {
+  fixture f;
+  f.log->create_topic("t", 1);
+  std::vector<message> batch;
+  // 101 bytes each towards the cap: a one-byte key and 100 bytes of value.
+  for (int i = 0; i < 10; ++i)
+    batch.push_back({"t", std::string("k"), std::string(99, 'a' + i) + "!", {}, {}});
+  batch.push_back({"t", std::string("k"), std::string(1000, 'z'), {{"h", "v"}}, {}});
+  f.log->append(batch);
+  CHECK(record_bytes(f.log->fetch("t", 0, 10, 1)[0]) == 1 + 1000 + 2);
+
+  auto recs = f.log->fetch("t", 0, 0, 100, 350);
+  REQUIRE(recs.size() == 3);  // 303 bytes; a fourth would make 404
+  CHECK(recs[2].offset == 2);
+  CHECK(f.log->fetch("t", 0, 0, 100, 404).size() == 4);  // exactly at the cap is within it
+  CHECK(f.log->fetch("t", 0, 0, 2, 350).size() == 2);    // the count still caps too
+  // Read on from where the last one stopped: every record once, in order.
+  std::vector<int64_t> seen;
+  for (int64_t next = 0; next < 11;) {
+    auto part = f.log->fetch("t", 0, next, 100, 350);
+    REQUIRE_FALSE(part.empty());
+    for (auto& r : part) seen.push_back(r.offset);
+    next = part.back().offset + 1;
+  }
+  CHECK(seen == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  // A record larger than the cap comes alone, so a reader always moves on.
+  recs = f.log->fetch("t", 0, 10, 100, 350);
+  REQUIRE(recs.size() == 1);
+  CHECK(recs[0].value.size() == 1000);
+  recs = f.log->fetch("t", 0, 9, 100, 350);
+  REQUIRE(recs.size() == 1);
+  CHECK(recs[0].offset == 9);
+}

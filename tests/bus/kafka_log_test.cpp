@@ -201,6 +201,38 @@ TEST_CASE("kafka: readers at different offsets of one partition do not disturb e
   CHECK(f.log->fetch(t, 0, 10, 5).empty());
 }
 
+TEST_CASE("kafka: a read stops before its byte cap; the rest comes with the next reads") {
+  fixture f;
+  auto t = f.cluster.topic(1);
+  std::vector<message> batch;
+  for (int i = 0; i < 10; ++i)
+    batch.push_back(msg(t, std::string("k"), std::string(99, 'a' + i) + "!", {}, 0));
+  batch.push_back(msg(t, std::string("k"), std::string(1000, 'z'), {{"h", "v"}}, 0));
+  f.log->append(batch);
+  // The first read of a fresh position waits for the records there: 3 fit in 350 bytes.
+  auto recs = f.log->fetch(t, 0, 0, 100, 350);
+  REQUIRE(recs.size() == 3);
+  CHECK(recs[2].offset == 2);
+  // Read on from where each stopped: every record once, in order, none over the cap but a
+  // first one (the 1,000-byte record comes alone).
+  std::vector<int64_t> seen{0, 1, 2};
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  for (int64_t next = 3; next < 11 && std::chrono::steady_clock::now() < deadline;) {
+    auto part = f.log->fetch(t, 0, next, 100, 350);
+    size_t bytes = 0;
+    for (auto& r : part) bytes += record_bytes(r);
+    CHECK((part.size() <= 1 || bytes <= 350));
+    for (auto& r : part) seen.push_back(r.offset);
+    if (!part.empty()) next = part.back().offset + 1;
+    else std::this_thread::sleep_for(5ms);
+  }
+  CHECK(seen == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  // Another position of the same partition, the count cap as before.
+  recs = fetch_n(*f.log, t, 0, 4, 2);
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0].offset == 4);
+}
+
 TEST_CASE("kafka: reading past the end waits there for the records to come") {
   fixture f;
   auto t = f.cluster.topic(1);

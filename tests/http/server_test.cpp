@@ -223,7 +223,7 @@ TEST_CASE_FIXTURE(server_fixture, "openapi describes the registered routes") {
 
 TEST_CASE_FIXTURE(server_fixture, "the query reaches a route decoded, in order") {
   auto out = raw("GET /query?b=2&a=x%20y&a=z+w&empty=&flag&&c%3D=%26 HTTP/1.1\r\n"
-                 "Connection: close\r\n\r\n");
+                 "Host: x\r\nConnection: close\r\n\r\n");
   REQUIRE(out.rfind("HTTP/1.1 200 ", 0) == 0);
   auto params = nlohmann::json::array();
   for (auto [k, v] : {std::pair{"b", "2"}, {"a", "x y"}, {"a", "z w"}, {"empty", ""},
@@ -244,17 +244,17 @@ TEST_CASE_FIXTURE(server_fixture, "requests that cannot be read get a JSON error
       {"GARBAGE\r\n\r\n", 400, "bad_request", "malformed request line"},
       {"GET /x HTTP/2.0\r\n\r\n", 505, "http_version_not_supported",
        "HTTP version not supported"},
-      {"POST /size HTTP/1.1\r\nContent-Length: 99999\r\n\r\n", 413, "payload_too_large",
+      {"POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\n\r\n", 413, "payload_too_large",
        "request body too large"},
-      {"POST /size HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, "not_implemented",
+      {"POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, "not_implemented",
        "transfer coding not supported"},
-      {"POST /size HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+      {"POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
        "bad_request", "both Content-Length and Transfer-Encoding"},
-      {"GET /things/a%zz/parts/1 HTTP/1.1\r\n\r\n", 400, "bad_request",
+      {"GET /things/a%zz/parts/1 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request",
        "malformed percent-encoding in the request target"},
-      {"GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n", 414, "uri_too_long",
+      {"GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long",
        "request line too long"},
-      {"GET / HTTP/1.1\r\nX: " + std::string(70000, 'a') + "\r\n\r\n", 431,
+      {"GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(70000, 'a') + "\r\n\r\n", 431,
        "header_fields_too_large", "request header fields too large"},
   };
   for (auto& c : cases) {
@@ -269,7 +269,7 @@ TEST_CASE_FIXTURE(server_fixture, "requests that cannot be read get a JSON error
 
 TEST_CASE_FIXTURE(server_fixture, "a nonblocking route runs on the connection's thread") {
   int fd = test::connect_loopback(port);
-  test::send_all(fd, "GET /inline HTTP/1.1\r\n\r\nGET /pooled HTTP/1.1\r\n\r\n");
+  test::send_all(fd, "GET /inline HTTP/1.1\r\nHost: x\r\n\r\nGET /pooled HTTP/1.1\r\nHost: x\r\n\r\n");
   std::string rest;
   CHECK(test::read_response(fd, rest).body == R"({"thread":"mf.http"})");
   CHECK(test::read_response(fd, rest).body == R"({"thread":"mf.http.pool"})");
@@ -279,7 +279,7 @@ TEST_CASE_FIXTURE(server_fixture, "a nonblocking route runs on the connection's 
 TEST_CASE_FIXTURE(server_fixture,
                   "made-up methods do not grow the metrics; a dropped request counts once") {
   for (int i = 0; i < 5; ++i) {
-    auto out = raw("M" + std::to_string(i) + "X /size HTTP/1.1\r\nConnection: close\r\n\r\n");
+    auto out = raw("M" + std::to_string(i) + "X /size HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     CHECK(out.rfind("HTTP/1.1 405 ", 0) == 0);
     CHECK(out.find("Allow: POST\r\n") != std::string::npos);
   }
@@ -307,6 +307,44 @@ TEST_CASE("query_int checks type and range") {
         "query parameter bad must be an integer, got \"1x\"");
   CHECK(http::query_int(req, "n", 0, 0, 10).err().message ==
         "query parameter n must be between 0 and 10");
+}
+
+TEST_CASE("integers from the query and the path are strict and range-checked") {
+  net::request req;
+  for (const char* bad : {"+5", " 5", "5 ", "0x10", "1e3", "5.0", "", "-", "٣"})
+    req.params.emplace_back("n", bad);
+  for (auto& [name, text] : req.params) {
+    CAPTURE(text);
+    net::request one;
+    one.params.emplace_back(name, text);
+    auto r = http::query_int(one, "n", 0, -100, 100);
+    REQUIRE_FALSE(r);
+    CHECK(r.err().status == 400);
+    CHECK(r.err().message == "query parameter n must be an integer, got \"" + text + "\"");
+  }
+  // Too large for any 64-bit integer, or for the route: out of range, never wrapped.
+  for (const char* big : {"4294967296", "9223372036854775808", "99999999999999999999999",
+                          "-9223372036854775809"}) {
+    CAPTURE(big);
+    net::request one;
+    one.params.emplace_back("offset", big);
+    auto r = http::query_int(one, "offset", 0, 0, INT32_MAX);
+    REQUIRE_FALSE(r);
+    CHECK(r.err().message == "query parameter offset must be between 0 and 2147483647");
+  }
+  net::request edge;
+  edge.params.emplace_back("n", "-0");
+  edge.params.emplace_back("m", "9223372036854775807");
+  CHECK(*http::query_int(edge, "n", 7, 0, 10) == 0);
+  CHECK(*http::query_int(edge, "m", 0, 0, INT64_MAX) == INT64_MAX);
+
+  http::params ps{{"partition", "4294967296"}, {"p", "2147483647"}, {"q", "+1"}};
+  auto p = http::path_int(ps, "partition", 0, INT32_MAX);
+  REQUIRE_FALSE(p);
+  CHECK(p.err().message == "partition must be between 0 and 2147483647");
+  CHECK(*http::path_int(ps, "p", 0, INT32_MAX) == INT32_MAX);
+  CHECK(http::path_int(ps, "q", 0, INT32_MAX).err().message ==
+        "q must be an integer, got \"+1\"");
 }
 
 TEST_SUITE_END();

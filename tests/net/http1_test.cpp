@@ -870,7 +870,7 @@ TEST_CASE("http1: write_request refuses CR and LF, leaving the output unchanged"
   CHECK(refused("GET", "/", "h", {{"X-Ok", "1"}, {"X-A", "\r\n\r\nGET /evil HTTP/1.1"}}));
   CHECK(refused("GET", "/", "h", {{"X-A", std::string("a\0b", 3)}}));
   CHECK(refused("GET", "/", "h\r\nX-Injected: 1", {}));
-  CHECK(refused("GET", "/ HTTP/1.1\r\nX-Injected: 1\r\n", "h", {}));
+  CHECK(refused("GET", "/ HTTP/1.1\r\nHost: x\r\nX-Injected: 1\r\n", "h", {}));
   CHECK(refused("GET\r\n", "/", "h", {}));
   // Names and the request line must stay parseable.
   CHECK(refused("GET", "/", "h", {{"", "1"}}));
@@ -1068,12 +1068,12 @@ TEST_CASE("http1 request: POST with Content-Length, values trimmed of OWS") {
   CHECK(p.keep_alive());
 
   // Content-Length 0: done with the head.
-  p = parse_every_way("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  p = parse_every_way("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
   CHECK(p.current() == req_state::done);
   CHECK(p.req().body.empty());
 
   // Leading zeros, and the same value repeated in a list and in another header.
-  p = parse_every_way("PUT / HTTP/1.1\r\nContent-Length: 005, 5\r\nContent-Length: 5\r\n\r\n"
+  p = parse_every_way("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 005, 5\r\nContent-Length: 5\r\n\r\n"
                       "abcde");
   CHECK(p.current() == req_state::done);
   CHECK(p.req().body == "abcde");
@@ -1094,22 +1094,22 @@ TEST_CASE("http1 request: chunked body with extensions and trailers") {
   CHECK(p.keep_alive());
 
   // Any case for "chunked", a lower-case hex size, no trailers.
-  p = parse_every_way("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n"
+  p = parse_every_way("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
                       "b\r\nhello world\r\n0\r\n\r\n");
   CHECK(p.current() == req_state::done);
   CHECK(p.req().body == "hello world");
 
   // An empty chunked body.
-  p = parse_every_way("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  p = parse_every_way("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
   CHECK(p.current() == req_state::done);
   CHECK(p.req().body.empty());
 }
 
 TEST_CASE("http1 request: pipelined requests, each feed stops at the end of its request") {
   const std::string first = "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n";
-  const std::string second = "POST /2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+  const std::string second = "POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc";
   const std::string third =
-      "POST /3 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n";
+      "POST /3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n";
   // A CRLF after a body, as some clients send, belongs to the next request (skipped there).
   const std::string fourth = "\r\nGET /4 HTTP/1.1\r\nHo";
   const std::string all = first + second + third + fourth;
@@ -1180,7 +1180,7 @@ TEST_CASE("http1 request: a line ended by a lone LF or CR is 400, at once") {
   check_error("POST /x HTTP/1.1\r\nHost: h\r\n\n", 400, "malformed line ending");
   check_error("POST /x HTTP/1.1\r\nHost: h\r\rX", 400, "malformed line ending");
   // A chunk-size line.
-  check_error("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n",
+  check_error("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n",
               400, "malformed line ending");
 }
 
@@ -1208,7 +1208,7 @@ TEST_CASE("http1 request: keep_alive by version and Connection tokens") {
        }) {
     CAPTURE(std::string(version));
     CAPTURE(std::string(lines));
-    request_parser p = parse_every_way(std::string("GET / ") + version + "\r\n" + lines + "\r\n");
+    request_parser p = parse_every_way(std::string("GET / ") + version + "\r\nHost: x\r\n" + lines + "\r\n");
     CHECK(p.current() == req_state::done);
     CHECK(p.req().version == 10 + minor);
     CHECK(p.keep_alive() == keep_alive);
@@ -1233,7 +1233,7 @@ TEST_CASE("http1 request: expect_continue only for HTTP/1.1 and 100-continue") {
        }) {
     CAPTURE(std::string(version));
     CAPTURE(std::string(lines));
-    request_parser p = parse_every_way(std::string("POST / ") + version + "\r\n" + lines +
+    request_parser p = parse_every_way(std::string("POST / ") + version + "\r\nHost: x\r\n" + lines +
                                        "Content-Length: 2\r\n\r\nok");
     CHECK(p.current() == req_state::done);
     CHECK(p.req().body == "ok");
@@ -1269,7 +1269,7 @@ TEST_CASE("http1 request: head_complete() before the body arrives") {
 
   // Chunked: the head, then the chunks (the CRLF after a chunk's data is read with the next
   // chunk-size line).
-  const std::string chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc";
+  const std::string chunked = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc";
   p = parse_every_way(chunked);
   CHECK(p.head_complete());
   CHECK(p.current() == req_state::need_more);
@@ -1320,7 +1320,7 @@ TEST_CASE("http1 request: malformed request lines are 400, other HTTP majors 505
            ok_case{"CONNECT example.com:443 HTTP/1.1", "CONNECT", "example.com:443", 1},
        }) {
     CAPTURE(std::string(line));
-    request_parser p = parse_every_way(std::string(line) + "\r\n\r\n");
+    request_parser p = parse_every_way(std::string(line) + "\r\nHost: x\r\n\r\n");
     CHECK(p.current() == req_state::done);
     CHECK(p.req().method == method);
     CHECK(p.req().target == target);
@@ -1366,19 +1366,19 @@ TEST_CASE("http1 request: NUL or a bare CR anywhere in the head is 400") {
     const char* error;
   };
   for (const auto& [wire, error] : {
-           bad_case{"GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"s, "invalid header value"},
-           bad_case{"GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n", "malformed line ending"},
-           bad_case{"GET / HTTP/1.1\r\nX\rA: 1\r\n\r\n", "malformed header line"},
-           bad_case{"GET / HTTP/1.1\r\nX-A: 1\r\r\n\r\n", "malformed line ending"},
-           bad_case{"GET / HTTP/1.1\r\n\r\r\n", "malformed line ending"},
+           bad_case{"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n"s, "invalid header value"},
+           bad_case{"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", "malformed line ending"},
+           bad_case{"GET / HTTP/1.1\r\nHost: x\r\nX\rA: 1\r\n\r\n", "malformed header line"},
+           bad_case{"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\r\n\r\n", "malformed line ending"},
+           bad_case{"GET / HTTP/1.1\r\nHost: x\r\n\r\r\n", "malformed line ending"},
            bad_case{"GET / HTTP/1.1\r\r\n\r\n", "malformed request line"},
-           bad_case{"GET /\0 HTTP/1.1\r\n\r\n"s, "malformed request line"},
-           bad_case{"\r\r\nGET / HTTP/1.1\r\n\r\n", "malformed request line"},
-           bad_case{"\0\r\nGET / HTTP/1.1\r\n\r\n"s, "malformed request line"},
+           bad_case{"GET /\0 HTTP/1.1\r\nHost: x\r\n\r\n"s, "malformed request line"},
+           bad_case{"\r\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", "malformed request line"},
+           bad_case{"\0\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"s, "malformed request line"},
            // In the chunked framing too (a trailer line once the trailers end).
-           bad_case{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\r\nabc\r\n",
+           bad_case{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\r\nabc\r\n",
                     "malformed line ending"},
-           bad_case{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\rb\r\n\r\n",
+           bad_case{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\rb\r\n\r\n",
                     "malformed line ending"},
        }) {
     CAPTURE(wire);
@@ -1409,7 +1409,7 @@ TEST_CASE("http1 request: Content-Length must be digits and agree with itself") 
            cl_case{"Content-Length: 003\r\n", nullptr},
        }) {
     CAPTURE(std::string(lines));
-    const std::string wire = std::string("POST / HTTP/1.1\r\n") + lines + "\r\nabc";
+    const std::string wire = std::string("POST / HTTP/1.1\r\nHost: x\r\n") + lines + "\r\nabc";
     if (error) {
       check_error(wire, 400, error);
     } else {
@@ -1429,32 +1429,32 @@ TEST_CASE("http1 request: Transfer-Encoding framing") {
   };
   for (auto [head, status, error] : {
            // Either header could be the one another hop frames by.
-           te_case{"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n", 400,
+           te_case{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n", 400,
                    "both Content-Length and Transfer-Encoding"},
-           te_case{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n", 400,
+           te_case{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n", 400,
                    "both Content-Length and Transfer-Encoding"},
            te_case{"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n", 400,
                    "Transfer-Encoding in HTTP/1.0 request"},
            // Chunked not last, or more than once, or missing: no way to find the end.
-           te_case{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n", 400,
+           te_case{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n", 400,
                    "invalid Transfer-Encoding"},
-           te_case{"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n", 400,
+           te_case{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n", 400,
                    "invalid Transfer-Encoding"},
-           te_case{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n", 400,
+           te_case{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n", 400,
                    "invalid Transfer-Encoding"},
-           te_case{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+           te_case{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                    "Transfer-Encoding: chunked\r\n", 400, "invalid Transfer-Encoding"},
-           te_case{"POST / HTTP/1.1\r\nTransfer-Encoding: chunked;x=1\r\n", 400,
+           te_case{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked;x=1\r\n", 400,
                    "invalid Transfer-Encoding"},
-           te_case{"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n", 400, "invalid Transfer-Encoding"},
-           te_case{"POST / HTTP/1.1\r\nTransfer-Encoding: ,\r\n", 400,
+           te_case{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n", 400, "invalid Transfer-Encoding"},
+           te_case{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\n", 400,
                    "invalid Transfer-Encoding"},
            // Framed, but in a coding we don't decode; a list over several headers.
-           te_case{"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n", 501,
+           te_case{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n", 501,
                    "transfer coding not supported"},
-           te_case{"POST / HTTP/1.1\r\nTransfer-Encoding: deflate,chunked\r\n", 501,
+           te_case{"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: deflate,chunked\r\n", 501,
                    "transfer coding not supported"},
-           te_case{"POST / HTTP/1.1\r\ntransfer-encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+           te_case{"POST / HTTP/1.1\r\nHost: x\r\ntransfer-encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
                    501, "transfer coding not supported"},
        }) {
     CAPTURE(std::string(head));
@@ -1470,7 +1470,7 @@ TEST_CASE("http1 request: Transfer-Encoding framing") {
 }
 
 TEST_CASE("http1 request: bad chunk framing is 400") {
-  const std::string head = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
   struct bad_case {
     const char* chunks;
     const char* error;
@@ -1515,11 +1515,11 @@ TEST_CASE("http1 request: bad chunk framing is 400") {
 }
 
 TEST_CASE("http1 request: trailers beyond max_head are 431, with their own budget") {
-  const std::string head = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
   request_parser::limits l;
   l.max_head = 64;
-  REQUIRE(head.size() == 47);
-  // 64 bytes of trailers, their empty line included, after a 47-byte head.
+  REQUIRE(head.size() == 56);
+  // 64 bytes of trailers, their empty line included, after a 56-byte head.
   std::string fits = head + "0\r\nX-T: " + std::string(55, 'a') + "\r\n\r\n";
   CHECK(parse_every_way(fits, fits.size(), l).current() == req_state::done);
   check_error(head + "0\r\nX-T: " + std::string(56, 'a') + "\r\n\r\n", 431,
@@ -1531,16 +1531,16 @@ TEST_CASE("http1 request: a body beyond max_body is 413") {
   request_parser::limits l;
   l.max_body = 10;
   // By Content-Length: at the end of the head, before any body byte.
-  const std::string head = "POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n";
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n";
   check_error(head, 413, "request body too large", l);
   check_error(head + "0123456789a", 413, "request body too large", l);
-  request_parser p = parse_every_way("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789",
+  request_parser p = parse_every_way("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789",
                                      std::string::npos, l);
   CHECK(p.current() == req_state::done);
   CHECK(p.req().body == "0123456789");
 
   // Chunked: the decoded total counts, checked at each chunk-size line.
-  const std::string chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string chunked = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
   check_error(chunked + "6\r\n012345\r\n5\r\n", 413, "request body too large", l);
   check_error(chunked + "b\r\n", 413, "request body too large", l);
   check_error(chunked + "ffffffffffffffff\r\n", 413, "request body too large", l);
@@ -1549,10 +1549,10 @@ TEST_CASE("http1 request: a body beyond max_body is 413") {
   CHECK(p.req().body == "0123456789");
 
   // The default limit: 1 MiB.
-  check_error("POST / HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n", 413,
+  check_error("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n", 413,
               "request body too large");
   request_parser d;
-  std::string at_limit = "POST / HTTP/1.1\r\nContent-Length: 1048576\r\n\r\n";
+  std::string at_limit = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n";
   CHECK(d.feed(at_limit.data(), at_limit.size()) == at_limit.size());
   CHECK(d.current() == req_state::need_more);
 }
@@ -1561,9 +1561,9 @@ TEST_CASE("http1 request: a request line beyond max_request_line is 414") {
   request_parser::limits l;
   l.max_request_line = 20;
   REQUIRE(std::string("GET /123456 HTTP/1.1").size() == 20);
-  CHECK(parse_every_way("GET /123456 HTTP/1.1\r\n\r\n", std::string::npos, l).current() ==
+  CHECK(parse_every_way("GET /123456 HTTP/1.1\r\nHost: x\r\n\r\n", std::string::npos, l).current() ==
         req_state::done);
-  check_error("GET /1234567 HTTP/1.1\r\n\r\n", 414, "request line too long", l);
+  check_error("GET /1234567 HTTP/1.1\r\nHost: x\r\n\r\n", 414, "request line too long", l);
   // Too long is too long, whatever ends it.
   check_error("GET /1234567 HTTP/1.1\n\r\n", 414, "request line too long", l);
   // Without waiting for the line's end: at most the limit and a CRLF are held.
@@ -1578,7 +1578,7 @@ TEST_CASE("http1 request: a request line beyond max_request_line is 414") {
   CHECK(bytewise.error() == "request line too long");
 
   // The default limit: 8 KiB.
-  const std::string suffix = " HTTP/1.1\r\n\r\n";
+  const std::string suffix = " HTTP/1.1\r\nHost: x\r\n\r\n";
   const std::string fits = "GET /" + std::string(8192 - 5 - 9, 'a') + suffix;
   request_parser d;
   CHECK(feed_reads(d, fits, {fits.size()}) == fits.size());
@@ -1599,7 +1599,7 @@ TEST_CASE("http1 request: a head beyond max_head is 431") {
   check_error(exact, 431, "request header fields too large", l);
 
   // The default limit, 64 KiB: an endless header line fails before its end.
-  const std::string endless = "GET / HTTP/1.1\r\nX-Big: " + std::string(70 * 1024, 'a');
+  const std::string endless = "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(70 * 1024, 'a');
   request_parser p;
   CHECK(p.feed(endless.data(), endless.size()) <= 64 * 1024);
   CHECK(p.error_status() == 431);
@@ -1621,7 +1621,7 @@ TEST_CASE("http1 request: after done or error nothing is consumed; reset() start
   CHECK_FALSE(p.received_any());
   CHECK(p.current() == req_state::need_more);
 
-  const std::string first = "POST /first HTTP/1.1\r\nContent-Length: 5\r\n\r\nfirst";
+  const std::string first = "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfirst";
   CHECK(p.feed(first.data(), first.size()) == first.size());
   CHECK(p.received_any());
   CHECK(p.current() == req_state::done);
@@ -1665,3 +1665,82 @@ TEST_CASE("http1 request: after done or error nothing is consumed; reset() start
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("http1 request: Host is required in HTTP/1.1, once, and must be a host") {
+  // RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host, and to any
+  // request with more than one or with an invalid one.
+  check_error("GET / HTTP/1.1\r\n\r\n", 400, "missing Host header");
+  check_error("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400, "missing Host header");
+  check_error("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host header");
+  check_error("GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", 400, "more than one Host header");
+  check_error("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host header");
+  check_error("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "invalid Host header");
+  check_error("GET / HTTP/1.1\r\nHost: user@host\r\n\r\n", 400, "invalid Host header");
+  check_error("GET / HTTP/1.1\r\nHost: host/path\r\n\r\n", 400, "invalid Host header");
+  // Refused with the head: the body is not read.
+  check_error("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 400, "missing Host header");
+  // What a host may be: a name, an address, an IP literal, with a port; or empty (RFC 9110
+  // 7.2, a target without an authority). HTTP/1.0 may leave it out.
+  for (const char* host : {"example.com", "example.com:8080", "127.0.0.1:80", "[::1]:8080",
+                           "xn--bcher-kva.example", "h_1.local", ""}) {
+    CAPTURE(host);
+    auto p = parse_every_way(std::string("GET / HTTP/1.1\r\nHost: ") + host + "\r\n\r\n");
+    CHECK(p.current() == req_state::done);
+  }
+  CHECK(parse_every_way("GET / HTTP/1.0\r\n\r\n").current() == req_state::done);
+  // A Host in the trailers is not a second Host.
+  auto p = parse_every_way(
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "1\r\na\r\n0\r\nHost: other\r\n\r\n");
+  CHECK(p.current() == req_state::done);
+  CHECK(p.req().body == "a");
+}
+
+TEST_CASE("http1 request: a body leases its bytes from the shared budget before it is read") {
+  medflow::net::byte_budget budget(100);
+  request_parser::limits l;
+  l.body_budget = &budget;
+  {
+    request_parser p(l);
+    std::string wire = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 60\r\n\r\n" +
+                       std::string(60, 'x');
+    p.feed(wire.data(), wire.size());
+    REQUIRE(p.current() == req_state::done);
+    CHECK(budget.used() == 60);
+    // Another body of 60 does not fit beside it: refused with its head, 503.
+    request_parser q(l);
+    std::string head = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 60\r\n\r\n";
+    q.feed(head.data(), head.size());
+    CHECK(q.current() == req_state::error);
+    CHECK(q.error_status() == 503);
+    CHECK(q.error() == "too many request bodies in flight");
+    CHECK(budget.used() == 60);
+    // The lease goes with the body to whoever keeps it; reset() no longer returns it.
+    auto lease = p.take_lease();
+    p.reset();
+    CHECK(budget.used() == 60);
+    lease.release();
+    CHECK(budget.used() == 0);
+  }
+  // Chunked: each chunk leases its size as its header comes; a chunk over the rest is 503.
+  request_parser c(l);
+  std::string wire = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "32\r\n" + std::string(50, 'y');
+  c.feed(wire.data(), wire.size());
+  CHECK(c.current() == req_state::need_more);
+  CHECK(budget.used() == 50);
+  std::string more = "\r\n33\r\n";
+  c.feed(more.data(), more.size());
+  CHECK(c.current() == req_state::error);
+  CHECK(c.error_status() == 503);
+  // A reader dropped (or reset) mid-body gives its lease back.
+  c.reset();
+  CHECK(budget.used() == 0);
+  {
+    request_parser d(l);
+    std::string part = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 90\r\n\r\nabc";
+    d.feed(part.data(), part.size());
+    CHECK(budget.used() == 90);
+  }
+  CHECK(budget.used() == 0);
+}

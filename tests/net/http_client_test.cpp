@@ -153,6 +153,18 @@ struct test_server {
       res.set_content(body, "text/plain");
     });
 
+    // The same without a Content-Length (chunked): the size shows only as it comes.
+    svr.Get("/big-chunked", [](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider("text/plain", [](size_t offset, httplib::DataSink& sink) {
+        if (offset >= 300'000) {
+          sink.done();
+          return true;
+        }
+        std::string piece(10'000, 'c');
+        return sink.write(piece.data(), piece.size());
+      });
+    });
+
     svr.Get("/fail", [](const httplib::Request&, httplib::Response& res) {
       res.status = 500;
       res.set_content("boom", "text/plain");
@@ -778,6 +790,32 @@ TEST_CASE("a body larger than one read arrives whole") {
   CHECK(res.body.size() >= 300'000);
   CHECK(res.body.rfind("0,1,2,", 0) == 0);
   CHECK(res.body.back() == ',');
+}
+
+TEST_CASE("an answer body over max_response_bytes fails the call, announced or not") {
+  test_server server;
+  auto o = test_options();
+  o.max_response_bytes = 100'000;
+  client c{o};
+  for (const char* path : {"/big", "/big-chunked"}) {
+    CAPTURE(path);
+    response res = call_and_wait(c, get(server.url(path)));
+    CHECK(res.result == response::outcome::failed);
+    CHECK(res.error == "response body too large (over 100000 bytes)");
+    CHECK(res.body.empty());
+  }
+  // Within the cap, as before; and the client still works after the refusals.
+  o.max_response_bytes = 400'000;
+  client roomy{o};
+  for (const char* path : {"/big", "/big-chunked"}) {
+    CAPTURE(path);
+    response res = call_and_wait(roomy, get(server.url(path)));
+    REQUIRE(res.result == response::outcome::ok);
+    CHECK(res.body.size() >= 300'000);
+  }
+  response small = call_and_wait(c, get(server.url("/fail")));
+  CHECK(small.result == response::outcome::ok);
+  CHECK(small.status == 500);
 }
 
 TEST_CASE("a kept-alive connection the server dropped: the call goes again once, on a new one") {

@@ -8,11 +8,14 @@
 #include <doctest/doctest.h>
 
 #include <dirent.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <pthread.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -84,13 +87,15 @@ struct engine_fixture {
   std::unique_ptr<net::http_server> srv;
   int port = 0;
 
-  explicit engine_fixture(size_t keep_alive_max = 100000, int read_timeout_ms = 5000) {
+  explicit engine_fixture(size_t keep_alive_max = 100000, int read_timeout_ms = 5000,
+                          const std::function<void(net::http_server::options&)>& tune = {}) {
     net::http_server::options o;
     o.port = 0;
     o.pool_threads = 4;
     o.max_body_bytes = 4096;
     o.keep_alive_max_count = keep_alive_max;
     o.read_timeout_ms = read_timeout_ms;
+    if (tune) tune(o);
     srv = std::make_unique<net::http_server>(
         o, [this](const std::shared_ptr<net::exchange>& ex) { dispatch(ex); },
         // The engine's own errors: the status, and why as the body.
@@ -130,6 +135,8 @@ struct engine_fixture {
                         .count();
       ex->set_deadline(now_us + ms * 1000, text(504, "late"));
       park->add(ex);  // held, never answered
+    } else if (path == "/probe") {
+      ex->respond(text(200, "fine"));
     } else if (path == "/dropped") {
       // forgets its request
     } else {
@@ -177,7 +184,7 @@ TEST_CASE_FIXTURE(engine_fixture, "a deadline answers a request nobody answered,
 
 TEST_CASE_FIXTURE(engine_fixture, "a request dropped without an answer gets a 500, not a hang") {
   int fd = connect_loopback(port);
-  send_all(fd, "GET /dropped HTTP/1.1\r\n\r\n");
+  send_all(fd, "GET /dropped HTTP/1.1\r\nHost: x\r\n\r\n");
   std::string rest;
   auto r = read_response(fd, rest);
   CHECK(r.status == 500);
@@ -211,7 +218,7 @@ TEST_CASE_FIXTURE(engine_fixture, "requests waiting for their answers hold no th
 TEST_CASE_FIXTURE(engine_fixture,
                   "the dispatcher runs on the loop thread; run_blocking on the pool") {
   int fd = connect_loopback(port);
-  send_all(fd, "GET /inline HTTP/1.1\r\n\r\nGET /pooled HTTP/1.1\r\n\r\n");
+  send_all(fd, "GET /inline HTTP/1.1\r\nHost: x\r\n\r\nGET /pooled HTTP/1.1\r\nHost: x\r\n\r\n");
   std::string rest;
   CHECK(read_response(fd, rest).body == "mf.http");
   CHECK(read_response(fd, rest).body == "mf.http.pool");
@@ -240,7 +247,7 @@ TEST_CASE_FIXTURE(engine_fixture, "pipelined requests are answered in order") {
 TEST_CASE_FIXTURE(engine_fixture,
                   "a pipelined request waits in the buffer until the answer is out") {
   int fd = connect_loopback(port);
-  send_all(fd, "POST /later HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /big/2 HTTP/1.1\r\n\r\n");
+  send_all(fd, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nGET /big/2 HTTP/1.1\r\nHost: x\r\n\r\n");
   auto exs = park->wait_for(1);
   // The second request is not dispatched while the first is unanswered: no answer comes.
   ::timeval tv{0, 200'000};
@@ -323,7 +330,7 @@ TEST_CASE_FIXTURE(engine_fixture, "every answer has a Date, errors included") {
   };
   int fd = connect_loopback(port);
   send_all(fd,
-           "GET /big/1 HTTP/1.1\r\n\r\nGET /nowhere HTTP/1.1\r\n\r\nGET /dropped HTTP/1.1\r\n\r\n");
+           "GET /big/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\n\r\nGET /dropped HTTP/1.1\r\nHost: x\r\n\r\n");
   std::string rest;
   for (int status : {200, 404, 500}) {
     auto r = read_response(fd, rest);
@@ -332,7 +339,7 @@ TEST_CASE_FIXTURE(engine_fixture, "every answer has a Date, errors included") {
   }
   ::close(fd);
   // The engine's own error answers too.
-  for (const char* bad : {"GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n"}) {
+  for (const char* bad : {"GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n"}) {
     fd = connect_loopback(port);
     send_all(fd, bad);
     rest.clear();
@@ -379,21 +386,21 @@ TEST_CASE_FIXTURE(engine_fixture, "requests that cannot be read get an error ans
   std::vector<bad> cases = {
       {"GARBAGE\r\n\r\n", 400, "malformed request line (unread )"},
       {"GET /x HTTP/2.0\r\n\r\n", 505, "HTTP version not supported (unread )"},
-      {"POST /size HTTP/1.1\r\nContent-Length: 99999\r\n\r\n", 413,
+      {"POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\n\r\n", 413,
        "request body too large (unread POST)"},
-      {"POST /size HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,
+      {"POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,
        "transfer coding not supported (unread POST)"},
-      {"POST /size HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+      {"POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
        "both Content-Length and Transfer-Encoding (unread POST)"},
       // Beast alone would read this one's body as empty, and "x" as the next request.
-      {"POST /size HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nx", 400,
+      {"POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nx", 400,
        "invalid Transfer-Encoding (unread POST)"},
-      {"POST /size HTTP/1.1\r\nX: 1\r\n folded\r\n\r\n", 400, "folded header line (unread POST)"},
-      {"GET /a%zz HTTP/1.1\r\n\r\n", 400,
+      {"POST /size HTTP/1.1\r\nHost: x\r\nX: 1\r\n folded\r\n\r\n", 400, "folded header line (unread POST)"},
+      {"GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400,
        "malformed percent-encoding in the request target (unread GET)"},
-      {"GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n", 414,
+      {"GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n", 414,
        "request line too long (unread )"},
-      {"GET / HTTP/1.1\r\nX: " + std::string(70000, 'a') + "\r\n\r\n", 431,
+      {"GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(70000, 'a') + "\r\n\r\n", 431,
        "request header fields too large (unread GET)"},
   };
   for (auto& c : cases) {
@@ -414,7 +421,7 @@ TEST_CASE_FIXTURE(engine_fixture, "bytes of any kind never take the server down"
   std::mt19937 rng(20261123);
   const std::string valid =
       "POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-      "GET /big/5 HTTP/1.1\r\n\r\n";
+      "GET /big/5 HTTP/1.1\r\nHost: x\r\n\r\n";
   for (int i = 0; i < 300; ++i) {
     std::string bytes;
     if (i % 3 == 0) {
@@ -436,7 +443,7 @@ TEST_CASE_FIXTURE(engine_fixture, "bytes of any kind never take the server down"
     ::close(fd);
   }
   int fd = connect_loopback(port);
-  send_all(fd, "POST /size HTTP/1.1\r\nContent-Length: 2\r\n\r\nok");
+  send_all(fd, "POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok");
   std::string rest;
   auto r = read_response(fd, rest);
   CHECK(r.status == 200);
@@ -447,11 +454,11 @@ TEST_CASE_FIXTURE(engine_fixture, "bytes of any kind never take the server down"
 TEST_CASE("the most requests per connection, then Connection: close") {
   engine_fixture f(2);
   int fd = connect_loopback(f.port);
-  send_all(fd, "POST /size HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  send_all(fd, "POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
   std::string rest;
   auto r = read_response(fd, rest);
   CHECK(r.header("Connection").empty());
-  send_all(fd, "POST /size HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  send_all(fd, "POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
   r = read_response(fd, rest);
   CHECK(r.status == 200);
   CHECK(r.header("Connection") == "close");
@@ -463,7 +470,7 @@ TEST_CASE("a request that does not complete within the read timeout gets a 408")
   engine_fixture f(100000, 100);
   int fd = connect_loopback(f.port);
   auto t0 = std::chrono::steady_clock::now();
-  send_all(fd, "POST /size HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+  send_all(fd, "POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
   auto out = read_until_close(fd);
   CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(100));
   CHECK(out.rfind("HTTP/1.1 408 ", 0) == 0);
@@ -474,7 +481,7 @@ TEST_CASE("a request that does not complete within the read timeout gets a 408")
 TEST_CASE("stop() lets an answer in flight out, then closes") {
   engine_fixture f;
   int fd = connect_loopback(f.port);
-  send_all(fd, "POST /later HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  send_all(fd, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
   auto exs = f.park->wait_for(1);
   std::thread stopper([&] { f.srv->stop(); });
   exs[0]->respond(text(200, "last"));
@@ -487,7 +494,7 @@ TEST_CASE("stop() lets an answer in flight out, then closes") {
 
 TEST_CASE_FIXTURE(engine_fixture, "the pool grows for a burst even with a thread idle") {
   int warm = connect_loopback(port);  // one pool thread exists and is idle afterwards
-  send_all(warm, "GET /together/1 HTTP/1.1\r\n\r\n");
+  send_all(warm, "GET /together/1 HTTP/1.1\r\nHost: x\r\n\r\n");
   std::string rest;
   CHECK(read_response(warm, rest).status == 200);
   ::close(warm);
@@ -495,7 +502,7 @@ TEST_CASE_FIXTURE(engine_fixture, "the pool grows for a burst even with a thread
   std::vector<int> fds;
   for (int i = 0; i < 4; ++i) {
     fds.push_back(connect_loopback(port));
-    send_all(fds.back(), "GET /together/4 HTTP/1.1\r\n\r\n");
+    send_all(fds.back(), "GET /together/4 HTTP/1.1\r\nHost: x\r\n\r\n");
   }
   for (int fd : fds) {
     rest.clear();
@@ -520,7 +527,7 @@ TEST_CASE_FIXTURE(engine_fixture, "an HTTP/1.0 client asking for keep-alive is t
 TEST_CASE("stop() does not wait out its grace for an answer that finishes after it") {
   engine_fixture f;
   int fd = connect_loopback(f.port);
-  send_all(fd, "POST /later HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  send_all(fd, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
   auto exs = f.park->wait_for(1);
   // Answered before the stop, so with keep-alive; too big for the socket buffers while the
   // client does not read, so the write finishes after the stop.
@@ -534,6 +541,186 @@ TEST_CASE("stop() does not wait out its grace for an answer that finishes after 
   CHECK(out.find("Connection: close") == std::string::npos);  // it had promised keep-alive
   CHECK(out.size() > (32u << 20));
   ::close(fd);
+}
+
+namespace {
+
+// Polls `pred` every 10 ms for up to `ms`.
+template <typename F>
+bool within(int ms, F pred) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+int small_receive_buffer(int fd) {
+  int bytes = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  return fd;
+}
+
+}  // namespace
+
+TEST_CASE("a client that stops reading its answer is dropped after the send timeout") {
+  engine_fixture f(100000, 5000, [](net::http_server::options& o) { o.send_timeout_ms = 300; });
+  int fd = small_receive_buffer(connect_loopback(f.port));
+  // Far more than the socket buffers hold: the answer stalls in the engine.
+  send_all(fd, "GET /big/67108864 HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(within(2000, [&] { return f.srv->connections() == 1; }));
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(within(3000, [&] { return f.srv->connections() == 0; }));
+  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(150));
+  // What reaches the client ends short of the 64 MiB, with the close.
+  auto got = read_until_close(fd);
+  CHECK(got.size() < (64u << 20));
+  ::close(fd);
+
+  // A client that reads, however slowly, is not cut off.
+  fd = connect_loopback(f.port);
+  send_all(fd, "GET /big/4194304 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string all;
+  char buf[128 * 1024];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
+    all.append(buf, static_cast<size_t>(n));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(all.size() > (4u << 20));
+  CHECK(all.rfind("HTTP/1.1 200 ", 0) == 0);
+  ::close(fd);
+}
+
+TEST_CASE("over max_connections a new connection gets 503; the reserve serves probes") {
+  engine_fixture f(100000, 5000, [](net::http_server::options& o) {
+    o.max_connections = 3;
+    o.reserved_connections = 2;
+    o.probe_paths = {"/probe", "/later"};
+  });
+  std::vector<int> held;
+  for (int i = 0; i < 3; ++i) held.push_back(connect_loopback(f.port));
+  REQUIRE(within(2000, [&] { return f.srv->connections() == 3; }));
+
+  // Beyond the cap: any request but a probe gets 503 (JSON-free here: the fixture's error
+  // answer), Retry-After, and the close.
+  int fd = connect_loopback(f.port);
+  send_all(fd, "GET /size HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string rest;
+  auto r = read_response(fd, rest);
+  CHECK(r.status == 503);
+  CHECK(r.header("Retry-After") == "1");
+  CHECK(r.header("Connection") == "close");
+  CHECK(read_until_close(fd).empty());
+  ::close(fd);
+
+  // A probe is answered as usual, then its connection closes.
+  fd = connect_loopback(f.port);
+  send_all(fd, "GET /probe HTTP/1.1\r\nHost: x\r\n\r\n");
+  rest.clear();
+  r = read_response(fd, rest);
+  CHECK(r.status == 200);
+  CHECK(r.body == "fine");
+  CHECK(r.header("Connection") == "close");
+  ::close(fd);
+
+  // The reserve full of connections that asked nothing: the oldest gives its place (503).
+  int quiet1 = connect_loopback(f.port);
+  int quiet2 = connect_loopback(f.port);
+  REQUIRE(within(2000, [&] { return f.srv->connections() == 5; }));
+  fd = connect_loopback(f.port);
+  rest.clear();
+  auto evicted = read_response(quiet1, rest);
+  CHECK(evicted.status == 503);
+  send_all(fd, "GET /probe HTTP/1.1\r\nHost: x\r\n\r\n");
+  rest.clear();
+  CHECK(read_response(fd, rest).status == 200);
+  ::close(fd);
+  ::close(quiet1);
+  ::close(quiet2);
+  REQUIRE(within(3000, [&] { return f.srv->connections() == 3; }));
+
+  // The reserve busy with probes in flight: the next connection is refused at once.
+  int busy1 = connect_loopback(f.port);
+  send_all(busy1, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+  int busy2 = connect_loopback(f.port);
+  send_all(busy2, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto parked_ones = f.park->wait_for(2);
+  fd = connect_loopback(f.port);
+  auto refused = read_until_close(fd);
+  CHECK(refused.rfind("HTTP/1.1 503 ", 0) == 0);
+  ::close(fd);
+  for (auto& ex : parked_ones) ex->respond(text(200, "late"));
+  rest.clear();
+  CHECK(read_response(busy1, rest).status == 200);
+  ::close(busy1);
+  ::close(busy2);
+
+  // Below the cap again: connections are ordinary (kept alive).
+  for (int h : held) ::close(h);
+  REQUIRE(within(3000, [&] { return f.srv->connections() == 0; }));
+  fd = connect_loopback(f.port);
+  send_all(fd, "POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz");
+  rest.clear();
+  r = read_response(fd, rest);
+  CHECK(r.status == 200);
+  CHECK(r.header("Connection").empty());
+  ::close(fd);
+}
+
+TEST_CASE("request bodies share one budget; over it 503 with Retry-After; it comes back") {
+  engine_fixture f(100000, 5000,
+                   [](net::http_server::options& o) { o.max_inflight_body_bytes = 10000; });
+  std::string body(4000, 'b');
+  auto post = [&](const std::string& path) {
+    return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n" + body;
+  };
+  int a = connect_loopback(f.port);
+  send_all(a, post("/later"));
+  int b = connect_loopback(f.port);
+  send_all(b, post("/later"));
+  auto parked_ones = f.park->wait_for(2);
+  CHECK(f.srv->body_bytes_in_flight() == 8000);  // held while their requests are answered
+
+  int c = connect_loopback(f.port);
+  send_all(c, post("/size"));
+  std::string rest;
+  auto r = read_response(c, rest);
+  CHECK(r.status == 503);
+  CHECK(r.header("Retry-After") == "1");
+  CHECK(r.body.find("too many request bodies in flight") != std::string::npos);
+  ::close(c);
+  CHECK(f.srv->body_bytes_in_flight() == 8000);
+
+  for (auto& ex : parked_ones) ex->respond(text(200, "done"));
+  parked_ones.clear();
+  CHECK(within(2000, [&] { return f.srv->body_bytes_in_flight() == 0; }));
+  ::close(a);
+  ::close(b);
+
+  c = connect_loopback(f.port);
+  send_all(c, post("/size"));
+  rest.clear();
+  r = read_response(c, rest);
+  CHECK(r.status == 200);
+  CHECK(r.body == "size 4000");
+  ::close(c);
+
+  // A body left half sent holds its lease until its connection goes.
+  int d = connect_loopback(f.port);
+  send_all(d, "POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\nabc");
+  CHECK(within(2000, [&] { return f.srv->body_bytes_in_flight() == 4000; }));
+  ::close(d);
+  CHECK(within(2000, [&] { return f.srv->body_bytes_in_flight() == 0; }));
+}
+
+TEST_CASE("max_connections is lowered to fit the descriptor limit") {
+  engine_fixture f(100000, 5000,
+                   [](net::http_server::options& o) { o.max_connections = 100000000; });
+  rlimit files{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &files) == 0);
+  if (files.rlim_cur != RLIM_INFINITY)
+    CHECK(f.srv->max_connections() < static_cast<size_t>(files.rlim_cur));
 }
 
 TEST_SUITE_END();

@@ -35,7 +35,7 @@ TEST_CASE("pipelined requests come out one at a time, in order") {
   server_connection c(small_options());
   receive(c, "GET /a%20b/c?x=1&y=%2B+z HTTP/1.1\r\nHost: h\r\n\r\n"
              "POST /two HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc"
-             "HEAD /three HTTP/1.1\r\nConnection: close\r\n\r\n");
+             "HEAD /three HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   answer_shape shape;
   REQUIRE(c.next(0) == event::request);
   request r = c.take_request(shape);
@@ -70,7 +70,7 @@ TEST_CASE("pipelined requests come out one at a time, in order") {
 
 TEST_CASE("a request in pieces comes out once whole; its timer runs from its first byte") {
   server_connection c(small_options());
-  const std::string wire = "PUT /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+  const std::string wire = "PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
   CHECK_FALSE(c.mid_request());
   for (size_t i = 0; i + 1 < wire.size(); ++i) {
     receive(c, wire.substr(i, 1));
@@ -92,7 +92,7 @@ TEST_CASE("a request in pieces comes out once whole; its timer runs from its fir
 
 TEST_CASE("100 Continue once per request, only while its body is still to come") {
   server_connection c(small_options());
-  receive(c, "POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+  receive(c, "POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
   CHECK(c.next(0) == event::send_continue);
   CHECK(server_connection::continue_bytes() == "HTTP/1.1 100 Continue\r\n\r\n");
   CHECK(c.next(0) == event::idle);
@@ -103,29 +103,29 @@ TEST_CASE("100 Continue once per request, only while its body is still to come")
   answer_shape shape;
   CHECK(c.take_request(shape).body == "abcd");
   // The body came with the head: no interim answer.
-  receive(c, "POST /y HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nz");
+  receive(c, "POST /y HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nz");
   CHECK(c.next(0) == event::request);
   // Too large: the error, not 100 Continue.
   server_connection d(small_options());
-  receive(d, "POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n");
+  receive(d, "POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n");
   CHECK(d.next(0) == event::error);
   CHECK(d.error_status() == 413);
 }
 
 TEST_CASE("an unreadable request is an error with its status, text and what was read of it") {
   server_connection c(small_options());
-  receive(c, "DELETE /hri/x%2 HTTP/1.1\r\n\r\n");
+  receive(c, "DELETE /hri/x%2 HTTP/1.1\r\nHost: x\r\n\r\n");
   REQUIRE(c.next(0) == event::error);
   CHECK(c.error_status() == 400);
   CHECK(c.error_text() == "malformed percent-encoding in the request target");
-  receive(c, "GET /fine HTTP/1.1\r\n\r\n");
+  receive(c, "GET /fine HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(c.next(0) == event::error);  // it sticks: the connection ends here
   request r = c.unread();
   CHECK(r.method == "DELETE");
   CHECK(r.path == "/hri/x%2");  // as received: it cannot be decoded
 
   server_connection d(small_options());
-  receive(d, "GET /hri/a%20b HTTP/1.1\r\nBad Header: 1\r\n\r\n");
+  receive(d, "GET /hri/a%20b HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n");
   REQUIRE(d.next(0) == event::error);
   CHECK(d.error_status() == 400);
   CHECK(d.error_text() == "malformed header line");
@@ -141,7 +141,7 @@ TEST_CASE("the last request a connection may serve is answered with a close") {
   auto o = small_options();
   o.keep_alive_max_count = 2;
   server_connection c(o);
-  receive(c, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+  receive(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
   answer_shape shape;
   REQUIRE(c.next(0) == event::request);
   c.take_request(shape);
@@ -191,3 +191,48 @@ TEST_CASE("answer_bytes: keep-alive or close, HTTP/1.0 told, HEAD without its bo
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("an absolute-form target is served as its origin-form") {
+  // RFC 9112 3.2.2: a server must accept the form a client sends a proxy.
+  server_connection c(small_options());
+  receive(c, "GET http://example.com:8080/a%20b/c?x=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"
+             "GET HTTP://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n"
+             "GET https://example.com?q=2 HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  answer_shape shape;
+  REQUIRE(c.next(0) == event::request);
+  request r = c.take_request(shape);
+  CHECK(r.target == "http://example.com:8080/a%20b/c?x=1");
+  CHECK(r.raw_path == "/a%20b/c");
+  CHECK(r.path == "/a b/c");
+  CHECK(r.params == medflow::net::fields{{"x", "1"}});
+  REQUIRE(c.next(0) == event::request);
+  r = c.take_request(shape);
+  CHECK(r.raw_path == "/");
+  CHECK(r.path == "/");
+  REQUIRE(c.next(0) == event::request);
+  r = c.take_request(shape);
+  CHECK(r.path == "/");
+  CHECK(r.params == medflow::net::fields{{"q", "2"}});
+}
+
+TEST_CASE("a request's body lease goes to whoever takes the request") {
+  medflow::net::byte_budget budget(1000);
+  auto o = small_options();
+  o.limits.body_budget = &budget;
+  server_connection c(o);
+  receive(c, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
+  REQUIRE(c.next(0) == event::request);
+  answer_shape shape;
+  medflow::net::budget_lease lease;
+  request r = c.take_request(shape, &lease);
+  CHECK(r.body == "abc");
+  CHECK(lease.held() == 3);
+  CHECK(budget.used() == 3);
+  lease.release();
+  CHECK(budget.used() == 0);
+  // Not taken: released with the request.
+  receive(c, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab");
+  REQUIRE(c.next(0) == event::request);
+  c.take_request(shape);
+  CHECK(budget.used() == 0);
+}

@@ -51,13 +51,18 @@ class memory_log : public bus::log {
     throw std::logic_error("memory_log has no store");
   }
   std::vector<bus::record> fetch(const std::string& topic, int32_t partition, int64_t from,
-                                 size_t max) override {
+                                 size_t max, size_t max_bytes = bus::no_byte_cap) override {
     ++fetches;
     if (fail_fetch) throw std::runtime_error("bus down");
     auto& p = parts(topic).at(static_cast<size_t>(partition));
     std::vector<bus::record> out;
-    for (auto i = static_cast<size_t>(from); i < p.size() && out.size() < max; ++i)
+    size_t bytes = 0;
+    for (auto i = static_cast<size_t>(from); i < p.size() && out.size() < max; ++i) {
+      size_t n = bus::record_bytes(p[i]);
+      if (!bus::within_byte_cap(out.size(), bytes, n, max_bytes)) break;
+      bytes += n;
       out.push_back(p[i]);
+    }
     return out;
   }
   int64_t end_offset(const std::string& topic, int32_t partition) override {
