@@ -57,6 +57,14 @@ void daemon::start() {
   dbo.conn.busy_timeout_ms = static_cast<int>(cfg_.integer("store.busy_timeout_ms"));
   dbo.max_readers = static_cast<size_t>(cfg_.integer("store.readers"));
   dbo.group_commit_max = static_cast<size_t>(cfg_.integer("store.group_commit_max"));
+  auto check = cfg_.string("store.startup_check");
+  dbo.check = check == "off"    ? store::database::integrity_check::off
+              : check == "full" ? store::database::integrity_check::full
+                                : store::database::integrity_check::quick;
+  dbo.identity_marker = cfg_.boolean("store.identity_marker");
+  dbo.probe.space_file = (dir / "medflow.db.space-probe").string();
+  dbo.probe.bytes = static_cast<size_t>(cfg_.integer("store.disk_full_probe_bytes"));
+  dbo.probe.interval = std::chrono::milliseconds(cfg_.integer("store.disk_full_probe_ms"));
   db_ = std::make_unique<store::database>(dbo);
   std::vector<store::migration> migs = bus::embedded_log::migrations();
   for (auto& f : flows_) {
@@ -64,7 +72,11 @@ void daemon::start() {
     migs.insert(migs.end(), m.begin(), m.end());
   }
   db_->migrate(migs);
-  health_.add_check("store", [this] { return db_->healthy() ? "" : "database not readable"; });
+  health_.add_check("store", [this] {
+    if (!db_->healthy()) return std::string("database not readable");
+    auto why = db_->unwritable();
+    return why.empty() ? why : "cannot write: " + why;
+  });
   log::info("medflowd", "store ", dbo.path, " (WAL, synchronous=", dbo.conn.synchronous, ")");
 
   // -- actor system ----------------------------------------------------------------------------
@@ -123,6 +135,13 @@ void daemon::start() {
     log::info("medflowd", "bus: kafka at ", ko.brokers);
   } else {
     auto el = std::make_unique<bus::embedded_log>(*db_);
+    if (cfg_.string("store.startup_check") != "off") {
+      auto problems = el->verify();
+      if (!problems.empty())
+        throw std::runtime_error("the embedded bus in " + dbo.path + " is inconsistent: " +
+                                 problems + "; medflowd does not start on it. Stop medflowd, "
+                                 "restore " + dbo.path + " from a backup, then start again");
+    }
     auto retention_h = cfg_.integer("bus.embedded.retention_hours");
     if (retention_h > 0) {
       auto* raw = el.get();

@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <climits>
 #include <set>
+#include <tuple>
 
 namespace medflow::bus {
 
@@ -296,6 +298,61 @@ void embedded_log::notify(const std::string& topic, int32_t partition) {
 }
 
 std::string embedded_log::check() { return db_.healthy() ? "" : "database not readable"; }
+
+std::string embedded_log::verify() {
+  std::vector<std::string> problems;
+  auto r = db_.reader();
+  std::map<int64_t, std::pair<std::string, int32_t>> by_id;
+  {
+    std::lock_guard<std::mutex> g{meta_mutex_};
+    for (auto& [name, m] : meta_) by_id[m.id] = {name, m.partitions};
+  }
+  // Distinct topic ids of the records, one seek each.
+  int64_t after = INT64_MIN;
+  for (;;) {
+    auto q = r->prepare(
+        "SELECT topic_id FROM bus_records WHERE topic_id>? ORDER BY topic_id LIMIT 1");
+    q.bind_all(after);
+    if (!q.step()) break;
+    after = q.int64(0);
+    auto it = by_id.find(after);
+    if (it == by_id.end()) {
+      problems.push_back("records of topic id " + std::to_string(after) + ", which is no topic");
+      continue;
+    }
+    auto hi = r->prepare(
+        "SELECT part FROM bus_records WHERE topic_id=? ORDER BY part DESC LIMIT 1");
+    hi.bind_all(after);
+    auto lo = r->prepare("SELECT part FROM bus_records WHERE topic_id=? ORDER BY part LIMIT 1");
+    lo.bind_all(after);
+    if ((hi.step() && hi.int64(0) >= it->second.second) || (lo.step() && lo.int64(0) < 0))
+      problems.push_back("topic " + it->second.first + " has records outside its " +
+                         std::to_string(it->second.second) + " partitions");
+  }
+  // Committed offsets against the partition ends (only topics of this log: Kafka's offsets
+  // live in the same table and their records elsewhere).
+  std::map<std::string, int32_t> parts;
+  for (auto& [id, tp] : by_id) parts[tp.first] = tp.second;
+  std::vector<std::tuple<std::string, std::string, int32_t, int64_t>> offsets;
+  {
+    auto q = r->prepare("SELECT grp, topic, part, next FROM bus_offsets");
+    while (q.step())
+      offsets.emplace_back(q.text(0), q.text(1), static_cast<int32_t>(q.int64(2)), q.int64(3));
+  }
+  for (auto& [grp, topic, part, next] : offsets) {
+    auto it = parts.find(topic);
+    if (it == parts.end() || part < 0 || part >= it->second) continue;
+    auto end = end_offset(topic, part);
+    if (next > end)
+      problems.push_back("consumer group " + grp + " committed offset " + std::to_string(next) +
+                         " of " + topic + "/" + std::to_string(part) + ", but the partition ends at " +
+                         std::to_string(end) + " (records are missing)");
+  }
+  std::string out;
+  for (size_t i = 0; i < problems.size() && i < 10; ++i) out += (i ? "; " : "") + problems[i];
+  if (problems.size() > 10) out += "; and " + std::to_string(problems.size() - 10) + " more";
+  return out;
+}
 
 int64_t embedded_log::delete_older_than(int64_t cutoff_ms) {
   // Timestamps grow with offsets within a partition, so the old records are a prefix of it:

@@ -38,6 +38,11 @@ class embedded_log : public log {
                                       std::function<void()> wake) override;
   std::string check() override;
 
+  // The log's own consistency, checked at start (cheap: index seeks per topic and partition):
+  // no record of an unknown topic or outside its topic's partitions, and no consumer offset
+  // past the end of its partition (records it had read are gone). "" when consistent, else
+  // the problems found.
+  std::string verify();
   // Deletes records older than `cutoff_ms`; returns how many.
   int64_t delete_older_than(int64_t cutoff_ms);
   // Commits inside an open store transaction (writer thread).

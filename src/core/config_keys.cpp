@@ -60,6 +60,20 @@ const std::vector<config_key>& config_keys() {
       {"store.group_commit_max", k::integer, 1000,
        "most units of work committed together in one transaction", 1, 100000},
       {"store.readers", k::integer, 32, "most pooled read connections", 1, 1024},
+      {"store.startup_check", k::string, "quick",
+       "check of the database file at start, before anything is written: quick (PRAGMA "
+       "quick_check), full (PRAGMA integrity_check, slower) or off; a damaged file stops "
+       "start-up (README: storage honesty)",
+       {}, {}, {"off", "quick", "full"}},
+      {"store.identity_marker", k::boolean, true,
+       "keep the database's identity in medflow.db.identity beside it and refuse to start "
+       "on an empty or another database while the marker names the one that was there"},
+      {"store.disk_full_probe_ms", k::integer, 1000,
+       "after a write failed on a full disk (not ready, writes 507): how often to check "
+       "whether space returned", 10, 600000},
+      {"store.disk_full_probe_bytes", k::integer, 8388608,
+       "space that must be allocatable beside the database before writes are taken again",
+       0, 1073741824},
 
       // -- bus (topic log) --------------------------------------------------------------------
       {"bus.backend", k::string, "embedded",

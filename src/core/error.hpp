@@ -52,6 +52,18 @@ inline std::string describe(std::exception_ptr e) {
   }
 }
 
+// The HTTP status a caught failure maps to: an error_exception's own (e.g. 507 when the store's
+// disk is full), else 500.
+inline int status_of(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const error_exception& ex) {
+    return ex.err().status;
+  } catch (...) {
+    return 500;
+  }
+}
+
 // The completion of asynchronous durable work (a store unit, an offset commit, a record's
 // handling): called exactly once, from any thread, with nullptr once the work is durable or
 // with the failure.

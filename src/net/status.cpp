@@ -50,6 +50,7 @@ constexpr entry table[] = {
     {504, "Gateway Timeout", nullptr, nullptr},
     {505, "HTTP Version Not Supported", "http_version_not_supported",
      "HTTP version not supported"},
+    {507, "Insufficient Storage", nullptr, nullptr},
 };
 
 const entry* find(int status) {

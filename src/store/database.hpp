@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,13 +21,27 @@ struct migration {
   std::string sql;
 };
 
+// The database cannot be used as it is: damaged, or not the database this place held. The
+// message names the file and what to do; medflowd refuses to start with it.
+class unusable_database : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class database {
  public:
+  // What is checked when the file is opened, before anything is written to it.
+  enum class integrity_check { off, quick, full };  // PRAGMA quick_check / integrity_check
   struct options {
     std::string path;                  // the database file
     connection::options conn;
     size_t max_readers = 32;
     size_t group_commit_max = 1000;
+    integrity_check check = integrity_check::off;
+    // Keep the database's identity in a marker file beside it (<path>.identity) and refuse a
+    // database that is empty or another one while the marker names the one that was there.
+    bool identity_marker = false;
+    full_probe probe;                  // how the writer finds space again after a full disk
   };
 
   explicit database(options opts);
@@ -53,13 +68,25 @@ class database {
 
   writer& write() { return *writer_; }
   const std::string& path() const { return opts_.path; }
+  // The random id stored in the database (identity_marker only; "" otherwise).
+  const std::string& identity() const { return identity_; }
+  static std::string marker_path(const std::string& db_path) { return db_path + ".identity"; }
   // Quick liveness probe for /readyz.
   bool healthy();
+  // "" while the store can write; else why not (e.g. the disk is full).
+  std::string unwritable() const { return writer_ ? writer_->unwritable() : "store closed"; }
   // Stops the writer after committing what is queued.
   void close();
 
  private:
+  void inspect();
+  void check_integrity(connection& c);
+  void check_identity(bool empty, const std::string& db_id);
+  void keep_identity(connection& c);
+
   options opts_;
+  std::string identity_;
+  bool marker_present_ = false;
   std::unique_ptr<writer> writer_;
   std::mutex pool_mutex_;
   std::vector<std::unique_ptr<connection>> pool_;

@@ -3,6 +3,8 @@
 // refusals are values, see core/error.hpp).
 #pragma once
 
+#include "core/error.hpp"
+
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -24,6 +26,22 @@ class sqlite_error : public std::runtime_error {
  private:
   int code_;
 };
+
+// The store cannot write because its disk is full (SQLite's SQLITE_FULL). It is an error value
+// too (507 insufficient_storage), so a route that lets it pass answers 507 in its own format.
+class storage_full : public error_exception {
+ public:
+  explicit storage_full(std::string why)
+      : error_exception(error{507, "insufficient_storage", std::move(why), {}}) {}
+};
+
+// True for SQLITE_FULL (ENOSPC on a write, or max_page_count reached).
+inline bool is_full(int code) noexcept { return (code & 0xff) == SQLITE_FULL; }
+
+// The file is not a database or a page of it is damaged (SQLITE_CORRUPT, SQLITE_NOTADB).
+inline bool is_corrupt(int code) noexcept {
+  return (code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB;
+}
 
 class connection;
 

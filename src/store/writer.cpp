@@ -1,6 +1,12 @@
 #include "store/writer.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "core/clock.hpp"
 #include "core/error.hpp"
@@ -9,8 +15,12 @@
 
 namespace medflow::store {
 
-writer::writer(std::unique_ptr<connection> conn, size_t max_batch, std::string name)
-    : conn_(std::move(conn)), max_batch_(max_batch ? max_batch : 1), name_(std::move(name)) {
+writer::writer(std::unique_ptr<connection> conn, size_t max_batch, std::string name,
+               full_probe probe)
+    : conn_(std::move(conn)),
+      max_batch_(max_batch ? max_batch : 1),
+      name_(std::move(name)),
+      probe_(std::move(probe)) {
   auto& reg = metrics::registry::global();
   metrics::labels ls{{"writer", name_}};
   m_commits_ = &reg.get_counter("medflow_store_commits_total", "group commits", ls);
@@ -21,6 +31,10 @@ writer::writer(std::unique_ptr<connection> conn, size_t max_batch, std::string n
   m_commit_seconds_ =
       &reg.get_histogram("medflow_store_commit_seconds", "time to run and commit one group",
                          metrics::latency_buckets_seconds(), ls);
+  m_full_failures_ = &reg.get_counter("medflow_store_disk_full_total",
+                                      "commits that failed because the disk was full", ls);
+  reg.set_gauge_fn("medflow_store_unwritable", "1 while the store cannot write (disk full)", ls,
+                   [this] { return full_.load() ? 1.0 : 0.0; });
   reg.set_gauge_fn("medflow_store_queue_depth", "units of work waiting for the writer", ls,
                    [this] { return static_cast<double>(queue_depth()); });
   thread_ = std::thread([this] {
@@ -32,6 +46,7 @@ writer::writer(std::unique_ptr<connection> conn, size_t max_batch, std::string n
 writer::~writer() {
   stop();
   metrics::registry::global().remove_gauge_fn("medflow_store_queue_depth", {{"writer", name_}});
+  metrics::registry::global().remove_gauge_fn("medflow_store_unwritable", {{"writer", name_}});
 }
 
 void writer::submit(unit u, done_fn done) {
@@ -60,12 +75,89 @@ size_t writer::queue_depth() const {
   return queue_.size();
 }
 
+std::string writer::unwritable() const {
+  if (!full_.load()) return {};
+  std::lock_guard<std::mutex> g{mutex_};
+  return full_reason_;
+}
+
+std::exception_ptr writer::classify(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const sqlite_error& s) {
+    if (!is_full(s.code())) return e;
+    m_full_failures_->inc();
+    std::string why = "the disk of the database is full (" + std::string(s.what()) + ")";
+    if (!full_.load()) {  // only this thread changes full_
+      {
+        std::lock_guard<std::mutex> g{mutex_};
+        full_reason_ = why;
+      }
+      next_probe_us_ = clock::steady_us() + probe_.interval.count() * 1000;
+      full_ = true;
+      log::error("store", why, "; not ready, writes answer 507 until space returns");
+    }
+    return std::make_exception_ptr(storage_full(why));
+  } catch (...) {
+    return e;
+  }
+}
+
+void writer::probe_space() {
+  next_probe_us_ = clock::steady_us() + probe_.interval.count() * 1000;
+  std::string why;
+  if (!probe_.space_file.empty()) {
+    int fd = ::open(probe_.space_file.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      why = std::string("cannot create ") + probe_.space_file + ": " + std::strerror(errno);
+    } else {
+      int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(probe_.bytes));
+      ::close(fd);
+      ::unlink(probe_.space_file.c_str());
+      if (rc != 0) why = std::string("cannot allocate ") + std::to_string(probe_.bytes) +
+                         " bytes: " + std::strerror(rc);
+    }
+  }
+  if (why.empty()) {
+    // A write SQLite has to make durable: page 1, through the WAL, synced as configured.
+    try {
+      transaction t{*conn_};
+      int64_t v = 0;
+      {
+        auto q = conn_->prepare("PRAGMA user_version");
+        if (q.step()) v = q.int64(0);
+      }
+      conn_->exec("PRAGMA user_version=" + std::to_string(v));
+      t.commit();
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+  }
+  if (!why.empty()) {
+    log::debug("store", "still no space to write: ", why);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> g{mutex_};
+    full_reason_.clear();
+  }
+  full_ = false;
+  log::info("store", "the store can write again");
+}
+
 void writer::loop() {
   std::vector<item> batch;
   for (;;) {
+    if (full_.load() && clock::steady_us() >= next_probe_us_) probe_space();
     {
       std::unique_lock<std::mutex> lk{mutex_};
-      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      auto woken = [&] { return stopping_ || !queue_.empty(); };
+      if (full_.load()) {
+        auto wait_us = std::max<int64_t>(0, next_probe_us_ - clock::steady_us());
+        if (!cv_.wait_for(lk, std::chrono::microseconds(wait_us), woken)) continue;  // probe
+      } else {
+        cv_.wait(lk, woken);
+      }
       if (queue_.empty()) return;  // stopping and drained
       size_t n = std::min(max_batch_, queue_.size());
       batch.clear();
@@ -95,7 +187,7 @@ void writer::run_batch(std::vector<item>& batch) {
           sp.release();
           it.hooks = std::move(unit_tx.hooks_);
         } catch (...) {
-          it.err = std::current_exception();
+          it.err = classify(std::current_exception());
           m_units_failed_->inc();
           if (!conn_->in_transaction()) {
             // SQLite rolled the whole transaction back: the earlier units lost their writes.
@@ -108,7 +200,7 @@ void writer::run_batch(std::vector<item>& batch) {
       }
       if (next == batch.size()) t.commit();
     } catch (...) {
-      auto e = std::current_exception();
+      auto e = classify(std::current_exception());
       for (size_t j = begin_idx; j < next; ++j)
         if (!batch[j].err) batch[j].err = e;
       log::error("store", "commit failed: ", describe(e));

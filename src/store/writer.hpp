@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -47,11 +48,22 @@ class writer_stopped : public std::runtime_error {
   writer_stopped() : std::runtime_error("store writer is stopped") {}
 };
 
+// How the writer finds out that a full disk has space again. After a write failed with
+// SQLITE_FULL the writer is "full" (unwritable() says why) until a probe, every `interval`,
+// allocates `bytes` in `space_file` (a scratch file beside the database, removed at once) and
+// commits a transaction. An empty `space_file` probes with the transaction only.
+struct full_probe {
+  std::string space_file;
+  size_t bytes = 8 << 20;
+  std::chrono::milliseconds interval{1000};
+};
+
 class writer {
  public:
   using unit = std::function<void(tx&)>;
 
-  writer(std::unique_ptr<connection> conn, size_t max_batch, std::string name = "main");
+  writer(std::unique_ptr<connection> conn, size_t max_batch, std::string name = "main",
+         full_probe probe = {});
   ~writer();
   writer(const writer&) = delete;
   writer& operator=(const writer&) = delete;
@@ -89,6 +101,8 @@ class writer {
   void stop();
   size_t queue_depth() const;
   uint64_t commits() const { return commits_; }
+  // "" while the store can write; else why not (the disk is full), until a probe succeeds.
+  std::string unwritable() const;
 
  private:
   struct item {
@@ -99,6 +113,9 @@ class writer {
   };
   void loop();
   void run_batch(std::vector<item>& batch);
+  // A failure that is a full disk becomes storage_full (and the writer full); others pass.
+  std::exception_ptr classify(std::exception_ptr e);
+  void probe_space();
 
   std::unique_ptr<connection> conn_;
   size_t max_batch_;
@@ -112,6 +129,11 @@ class writer {
   metrics::histogram* m_batch_size_;
   metrics::histogram* m_commit_seconds_;
   std::string name_;
+  full_probe probe_;
+  std::atomic<bool> full_{false};
+  std::string full_reason_;             // guarded by mutex_
+  int64_t next_probe_us_ = 0;           // writer thread only
+  metrics::counter* m_full_failures_;
   std::thread thread_;
 };
 

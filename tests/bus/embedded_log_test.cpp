@@ -177,3 +177,31 @@ TEST_CASE("a read stops before its byte cap; the first record comes whatever its
   REQUIRE(recs.size() == 1);
   CHECK(recs[0].offset == 9);
 }
+
+TEST_CASE("verify: a consistent log passes; lost records and stray partitions are named") {
+  fixture f;
+  f.log->create_topic("t", 2);
+  std::vector<message> ms;
+  for (int i = 0; i < 10; ++i) ms.push_back({"t", std::nullopt, "v" + std::to_string(i), {}, 0});
+  f.log->append(ms);
+  f.log->commit("g", "t", 0, 10);
+  f.log->commit("g", "t", 1, 0);
+  f.log->commit("other", "kafka-only-topic", 0, 99);  // not a topic of this log: not judged
+  CHECK(f.log->verify() == "");
+
+  SUBCASE("records a consumer had read are gone") {
+    f.db->write().run([](store::tx& t) { t.conn.exec("DELETE FROM bus_records WHERE off >= 6"); });
+    CHECK(f.log->verify() ==
+          "consumer group g committed offset 10 of t/0, but the partition ends at 6 (records are "
+          "missing)");
+  }
+  SUBCASE("records outside the topic's partitions") {
+    f.db->write().run([](store::tx& t) { t.conn.exec("UPDATE bus_records SET part=5 WHERE off=3"); });
+    CHECK(f.log->verify().find("topic t has records outside its 2 partitions") != std::string::npos);
+  }
+  SUBCASE("records of no topic") {
+    f.db->write().run([](store::tx& t) { t.conn.exec("DELETE FROM bus_topics"); });
+    f.open();
+    CHECK(f.log->verify().find("which is no topic") != std::string::npos);
+  }
+}

@@ -10,6 +10,7 @@ E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/medflow-e2e.XXXXXX")
 MF_PID=""
 MF_URL=""
 BG_PIDS=()
+CLEANUP_HOOKS=()  # commands run at exit once the processes are gone (e.g. an umount)
 TEST_NAME=$(basename "$0" .sh)
 
 cleanup() {
@@ -18,6 +19,7 @@ cleanup() {
     kill -9 "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
+  for h in "${CLEANUP_HOOKS[@]}"; do eval "$h" || true; done
   if [ $rc -ne 0 ] && [ -f "$E2E_TMP/medflowd.err" ]; then
     echo "--- medflowd stderr (last 40 lines) ---"
     tail -n 40 "$E2E_TMP/medflowd.err"

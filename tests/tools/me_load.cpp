@@ -5,10 +5,14 @@
 // medflowd can be killed at any moment.
 //
 //   me_load setup  URL PATIENTS            registries: legal entity, doctor, persons
-//   me_load run    URL PATIENTS UPDATES JOURNAL THREADS
+//   me_load run    URL PATIENTS UPDATES JOURNAL THREADS [STOP_FILE [PAUSE_MS]]
 //                                          journal: one line per 202/200 answer:
-//                                          "<patient> <k> <job id>" (k = 0 for the create)
+//                                          "<patient> <k> <job id>" (k = 0 for the create);
+//                                          stops early once STOP_FILE exists; PAUSE_MS
+//                                          between a thread's jobs paces the load
 //   me_load wait   URL JOURNAL             until no journaled job is pending (60 s at most)
+//   me_load wait_db DB SECONDS             until no job at all is pending, read from the
+//                                          database (for long journals)
 //   me_load verify URL DB JOURNAL          every journaled job finished exactly once; each
 //                                          patient's episode equals its jobs applied in order
 #include "core/log.hpp"
@@ -20,9 +24,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -76,19 +82,26 @@ httplib::Headers consumer_headers() {
   return {{"x-consumer-id", user}, {"x-consumer-metadata", "{\"client_id\":\"" + le + "\"}"}};
 }
 
-// Sends until an HTTP answer arrives (medflowd may be down or restarting).
+// Sends until an HTTP answer arrives (medflowd may be down or restarting), on a kept-alive
+// connection per thread, replaced after a failure.
 httplib::Result send(const endpoint& ep, const std::string& method, const std::string& path,
                      const std::string& body) {
+  thread_local std::unique_ptr<httplib::Client> client;
   for (;;) {
-    httplib::Client cli(ep.host, ep.port);
-    cli.set_connection_timeout(2);
-    cli.set_tcp_nodelay(true);
-    cli.set_read_timeout(10);
+    if (!client) {
+      client = std::make_unique<httplib::Client>(ep.host, ep.port);
+      client->set_connection_timeout(2);
+      client->set_tcp_nodelay(true);
+      client->set_read_timeout(10);
+      client->set_keep_alive(true);
+    }
+    auto& cli = *client;
     httplib::Result r = method == "POST"    ? cli.Post(path.c_str(), consumer_headers(), body, "application/json")
                         : method == "PATCH" ? cli.Patch(path.c_str(), consumer_headers(), body, "application/json")
                         : method == "PUT"   ? cli.Put(path.c_str(), consumer_headers(), body, "application/json")
                                             : cli.Get(path.c_str(), consumer_headers());
     if (r) return r;
+    client.reset();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
@@ -108,7 +121,8 @@ int setup(const endpoint& ep, int patients) {
   return 0;
 }
 
-int run(const endpoint& ep, int patients, int updates, const std::string& journal, int threads) {
+int run(const endpoint& ep, int patients, int updates, const std::string& journal, int threads,
+        const std::string& stop_file = "", int pause_ms = 0) {
   std::ofstream out(journal, std::ios::app);
   std::mutex out_mutex;
   std::atomic<int> next_patient{0};
@@ -116,6 +130,8 @@ int run(const endpoint& ep, int patients, int updates, const std::string& journa
     for (int i = next_patient++; i < patients; i = next_patient++) {
       auto pid = patient_id(i), eid = episode_id(i);
       for (int k = 0; k <= updates; ++k) {
+        if (!stop_file.empty() && std::filesystem::exists(stop_file)) return;
+        if (pause_ms > 0 && k > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
         auto submit = [&]() -> httplib::Result {
         if (k == 0) {
           json body = {{"id", eid},
@@ -209,6 +225,12 @@ int verify(const std::string& db_path, const std::string& journal) {
   auto problem = [&](const std::string& what) {
     if (++failures <= 20) std::cerr << "FAIL: " << what << "\n";
   };
+  // Changes per job in one pass (me_resource_changes has no index on job_id).
+  std::map<std::string, int64_t> changes_of;
+  {
+    auto q = rd->prepare("SELECT job_id, count(*) FROM me_resource_changes GROUP BY job_id");
+    while (q.step()) changes_of[q.text(0)] = q.int64(1);
+  }
   for (auto& id : jobs) {
     auto q = rd->prepare("SELECT status, status_code FROM me_jobs WHERE id=?");
     q.bind_all(id);
@@ -217,10 +239,8 @@ int verify(const std::string& db_path, const std::string& journal) {
       continue;
     }
     auto status = q.int64(0);
-    auto changes = rd->prepare("SELECT count(*) FROM me_resource_changes WHERE job_id=?");
-    changes.bind_all(id);
-    changes.step();
-    auto n = changes.int64(0);
+    auto found = changes_of.find(id);
+    auto n = found == changes_of.end() ? 0 : found->second;
     if (status == 0) problem("job " + id + " is still pending");
     if (status == 1 && n != 1) problem("job " + id + " processed with " + std::to_string(n) + " changes");
     if (status != 1 && n != 0) problem("job " + id + " failed but left " + std::to_string(n) + " changes");
@@ -246,17 +266,41 @@ int verify(const std::string& db_path, const std::string& journal) {
   return failures ? 1 : 0;
 }
 
+int wait_db(const std::string& db_path, int seconds) {
+  using namespace medflow;
+  store::connection c{db_path, store::connection::mode::read_only, {}};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  for (;;) {
+    int64_t pending = 0;
+    {
+      auto q = c.prepare("SELECT count(*) FROM me_jobs WHERE status=0");
+      if (q.step()) pending = q.int64(0);
+    }
+    if (pending == 0) {
+      std::cout << "no job pending\n";
+      return 0;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::cerr << pending << " jobs still pending after " << seconds << " s\n";
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   medflow::log::set_level(medflow::log::level::error);
   std::vector<std::string> a(argv + 1, argv + argc);
   if (a.size() == 3 && a[0] == "setup") return setup(parse_url(a[1]), std::stoi(a[2]));
-  if (a.size() == 6 && a[0] == "run")
-    return run(parse_url(a[1]), std::stoi(a[2]), std::stoi(a[3]), a[4], std::stoi(a[5]));
+  if (a.size() >= 6 && a.size() <= 8 && a[0] == "run")
+    return run(parse_url(a[1]), std::stoi(a[2]), std::stoi(a[3]), a[4], std::stoi(a[5]),
+               a.size() > 6 ? a[6] : "", a.size() > 7 ? std::stoi(a[7]) : 0);
+  if (a.size() == 3 && a[0] == "wait_db") return wait_db(a[1], std::stoi(a[2]));
   if (a.size() == 3 && a[0] == "wait") return wait_all(parse_url(a[1]), a[2]);
   if (a.size() == 3 && a[0] == "verify") return verify(a[1], a[2]);
-  std::cerr << "usage: me_load setup URL N | run URL N UPDATES JOURNAL THREADS | wait URL JOURNAL"
-               " | verify DB JOURNAL\n";
+  std::cerr << "usage: me_load setup URL N | run URL N UPDATES JOURNAL THREADS [STOP [PAUSE_MS]]"
+               " | wait URL JOURNAL | wait_db DB SECONDS | verify DB JOURNAL\n";
   return 2;
 }

@@ -113,7 +113,7 @@ void flush(self_ptr self) {
   auto me = caf::actor_cast<caf::actor>(self);
   st.svc->apply(std::move(c), [me, dones, replies](std::exception_ptr e) {
     for (auto& d : *dones) d(e);
-    for (auto& r : *replies) r(e ? 500 : 200, medflow::describe(e));
+    for (auto& r : *replies) r(e ? medflow::status_of(e) : 200, medflow::describe(e));
     caf::anon_send(me, flush_atom::value, e == nullptr);
   });
 }

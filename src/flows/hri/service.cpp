@@ -101,6 +101,7 @@ result<stream_row> service::create_stream(const std::string& tenant, const std::
     }
     if (dynamic_cast<const bus::topic_exists*>(&e))
       return error::conflict("topic '" + current + "' already exists");
+    if (auto* ee = dynamic_cast<const error_exception*>(&e)) return ee->err();  // e.g. disk full
     return error::internal(e.what());
   }
 }
