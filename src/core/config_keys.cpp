@@ -93,6 +93,10 @@ const std::vector<config_key>& config_keys() {
        "failed attempts after which a job ends failed_with_error and is dead-lettered", 1, 100},
       {"medical_events.job_eta_ms", k::integer, 600000,
        "the eta a new job announces (the reference meant 10 minutes)", 0, 86400000},
+      {"medical_events.job_location", k::boolean, false,
+       "GET /api/jobs/:id of a processed job: false answers 303 with its links and no Location "
+       "header, as eHealth does; true adds Location (the first link) and answers 200 when there "
+       "is no link"},
       {"medical_events.job_ttl_days", k::integer, 7,
        "finished jobs older than this are deleted (pending ones never)", 1, 3650},
       {"medical_events.approval_ttl_hours", k::integer, 12,
