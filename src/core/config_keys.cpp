@@ -117,6 +117,9 @@ const std::vector<config_key>& config_keys() {
        31536000000},
       {"hri.adopt_existing_topics", k::boolean, false,
        "creating a stream whose topics already exist (same partitions) registers it instead of 409"},
+      {"hri.topic_grants", k::string, "",
+       "topics a tenant's batches may name beyond its own namespace ingest.<tenant>.*: "
+       "<tenant>:<topic> pairs, comma separated (any other topic: 403)"},
       {"hri.auth.disabled", k::boolean, false,
        "development only: accept /hri requests without a token (integrator NoAuthUnkIntegrator)"},
       {"hri.auth.hs256_secret", k::string, "", "secret of HS256 tokens (empty: HS256 refused)"},
