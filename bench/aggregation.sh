@@ -30,5 +30,6 @@ echo "{\"permissions\":[${perms%,}],\"routes\":[${routes%,}]}" >"$dir/agg/tak.js
 # shellcheck disable=SC2086  # MEDFLOWD_ARGS holds several words
 start_medflowd "$dir/data" --set aggregation.services_dir="$dir/agg" \
   --set aggregation.tak_file="$dir/agg/tak.json" --set http.threads=$((clients + 56)) \
+  --set aggregation.auth.disabled=true \
   ${MEDFLOWD_ARGS:-}
 build/bench/agp_bench "$medflowd_url" "$medflowd_pid" --clients "$clients" --seconds "$secs" --fake "http://127.0.0.1:$fport" ${AGP_BENCH_ARGS:-}

@@ -25,7 +25,8 @@
 //   messages: actors/hri/messages.hpp
 //
 // Aggregation (queries): one short-lived group of actors per request:
-//   HTTP ──fan-out callback──▶ splitter ──spawns──▶ aggregator + one source_worker per source
+//   HTTP ──run_lookup callback──▶ lookup (index lookup, request list) ──fan-out callback──▶
+//   splitter ──spawns──▶ aggregator + one source_worker per source
 //   source_worker ──http_client──▶ (call_done, via completion_runner) ──▶ source_worker
 //   source_worker ──(src_done)──▶ aggregator ──reply──▶ HTTP responder
 //   messages: actors/aggregation/messages.hpp

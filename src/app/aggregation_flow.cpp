@@ -1,10 +1,12 @@
 #include "app/aggregation_flow.hpp"
 
+#include "actors/aggregation/lookup.hpp"
 #include "actors/aggregation/splitter.hpp"
 #include "actors/completion_runner.hpp"
 #include "actors/periodic.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
+#include "core/jwt.hpp"
 #include "core/log.hpp"
 #include "flows/aggregation/service.hpp"
 #include "http/aggregation_routes.hpp"
@@ -62,6 +64,7 @@ class aggregation_flow : public flow {
     s.index_url = rt.cfg.string("aggregation.engagement_index.url");
     s.index_sender_id = rt.cfg.string("aggregation.engagement_index.sender_id");
     s.index_timeout_ms = limits.service_ms;
+    s.max_engagements = static_cast<size_t>(rt.cfg.integer("aggregation.max_engagements"));
     // A request's fan-out: a splitter starts its aggregator and source workers.
     auto* sys = &rt.sys;
     auto* http = http_.get();
@@ -71,7 +74,9 @@ class aggregation_flow : public flow {
       job->http = http;
       sys->spawn(actors::splitter, std::shared_ptr<const actors::fan_out>(std::move(job)));
     };
-    svc_ = std::make_unique<agg::service>(std::move(catalog), s, rt.db, http, fan_out);
+    // A request's index lookup and request list run on a lookup actor, off the HTTP threads.
+    svc_ = std::make_unique<agg::service>(std::move(catalog), s, rt.db, http, fan_out,
+                                          actors::run_on_lookup(rt.sys));
 
     // One sweeper for the answer caches of every service that caches.
     if (auto every = svc_->sweep_interval_ms()) {
@@ -82,10 +87,26 @@ class aggregation_flow : public flow {
     }
     log::info("aggregation", svc_->services().size(), " aggregating services, engagement index ",
               s.index_url.empty() ? std::string("local") : s.index_url);
-    http::add_aggregation_routes(rt.http, *svc_);
+    // Writes to the engagement index need a token with the scope agp_admin.
+    if (!rt.cfg.boolean("aggregation.auth.disabled")) {
+      jwt::verifier_options vo;
+      vo.hs256_secret = rt.cfg.string("aggregation.auth.hs256_secret");
+      vo.public_keys_file = rt.cfg.string("aggregation.auth.public_keys_file");
+      vo.issuer = rt.cfg.string("aggregation.auth.issuer");
+      vo.audience = rt.cfg.string("aggregation.auth.audience");
+      if (vo.hs256_secret.empty() && vo.public_keys_file.empty())
+        log::warn("aggregation",
+                  "authentication is on but no keys are configured: every engagement index "
+                  "write will be refused (set aggregation.auth.hs256_secret or "
+                  "aggregation.auth.public_keys_file, or aggregation.auth.disabled=true for "
+                  "development)");
+      index_writers_ = std::make_unique<jwt::verifier>(vo);
+    }
+    http::add_aggregation_routes(rt.http, *svc_, index_writers_.get());
   }
 
  private:
+  std::unique_ptr<jwt::verifier> index_writers_;
   std::unique_ptr<net::http_client::client> http_;
   std::unique_ptr<agg::service> svc_;
 };

@@ -33,6 +33,10 @@ class hri_flow : public flow {
     s.completion_delay_ms = rt.cfg.integer("hri.completion_delay_ms");
     s.stuck_timeout_ms = rt.cfg.integer("hri.stuck_timeout_ms");
     s.adopt_existing_topics = rt.cfg.boolean("hri.adopt_existing_topics");
+    auto grants = hri::parse_topic_grants(rt.cfg.string("hri.topic_grants"));
+    if (!grants)
+      throw std::runtime_error("invalid value for hri.topic_grants: " + grants.err().message);
+    s.granted_topics = std::move(*grants);
     svc_ = std::make_shared<hri::service>(rt.db, rt.bus, s);
 
     if (!rt.cfg.boolean("hri.auth.disabled")) {

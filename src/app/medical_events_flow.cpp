@@ -24,6 +24,7 @@ class medical_events_flow : public flow {
     me::settings s;
     s.partitions = static_cast<int32_t>(rt.cfg.integer("medical_events.partitions"));
     s.job_eta_ms = rt.cfg.integer("medical_events.job_eta_ms");
+    s.job_location = rt.cfg.boolean("medical_events.job_location");
     s.job_ttl_days = rt.cfg.integer("medical_events.job_ttl_days");
     s.approval_ttl_hours = rt.cfg.integer("medical_events.approval_ttl_hours");
     s.person_events_partitions =

@@ -64,6 +64,17 @@ std::string compact_ts(int64_t ms) {
   return format_utc("%04d%02d%02d%02d%02d%02d", floor_div(ms, 1000), 0);
 }
 
+std::string compact_local_ts(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(floor_div(ms, 1000));
+  std::tm tm{};
+  // localtime_r reads TZ once per process (tzset); unlike localtime it needs no static buffer.
+  localtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
 std::string date(int64_t ms) {
   auto tm = utc(floor_div(ms, 1000));
   char buf[64];

@@ -22,6 +22,9 @@ std::string iso8601_ms(int64_t ms);
 std::string iso8601_us(int64_t us);
 // yyyyMMddHHmmss in UTC: AgP's timestamp format.
 std::string compact_ts(int64_t ms);
+// yyyyMMddHHmmss in the process's local time (TZ), as AgP's ProcessingStatusUtil writes
+// lastSuccessfulSynch / lastUnsuccessfulSynch.
+std::string compact_local_ts(int64_t ms);
 // YYYY-MM-DD
 std::string date(int64_t ms);
 

@@ -131,6 +131,10 @@ const std::vector<config_key>& config_keys() {
        "failed attempts after which a job ends failed_with_error and is dead-lettered", 1, 100},
       {"medical_events.job_eta_ms", k::integer, 600000,
        "the eta a new job announces (the reference meant 10 minutes)", 0, 86400000},
+      {"medical_events.job_location", k::boolean, false,
+       "GET /api/jobs/:id of a processed job: false answers 303 with its links and no Location "
+       "header, as eHealth does; true adds Location (the first link) and answers 200 when there "
+       "is no link"},
       {"medical_events.job_ttl_days", k::integer, 7,
        "finished jobs older than this are deleted (pending ones never)", 1, 3650},
       {"medical_events.approval_ttl_hours", k::integer, 12,
@@ -151,6 +155,9 @@ const std::vector<config_key>& config_keys() {
        31536000000},
       {"hri.adopt_existing_topics", k::boolean, false,
        "creating a stream whose topics already exist (same partitions) registers it instead of 409"},
+      {"hri.topic_grants", k::string, "",
+       "topics a tenant's batches may name beyond its own namespace ingest.<tenant>.*: "
+       "<tenant>:<topic> pairs, comma separated (any other topic: 403)"},
       {"hri.auth.disabled", k::boolean, false,
        "development only: accept /hri requests without a token (integrator NoAuthUnkIntegrator)"},
       {"hri.auth.hs256_secret", k::string, "", "secret of HS256 tokens (empty: HS256 refused)"},
@@ -174,6 +181,20 @@ const std::vector<config_key>& config_keys() {
        "find-content URL of an external engagement index (empty: the local one)"},
       {"aggregation.engagement_index.sender_id", k::string, "SKLTP",
        "x-vp-sender-id towards an external engagement index"},
+      {"aggregation.auth.disabled", k::boolean, false,
+       "development only: accept engagement index writes (update, process-notification) "
+       "without a token"},
+      {"aggregation.auth.hs256_secret", k::string, "",
+       "secret of HS256 tokens of engagement index writers (empty: HS256 refused)"},
+      {"aggregation.auth.public_keys_file", k::string, "",
+       "PEM public keys or a JWKS file for RS256 / ES256 tokens of engagement index writers"},
+      {"aggregation.auth.issuer", k::string, "",
+       "required iss of index writers' tokens (empty: not checked)"},
+      {"aggregation.auth.audience", k::string, "",
+       "required aud of index writers' tokens (empty: not checked)"},
+      {"aggregation.max_engagements", k::integer, 10000,
+       "most engagements one index lookup may find (local or external); more fails the request "
+       "with 502 engagement_index_too_large", 1, 1000000},
       {"aggregation.io_threads", k::integer, 0,
        "I/O threads of the source calls (0: one per core, at most 8)", 0, 64},
       {"aggregation.native_http", k::boolean, true,

@@ -1,5 +1,8 @@
 #include "http/aggregation_routes.hpp"
 
+#include "core/clock.hpp"
+#include "core/jwt.hpp"
+#include "core/strings.hpp"
 #include "http/server.hpp"
 
 namespace medflow::http {
@@ -30,12 +33,64 @@ void aggregated_request(agg::service& svc, const net::request& req, const std::s
   svc.request(name, {req.headers.begin(), req.headers.end()}, req.body, std::move(r));
 }
 
+// Writes to the engagement index need a bearer token (RFC 6750) with the scope agp_admin, as
+// tenants and streams need hri_admin: whoever may write engagements decides which source
+// systems every aggregated request calls. 401 without a valid token, 403 without the scope.
+bool authorized_writer(const jwt::verifier* writers, const net::request& req,
+                       net::response& res) {
+  if (!writers) return true;
+  auto refuse = [&](int status, const char* code, std::string message, const char* challenge) {
+    if (challenge) res.set_header("WWW-Authenticate", challenge);
+    send_error(res, {status, code, std::move(message), {}});
+    return false;
+  };
+  const char* realm = "Bearer realm=\"medflow\", scope=\"agp_admin\"";
+  auto header = req.header("Authorization");
+  if (header.empty())
+    return refuse(401, "unauthorized",
+                  "the engagement index takes writes with a bearer token (Authorization: Bearer "
+                  "<JWT> with the scope agp_admin) only",
+                  realm);
+  std::string_view token = header;
+  if (token.size() < 7 || !strings::iequals(token.substr(0, 7), "Bearer "))
+    return refuse(401, "unauthorized", "the Authorization header must be \"Bearer <JWT>\"",
+                  realm);
+  auto claims = writers->verify(std::string(token.substr(7)), clock::now_ms() / 1000);
+  if (!claims)
+    return refuse(401, "unauthorized", "invalid bearer token: " + claims.err().message,
+                  "Bearer realm=\"medflow\", error=\"invalid_token\"");
+  if (!claims->has_scope(index_writer_scope))
+    return refuse(403, "forbidden",
+                  std::string("the token's scopes do not include ") + index_writer_scope,
+                  "Bearer realm=\"medflow\", error=\"insufficient_scope\", scope=\"agp_admin\"");
+  return true;
+}
+
+// Update and ProcessNotification carry the same engagement transactions; both are applied to
+// the local index, all or nothing.
+handler index_write(agg::service* api, const jwt::verifier* writers) {
+  return [api, writers](const net::request& req, net::response& res, const params&) {
+    if (!authorized_writer(writers, req, res)) return;
+    if (!api->local())
+      return send_error(res, {409, "external_index",
+                              "the engagement index is external; update it there", {}});
+    auto body = parse_json_body(req);
+    if (!body) return send_error(res, body.err());
+    auto done = api->local()->update(*body);
+    if (!done) return send_error(res, done.err());
+    send_json(res, 200,
+              {{"resultCode", "OK"}, {"upserted", done->first}, {"deleted", done->second}});
+  };
+}
+
 }  // namespace
 
-void add_aggregation_routes(server& srv, agg::service& svc) {
+void add_aggregation_routes(server& srv, agg::service& svc, const jwt::verifier* index_writers) {
   auto* api = &svc;
-  // With the local index a request only reads SQLite before its fan-out: it runs on the
-  // connection's own thread. An external index is an HTTP call: that one runs on the pool.
+  // With the local index the route only checks the request on the connection's own thread;
+  // the lookup (SQLite, as many engagements as the patient has, up to
+  // aggregation.max_engagements) runs on an actor. An external index is an HTTP call: the
+  // route runs on the pool, and the lookup with it.
   srv.add_async(
       "POST", "/aggregation/{service}",
       [api](const net::request& req, const params& ps, responder respond) {
@@ -45,7 +100,8 @@ void add_aggregation_routes(server& srv, agg::service& svc) {
        "status per source",
        "aggregation", {{"type", "object"}},
        {{200, "the aggregated list and processingStatus"}, {400, "missing headers or bad body"},
-        {404, "unknown service"}, {502, "engagement index failed"},
+        {404, "unknown service"},
+        {502, "engagement index failed, or found more than aggregation.max_engagements"},
         {504, "engagement index or the whole request timed out"}},
        {}, {"x-vp-sender-id", "x-rivta-original-serviceconsumer-hsaid", "x-skltp-correlation-id"}},
       api->local() != nullptr);
@@ -66,7 +122,7 @@ void add_aggregation_routes(server& srv, agg::service& svc) {
         if (!body) return send_error(res, body.err());
         auto f = agg::find_content_from_json(*body);
         if (!f) return send_error(res, f.err());
-        auto found = api->index().find(*f, {});
+        auto found = api->index().find(*f, {}, api->options().max_engagements);
         if (!found) return send_error(res, found.err());
         json list = json::array();
         for (auto& e : *found) list.push_back(agg::to_json(e));
@@ -74,24 +130,24 @@ void add_aggregation_routes(server& srv, agg::service& svc) {
       },
       {"FindContent: the engagements of a patient in a service domain", "aggregation",
        {{"type", "object"}, {"required", {"registeredResidentIdentification", "serviceDomain"}}},
-       {{200, "engagements"}, {400, "invalid request"}}});
-  srv.add(
-      "POST", "/aggregation/engagement-index/update",
-      [api](const net::request& req, net::response& res, const params&) {
-        if (!api->local())
-          return send_error(res, {409, "external_index",
-                                  "the engagement index is external; update it there", {}});
-        auto body = parse_json_body(req);
-        if (!body) return send_error(res, body.err());
-        auto done = api->local()->update(*body);
-        if (!done) return send_error(res, done.err());
-        send_json(res, 200, {{"resultCode", "OK"},
-                             {"upserted", done->first},
-                             {"deleted", done->second}});
-      },
-      {"Update: upsert (or delete, deleteFlag) engagements, all or nothing", "aggregation",
-       {{"type", "object"}, {"required", {"engagementTransaction"}}},
-       {{200, "applied"}, {400, "an invalid engagement; nothing written"}}});
+       {{200, "engagements"}, {400, "invalid request"},
+        {502, "more engagements than aggregation.max_engagements"}}});
+  const std::map<int, std::string> write_answers = {
+      {200, "applied"},
+      {400, "an invalid engagement; nothing written"},
+      {401, "no valid bearer token"},
+      {403, "the token lacks the scope agp_admin"},
+      {409, "the engagement index is external"}};
+  srv.add("POST", "/aggregation/engagement-index/update", index_write(api, index_writers),
+          {"Update: upsert (or delete, deleteFlag) engagements, all or nothing (scope agp_admin)",
+           "aggregation", {{"type", "object"}, {"required", {"engagementTransaction"}}},
+           write_answers, {}, {"Authorization"}});
+  srv.add("POST", "/aggregation/engagement-index/process-notification",
+          index_write(api, index_writers),
+          {"ProcessNotification: engagement transactions another index notifies, applied as "
+           "Update applies them (scope agp_admin)",
+           "aggregation", {{"type", "object"}, {"required", {"engagementTransaction"}}},
+           write_answers, {}, {"Authorization"}});
 }
 
 }  // namespace medflow::http

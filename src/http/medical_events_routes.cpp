@@ -145,13 +145,15 @@ void add_job_view(server& srv, me::service& svc, const std::string& path) {
         if (!who) return send_me_error(req, res, who.err());
         auto job = svc.job(ps.at("id"));
         if (!job) return send_me_error(req, res, error::not_found("Job not found"));
-        auto view = me::render_job(*job);
+        auto view = me::render_job(*job, svc.options().job_location);
         if (view.location) res.set_header("Location", *view.location);
         send_data(req, res, view.http_status, view.data);
       },
       {"A job's status and result", "medical events", nullptr,
        {{200, "pending, failed, or processed with response_data"},
-        {303, "processed: the result is at Location"}, {404, "unknown job"}},
+        {303, "processed: the result is at the links (and at Location with "
+              "medical_events.job_location)"},
+        {404, "unknown job"}},
        {}, consumer_headers});
 }
 

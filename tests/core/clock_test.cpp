@@ -1,5 +1,7 @@
 #include "core/clock.hpp"
 
+#include "support/time_zone.hpp"
+
 #include <doctest/doctest.h>
 
 using namespace medflow::clock;
@@ -11,6 +13,26 @@ TEST_CASE("formats timestamps in the formats the flows use") {
   CHECK(iso8601_us(ms * 1000 + 456) == "2019-10-30T12:34:00.123456Z");
   CHECK(compact_ts(ms) == "20191030123400");
   CHECK(date(ms) == "2019-10-30");
+}
+
+TEST_CASE("compact_local_ts: yyyyMMddHHmmss in the process's TZ") {
+  int64_t autumn = 1572438840123;  // 2019-10-30T12:34:00.123Z: CET, UTC+1
+  int64_t summer = 1561982400000;  // 2019-07-01T12:00:00Z: CEST, UTC+2
+  {
+    medflow::test::time_zone tz{medflow::test::stockholm};
+    CHECK(compact_local_ts(autumn) == "20191030133400");
+    CHECK(compact_local_ts(summer) == "20190701140000");
+    CHECK(compact_ts(autumn) == "20191030123400");  // the UTC one stays UTC
+  }
+  {
+    medflow::test::time_zone tz{"UTC0"};
+    CHECK(compact_local_ts(autumn) == "20191030123400");
+  }
+  {
+    medflow::test::time_zone tz{"EST5"};
+    CHECK(compact_local_ts(summer) == "20190701070000");
+    CHECK(compact_local_ts(-1) == "19691231185959");  // before the epoch: the second before
+  }
 }
 
 TEST_CASE("parses ISO 8601 dates and date-times") {

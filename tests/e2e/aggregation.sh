@@ -39,6 +39,11 @@ for s in Plain ByAddress Categories Cached; do
 done
 echo "{\"permissions\":[${perms%,}],\"routes\":[${routes%,}]}" >"$CONF/tak.json"
 
+# Engagement index writes need a token with the scope agp_admin (every start below).
+: "${MEDFLOW_TOKEN:=$(dirname "$MEDFLOWD")/medflow-token}"
+export MEDFLOW_AGGREGATION_AUTH_HS256_SECRET=e2e-agp-secret
+WRITER=$("$MEDFLOW_TOKEN" --secret e2e-agp-secret --sub ei-feed --scope "agp_admin")
+READER=$("$MEDFLOW_TOKEN" --secret e2e-agp-secret --sub someone --scope "agp_reader")
 start_medflowd --set aggregation.services_dir="$CONF" --set aggregation.tak_file="$CONF/tak.json" \
   --set aggregation.service_timeout_ms=300 --set aggregation.aggregate_timeout_ms=600 \
   --set aggregation.aggregated_service_timeout_ms=1000
@@ -51,7 +56,7 @@ engage() {
   http POST /aggregation/engagement-index/update "{\"engagementTransaction\":[{\"deleteFlag\":false,\"engagement\":{
     \"registeredResidentIdentification\":\"$1\",\"serviceDomain\":\"riv:test\",\"categorization\":\"${4:-cat1}\",
     \"logicalAddress\":\"$2\",\"businessObjectInstanceIdentifier\":\"bo-$2\",\"clinicalProcessInterestId\":\"cpi\",
-    \"sourceSystem\":\"$3\",\"dataController\":\"5565594230\"}}]}"
+    \"sourceSystem\":\"$3\",\"dataController\":\"5565594230\"}}]}" -H "Authorization: Bearer $WRITER"
   expect_status 200
 }
 status_of() { printf '%s' "$BODY" | jq -r "[.processingStatus[] | select(.logicalAddress==\"$1\") | .statusCode] | join(\",\")"; }
@@ -60,8 +65,26 @@ step "engagement index: update and find-content"
 for a in HSA-ID-4 HSA-ID-5 HSA-ID-6; do engage 121212121212 "$a" "$a"; done
 http POST /aggregation/engagement-index/find-content '{"registeredResidentIdentification":"121212121212","serviceDomain":"riv:test"}'
 expect_status 200; expect_json '.engagement | length' 3
-http POST /aggregation/engagement-index/update '{"engagementTransaction":[{"engagement":{"registeredResidentIdentification":"bad"}}]}'
+http POST /aggregation/engagement-index/update '{"engagementTransaction":[{"engagement":{"registeredResidentIdentification":"bad"}}]}' \
+  -H "Authorization: Bearer $WRITER"
 expect_status 400
+
+step "engagement index writes need a token with agp_admin (update and process-notification)"
+ENG='{"registeredResidentIdentification":"121212121212","serviceDomain":"riv:test","categorization":"cat1","logicalAddress":"HSA-ID-1","businessObjectInstanceIdentifier":"x","clinicalProcessInterestId":"cpi","sourceSystem":"HSA-ID-1","dataController":"5565594230"}'
+ONE="{\"engagementTransaction\":[{\"engagement\":$ENG}]}"
+for route in update process-notification; do
+  http POST /aggregation/engagement-index/$route "$ONE"; expect_status 401; expect_json .error.code unauthorized
+  http POST /aggregation/engagement-index/$route "$ONE" -H "Authorization: Bearer $READER"
+  expect_status 403; expect_json .error.message "the token's scopes do not include agp_admin"
+done
+http POST /aggregation/engagement-index/find-content '{"registeredResidentIdentification":"121212121212","serviceDomain":"riv:test"}'
+expect_json '.engagement | length' 3
+http POST /aggregation/engagement-index/process-notification "$ONE" -H "Authorization: Bearer $WRITER"; expect_status 200
+http POST /aggregation/engagement-index/find-content '{"registeredResidentIdentification":"121212121212","serviceDomain":"riv:test"}'
+expect_json '.engagement | length' 4
+http POST /aggregation/engagement-index/update "{\"engagementTransaction\":[{\"deleteFlag\":true,\"engagement\":$ENG}]}" \
+  -H "Authorization: Bearer $WRITER"
+expect_status 200; expect_json .deleted 1
 
 step "all sources answer: one list, one DataFromSource record each"
 fake '{"*":{"delay_ms":20,"items":1}}'
@@ -129,9 +152,10 @@ ask Plain '{"patientId":"198611062384"}'
 expect_status 200
 expect_json '.processingStatus | length' 3
 stop_medflowd
-start_medflowd --set aggregation.services_dir="$CONF" --set aggregation.tak_file="$CONF/tak.json"
+start_medflowd --set aggregation.services_dir="$CONF" --set aggregation.tak_file="$CONF/tak.json" \
+  --set log.level=debug
 
-step "authorization: sender or original consumer, route required"
+step "authorization: sender or original consumer, route required; refusals counted and logged"
 engage 194804032094 HSA-ID-7 HSA-ID-7; engage 194804032094 HSA-ID-8 HSA-ID-8; engage 194804032094 HSA-ID-9 HSA-ID-9
 fake '{"*":{"items":1}}'
 ask Plain '{"patientId":"194804032094"}'
@@ -139,6 +163,16 @@ expect_json '.processingStatus | length' 0   # sender may not call 7, 8 has no r
 http POST /aggregation/Plain '{"patientId":"194804032094"}' -H "x-vp-sender-id: sender" \
   -H "x-rivta-original-serviceconsumer-hsaid: original" -H "x-skltp-correlation-id: c2"
 expect_json '[.processingStatus[].logicalAddress]' '["HSA-ID-7"]'
+http GET /metrics
+grep -q '^medflow_agp_engagements_unauthorized_total{service="Plain"} 3$' <<<"$BODY" \
+  || fail "unauthorized engagements not counted: $(grep unauthorized <<<"$BODY")"
+for a in HSA-ID-7 HSA-ID-9; do
+  grep -q "debug.*Plain correlation corr-1: engagement dropped, no permission on logical address $a " "$E2E_TMP/medflowd.err" \
+    || fail "no debug line for $a"
+done
+grep -q "debug.*correlation c2: engagement dropped, no permission on logical address HSA-ID-9 " "$E2E_TMP/medflowd.err" \
+  || fail "no debug line for HSA-ID-9 (c2)"
+! grep -q "no permission on logical address HSA-ID-8" "$E2E_TMP/medflowd.err" || fail "HSA-ID-8 has no route, not no permission"
 
 step "dedupe: two engagements of one source system, one call; by logical address for ByAddress"
 engage 195001011234 HSA-ID-2 HSA-ID-2; engage 195001011234 HSA-ID-3 HSA-ID-2

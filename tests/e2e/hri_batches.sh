@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 SECRET=e2e-secret
 start_medflowd --set hri.auth.hs256_secret=$SECRET --set hri.auth.audience=hri-api \
   --set hri.auth.issuer=https://issuer.test --set hri.completion_delay_ms=300 \
-  --set bus.commit_interval_ms=0
+  --set bus.commit_interval_ms=0 --set hri.topic_grants=t1:ingest.shared.s9.in
 
 tok() { "$MEDFLOW_TOKEN" --secret "${SECRET_OVERRIDE:-$SECRET}" --aud "${AUD:-hri-api}" --iss https://issuer.test "$@"; }
 ADMIN=$(tok --sub admin --scope "hri_admin")
@@ -177,6 +177,19 @@ as "$NOROLE" GET /hri/tenants/t1/batches; expect_status 401
 expect_json .errorDescription "The access token must have one of these scopes: hri_consumer, hri_data_integrator"
 as "$CONSUMER" POST /hri/tenants/t1/batches '{"name":"n","topic":"ingest.t1.s1.in","dataType":"d"}'; expect_status 401
 expect_json .errorDescription "Must have hri_data_integrator role to create a batch"
+
+step "a batch writes only into its tenant's topics, or one granted to it (hri.topic_grants)"
+as "$ADMIN" POST /hri/tenants/t2; expect_status 201
+as "$ADMIN" POST /hri/tenants/t2/streams/s1 '{"numPartitions":1,"retentionMs":3600000,"validator":"passthrough"}'
+expect_status 201
+as "$INTEG" POST /hri/tenants/t1/batches '{"name":"x","topic":"ingest.t2.s1.in","dataType":"d"}'; expect_status 403
+expect_json .errorDescription "Unauthorized topic access. Topic 'ingest.t2.s1.in' is not in tenant 't1''s namespace (ingest.t1.*) and not granted to it (hri.topic_grants)."
+expect_eq "$(count ingest.t2.s1.notification 'true')" 0 "notifications written into tenant t2's topic"
+http POST /topics '{"name":"ingest.shared.s9.notification","partitions":1}'; expect_status 201
+as "$INTEG" POST /hri/tenants/t1/batches '{"name":"granted","topic":"ingest.shared.s9.in","dataType":"d"}'; expect_status 201
+expect_eq "$(count ingest.shared.s9.notification '.value.status=="started"')" 1 "started notification in the granted topic"
+as "$ADMIN" DELETE /hri/tenants/t2/streams/s1; expect_status 200
+as "$ADMIN" DELETE /hri/tenants/t2; expect_status 200
 as "$INTEG2" GET "/hri/tenants/t1/batches/$b1"; expect_status 401
 expect_json .errorDescription "The token's sub claim (clientId): integ-2 does not match the data integratorId: integ-1"
 as "$INTEG2" PUT "/hri/tenants/t1/batches/$b7/action/terminate" ''; expect_status 401
@@ -187,7 +200,7 @@ mine=$(create_batch mine-only)
 as "$INTEG2" POST /hri/tenants/t1/batches '{"name":"theirs","topic":"ingest.t1.s1.in","dataType":"claims"}'; expect_status 201
 as "$INTEG2" GET /hri/tenants/t1/batches; expect_status 200
 expect_json .total 1; expect_json '.results[0].name' theirs
-as "$CONSUMER" GET "/hri/tenants/t1/batches?size=100"; expect_json .total 9
+as "$CONSUMER" GET "/hri/tenants/t1/batches?size=100"; expect_json .total 10   # with the granted-topic batch
 as "$CONSUMER" GET "/hri/tenants/t1/batches?status=completed"; expect_json .total 3
 as "$CONSUMER" GET "/hri/tenants/t1/batches?name=happy"; expect_json '.results[0].id' "$b1"
 as "$CONSUMER" GET "/hri/tenants/t1/batches?size=2&from=1"; expect_json '.results | length' 2

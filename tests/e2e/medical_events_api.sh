@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The medical events API end to end on the embedded default: consumer headers, synchronous
-# checks (no job), async jobs and their views (202, 200/303 with Location), per-patient order,
-# reads, registries, and a message that cannot be decoded (dead-lettered; the patient goes on).
+# checks (no job), async jobs and their views (202, 200, 303 without Location as eHealth's, with
+# one under medical_events.job_location), per-patient order, reads, registries, and a message
+# that cannot be decoded (dead-lettered; the patient goes on).
 source "$(dirname "$0")/lib.sh"
 
 start_medflowd
@@ -58,8 +59,12 @@ expect_json '.data.links[0].entity' job
 job=$(job_of)
 wait_job "$job"
 expect_status 303; expect_json .data.status processed; expect_json .data.status_code 200
-loc=$(curl -s -D - -o /dev/null "${HDRS[@]}" "$MF_URL/api/jobs/$job" | tr -d '\r' | sed -n 's/^Location: //Ip')
-expect_eq "$loc" "/api/patients/$P1/episodes/$EP" "Location of the processed job"
+expect_json '.data.links[0].href' "/api/patients/$P1/episodes/$EP"
+# As eHealth: no Location (medical_events.job_location=false), so a client that follows
+# redirects still sees the job.
+heads=$(curl -s -D - -o /dev/null "${HDRS[@]}" "$MF_URL/api/jobs/$job" | tr -d '\r')
+grep -q '^HTTP/1.1 303' <<<"$heads" || fail "no 303: $heads"
+! grep -qi '^Location:' <<<"$heads" || fail "a 303 with a Location by default: $heads"
 http GET "/jobs/$job" "" "${HDRS[@]}"; expect_status 303
 api GET "/api/patients/$P1/episodes/$EP"; expect_status 200
 expect_json .data.status active; expect_json .data.name Diabetes
@@ -111,5 +116,12 @@ step "metrics and readiness"
 http GET /metrics
 grep -q 'medflow_me_jobs_finished_total{type="episode_create_job",status="processed"}' <<<"$BODY" || fail "no job metrics"
 http GET /readyz; expect_status 200
+stop_medflowd
+
+step "medical_events.job_location=true: the 303 carries a Location to the result"
+start_medflowd --set medical_events.job_location=true
+api GET "/api/jobs/$job"; expect_status 303
+loc=$(curl -s -D - -o /dev/null "${HDRS[@]}" "$MF_URL/api/jobs/$job" | tr -d '\r' | sed -n 's/^Location: //Ip')
+expect_eq "$loc" "/api/patients/$P1/episodes/$EP2" "Location of the processed job"
 stop_medflowd
 echo "PASS $TEST_NAME"

@@ -21,6 +21,27 @@ void answer(caf::stateful_actor<aggregator_state>* self) {
   self->quit();
 }
 
+// A source still out at the aggregate timeout is cut off like one whose call failed: when its
+// cache holds an earlier answer (younger than stale_ms), that answer stands in
+// (DataFromCacheSynchFailed with the time it was stored), not NoDataSynchFailed.
+void stand_in_from_cache(caf::stateful_actor<aggregator_state>* self) {
+  auto& st = self->state;
+  auto* cache = st.job->cache;
+  if (!cache) return;
+  auto now = clock::now_ms();
+  for (size_t i = 0; i < st.results.size(); ++i) {
+    if (st.reported[i]) continue;
+    auto key = flows::aggregation::answer_cache::key(
+        st.job->service->name, st.job->calls[i].logical_address, st.job->request_body);
+    if (auto e = cache->get(key, now)) {
+      auto& r = st.results[i];
+      r.cache_fallback = true;
+      r.items = std::move(e->items);  // get() returned a copy
+      r.cached_at_ms = e->stored_ms;
+    }
+  }
+}
+
 }  // namespace
 
 caf::behavior aggregator(caf::stateful_actor<aggregator_state>* self,
@@ -50,6 +71,7 @@ caf::behavior aggregator(caf::stateful_actor<aggregator_state>* self,
             "medflow_agp_aggregate_timeouts_total",
             "aggregated requests answered at the aggregate timeout with sources still out");
         late.inc();
+        stand_in_from_cache(self);
         answer(self);  // the sources still out keep kind::not_answered
       },
   };

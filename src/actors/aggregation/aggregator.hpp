@@ -1,6 +1,7 @@
 // aggregator: collects the outcome of every source call of one aggregated request and answers
 // once: when all have reported, or when the aggregate timeout fires (sources still out are
-// "not answered": NoDataSynchFailed "Unknown error"). Every expected source gets exactly one
+// "not answered": NoDataSynchFailed "Unknown error", or DataFromCacheSynchFailed when the
+// service's cache holds an earlier answer of theirs). Every expected source gets exactly one
 // processing-status record. When the aggregate timeout is longer than the per-call timeout,
 // every call has ended before it, so no timer is needed.
 #pragma once

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <list>
 #include <optional>
@@ -118,6 +119,15 @@ struct tak {
   bool authorized(const std::string& consumer, const std::string& contract,
                   const std::string& logical_address) const;
   const route* route_for(const std::string& contract, const std::string& logical_address) const;
+  // Hashes both tables, so that a check costs as little with thousands of routes (one per care
+  // unit) as with a few: an aggregated request checks every engagement the patient has.
+  // parse_tak indexes what it reads; a table whose size changed since is scanned instead.
+  void reindex();
+
+ private:
+  struct lookup_index;
+  std::shared_ptr<const lookup_index> index_;
+  const lookup_index* current_index() const;
 };
 // {"permissions": [{"consumer","contract","logicalAddress"}], "routes": [{"contract",
 // "logicalAddress","url"}]}
@@ -157,6 +167,10 @@ struct request_list {
   // Engagements left out and why: "FT" (filtered by TAK: no permission or no route), "FS"
   // (filtered by the service: category, own address, source-system filter).
   std::vector<std::pair<std::string, std::string>> filtered;
+  // Of the "FT" ones, those left out because neither the sender nor the original consumer is
+  // permitted on the address called: that address (the engagement's logicalAddress, or its
+  // sourceSystem when that is what would be called).
+  std::vector<std::string> unauthorized;
 };
 // AgP's rules in its order: the category list (more than one configured; lower-case compare),
 // the own logical address (recursion guard), authorization (sender OR original consumer is

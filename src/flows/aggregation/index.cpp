@@ -3,7 +3,9 @@
 #include "core/clock.hpp"
 #include "core/json.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <future>
 #include <memory>
 
@@ -41,17 +43,28 @@ std::vector<store::migration> index_migrations() {
   };
 }
 
-result<std::vector<engagement>> local_index::find(const find_content& f, const caller&) {
+error too_many_engagements(size_t max) {
+  return {502, "engagement_index_too_large",
+          "the engagement index found more than " + std::to_string(max) +
+              " engagements for the request (aggregation.max_engagements)",
+          {}};
+}
+
+result<std::vector<engagement>> local_index::find(const find_content& f, const caller&,
+                                                  size_t max) {
   std::vector<engagement> out;
   auto rd = db_.reader();
   auto q = rd->prepare(
       "SELECT rrid, service_domain, categorization, logical_address, boid, cpi, "
       "most_recent_content, source_system, creation_time, update_time, data_controller, owner "
       "FROM agp_engagements WHERE rrid=? AND service_domain=? AND "
-      "(?3 IS NULL OR categorization=?3) ORDER BY rowid");
+      "(?3 IS NULL OR categorization=?3) ORDER BY rowid LIMIT ?4");
+  // One row more than the limit tells that there are more.
   q.bind(1, f.registered_resident_identification).bind(2, f.service_domain).bind(3, f.categorization);
+  q.bind(4, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX - 1)) + 1);
   // Every row was validated when it was upserted.
   while (q.step()) {
+    if (out.size() == max) return too_many_engagements(max);
     engagement& e = out.emplace_back();
     e.registered_resident_identification = q.text_view(0);
     e.service_domain = q.text_view(1);
@@ -120,7 +133,8 @@ result<std::pair<int, int>> local_index::update(const json& body) {
   });
 }
 
-result<std::vector<engagement>> remote_index::find(const find_content& f, const caller& c) {
+result<std::vector<engagement>> remote_index::find(const find_content& f, const caller& c,
+                                                   size_t max) {
   net::http_client::request r;
   r.url = o_.find_content_url;
   r.body = to_json(f).dump();
@@ -164,7 +178,9 @@ result<std::vector<engagement>> remote_index::find(const find_content& f, const 
   if (!j.is_object() || !j.contains("engagement") || !j["engagement"].is_array())
     return error{502, "engagement_index_fault",
                  "the engagement index's answer has no engagement list", {}};
+  if (j["engagement"].size() > max) return too_many_engagements(max);
   std::vector<engagement> out;
+  out.reserve(j["engagement"].size());
   for (auto& item : j["engagement"]) {
     auto e = engagement_from_json(item);
     if (!e)

@@ -15,10 +15,16 @@ namespace medflow::flows::aggregation {
 class engagement_index {
  public:
   virtual ~engagement_index() = default;
-  // The engagements matching `f`. A failure is 502 (the index answered badly or could not be
+  // The engagements matching `f`, at most `max` (aggregation.max_engagements): more is 502
+  // engagement_index_too_large naming the limit, so one patient's lookup cannot take
+  // unbounded memory and time. A failure is 502 (the index answered badly or could not be
   // reached) or 504 (it did not answer in time): it fails the whole aggregated request.
-  virtual result<std::vector<engagement>> find(const find_content& f, const caller& c) = 0;
+  virtual result<std::vector<engagement>> find(const find_content& f, const caller& c,
+                                               size_t max) = 0;
 };
+
+// The error of a lookup that found more than `max` engagements.
+error too_many_engagements(size_t max);
 
 // Migrations of the local index.
 std::vector<store::migration> index_migrations();
@@ -26,7 +32,8 @@ std::vector<store::migration> index_migrations();
 class local_index : public engagement_index {
  public:
   explicit local_index(store::database& db) : db_(db) {}
-  result<std::vector<engagement>> find(const find_content& f, const caller& c) override;
+  result<std::vector<engagement>> find(const find_content& f, const caller& c,
+                                       size_t max) override;
 
   // One Update: every transaction (upsert, or delete when deleteFlag) in one store transaction;
   // a bad one (400, naming it) writes nothing. Returns (upserted, deleted).
@@ -45,7 +52,8 @@ class remote_index : public engagement_index {
     int64_t timeout_ms = 4000;
   };
   remote_index(options o, net::http_client::client& http) : o_(std::move(o)), http_(http) {}
-  result<std::vector<engagement>> find(const find_content& f, const caller& c) override;
+  result<std::vector<engagement>> find(const find_content& f, const caller& c,
+                                       size_t max) override;
 
  private:
   options o_;

@@ -74,10 +74,11 @@ json processing_status_record(const std::string& logical_address, const source_r
               {"isResponseInSynch", in_synch}};
   // Data came from the source now, or from the cache as stored then. Without data,
   // lastSuccessfulSynch is left out, as AgP does (the schema's "mandatory" notwithstanding).
+  // Times are local (the process's TZ), as ProcessingStatusUtil formats them.
   if (code != status_code::no_data_synch_failed)
-    rec["lastSuccessfulSynch"] = clock::compact_ts(from_cache ? *r.cached_at_ms : now_ms);
+    rec["lastSuccessfulSynch"] = clock::compact_local_ts(from_cache ? *r.cached_at_ms : now_ms);
   if (!in_synch) {
-    rec["lastUnsuccessfulSynch"] = clock::compact_ts(now_ms);
+    rec["lastUnsuccessfulSynch"] = clock::compact_local_ts(now_ms);
     rec["lastUnsuccessfulSynchError"] = synch_error(r);
   }
   return rec;

@@ -102,10 +102,12 @@ request_list make_request_list(const service_definition& s, const std::vector<en
   };
   const bool filter_on_source = q.source_system && !q.source_system->empty();
 
-  auto permitted = [&](const std::string& address) {
-    return (t.authorized(c.sender_id, s.contract, address) ||
-            t.authorized(c.original_consumer, s.contract, address)) &&
-           t.route_for(s.contract, address) != nullptr;
+  auto authorized = [&](const std::string& address) {
+    return t.authorized(c.sender_id, s.contract, address) ||
+           t.authorized(c.original_consumer, s.contract, address);
+  };
+  auto routed = [&](const std::string& address) {
+    return t.route_for(s.contract, address) != nullptr;
   };
 
   request_list out;
@@ -122,7 +124,13 @@ request_list make_request_list(const service_definition& s, const std::vector<en
       out.filtered.emplace_back(address, "FS");
       continue;
     }
-    if (!permitted(e.logical_address) || (address != e.logical_address && !permitted(address))) {
+    const bool other_address = address != e.logical_address;
+    if (!authorized(e.logical_address) || (other_address && !authorized(address))) {
+      out.filtered.emplace_back(address, "FT");
+      out.unauthorized.push_back(authorized(e.logical_address) ? address : e.logical_address);
+      continue;
+    }
+    if (!routed(e.logical_address) || (other_address && !routed(address))) {
       out.filtered.emplace_back(address, "FT");
       continue;
     }

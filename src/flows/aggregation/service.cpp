@@ -48,8 +48,11 @@ header_list propagated_headers(const header_list& received, const caller& c,
 }
 
 service::service(catalog c, settings s, store::database& db, net::http_client::client* http,
-                 fan_out_fn fan_out)
-    : catalog_(std::move(c)), s_(std::move(s)), fan_out_(std::move(fan_out)) {
+                 fan_out_fn fan_out, run_fn run_lookup)
+    : catalog_(std::move(c)),
+      s_(std::move(s)),
+      fan_out_(std::move(fan_out)),
+      run_lookup_(std::move(run_lookup)) {
   if (s_.index_url.empty()) {
     local_ = std::make_unique<local_index>(db);
     index_ = local_.get();
@@ -61,12 +64,19 @@ service::service(catalog c, settings s, store::database& db, net::http_client::c
         *http);
     index_ = remote_.get();
   }
-  for (auto& [n, svc] : catalog_.services)
+  auto& registry = metrics::registry::global();
+  for (auto& [n, svc] : catalog_.services) {
     if (svc->cache.enabled) caches_[n] = std::make_unique<answer_cache>(svc->cache);
+    unauthorized_[n] = &registry.get_counter(
+        "medflow_agp_engagements_unauthorized_total",
+        "engagements left out of aggregated requests because neither the sender nor the "
+        "original consumer is permitted (TAK) on the address they would be called at",
+        {{"service", n}});
+  }
 }
 
-void service::request(const std::string& name, const header_list& headers,
-                      const std::string& body, replies r) {
+void service::request(const std::string& name, header_list headers, std::string body,
+                      replies r) {
   auto start_us = clock::steady_us();
   auto it = catalog_.services.find(name);
   if (it == catalog_.services.end())
@@ -86,11 +96,32 @@ void service::request(const std::string& name, const header_list& headers,
   json request_json = std::move(*parsed);
   auto q = read_query(*svc, request_json);
   if (!q) return r.fail(q.err());
-  auto found = index_->find(find_content_for(*svc, *q), c);
+  if (!local_ || !run_lookup_)
+    return resolve(svc, *q, c, headers, std::move(body), std::move(r), start_us);
+  run_lookup_([this, svc, q = std::move(*q), c = std::move(c), headers = std::move(headers),
+               body = std::move(body), r = std::move(r), start_us]() mutable {
+    resolve(svc, q, c, headers, std::move(body), std::move(r), start_us);
+  });
+}
+
+void service::resolve(const std::shared_ptr<const service_definition>& svc, const query& q,
+                      const caller& c, const header_list& headers, std::string body, replies r,
+                      int64_t start_us) {
+  const std::string& name = svc->name;
+  auto found = index_->find(find_content_for(*svc, q), c, s_.max_engagements);
   if (!found) return r.fail(found.err());
-  auto list = make_request_list(*svc, *found, c, *catalog_.permissions, s_.own_logical_address, *q);
+  auto list = make_request_list(*svc, *found, c, *catalog_.permissions, s_.own_logical_address, q);
   for (auto& [source, why] : list.filtered)
-    log::debug("aggregation", name, " ", q->patient_id, ": ", source, " filtered (", why, ")");
+    log::debug("aggregation", name, " ", q.patient_id, ": ", source, " filtered (", why, ")");
+  if (!list.unauthorized.empty()) {
+    if (auto counter = unauthorized_.find(name); counter != unauthorized_.end())
+      counter->second->inc(list.unauthorized.size());
+    for (auto& address : list.unauthorized)
+      log::debug("aggregation", name, " correlation ", c.correlation_id,
+                 ": engagement dropped, no permission on logical address ", address,
+                 " (sender ", c.sender_id, ", original consumer ", c.original_consumer,
+                 ", contract ", svc->contract, ")");
+  }
   if (list.calls.empty()) {
     r.answer(aggregate(*svc, {}, {}, clock::now_ms()));
     return;
@@ -102,7 +133,7 @@ void service::request(const std::string& name, const header_list& headers,
   fan_out_request job;
   job.service = svc;
   job.calls = std::move(list.calls);
-  job.request_body = body;
+  job.request_body = std::move(body);
   job.headers = propagated_headers(headers, c, s_.vp_instance_id);
   auto cache = caches_.find(name);
   job.cache = cache == caches_.end() ? nullptr : cache->second.get();

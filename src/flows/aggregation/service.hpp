@@ -5,6 +5,7 @@
 // are made by whoever the service hands the fan-out to (the actors; no CAF here).
 #pragma once
 
+#include "core/metrics.hpp"
 #include "net/http_client.hpp"
 #include "flows/aggregation/catalog.hpp"
 #include "flows/aggregation/index.hpp"
@@ -34,6 +35,9 @@ struct fan_out_request {
   std::function<void(json, int64_t)> reply;
 };
 using fan_out_fn = std::function<void(fan_out_request)>;
+// Runs a step of a request elsewhere than on the calling thread (medflowd: on an actor, off
+// the HTTP I/O threads). Empty: the step runs at once, on the caller's thread.
+using run_fn = std::function<void(std::function<void()>)>;
 
 struct settings {
   std::string own_logical_address = "5565594230";  // the recursion guard
@@ -41,6 +45,7 @@ struct settings {
   std::string index_url;                           // external find-content URL ("": local)
   std::string index_sender_id = "SKLTP";           // x-vp-sender-id towards the external index
   int64_t index_timeout_ms = 4000;                 // SERVICE_TIMEOUT_MS, as for a source
+  size_t max_engagements = 10000;                  // most engagements one lookup may find
 };
 
 // How one aggregated request is answered.
@@ -59,9 +64,15 @@ struct replies {
 class service {
  public:
   // `http` is needed only for an external index (settings::index_url); the local index lives
-  // in `db`. One answer cache per service that has caching on.
+  // in `db`. One answer cache per service that has caching on. `run_lookup` runs a request's
+  // local index lookup and request list (SQLite, and as many engagements as the patient has):
+  // the HTTP route calls request() on its connection's thread, which must not wait for them.
+  // (An external index's lookup waits for the network: its route runs on the HTTP pool, and
+  // the lookup right there.)
   service(catalog c, settings s, store::database& db, net::http_client::client* http,
-          fan_out_fn fan_out);
+          fan_out_fn fan_out, run_fn run_lookup = {});
+
+  const settings& options() const { return s_; }
 
   const std::map<std::string, std::shared_ptr<const service_definition>>& services() const {
     return catalog_.services;
@@ -70,8 +81,9 @@ class service {
   local_index* local() { return local_.get(); }  // null when the index is external
 
   // POST /aggregation/{name}: `headers` as received (names in any case), `body` the JSON text.
-  void request(const std::string& name, const header_list& headers, const std::string& body,
-               replies r);
+  // Service, headers, body and query are checked at once; the index lookup, the request list
+  // and the fan-out follow through `run_lookup` (with the local index).
+  void request(const std::string& name, header_list headers, std::string body, replies r);
 
   // The answer caches: how often to sweep them (nullopt: no service caches), and a sweep.
   std::optional<int64_t> sweep_interval_ms() const;
@@ -83,8 +95,16 @@ class service {
   std::unique_ptr<local_index> local_;
   std::unique_ptr<remote_index> remote_;
   engagement_index* index_ = nullptr;
+  // The steps after the checks: lookup, request list, fan-out (or the empty answer).
+  void resolve(const std::shared_ptr<const service_definition>& svc, const query& q,
+               const caller& c, const header_list& headers, std::string body, replies r,
+               int64_t start_us);
+
   std::map<std::string, std::unique_ptr<answer_cache>> caches_;
   fan_out_fn fan_out_;
+  run_fn run_lookup_;
+  // Per service: engagements left out because the caller has no permission on them.
+  std::map<std::string, metrics::counter*> unauthorized_;
 };
 
 // The first value of a header, its name compared without case (as HTTP names are).

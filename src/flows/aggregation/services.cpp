@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <limits>
 #include <set>
 
@@ -249,9 +252,51 @@ result<service_definition> parse_service(const json& j, const timeouts& default_
   return s;
 }
 
+namespace {
+
+// One key of several fields: '\0' cannot occur inside them (they come from JSON strings, which
+// may hold it, but then the key only ever fails to match).
+std::string index_key(std::string_view a, std::string_view b, std::string_view c = {}) {
+  std::string k;
+  k.reserve(a.size() + b.size() + c.size() + 2);
+  k.append(a).push_back('\0');
+  k.append(b).push_back('\0');
+  k.append(c);
+  return k;
+}
+
+}  // namespace
+
+struct tak::lookup_index {
+  size_t permissions = 0;  // the tables' sizes when indexed
+  size_t routes = 0;
+  std::unordered_set<std::string> permitted;         // consumer, contract, logical address
+  std::unordered_map<std::string, size_t> route_at;  // contract, logical address -> routes[i]
+};
+
+void tak::reindex() {
+  auto ix = std::make_shared<lookup_index>();
+  ix->permissions = permissions.size();
+  ix->routes = routes.size();
+  for (auto& p : permissions)
+    ix->permitted.insert(index_key(p.consumer, p.contract, p.logical_address));
+  for (size_t i = 0; i < routes.size(); ++i)  // the first of equal routes, as a scan finds
+    ix->route_at.emplace(index_key(routes[i].contract, routes[i].logical_address), i);
+  index_ = std::move(ix);
+}
+
+const tak::lookup_index* tak::current_index() const {
+  if (!index_ || index_->permissions != permissions.size() || index_->routes != routes.size())
+    return nullptr;
+  return index_.get();
+}
+
 bool tak::authorized(const std::string& consumer, const std::string& contract,
                      const std::string& logical_address) const {
   if (consumer.empty()) return false;
+  if (auto* ix = current_index())
+    return ix->permitted.count(index_key(consumer, contract, logical_address)) > 0 ||
+           ix->permitted.count(index_key(consumer, contract, "*")) > 0;
   return std::any_of(permissions.begin(), permissions.end(), [&](const permission& p) {
     return p.consumer == consumer && p.contract == contract &&
            (p.logical_address == logical_address || p.logical_address == "*");
@@ -259,6 +304,10 @@ bool tak::authorized(const std::string& consumer, const std::string& contract,
 }
 
 const route* tak::route_for(const std::string& contract, const std::string& logical_address) const {
+  if (auto* ix = current_index()) {
+    auto it = ix->route_at.find(index_key(contract, logical_address));
+    return it == ix->route_at.end() ? nullptr : &routes[it->second];
+  }
   for (const auto& r : routes)
     if (r.contract == contract && r.logical_address == logical_address) return &r;
   return nullptr;
@@ -319,6 +368,7 @@ result<tak> parse_tak(const json& j) {
             return std::nullopt;
           }))
     return *e;
+  t.reindex();
   return t;
 }
 

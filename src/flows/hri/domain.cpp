@@ -158,6 +158,42 @@ std::string output_topic(const std::string& input_topic, const std::string& suff
   return input_topic.substr(0, dot + 1) + tail;
 }
 
+result<topic_grants> parse_topic_grants(std::string_view text) {
+  topic_grants out;
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  while (!trim(text).empty()) {
+    auto comma = text.find(',');
+    auto pair = trim(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    auto colon = pair.find(':');
+    std::string_view tenant, topic;
+    if (colon != std::string_view::npos) {
+      tenant = trim(pair.substr(0, colon));
+      topic = trim(pair.substr(colon + 1));
+    }
+    if (tenant.empty() || topic.empty())
+      return error::bad_request("expected <tenant>:<topic>, got \"" + std::string(pair) + "\"");
+    out[std::string(tenant)].insert(std::string(topic));
+  }
+  return out;
+}
+
+std::optional<error> check_batch_topic(const std::string& tenant, const std::string& topic,
+                                       const topic_grants& grants) {
+  const std::string own = "ingest." + tenant + ".";
+  if (topic.size() > own.size() && topic.compare(0, own.size(), own) == 0) return std::nullopt;
+  auto granted = grants.find(tenant);
+  if (granted != grants.end() && granted->second.count(topic) > 0) return std::nullopt;
+  return error{403, "forbidden",
+               "Unauthorized topic access. Topic '" + topic + "' is not in tenant '" + tenant +
+                   "''s namespace (" + own + "*) and not granted to it (hri.topic_grants).",
+               {}};
+}
+
 json invalid_record(const std::optional<std::string>& batch_id, const std::string& topic,
                     int32_t partition, int64_t offset, const std::string& failure) {
   json j = {{"topic", topic}, {"partition", partition}, {"offset", offset}, {"failure", failure}};

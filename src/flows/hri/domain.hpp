@@ -254,6 +254,18 @@ std::string notification_topic(const std::string& input_topic);
 // The .out / .invalid topic of an input topic (".in" replaced).
 std::string output_topic(const std::string& input_topic, const std::string& suffix);
 
+// Topics a tenant may name in a batch beyond its own namespace: tenant -> topics.
+using topic_grants = std::map<std::string, std::set<std::string>>;
+// hri.topic_grants: "<tenant>:<topic>" pairs separated by commas (spaces around them ignored),
+// e.g. "t1:ingest.shared.s1.in, t2:ingest.shared.s1.in". Errors name the pair.
+result<topic_grants> parse_topic_grants(std::string_view text);
+// A batch's topic decides where its notifications (and its records' .out / .invalid) are
+// written, so a tenant names only topics of its own namespace, ingest.<tenant>.*, or one
+// granted to it in configuration; anything else is 403 naming the topic. (HRI does not check:
+// any tenant's batch could write into another tenant's topics.)
+std::optional<error> check_batch_topic(const std::string& tenant, const std::string& topic,
+                                       const topic_grants& grants);
+
 // {"batchId"?, "topic", "partition", "offset", "failure"} (null fields omitted)
 json invalid_record(const std::optional<std::string>& batch_id, const std::string& topic,
                     int32_t partition, int64_t offset, const std::string& failure);

@@ -170,6 +170,7 @@ std::vector<stream_row> service::validated_streams() {
 
 result<batch> service::create_batch(const std::string& tenant, const hri::create_batch& req,
                                     const std::string& integrator) {
+  if (auto e = check_batch_topic(tenant, req.topic, s_.granted_topics)) return *e;
   batch b;
   b.id = batch_id();
   b.tenant = tenant;

@@ -21,6 +21,8 @@ struct settings {
   // Register a stream over topics that exist already (created by a platform team, or a
   // broker that refuses CreateTopics) when their partition counts match, instead of 409.
   bool adopt_existing_topics = false;
+  // Topics beyond its own namespace a tenant's batches may name (hri.topic_grants).
+  topic_grants granted_topics;
 };
 
 class service {

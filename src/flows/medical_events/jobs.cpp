@@ -69,7 +69,7 @@ json pending_data(const job_record& j) {
   return {{"eta", timestamp(j.eta_ms)}, {"status", "pending"}, {"links", job_links(j)}};
 }
 
-job_view render_job(const job_record& j) {
+job_view render_job(const job_record& j, bool with_location) {
   job_view v;
   if (j.status == job_status::pending) {
     v.data = pending_data(j);
@@ -85,8 +85,12 @@ job_view render_job(const job_record& j) {
     json links = j.response.is_object() && j.response.contains("links") ? j.response["links"]
                                                                         : json::array();
     v.data["links"] = links;
+    if (!with_location) {
+      v.http_status = 303;
+      return v;
+    }
     // The result lives at the first link; without one there is nowhere to send the client.
-    if (!links.empty() && links[0].contains("href")) {
+    if (!links.empty() && links[0].contains("href") && links[0]["href"].is_string()) {
       v.http_status = 303;
       v.location = links[0]["href"].get<std::string>();
     }

@@ -25,13 +25,17 @@ result<job_message> decode_message(std::string_view value);
 std::string request_hash(const request& r, const std::string& salt = "");
 
 // GET /api/jobs/:id: the HTTP status (200 or 303), the "data" of the envelope, and the
-// Location of a 303 (the reference sent 303 without one).
+// Location of a 303.
 struct job_view {
   int http_status = 200;
   json data;
   std::optional<std::string> location;
 };
-job_view render_job(const job_record& j);
+// A processed job without response_data is 303 with its links and no Location, as eHealth
+// answers it (clients built on HttpURLConnection would follow a Location and show another
+// answer). `with_location` (medical_events.job_location): a Location to the first link, and
+// 200 when there is none.
+job_view render_job(const job_record& j, bool with_location = false);
 
 // The 202 body of a new (or deduplicated) job.
 json pending_data(const job_record& j);

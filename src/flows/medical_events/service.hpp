@@ -23,6 +23,7 @@ struct settings {
   int64_t job_ttl_days = 7;
   int64_t approval_ttl_hours = 12;
   int32_t person_events_partitions = 1;
+  bool job_location = false;  // a processed job's 303 carries a Location (eHealth's has none)
 };
 
 // Wrong verification codes accepted for one approval code before verify refuses (409).
@@ -31,6 +32,8 @@ inline constexpr int64_t max_verify_failures = 5;
 class service {
  public:
   service(store::database& db, bus::log& bus, settings s);
+
+  const settings& options() const { return s_; }
 
   // Creates the flow's topics (idempotent).
   void create_topics();

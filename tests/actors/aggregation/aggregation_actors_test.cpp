@@ -1,7 +1,9 @@
 // The aggregation flow's actors on the deterministic scheduler: the aggregator answers exactly
 // once (all reported, or the aggregate timeout), with one record per expected source; the
-// splitter with no calls; a source worker served from a fresh cached answer makes no call.
+// splitter with no calls; a source worker served from a fresh cached answer makes no call; a
+// lookup's step runs on the scheduler, not in the thread that hands it over.
 #include "actors/aggregation/aggregator.hpp"
+#include "actors/aggregation/lookup.hpp"
 #include "actors/aggregation/source_worker.hpp"
 #include "actors/aggregation/splitter.hpp"
 #include "core/clock.hpp"
@@ -134,6 +136,40 @@ TEST_CASE_FIXTURE(test::actor_fixture,
   CHECK(out->answers.size() == 1);
 }
 
+TEST_CASE_FIXTURE(test::actor_fixture,
+                  "aggregator: a cached source cut off by the aggregate timeout answers from "
+                  "cache (DataFromCacheSynchFailed)") {
+  ag::cache_settings cs;
+  cs.enabled = true;
+  cs.ttl_ms = 1000;
+  cs.stale_ms = 600000;
+  ag::answer_cache cache{cs};
+  auto out = std::make_shared<replies>();
+  auto job = job_of(3, short_aggregate, out, &cache);
+  // SRC-2 and SRC-3 answered a minute ago (past the TTL, so they were called again); SRC-1
+  // never did.
+  auto stored = clock::now_ms() - 60000;
+  for (auto* a : {"SRC-2", "SRC-3"})
+    cache.put(ag::answer_cache::key("GetThings", a, job->request_body),
+              json::array({std::string("cached-") + a}), stored);
+  auto agg = sys->spawn(aggregator, job);
+  run();
+  caf::anon_send(agg, source_done_atom::value, size_t{2}, answered(json::array({"fresh-3"}), 40));
+  run();
+  advance(1000ms);  // SRC-1 and SRC-2 are still out
+  REQUIRE(out->answers.size() == 1);
+  auto& a = out->answers[0];
+  CHECK(status_codes(a) == std::vector<std::string>{"NoDataSynchFailed",
+                                                    "DataFromCacheSynchFailed", "DataFromSource"});
+  CHECK(a.at("things") == json::array({"cached-SRC-2", "fresh-3"}));
+  auto& rec = a["processingStatus"][1];
+  CHECK(rec["isResponseFromCache"] == true);
+  CHECK(rec["isResponseInSynch"] == false);
+  CHECK(rec["lastSuccessfulSynch"] == clock::compact_local_ts(stored));
+  CHECK(rec["lastUnsuccessfulSynchError"]["code"] == "43000");
+  CHECK(a["processingStatus"][0]["lastUnsuccessfulSynchError"]["text"] == "Unknown error");
+}
+
 TEST_CASE_FIXTURE(test::actor_fixture, "splitter: no source to call answers at once, empty") {
   auto out = std::make_shared<replies>();
   sys->spawn(splitter, job_of(0, usual, out));
@@ -164,4 +200,15 @@ TEST_CASE_FIXTURE(test::actor_fixture,
   CHECK(status_codes(out->answers[0]) ==
         std::vector<std::string>{"DataFromCache", "DataFromCache"});
   CHECK(out->answers[0]["processingStatus"][0]["isResponseFromCache"] == true);
+}
+
+TEST_CASE_FIXTURE(test::actor_fixture,
+                  "lookup: the step runs on the scheduler, not on the thread that hands it over") {
+  int ran = 0;
+  auto run_lookup = run_on_lookup(*sys);
+  run_lookup([&ran] { ++ran; });
+  run_lookup([&ran] { ++ran; });
+  CHECK(ran == 0);  // handed over: the caller (an HTTP I/O thread) goes on at once
+  run();
+  CHECK(ran == 2);
 }

@@ -43,7 +43,7 @@ std::unique_ptr<store::database> open_db(const std::string& path,
 
 json found(ag::local_index& index, std::optional<std::string> categorization = std::nullopt) {
   ag::find_content f{agp::tc1, agp::domain, std::move(categorization)};
-  auto r = index.find(f, ag::caller{});
+  auto r = index.find(f, ag::caller{}, 10000);
   REQUIRE(r.ok());
   json out = json::array();
   for (auto& e : *r) out.push_back(ag::to_json(e));
@@ -102,4 +102,24 @@ TEST_CASE("local index: rows written before the field columns existed are found 
   auto db = open_db(dir.file("agp.db"), all);
   ag::local_index index(*db);
   CHECK(found(index) == json::array({a, b}));
+}
+
+TEST_CASE("local index: a lookup finding more than its limit is 502 naming the limit") {
+  medflow::test::temp_dir dir;
+  auto db = open_db(dir.file("agp.db"), ag::index_migrations());
+  ag::local_index index(*db);
+  json tx = json::array();
+  for (int i = 0; i < 5; ++i)
+    tx.push_back({{"engagement", engagement_json("HSA-ID-" + std::to_string(i), false)}});
+  REQUIRE(index.update({{"engagementTransaction", tx}}).ok());
+  ag::find_content f{agp::tc1, agp::domain, std::nullopt};
+  CHECK(index.find(f, ag::caller{}, 5)->size() == 5);  // exactly the limit is fine
+  auto over = index.find(f, ag::caller{}, 4);
+  REQUIRE_FALSE(over.ok());
+  CHECK(over.err().status == 502);
+  CHECK(over.err().code == "engagement_index_too_large");
+  CHECK(over.err().message ==
+        "the engagement index found more than 4 engagements for the request "
+        "(aggregation.max_engagements)");
+  CHECK(index.find(f, ag::caller{}, 0).err().code == "engagement_index_too_large");
 }

@@ -1,6 +1,8 @@
 // Processing status records, the aggregated answer and reading a source's answer.
 #include "flows/aggregation/agp_test_data.hpp"
 
+#include "support/time_zone.hpp"
+
 #include <doctest/doctest.h>
 
 namespace {
@@ -63,7 +65,9 @@ const json from_source = {{"logicalAddress", "HSA-ID-4"},
                           {"isResponseInSynch", true},
                           {"lastSuccessfulSynch", now_ts}};
 
+// The expected times above are UTC: the records are written in the process's TZ.
 json record(const ag::source_result& r) {
+  medflow::test::time_zone utc{"UTC0"};
   return ag::processing_status_record("HSA-ID-4", r, now);
 }
 
@@ -163,7 +167,24 @@ TEST_CASE("aggregate: a failed source's items are never included") {
   CHECK(out["laboratoryOrderOutcome"] == json::array());
 }
 
+TEST_CASE("processing status: times in the process's local time (TZ), as ProcessingStatusUtil") {
+  medflow::test::time_zone tz{medflow::test::stockholm};  // CET in March: UTC+1
+  auto fresh = ag::processing_status_record("HSA-ID-4", answered(json::array()), now);
+  CHECK(fresh["lastSuccessfulSynch"] == "20240305112030");
+  auto failed = ag::processing_status_record(
+      "HSA-ID-4", with_fallback(result_of(kind::timeout, "Read timed out")), now);
+  CHECK(failed["lastSuccessfulSynch"] == "20240305111500");
+  CHECK(failed["lastUnsuccessfulSynch"] == "20240305112030");
+  auto none = ag::processing_status_record("HSA-ID-4", result_of(kind::failed, "x"), now);
+  CHECK(none["lastUnsuccessfulSynch"] == "20240305112030");
+  // Summer time: UTC+2.
+  constexpr int64_t midsummer = 1719230400000;  // 2024-06-24T12:00:00Z
+  CHECK(ag::processing_status_record("HSA-ID-4", answered(json::array()), midsummer)
+            ["lastSuccessfulSynch"] == "20240624140000");
+}
+
 TEST_CASE("aggregate: a call without a result is 'Unknown error' 43000 (aggregate timeout)") {
+  medflow::test::time_zone utc{"UTC0"};
   // TC4 in AA_AggregateTimeoutIT: 1 and 2 answer, 3 is still out.
   auto calls = calls_to({"HSA-ID-1", "HSA-ID-2", "HSA-ID-3"});
   std::vector<ag::source_result> results = {answered(json::array({"1002"})),

@@ -217,6 +217,7 @@ TEST_CASE("request list: authorization through the sender, the original consumer
   l = list_for(agp::tc1, agp::caller_of("unknown-sender", "unknown-consumer"));
   CHECK(l.calls.empty());
   CHECK(l.filtered == filtered_t{{"HSA-ID-4", "FT"}, {"HSA-ID-5", "FT"}, {"HSA-ID-6", "FT"}});
+  CHECK(l.unauthorized == std::vector<std::string>{"HSA-ID-4", "HSA-ID-5", "HSA-ID-6"});
 
   // TC6: HSA-ID-7 is in nobody's TAK.
   l = list_for(agp::tc6, by_sender);
@@ -236,6 +237,8 @@ TEST_CASE("request list: a permission without a route, or a route without a perm
   CHECK(l.calls.empty());
   // HSA-ID-77 has a route but nobody's permission.
   CHECK(l.filtered == filtered_t{{"HSA-ID-11", "FT"}, {"HSA-ID-77", "FT"}});
+  // Only the one without a permission counts as unauthorized.
+  CHECK(l.unauthorized == std::vector<std::string>{"HSA-ID-77"});
 
   // Giving HSA-ID-77 a permission makes it callable.
   auto t = agp::tak_stub();
@@ -287,9 +290,11 @@ TEST_CASE("request list: dedupe on sourceSystem addresses the call to the source
   // ...and the consumer's permission on it, as the VP would require.
   t.routes.push_back({agp::contract, "SYSTEM-B", agp::url_of("SYSTEM-B")});
   for (auto& e : found) e.source_system = "SYSTEM-B";
-  CHECK(ag::make_request_list(agp::lab_service(), found, by_sender, t, agp::own_address,
-                              {agp::tc1, std::nullopt})
-            .calls.empty());
+  l = ag::make_request_list(agp::lab_service(), found, by_sender, t, agp::own_address,
+                            {agp::tc1, std::nullopt});
+  CHECK(l.calls.empty());
+  // Unauthorized on the source system it would call, not on the care unit.
+  CHECK(l.unauthorized == std::vector<std::string>{"SYSTEM-B", "SYSTEM-B", "SYSTEM-B"});
   t.permissions.push_back({agp::sender, agp::contract, "SYSTEM-B"});
   CHECK(addresses(ag::make_request_list(agp::lab_service(), found, by_sender, t, agp::own_address,
                                         {agp::tc1, std::nullopt})) ==

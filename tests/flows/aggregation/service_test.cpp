@@ -4,6 +4,8 @@
 #include "flows/aggregation/agp_test_data.hpp"
 #include "flows/aggregation/service.hpp"
 
+#include "core/metrics.hpp"
+
 #include "support/database.hpp"
 #include "support/temp_dir.hpp"
 
@@ -32,7 +34,8 @@ struct service_fixture {
   std::unique_ptr<ag::service> svc;
   std::shared_ptr<answered> out = std::make_shared<answered>();
 
-  explicit service_fixture(bool cache = false) {
+  explicit service_fixture(bool cache = false, ag::run_fn run_lookup = {},
+                           size_t max_engagements = 10000) {
     db = medflow::test::open_database(dir.file("agg.db"), {ag::index_migrations()});
     ag::catalog c;
     auto lab = agp::lab_service();
@@ -43,11 +46,12 @@ struct service_fixture {
     c.permissions = std::make_shared<const ag::tak>(agp::tak_stub());
     ag::settings s;
     s.vp_instance_id = "medflow-test";
+    s.max_engagements = max_engagements;
     auto sink = out;
-    svc = std::make_unique<ag::service>(std::move(c), s, *db, nullptr,
-                                        [sink](ag::fan_out_request r) {
-                                          sink->fan_outs.push_back(std::move(r));
-                                        });
+    svc = std::make_unique<ag::service>(
+        std::move(c), s, *db, nullptr,
+        [sink](ag::fan_out_request r) { sink->fan_outs.push_back(std::move(r)); },
+        std::move(run_lookup));
     // tc3 has engagements on HSA-ID-1 and HSA-ID-2 in the lab service's category.
     json tx = json::array();
     for (auto address : {"HSA-ID-1", "HSA-ID-2"}) {
@@ -196,6 +200,69 @@ TEST_CASE("service: a caching service hands its cache over and is swept") {
   cache->put("k", json::array({1}), 1000);
   f.svc->sweep_caches(1000 + cache->settings().stale_ms);
   CHECK(cache->size() == 0);
+}
+
+TEST_CASE("service: the index lookup and request list run through run_lookup, not in request()") {
+  // What the daemon runs on a lookup actor, off the HTTP connection's thread.
+  auto steps = std::make_shared<std::vector<std::function<void()>>>();
+  service_fixture f(false, [steps](std::function<void()> step) {
+    steps->push_back(std::move(step));
+  });
+  f.ask(agp::tc3);
+  f.ask(agp::tc2);
+  // request() checked the requests and handed their lookups over: nothing answered yet.
+  REQUIRE(steps->size() == 2);
+  CHECK(f.out->fan_outs.empty());
+  CHECK(f.out->answers.empty());
+  CHECK(f.out->deadlines.empty());
+  (*steps)[0]();
+  REQUIRE(f.out->fan_outs.size() == 1);
+  CHECK(f.out->fan_outs[0].calls.size() == 2);
+  CHECK(json::parse(f.out->fan_outs[0].request_body) ==
+        json{{"patientId", {{"extension", agp::tc3}}}});
+  CHECK(f.out->deadlines.size() == 1);
+  (*steps)[1]();  // no engagements: the empty answer comes from the step
+  REQUIRE(f.out->answers.size() == 1);
+  CHECK(f.out->answers[0]["processingStatus"] == json::array());
+  // Refusals are answered at once, without a lookup.
+  f.ask(agp::tc3, {{"x-skltp-correlation-id", "c"}});
+  CHECK(steps->size() == 2);
+  CHECK(f.out->failures.size() == 1);
+}
+
+TEST_CASE("service: a lookup finding more than max_engagements fails the request, 502") {
+  service_fixture f(false, {}, 1);  // tc3 has two engagements
+  f.ask(agp::tc3);
+  auto& e = f.only_failure();
+  CHECK(e.status == 502);
+  CHECK(e.code == "engagement_index_too_large");
+  CHECK(e.message ==
+        "the engagement index found more than 1 engagements for the request "
+        "(aggregation.max_engagements)");
+  service_fixture g(false, {}, 2);
+  g.ask(agp::tc3);
+  CHECK(g.out->fan_outs.size() == 1);
+}
+
+TEST_CASE("service: engagements dropped for want of permission are counted per service") {
+  service_fixture f;  // registers the counter with its help text
+  auto& dropped = medflow::metrics::registry::global().get_counter(
+      "medflow_agp_engagements_unauthorized_total", "",
+      {{"service", "GetAggregatedLaboratoryOrderOutcome"}});
+  auto before = dropped.value();
+  f.ask(agp::tc3);  // the sender may call both
+  CHECK(dropped.value() == before);
+  // Only the original consumer is known to the TAK: permitted on HSA-ID-1, not on HSA-ID-2.
+  f.ask(agp::tc3, {{"x-vp-sender-id", "unknown-sender"},
+                   {"x-rivta-original-serviceconsumer-hsaid", agp::original_consumer},
+                   {"x-skltp-correlation-id", "c2"}});
+  CHECK(dropped.value() == before + 1);
+  REQUIRE(f.out->fan_outs.size() == 2);
+  CHECK(f.out->fan_outs[1].calls.size() == 1);
+  f.ask(agp::tc3, {{"x-vp-sender-id", "a"},
+                   {"x-rivta-original-serviceconsumer-hsaid", "b"},
+                   {"x-skltp-correlation-id", "c3"}});
+  CHECK(dropped.value() == before + 3);
 }
 
 TEST_CASE("service: an external index needs an HTTP client") {

@@ -267,6 +267,44 @@ TEST_CASE("parse_tak: permissions and routes") {
   CHECK(empty->routes.empty());
 }
 
+TEST_CASE("tak: a parsed table of thousands of routes answers by its index, as a scan does") {
+  json routes = json::array();
+  for (int i = 1; i <= 20000; ++i)
+    routes.push_back({{"contract", agp::contract},
+                      {"logicalAddress", "UNIT-" + std::to_string(i)},
+                      {"url", "http://127.0.0.1:9100/UNIT-" + std::to_string(i)}});
+  json perms = {{{"consumer", agp::sender}, {"contract", agp::contract}, {"logicalAddress", "*"}},
+                {{"consumer", "one"}, {"contract", agp::contract}, {"logicalAddress", "UNIT-7"}}};
+  auto parsed = ag::parse_tak({{"permissions", perms}, {"routes", routes}});
+  REQUIRE(parsed.ok());
+  ag::tak t = std::move(*parsed);
+  auto check = [](const ag::tak& t) {
+    REQUIRE(t.route_for(agp::contract, "UNIT-1"));
+    CHECK(t.route_for(agp::contract, "UNIT-20000")->url == "http://127.0.0.1:9100/UNIT-20000");
+    CHECK(t.route_for(agp::contract, "UNIT-12345")->logical_address == "UNIT-12345");
+    CHECK_FALSE(t.route_for(agp::contract, "UNIT-20001"));
+    CHECK_FALSE(t.route_for("urn:none:1", "UNIT-1"));
+    CHECK(t.authorized(agp::sender, agp::contract, "UNIT-9"));
+    CHECK(t.authorized("one", agp::contract, "UNIT-7"));
+    CHECK_FALSE(t.authorized("one", agp::contract, "UNIT-8"));
+    CHECK_FALSE(t.authorized("one", "urn:other:1", "UNIT-7"));
+    CHECK_FALSE(t.authorized(agp::sender, "urn:other:1", "UNIT-9"));
+  };
+  check(t);
+  ag::tak copy = t;  // the copy's routes are its own
+  t.routes.clear();
+  check(copy);
+  // A table changed after it was indexed is scanned: what was added is found.
+  copy.routes.push_back({"urn:other:1", "UNIT-1", "http://h/x"});
+  copy.permissions.push_back({"two", "urn:other:1", "UNIT-1"});
+  CHECK(copy.route_for("urn:other:1", "UNIT-1")->url == "http://h/x");
+  CHECK(copy.authorized("two", "urn:other:1", "UNIT-1"));
+  check(copy);
+  copy.reindex();
+  CHECK(copy.route_for("urn:other:1", "UNIT-1")->url == "http://h/x");
+  check(copy);
+}
+
 TEST_CASE("parse_tak: errors") {
   json perm = {{"consumer", agp::sender}, {"contract", agp::contract}, {"logicalAddress", "A"}};
   json route = {{"contract", agp::contract}, {"logicalAddress", "A"}, {"url", "http://h/A"}};

@@ -102,3 +102,41 @@ TEST_CASE("404 texts for a missing batch") {
         "error getting current Batch Status: The document for tenantId: t1 with document (batch) "
         "ID: b9 was not found");
 }
+
+TEST_CASE("batch topic: the tenant's own namespace, or granted in configuration; else 403") {
+  hri::topic_grants none;
+  CHECK_FALSE(hri::check_batch_topic("t1", "ingest.t1.s1.in", none));
+  CHECK_FALSE(hri::check_batch_topic("t1", "ingest.t1.s1.qualifier.in", none));
+  auto refused = hri::check_batch_topic("t1", "ingest.t2.s1.in", none);
+  REQUIRE(refused);
+  CHECK(refused->status == 403);
+  CHECK(refused->message ==
+        "Unauthorized topic access. Topic 'ingest.t2.s1.in' is not in tenant 't1''s namespace "
+        "(ingest.t1.*) and not granted to it (hri.topic_grants).");
+  // A tenant whose id begins with another's is another namespace; so is the bare prefix.
+  CHECK(hri::check_batch_topic("t1", "ingest.t10.s1.in", none));
+  CHECK(hri::check_batch_topic("t1", "ingest.t1.", none));
+  CHECK(hri::check_batch_topic("t1", "ingest.t1", none));
+  CHECK(hri::check_batch_topic("t1", "other.t1.s1.in", none));
+  CHECK(hri::check_batch_topic("t1", "", none));
+
+  auto grants = hri::parse_topic_grants(" t1:ingest.shared.s1.in , t2:ingest.t1.s1.in,t1:x.in");
+  REQUIRE(grants.ok());
+  CHECK(grants->at("t1") == std::set<std::string>{"ingest.shared.s1.in", "x.in"});
+  CHECK_FALSE(hri::check_batch_topic("t1", "ingest.shared.s1.in", *grants));
+  CHECK_FALSE(hri::check_batch_topic("t2", "ingest.t1.s1.in", *grants));
+  // A grant is for its tenant only, and for that exact topic.
+  CHECK(hri::check_batch_topic("t3", "ingest.shared.s1.in", *grants));
+  CHECK(hri::check_batch_topic("t1", "ingest.shared.s1.out", *grants));
+}
+
+TEST_CASE("hri.topic_grants: <tenant>:<topic> pairs; a malformed pair is named") {
+  CHECK(hri::parse_topic_grants("")->empty());
+  CHECK(hri::parse_topic_grants("  ")->empty());
+  CHECK(hri::parse_topic_grants("t1:a.in,")->size() == 1);
+  for (const char* bad : {"t1", "t1:", ":ingest.x.in", "t1:a.in,,t2:b.in", "t1 ingest.x.in"}) {
+    auto g = hri::parse_topic_grants(bad);
+    REQUIRE_FALSE(g.ok());
+    CHECK(g.err().message.rfind("expected <tenant>:<topic>, got \"", 0) == 0);
+  }
+}

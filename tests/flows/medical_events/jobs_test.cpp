@@ -34,14 +34,8 @@ TEST_CASE("job views follow the reference's table") {
   json links = {{{"entity", "episode"}, {"href", "/api/patients/p/episodes/e"}}};
   v = render_job(finished(job_status::processed, 200, {{"links", links}}));
   CHECK(v.http_status == 303);
-  CHECK(v.location == std::optional<std::string>("/api/patients/p/episodes/e"));
   CHECK(v.data["links"] == links);
   CHECK(v.data["status_code"] == 200);
-
-  // Processed with nothing to point at (package cancel): no 303 without a Location.
-  v = render_job(finished(job_status::processed, 200, json::object()));
-  CHECK(v.http_status == 200);
-  CHECK(v.data["links"] == json::array());
 
   v = render_job(finished(job_status::failed, 409, "Episode in status closed can not be updated"));
   CHECK(v.data["error"] == json{{"type", "request_conflict"},
@@ -54,6 +48,36 @@ TEST_CASE("job views follow the reference's table") {
   json invalid = {{"type", "validation_failed"}, {"invalid", json::array()}};
   v = render_job(finished(job_status::failed, 422, invalid));
   CHECK(v.data["error"] == invalid);
+}
+
+TEST_CASE("a processed job's 303 has no Location, as eHealth's; with the switch it has one") {
+  json links = {{{"entity", "episode"}, {"href", "/api/patients/p/episodes/e"}}};
+  auto with_links = finished(job_status::processed, 200, {{"links", links}});
+  auto without = finished(job_status::processed, 200, json::object());  // package cancel: {}
+
+  // eHealth (the default): 303 with the links in the body, no Location header.
+  auto v = render_job(with_links);
+  CHECK(v.http_status == 303);
+  CHECK_FALSE(v.location);
+  CHECK(v.data["links"] == links);
+  v = render_job(without);
+  CHECK(v.http_status == 303);
+  CHECK_FALSE(v.location);
+  CHECK(v.data["links"] == json::array());
+  // A job with response_data stays 200 either way.
+  CHECK(render_job(finished(job_status::processed, 200, {{"response_data", 1}})).http_status ==
+        200);
+
+  // medical_events.job_location=true: Location to the first link; nothing to point at is 200.
+  v = render_job(with_links, true);
+  CHECK(v.http_status == 303);
+  CHECK(v.location == std::optional<std::string>("/api/patients/p/episodes/e"));
+  v = render_job(without, true);
+  CHECK(v.http_status == 200);
+  CHECK_FALSE(v.location);
+  CHECK(v.data["links"] == json::array());
+  CHECK(render_job(finished(job_status::processed, 200, {{"response_data", 1}}), true)
+            .http_status == 200);
 }
 
 TEST_CASE("messages round-trip and bad ones say what is wrong") {
