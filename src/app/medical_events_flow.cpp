@@ -2,6 +2,7 @@
 
 #include "actors/periodic.hpp"
 #include "app/consumers.hpp"
+#include "app/resource_events.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "flows/medical_events/service.hpp"
@@ -11,6 +12,7 @@
 namespace medflow::app {
 
 namespace me = flows::medical_events;
+namespace re = flows::resource_events;
 
 namespace {
 
@@ -29,6 +31,11 @@ class medical_events_flow : public flow {
     s.approval_ttl_hours = rt.cfg.integer("medical_events.approval_ttl_hours");
     s.person_events_partitions =
         static_cast<int32_t>(rt.cfg.integer("medical_events.person_events_partitions"));
+    if (rt.cfg.boolean("events.enabled")) {
+      // Every change the jobs commit is published as resource events in the same transaction.
+      events_ = make_event_publisher(rt.cfg, rt.bus);
+      s.on_change = publish_changes(*events_);
+    }
     svc_ = std::make_unique<me::service>(rt.db, rt.bus, s);
     svc_->create_topics();
     auto* svc = svc_.get();
@@ -62,6 +69,7 @@ class medical_events_flow : public flow {
   }
 
  private:
+  std::unique_ptr<re::service> events_;
   std::unique_ptr<me::service> svc_;
 };
 

@@ -144,6 +144,22 @@ const std::vector<config_key>& config_keys() {
       {"medical_events.person_events_partitions", k::integer, 1,
        "partitions of topic person_events (registry feed)", 1, 1024},
 
+      // -- resource events (eHealth event model) -------------------------------------------------
+      {"events.enabled", k::boolean, true,
+       "publish every committed resource change (medical events flow) as eHealth events, in "
+       "the change's own transaction"},
+      {"events.config_file", k::string, "",
+       "mapping of resource kinds to eHealth profiles, elements and contexts (topics); empty: "
+       "config/events.json as shipped (built into medflowd)"},
+      {"events.base_url", k::string, "http://127.0.0.1:8080/fhir",
+       "absolute base of resourceReference, patientReference and references: "
+       "<base_url>/<ResourceType>/<id>"},
+      {"events.partitions", k::integer, 1, "partitions of each event topic", 1, 1024},
+      {"events.config_max_bytes", k::integer, 1048576,
+       "largest events.config_file accepted (start-up fails above it)", 1024, 67108864},
+      {"events.config_max_depth", k::integer, 32,
+       "deepest JSON nesting accepted in events.config_file", 4, 1000},
+
       // -- batches flow (HRI) --------------------------------------------------------------------
       {"hri.enabled", k::boolean, true, "run the batches flow (/hri)"},
       {"hri.validation.enabled", k::boolean, true,

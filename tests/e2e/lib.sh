@@ -121,6 +121,13 @@ start_kafka_mock() {
 # The medical events flow's topics, for a Kafka mock cluster (which cannot create topics).
 ME_TOPICS=(medical_events:8 medical_events.dead_letter:1 person_events:1
            person_events.dead_letter:1 event_manager_topic:1 medical_events.notifications:1)
+# The resource event topics of the shipped mapping (config/events.json, events.partitions=1):
+# the medical events flow publishes its changes there (events.enabled, on by default).
+mapfile -t EVENT_TOPICS < <(jq -r '.resources | to_entries[] | select(.key | startswith("_") | not)
+  | .value as $v | ([$v.profile] + ($v.aliases // [])
+  + ([($v.elements // {}), ($v.contexts // {})] | map(keys[] | select(startswith("_") | not)
+     | $v.profile + "." + .)))[] + ":1"' "$SOURCE_DIR/config/events.json")
+ME_TOPICS+=("${EVENT_TOPICS[@]}")
 
 # Medical events API helpers; the caller sets HDRS (x-consumer-id, x-consumer-metadata).
 api() { http "$1" "$2" "${3:-}" "${HDRS[@]}"; }

@@ -108,6 +108,12 @@ const char* status_name(job_status s) {
   return "unknown";
 }
 
+std::vector<std::string> kind_names() {
+  std::vector<std::string> out;
+  for (auto& k : kinds) out.emplace_back(k.name);
+  return out;
+}
+
 const char* kind_name(kind k) {
   for (auto& i : kinds)
     if (i.k == k) return i.name;

@@ -85,6 +85,7 @@ enum class kind {
 const char* kind_name(kind k);    // "episode", "allergy_intolerance", ...
 const char* kind_plural(kind k);  // "episodes", "allergy_intolerances", ... (route segment)
 std::optional<kind> parse_kind_name(std::string_view name);  // "episode", ... (kind_name)
+std::vector<std::string> kind_names();  // every kind's kind_name, in declaration order
 
 // Registries the handlers consult (fed by the admin API and the person_events topic).
 struct person {

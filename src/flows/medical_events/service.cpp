@@ -16,16 +16,46 @@ namespace {
 
 const char* component = "medical_events";
 
-// Writes documents and records their changes at the versions the writes produced.
-void write_all(store::connection& c, const std::vector<entity_write>& writes,
+// Writes documents and records their changes at the versions the writes produced; tells the
+// listener (the resource events publisher) of each change in the same transaction, with the
+// documents before and after.
+void write_all(store::tx& t, const std::vector<entity_write>& writes,
                const std::vector<resource_change>& changes, const std::string& job_id,
-               int64_t now_us) {
-  std::map<std::pair<kind, std::string>, int64_t> versions;
-  for (auto& w : writes) versions[{w.k, w.id}] = put_entity(c, w.k, w.patient_id, w.id, w.doc, now_us);
+               int64_t now_us, const change_listener& on_change) {
+  struct written {
+    int64_t version_before = 0;
+    std::optional<json> before;
+    int64_t version = 0;
+    const json* after = nullptr;
+  };
+  std::map<std::pair<kind, std::string>, written> done;
+  for (auto& w : writes) {
+    auto key = std::make_pair(w.k, w.id);
+    auto it = done.find(key);
+    if (it == done.end()) {
+      it = done.emplace(key, written{}).first;
+      // The stored state before the job's first write of this resource.
+      if (on_change)
+        if (auto stored = entity_with_version(t.conn, w.k, w.id)) {
+          it->second.version_before = stored->first;
+          it->second.before = std::move(stored->second);
+        }
+    }
+    it->second.version = put_entity(t.conn, w.k, w.patient_id, w.id, w.doc, now_us);
+    it->second.after = &w.doc;
+  }
   for (auto& ch : changes) {
-    auto it = versions.find({ch.k, ch.id});
-    record_change(c, ch, it != versions.end() ? it->second : entity_version(c, ch.k, ch.id), job_id,
-                  now_us);
+    auto it = done.find({ch.k, ch.id});
+    auto version = it != done.end() ? it->second.version : entity_version(t.conn, ch.k, ch.id);
+    record_change(t.conn, ch, version, job_id, now_us);
+    if (!on_change) continue;
+    committed_change cc{ch, version > 0 ? version - 1 : 0, version, nullptr, nullptr};
+    if (it != done.end()) {
+      cc.version_before = it->second.version_before;
+      cc.before = it->second.before ? &*it->second.before : nullptr;
+      cc.after = it->second.after;
+    }
+    on_change(t, cc);
   }
 }
 
@@ -161,7 +191,7 @@ result<json> service::verify(const std::string& patient_id, const std::string& a
             .exec();
       return r.err();
     }
-    write_all(t.conn, r->writes, r->changes, "", now_ms * 1000);
+    write_all(t, r->writes, r->changes, "", now_ms * 1000, s_.on_change);
     return std::move(r->approval);  // verify_approval made it public already
   });
 }
@@ -261,7 +291,7 @@ void service::apply(store::tx& t, const command& c, effects& e, int64_t now_us) 
     // A write the store refuses (an id of another patient) fails the job, not the consumer.
     store::savepoint sp{t.conn, "effects"};
     try {
-      write_all(t.conn, e.writes, e.changes, c.job_id, now_us);
+      write_all(t, e.writes, e.changes, c.job_id, now_us, s_.on_change);
       sp.release();
     } catch (const error_exception& ex) {
       sp.rollback();
@@ -378,8 +408,8 @@ int service::expire_service_requests(int64_t now_ms) {
     auto active = entities_with_status(t.conn, kind::service_request, "active");
     auto writes = medical_events::expire_service_requests(active, now_ms, "system");
     for (auto& w : writes) {
-      write_all(t.conn, {w}, {{w.k, w.patient_id, w.id, change_kind::updated, {}, {}}}, "",
-                now_ms * 1000);
+      write_all(t, {w}, {{w.k, w.patient_id, w.id, change_kind::updated, {}, {}}}, "",
+                now_ms * 1000, s_.on_change);
       // Auto-expiry is a status change like any other: subscribers hear of it.
       bus_.append_in(t, service_request_status_event(w.id, "recalled", "system", now_ms));
     }
@@ -392,9 +422,13 @@ int service::delete_expired_approvals(int64_t now_ms) {
     auto fresh = entities_with_status(t.conn, kind::approval, "new");
     auto expired = expired_new_approvals(fresh, now_ms, s_.approval_ttl_hours);
     for (auto& [patient_id, id] : expired) {
+      std::optional<std::pair<int64_t, json>> stored;
+      if (s_.on_change) stored = entity_with_version(t.conn, kind::approval, id);
       auto version = delete_entity(t.conn, kind::approval, id);
-      record_change(t.conn, {kind::approval, patient_id, id, change_kind::deleted, {}, {}}, version,
-                    "", now_ms * 1000);
+      resource_change ch{kind::approval, patient_id, id, change_kind::deleted, {}, {}};
+      record_change(t.conn, ch, version, "", now_ms * 1000);
+      if (s_.on_change && version > 0)
+        s_.on_change(t, {ch, version - 1, version, stored ? &stored->second : nullptr, nullptr});
     }
     return static_cast<int>(expired.size());
   });

@@ -17,6 +17,17 @@
 
 namespace medflow::flows::medical_events {
 
+// A change as committed, for the resource events publisher: handed over on the writer thread
+// inside the change's own transaction (so its events commit, or roll back, with it).
+struct committed_change {
+  const resource_change& change;
+  int64_t version_before = 0;    // 0: the resource did not exist
+  int64_t version_after = 0;     // deleted: the version of the deletion (last version + 1)
+  const json* before = nullptr;  // the stored document before (null when created)
+  const json* after = nullptr;   // the document written (null when deleted)
+};
+using change_listener = std::function<void(store::tx&, const committed_change&)>;
+
 struct settings {
   int32_t partitions = 8;
   int64_t job_eta_ms = 600000;
@@ -24,6 +35,8 @@ struct settings {
   int64_t approval_ttl_hours = 12;
   int32_t person_events_partitions = 1;
   bool job_location = false;  // a processed job's 303 carries a Location (eHealth's has none)
+  // Called for every committed resource change (empty: nobody listens; nothing extra is read).
+  change_listener on_change;
 };
 
 // Wrong verification codes accepted for one approval code before verify refuses (409).

@@ -212,6 +212,14 @@ void record_change(store::connection& c, const resource_change& ch, int64_t vers
       .exec();
 }
 
+std::optional<std::pair<int64_t, json>> entity_with_version(store::connection& c, kind k,
+                                                            const std::string& id) {
+  auto q = c.prepare("SELECT version, doc FROM me_entities WHERE kind=? AND id=?");
+  q.bind_all(kind_name(k), id);
+  if (!q.step()) return std::nullopt;
+  return std::make_pair(q.int64(0), json::parse(q.text_view(1)));
+}
+
 int64_t entity_version(store::connection& c, kind k, const std::string& id) {
   auto q = c.prepare("SELECT version FROM me_entities WHERE kind=? AND id=?");
   q.bind_all(kind_name(k), id);

@@ -47,6 +47,9 @@ int64_t put_entity(store::connection& c, kind k, const std::string& patient_id,
                    const std::string& id, const json& doc, int64_t now_us);
 // Deletes a document; returns the version its deletion has (last version + 1), 0 if absent.
 int64_t delete_entity(store::connection& c, kind k, const std::string& id);
+// The stored document and its version, if any.
+std::optional<std::pair<int64_t, json>> entity_with_version(store::connection& c, kind k,
+                                                            const std::string& id);
 // The current version of a document (0 when absent).
 int64_t entity_version(store::connection& c, kind k, const std::string& id);
 // A page of a patient's entities of one kind (insertion order) and the total count.
