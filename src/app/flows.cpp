@@ -3,6 +3,7 @@
 #include "app/aggregation_flow.hpp"
 #include "app/hri_flow.hpp"
 #include "app/medical_events_flow.hpp"
+#include "app/resource_events_flow.hpp"
 
 namespace medflow::app {
 
@@ -11,6 +12,7 @@ std::vector<std::unique_ptr<flow>> make_flows() {
   flows.push_back(make_medical_events_flow());
   flows.push_back(make_hri_flow());
   flows.push_back(make_aggregation_flow());
+  flows.push_back(make_resource_events_flow());
   return flows;
 }
 

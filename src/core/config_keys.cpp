@@ -184,6 +184,17 @@ const std::vector<config_key>& config_keys() {
       {"hri.auth.clock_skew_s", k::integer, 60,
        "seconds a token's exp, nbf and iat may be off from medflowd's clock", 0, 3600},
 
+      // -- resource events: subscriptions --------------------------------------------------------
+      {"subscriptions.enabled", k::boolean, true, "serve /subscriptions (resource events)"},
+      {"subscriptions.max_count", k::integer, 10000, "most subscriptions stored (409 above)", 1,
+       1000000},
+      {"subscriptions.max_selector_bytes", k::integer, 65536,
+       "longest selector text of a subscription (400 above)", 1, 1048576},
+      {"subscriptions.max_cursor_bytes", k::integer, 65536,
+       "longest cursor accepted by /subscriptions/{id}/ack (400 above)", 16, 1048576},
+      {"subscriptions.pull.max_events", k::integer, 1000,
+       "highest ?max= of GET /subscriptions/{id}/events (400 above)", 1, 100000},
+
       // -- aggregation flow (AgP) ------------------------------------------------------------------
       {"aggregation.enabled", k::boolean, true, "run the aggregation flow (/aggregation)"},
       {"aggregation.services_dir", k::string, "config/aggregation",

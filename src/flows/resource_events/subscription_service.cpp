@@ -1,0 +1,156 @@
+#include "flows/resource_events/subscription_service.hpp"
+
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+
+#include <algorithm>
+
+namespace medflow::flows::resource_events {
+
+using nlohmann::json;
+
+subscription_service::subscription_service(store::database& db, bus::log& bus, service_settings s)
+    : db_(db), bus_(bus), s_(std::move(s)) {}
+
+std::vector<bus::topic_info> subscription_service::topics_of(const topic_pattern& p) {
+  std::vector<bus::topic_info> out;
+  for (auto& t : bus_.topics())
+    if (p.matches(t.name)) out.push_back(std::move(t));
+  std::sort(out.begin(), out.end(),
+            [](const bus::topic_info& a, const bus::topic_info& b) { return a.name < b.name; });
+  return out;
+}
+
+result<json> subscription_service::create(const json& body) {
+  auto spec = parse_subscription(body, s_.spec);
+  if (!spec) return spec.err();
+  subscription_row row{ids::uuid4(), spec->topic.text(), spec->selector_text,
+                       to_json(spec->delivery), clock::now_ms()};
+  // Start at the end of what exists now: a subscriber gets what is published after it.
+  positions start;
+  for (const auto& t : topics_of(spec->topic))
+    for (int32_t p = 0; p < t.partitions; ++p) start[{t.name, p}] = bus_.end_offset(t.name, p);
+  std::size_t cap = s_.max_subscriptions;
+  return db_.write().run([&](store::tx& t) -> result<json> {
+    if (static_cast<std::size_t>(count_subscriptions(t.conn)) >= cap)
+      return error::conflict("subscriptions: at most " + std::to_string(cap) +
+                             " subscriptions (subscriptions.max_count)");
+    insert_subscription(t.conn, row);
+    commit_cursor(t.conn, row.id, start);
+    return to_json(row);
+  });
+}
+
+json subscription_service::list() {
+  auto rd = db_.reader();
+  json out = json::array();
+  for (const auto& r : list_subscriptions(*rd)) out.push_back(to_json(r));
+  return out;
+}
+
+namespace {
+error unknown(const std::string& id) { return error::not_found("subscription " + id + " not found"); }
+}  // namespace
+
+result<json> subscription_service::get(const std::string& id) {
+  auto rd = db_.reader();
+  auto r = load_subscription(*rd, id);
+  if (!r) return unknown(id);
+  return to_json(*r);
+}
+
+status subscription_service::remove(const std::string& id) {
+  return db_.write().run([&](store::tx& t) -> status {
+    if (!delete_subscription(t.conn, id)) return unknown(id);
+    return ok_status();
+  });
+}
+
+result<active_subscription> subscription_service::open(const std::string& id) {
+  std::optional<subscription_row> row;
+  {
+    auto rd = db_.reader();
+    row = load_subscription(*rd, id);
+  }
+  if (!row) return unknown(id);
+  json body = {{"topic", row->topic}, {"selector", row->selector}, {"delivery", row->delivery}};
+  // Stored subscriptions were valid when created; a smaller selector cap set since then does
+  // not disable them.
+  spec_limits lim = s_.spec;
+  lim.max_selector_bytes = std::max(lim.max_selector_bytes, row->selector.size());
+  auto spec = parse_subscription(body, lim);
+  if (!spec) return error::internal("stored subscription " + id + ": " + spec.err().message);
+  return active_subscription{std::move(*row), std::move(spec.value())};
+}
+
+positions subscription_service::acked(const std::string& id) {
+  auto rd = db_.reader();
+  return load_cursor(*rd, id);
+}
+
+status subscription_service::ack(const std::string& id, const json& body) {
+  if (!body.is_object() || !body.contains("cursor") || !body["cursor"].is_string())
+    return error::bad_request("expected {\"cursor\": \"...\"}");
+  auto p = decode_cursor(body["cursor"].get_ref<const std::string&>(), s_.max_cursor_bytes);
+  if (!p) return p.err();
+  auto sub = open(id);
+  if (!sub) return sub.err();
+  for (const auto& [key, offset] : *p)
+    if (!sub->spec.topic.matches(key.first))
+      return error::bad_request("cursor: not a cursor of this subscription's events");
+  return db_.write().run([&](store::tx& t) -> status {
+    if (!commit_cursor(t.conn, id, *p)) return unknown(id);
+    return ok_status();
+  });
+}
+
+bool selected(const selector& sel, const bus::record& r) {
+  return sel.matches([&](std::string_view name) {
+    for (auto it = r.hdrs.rbegin(); it != r.hdrs.rend(); ++it)
+      if (it->first == name) return property_value::string(it->second);
+    return property_value::null();
+  });
+}
+
+json event_json(const bus::record& r) {
+  json headers = json::object();
+  for (const auto& [k, v] : r.hdrs) headers[k] = v;
+  json body = json::parse(r.value, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) body = r.value;  // not JSON: the text itself
+  return {{"topic", r.topic}, {"partition", r.partition}, {"offset", r.offset},
+          {"headers", std::move(headers)}, {"body", std::move(body)}};
+}
+
+std::vector<json> subscription_service::collect(const active_subscription& s, positions& from,
+                                   std::size_t max) {
+  std::vector<json> out;
+  if (max == 0) return out;
+  for (const auto& t : topics_of(s.spec.topic)) {
+    for (int32_t p = 0; p < t.partitions && out.size() < max; ++p) {
+      auto& next = from[{t.name, p}];  // a topic created after the subscription: from 0
+      while (out.size() < max) {
+        std::vector<bus::record> recs;
+        try {
+          recs = bus_.fetch(t.name, p, next, s_.fetch_batch);
+        } catch (const bus::unknown_topic&) {
+          break;  // deleted meanwhile
+        } catch (const bus::unknown_partition&) {
+          break;
+        }
+        if (recs.empty()) break;
+        for (const auto& r : recs) {
+          if (out.size() >= max) break;
+          next = r.offset + 1;
+          if (!selected(s.spec.compiled, r)) continue;
+          json e = event_json(r);
+          e["cursor"] = encode_cursor(from);
+          out.push_back(std::move(e));
+        }
+      }
+    }
+    if (out.size() >= max) break;
+  }
+  return out;
+}
+
+}  // namespace medflow::flows::resource_events

@@ -1,0 +1,155 @@
+// The subscriptions service over the embedded bus: create (validation, nothing stored when
+// refused, the cap), list/get/delete, collect (selector, wildcards, topics created later,
+// order per partition, non-matching records advance the position) and ack (durable, forward
+// only, hostile cursors refused).
+#include "flows/resource_events/subscription_service.hpp"
+
+#include "bus/embedded_log.hpp"
+#include "support/database.hpp"
+#include "support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+
+namespace {
+
+using namespace medflow;
+using namespace medflow::flows::resource_events;
+using nlohmann::json;
+
+struct fixture {
+  test::temp_dir dir;
+  std::unique_ptr<store::database> db;
+  std::unique_ptr<bus::embedded_log> bus;
+  std::unique_ptr<subscription_service> svc;
+
+  explicit fixture(service_settings s = {}) {
+    db = test::open_database(dir.file("re.db"), {bus::embedded_log::migrations(), migrations()});
+    bus = std::make_unique<bus::embedded_log>(*db);
+    svc = std::make_unique<subscription_service>(*db, *bus, s);
+  }
+  ~fixture() { db->close(); }
+
+  void append(const std::string& topic, int32_t partition, const std::string& value,
+              bus::headers h) {
+    bus->append({bus::message{topic, std::nullopt, value, std::move(h), partition}});
+  }
+  std::string create(const json& body) {
+    auto r = svc->create(body);
+    REQUIRE_MESSAGE(r.ok(), body.dump());
+    return r->at("id").get<std::string>();
+  }
+  std::vector<json> pull(const std::string& id, std::size_t max = 100) {
+    auto s = svc->open(id);
+    REQUIRE(s.ok());
+    positions from = svc->acked(id);
+    return svc->collect(*s, from, max);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("service: create, list, get, delete; refusals store nothing; the cap") {
+  service_settings st;
+  st.max_subscriptions = 2;
+  fixture f(st);
+  auto bad = f.svc->create(json{{"topic", "a"}, {"selector", "eventType ="}});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.err().status == 400);
+  CHECK(bad.err().message.rfind("selector: expected", 0) == 0);
+  CHECK(f.svc->list() == json::array());
+
+  auto created = f.svc->create(json{{"topic", "ehealth-careplan.>"}, {"selector", "eventType = 'create'"}});
+  REQUIRE(created.ok());
+  CHECK(created->at("topic") == "ehealth-careplan.>");
+  CHECK(created->at("selector") == "eventType = 'create'");
+  CHECK(created->at("delivery") == json{{"mode", "pull"}});
+  CHECK(created->at("created").get<std::string>().size() == 24);
+  std::string id = created->at("id");
+  auto got = f.svc->get(id);
+  REQUIRE(got.ok());
+  CHECK(*got == *created);
+  f.create(json{{"topic", "x"}});
+  auto third = f.svc->create(json{{"topic", "y"}});
+  REQUIRE_FALSE(third.ok());
+  CHECK(third.err().status == 409);
+  CHECK(f.svc->list().size() == 2);
+
+  CHECK(f.svc->remove(id).ok());
+  auto again = f.svc->remove(id);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.err().status == 404);
+  CHECK(f.svc->get(id).err().status == 404);
+  CHECK(f.svc->open(id).err().status == 404);
+  CHECK(f.svc->list().size() == 1);
+}
+
+TEST_CASE("service: collect delivers matching records after the subscription, in order") {
+  fixture f;
+  f.bus->create_topic("ehealth-careplan", 2);
+  f.bus->create_topic("ehealth-careplan.subject", 1);
+  f.append("ehealth-careplan.subject", 0, R"({"old":true})", {{"eventType", "create"}});
+  std::string sub = f.create(json{{"topic", "ehealth-careplan.>"}, {"selector", "eventType = 'create'"}});
+  std::string all = f.create(json{{"topic", "ehealth-careplan"}});
+
+  f.append("ehealth-careplan.subject", 0, R"({"n":1})", {{"eventType", "create"}});
+  f.append("ehealth-careplan.subject", 0, R"({"n":2})", {{"eventType", "update"}});
+  f.append("ehealth-careplan.subject", 0, "not json", {{"eventType", "create"}});
+  f.append("ehealth-careplan", 1, R"({"n":3})", {{"eventType", "create"}});
+  // A topic created after the subscription is picked up, from its start.
+  f.bus->create_topic("ehealth-careplan.goal", 1);
+  f.append("ehealth-careplan.goal", 0, R"({"n":4})", {{"eventType", "create"}, {"x", "y"}});
+
+  auto ev = f.pull(sub);
+  REQUIRE(ev.size() == 3);
+  CHECK(ev[0].at("topic") == "ehealth-careplan.goal");
+  CHECK(ev[0].at("offset") == 0);
+  CHECK(ev[0].at("headers") == json{{"eventType", "create"}, {"x", "y"}});
+  CHECK(ev[0].at("body") == json{{"n", 4}});
+  CHECK(ev[1].at("topic") == "ehealth-careplan.subject");
+  CHECK(ev[1].at("offset") == 1);  // offset 0 was there before the subscription
+  CHECK(ev[1].at("body") == json{{"n", 1}});
+  CHECK(ev[2].at("offset") == 3);  // offset 2 does not match
+  CHECK(ev[2].at("body") == "not json");
+
+  // The literal pattern sees only its own topic.
+  auto ev2 = f.pull(all);
+  REQUIRE(ev2.size() == 1);
+  CHECK(ev2[0].at("topic") == "ehealth-careplan");
+  CHECK(ev2[0].at("partition") == 1);
+
+  // Unacked: the same events again. max limits the answer.
+  CHECK(f.pull(sub) == ev);
+  auto one = f.pull(sub, 1);
+  REQUIRE(one.size() == 1);
+  CHECK(one[0] == ev[0]);
+
+  // Ack of the second event's cursor: only the third comes again.
+  CHECK(f.svc->ack(sub, json{{"cursor", ev[1].at("cursor")}}).ok());
+  auto rest = f.pull(sub);
+  REQUIRE(rest.size() == 1);
+  CHECK(rest[0] == ev[2]);
+  // An older cursor acked late does not move back.
+  CHECK(f.svc->ack(sub, json{{"cursor", ev[0].at("cursor")}}).ok());
+  CHECK(f.pull(sub) == rest);
+  CHECK(f.svc->ack(sub, json{{"cursor", ev[2].at("cursor")}}).ok());
+  CHECK(f.pull(sub).empty());
+}
+
+TEST_CASE("service: ack refuses hostile or foreign cursors and unknown subscriptions") {
+  fixture f;
+  f.bus->create_topic("a", 1);
+  f.bus->create_topic("b", 1);
+  std::string sub = f.create(json{{"topic", "a"}});
+  CHECK(f.svc->ack(sub, json{{"x", 1}}).err().status == 400);
+  CHECK(f.svc->ack(sub, json{{"cursor", 5}}).err().status == 400);
+  CHECK(f.svc->ack(sub, json{{"cursor", "%%%"}}).err().status == 400);
+  positions foreign{{{"b", 0}, 7}};
+  auto r = f.svc->ack(sub, json{{"cursor", encode_cursor(foreign)}});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.err().message == "cursor: not a cursor of this subscription's events");
+  CHECK(f.svc->acked(sub) == positions{{{"a", 0}, 0}});
+  CHECK(f.svc->ack("nope", json{{"cursor", ""}}).err().status == 404);
+}
