@@ -17,7 +17,7 @@ packages=(
   libexpat1-dev                          # S3's XML answers
   doctest-dev                            # unit tests
   clang libclang-rt-14-dev               # fuzz targets (libFuzzer, sanitizers)
-  kcat curl jq                           # end-to-end tests: Kafka client, HTTP, JSON
+  kcat curl jq sqlite3                   # end-to-end tests: Kafka client, HTTP, JSON, the database
   python3-aiosmtpd openssl               # tests: a real SMTP server on loopback, its TLS cert
   python3-botocore                       # tests: AWS's own SigV4 signer checks our signatures
 )
