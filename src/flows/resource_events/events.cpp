@@ -35,7 +35,8 @@ const std::string& expect_string(const json& v, const std::string& where, size_t
 
 void only_fields(const json& obj, const std::string& where,
                  std::initializer_list<const char*> allowed) {
-  for (auto& [key, value] : obj.items()) {
+  for (const auto& item : obj.items()) {
+    const std::string& key = item.key();
     if (is_comment(key)) continue;
     bool ok = std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; });
     if (!ok) fail(where + "." + key, "unknown field");
