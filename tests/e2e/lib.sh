@@ -114,7 +114,7 @@ wait_until() {
 start_kafka_mock() {
   "$TOOLS_DIR/kafka_mock" "$@" >"$E2E_TMP/kafka_mock.out" 2>"$E2E_TMP/kafka_mock.err" &
   BG_PIDS+=($!)
-  wait_until 20 grep -q . "$E2E_TMP/kafka_mock.out" || fail "kafka_mock did not start"
+  wait_until 60 grep -q . "$E2E_TMP/kafka_mock.out" || fail "kafka_mock did not start"
   KAFKA_BROKERS=$(head -n1 "$E2E_TMP/kafka_mock.out")
 }
 
