@@ -16,6 +16,7 @@
 //                                    every record of .in is in .out exactly once
 #include "core/log.hpp"
 #include "store/sqlite.hpp"
+#include "support/endpoint.hpp"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -35,16 +36,8 @@ using json = nlohmann::json;
 
 namespace {
 
-struct endpoint {
-  std::string host;
-  int port;
-};
-
-endpoint parse_url(const std::string& url) {
-  auto rest = url.substr(url.find("//") + 2);
-  auto colon = rest.find(':');
-  return {rest.substr(0, colon), std::stoi(rest.substr(colon + 1))};
-}
+using medflow::test::endpoint;
+using medflow::test::parse_url;
 
 // One attempt: an answer, or none (medflowd down, killed mid-request). A kept-alive
 // connection per thread, replaced after a failure.

@@ -17,6 +17,7 @@
 //                                          patient's episode equals its jobs applied in order
 #include "core/log.hpp"
 #include "store/database.hpp"
+#include "support/endpoint.hpp"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -67,16 +68,8 @@ json coding_ref(const std::string& code, const std::string& value) {
             {"value", value}}}};
 }
 
-struct endpoint {
-  std::string host;
-  int port;
-};
-
-endpoint parse_url(const std::string& url) {
-  auto rest = url.substr(url.find("//") + 2);
-  auto colon = rest.find(':');
-  return {rest.substr(0, colon), std::stoi(rest.substr(colon + 1))};
-}
+using medflow::test::endpoint;
+using medflow::test::parse_url;
 
 httplib::Headers consumer_headers() {
   return {{"x-consumer-id", user}, {"x-consumer-metadata", "{\"client_id\":\"" + le + "\"}"}};
