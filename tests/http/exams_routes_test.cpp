@@ -183,6 +183,7 @@ TEST_CASE("exam routes: new, info, start, communicate, revoke") {
     CHECK(done.body["data"]["status"] == "Finished");
     CHECK(done.body["data"]["result_id"] == "r1");
     CHECK(clock::is_rfc3339_date_time(done.body["data"]["finished_at"].get<std::string>()));
+    CHECK(clock::is_rfc3339_date_time(done.body["data"]["result_valid_until"].get<std::string>()));
     check_error(fx.call("POST", "/exams/communicate", body(token, result_token(exam_id, "r1"))),
                 409, "Exam Error", "Result already applied");
     check_error(fx.post("/exam/revoke", {{"document", "100"}, {"exam_id", exam_id},

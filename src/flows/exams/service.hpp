@@ -59,6 +59,7 @@ struct result_applied {
   std::string cellphone;    // "" when none
   bool cellphone_verified = false;  // cellphone_verified_at is set
   int64_t finished_at = 0;  // ms since the epoch
+  int64_t result_valid_until = 0;  // finished_at + the exam type's result validity
 };
 
 // Runs inside the store transaction that records a result's outcome (on the writer thread).
