@@ -134,6 +134,7 @@ class exams_flow : public flow {
       s.on_change = publish_exam_changes(*events_);
     }
     svc_ = std::make_unique<ex::service>(rt.db, std::move(s), http_.get());
+    svc_->check_sealing_key();
     http::add_exams_routes(rt.http, *svc_);
     log::info("exams", "exams flow: ", svc_->config().types.types.size(), " exam types, patients ",
               svc_->external_patients() ? "at " + svc_->config().patient_manager_url

@@ -187,4 +187,12 @@ MF_URL=$B_URL
 http POST /exam/new '{"document":"11122233344","exam_type":2}'
 expect_error 502 "Patient Manager Error" "Patient manager error"
 http GET /healthz; expect_status 200
+
+step "A's data with another KEY_CRYPTO: medflowd refuses to start rather than answer 500s"
+rc=0
+KEY_CRYPTO=$(printf '%064d' 8) timeout 20 "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" \
+  --set log.level=warn >"$E2E_TMP/wrong.out" 2>"$E2E_TMP/wrong.err" || rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "medflowd started with another KEY_CRYPTO (rc $rc)"
+grep -q "is not the key this database's personal data was sealed with" "$E2E_TMP/wrong.err" ||
+  fail "no clear start-up error: $(cat "$E2E_TMP/wrong.err")"
 echo "ok"

@@ -398,6 +398,14 @@ service::~service() = default;
 
 bool service::external_patients() const { return impl_->external(); }
 
+void service::check_sealing_key() {
+  bool ok = db_.write().run([this](store::tx& t) { return impl_->recs.key_matches(t.conn); });
+  if (!ok)
+    throw std::runtime_error(
+        "exams.crypto_key (KEY_CRYPTO) is not the key this database's personal data was sealed "
+        "with; start with that key");
+}
+
 namespace {
 
 patient make_patient(const std::string& id, const patient_input& in) {

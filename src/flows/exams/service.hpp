@@ -107,6 +107,9 @@ class service {
   service& operator=(const service&) = delete;
 
   bool external_patients() const;
+  // Throws std::runtime_error when the sealing key is not the one the store was sealed with
+  // (the first call records it): medflowd refuses to start rather than answer 500s.
+  void check_sealing_key();
   const settings& config() const { return s_; }
 
   // -- patients (built in; with an external manager these answer 404 "patients are managed

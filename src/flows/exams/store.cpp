@@ -32,6 +32,8 @@ std::vector<store::migration> migrations() {
        "CREATE TABLE exams_results ("
        "  result_id TEXT PRIMARY KEY, exam_id TEXT NOT NULL UNIQUE, issued_by TEXT NOT NULL,"
        "  content_type TEXT NOT NULL, content TEXT NOT NULL, applied_at INTEGER NOT NULL);"
+       // One row: a constant sealed with the key, to refuse another key at start.
+       "CREATE TABLE exams_key_check (id INTEGER PRIMARY KEY CHECK (id = 1), sealed TEXT NOT NULL);"
        "CREATE TABLE exams_applied_files ("
        "  file_key TEXT PRIMARY KEY, outcome TEXT NOT NULL, reason TEXT NOT NULL,"
        "  exam_id TEXT NOT NULL, patient_id TEXT NOT NULL, result_id TEXT NOT NULL,"
@@ -241,6 +243,24 @@ void records::insert_result(store::connection& c, const result_claims& r,
   q.bind_all(r.result_id, r.exam_id, r.issued_by, content_type, seal(content, r.result_id),
              now_ms);
   q.exec();
+}
+
+namespace {
+constexpr std::string_view key_check_text = "medflow exams sealing key check";
+constexpr std::string_view key_check_aad = "exams_key_check";
+}  // namespace
+
+bool records::key_matches(store::connection& c) const {
+  auto q = c.prepare("SELECT sealed FROM exams_key_check WHERE id = 1");
+  if (!q.step()) {
+    q.reset();
+    c.prepare("INSERT INTO exams_key_check (id, sealed) VALUES (1, ?)")
+        .bind(1, seal(key_check_text, key_check_aad))
+        .exec();
+    return true;
+  }
+  auto r = crypto::open(key_, q.text_view(0), key_check_aad);
+  return r.ok() && *r == key_check_text;
 }
 
 std::optional<applied_record> records::applied_file(store::connection& c,

@@ -152,10 +152,15 @@ TEST_CASE("patients: create, read, update, soft delete; personal data sealed at 
         CHECK(q.text(col).find(clear) == std::string::npos);
     }
   }
-  SUBCASE("another key opens nothing: a storage error, not wrong data") {
+  SUBCASE("another key opens nothing: a storage error, not wrong data; refused at start") {
+    fx.svc->check_sealing_key();  // records the key
+    fx.svc->check_sealing_key();
     auto s = settings();
     s.crypto_key = *crypto::parse_key_hex(std::string(64, 'b'));
     ex::service other(*fx.db, s);
+    CHECK_THROWS_WITH_AS(other.check_sealing_key(),
+                         doctest::Contains("is not the key this database's personal data"),
+                         std::runtime_error);
     auto r = other.get_patient(p.id);
     REQUIRE_FALSE(r.ok());
     CHECK(r.err().status == 500);
