@@ -6,7 +6,10 @@
 // and a request waiting for its answer holds no thread at all. Every answer carries a Date.
 //
 // A connection serves one request at a time: bytes of a pipelined next request wait in its
-// buffer until the answer is written. Keep-alive idle timeout, a read timeout for a request
+// buffer until the answer is written. A loop round accepts (and reads) new connections first,
+// then gives each connection with bytes waiting a turn of at most 64 KB, up to 1 MB a round;
+// who is left waits for the next round, in order: however many clients push bytes at once, a
+// new connection (a /healthz probe) waits at most one such round. Keep-alive idle timeout, a read timeout for a request
 // that does not complete, a most-requests-per-connection limit and 100-continue are handled
 // here and in server_connection; what a request means (routing, errors, metrics) is the
 // dispatcher's business (http/server).
@@ -79,8 +82,10 @@ class http_server {
     // Connections open at once (over all loops; lowered by start() to fit RLIMIT_NOFILE).
     // Beyond it, up to reserved_connections more (shared by the loops) may each ask one GET
     // or HEAD of a probe_paths path, answered as usual and then closed; any other request on
-    // them gets 503. With the reserve full, its oldest connection without a request out gives
-    // its place to the new one (503, closed); with none such, the new one gets the 503.
+    // them gets 503. A place is free again as soon as its answer is out. With the reserve
+    // full, its oldest connection that has asked nothing (no request out, no bytes waiting)
+    // gives its place to the new one (503, closed), unless both were accepted in the same loop
+    // round and the new one has not asked either; with none such, the new one gets the 503.
     size_t max_connections = 10000;
     size_t reserved_connections = 32;
     std::vector<std::string> probe_paths;
