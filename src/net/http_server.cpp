@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -38,6 +39,10 @@ constexpr size_t read_chunk = 64 * 1024;
 // of 100-400 ms, and a /healthz probe waited behind them (bench/README.md, "Abuse").
 constexpr size_t round_read_bytes = 1 << 20;
 constexpr size_t turn_read_bytes = read_chunk;
+// A connection with at most this much waiting (a request head, as a keep-alive probe's GET,
+// or the first bytes of a new connection's request) goes before the others, and gets its turn
+// even when the round's budget is spent: 256 events of these are at most 1 MB more.
+constexpr size_t few_bytes = 4096;
 constexpr int64_t scan_every_us = 250'000;   // timeouts are checked this often
 constexpr int64_t linger_us = 2'000'000;     // a closing connection's reads are drained this long
 constexpr size_t linger_max_bytes = 1 << 20; // and at most this much of them
@@ -67,6 +72,12 @@ void guarded(const char* what, F&& fn) {
 bool has_unread(int fd) {
   char b;
   return ::recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+// At most few_bytes wait in the socket (or its end).
+bool few_waiting(int fd) {
+  int n = 0;
+  return ::ioctl(fd, FIONREAD, &n) == 0 && n >= 0 && static_cast<size_t>(n) <= few_bytes;
 }
 
 }  // namespace
@@ -240,14 +251,16 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
   void leave_reserve(const std::shared_ptr<server_conn>& c);
   void refuse(int fd);
   bool is_probe(const request& req) const;
-  void on_event(server_conn* raw, uint32_t events);
-  void readable(std::shared_ptr<server_conn> c);
+  void on_event(server_conn* raw, uint32_t events, bool few = false);
+  void readable(std::shared_ptr<server_conn> c, bool few = false);
   void defer(const std::shared_ptr<server_conn>& c);
   void serve_deferred();
-  bool turn_over(size_t turn) const {
+  // `few`: a turn for a connection with at most few_bytes waiting.
+  bool turn_over(size_t turn, bool few = false) const {
+    if (few) return turn >= few_bytes;
     return turn >= turn_read_bytes || round_read_ >= round_read_bytes;
   }
-  void process(std::shared_ptr<server_conn> c);
+  void process(std::shared_ptr<server_conn> c, bool few = false);
   void dispatch(const std::shared_ptr<server_conn>& c);
   void answer_error(const std::shared_ptr<server_conn>& c, int status, const std::string& why);
   void flush(const std::shared_ptr<server_conn>& c);
@@ -285,6 +298,7 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
   // Connections with bytes left to read when their turn or the round's budget ran out, oldest
   // first: served at the start of the next rounds, before their new events.
   std::deque<std::shared_ptr<server_conn>> ready_;
+  std::vector<epoll_event> many_;  // this round's events with more than few_bytes waiting
 
   std::mutex ops_m_;
   std::vector<op> ops_;
@@ -354,14 +368,26 @@ void server_loop::run() {
     // reserved place is not lost to this order: one whose request waits unread is never the
     // one given up (admit_reserved).
     if (accept_ready) guarded("accept", [&] { accept_all(now); });
-    guarded("deferred reads", [&] { serve_deferred(); });
+    // Then the connections with few bytes waiting (a request head: a keep-alive probe's GET,
+    // a new connection's first request), then those left over by earlier rounds, then the
+    // rest of this round's, while the round's budget lasts.
+    many_.clear();
     for (int i = 0; i < n; ++i) {
-      void* tag = evs[static_cast<size_t>(i)].data.ptr;
-      if (tag == &event_tag || tag == &listen_tag) continue;
-      guarded("a connection's event", [&] {
-        on_event(static_cast<server_conn*>(tag), evs[static_cast<size_t>(i)].events);
-      });
+      auto& ev = evs[static_cast<size_t>(i)];
+      if (ev.data.ptr == &event_tag || ev.data.ptr == &listen_tag) continue;
+      auto* raw = static_cast<server_conn*>(ev.data.ptr);
+      auto it = conns_.find(raw);
+      if (it == conns_.end()) continue;  // closed earlier in this round
+      if (it->second->lingering || !few_waiting(raw->fd)) {
+        many_.push_back(ev);
+        continue;
+      }
+      guarded("a connection's event", [&] { on_event(raw, ev.events, true); });
     }
+    guarded("deferred reads", [&] { serve_deferred(); });
+    for (auto& ev : many_)
+      guarded("a connection's event",
+              [&] { on_event(static_cast<server_conn*>(ev.data.ptr), ev.events); });
     guarded("posted work", [&] { run_ops(); });
     guarded("deadlines", [&] { run_timers(now); });
     if (stopping_.load(std::memory_order_relaxed)) guarded("closing", [&] { close_idle(); });
@@ -495,25 +521,25 @@ bool server_loop::is_probe(const request& req) const {
          opts_.probe_paths.end();
 }
 
-void server_loop::on_event(server_conn* raw, uint32_t events) {
+void server_loop::on_event(server_conn* raw, uint32_t events, bool few) {
   auto it = conns_.find(raw);
   if (it == conns_.end()) return;  // closed earlier in this round
   auto c = it->second;
   if ((events & EPOLLOUT) && c->flushing && !c->lingering) flush(c);
   if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || !c->registered) return;
   if (c->deferred) return;  // it waits its turn in ready_ already
-  readable(std::move(c));
+  readable(std::move(c), few);
 }
 
 // Bytes (or the end) wait in the socket: read them now, or later when the round's budget is
 // spent or a request of the connection is out.
-void server_loop::readable(std::shared_ptr<server_conn> c) {
+void server_loop::readable(std::shared_ptr<server_conn> c, bool few) {
   if (!c->registered) return;
   if (c->lingering) return drain(c);
   int expected = st_busy;
   if (c->st.compare_exchange_strong(expected, st_busy_pending, std::memory_order_acq_rel)) return;
   if (expected == st_busy_pending) return;
-  process(std::move(c));  // idle
+  process(std::move(c), few);  // idle
 }
 
 void server_loop::defer(const std::shared_ptr<server_conn>& c) {
@@ -533,17 +559,18 @@ void server_loop::serve_deferred() {
   }
 }
 
-// One turn of a connection: reads up to turn_read_bytes (within the round's budget), and
-// dispatches what they complete; a client with more to send waits for its next turn.
-void server_loop::process(std::shared_ptr<server_conn> c) {
+// One turn of a connection: reads up to turn_read_bytes within the round's budget (`few`: up
+// to few_bytes, whatever the budget), and dispatches what they complete; a client with more to
+// send waits for its next turn.
+void server_loop::process(std::shared_ptr<server_conn> c, bool few) {
   auto& buf = scratch();
   size_t turn = 0;
   for (int round = 0;; ++round) {
-    if (round == 16 || turn_over(turn)) return defer(c);
+    if (round == 16 || turn_over(turn, few)) return defer(c);
     c->drained = false;
     bool got = false;
-    while (c->core.wants_input() && !turn_over(turn)) {
-      ssize_t n = ::recv(c->fd, buf.data(), buf.size(), 0);
+    while (c->core.wants_input() && !turn_over(turn, few)) {
+      ssize_t n = ::recv(c->fd, buf.data(), few ? few_bytes : buf.size(), 0);
       if (n > 0) {
         c->core.received(buf.data(), static_cast<size_t>(n));
         turn += static_cast<size_t>(n);

@@ -4,7 +4,11 @@ time, with medflowd's RSS (/proc/PID/status) and /healthz latency (a new connect
 as an orchestrator's probe does) measured during and after each. Every probe must get a 4xx or
 5xx answer or a closed connection (the reads: a 200 capped by bytes), /healthz must answer 200
 within --healthz-ms, RSS must come back under --rss-after-mb. Prints one line of figures per
-phase; exits 1 naming the first broken expectation."""
+phase; exits 1 naming the first broken expectation.
+
+The abusive clients stand for clients on other machines: here they share medflowd's cores, so
+they run at a lower CPU priority (nice 10) than medflowd and the /healthz prober, which is
+started before this process lowers its own priority."""
 
 import argparse
 import json
@@ -84,38 +88,51 @@ def post(host, port, path, body):
     return request(host, port, raw, timeout=60.0)
 
 
-def _probe_loop(host, port, every, stop, conn):
-    samples = []
-    while not stop.is_set():
-        t0 = time.monotonic()
-        try:
-            status, _ = get(host, port, "/healthz")
-        except OSError:
-            status = None
-        samples.append((time.monotonic() - t0, status))
-        stop.wait(every)
-    conn.send(samples)
+def _prober(host, port, every, conn):
+    """The /healthz prober's process: on "start", probes every `every` seconds until "stop",
+    then sends its samples; "quit" ends it."""
+    while conn.recv() == "start":
+        samples = []
+        while True:
+            t0 = time.monotonic()
+            try:
+                status, _ = get(host, port, "/healthz")
+            except OSError:
+                status = None
+            samples.append((time.monotonic() - t0, status))
+            if conn.poll(every):
+                break
+        conn.recv()  # "stop"
+        conn.send(samples)
+
+
+class Prober:
+    """The process that probes /healthz, started before this script lowers its priority."""
+
+    def __init__(self, host, port, every=0.1):
+        self.conn, child = multiprocessing.Pipe()
+        self.proc = multiprocessing.Process(target=_prober, args=(host, port, every, child),
+                                            daemon=True)
+        self.proc.start()
+
+
+PROBER = [None]
 
 
 class HealthProbe:
-    """GET /healthz on a new connection every `every` seconds, in a process of its own (so the
-    load this script makes does not delay it), while running."""
+    """GET /healthz on a new connection every 0.1 s, in the prober's process (so the load this
+    script makes does not delay it), while running."""
 
-    def __init__(self, host, port, every=0.1):
+    def __init__(self, host, port):
         self.samples = []  # (seconds, status)
-        self._stop = multiprocessing.Event()
-        self._recv, send = multiprocessing.Pipe(duplex=False)
-        self._proc = multiprocessing.Process(target=_probe_loop,
-                                             args=(host, port, every, self._stop, send))
 
     def __enter__(self):
-        self._proc.start()
+        PROBER[0].conn.send("start")
         return self
 
     def __exit__(self, *exc):
-        self._stop.set()
-        self.samples = self._recv.recv()
-        self._proc.join()
+        PROBER[0].conn.send("stop")
+        self.samples = PROBER[0].conn.recv()
 
     def check(self, phase, limit_ms):
         if not self.samples:
@@ -258,6 +275,7 @@ def phase_bodies(a):
     rss_max = 0.0
     deadline = time.monotonic() + a.body_wait
     open_left = len(conns)
+    next_rss = 0.0
     with HealthProbe(a.host, a.port) as hp:
         while open_left and time.monotonic() < deadline:
             for key, ev in sel.select(timeout=0.2):
@@ -293,7 +311,9 @@ def phase_bodies(a):
                         pass
                     if not st["out"] and st["body_left"] <= 0:
                         sel.modify(s, selectors.EVENT_READ, st)  # half sent: stop writing
-            rss_max = max(rss_max, rss_mb(a.pid))
+            if time.monotonic() >= next_rss:  # not at every turn: it costs this loop CPU
+                rss_max = max(rss_max, rss_mb(a.pid))
+                next_rss = time.monotonic() + 0.05
     elapsed = time.monotonic() - t0
     statuses, closed, unanswered = {}, 0, 0
     for s, st in conns.values():
@@ -484,12 +504,15 @@ def main():
     p.add_argument("--healthz-ms", type=float, default=100.0)
     p.add_argument("--rss-after-mb", type=float, default=200.0)
     ARGS = p.parse_args()
+    PROBER[0] = Prober(ARGS.host, ARGS.port)
+    os.nice(10)
     phases = {"deep": phase_deep, "idle": phase_idle, "bodies": phase_bodies,
               "reads": phase_reads, "nonreader": phase_nonreader}
     for name in ARGS.phases.split(","):
         phases[name](ARGS)
         if not alive(ARGS.pid):
             break
+    PROBER[0].conn.send("quit")
     sys.exit(1 if FAILURES else 0)
 
 
