@@ -818,6 +818,10 @@ void server_loop::scan(int64_t now) {
   for (auto& c : stalled) {
     log::debug("http", "closing a connection from ", c->remote_addr, ": its answer made no "
                "progress for ", opts_.send_timeout_ms, " ms");
+    // Reset, not closed in order: an orderly close would leave the kernel sending what its
+    // buffer holds (megabytes) to a client that reads at its own pace, for minutes.
+    ::linger reset{1, 0};
+    ::setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
     close_conn(c);
   }
 }

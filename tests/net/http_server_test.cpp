@@ -593,9 +593,11 @@ TEST_CASE("a client that stops reading its answer is dropped after the send time
   auto t0 = std::chrono::steady_clock::now();
   CHECK(within(3000, [&] { return f.srv->connections() == 0; }));
   CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(150));
-  // What reaches the client ends short of the 64 MiB, with the close.
+  // What reaches the client ends short of the 64 MiB, with the close; and the connection is
+  // reset, not closed in order: the kernel does not go on sending the megabytes its buffer held
+  // (at the pace of a client that barely reads, that took minutes).
   auto got = read_until_close(fd);
-  CHECK(got.size() < (64u << 20));
+  CHECK(got.size() < (512u << 10));
   ::close(fd);
 
   // A client that reads, however slowly, is not cut off.
