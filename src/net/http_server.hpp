@@ -7,11 +7,12 @@
 //
 // A connection serves one request at a time: bytes of a pipelined next request wait in its
 // buffer until the answer is written. A loop round accepts (and reads) new connections first,
-// then gives each connection with bytes waiting a turn of at most 64 KB, up to 1 MB a round;
-// who is left waits for the next round, in order: however many clients push bytes at once, a
-// new connection (a /healthz probe) waits at most one such round. Keep-alive idle timeout, a read timeout for a request
-// that does not complete, a most-requests-per-connection limit and 100-continue are handled
-// here and in server_connection; what a request means (routing, errors, metrics) is the
+// then connections with at most 4 KB waiting (a request head), then gives each of the others a
+// turn of at most 64 KB, up to 1 MB a round; who is left waits for the next round, in order:
+// however many clients push bytes at once, a probe waits at most about one such round.
+// Keep-alive idle timeout, a read timeout for a request that does not complete, a
+// most-requests-per-connection limit and 100-continue are handled here and in
+// server_connection; what a request means (routing, errors, metrics) is the
 // dispatcher's business (http/server).
 #pragma once
 

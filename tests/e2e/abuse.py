@@ -134,6 +134,11 @@ class HealthProbe:
         PROBER[0].conn.send("stop")
         self.samples = PROBER[0].conn.recv()
 
+    def p99_ms(self):
+        """The 99th percentile of the probes' times (nearest rank)."""
+        times = sorted(t for t, _ in self.samples)
+        return round(times[max(0, -(-len(times) * 99 // 100) - 1)] * 1000, 1) if times else 0.0
+
     def check(self, phase, limit_ms):
         if not self.samples:
             fail(f"{phase}: no /healthz probe ran")
@@ -249,8 +254,8 @@ def phase_idle(a):
     report("idle", connections=a.idle, opened_s=round(opened_s, 2), held=total["held"],
            answered=total["statuses"], closed=total["closed"],
            connect_failed=total["connect_failed"], healthz_probes=len(hp.samples),
-           healthz_worst_ms=round(worst, 1), rss_during_mb=round(rss_during, 1),
-           rss_after_mb=round(rss_after, 1))
+           healthz_worst_ms=round(worst, 1), healthz_p99_ms=hp.p99_ms(),
+           rss_during_mb=round(rss_during, 1), rss_after_mb=round(rss_after, 1))
     if rss_after >= a.rss_after_mb:
         fail(f"idle connections: RSS {rss_after:.1f} MB after (limit {a.rss_after_mb} MB)")
 
@@ -340,7 +345,8 @@ def phase_bodies(a):
     report("bodies", bodies=a.bodies, body_bytes=a.body_bytes, sent_each=half,
            answered=statuses, closed=closed, seconds=round(elapsed, 1),
            healthz_probes=len(hp.samples), healthz_worst_ms=round(worst, 1),
-           rss_max_mb=round(rss_max, 1), rss_after_mb=round(rss_after, 1))
+           healthz_p99_ms=hp.p99_ms(), rss_max_mb=round(rss_max, 1),
+           rss_after_mb=round(rss_after, 1))
     if rss_after >= a.rss_after_mb:
         fail(f"half-sent bodies: RSS {rss_after:.1f} MB after (limit {a.rss_after_mb} MB)")
 
@@ -402,7 +408,8 @@ def phase_reads(a):
             fail(f"unbounded reads: an answer of {len(body)} bytes (cap {a.fetch_max_bytes})")
     rss_after = settle_rss(a.pid, a.rss_after_mb)
     report("reads", reads=a.reads, topic_mb=a.read_mb, answer_bytes=sizes,
-           seconds=round(elapsed, 2), healthz_worst_ms=round(worst, 1),
+           seconds=round(elapsed, 2), healthz_probes=len(hp.samples),
+           healthz_worst_ms=round(worst, 1), healthz_p99_ms=hp.p99_ms(),
            rss_max_mb=round(rss_max[0], 1), rss_after_mb=round(rss_after, 1))
     if rss_max[0] >= a.rss_after_mb:
         fail(f"unbounded reads: RSS {rss_max[0]:.1f} MB during (limit {a.rss_after_mb} MB)")
@@ -446,7 +453,8 @@ def phase_nonreader(a):
         fail("non-reading client: the connection was still open after the send timeout")
     rss_after = settle_rss(a.pid, a.rss_after_mb)
     report("nonreader", pipelined=a.pipelined, send_timeout_ms=a.send_timeout_ms,
-           closed=ended, bytes_received=got, healthz_worst_ms=round(worst, 1),
+           closed=ended, bytes_received=got, healthz_probes=len(hp.samples),
+           healthz_worst_ms=round(worst, 1), healthz_p99_ms=hp.p99_ms(),
            rss_max_mb=round(rss_max, 1), rss_after_mb=round(rss_after, 1))
 
 

@@ -690,6 +690,8 @@ TEST_CASE("over max_connections a new connection gets 503; the reserve serves pr
   ::close(fd);
 }
 
+namespace {
+
 // Holds the fixture's loop thread in /hold-loop (on connection `holder`) until release().
 struct loop_hold {
   engine_fixture& f;
@@ -710,12 +712,17 @@ struct loop_hold {
   }
 };
 
+// One connection, then one more place, for a probe of /probe.
+void one_reserved_place(net::http_server::options& o) {
+  o.max_connections = 1;
+  o.reserved_connections = 1;
+  o.probe_paths = {"/probe"};
+}
+
+}  // namespace
+
 TEST_CASE("a probe queued behind a flood of idle connections over the cap is served") {
-  engine_fixture f(100000, 5000, [](net::http_server::options& o) {
-    o.max_connections = 1;
-    o.reserved_connections = 1;
-    o.probe_paths = {"/probe"};
-  });
+  engine_fixture f(100000, 5000, one_reserved_place);
   // While the loop is held, idle connections and then a probe that asks at once wait in the
   // listen queue: the loop accepts them all in one round once it is let go.
   int holder = connect_loopback(f.port);
@@ -742,11 +749,7 @@ TEST_CASE("a probe queued behind a flood of idle connections over the cap is ser
 }
 
 TEST_CASE("a probe's reserved place is free as soon as it is answered") {
-  engine_fixture f(100000, 5000, [](net::http_server::options& o) {
-    o.max_connections = 1;
-    o.reserved_connections = 1;
-    o.probe_paths = {"/probe"};
-  });
+  engine_fixture f(100000, 5000, one_reserved_place);
   int held = connect_loopback(f.port);
   REQUIRE(within(2000, [&] { return f.srv->connections() == 1; }));
   // Each probe is answered and its client keeps the connection open (the server closes its
