@@ -37,7 +37,7 @@ const std::vector<config_key>& config_keys() {
        "seconds an idle keep-alive connection is kept open", 1, 3600},
       {"http.send_timeout_ms", k::integer, 30000,
        "a connection whose answer makes no progress (the client reads nothing) for this long is "
-       "closed", 100, 3600000},
+       "reset", 100, 3600000},
       {"http.max_connections", k::integer, 10000,
        "most client connections open at once (lowered at start to fit the descriptor limit, "
        "which medflowd raises to its hard limit); over it a new connection gets 503 and is "

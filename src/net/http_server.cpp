@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -32,8 +33,19 @@ enum : int {
 };
 
 constexpr size_t read_chunk = 64 * 1024;
+// What one loop round reads, over all its connections, and what one connection's turn reads:
+// the rest waits for a later round (server_loop::ready_), behind the new connections. Without
+// these, a round served 256 events of up to 4 MB each: 300 clients pushing bodies made rounds
+// of 100-400 ms, and a /healthz probe waited behind them (bench/README.md, "Abuse").
+constexpr size_t round_read_bytes = 1 << 20;
+constexpr size_t turn_read_bytes = read_chunk;
+// A connection with at most this much waiting (a request head, as a keep-alive probe's GET,
+// or the first bytes of a new connection's request) goes before the others, and gets its turn
+// even when the round's budget is spent: 256 events of these are at most 1 MB more.
+constexpr size_t few_bytes = 4096;
 constexpr int64_t scan_every_us = 250'000;   // timeouts are checked this often
 constexpr int64_t linger_us = 2'000'000;     // a closing connection's reads are drained this long
+constexpr size_t linger_max_bytes = 1 << 20; // and at most this much of them
 
 char listen_tag;
 char event_tag;
@@ -42,6 +54,30 @@ char event_tag;
 std::vector<char>& scratch() {
   thread_local std::vector<char> buf(read_chunk);
   return buf;
+}
+
+// Nothing a request does may end the loop (an exception would end the process).
+template <typename F>
+void guarded(const char* what, F&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    log::error("http", what, " failed: ", e.what());
+  } catch (...) {
+    log::error("http", what, " failed");
+  }
+}
+
+// Bytes wait in the socket, unread.
+bool has_unread(int fd) {
+  char b;
+  return ::recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+// At most few_bytes wait in the socket (or its end).
+bool few_waiting(int fd) {
+  int n = 0;
+  return ::ioctl(fd, FIONREAD, &n) == 0 && n >= 0 && static_cast<size_t>(n) <= few_bytes;
 }
 
 }  // namespace
@@ -72,6 +108,8 @@ struct server_conn {
   bool registered = true;
   bool flushing = false;
   bool lingering = false;  // answered and shut for writing: reading what the client still sends
+  size_t lingered = 0;     // bytes read and dropped while lingering
+  bool deferred = false;   // in its loop's ready_: has bytes to read that its turn left
   int64_t linger_until_us = 0;
   int64_t send_progress_us = 0;  // while flushing: when the last byte of the answer went out
   bool reserved = false;   // beyond max_connections: for one probe request (see options)
@@ -182,7 +220,11 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
     c->last_active_us.store(clock::steady_us(), std::memory_order_relaxed);
     // Stopping: even an answer that promised keep-alive (decided before the stop) ends its
     // connection, or the loop would wait for it until the grace ends.
-    if (close || stopping()) return post({op::close, c, {}, 0});
+    if (close || stopping()) {
+      // A reserved place is free once its answer is out (else at the close op, this round).
+      if (std::this_thread::get_id() == tid_) leave_reserve(c);
+      return post({op::close, c, {}, 0});
+    }
     int expected = st_busy;
     if (c->st.compare_exchange_strong(expected, st_idle, std::memory_order_acq_rel)) return;
     c->st.store(st_idle, std::memory_order_release);  // it was busy_pending
@@ -205,11 +247,20 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
   }
 
   void accept_all(int64_t now);
-  bool admit_reserved();
+  bool admit_reserved(bool asked);
+  void leave_reserve(const std::shared_ptr<server_conn>& c);
   void refuse(int fd);
   bool is_probe(const request& req) const;
-  void on_event(server_conn* raw, uint32_t events);
-  void process(std::shared_ptr<server_conn> c);
+  void on_event(server_conn* raw, uint32_t events, bool few = false);
+  void readable(std::shared_ptr<server_conn> c, bool few = false);
+  void defer(const std::shared_ptr<server_conn>& c);
+  void serve_deferred();
+  // `few`: a turn for a connection with at most few_bytes waiting.
+  bool turn_over(size_t turn, bool few = false) const {
+    if (few) return turn >= few_bytes;
+    return turn >= turn_read_bytes || round_read_ >= round_read_bytes;
+  }
+  void process(std::shared_ptr<server_conn> c, bool few = false);
   void dispatch(const std::shared_ptr<server_conn>& c);
   void answer_error(const std::shared_ptr<server_conn>& c, int status, const std::string& why);
   void flush(const std::shared_ptr<server_conn>& c);
@@ -243,6 +294,11 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
   std::vector<timer> timers_;                   // min-heap on `at`
   int64_t next_scan_ = 0;
   uint64_t round_ = 0;  // epoll rounds so far
+  size_t round_read_ = 0;  // bytes read in this round
+  // Connections with bytes left to read when their turn or the round's budget ran out, oldest
+  // first: served at the start of the next rounds, before their new events.
+  std::deque<std::shared_ptr<server_conn>> ready_;
+  std::vector<epoll_event> many_;  // this round's events with more than few_bytes waiting
 
   std::mutex ops_m_;
   std::vector<op> ops_;
@@ -290,20 +346,13 @@ void server_loop::run() {
     int64_t wake = next_scan_;
     if (!timers_.empty()) wake = std::min(wake, timers_.front().at);
     if (stopping_.load(std::memory_order_relaxed)) wake = std::min(wake, grace_until_);
-    int timeout_ms = wake <= now ? 0 : static_cast<int>((wake - now + 999) / 1000);
+    int timeout_ms = wake <= now || !ready_.empty()
+                         ? 0
+                         : static_cast<int>((wake - now + 999) / 1000);
     int n = ::epoll_wait(epfd_, evs.data(), static_cast<int>(evs.size()), timeout_ms);
     now = clock::steady_us();
-    // Nothing a request does may end the loop (an exception would end the process).
-    auto guarded = [](const char* what, auto&& fn) {
-      try {
-        fn();
-      } catch (const std::exception& e) {
-        log::error("http", what, " failed: ", e.what());
-      } catch (...) {
-        log::error("http", what, " failed");
-      }
-    };
     ++round_;
+    round_read_ = 0;
     bool accept_ready = false;
     for (int i = 0; i < n; ++i) {
       void* tag = evs[static_cast<size_t>(i)].data.ptr;
@@ -312,15 +361,33 @@ void server_loop::run() {
         [[maybe_unused]] auto r = ::read(evfd_, &v, sizeof v);
       } else if (tag == &listen_tag) {
         accept_ready = true;
-      } else {
-        guarded("a connection's event", [&] {
-          on_event(static_cast<server_conn*>(tag), evs[static_cast<size_t>(i)].events);
-        });
       }
     }
-    // New connections after the open ones' reads: a probe that has sent its request is
-    // dispatched before a flood of new connections could take its reserved place.
+    // New connections first, each read at once: a probe (a new connection that asks at once)
+    // is answered in the round that accepts it, however many bytes others have waiting. A
+    // reserved place is not lost to this order: one whose request waits unread is never the
+    // one given up (admit_reserved).
     if (accept_ready) guarded("accept", [&] { accept_all(now); });
+    // Then the connections with few bytes waiting (a request head: a keep-alive probe's GET,
+    // a new connection's first request), then those left over by earlier rounds, then the
+    // rest of this round's, while the round's budget lasts.
+    many_.clear();
+    for (int i = 0; i < n; ++i) {
+      auto& ev = evs[static_cast<size_t>(i)];
+      if (ev.data.ptr == &event_tag || ev.data.ptr == &listen_tag) continue;
+      auto* raw = static_cast<server_conn*>(ev.data.ptr);
+      auto it = conns_.find(raw);
+      if (it == conns_.end()) continue;  // closed earlier in this round
+      if (it->second->lingering || !few_waiting(raw->fd)) {
+        many_.push_back(ev);
+        continue;
+      }
+      guarded("a connection's event", [&] { on_event(raw, ev.events, true); });
+    }
+    guarded("deferred reads", [&] { serve_deferred(); });
+    for (auto& ev : many_)
+      guarded("a connection's event",
+              [&] { on_event(static_cast<server_conn*>(ev.data.ptr), ev.events); });
     guarded("posted work", [&] { run_ops(); });
     guarded("deadlines", [&] { run_timers(now); });
     if (stopping_.load(std::memory_order_relaxed)) guarded("closing", [&] { close_idle(); });
@@ -338,6 +405,7 @@ void server_loop::run() {
   }
   conns_.clear();
   reserve_.clear();
+  ready_.clear();
   count_.store(0);
   timers_.clear();
   std::lock_guard<std::mutex> g{ops_m_};
@@ -365,7 +433,7 @@ void server_loop::accept_all(int64_t now) {
     bool reserved = shared_->open.fetch_add(1, std::memory_order_acq_rel) >= opts_.max_connections;
     if (reserved) {
       shared_->open.fetch_sub(1, std::memory_order_acq_rel);
-      if (!admit_reserved()) {
+      if (!admit_reserved(has_unread(fd))) {
         refuse(fd);
         continue;
       }
@@ -399,26 +467,38 @@ void server_loop::accept_all(int64_t now) {
       continue;  // c's destructor closes fd
     }
     if (reserved) reserve_.push_back(c);
-    conns_.emplace(c.get(), std::move(c));
+    conns_.emplace(c.get(), c);
     count_.fetch_add(1, std::memory_order_relaxed);
+    guarded("a new connection", [&] { process(std::move(c)); });
   }
 }
 
-// Room in the reserve: free, or made by closing its oldest connection that has no request out
-// (one that connected and has not asked yet: a probe asks at once).
-bool server_loop::admit_reserved() {
+// Room in the reserve: free, or made by closing (503) its oldest connection that has asked
+// nothing: no request out and no bytes waiting to be read (a probe asks at once, so one with
+// bytes waiting is about to be served). Such a connection accepted in this round has not been
+// read even once, so it keeps its place against a newcomer that has not asked either; a
+// newcomer that `asked` already (a probe that waited in the listen queue behind a flood of
+// idle connections) takes it.
+bool server_loop::admit_reserved(bool asked) {
   if (reserve_.size() < reserve_max_) return true;
   for (auto it = reserve_.begin(); it != reserve_.end(); ++it) {
     auto& c = *it;
-    if (c->lingering || c->flushing || c->st.load(std::memory_order_acquire) != st_idle) continue;
-    if (c->accepted_round == round_) continue;  // not read even once yet
+    if (c->flushing || c->st.load(std::memory_order_acquire) != st_idle) continue;
+    if (!asked && c->accepted_round == round_) continue;
+    if (has_unread(c->fd)) continue;
     auto victim = c;
-    reserve_.erase(it);
-    victim->in_reserve = false;
+    leave_reserve(victim);
     answer_error(victim, 503, "too many connections");
     return true;
   }
   return false;
+}
+
+void server_loop::leave_reserve(const std::shared_ptr<server_conn>& c) {
+  if (!c->in_reserve) return;
+  c->in_reserve = false;
+  auto it = std::find(reserve_.begin(), reserve_.end(), c);
+  if (it != reserve_.end()) reserve_.erase(it);
 }
 
 // A connection over every limit: the 503 goes straight out (a fresh socket's buffer has room
@@ -441,32 +521,60 @@ bool server_loop::is_probe(const request& req) const {
          opts_.probe_paths.end();
 }
 
-void server_loop::on_event(server_conn* raw, uint32_t events) {
+void server_loop::on_event(server_conn* raw, uint32_t events, bool few) {
   auto it = conns_.find(raw);
   if (it == conns_.end()) return;  // closed earlier in this round
   auto c = it->second;
-  if (c->lingering) return drain(c);
-  if ((events & EPOLLOUT) && c->flushing) flush(c);
+  if ((events & EPOLLOUT) && c->flushing && !c->lingering) flush(c);
   if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || !c->registered) return;
+  if (c->deferred) return;  // it waits its turn in ready_ already
+  readable(std::move(c), few);
+}
+
+// Bytes (or the end) wait in the socket: read them now, or later when the round's budget is
+// spent or a request of the connection is out.
+void server_loop::readable(std::shared_ptr<server_conn> c, bool few) {
+  if (!c->registered) return;
+  if (c->lingering) return drain(c);
   int expected = st_busy;
   if (c->st.compare_exchange_strong(expected, st_busy_pending, std::memory_order_acq_rel)) return;
   if (expected == st_busy_pending) return;
-  process(std::move(c));  // idle
+  process(std::move(c), few);  // idle
 }
 
-void server_loop::process(std::shared_ptr<server_conn> c) {
+void server_loop::defer(const std::shared_ptr<server_conn>& c) {
+  if (c->deferred || !c->registered) return;
+  c->deferred = true;
+  ready_.push_back(c);
+}
+
+// The connections left with bytes to read by earlier rounds, in their order, while the round's
+// budget lasts; those it does not reach keep their place.
+void server_loop::serve_deferred() {
+  for (size_t n = ready_.size(); n > 0 && round_read_ < round_read_bytes; --n) {
+    auto c = std::move(ready_.front());
+    ready_.pop_front();
+    c->deferred = false;
+    guarded("a deferred read", [&] { readable(std::move(c)); });
+  }
+}
+
+// One turn of a connection: reads up to turn_read_bytes within the round's budget (`few`: up
+// to few_bytes, whatever the budget), and dispatches what they complete; a client with more to
+// send waits for its next turn.
+void server_loop::process(std::shared_ptr<server_conn> c, bool few) {
   auto& buf = scratch();
+  size_t turn = 0;
   for (int round = 0;; ++round) {
-    if (round == 16) {  // a client that keeps sending waits its turn behind the others
-      post({op::resume, c, {}, 0});
-      return;
-    }
+    if (round == 16 || turn_over(turn, few)) return defer(c);
     c->drained = false;
     bool got = false;
-    while (c->core.wants_input()) {
-      ssize_t n = ::recv(c->fd, buf.data(), buf.size(), 0);
+    while (c->core.wants_input() && !turn_over(turn, few)) {
+      ssize_t n = ::recv(c->fd, buf.data(), few ? few_bytes : buf.size(), 0);
       if (n > 0) {
         c->core.received(buf.data(), static_cast<size_t>(n));
+        turn += static_cast<size_t>(n);
+        round_read_ += static_cast<size_t>(n);
         got = true;
         continue;
       }
@@ -579,11 +687,7 @@ void server_loop::close_conn(const std::shared_ptr<server_conn>& c) {
   closed_.push_back(c);
   conns_.erase(c.get());
   count_.fetch_sub(1, std::memory_order_relaxed);
-  if (c->in_reserve) {
-    c->in_reserve = false;
-    auto it = std::find(reserve_.begin(), reserve_.end(), c);
-    if (it != reserve_.end()) reserve_.erase(it);
-  }
+  leave_reserve(c);
   if (c->counted) {
     c->counted = false;
     shared_->open.fetch_sub(1, std::memory_order_acq_rel);
@@ -595,6 +699,7 @@ void server_loop::close_conn(const std::shared_ptr<server_conn>& c) {
 // So: shut the writing side, read and drop what still comes for a while, then close.
 void server_loop::linger(const std::shared_ptr<server_conn>& c) {
   if (!c->registered) return;
+  leave_reserve(c);  // a probe answered: its place is free for the next one at once
   if (c->eof) return close_conn(c);
   ::shutdown(c->fd, SHUT_WR);
   c->lingering = true;
@@ -604,14 +709,21 @@ void server_loop::linger(const std::shared_ptr<server_conn>& c) {
 
 void server_loop::drain(const std::shared_ptr<server_conn>& c) {
   auto& sink = scratch();
-  for (int reads = 0; reads < 16; ++reads) {
+  for (size_t turn = 0;;) {
+    // Still sending after linger_max_bytes: enough of waiting for it.
+    if (c->lingered >= linger_max_bytes) return close_conn(c);
+    if (turn_over(turn)) return defer(c);
     ssize_t n = ::recv(c->fd, sink.data(), sink.size(), 0);
-    if (n > 0) continue;
+    if (n > 0) {
+      turn += static_cast<size_t>(n);
+      round_read_ += static_cast<size_t>(n);
+      c->lingered += static_cast<size_t>(n);
+      continue;
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     return close_conn(c);  // EOF: the client has read the answer and closed
   }
-  close_conn(c);  // still sending after 1 MB: enough of waiting for it
 }
 
 void server_loop::run_ops() {
@@ -622,7 +734,9 @@ void server_loop::run_ops() {
   for (auto& o : ops_taken_) {
     switch (o.k) {
       case op::resume:
-        if (o.c->registered && o.c->st.load(std::memory_order_acquire) == st_idle) process(o.c);
+        if (o.c->registered && !o.c->deferred &&
+            o.c->st.load(std::memory_order_acquire) == st_idle)
+          process(o.c);
         break;
       case op::flush:
         if (!o.c->registered) break;
@@ -704,6 +818,10 @@ void server_loop::scan(int64_t now) {
   for (auto& c : stalled) {
     log::debug("http", "closing a connection from ", c->remote_addr, ": its answer made no "
                "progress for ", opts_.send_timeout_ms, " ms");
+    // Reset, not closed in order: an orderly close would leave the kernel sending what its
+    // buffer holds (megabytes) to a client that reads at its own pace, for minutes.
+    ::linger reset{1, 0};
+    ::setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
     close_conn(c);
   }
 }

@@ -6,9 +6,13 @@
 // and a request waiting for its answer holds no thread at all. Every answer carries a Date.
 //
 // A connection serves one request at a time: bytes of a pipelined next request wait in its
-// buffer until the answer is written. Keep-alive idle timeout, a read timeout for a request
-// that does not complete, a most-requests-per-connection limit and 100-continue are handled
-// here and in server_connection; what a request means (routing, errors, metrics) is the
+// buffer until the answer is written. A loop round accepts (and reads) new connections first,
+// then connections with at most 4 KB waiting (a request head), then gives each of the others a
+// turn of at most 64 KB, up to 1 MB a round; who is left waits for the next round, in order:
+// however many clients push bytes at once, a probe waits at most about one such round.
+// Keep-alive idle timeout, a read timeout for a request that does not complete, a
+// most-requests-per-connection limit and 100-continue are handled here and in
+// server_connection; what a request means (routing, errors, metrics) is the
 // dispatcher's business (http/server).
 #pragma once
 
@@ -79,8 +83,10 @@ class http_server {
     // Connections open at once (over all loops; lowered by start() to fit RLIMIT_NOFILE).
     // Beyond it, up to reserved_connections more (shared by the loops) may each ask one GET
     // or HEAD of a probe_paths path, answered as usual and then closed; any other request on
-    // them gets 503. With the reserve full, its oldest connection without a request out gives
-    // its place to the new one (503, closed); with none such, the new one gets the 503.
+    // them gets 503. A place is free again as soon as its answer is out. With the reserve
+    // full, its oldest connection that has asked nothing (no request out, no bytes waiting)
+    // gives its place to the new one (503, closed), unless both were accepted in the same loop
+    // round and the new one has not asked either; with none such, the new one gets the 503.
     size_t max_connections = 10000;
     size_t reserved_connections = 32;
     std::vector<std::string> probe_paths;

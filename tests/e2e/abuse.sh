@@ -7,7 +7,7 @@
 # latency during and after each; every probe must get a 4xx/5xx answer or a closed connection,
 # /healthz must stay under 100 ms and RSS come back under 200 MB.
 #
-# ctest runs small sizes (well under a minute). The figures in bench/README.md ("Abuse (issue
+# ctest runs small sizes (about 40 s). The figures in bench/README.md ("Abuse (issue
 # 15)") come from the full sizes: ABUSE_FULL=1 bash tests/e2e/abuse.sh (20,000 idle
 # connections against the default cap, 4,000 half-sent bodies, 300 MB in the topic). Each size
 # can also be set alone (ABUSE_IDLE, ABUSE_BODIES, ABUSE_READ_MB, ...).
