@@ -104,6 +104,29 @@ status subscription_service::ack(const std::string& id, const json& body) {
   });
 }
 
+void subscription_service::create_topics() { bus_.create_topic(dead_letter_topic, 1); }
+
+void subscription_service::advance(const std::string& id, const positions& to, done_fn done) {
+  db_.write().submit([id, to](store::tx& t) { commit_cursor(t.conn, id, to); }, std::move(done));
+}
+
+void subscription_service::dead_letter(const std::string& id, const bus::record& r,
+                                       const std::string& reason, const positions& to,
+                                       done_fn done) {
+  db_.write().submit(
+      [this, id, r, reason, to](store::tx& t) {
+        auto hdrs = r.hdrs;
+        hdrs.emplace_back("dead_letter_reason", reason);
+        hdrs.emplace_back("subscription_id", id);
+        hdrs.emplace_back("source_topic", r.topic);
+        hdrs.emplace_back("source_partition", std::to_string(r.partition));
+        hdrs.emplace_back("source_offset", std::to_string(r.offset));
+        bus_.append_in(t, {dead_letter_topic, id, r.value, std::move(hdrs), std::nullopt});
+        commit_cursor(t.conn, id, to);
+      },
+      std::move(done));
+}
+
 bool selected(const selector& sel, const bus::record& r) {
   return sel.matches([&](std::string_view name) {
     for (auto it = r.hdrs.rbegin(); it != r.hdrs.rend(); ++it)
@@ -122,13 +145,24 @@ json event_json(const bus::record& r) {
 }
 
 std::vector<json> subscription_service::collect(const active_subscription& s, positions& from,
-                                   std::size_t max) {
+                                                std::size_t max) {
   std::vector<json> out;
-  if (max == 0) return out;
+  scan(s, from, max, [&out](const bus::record& r, const positions& after) {
+    json e = event_json(r);
+    e["cursor"] = encode_cursor(after);
+    out.push_back(std::move(e));
+  });
+  return out;
+}
+
+void subscription_service::scan(const active_subscription& s, positions& from, std::size_t max,
+                                const match_fn& on_match) {
+  std::size_t matched = 0;
+  if (max == 0) return;
   for (const auto& t : topics_of(s.spec.topic)) {
-    for (int32_t p = 0; p < t.partitions && out.size() < max; ++p) {
+    for (int32_t p = 0; p < t.partitions && matched < max; ++p) {
       auto& next = from[{t.name, p}];  // a topic created after the subscription: from 0
-      while (out.size() < max) {
+      while (matched < max) {
         std::vector<bus::record> recs;
         try {
           recs = bus_.fetch(t.name, p, next, s_.fetch_batch);
@@ -139,18 +173,16 @@ std::vector<json> subscription_service::collect(const active_subscription& s, po
         }
         if (recs.empty()) break;
         for (const auto& r : recs) {
-          if (out.size() >= max) break;
+          if (matched >= max) break;
           next = r.offset + 1;
           if (!selected(s.spec.compiled, r)) continue;
-          json e = event_json(r);
-          e["cursor"] = encode_cursor(from);
-          out.push_back(std::move(e));
+          ++matched;
+          on_match(r, from);
         }
       }
     }
-    if (out.size() >= max) break;
+    if (matched >= max) break;
   }
-  return out;
 }
 
 }  // namespace medflow::flows::resource_events

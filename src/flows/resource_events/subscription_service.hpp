@@ -14,10 +14,16 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace medflow::flows::resource_events {
+
+// Where webhook deliveries that kept failing go (headers: the record's, then
+// dead_letter_reason, subscription_id, source_topic, source_partition, source_offset).
+inline constexpr const char* dead_letter_topic = "subscriptions.dead_letter";
 
 struct service_settings {
   std::size_t max_subscriptions = 10000;      // subscriptions.max_count
@@ -30,6 +36,14 @@ struct service_settings {
 struct active_subscription {
   subscription_row row;
   subscription_spec spec;
+};
+
+// What a pull or a stream gets for one request: events in order per partition (the pull API's
+// JSON, each with its cursor) and the positions after everything read; or an error.
+struct pull_batch {
+  std::optional<error> err;  // set: no events
+  std::vector<nlohmann::json> events;
+  positions next;
 };
 
 class subscription_service {
@@ -50,6 +64,16 @@ class subscription_service {
   // POST /subscriptions/{id}/ack {"cursor": ...}: the positions move forward durably.
   status ack(const std::string& id, const nlohmann::json& body);
 
+  // Creates the dead letter topic (one partition; keyed by subscription id).
+  void create_topics();
+  // Moves the durable positions forward to `to` without blocking: `done` runs on the store's
+  // writer thread once committed (or failed). A deleted subscription is no error.
+  void advance(const std::string& id, const positions& to, done_fn done);
+  // Gives up on a record a webhook kept refusing: in one transaction it goes to the dead letter
+  // topic with `reason` and the positions move to `to` (past it). `done` as for advance.
+  void dead_letter(const std::string& id, const bus::record& r, const std::string& reason,
+                   const positions& to, done_fn done);
+
   // The bus topics the pattern matches now, by name.
   std::vector<bus::topic_info> topics_of(const topic_pattern& p);
 
@@ -59,6 +83,11 @@ class subscription_service {
   // event matched, is what an ack of everything seen would commit).
   std::vector<nlohmann::json> collect(const active_subscription& s, positions& from,
                                       std::size_t max);
+  // The same walk for any consumer of the records: `on_match(record, from)` for each of up to
+  // `max` matching records, `from` then being the positions just past it.
+  using match_fn = std::function<void(const bus::record&, const positions&)>;
+  void scan(const active_subscription& s, positions& from, std::size_t max,
+            const match_fn& on_match);
 
   const service_settings& settings() const { return s_; }
 
