@@ -194,6 +194,22 @@ const std::vector<config_key>& config_keys() {
        "longest cursor accepted by /subscriptions/{id}/ack (400 above)", 16, 1048576},
       {"subscriptions.pull.max_events", k::integer, 1000,
        "highest ?max= of GET /subscriptions/{id}/events (400 above)", 1, 100000},
+      {"subscriptions.pull.max_wait_ms", k::integer, 30000,
+       "highest ?wait_ms= of GET /subscriptions/{id}/events: how long a pull waits for events "
+       "(400 above)", 0, 300000},
+      {"subscriptions.pull.max_waiting", k::integer, 64,
+       "requests that may wait on one subscription at once (429 above)", 1, 100000},
+      {"subscriptions.webhook.timeout_ms", k::integer, 10000,
+       "one webhook call (connect, send, answer); longer counts as a failure", 100, 600000},
+      {"subscriptions.webhook.backoff_initial_ms", k::integer, 500,
+       "delay before the first retry of a failed webhook call; doubles per failure", 1, 3600000},
+      {"subscriptions.webhook.backoff_max_ms", k::integer, 30000,
+       "longest delay between retries of a webhook call", 1, 3600000},
+      {"subscriptions.webhook.max_attempts", k::integer, 5,
+       "failed webhook calls of one event after which it goes to subscriptions.dead_letter",
+       1, 1000},
+      {"subscriptions.webhook.max_response_bytes", k::integer, 65536,
+       "largest webhook answer body read (a larger one fails the call)", 1024, 16777216},
 
       // -- aggregation flow (AgP) ------------------------------------------------------------------
       {"aggregation.enabled", k::boolean, true, "run the aggregation flow (/aggregation)"},
