@@ -67,6 +67,7 @@ class resource_events_flow : public flow {
     s.spec.max_selector_bytes =
         static_cast<std::size_t>(rt.cfg.integer("subscriptions.max_selector_bytes"));
     s.max_cursor_bytes = static_cast<std::size_t>(rt.cfg.integer("subscriptions.max_cursor_bytes"));
+    s.cache_records = static_cast<std::size_t>(rt.cfg.integer("subscriptions.read_cache_records"));
     svc_ = std::make_unique<re::subscription_service>(rt.db, rt.bus, s);
     svc_->create_topics();
 

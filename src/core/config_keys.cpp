@@ -194,6 +194,9 @@ const std::vector<config_key>& config_keys() {
        "longest cursor accepted by /subscriptions/{id}/ack (400 above)", 16, 1048576},
       {"subscriptions.pull.max_events", k::integer, 1000,
        "highest ?max= of GET /subscriptions/{id}/events (400 above)", 1, 100000},
+      {"subscriptions.read_cache_records", k::integer, 1024,
+       "recent records kept per partition for all the subscriptions reading it (0: none)", 0,
+       1000000},
       {"subscriptions.pull.max_wait_ms", k::integer, 30000,
        "highest ?wait_ms= of GET /subscriptions/{id}/events: how long a pull waits for events "
        "(400 above)", 0, 300000},

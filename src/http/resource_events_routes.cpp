@@ -6,6 +6,25 @@ namespace medflow::http {
 
 namespace re = flows::resource_events;
 
+namespace {
+// {"cursor": ..., "events": [...]} from the events' texts, without parsing them again.
+std::string events_body(const re::pull_batch& b) {
+  std::size_t size = 64;
+  for (const auto& e : b.events) size += e.size() + 1;
+  std::string out;
+  out.reserve(size);
+  out += "{\"cursor\":\"";
+  out += re::encode_cursor(b.next);  // base64url: nothing to escape
+  out += "\",\"events\":[";
+  for (std::size_t i = 0; i < b.events.size(); ++i) {
+    if (i) out += ',';
+    out += b.events[i];
+  }
+  out += "]}";
+  return out;
+}
+}  // namespace
+
 void add_resource_events_routes(server& srv, subscriptions_api api) {
   re::subscription_service* svc = &api.svc;
   auto hooks = std::make_shared<const subscriptions_api>(api);
@@ -81,10 +100,8 @@ void add_resource_events_routes(server& srv, subscriptions_api api) {
                       if (b.err) {
                         send_error(res, *b.err);
                       } else {
-                        nlohmann::json list = nlohmann::json::array();
-                        for (auto& e : b.events) list.push_back(std::move(e));
-                        send_json(res, 200, {{"events", std::move(list)},
-                                             {"cursor", re::encode_cursor(b.next)}});
+                        res.status = 200;
+                        res.set_content(events_body(b), "application/json");
                       }
                       respond(std::move(res));
                     });

@@ -14,6 +14,7 @@
 //   - with an error: 404 (the subscription was deleted meanwhile), 409 (it delivers to a
 //     webhook), 429 (too many sinks waiting on it: subscriptions.pull.max_waiting), 503 (its
 //     actor stopped or restarts: ask again).
+// A batch's events are JSON texts, one per event, each on one line (an SSE data line as it is).
 // A batch's `next` is the position after everything read for it: a stream asks for its next
 // batch with `from = next`; a pull client acks the cursor of the last event it handled.
 #pragma once

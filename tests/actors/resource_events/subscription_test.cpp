@@ -122,7 +122,7 @@ struct sink {
 
 std::vector<json> bodies(const re::pull_batch& b) {
   std::vector<json> out;
-  for (const auto& e : b.events) out.push_back(e.at("body"));
+  for (const auto& e : b.events) out.push_back(json::parse(e).at("body"));
   return out;
 }
 
