@@ -118,10 +118,13 @@ start_kafka_mock() {
   KAFKA_BROKERS=$(head -n1 "$E2E_TMP/kafka_mock.out")
 }
 
-# The medical events flow's topics, for a Kafka mock cluster (which cannot create topics).
+# The subscriptions' topic (created at start whenever subscriptions.enabled), for a Kafka mock
+# cluster (which cannot create topics).
+SUBSCRIPTION_TOPICS=(subscriptions.dead_letter:1)
+# The medical events flow's topics, and the subscriptions', for a Kafka mock cluster.
 ME_TOPICS=(medical_events:8 medical_events.dead_letter:1 person_events:1
            person_events.dead_letter:1 event_manager_topic:1 medical_events.notifications:1
-           subscriptions.dead_letter:1)
+           "${SUBSCRIPTION_TOPICS[@]}")
 # The resource event topics of the shipped mapping (config/events.json, events.partitions=1):
 # the medical events flow publishes its changes there (events.enabled, on by default).
 mapfile -t EVENT_TOPICS < <(jq -r '.resources | to_entries[] | select(.key | startswith("_") | not)
