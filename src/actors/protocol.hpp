@@ -30,6 +30,13 @@
 //   source_worker ──http_client──▶ (call_done, via completion_runner) ──▶ source_worker
 //   source_worker ──(src_done)──▶ aggregator ──reply──▶ HTTP responder
 //   messages: actors/aggregation/messages.hpp
+//
+// Resource events (subscriptions): one supervised actor per subscription:
+//   HTTP create/delete ──start/stop──▶ subscription_hub ──spawns──▶ supervisor ──▶ subscription
+//   HTTP long poll / stream ──(pull_atom, pull_request)──▶ subscription ──reply──▶ HTTP responder
+//   bus::log::watch ──(wake)──▶ subscription ──webhook──▶ http_client ──(posted)──▶ subscription
+//   subscription ──advance / dead letter──▶ store writer ──(stored)──▶ subscription
+//   messages: actors/resource_events/messages.hpp
 #pragma once
 
 #include "bus/log.hpp"

@@ -1,6 +1,6 @@
 #include "app/exams_flow.hpp"
 
-#include "app/resource_events.hpp"
+#include "app/resource_events_flow.hpp"
 #include "core/config.hpp"
 #include "core/crypto.hpp"
 #include "core/ids.hpp"

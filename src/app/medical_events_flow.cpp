@@ -2,7 +2,7 @@
 
 #include "actors/periodic.hpp"
 #include "app/consumers.hpp"
-#include "app/resource_events.hpp"
+#include "app/resource_events_flow.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "flows/medical_events/service.hpp"

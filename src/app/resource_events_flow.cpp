@@ -1,12 +1,80 @@
 #include "app/resource_events_flow.hpp"
 
+#include "actors/resource_events/subscription_hub.hpp"
 #include "core/config.hpp"
 #include "flows/resource_events/subscription_service.hpp"
 #include "http/resource_events_routes.hpp"
+#include "net/http_client.hpp"
+
+#include <stdexcept>
 
 namespace medflow::app {
 
+namespace me = flows::medical_events;
 namespace re = flows::resource_events;
+
+std::vector<std::string> published_kinds() {
+  auto kinds = me::kind_names();
+  kinds.push_back(exams::exam_kind);
+  return kinds;
+}
+
+std::unique_ptr<re::service> make_event_publisher(const config& cfg, bus::log& bus) {
+  re::file_limits limits;
+  limits.max_bytes = static_cast<uint64_t>(cfg.integer("events.config_max_bytes"));
+  limits.max_depth = static_cast<int>(cfg.integer("events.config_max_depth"));
+  re::settings s;
+  s.base_url = cfg.string("events.base_url");
+  while (!s.base_url.empty() && s.base_url.back() == '/') s.base_url.pop_back();
+  // References are absolute URLs (Part B.3).
+  auto scheme_end = s.base_url.find("://");
+  if (scheme_end == std::string::npos || scheme_end + 3 >= s.base_url.size() ||
+      (s.base_url.compare(0, scheme_end, "http") != 0 &&
+       s.base_url.compare(0, scheme_end, "https") != 0))
+    throw std::runtime_error("invalid value for events.base_url: expected an absolute http:// "
+                             "or https:// URL, got \"" + cfg.string("events.base_url") + "\"");
+  auto events = std::make_unique<re::service>(
+      bus, re::load_mapping(cfg.string("events.config_file"), published_kinds(), limits), s);
+  events->create_topics(static_cast<int32_t>(cfg.integer("events.partitions")));
+  return events;
+}
+
+me::change_listener publish_changes(re::service& events) {
+  return [&events](store::tx& t, const me::committed_change& c) {
+    re::change rc;
+    rc.kind = me::kind_name(c.change.k);
+    rc.id = c.change.id;
+    rc.patient_id = c.change.patient_id;
+    switch (c.change.change) {
+      case me::change_kind::created: rc.type = re::change_type::created; break;
+      case me::change_kind::updated: rc.type = re::change_type::updated; break;
+      case me::change_kind::deleted: rc.type = re::change_type::deleted; break;
+    }
+    rc.version_before = c.version_before;
+    rc.version_after = c.version_after;
+    rc.before = c.before;
+    rc.after = c.after;
+    events.publish_in(t, rc);
+  };
+}
+
+exams::change_listener publish_exam_changes(re::service& events) {
+  return [&events](store::tx& t, const exams::exam_change& c) {
+    nlohmann::json before = c.before ? to_json(*c.before) : nlohmann::json();
+    nlohmann::json after = to_json(c.after);
+    re::change rc;
+    rc.kind = exams::exam_kind;
+    rc.id = c.after.id;
+    rc.patient_id = c.after.patient_id;
+    rc.type = c.before ? re::change_type::updated : re::change_type::created;
+    rc.version_before = c.before ? c.before->version : 0;
+    rc.version_after = c.after.version;
+    rc.before = c.before ? &before : nullptr;
+    rc.after = &after;
+    events.publish_in(t, rc);
+  };
+}
+
 
 namespace {
 
@@ -22,13 +90,54 @@ class resource_events_flow : public flow {
     s.spec.max_selector_bytes =
         static_cast<std::size_t>(rt.cfg.integer("subscriptions.max_selector_bytes"));
     s.max_cursor_bytes = static_cast<std::size_t>(rt.cfg.integer("subscriptions.max_cursor_bytes"));
+    s.cache_records = static_cast<std::size_t>(rt.cfg.integer("subscriptions.read_cache_records"));
     svc_ = std::make_unique<re::subscription_service>(rt.db, rt.bus, s);
-    http::add_resource_events_routes(rt.http,
-                                     {*svc_, rt.cfg.integer("subscriptions.pull.max_events")});
+    svc_->create_topics();
+
+    // Webhook calls: the daemon's non-blocking client, its own I/O thread.
+    net::http_client::client::options ho;
+    ho.max_response_bytes = static_cast<size_t>(rt.cfg.integer("subscriptions.webhook.max_response_bytes"));
+    webhooks_ = std::make_unique<net::http_client::client>(ho);
+
+    auto deps = std::make_shared<actors::subscription_deps>();
+    deps->svc = svc_.get();
+    deps->bus = &rt.bus;
+    auto& d = deps->settings;
+    d.max_wait_ms = rt.cfg.integer("subscriptions.pull.max_wait_ms");
+    d.max_waiting = static_cast<std::size_t>(rt.cfg.integer("subscriptions.pull.max_waiting"));
+    d.webhook_timeout_ms = rt.cfg.integer("subscriptions.webhook.timeout_ms");
+    d.backoff_initial =
+        std::chrono::milliseconds(rt.cfg.integer("subscriptions.webhook.backoff_initial_ms"));
+    d.backoff_max = std::chrono::milliseconds(rt.cfg.integer("subscriptions.webhook.backoff_max_ms"));
+    d.max_attempts = static_cast<int>(rt.cfg.integer("subscriptions.webhook.max_attempts"));
+    auto* client = webhooks_.get();
+    deps->post = [client](net::http_client::request r,
+                          std::function<void(net::http_client::response)> done) {
+      client->call(std::move(r), std::move(done));
+    };
+    hub_ = std::make_unique<actors::subscription_hub>(rt.sys, std::move(deps), rt.restart, &rt.h);
+    rt.own(hub_->actor());
+    // One actor per stored subscription, from the start.
+    for (const auto& sub : svc_->list()) hub_->start(sub.at("id").get<std::string>());
+
+    auto* hub = hub_.get();
+    http::subscriptions_api api{*svc_};
+    api.max_events = rt.cfg.integer("subscriptions.pull.max_events");
+    api.max_wait_ms = d.max_wait_ms;
+    api.pull = [hub](const std::string& id, std::optional<re::positions> from, std::size_t max,
+                     int64_t wait_ms, http::subscriptions_api::reply_fn reply) {
+      hub->pull(id, std::make_shared<actors::pull_request>(std::move(from), max, wait_ms,
+                                                           std::move(reply)));
+    };
+    api.created = [hub](const std::string& id) { hub->start(id); };
+    api.deleted = [hub](const std::string& id) { hub->stop(id); };
+    http::add_resource_events_routes(rt.http, api);
   }
 
  private:
   std::unique_ptr<re::subscription_service> svc_;
+  std::unique_ptr<net::http_client::client> webhooks_;
+  std::unique_ptr<actors::subscription_hub> hub_;
 };
 
 }  // namespace

@@ -41,11 +41,60 @@ std::string encode_headers(const headers& h) {
   return a.dump();
 }
 
+namespace {
+
+// Reads encode_headers' [["name","value"],...] straight into pairs, without building a JSON
+// tree: every reader of a record decodes its headers (a topic with many subscribers, many
+// times), and the tree was most of that cost. Anything else stops the parse.
+class headers_reader : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit headers_reader(headers& out) : out_(out) {}
+  bool null() override { return false; }
+  bool boolean(bool) override { return false; }
+  bool number_integer(number_integer_t) override { return false; }
+  bool number_unsigned(number_unsigned_t) override { return false; }
+  bool number_float(number_float_t, const string_t&) override { return false; }
+  bool binary(binary_t&) override { return false; }
+  bool start_object(std::size_t) override { return false; }
+  bool key(string_t&) override { return false; }
+  bool end_object() override { return false; }
+  bool start_array(std::size_t) override {
+    if (depth_ == 2) return false;
+    if (++depth_ == 2) strings_ = 0;
+    return true;
+  }
+  bool end_array() override {
+    if (depth_-- == 2) {
+      if (strings_ != 2) return false;
+      out_.emplace_back(std::move(name_), std::move(value_));
+    }
+    return true;
+  }
+  bool string(string_t& s) override {
+    if (depth_ != 2 || strings_ == 2) return false;
+    (strings_++ == 0 ? name_ : value_) = std::move(s);
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception&) override {
+    return false;
+  }
+
+ private:
+  headers& out_;
+  int depth_ = 0;
+  int strings_ = 0;
+  std::string name_, value_;
+};
+
+}  // namespace
+
 headers decode_headers(std::string_view text) {
   headers h;
   if (text.empty()) return h;
-  auto a = nlohmann::json::parse(text);
-  for (auto& p : a) h.emplace_back(p.at(0).get<std::string>(), p.at(1).get<std::string>());
+  headers_reader reader(h);
+  if (!nlohmann::json::sax_parse(text, &reader))
+    throw std::runtime_error("bus: record headers are not [[name, value], ...]: " +
+                             std::string(text.substr(0, 200)));
   return h;
 }
 

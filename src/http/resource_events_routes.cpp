@@ -6,16 +6,37 @@ namespace medflow::http {
 
 namespace re = flows::resource_events;
 
+namespace {
+// {"cursor": ..., "events": [...]} from the events' texts, without parsing them again.
+std::string events_body(const re::pull_batch& b) {
+  std::size_t size = 64;
+  for (const auto& e : b.events) size += e.size() + 1;
+  std::string out;
+  out.reserve(size);
+  out += "{\"cursor\":\"";
+  out += re::encode_cursor(b.next);  // base64url: nothing to escape
+  out += "\",\"events\":[";
+  for (std::size_t i = 0; i < b.events.size(); ++i) {
+    if (i) out += ',';
+    out += b.events[i];
+  }
+  out += "]}";
+  return out;
+}
+}  // namespace
+
 void add_resource_events_routes(server& srv, subscriptions_api api) {
   re::subscription_service* svc = &api.svc;
+  auto hooks = std::make_shared<const subscriptions_api>(api);
 
   srv.add(
       "POST", "/subscriptions",
-      [svc](const net::request& req, net::response& res, const params&) {
+      [svc, hooks](const net::request& req, net::response& res, const params&) {
         auto body = parse_json_body(req);
         if (!body) return send_error(res, body.err());
         auto created = svc->create(*body);
         if (!created) return send_error(res, created.err());
+        hooks->created(created->at("id").get<std::string>());
         send_json(res, 201, *created);
       },
       {"Subscribe to topics (ActiveMQ wildcards) with a JMS message selector", "subscriptions",
@@ -46,33 +67,56 @@ void add_resource_events_routes(server& srv, subscriptions_api api) {
 
   srv.add(
       "DELETE", "/subscriptions/{id}",
-      [svc](const net::request&, net::response& res, const params& ps) {
+      [svc, hooks](const net::request&, net::response& res, const params& ps) {
         auto s = svc->remove(ps.at("id"));
         if (!s) return send_error(res, s.err());
+        hooks->deleted(ps.at("id"));
         res.status = 204;
       },
       {"Delete a subscription and its cursor", "subscriptions", nullptr,
        {{204, "deleted"}, {404, "unknown"}}});
 
-  int64_t max_events = api.max_events;
-  srv.add(
+  srv.add_async(
       "GET", "/subscriptions/{id}/events",
-      [svc, max_events](const net::request& req, net::response& res, const params& ps) {
-        auto max = query_int(req, "max", std::min<int64_t>(100, max_events), 1, max_events);
-        if (!max) return send_error(res, max.err());
-        auto sub = svc->open(ps.at("id"));
-        if (!sub) return send_error(res, sub.err());
-        auto from = svc->acked(sub->row.id);
-        auto events = svc->collect(*sub, from, static_cast<std::size_t>(*max));
-        nlohmann::json list = nlohmann::json::array();
-        for (auto& e : events) list.push_back(std::move(e));
-        send_json(res, 200, {{"events", std::move(list)}, {"cursor", re::encode_cursor(from)}});
+      [hooks](const net::request& req, const params& ps, responder respond) {
+        auto fail = [&respond](const error& e) {
+          net::response res;
+          send_error(res, e);
+          respond(std::move(res));
+        };
+        auto max = query_int(req, "max", std::min<int64_t>(100, hooks->max_events), 1,
+                             hooks->max_events);
+        if (!max) return fail(max.err());
+        auto wait = query_int(req, "wait_ms", 0, 0, hooks->max_wait_ms);
+        if (!wait) return fail(wait.err());
+        // The actor answers within wait_ms; this only guards against one that cannot.
+        net::response late;
+        send_error(late, error{503, "unavailable", "the subscription did not answer in time; "
+                                                   "ask again", {}});
+        respond.deadline(*wait + 10000, std::move(late));
+        hooks->pull(ps.at("id"), std::nullopt, static_cast<std::size_t>(*max), *wait,
+                    [respond](re::pull_batch b) {
+                      net::response res;
+                      if (b.err) {
+                        send_error(res, *b.err);
+                      } else {
+                        res.status = 200;
+                        res.set_content(events_body(b), "application/json");
+                      }
+                      respond(std::move(res));
+                    });
       },
-      {"Pull the matching events after the acked cursor (unacked ones come again)",
+      {"Pull the matching events after the acked cursor (unacked ones come again); with "
+       "wait_ms, wait up to that long for the first one",
        "subscriptions", nullptr,
-       {{200, "events, each with its cursor; cursor: ack it to skip everything read"},
-        {400, "max out of range"}, {404, "unknown"}},
-       {"max"}});
+       {{200, "events, each with its cursor (empty when wait_ms passed first); cursor: ack it "
+              "to skip everything read"},
+        {400, "max or wait_ms out of range"}, {404, "unknown"},
+        {409, "a webhook subscription"},
+        {429, "too many requests wait on the subscription (subscriptions.pull.max_waiting)"},
+        {503, "the subscription's actor restarts: ask again"}},
+       {"max", "wait_ms"}},
+      /*nonblocking=*/true);
 
   srv.add(
       "POST", "/subscriptions/{id}/ack",

@@ -205,3 +205,15 @@ TEST_CASE("verify: a consistent log passes; lost records and stray partitions ar
     CHECK(f.log->verify().find("which is no topic") != std::string::npos);
   }
 }
+
+TEST_CASE("headers: encoded and decoded as they were, in order, anything else refused") {
+  medflow::bus::headers h = {{"eventType", "create"}, {"x", "\"quoted\" \\ \u00f8 \n"},
+                             {"x", ""}, {"", "empty name"}};
+  CHECK(medflow::bus::decode_headers(medflow::bus::encode_headers(h)) == h);
+  CHECK(medflow::bus::decode_headers("").empty());
+  CHECK(medflow::bus::decode_headers("[]").empty());
+  for (const char* bad : {"{}", "[[\"a\"]]", "[[\"a\",\"b\",\"c\"]]", "[[\"a\",1]]",
+                          "[[[\"a\",\"b\"]]]", "[\"a\",\"b\"]", "[[\"a\",\"b\"]", "\"a\"",
+                          "[[\"a\",\"b\"]] x", "null"})
+    CHECK_THROWS_AS(medflow::bus::decode_headers(bad), std::runtime_error);
+}

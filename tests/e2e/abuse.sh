@@ -50,7 +50,7 @@ for bus in $ABUSE_BUSES; do
       ;;
     kafka)
       step "Kafka bus (mock cluster)"
-      start_kafka_mock abuse:1
+      start_kafka_mock abuse:1 "${SUBSCRIPTION_TOPICS[@]}"
       start_medflowd --kafka-brokers "$KAFKA_BROKERS" --set medical_events.enabled=false \
         --set exams.enabled=false \
         "${LIMITS[@]}"

@@ -123,7 +123,7 @@ check "reads capped by bytes, with next (embedded)" capped_read big
 stop_medflowd
 
 step "Kafka bus (mock cluster)"
-start_kafka_mock big:1
+start_kafka_mock big:1 "${SUBSCRIPTION_TOPICS[@]}"
 start_medflowd --kafka-brokers "$KAFKA_BROKERS" --set medical_events.enabled=false \
   --set exams.enabled=false
 fill big 30

@@ -118,9 +118,13 @@ start_kafka_mock() {
   KAFKA_BROKERS=$(head -n1 "$E2E_TMP/kafka_mock.out")
 }
 
-# The medical events flow's topics, for a Kafka mock cluster (which cannot create topics).
+# The subscriptions' topic (created at start whenever subscriptions.enabled), for a Kafka mock
+# cluster (which cannot create topics).
+SUBSCRIPTION_TOPICS=(subscriptions.dead_letter:1)
+# The medical events flow's topics, and the subscriptions', for a Kafka mock cluster.
 ME_TOPICS=(medical_events:8 medical_events.dead_letter:1 person_events:1
-           person_events.dead_letter:1 event_manager_topic:1 medical_events.notifications:1)
+           person_events.dead_letter:1 event_manager_topic:1 medical_events.notifications:1
+           "${SUBSCRIPTION_TOPICS[@]}")
 # The resource event topics of the shipped mapping (config/events.json, events.partitions=1):
 # the medical events flow publishes its changes there (events.enabled, on by default).
 mapfile -t EVENT_TOPICS < <(jq -r '.resources | to_entries[] | select(.key | startswith("_") | not)
@@ -136,3 +140,84 @@ job_of() { printf '%s' "$BODY" | jq -r '.data.links[0].href | sub("/jobs/"; "")'
 job_done() { api GET "/api/jobs/$1"; [ "$(printf '%s' "$BODY" | jq -r .data.status)" != pending ]; }
 # wait_job ID [SECONDS]: polls until the job is no longer pending; sets STATUS/BODY to its view.
 wait_job() { wait_until "${2:-20}" job_done "$1" || fail "job $1 still pending after ${2:-20} s"; }
+
+# crash_load PATIENTS UPDATES KILLS JOURNAL [medflowd args...]: starts medflowd, sets up
+# PATIENTS patients with me_load and runs their jobs (1 create + UPDATES updates each, 8
+# connections, answers in JOURNAL) while medflowd is killed -9 KILLS times at random moments
+# and restarted on the same port with the same arguments; returns, medflowd running, once every
+# answered job has finished.
+crash_load() {
+  local patients=$1 updates=$2 kills=$3 journal=$4
+  shift 4
+  local tool="$TOOLS_DIR/me_load" port load i
+  start_medflowd "$@"
+  port=${MF_URL##*:}
+  "$tool" setup "$MF_URL" "$patients"
+  step "load: $patients patients x (1 create + $updates updates), $kills kill -9 restarts"
+  "$tool" run "$MF_URL" "$patients" "$updates" "$journal" 8 &
+  load=$!
+  BG_PIDS+=($load)
+  for i in $(seq 1 "$kills"); do
+    sleep "0.$((RANDOM % 4 + 1))"
+    kill9_medflowd
+    echo "killed at $(wc -l <"$journal") answers"
+    start_medflowd --port "$port" "$@"
+  done
+  wait "$load" || fail "the load generator failed"
+  step "every answered job finishes"
+  "$tool" wait "$MF_URL" "$journal" || fail "jobs left pending"
+}
+
+# episode_fixture: a medical-events episode for the resource events tests: BASE (events.base_url
+# to run with), the ids (U, LE, DOC, P1, EP), HDRS for api, EPISODE and CLOSE bodies, and the
+# functions registries (the legal entity, doctor and patient) and episode_jobs (create, rename,
+# close the episode; each job processed).
+episode_fixture() {
+  BASE=http://ehealth.test/fhir
+  U=user-1
+  LE=11111111-1111-4111-8111-111111111111
+  DOC=22222222-2222-4222-8222-222222222222
+  P1=33333333-3333-4333-8333-333333333333
+  EP=55555555-5555-4555-8555-555555555555
+  HDRS=(-H "x-consumer-id: $U" -H "x-consumer-metadata: {\"client_id\":\"$LE\"}")
+  today=$(date -u +%Y-%m-%d)
+  ref() { echo "{\"identifier\":{\"type\":{\"coding\":[{\"system\":\"eHealth/resources\",\"code\":\"$1\"}]},\"value\":\"$2\"}}"; }
+  EPISODE="{\"id\":\"$EP\",\"type\":{\"system\":\"eHealth/episode_types\",\"code\":\"primary_care\"},\"status\":\"active\",\"name\":\"Flu\",\"managing_organization\":$(ref legal_entity $LE),\"period\":{\"start\":\"$today\"},\"care_manager\":$(ref employee $DOC)}"
+  CLOSE="{\"period\":{\"end\":\"$today\"},\"status_reason\":{\"coding\":[{\"system\":\"eHealth/episode_closing_reasons\",\"code\":\"legal_entity\"}]}}"
+
+  registries() {
+    http PUT "/admin/legal_entities/$LE" '{"status":"ACTIVE"}'; expect_status 200
+    http PUT "/admin/employees/$DOC" "{\"legal_entity_id\":\"$LE\",\"employee_type\":\"DOCTOR\",\"status\":\"APPROVED\",\"user_id\":\"$U\"}"
+    expect_status 200
+    http PUT "/admin/persons/$P1" '{"status":"active"}'; expect_status 200
+  }
+
+  # episode_jobs: create, rename, close; each processed.
+  episode_jobs() {
+    api POST "/api/patients/$P1/episodes" "$EPISODE"; expect_status 202
+    local j; j=$(job_of); wait_job "$j" 30; expect_status 303
+    api PATCH "/api/patients/$P1/episodes/$EP" '{"name":"Renamed"}'; expect_status 202
+    j=$(job_of); wait_job "$j" 30; expect_status 303
+    api PATCH "/api/patients/$P1/episodes/$EP/actions/close" "$CLOSE"; expect_status 202
+    j=$(job_of); wait_job "$j" 30; expect_status 303
+  }
+}
+
+# poll_while_episode_created SUBSCRIPTION: a long poll (wait_ms=20000) on the subscription, then
+# the episode's create job (episode_fixture); the poll must answer 200 within 10 s of the job's
+# submission. BODY holds its answer.
+poll_while_episode_created() {
+  curl -s -o "$E2E_TMP/poll.json" -w '%{http_code}' "$MF_URL/subscriptions/$1/events?wait_ms=20000" \
+    >"$E2E_TMP/poll.status" &
+  local poll=$! t0 waited_ms
+  BG_PIDS+=($poll)
+  t0=$(date +%s%N)
+  api POST "/api/patients/$P1/episodes" "$EPISODE"
+  expect_status 202
+  wait "$poll" || fail "the long poll failed"
+  waited_ms=$((($(date +%s%N) - t0) / 1000000))
+  echo "long poll answered ${waited_ms} ms after the job was submitted"
+  [ "$waited_ms" -lt 10000 ] || fail "the long poll waited ${waited_ms} ms: not woken by the event"
+  expect_eq "$(cat "$E2E_TMP/poll.status")" 200 "long poll status"
+  BODY=$(cat "$E2E_TMP/poll.json")
+}

@@ -6,29 +6,20 @@ source "$(dirname "$0")/lib.sh"
 
 start_kafka_mock "${ME_TOPICS[@]}"
 start_medflowd --kafka-brokers "$KAFKA_BROKERS"
-U=user-1
-LE=11111111-1111-4111-8111-111111111111
-DOC=22222222-2222-4222-8222-222222222222
-P1=33333333-3333-4333-8333-333333333333
-EP=55555555-5555-4555-8555-555555555555
-HDRS=(-H "x-consumer-id: $U" -H "x-consumer-metadata: {\"client_id\":\"$LE\"}")
+episode_fixture
 
 http GET /readyz; expect_status 200
-http PUT "/admin/legal_entities/$LE" '{"status":"ACTIVE"}'; expect_status 200
-http PUT "/admin/employees/$DOC" "{\"legal_entity_id\":\"$LE\",\"employee_type\":\"DOCTOR\",\"status\":\"APPROVED\",\"user_id\":\"$U\"}"
-http PUT "/admin/persons/$P1" '{"status":"active"}'; expect_status 200
+registries
 
 step "an episode job travels through Kafka and is processed"
-today=$(date -u +%Y-%m-%d)
-api POST "/api/patients/$P1/episodes" "{\"id\":\"$EP\",\"type\":{\"system\":\"eHealth/episode_types\",\"code\":\"primary_care\"},\"status\":\"active\",\"name\":\"Flu\",\"managing_organization\":{\"identifier\":{\"type\":{\"coding\":[{\"system\":\"eHealth/resources\",\"code\":\"legal_entity\"}]},\"value\":\"$LE\"}},\"period\":{\"start\":\"$today\"},\"care_manager\":{\"identifier\":{\"type\":{\"coding\":[{\"system\":\"eHealth/resources\",\"code\":\"employee\"}]},\"value\":\"$DOC\"}}}"
+api POST "/api/patients/$P1/episodes" "$EPISODE"
 expect_status 202
 create=$(job_of)
 wait_job "$create" 30; expect_status 303
 
 step "per-patient order on Kafka: update, close, update"
 api PATCH "/api/patients/$P1/episodes/$EP" '{"name":"Renamed"}'; j1=$(job_of)
-api PATCH "/api/patients/$P1/episodes/$EP/actions/close" \
-  "{\"period\":{\"end\":\"$today\"},\"status_reason\":{\"coding\":[{\"system\":\"eHealth/episode_closing_reasons\",\"code\":\"legal_entity\"}]}}"
+api PATCH "/api/patients/$P1/episodes/$EP/actions/close" "$CLOSE"
 j2=$(job_of)
 api PATCH "/api/patients/$P1/episodes/$EP" '{"name":"Too late"}'; j3=$(job_of)
 wait_job "$j1" 30; expect_json .data.status processed

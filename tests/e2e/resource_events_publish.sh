@@ -6,34 +6,7 @@
 # exactly one event; events.enabled=false publishes nothing. Sizes: EV_PATIENTS, EV_UPDATES,
 # EV_KILLS.
 source "$(dirname "$0")/lib.sh"
-BASE=http://ehealth.test/fhir
-U=user-1
-LE=11111111-1111-4111-8111-111111111111
-DOC=22222222-2222-4222-8222-222222222222
-P1=33333333-3333-4333-8333-333333333333
-EP=55555555-5555-4555-8555-555555555555
-HDRS=(-H "x-consumer-id: $U" -H "x-consumer-metadata: {\"client_id\":\"$LE\"}")
-today=$(date -u +%Y-%m-%d)
-ref() { echo "{\"identifier\":{\"type\":{\"coding\":[{\"system\":\"eHealth/resources\",\"code\":\"$1\"}]},\"value\":\"$2\"}}"; }
-EPISODE="{\"id\":\"$EP\",\"type\":{\"system\":\"eHealth/episode_types\",\"code\":\"primary_care\"},\"status\":\"active\",\"name\":\"Flu\",\"managing_organization\":$(ref legal_entity $LE),\"period\":{\"start\":\"$today\"},\"care_manager\":$(ref employee $DOC)}"
-CLOSE="{\"period\":{\"end\":\"$today\"},\"status_reason\":{\"coding\":[{\"system\":\"eHealth/episode_closing_reasons\",\"code\":\"legal_entity\"}]}}"
-
-registries() {
-  http PUT "/admin/legal_entities/$LE" '{"status":"ACTIVE"}'; expect_status 200
-  http PUT "/admin/employees/$DOC" "{\"legal_entity_id\":\"$LE\",\"employee_type\":\"DOCTOR\",\"status\":\"APPROVED\",\"user_id\":\"$U\"}"
-  expect_status 200
-  http PUT "/admin/persons/$P1" '{"status":"active"}'; expect_status 200
-}
-
-# episode_jobs: create, rename, close; each processed.
-episode_jobs() {
-  api POST "/api/patients/$P1/episodes" "$EPISODE"; expect_status 202
-  local j; j=$(job_of); wait_job "$j" 30; expect_status 303
-  api PATCH "/api/patients/$P1/episodes/$EP" '{"name":"Renamed"}'; expect_status 202
-  j=$(job_of); wait_job "$j" 30; expect_status 303
-  api PATCH "/api/patients/$P1/episodes/$EP/actions/close" "$CLOSE"; expect_status 202
-  j=$(job_of); wait_job "$j" 30; expect_status 303
-}
+episode_fixture
 
 # expect_same JQ_FILTER JSON: the filter's value equals JSON, whatever the order of keys (a
 # JSON text is a jq expression).
@@ -89,25 +62,11 @@ stop_medflowd
 
 step "kill -9 during a load, restart: every committed change has exactly one event"
 rm -rf "$E2E_TMP/data"
-tool="$TOOLS_DIR/me_load"
 patients=${EV_PATIENTS:-60}
 updates=${EV_UPDATES:-20}
 kills=${EV_KILLS:-4}
-journal="$E2E_TMP/journal"
-start_medflowd --set medical_events.partitions=4 --set events.base_url="$BASE"
-port=${MF_URL##*:}
-"$tool" setup "$MF_URL" "$patients"
-"$tool" run "$MF_URL" "$patients" "$updates" "$journal" 8 &
-load=$!
-BG_PIDS+=($load)
-for i in $(seq 1 "$kills"); do
-  sleep "0.$((RANDOM % 4 + 1))"
-  kill9_medflowd
-  echo "killed at $(wc -l <"$journal") answers"
-  start_medflowd --port "$port" --set medical_events.partitions=4 --set events.base_url="$BASE"
-done
-wait "$load" || fail "the load generator failed"
-"$tool" wait "$MF_URL" "$journal" || fail "jobs left pending"
+crash_load "$patients" "$updates" "$kills" "$E2E_TMP/journal" \
+  --set medical_events.partitions=4 --set events.base_url="$BASE"
 # Events: "<episode id> <version> <eventType>" from the records, changes from the store.
 : >"$E2E_TMP/events"
 offset=0

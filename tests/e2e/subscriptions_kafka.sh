@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Pull subscriptions on the Kafka backend (librdkafka's mock cluster): records appended through
-# the topic API reach the matching subscriber only; an unacked event comes again after kill -9
-# and restart; after the ack nothing more.
+# Subscriptions on the Kafka backend (librdkafka's mock cluster): records appended through the
+# topic API reach the matching subscriber only; an unacked event comes again after kill -9 and
+# restart; after the ack nothing more. A long poll returns as soon as a medical-events job's
+# change lands; a webhook receiver that fails then recovers gets it, and one that always fails
+# sends it to subscriptions.dead_letter, read back with kcat with its headers.
 source "$(dirname "$0")/lib.sh"
 
 start_kafka_mock "${ME_TOPICS[@]}" ehealth-careplan.subject:2
@@ -41,5 +43,44 @@ http POST "/subscriptions/$SUB/ack" "{\"cursor\":\"$(printf '%s' "$BODY" | jq -r
 expect_status 204
 http GET "/subscriptions/$SUB/events"
 expect_json '.events | length' 0
+
+step "a job's change: long poll, webhook recovering, dead letter read by kcat"
+python3 "$SOURCE_DIR/tests/e2e/webhook_receiver.py" "$E2E_TMP/hooks.log" "$E2E_TMP/hook.port" &
+BG_PIDS+=($!)
+wait_until 10 test -s "$E2E_TMP/hook.port" || fail "the webhook receiver did not start"
+HOOK="http://127.0.0.1:$(cat "$E2E_TMP/hook.port")"
+episode_fixture
+stop_medflowd
+start_medflowd --kafka-brokers "$KAFKA_BROKERS" --set events.base_url="$BASE" \
+  --set subscriptions.webhook.backoff_initial_ms=50 --set subscriptions.webhook.backoff_max_ms=200 \
+  --set subscriptions.webhook.max_attempts=3
+registries
+http POST /subscriptions '{"topic":"ehealth-episodeofcare","selector":"eventType = '"'"'created'"'"'"}'
+expect_status 201
+POLL=$(printf '%s' "$BODY" | jq -r .id)
+http POST /subscriptions '{"topic":"ehealth-episodeofcare","delivery":{"mode":"webhook","url":"'"$HOOK"'/ok?fail=1"}}'
+expect_status 201
+http POST /subscriptions '{"topic":"ehealth-episodeofcare","delivery":{"mode":"webhook","url":"'"$HOOK"'/fail"}}'
+expect_status 201
+DEAD=$(printf '%s' "$BODY" | jq -r .id)
+poll_while_episode_created "$POLL"
+expect_json '[.events[].headers.eventType]' '["created"]'
+expect_json '.events[0].body.resourceReference' "$BASE/EpisodeOfCare/$EP"
+ok_calls() { jq -r 'select(.path == "/ok?fail=1" and .status == 200) | .path' "$E2E_TMP/hooks.log" 2>/dev/null | grep -c . || true; }
+wait_until 20 test "$(ok_calls)" -ge 1 || fail "the recovering receiver got nothing"
+BODY=$(jq -c 'select(.path == "/ok?fail=1" and .status == 200)' "$E2E_TMP/hooks.log" | head -n1)
+expect_json '.headers.eventType' created
+expect_json '.headers.resourceProfile' ehealth-episodeofcare
+dead() { kcat -C -b "$KAFKA_BROKERS" -t subscriptions.dead_letter -o beginning -e -q -f '%k|%h|%s\n' 2>/dev/null; }
+wait_until 30 bash -c "[ \$(kcat -C -b $KAFKA_BROKERS -t subscriptions.dead_letter -o beginning -e -q -f '%s\n' 2>/dev/null | grep -c .) -ge 1 ]" \
+  || fail "nothing in subscriptions.dead_letter"
+IFS='|' read -r key hdrs body < <(dead | head -n1)
+expect_eq "$key" "$DEAD" "dead letter key"
+for h in eventType=created resourceProfile=ehealth-episodeofcare "subscription_id=$DEAD" \
+         source_topic=ehealth-episodeofcare; do
+  [[ ",$hdrs," == *",$h,"* ]] || fail "header $h missing in $hdrs"
+done
+[[ "$hdrs" == *"dead_letter_reason=webhook failed 3 times; last: answered 500"* ]] || fail "reason: $hdrs"
+expect_eq "$(printf '%s' "$body" | jq -r .resourceReference)" "$BASE/EpisodeOfCare/$EP" "dead letter body"
 stop_medflowd
 echo "PASS $TEST_NAME"

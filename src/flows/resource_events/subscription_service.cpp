@@ -4,13 +4,56 @@
 #include "core/ids.hpp"
 
 #include <algorithm>
+#include <map>
+#include <string_view>
 
 namespace medflow::flows::resource_events {
 
 using nlohmann::json;
 
+std::vector<record_cache::entry> record_cache::read(
+    const partition_key& part, std::int64_t from, std::size_t max,
+    const std::function<std::vector<bus::record>(std::int64_t)>& fetch) {
+  std::vector<entry> out;
+  if (cap_ > 0) {
+    std::lock_guard<std::mutex> g{mutex_};
+    auto it = parts_.find(part);
+    if (it != parts_.end() && from >= it->second.begin && from < it->second.next) {
+      auto& recs = it->second.recs;
+      auto first = std::lower_bound(recs.begin(), recs.end(), from,
+                                    [](const entry& e, std::int64_t o) { return e->offset < o; });
+      for (; first != recs.end() && out.size() < max; ++first) out.push_back(*first);
+      if (!out.empty()) return out;
+    }
+  }
+  auto recs = fetch(from);
+  out.reserve(recs.size());
+  for (auto& r : recs) out.push_back(std::make_shared<const bus::record>(std::move(r)));
+  if (cap_ == 0 || out.empty()) return out;
+  std::lock_guard<std::mutex> g{mutex_};
+  auto& p = parts_[part];
+  if (p.recs.empty() || from != p.next) {
+    // Not the continuation of what is cached: this read starts the cached range anew.
+    p.recs.clear();
+    p.begin = from;
+  }
+  for (const auto& e : out) p.recs.push_back(e);
+  p.next = out.back()->offset + 1;
+  while (p.recs.size() > cap_) {
+    p.recs.pop_front();
+    p.begin = p.recs.front()->offset;
+  }
+  return out;
+}
+
+void record_cache::forget(const std::string& topic) {
+  std::lock_guard<std::mutex> g{mutex_};
+  for (auto it = parts_.begin(); it != parts_.end();)
+    it = it->first.first == topic ? parts_.erase(it) : std::next(it);
+}
+
 subscription_service::subscription_service(store::database& db, bus::log& bus, service_settings s)
-    : db_(db), bus_(bus), s_(std::move(s)) {}
+    : db_(db), bus_(bus), s_(std::move(s)), cache_(s_.cache_records) {}
 
 std::vector<bus::topic_info> subscription_service::topics_of(const topic_pattern& p) {
   std::vector<bus::topic_info> out;
@@ -104,6 +147,29 @@ status subscription_service::ack(const std::string& id, const json& body) {
   });
 }
 
+void subscription_service::create_topics() { bus_.create_topic(dead_letter_topic, 1); }
+
+void subscription_service::advance(const std::string& id, const positions& to, done_fn done) {
+  db_.write().submit([id, to](store::tx& t) { commit_cursor(t.conn, id, to); }, std::move(done));
+}
+
+void subscription_service::dead_letter(const std::string& id, const bus::record& r,
+                                       const std::string& reason, const positions& to,
+                                       done_fn done) {
+  db_.write().submit(
+      [this, id, r, reason, to](store::tx& t) {
+        auto hdrs = r.hdrs;
+        hdrs.emplace_back("dead_letter_reason", reason);
+        hdrs.emplace_back("subscription_id", id);
+        hdrs.emplace_back("source_topic", r.topic);
+        hdrs.emplace_back("source_partition", std::to_string(r.partition));
+        hdrs.emplace_back("source_offset", std::to_string(r.offset));
+        bus_.append_in(t, {dead_letter_topic, id, r.value, std::move(hdrs), std::nullopt});
+        commit_cursor(t.conn, id, to);
+      },
+      std::move(done));
+}
+
 bool selected(const selector& sel, const bus::record& r) {
   return sel.matches([&](std::string_view name) {
     for (auto it = r.hdrs.rbegin(); it != r.hdrs.rend(); ++it)
@@ -112,45 +178,88 @@ bool selected(const selector& sel, const bus::record& r) {
   });
 }
 
-json event_json(const bus::record& r) {
-  json headers = json::object();
+namespace {
+void append_quoted(std::string& out, std::string_view text) {
+  out += json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+}  // namespace
+
+std::string event_text(const bus::record& r, const std::string& cursor) {
+  std::string out;
+  out.reserve(r.value.size() + cursor.size() + 64 * (r.hdrs.size() + 2));
+  out += "{\"body\":";
+  if (r.value.find_first_of("\r\n") == std::string::npos && json::accept(r.value)) {
+    out += r.value;
+  } else {
+    json body = json::parse(r.value, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) body = r.value;  // not JSON: the text itself
+    out += body.dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  out += ",\"cursor\":";
+  append_quoted(out, cursor);
+  // By name, the last of a repeated header winning (as the selector sees them).
+  std::map<std::string_view, std::string_view> headers;
   for (const auto& [k, v] : r.hdrs) headers[k] = v;
-  json body = json::parse(r.value, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) body = r.value;  // not JSON: the text itself
-  return {{"topic", r.topic}, {"partition", r.partition}, {"offset", r.offset},
-          {"headers", std::move(headers)}, {"body", std::move(body)}};
+  out += ",\"headers\":{";
+  bool first = true;
+  for (const auto& [k, v] : headers) {
+    if (!first) out += ',';
+    first = false;
+    append_quoted(out, k);
+    out += ':';
+    append_quoted(out, v);
+  }
+  out += "},\"offset\":";
+  out += std::to_string(r.offset);
+  out += ",\"partition\":";
+  out += std::to_string(r.partition);
+  out += ",\"topic\":";
+  append_quoted(out, r.topic);
+  out += '}';
+  return out;
 }
 
-std::vector<json> subscription_service::collect(const active_subscription& s, positions& from,
-                                   std::size_t max) {
-  std::vector<json> out;
-  if (max == 0) return out;
+std::vector<std::string> subscription_service::collect(const active_subscription& s,
+                                                       positions& from, std::size_t max) {
+  std::vector<std::string> out;
+  scan(s, from, max, [&out](const bus::record& r, const positions& after) {
+    out.push_back(event_text(r, encode_cursor(after)));
+  });
+  return out;
+}
+
+void subscription_service::scan(const active_subscription& s, positions& from, std::size_t max,
+                                const match_fn& on_match) {
+  std::size_t matched = 0;
+  if (max == 0) return;
   for (const auto& t : topics_of(s.spec.topic)) {
-    for (int32_t p = 0; p < t.partitions && out.size() < max; ++p) {
+    for (int32_t p = 0; p < t.partitions && matched < max; ++p) {
       auto& next = from[{t.name, p}];  // a topic created after the subscription: from 0
-      while (out.size() < max) {
-        std::vector<bus::record> recs;
+      while (matched < max) {
+        std::vector<record_cache::entry> recs;
         try {
-          recs = bus_.fetch(t.name, p, next, s_.fetch_batch);
+          recs = cache_.read({t.name, p}, next, s_.fetch_batch, [&](std::int64_t at) {
+            return bus_.fetch(t.name, p, at, s_.fetch_batch);
+          });
         } catch (const bus::unknown_topic&) {
+          cache_.forget(t.name);
           break;  // deleted meanwhile
         } catch (const bus::unknown_partition&) {
           break;
         }
         if (recs.empty()) break;
-        for (const auto& r : recs) {
-          if (out.size() >= max) break;
+        for (const auto& e : recs) {
+          const bus::record& r = *e;
+          if (matched >= max) break;
           next = r.offset + 1;
           if (!selected(s.spec.compiled, r)) continue;
-          json e = event_json(r);
-          e["cursor"] = encode_cursor(from);
-          out.push_back(std::move(e));
+          ++matched;
+          on_match(r, from);
         }
       }
     }
-    if (out.size() >= max) break;
+    if (matched >= max) break;
   }
-  return out;
 }
 
 }  // namespace medflow::flows::resource_events

@@ -14,22 +14,71 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace medflow::flows::resource_events {
+
+// Where webhook deliveries that kept failing go (headers: the record's, then
+// dead_letter_reason, subscription_id, source_topic, source_partition, source_offset).
+inline constexpr const char* dead_letter_topic = "subscriptions.dead_letter";
 
 struct service_settings {
   std::size_t max_subscriptions = 10000;      // subscriptions.max_count
   spec_limits spec;                           // subscriptions.max_selector_bytes
   std::size_t max_cursor_bytes = default_max_cursor_bytes;  // subscriptions.max_cursor_bytes
   std::size_t fetch_batch = 256;              // records read per partition fetch
+  // Recent records kept per partition for every subscription reading it (0: none):
+  // subscriptions.read_cache_records.
+  std::size_t cache_records = 1024;
 };
 
 // A stored subscription with its pattern and selector compiled (once).
 struct active_subscription {
   subscription_row row;
   subscription_spec spec;
+};
+
+// What a pull or a stream gets for one request: events in order per partition, each the pull
+// API's JSON text of one event (event_text: one line, no raw newline) and the positions after
+// everything read; or an error.
+struct pull_batch {
+  std::optional<error> err;  // set: no events
+  std::vector<std::string> events;
+  positions next;
+};
+
+// The records read last per partition, shared by the subscriptions reading it: the subscribers
+// of a topic read the same new records, which are then fetched from the bus (and their headers
+// decoded) once rather than once per subscriber. Holds the records with offsets in [begin,
+// next) of each partition it saw, at most `cap` per partition (the oldest go first).
+// Thread-safe.
+class record_cache {
+ public:
+  using entry = std::shared_ptr<const bus::record>;
+  explicit record_cache(std::size_t cap) : cap_(cap) {}
+  // Up to `max` records of the partition from `from` on, from the cache where it has them, from
+  // `fetch(from, max)` (the bus) otherwise.
+  std::vector<entry> read(const partition_key& part, std::int64_t from, std::size_t max,
+                          const std::function<std::vector<bus::record>(std::int64_t)>& fetch);
+  // Forgets a partition (its topic is gone).
+  void forget(const std::string& topic);
+
+ private:
+  struct partition {
+    std::int64_t begin = 0, next = 0;  // the cached range of offsets
+    std::deque<entry> recs;            // in offset order
+  };
+  std::size_t cap_;
+  std::mutex mutex_;
+  std::map<partition_key, partition> parts_;
 };
 
 class subscription_service {
@@ -50,15 +99,30 @@ class subscription_service {
   // POST /subscriptions/{id}/ack {"cursor": ...}: the positions move forward durably.
   status ack(const std::string& id, const nlohmann::json& body);
 
+  // Creates the dead letter topic (one partition; keyed by subscription id).
+  void create_topics();
+  // Moves the durable positions forward to `to` without blocking: `done` runs on the store's
+  // writer thread once committed (or failed). A deleted subscription is no error.
+  void advance(const std::string& id, const positions& to, done_fn done);
+  // Gives up on a record a webhook kept refusing: in one transaction it goes to the dead letter
+  // topic with `reason` and the positions move to `to` (past it). `done` as for advance.
+  void dead_letter(const std::string& id, const bus::record& r, const std::string& reason,
+                   const positions& to, done_fn done);
+
   // The bus topics the pattern matches now, by name.
   std::vector<bus::topic_info> topics_of(const topic_pattern& p);
 
   // Up to `max` events matching the subscription from `from` on, in order per partition, as
-  // the pull API's JSON (topic, partition, offset, headers, body, cursor). `from` advances past
-  // every record read, matching or not (the cursor of the last event, or of `from` when no
-  // event matched, is what an ack of everything seen would commit).
-  std::vector<nlohmann::json> collect(const active_subscription& s, positions& from,
-                                      std::size_t max);
+  // the pull API's JSON texts (event_text). `from` advances past every record read, matching or
+  // not (the cursor of the last event, or of `from` when no event matched, is what an ack of
+  // everything seen would commit).
+  std::vector<std::string> collect(const active_subscription& s, positions& from,
+                                   std::size_t max);
+  // The same walk for any consumer of the records: `on_match(record, from)` for each of up to
+  // `max` matching records, `from` then being the positions just past it.
+  using match_fn = std::function<void(const bus::record&, const positions&)>;
+  void scan(const active_subscription& s, positions& from, std::size_t max,
+            const match_fn& on_match);
 
   const service_settings& settings() const { return s_; }
 
@@ -66,10 +130,14 @@ class subscription_service {
   store::database& db_;
   bus::log& bus_;
   service_settings s_;
+  record_cache cache_;
 };
 
-// A record as the pull API shows it (without its cursor).
-nlohmann::json event_json(const bus::record& r);
+// A record as the pull API shows it, rendered straight to text (every subscription a record
+// matches renders it, so no JSON tree is built): {"body","cursor","headers","offset",
+// "partition","topic"} with the keys in that order; body is the value itself when it is JSON on
+// one line, else the value parsed and written again, else the value as a string.
+std::string event_text(const bus::record& r, const std::string& cursor);
 // The record's headers as selector properties (String), no allocation.
 bool selected(const selector& sel, const bus::record& r);
 

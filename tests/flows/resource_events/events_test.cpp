@@ -1,7 +1,7 @@
 // Resource events (reference: /work/shared/reference/zmed_and_ehealth_events.md Part B, seed
 // 003): each message shape against the reference text, the topics of Part B.4, the headers, and
 // the mapping's checks.
-#include "app/resource_events.hpp"
+#include "app/resource_events_flow.hpp"
 #include "flows/medical_events/domain.hpp"
 #include "flows/resource_events/events.hpp"
 #include "flows/resource_events/service.hpp"

@@ -1,7 +1,7 @@
 // Publishing in the change's transaction: the medical events service with the resource events
 // publisher wired as medflowd wires it (app::publish_changes, the shipped mapping) on a real
 // SQLite database and the embedded bus.
-#include "app/resource_events.hpp"
+#include "app/resource_events_flow.hpp"
 #include "flows/medical_events/fixtures.hpp"
 
 #include <doctest/doctest.h>

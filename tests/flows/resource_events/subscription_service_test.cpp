@@ -45,7 +45,9 @@ struct fixture {
     auto s = svc->open(id);
     REQUIRE(s.ok());
     positions from = svc->acked(id);
-    return svc->collect(*s, from, max);
+    std::vector<json> out;
+    for (const auto& text : svc->collect(*s, from, max)) out.push_back(json::parse(text));
+    return out;
   }
 };
 
@@ -152,4 +154,72 @@ TEST_CASE("service: ack refuses hostile or foreign cursors and unknown subscript
   CHECK(r.err().message == "cursor: not a cursor of this subscription's events");
   CHECK(f.svc->acked(sub) == positions{{{"a", 0}, 0}});
   CHECK(f.svc->ack("nope", json{{"cursor", ""}}).err().status == 404);
+}
+
+TEST_CASE("service: event_text renders one line, keys in order, as the JSON tree would") {
+  bus::record r;
+  r.topic = "ehealth-careplan";
+  r.partition = 1;
+  r.offset = 7;
+  r.value = R"({"b":1, "a":[true]})";
+  r.hdrs = {{"z", "1"}, {"eventType", "create"}, {"z", "2\"q"}};
+  auto text = event_text(r, "abc");
+  CHECK(text == R"({"body":{"b":1, "a":[true]},"cursor":"abc","headers":{"eventType":"create","z":"2\"q"},"offset":7,"partition":1,"topic":"ehealth-careplan"})");
+  auto parsed = json::parse(text);
+  CHECK(parsed.at("body") == json{{"a", {true}}, {"b", 1}});
+  // JSON on several lines is written again on one; text that is not JSON becomes a string;
+  // bytes that are not UTF-8 are replaced, never passed on.
+  r.value = "{\n\"n\": 1\n}";
+  CHECK(json::parse(event_text(r, "c")).at("body") == json{{"n", 1}});
+  CHECK(event_text(r, "c").find('\n') == std::string::npos);
+  r.value = "line one\nline two";
+  CHECK(json::parse(event_text(r, "c")).at("body") == "line one\nline two");
+  CHECK(event_text(r, "c").find('\n') == std::string::npos);
+  r.value = "[1,";
+  CHECK(json::parse(event_text(r, "c")).at("body") == "[1,");
+  r.hdrs = {{"h", "\xff"}};
+  CHECK(json::parse(event_text(r, "c")).at("headers").at("h") == "\xEF\xBF\xBD");
+}
+
+TEST_CASE("record cache: one bus read serves every reader of a partition; capped") {
+  record_cache cache(4);
+  int fetches = 0;
+  int64_t end = 10;  // the partition holds offsets 0..end-1
+  auto fetch = [&](int64_t from) {
+    ++fetches;
+    std::vector<bus::record> out;
+    for (int64_t o = from; o < end && o < from + 3; ++o) {
+      bus::record r;
+      r.offset = o;
+      r.value = std::to_string(o);
+      out.push_back(r);
+    }
+    return out;
+  };
+  auto offsets = [](const std::vector<record_cache::entry>& v) {
+    std::vector<int64_t> out;
+    for (const auto& e : v) out.push_back(e->offset);
+    return out;
+  };
+  partition_key p{"t", 0};
+  CHECK(offsets(cache.read(p, 2, 10, fetch)) == std::vector<int64_t>{2, 3, 4});
+  CHECK(fetches == 1);
+  // Another reader of the same records: no bus read; max is kept.
+  CHECK(offsets(cache.read(p, 3, 10, fetch)) == std::vector<int64_t>{3, 4});
+  CHECK(offsets(cache.read(p, 2, 2, fetch)) == std::vector<int64_t>{2, 3});
+  CHECK(fetches == 1);
+  // The continuation is read from the bus and joins the cache; the oldest go past the cap.
+  CHECK(offsets(cache.read(p, 5, 10, fetch)) == std::vector<int64_t>{5, 6, 7});
+  CHECK(fetches == 2);
+  CHECK(offsets(cache.read(p, 4, 10, fetch)) == std::vector<int64_t>{4, 5, 6, 7});
+  CHECK(fetches == 2);
+  CHECK(offsets(cache.read(p, 2, 10, fetch)) == std::vector<int64_t>{2, 3, 4});  // evicted
+  CHECK(fetches == 3);
+  // Nothing new: the bus is asked (records may have come), and the answer is empty.
+  end = 5;
+  CHECK(cache.read(p, 5, 10, fetch).empty());
+  CHECK(fetches == 4);
+  // Another partition is its own.
+  CHECK(offsets(cache.read({"t", 1}, 0, 10, fetch)) == std::vector<int64_t>{0, 1, 2});
+  CHECK(fetches == 5);
 }
