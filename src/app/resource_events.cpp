@@ -9,6 +9,12 @@ namespace medflow::app {
 namespace me = flows::medical_events;
 namespace re = flows::resource_events;
 
+std::vector<std::string> published_kinds() {
+  auto kinds = me::kind_names();
+  kinds.push_back(exams::exam_kind);
+  return kinds;
+}
+
 std::unique_ptr<re::service> make_event_publisher(const config& cfg, bus::log& bus) {
   re::file_limits limits;
   limits.max_bytes = static_cast<uint64_t>(cfg.integer("events.config_max_bytes"));
@@ -24,7 +30,7 @@ std::unique_ptr<re::service> make_event_publisher(const config& cfg, bus::log& b
     throw std::runtime_error("invalid value for events.base_url: expected an absolute http:// "
                              "or https:// URL, got \"" + cfg.string("events.base_url") + "\"");
   auto events = std::make_unique<re::service>(
-      bus, re::load_mapping(cfg.string("events.config_file"), me::kind_names(), limits), s);
+      bus, re::load_mapping(cfg.string("events.config_file"), published_kinds(), limits), s);
   events->create_topics(static_cast<int32_t>(cfg.integer("events.partitions")));
   return events;
 }
@@ -44,6 +50,23 @@ me::change_listener publish_changes(re::service& events) {
     rc.version_after = c.version_after;
     rc.before = c.before;
     rc.after = c.after;
+    events.publish_in(t, rc);
+  };
+}
+
+exams::change_listener publish_exam_changes(re::service& events) {
+  return [&events](store::tx& t, const exams::exam_change& c) {
+    nlohmann::json before = c.before ? to_json(*c.before) : nlohmann::json();
+    nlohmann::json after = to_json(c.after);
+    re::change rc;
+    rc.kind = exams::exam_kind;
+    rc.id = c.after.id;
+    rc.patient_id = c.after.patient_id;
+    rc.type = c.before ? re::change_type::updated : re::change_type::created;
+    rc.version_before = c.before ? c.before->version : 0;
+    rc.version_after = c.after.version;
+    rc.before = c.before ? &before : nullptr;
+    rc.after = &after;
     events.publish_in(t, rc);
   };
 }

@@ -195,6 +195,36 @@ const std::vector<config_key>& config_keys() {
       {"subscriptions.pull.max_events", k::integer, 1000,
        "highest ?max= of GET /subscriptions/{id}/events (400 above)", 1, 100000},
 
+      // -- exams flow (ZMED) -----------------------------------------------------------------------
+      {"exams.enabled", k::boolean, true,
+       "run the exams flow (/exam, /exams, /patients, /document/find)"},
+      {"exams.catalog_file", k::string, "",
+       "exam type catalog (code, name, result_validity_days; empty: the built-in config/exams.json)"},
+      {"exams.crypto_key", k::string, "",
+       "KEY_CRYPTO: 64 hex digits, the AES-256-GCM key sealing patients' personal data (empty: "
+       "a generated development key kept in <store.data_dir>/exams_keys.json)", {}, {}, {},
+       {"KEY_CRYPTO"}},
+      {"exams.jwt_key", k::string, "",
+       "ZMED_JWT_KEY: HS256 key of exam tokens (empty: a generated development key, as above)",
+       {}, {}, {}, {"ZMED_JWT_KEY"}},
+      {"exams.result_token_key", k::string, "",
+       "HS256 key of result tokens, shared with the exam execution team (empty: a generated "
+       "development key, as above)"},
+      {"exams.exam_token_ttl_s", k::integer, 2592000,
+       "lifetime (exp - iat) of the exam tokens /exam/start issues", 60, 315360000},
+      {"exams.token_clock_skew_s", k::integer, 60,
+       "seconds an exam or result token's exp and iat may be off from medflowd's clock", 0, 3600},
+      {"exams.max_result_bytes", k::integer, 16777216,
+       "largest result file applied (a larger one is stuck)", 1024, 1073741824},
+      {"exams.patient_manager_host", k::string, "",
+       "ZMED_PATIENT_MANAGER_HOST: base URL of an external patient manager (POST "
+       "<host>/document/find); empty: the built-in patients", {}, {}, {},
+       {"ZMED_PATIENT_MANAGER_HOST"}},
+      {"exams.patient_manager_timeout_ms", k::integer, 8000,
+       "one call to the external patient manager (502 when it passes)", 1, 600000},
+      {"exams.max_exams_listed", k::integer, 10000,
+       "most exams /exams/info answers for one patient (oldest first)", 1, 1000000},
+
       // -- aggregation flow (AgP) ------------------------------------------------------------------
       {"aggregation.enabled", k::boolean, true, "run the aggregation flow (/aggregation)"},
       {"aggregation.services_dir", k::string, "config/aggregation",

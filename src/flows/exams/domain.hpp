@@ -94,6 +94,9 @@ result<catalog> parse_catalog(const json& doc);
 
 // -- exams (A.3, A.5) -------------------------------------------------------------------------------
 
+// The resource kind of exams in resource events (config/events.json).
+inline constexpr const char* exam_kind = "exam";
+
 // Registered -> Started -> Finished; Registered or Started -> Revoked; nothing else.
 enum class exam_status { registered, started, finished, revoked };
 const char* exam_status_name(exam_status s);  // "Registered", "Started", "Finished", "Revoked"

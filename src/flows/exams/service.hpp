@@ -113,7 +113,8 @@ class service {
   result<patient> create_patient(const patient_input& in, int64_t now_ms);
   result<patient> get_patient(const std::string& id);  // not deleted
   result<patient> update_patient(const std::string& id, const patient_input& in, int64_t now_ms);
-  status delete_patient(const std::string& id, int64_t now_ms);  // soft: deleted_at, inactive
+  // Soft: deleted_at set, status inactive; the patient as deleted.
+  result<patient> delete_patient(const std::string& id, int64_t now_ms);
   result<patient> find_patient_by_document(const std::string& document);  // built in only
 
   // -- exams --

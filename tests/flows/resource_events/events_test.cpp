@@ -1,6 +1,7 @@
 // Resource events (reference: /work/shared/reference/zmed_and_ehealth_events.md Part B, seed
 // 003): each message shape against the reference text, the topics of Part B.4, the headers, and
 // the mapping's checks.
+#include "app/resource_events.hpp"
 #include "flows/medical_events/domain.hpp"
 #include "flows/resource_events/events.hpp"
 #include "flows/resource_events/service.hpp"
@@ -325,10 +326,12 @@ TEST_CASE("the mapping file: size, depth, JSON and mapping errors name the file"
   CHECK(error_of(dir.file("absent.json")).rfind("cannot read the events mapping ", 0) == 0);
 }
 
-TEST_CASE("the shipped config/events.json maps every kind of the medical events flow") {
+TEST_CASE("the shipped config/events.json maps every kind the flows publish") {
   // Empty path: the built-in copy of config/events.json.
-  auto m = re::load_mapping("", medflow::flows::medical_events::kind_names());
-  CHECK(m.resources.size() == medflow::flows::medical_events::kind_names().size());
+  auto m = re::load_mapping("", medflow::app::published_kinds());
+  CHECK(m.resources.size() == medflow::flows::medical_events::kind_names().size() + 1);
+  CHECK(m.resources.at("exam").profile == "zmed-exam");
+  CHECK(m.resources.at("exam").resource_type == "ServiceRequest");
   CHECK(m.resources.at("episode").profile == "ehealth-episodeofcare");
   CHECK(m.resources.at("service_request").profile == "ehealth-servicerequest");
   CHECK(m.resources.at("service_request").aliases ==
@@ -336,7 +339,8 @@ TEST_CASE("the shipped config/events.json maps every kind of the medical events 
   auto ts = re::topics(m);
   for (auto t : {"ehealth-episodeofcare", "ehealth-episodeofcare.status",
                  "ehealth-episodeofcare.team", "ehealth-servicerequest",
-                 "ehealth-procedurerequest", "ehealth-servicerequest.status"})
+                 "ehealth-procedurerequest", "ehealth-servicerequest.status", "zmed-exam",
+                 "zmed-exam.status", "zmed-exam.subject"})
     CHECK_MESSAGE(std::find(ts.begin(), ts.end(), t) != ts.end(), t);
   // The file in the repository is the one built in.
   std::ifstream in(std::string(MEDFLOW_SOURCE_DIR) + "/config/events.json");

@@ -24,7 +24,7 @@ struct publish_fixture {
 
   publish_fixture() {
     events = std::make_unique<re::service>(
-        *fx.bus, re::load_mapping("", me::kind_names()), re::settings{base});
+        *fx.bus, re::load_mapping("", app::published_kinds()), re::settings{base});
     events->create_topics(1);
   }
 
