@@ -1,5 +1,11 @@
 // The exams family's messages: result files between the results scanner and its workers, and
-// the notification sender's own wake-ups. The chains are drawn in actors/protocol.hpp.
+// the notification sender's own wake-ups. Its chains (to be drawn in actors/protocol.hpp with
+// the other flows'):
+//   inbox_watch thread (inotify / S3 polling) ──(wake)──▶ results_scanner ──(rfile)──▶
+//   result_worker (one file at a time: read, service.apply_result_file, move) ──(rfile_done)──▶
+//   results_scanner (the next file to that worker; the next page when its queue runs dry)
+//   store writer (after the commit that added a notification) ──(wake)──▶ notification_sender
+//   notification_sender ──SMTP (blocking) / http_client ──(sms_done)──▶ notification_sender
 #pragma once
 
 #include "actors/protocol.hpp"
