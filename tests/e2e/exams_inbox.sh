@@ -4,7 +4,9 @@
 # tests/node_modules). Patients, exams and exam tokens come from the HTTP API; result files are
 # written as the exam execution team would (tests/e2e/exam_results.py).
 #   1. Local folder: a good, a forged (stuck), a denied (patient inactive) and a deleted
-#      (exam revoked) result each end in their folder; the good one's e-mail arrives.
+#      (exam revoked) result each end in their folder; the good one's e-mail arrives; a patient
+#      with only a verified cellphone gets an SMS from a stand-in gateway (sms_gateway.py),
+#      retried after the gateway's 503.
 #   2. The same four on s3rver.
 #   3. kill -9 while 200 result files are processed, again and again until none is left:
 #      every file in exactly one final folder, one notification per finished exam, every
@@ -26,11 +28,21 @@ BG_PIDS+=($!)
 wait_until 20 grep -q "listening on" "$E2E_TMP/smtp.out" || fail "aiosmtpd did not start: $(cat "$E2E_TMP/smtp.err")"
 SMTP_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$E2E_TMP/smtp.out")
 
+# -- the SMS gateway (answers 503 to its first request, then 202) ------------------------------
+SMS_DIR="$E2E_TMP/sms"
+mkdir -p "$SMS_DIR"
+/usr/bin/python3 "$SOURCE_DIR/tests/e2e/sms_gateway.py" --out "$SMS_DIR" --fail-first \
+  >"$E2E_TMP/sms.out" 2>"$E2E_TMP/sms.err" &
+BG_PIDS+=($!)
+wait_until 20 grep -q "listening on" "$E2E_TMP/sms.out" || fail "the SMS gateway did not start"
+SMS_URL="http://127.0.0.1:$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$E2E_TMP/sms.out")/sms"
+
 COMMON=(--set exams.crypto_key="$CRYPTO_KEY" --set exams.jwt_key="$JWT_KEY"
         --set exams.result_token_key="$RESULT_KEY"
         --set exams.notify.smtp_host=127.0.0.1 --set exams.notify.smtp_port="$SMTP_PORT"
         --set exams.notify.smtp_tls=none --set exams.notify.from=results@zmed.test
         --set exams.notify.retry_initial_ms=100 --set exams.notify.retry_max_ms=1000
+        --set exams.notify.sms_url="$SMS_URL"
         --set exams.inbox.settle_ms=200 --set exams.inbox.rescan_interval_ms=1000)
 
 # mails_to ADDRESS: e-mails received for that address.
@@ -99,6 +111,26 @@ MAIL=$(grep -l "ana.local@example.org" "$MAIL_DIR"/*.json | head -n1)
 grep -q "$GOOD_EXAM" "${MAIL%.json}.eml" || fail "the e-mail does not name the exam"
 grep -q '"mail_from": "results@zmed.test"' "$MAIL" || fail "wrong envelope sender: $(cat "$MAIL")"
 expect_eq "$(mails_to "bia.local@example.org")" 0 "e-mails for the denied result"
+
+step "local folder: a patient with only a verified cellphone gets an SMS (after one 503)"
+http POST /patients '{"document":"sms-1","name":"Caio Lima","status":"active",
+  "email":"caio@example.org","cellphone":"21987654321","cellphone_verified_at":"2026-01-01T00:00:00Z"}'
+expect_status 201
+started_exam sms-1
+SMS_EXAM=$EXAM
+put_local sms.json "$(python3 "$RESULTS_PY" file "$RESULT_KEY" "$TOKEN" "$EXAM" "res-sms")"
+wait_until 20 in_local processed sms.json || fail "sms.json not in processed/"
+sms_count() { ls "$SMS_DIR" | grep -c '\.json$' || true; }
+two_sms() { [ "$(sms_count)" -ge 2 ]; }
+wait_until 20 two_sms || fail "the SMS gateway got $(sms_count) requests, expected 2 (503, then 202)"
+SMS_BODY=$(cat "$SMS_DIR/0002.json")
+expect_eq "$(printf '%s' "$SMS_BODY" | jq -r .to)" 21987654321 "SMS recipient"
+expect_eq "$(printf '%s' "$SMS_BODY" | jq -r .reference)" "$SMS_EXAM" "SMS reference"
+cmp -s "$SMS_DIR/0001.json" "$SMS_DIR/0002.json" || fail "the retried SMS differs from the first"
+expect_eq "$(mails_to "caio@example.org")" 0 "e-mails to an unverified address"
+row() { sqlite3 "$E2E_TMP/data/medflow.db" "SELECT channel, status, attempts FROM exam_notifications WHERE exam_id = '$1'"; }
+sms_sent() { [ "$(row "$SMS_EXAM")" = "sms|sent|2" ]; }
+wait_until 10 sms_sent || fail "SMS notification row: $(row "$SMS_EXAM")"
 sleep 0.5
 expect_eq "$(mails_to "ana.local@example.org")" 1 "e-mails for patient local-1 (one finished exam)"
 stop_medflowd
@@ -162,10 +194,10 @@ expect_eq "$(count_in completed)" 200 "result files written"
 
 kills=0
 in_the_middle=0
-while [ "$(count_in completed)" -gt 0 ] && [ $kills -lt 30 ]; do
+# kill -9 as soon as a run has moved a file (or after 10 s), up to 8 times, then let it finish.
+while [ "$(count_in completed)" -gt 0 ] && [ $kills -lt 8 ]; do
   before=$(count_in processed)
   start_medflowd "${ARGS[@]}"
-  # kill -9 as soon as this run has moved a file (or after 10 s)
   deadline=$((SECONDS + 10))
   while [ "$(count_in processed)" -eq "$before" ] && [ $SECONDS -lt $deadline ]; do :; done
   kill9_medflowd
@@ -175,7 +207,9 @@ while [ "$(count_in completed)" -gt 0 ] && [ $kills -lt 30 ]; do
   echo "   kill $kills: $(count_in processed) processed, $left left in completed/"
 done
 [ "$in_the_middle" -ge 1 ] || fail "no kill -9 landed in the middle of the 200 files"
-expect_eq "$(count_in completed)" 0 "files left in completed/ after $kills kills"
+start_medflowd "${ARGS[@]}"
+none_left() { [ "$(count_in completed)" -eq 0 ]; }
+wait_until 60 none_left || fail "$(count_in completed) files left in completed/ after $kills kills"
 # Every file in exactly one final folder.
 all=$(find "$KILL_INBOX/$MONTH" -mindepth 2 -maxdepth 2 -type f ! -name '.*' ! -path '*/completed/*' \
   -printf '%f\n' | sort)
@@ -185,7 +219,6 @@ expect_eq "$(count_in processed)" 200 "files in processed/"
 
 # Notifications: one per finished exam, each e-mail received (at least once: a kill between
 # the SMTP server's answer and its record may send one again).
-start_medflowd "${ARGS[@]}"
 DB="$E2E_TMP/data/medflow.db"
 all_sent() { [ "$(sqlite3 "$DB" "SELECT COUNT(*) FROM exam_notifications WHERE status = 'sent'")" = 200 ]; }
 wait_until 60 all_sent || fail "notifications not all sent: $(sqlite3 "$DB" "SELECT status, COUNT(*) FROM exam_notifications GROUP BY status")"
