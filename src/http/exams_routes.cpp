@@ -64,6 +64,18 @@ result<std::string> text(const json& b, const char* name) {
   return it->get<std::string>();
 }
 
+// The body's string fields `names` (each "" when absent or null), read as text() reads one.
+result<std::map<std::string, std::string>> texts(const json& b,
+                                                 std::initializer_list<const char*> names) {
+  std::map<std::string, std::string> out;
+  for (const char* n : names) {
+    auto t = text(b, n);
+    if (!t) return t.err();
+    out[n] = std::move(*t);
+  }
+  return out;
+}
+
 // An integer field: nullopt when absent or null; an error when not an integer.
 result<std::optional<int64_t>> integer(const json& b, const char* name) {
   auto it = b.find(name);
@@ -162,16 +174,15 @@ void add_exam_routes(server& srv, ex::service& svc) {
       [api](const net::request& req, const params&, responder respond) {
         auto b = read_body(req);
         if (!b) return answer_now(respond, b.err());
-        auto doc = text(*b, "document");
-        if (!doc) return answer_now(respond, doc.err());
-        auto id = text(*b, "exam_id");
-        if (!id) return answer_now(respond, id.err());
+        auto f = texts(*b, {"document", "exam_id"});
+        if (!f) return answer_now(respond, f.err());
         auto type = integer(*b, "exam_type");
         if (!type) return answer_now(respond, type.err());
-        if (doc->empty() || id->empty() || !*type)
+        auto &doc = (*f)["document"], &id = (*f)["exam_id"];
+        if (doc.empty() || id.empty() || !*type)
           return answer_now(respond, field_missing("needs exam_id, patient_id and exam_type"));
         bound(respond, *api);
-        api->start_exam(*doc, *id, **type, clock::now_ms(),
+        api->start_exam(doc, id, **type, clock::now_ms(),
                         answer<std::string>(respond, [](const std::string& t) { return json(t); }));
       },
       {"Start a Registered exam: its exam token (HS256, ZMED_JWT_KEY) for the result paper",
@@ -209,18 +220,14 @@ void add_exam_routes(server& srv, ex::service& svc) {
       [api](const net::request& req, const params&, responder respond) {
         auto b = read_body(req);
         if (!b) return answer_now(respond, b.err());
-        auto doc = text(*b, "document");
-        if (!doc) return answer_now(respond, doc.err());
-        auto id = text(*b, "exam_id");
-        if (!id) return answer_now(respond, id.err());
-        auto reason = text(*b, "reason");
-        if (!reason) return answer_now(respond, reason.err());
-        if (doc->empty()) return answer_now(respond, field_missing("document"));
-        if (id->empty()) return answer_now(respond, field_missing("exam_id"));
-        if (reason->empty()) return answer_now(respond, field_missing("reason"));
-        if (reason->size() > 1000) return answer_now(respond, dto_error("reason: longer than 1000 bytes"));
+        auto f = texts(*b, {"document", "exam_id", "reason"});
+        if (!f) return answer_now(respond, f.err());
+        for (const char* name : {"document", "exam_id", "reason"})
+          if ((*f)[name].empty()) return answer_now(respond, field_missing(name));
+        if ((*f)["reason"].size() > 1000)
+          return answer_now(respond, dto_error("reason: longer than 1000 bytes"));
         bound(respond, *api);
-        api->revoke_exam(*doc, *id, *reason, clock::now_ms(),
+        api->revoke_exam((*f)["document"], (*f)["exam_id"], (*f)["reason"], clock::now_ms(),
                          answer<ex::exam>(respond, [](const ex::exam& e) { return to_json(e); }));
       },
       {"Revoke a Registered or Started exam (its result will go to deleted/)", "exams",

@@ -56,7 +56,9 @@ result<std::optional<int64_t>> time_field(const json& o, const char* name) {
   if (!it->is_string() || !clock::is_rfc3339_date_time(it->get_ref<const std::string&>()))
     return field_error(name, "expected an RFC 3339 date-time, e.g. 2022-08-08T10:00:00Z");
   auto ms = clock::parse_iso8601(it->get_ref<const std::string&>());
-  if (!ms) return field_error(name, "expected an RFC 3339 date-time");
+  // Within 1970..9999 (UTC), so that its RFC 3339 form reads back.
+  if (!ms || *ms < 0 || *ms > 253402300799999)
+    return field_error(name, "expected an RFC 3339 date-time between 1970 and 9999");
   return std::optional<int64_t>(*ms);
 }
 

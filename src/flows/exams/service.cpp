@@ -205,6 +205,41 @@ struct service::impl {
     if (s.on_change) s.on_change(t, exam_change{before, after});
   }
 
+  // Moves the eligible patient's exam to `to` in one transaction: 404 for an unknown exam,
+  // 422 for another patient's, `check`'s refusal, 409 `refusal` for a transition not allowed.
+  // `apply` completes the change (status, updated_at and version are set) and gives the answer,
+  // which `done` gets once the change is durable. `s` and the impl outlive the call.
+  template <class R>
+  void change_exam(const std::string& document, const std::string& exam_id, exam_status to,
+                   const char* refusal, std::function<std::optional<error>(const exam&)> check,
+                   std::function<R(exam&)> apply, int64_t now_ms, reply<R> done) {
+    eligible_patient(document, [this, exam_id, to, refusal, check = std::move(check),
+                                apply = std::move(apply), now_ms,
+                                done = std::move(done)](result<patient> p) mutable {
+      if (!p) return done(p.err());
+      commit<R>(
+          [this, pid = p->id, exam_id, to, refusal, check, apply,
+           now_ms](store::tx& t) -> result<R> {
+            auto e = recs.exam_by_id(t.conn, exam_id);
+            if (!e) return exam_not_found(exam_id);
+            if (e->patient_id != pid) return not_eligible("exam of another patient");
+            if (auto refused = check(*e)) return *refused;
+            if (!transition_allowed(e->status, to))
+              return exam_error(409, refusal,
+                                "exam " + e->id + " is " + exam_status_name(e->status));
+            exam before = *e;
+            e->status = to;
+            e->updated_at = now_ms;
+            e->version += 1;
+            R answer = apply(*e);
+            recs.update_exam(t.conn, *e);
+            changed(t, &before, *e);
+            return answer;
+          },
+          std::move(done));
+    });
+  }
+
   // -- results ----------------------------------------------------------------------------------------
 
   static decision stuck(std::string reason, error err) {
@@ -492,63 +527,33 @@ void service::exams_of(const std::string& document, reply<std::vector<exam>> don
 void service::start_exam(const std::string& document, const std::string& exam_id,
                          int64_t exam_type, int64_t now_ms, reply<std::string> done) {
   if (auto e = unknown_type(s_.types, exam_type)) return done(*e);
-  auto* im = impl_.get();
-  im->eligible_patient(document, [im, exam_id, exam_type, now_ms,
-                                  done = std::move(done)](result<patient> p) mutable {
-    if (!p) return done(p.err());
-    im->commit<std::string>(
-        [im, pid = p->id, exam_id, exam_type, now_ms](store::tx& t) -> result<std::string> {
-          auto e = im->recs.exam_by_id(t.conn, exam_id);
-          if (!e) return exam_not_found(exam_id);
-          if (e->patient_id != pid) return not_eligible("exam of another patient");
-          if (e->exam_type != exam_type)
-            return input_error("exam_type does not match the exam",
-                               "the exam is of type " + std::to_string(e->exam_type));
-          if (!transition_allowed(e->status, exam_status::started))
-            return exam_error(409, "Exam cannot be started",
-                              "exam " + e->id + " is " + exam_status_name(e->status));
-          exam before = *e;
-          e->status = exam_status::started;
-          e->updated_at = now_ms;
-          e->token_jti = ids::uuid4();
-          e->version += 1;
-          auto token = jwt::mint_hs256(
-              exam_token_claims(*e, e->token_jti, now_ms / 1000, im->s.exam_token_ttl_s),
-              im->s.exam_token_key);
-          im->recs.update_exam(t.conn, *e);
-          im->changed(t, &before, *e);
-          return token;
-        },
-        std::move(done));
-  });
+  const settings& s = s_;
+  impl_->change_exam<std::string>(
+      document, exam_id, exam_status::started, "Exam cannot be started",
+      [exam_type](const exam& e) -> std::optional<error> {
+        if (e.exam_type == exam_type) return std::nullopt;
+        return input_error("exam_type does not match the exam",
+                           "the exam is of type " + std::to_string(e.exam_type));
+      },
+      [&s, now_ms](exam& e) {
+        e.token_jti = ids::uuid4();
+        return jwt::mint_hs256(exam_token_claims(e, e.token_jti, now_ms / 1000, s.exam_token_ttl_s),
+                               s.exam_token_key);
+      },
+      now_ms, std::move(done));
 }
 
 void service::revoke_exam(const std::string& document, const std::string& exam_id,
                           const std::string& reason, int64_t now_ms, reply<exam> done) {
-  auto* im = impl_.get();
-  im->eligible_patient(document, [im, exam_id, reason, now_ms,
-                                  done = std::move(done)](result<patient> p) mutable {
-    if (!p) return done(p.err());
-    im->commit<exam>(
-        [im, pid = p->id, exam_id, reason, now_ms](store::tx& t) -> result<exam> {
-          auto e = im->recs.exam_by_id(t.conn, exam_id);
-          if (!e) return exam_not_found(exam_id);
-          if (e->patient_id != pid) return not_eligible("exam of another patient");
-          if (!transition_allowed(e->status, exam_status::revoked))
-            return exam_error(409, "Exam cannot be revoked",
-                              "exam " + e->id + " is " + exam_status_name(e->status));
-          exam before = *e;
-          e->status = exam_status::revoked;
-          e->updated_at = now_ms;
-          e->revoked_at = now_ms;
-          e->revoke_reason = reason;
-          e->version += 1;
-          im->recs.update_exam(t.conn, *e);
-          im->changed(t, &before, *e);
-          return *e;
-        },
-        std::move(done));
-  });
+  impl_->change_exam<exam>(
+      document, exam_id, exam_status::revoked, "Exam cannot be revoked",
+      [](const exam&) { return std::optional<error>(); },
+      [reason, now_ms](exam& e) {
+        e.revoked_at = now_ms;
+        e.revoke_reason = reason;
+        return e;
+      },
+      now_ms, std::move(done));
 }
 
 void service::communicate(const result_file& f, int64_t now_ms, reply<exam> done) {
