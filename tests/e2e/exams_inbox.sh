@@ -7,7 +7,7 @@
 #      (exam revoked) result each end in their folder; the good one's e-mail arrives; a patient
 #      with only a verified cellphone gets an SMS from a stand-in gateway (sms_gateway.py),
 #      retried after the gateway's 503.
-#   2. The same four on s3rver.
+#   2. The same four on s3rver, the bucket and the processed folder's name from ZMED_S3_*.
 #   3. kill -9 while 200 result files are processed, again and again until none is left:
 #      every file in exactly one final folder, one notification per finished exam, every
 #      finished exam's e-mail received.
@@ -136,7 +136,7 @@ expect_eq "$(mails_to "ana.local@example.org")" 1 "e-mails for patient local-1 (
 stop_medflowd
 
 # ============================================================================================
-step "s3rver: good, stuck, denied and deleted results"
+step "s3rver: good, stuck, denied and deleted results (ZMED_S3_BUCKET, ZMED_S3_PROCESSED_KEY=done)"
 S3_DIR="$E2E_TMP/s3"
 mkdir -p "$S3_DIR"
 node --openssl-legacy-provider "$SOURCE_DIR/tests/node_modules/s3rver/bin/s3rver.js" \
@@ -158,11 +158,12 @@ s3_keys() {
 }
 in_s3() { s3_keys | grep -qx "$MONTH/$1/$2"; }
 rm -rf "$E2E_TMP/data"
-ZMED_S3_BUCKET=zmed-results start_medflowd "${COMMON[@]}" --set exams.s3.endpoint="$S3_URL" \
+# The reference's environment names: the bucket, and one folder renamed.
+ZMED_S3_BUCKET=zmed-results ZMED_S3_PROCESSED_KEY=done start_medflowd "${COMMON[@]}" --set exams.s3.endpoint="$S3_URL" \
   --set exams.s3.access_key=S3RVER --set exams.s3.secret_key=S3RVER \
   --set exams.s3.poll_interval_ms=200
 four_results put_s3 s3
-wait_until 30 in_s3 processed good.json || fail "good.json not in processed/: $(s3_keys)"
+wait_until 30 in_s3 done good.json || fail "good.json not in done/ (ZMED_S3_PROCESSED_KEY): $(s3_keys)"
 wait_until 30 in_s3 stuck forged.json || fail "forged.json not in stuck/: $(s3_keys)"
 wait_until 30 in_s3 deleted revoked.json || fail "revoked.json not in deleted/: $(s3_keys)"
 wait_until 30 in_s3 denied inactive.json || fail "inactive.json not in denied/: $(s3_keys)"

@@ -62,27 +62,33 @@ void start_sms(self_ptr self, const exams::notification& n) {
                      });
 }
 
-// One round: the due rows, up to a batch. Yields (wake to itself) when the batch was full.
+// One round: the due rows, up to a batch; SMS calls are started, but at most one e-mail is
+// sent (it blocks up to the SMTP timeout), so a drain or an SMS answer never waits behind a
+// whole batch of them. Yields (wake to itself) while more may be due.
 void run(self_ptr self) {
   auto& st = self->state;
   if (st.draining) return;
   auto rows = st.outbox->due(st.settings.now(), st.settings.batch, st.sms_in_flight);
-  for (auto& n : rows) {
-    switch (n.via) {
-      case exams::channel::email:
-        record(self, n.id,
-               exams::judge_mail(st.transports.send_mail(exams::mail_of(n, st.settings.mail_from))));
-        break;
-      case exams::channel::sms:
-        if (st.sms_in_flight.size() >= st.settings.max_sms_in_flight) break;
-        start_sms(self, n);
-        break;
-      case exams::channel::none:
-        record(self, n.id, {"no channel", true});
-        break;
+  bool more = rows.size() == st.settings.batch;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto& n = rows[i];
+    if (n.via == exams::channel::email) {
+      record(self, n.id,
+             exams::judge_mail(st.transports.send_mail(exams::mail_of(n, st.settings.mail_from))));
+      more = more || i + 1 < rows.size();
+      break;
     }
+    if (n.via == exams::channel::none) {
+      record(self, n.id, {"no channel", true});
+      continue;
+    }
+    if (st.sms_in_flight.size() >= st.settings.max_sms_in_flight) {
+      more = false;  // the answers of those in flight run the next round
+      break;
+    }
+    start_sms(self, n);
   }
-  if (rows.size() == st.settings.batch && st.sms_in_flight.size() < st.settings.max_sms_in_flight)
+  if (more)
     self->send(self, wake_atom::value);
   else
     schedule_next(self);

@@ -2,9 +2,9 @@
 // notifications.hpp). Woken by wake_atom after a commit that added a row, and by its own timer
 // at the earliest retry time; with nothing pending it has no timer and costs nothing.
 //
-// E-mails are sent one at a time with the blocking SMTP client (spawn it detached); SMS go
-// through the asynchronous HTTP client, several at once, each answer coming back as
-// sms_done_atom. Every attempt is recorded in the outbox (sent, retry later, failed) as soon as
+// E-mails are sent one per message with the blocking SMTP client (spawn it detached; a drain
+// waits for one e-mail at most); SMS go through the asynchronous HTTP client, several at once,
+// each answer coming back as sms_done_atom. Every attempt is recorded in the outbox (sent, retry later, failed) as soon as
 // it ends. A row being sent is never taken again until its attempt is recorded.
 #pragma once
 
@@ -34,7 +34,7 @@ struct sender_settings {
   std::string mail_from = "results@medflow.local";
   std::string sms_url;  // empty: no gateway, an SMS attempt fails (and is retried)
   int64_t sms_timeout_ms = 8000;
-  size_t batch = 100;             // rows taken per round before yielding
+  size_t batch = 100;             // rows looked at per round (SMS started) before yielding
   size_t max_sms_in_flight = 64;  // gateway calls at once
   std::function<int64_t()> now;   // wall clock in ms (virtual in tests)
 };

@@ -180,3 +180,24 @@ TEST_CASE("notification_sender: drain waits for the SMS answers in flight") {
   CHECK(rec->exited);
   CHECK(f.row("e1").status == exams::notification_status::sent);
 }
+
+TEST_CASE("notification_sender: e-mails go one per message, so a drain does not wait for all") {
+  sender_fixture f;
+  for (int i = 0; i < 3; ++i) f.enqueue("e" + std::to_string(i), true);
+  caf::actor sender;
+  notification_transports t;
+  int sent = 0;
+  // medflowd is asked to stop while the first e-mail is being sent.
+  t.send_mail = [&sent, &sender](const smtp::message&) -> status {
+    if (++sent == 1) caf::anon_send(sender, drain_atom::value);
+    return ok_status();
+  };
+  sender_settings ss;
+  ss.now = [&f] { return f.now; };
+  sender = f.sys->spawn(notification_sender, f.outbox, t, ss);
+  auto rec = f.watch(sender);
+  CHECK(rec->exited);
+  CHECK(sent == 1);
+  CHECK(f.outbox->counts().sent == 1);
+  CHECK(f.outbox->counts().pending == 2);  // for the next start
+}
