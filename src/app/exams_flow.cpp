@@ -11,7 +11,12 @@
 #include "http/exams_routes.hpp"
 #include "net/http_client.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -60,19 +65,25 @@ generated_keys load_or_generate_keys(const std::string& data_dir) {
   k.crypto_key = ids::random_hex(32);
   k.jwt_key = ids::random_hex(32);
   k.result_token_key = ids::random_hex(32);
+  // Durable before anything is sealed or signed with them: written, fsynced, renamed, and the
+  // directory fsynced.
   auto tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot write " + tmp);
-    ::chmod(tmp.c_str(), 0600);
-    out << nlohmann::json{{"crypto_key", k.crypto_key},
-                          {"jwt_key", k.jwt_key},
-                          {"result_token_key", k.result_token_key}}
-               .dump(2)
-        << "\n";
-    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
+  std::string text = nlohmann::json{{"crypto_key", k.crypto_key},
+                                    {"jwt_key", k.jwt_key},
+                                    {"result_token_key", k.result_token_key}}
+                         .dump(2) + "\n";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+  int dir = ::open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
   }
-  std::filesystem::rename(tmp, path);
   log::warn("exams", "no KEY_CRYPTO / ZMED_JWT_KEY / exams.result_token_key configured: generated "
                      "development keys in ", path);
   return k;
@@ -132,6 +143,7 @@ class exams_flow : public flow {
     inbox_ = std::make_unique<exams_inbox>(rt, s.crypto_key);
     s.on_result = inbox_->on_result();
     svc_ = std::make_unique<ex::service>(rt.db, std::move(s), http_.get());
+    svc_->check_sealing_key();
     inbox_->start(rt, *svc_);
     http::add_exams_routes(rt.http, *svc_);
     log::info("exams", "exams flow: ", svc_->config().types.types.size(), " exam types, patients ",

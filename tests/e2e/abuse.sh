@@ -52,6 +52,7 @@ for bus in $ABUSE_BUSES; do
       step "Kafka bus (mock cluster)"
       start_kafka_mock abuse:1
       start_medflowd --kafka-brokers "$KAFKA_BROKERS" --set medical_events.enabled=false \
+        --set exams.enabled=false \
         "${LIMITS[@]}"
       ;;
     *) fail "unknown bus $bus" ;;

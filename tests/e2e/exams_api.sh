@@ -94,6 +94,9 @@ T1=$(printf '%s' "$BODY" | jq -r .data)
 claims=$(python3 -c 'import base64,sys; p=sys.argv[1].split(".")[1]; print(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)).decode())' "$T1")
 [ "$(printf '%s' "$claims" | jq -r '[.exam_id, .patient_id, .exam_type, (.exp - .iat), (.jti | length)] | join(",")')" = "$E1,$P1,1,2592000,36" ] ||
   fail "exam token claims: $claims"
+python3 -c 'import base64,hashlib,hmac,sys; h,p,s=sys.argv[1].split("."); d=hmac.new(sys.argv[2].encode(), (h+"."+p).encode(), hashlib.sha256).digest(); sys.exit(0 if base64.urlsafe_b64encode(d).rstrip(b"=").decode()==s else 1)' "$T1" "$ZMED_JWT_KEY" ||
+  fail "the exam token is not HS256 over ZMED_JWT_KEY"
+[ ! -e "$E2E_TMP/data/exams_keys.json" ] || fail "keys generated although KEY_CRYPTO and ZMED_JWT_KEY are set"
 http POST /exam/start "{\"document\":\"11122233344\",\"exam_id\":\"$E1\",\"exam_type\":1}"
 expect_error 409 "Exam Error" "Exam cannot be started"
 
@@ -126,10 +129,10 @@ expect_json '.records[0].headers.patientReference' "http://ehealth.test/fhir/Pat
 http GET "/topics/zmed-exam.status/partitions/0/records?offset=0&max=100"; expect_status 200
 expect_json '.records | length' 3
 
-step "a second medflowd with the first as its external patient manager"
+step "a second medflowd (development keys generated) with the first as its external patient manager"
 B_DATA="$E2E_TMP/data-b"
 : >"$E2E_TMP/b.out"
-ZMED_PATIENT_MANAGER_HOST="$MF_URL" "$MEDFLOWD" --port 0 --data-dir "$B_DATA" --set log.level=warn \
+env -u KEY_CRYPTO -u ZMED_JWT_KEY ZMED_PATIENT_MANAGER_HOST="$MF_URL" "$MEDFLOWD" --port 0 --data-dir "$B_DATA" --set log.level=warn \
   --set exams.result_token_key=$RESULT_KEY >"$E2E_TMP/b.out" 2>>"$E2E_TMP/medflowd.err" &
 BG_PIDS+=($!)
 wait_until 30 grep -q "listening on" "$E2E_TMP/b.out" || fail "second medflowd did not start"
@@ -138,6 +141,8 @@ A_URL=$MF_URL
 MF_URL=$B_URL
 http POST /patients '{"document":"1","name":"Ana Souza"}'
 expect_status 404  # patients live in the external manager
+[ -s "$B_DATA/exams_keys.json" ] || fail "no development keys generated without KEY_CRYPTO"
+[ "$(stat -c %a "$B_DATA/exams_keys.json")" = 600 ] || fail "exams_keys.json is not 0600"
 http POST /exam/new '{"document":"11122233344","exam_type":2}'
 expect_status 200; expect_json .data.patient_id "$P1"
 E3=$(printf '%s' "$BODY" | jq -r .data.exam_id)
@@ -182,4 +187,12 @@ MF_URL=$B_URL
 http POST /exam/new '{"document":"11122233344","exam_type":2}'
 expect_error 502 "Patient Manager Error" "Patient manager error"
 http GET /healthz; expect_status 200
+
+step "A's data with another KEY_CRYPTO: medflowd refuses to start rather than answer 500s"
+rc=0
+KEY_CRYPTO=$(printf '%064d' 8) timeout 20 "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" \
+  --set log.level=warn >"$E2E_TMP/wrong.out" 2>"$E2E_TMP/wrong.err" || rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "medflowd started with another KEY_CRYPTO (rc $rc)"
+grep -q "is not the key this database's personal data was sealed with" "$E2E_TMP/wrong.err" ||
+  fail "no clear start-up error: $(cat "$E2E_TMP/wrong.err")"
 echo "ok"

@@ -124,7 +124,8 @@ stop_medflowd
 
 step "Kafka bus (mock cluster)"
 start_kafka_mock big:1
-start_medflowd --kafka-brokers "$KAFKA_BROKERS" --set medical_events.enabled=false
+start_medflowd --kafka-brokers "$KAFKA_BROKERS" --set medical_events.enabled=false \
+  --set exams.enabled=false
 fill big 30
 check "reads capped by bytes, with next (kafka)" capped_read big
 stop_medflowd

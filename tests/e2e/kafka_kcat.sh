@@ -7,8 +7,10 @@ source "$(dirname "$0")/lib.sh"
 command -v kcat >/dev/null || fail "kcat is not installed (scripts/setup.sh installs it)"
 
 start_kafka_mock demo:3
-# Only the bus here: the flows' topics are not on this mock cluster (it cannot create topics).
-start_medflowd --kafka-brokers "$KAFKA_BROKERS" --set medical_events.enabled=false
+# Only the bus here: the flows' topics (medical events, and the event topics the medical events
+# and exams flows publish to) are not on this mock cluster (it cannot create topics).
+start_medflowd --kafka-brokers "$KAFKA_BROKERS" --set medical_events.enabled=false \
+  --set exams.enabled=false
 
 step "ready on Kafka; the topic is visible with its partitions"
 http GET /readyz; expect_status 200; expect_json .status ready

@@ -90,6 +90,11 @@ TEST_CASE("patients: the built-in manager's routes and /document/find's bare Pat
                          .dump());
   CHECK(put.status == 200);
   CHECK(put.body["data"]["status"] == "inactive");
+  check_error(fx.call("PUT", "/patients/" + id, json{{"document", "111"}, {"name", "Ana"}}.dump()),
+              400, "Input Error", "name: needs at least two space-separated parts");
+  check_error(fx.call("PUT", "/patients/nobody", json{{"document", "9"}, {"name", "A B"}}.dump()),
+              404, "Patient Error", "Patient not found");
+  check_error(fx.call("DELETE", "/patients/nobody"), 404, "Patient Error", "Patient not found");
   auto found = fx.post("/document/find", {{"document", "111"}});
   CHECK(found.status == 200);
   CHECK(found.body["id"] == id);  // bare: no envelope
@@ -147,6 +152,9 @@ TEST_CASE("exam routes: new, info, start, communicate, revoke") {
   CHECK(by_body.body == by_query.body);
   check_error(fx.call("GET", "/exams/info"), 400, "Input Error", "request field not found",
               "document");
+  check_error(fx.call("GET", "/exams/info?document=404"), 404, "Patient Error", "Patient not found");
+  check_error(fx.call("GET", "/exams/info?document=200"), 422, "Patient Error",
+              "Patient not eligible");
 
   // /exam/start.
   check_error(fx.post("/exam/start", {{"document", "100"}, {"exam_id", exam_id}}), 400,
@@ -183,6 +191,7 @@ TEST_CASE("exam routes: new, info, start, communicate, revoke") {
     CHECK(done.body["data"]["status"] == "Finished");
     CHECK(done.body["data"]["result_id"] == "r1");
     CHECK(clock::is_rfc3339_date_time(done.body["data"]["finished_at"].get<std::string>()));
+    CHECK(clock::is_rfc3339_date_time(done.body["data"]["result_valid_until"].get<std::string>()));
     check_error(fx.call("POST", "/exams/communicate", body(token, result_token(exam_id, "r1"))),
                 409, "Exam Error", "Result already applied");
     check_error(fx.post("/exam/revoke", {{"document", "100"}, {"exam_id", exam_id},
@@ -192,6 +201,12 @@ TEST_CASE("exam routes: new, info, start, communicate, revoke") {
   SUBCASE("revoke, then the result is refused") {
     check_error(fx.post("/exam/revoke", {{"document", "100"}, {"exam_id", exam_id}}), 400,
                 "Input Error", "request field not found", "reason");
+    check_error(fx.post("/exam/revoke", {{"document", "100"}, {"exam_id", "nope"},
+                                         {"reason", "x"}}),
+                404, "Exam Error", "Exam not found");
+    check_error(fx.post("/exam/revoke", {{"document", "200"}, {"exam_id", exam_id},
+                                         {"reason", "x"}}),
+                422, "Patient Error", "Patient not eligible");
     auto r = fx.post("/exam/revoke", {{"document", "100"}, {"exam_id", exam_id},
                                       {"reason", "ordered twice"}});
     REQUIRE(r.status == 200);

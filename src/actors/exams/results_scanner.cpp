@@ -109,11 +109,12 @@ caf::behavior results_scanner(caf::stateful_actor<results_scanner_state>* self,
   for (auto f : {exams::folder::processed, exams::folder::stuck, exams::folder::denied,
                  exams::folder::deleted})
     st.m_moved[static_cast<int>(f)] =
-        &reg.get_counter("medflow_exam_results_total", "result files moved, by destination",
+        &reg.get_counter("medflow_exam_result_files_moved_total",
+                         "result files moved out of completed/, by destination folder",
                          {{"folder", folder_label(f)}});
-  st.m_left = &reg.get_counter("medflow_exam_results_left_total",
+  st.m_left = &reg.get_counter("medflow_exam_result_files_left_total",
                                "result files left in completed/ for a later pass");
-  st.m_list_failures = &reg.get_counter("medflow_exam_results_list_failures_total",
+  st.m_list_failures = &reg.get_counter("medflow_exam_result_files_list_failures_total",
                                         "failed listings of the results inbox");
   size_t n = std::max<size_t>(1, settings.workers);
   for (size_t i = 0; i < n; ++i) {

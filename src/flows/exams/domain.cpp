@@ -341,6 +341,7 @@ json to_json(const exam& e) {
     j["revoke_reason"] = e.revoke_reason;
   }
   if (!e.result_id.empty()) j["result_id"] = e.result_id;
+  if (e.result_valid_until) j["result_valid_until"] = rfc3339(*e.result_valid_until);
   return j;
 }
 

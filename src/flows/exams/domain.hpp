@@ -111,6 +111,7 @@ struct exam {
   int64_t created_at = 0;
   int64_t updated_at = 0;
   std::optional<int64_t> finished_at;
+  std::optional<int64_t> result_valid_until;  // finished_at + the type's result validity
   std::optional<int64_t> revoked_at;
   std::string revoke_reason;
   std::string token_jti;   // jti of the exam token issued at start ("" before)
@@ -120,7 +121,7 @@ struct exam {
 
 // The wire form: exam_id, patient_id, status, exam_type, created_at, updated_at, finished_at
 // (null until finished), is_revoked, and when revoked revoked_at and revoke_reason; result_id
-// once finished. Times RFC 3339.
+// and result_valid_until once finished. Times RFC 3339.
 json to_json(const exam& e);
 
 // -- tokens (A.6) -----------------------------------------------------------------------------------

@@ -4,8 +4,10 @@
 #include "core/ids.hpp"
 #include "core/json.hpp"
 #include "core/jwt.hpp"
+#include "core/metrics.hpp"
 #include "net/http_client.hpp"
 
+#include <array>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -116,6 +118,8 @@ struct service::impl {
   jwt::verifier exam_tokens;
   jwt::verifier result_tokens;
   net::http_client::client* http;
+  // Results decided (files and communicate), by outcome: counted once committed.
+  std::array<metrics::counter*, 4> decided{};
 
   impl(store::database& d, const settings& st, net::http_client::client* h)
       : db(d),
@@ -123,7 +127,19 @@ struct service::impl {
         recs(st.crypto_key),
         exam_tokens(jwt::verifier_options{st.exam_token_key, "", "", "", st.clock_skew_s}),
         result_tokens(jwt::verifier_options{st.result_token_key, "", "", "", st.clock_skew_s}),
-        http(h) {}
+        http(h) {
+    for (auto o : {result_outcome::processed, result_outcome::stuck, result_outcome::denied,
+                   result_outcome::deleted})
+      decided[static_cast<size_t>(o)] = &metrics::registry::global().get_counter(
+          "medflow_exams_results_total",
+          "exam results decided (result files and /exams/communicate), by outcome",
+          {{"outcome", result_outcome_name(o)}});
+  }
+
+  void count(store::tx& t, result_outcome o) const {
+    auto* c = decided[static_cast<size_t>(o)];
+    t.after_commit([c] { c->inc(); });
+  }
 
   bool external() const { return !s.patient_manager_url.empty(); }
 
@@ -328,13 +344,16 @@ struct service::impl {
     after.updated_at = now_ms;
     after.result_id = v.rc.result_id;
     after.version += 1;
+    const exam_type* type = s.types.find(after.exam_type);
+    if (type) after.result_valid_until = now_ms + type->result_validity_days * 86400000;
     recs.insert_result(t.conn, v.rc, f.content_type, f.content, now_ms);
     recs.update_exam(t.conn, after);
     changed(t, &before, after);
     a.outcome = result_outcome::processed;
     a.reason = "exam finished";
     a.exam_type = after.exam_type;
-    if (auto* et = s.types.find(after.exam_type)) a.exam_type_name = et->name;
+    if (type) a.exam_type_name = type->name;
+    a.result_valid_until = after.result_valid_until.value_or(0);
     a.patient_name = p->name;
     a.email = p->email;
     a.email_verified = p->email_verified_at.has_value() && !p->email.empty();
@@ -378,6 +397,14 @@ service::service(store::database& db, settings s, net::http_client::client* http
 service::~service() = default;
 
 bool service::external_patients() const { return impl_->external(); }
+
+void service::check_sealing_key() {
+  bool ok = db_.write().run([this](store::tx& t) { return impl_->recs.key_matches(t.conn); });
+  if (!ok)
+    throw std::runtime_error(
+        "exams.crypto_key (KEY_CRYPTO) is not the key this database's personal data was sealed "
+        "with; start with that key");
+}
 
 namespace {
 
@@ -570,6 +597,7 @@ void service::communicate(const result_file& f, int64_t now_ms, reply<exam> done
         [im, tokens, f, ext = std::move(*ext), now_ms](store::tx& t) -> result<exam> {
           auto d = im->decide(t, tokens, f, ext, now_ms);
           if (!d.finished) return d.err;
+          im->count(t, d.applied.outcome);
           if (im->s.on_result) im->s.on_result(t, d.applied);
           return *d.finished;
         },
@@ -640,6 +668,7 @@ result<result_applied> service::apply_result_file(
       if (auto rec = im->recs.applied_file(t.conn, file_key)) return from_record(*rec);
       decision d = early ? *early : im->decide(t, *tokens, f, ext, now_ms);
       im->recs.record_applied(t.conn, file_key, to_record(d.applied), now_ms);
+      im->count(t, d.applied.outcome);
       if (in_tx) in_tx(t, d.applied);
       return d.applied;
     });

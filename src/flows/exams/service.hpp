@@ -59,6 +59,7 @@ struct result_applied {
   std::string cellphone;    // "" when none
   bool cellphone_verified = false;  // cellphone_verified_at is set
   int64_t finished_at = 0;  // ms since the epoch
+  int64_t result_valid_until = 0;  // finished_at + the exam type's result validity
 };
 
 // Runs inside the store transaction that records a result's outcome (on the writer thread).
@@ -106,6 +107,9 @@ class service {
   service& operator=(const service&) = delete;
 
   bool external_patients() const;
+  // Throws std::runtime_error when the sealing key is not the one the store was sealed with
+  // (the first call records it): medflowd refuses to start rather than answer 500s.
+  void check_sealing_key();
   const settings& config() const { return s_; }
 
   // -- patients (built in; with an external manager these answer 404 "patients are managed

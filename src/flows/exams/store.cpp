@@ -24,13 +24,16 @@ std::vector<store::migration> migrations() {
        "CREATE TABLE exams_exams ("
        "  id TEXT PRIMARY KEY, patient_id TEXT NOT NULL, document TEXT NOT NULL,"
        "  status TEXT NOT NULL, exam_type INTEGER NOT NULL, created_at INTEGER NOT NULL,"
-       "  updated_at INTEGER NOT NULL, finished_at INTEGER, revoked_at INTEGER,"
+       "  updated_at INTEGER NOT NULL, finished_at INTEGER, result_valid_until INTEGER,"
+       "  revoked_at INTEGER,"
        "  revoke_reason TEXT NOT NULL DEFAULT '', token_jti TEXT NOT NULL DEFAULT '',"
        "  result_id TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL);"
        "CREATE INDEX exams_exams_patient ON exams_exams(patient_id, created_at, id);"
        "CREATE TABLE exams_results ("
        "  result_id TEXT PRIMARY KEY, exam_id TEXT NOT NULL UNIQUE, issued_by TEXT NOT NULL,"
        "  content_type TEXT NOT NULL, content TEXT NOT NULL, applied_at INTEGER NOT NULL);"
+       // One row: a constant sealed with the key, to refuse another key at start.
+       "CREATE TABLE exams_key_check (id INTEGER PRIMARY KEY CHECK (id = 1), sealed TEXT NOT NULL);"
        "CREATE TABLE exams_applied_files ("
        "  file_key TEXT PRIMARY KEY, outcome TEXT NOT NULL, reason TEXT NOT NULL,"
        "  exam_id TEXT NOT NULL, patient_id TEXT NOT NULL, result_id TEXT NOT NULL,"
@@ -48,7 +51,7 @@ const char* patient_columns =
 
 const char* exam_columns =
     "id, patient_id, status, exam_type, created_at, updated_at, finished_at, revoked_at,"
-    " revoke_reason, token_jti, result_id, version";
+    " revoke_reason, token_jti, result_id, version, result_valid_until";
 
 exam read_exam(store::query& q) {
   exam e;
@@ -66,6 +69,7 @@ exam read_exam(store::query& q) {
   e.token_jti = q.text(9);
   e.result_id = q.text(10);
   e.version = q.int64(11);
+  e.result_valid_until = q.opt_int64(12);
   return e;
 }
 
@@ -205,20 +209,22 @@ std::vector<exam> records::exams_of(store::connection& c, const std::string& pat
 void records::insert_exam(store::connection& c, const exam& e, const std::string& document) const {
   auto q = c.prepare(
       "INSERT INTO exams_exams (id, patient_id, status, exam_type, created_at, updated_at,"
-      " finished_at, revoked_at, revoke_reason, token_jti, result_id, version, document)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      " finished_at, revoked_at, revoke_reason, token_jti, result_id, version, document,"
+      " result_valid_until) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   q.bind_all(e.id, e.patient_id, std::string(exam_status_name(e.status)), e.exam_type,
              e.created_at, e.updated_at, e.finished_at, e.revoked_at, e.revoke_reason,
-             e.token_jti, e.result_id, e.version, seal(document, e.id));
+             e.token_jti, e.result_id, e.version, seal(document, e.id), e.result_valid_until);
   q.exec();
 }
 
 void records::update_exam(store::connection& c, const exam& e) const {
   auto q = c.prepare(
       "UPDATE exams_exams SET status = ?2, updated_at = ?3, finished_at = ?4, revoked_at = ?5,"
-      " revoke_reason = ?6, token_jti = ?7, result_id = ?8, version = ?9 WHERE id = ?1");
+      " revoke_reason = ?6, token_jti = ?7, result_id = ?8, version = ?9,"
+      " result_valid_until = ?10 WHERE id = ?1");
   q.bind_all(e.id, std::string(exam_status_name(e.status)), e.updated_at, e.finished_at,
-             e.revoked_at, e.revoke_reason, e.token_jti, e.result_id, e.version);
+             e.revoked_at, e.revoke_reason, e.token_jti, e.result_id, e.version,
+             e.result_valid_until);
   if (q.exec() != 1) throw std::runtime_error("exams store: exam " + e.id + " vanished");
 }
 
@@ -237,6 +243,24 @@ void records::insert_result(store::connection& c, const result_claims& r,
   q.bind_all(r.result_id, r.exam_id, r.issued_by, content_type, seal(content, r.result_id),
              now_ms);
   q.exec();
+}
+
+namespace {
+constexpr std::string_view key_check_text = "medflow exams sealing key check";
+constexpr std::string_view key_check_aad = "exams_key_check";
+}  // namespace
+
+bool records::key_matches(store::connection& c) const {
+  auto q = c.prepare("SELECT sealed FROM exams_key_check WHERE id = 1");
+  if (!q.step()) {
+    q.reset();
+    c.prepare("INSERT INTO exams_key_check (id, sealed) VALUES (1, ?)")
+        .bind(1, seal(key_check_text, key_check_aad))
+        .exec();
+    return true;
+  }
+  auto r = crypto::open(key_, q.text_view(0), key_check_aad);
+  return r.ok() && *r == key_check_text;
 }
 
 std::optional<applied_record> records::applied_file(store::connection& c,

@@ -54,6 +54,9 @@ class records {
   void insert_result(store::connection& c, const result_claims& r, const std::string& content_type,
                      const std::string& content, int64_t now_ms) const;
 
+  // Whether this is the key the store's values were sealed with (a first call records it).
+  bool key_matches(store::connection& c) const;
+
   std::optional<applied_record> applied_file(store::connection& c, const std::string& key) const;
   void record_applied(store::connection& c, const std::string& key, const applied_record& r,
                       int64_t now_ms) const;

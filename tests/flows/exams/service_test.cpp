@@ -4,6 +4,7 @@
 // real HTTP server on loopback.
 #include "flows/exams/exams_fixture.hpp"
 
+#include "core/metrics.hpp"
 #include "net/http_client.hpp"
 
 #include <httplib.h>
@@ -151,10 +152,15 @@ TEST_CASE("patients: create, read, update, soft delete; personal data sealed at 
         CHECK(q.text(col).find(clear) == std::string::npos);
     }
   }
-  SUBCASE("another key opens nothing: a storage error, not wrong data") {
+  SUBCASE("another key opens nothing: a storage error, not wrong data; refused at start") {
+    fx.svc->check_sealing_key();  // records the key
+    fx.svc->check_sealing_key();
     auto s = settings();
     s.crypto_key = *crypto::parse_key_hex(std::string(64, 'b'));
     ex::service other(*fx.db, s);
+    CHECK_THROWS_WITH_AS(other.check_sealing_key(),
+                         doctest::Contains("is not the key this database's personal data"),
+                         std::runtime_error);
     auto r = other.get_patient(p.id);
     REQUIRE_FALSE(r.ok());
     CHECK(r.err().status == 500);
@@ -250,6 +256,7 @@ TEST_CASE("result files: each outcome once, recorded, idempotent per file") {
     CHECK(a.exam_id == exam_id);
     CHECK(a.result_id == "r1");
     CHECK(a.exam_type_name == "Complete blood count");
+    CHECK(a.result_valid_until - a.finished_at == int64_t{90} * 86400000);  // its validity
     CHECK(a.email == "ana@example.org");
     CHECK(a.email_verified);
     CHECK(a.cellphone == "51998765432");
@@ -305,6 +312,9 @@ TEST_CASE("result files: each outcome once, recorded, idempotent per file") {
          result_file(signed_with(exam_claims, exam_key), result_token(exam_id, "r2")),
          "the exam token is not the one issued for this exam"},
     };
+    auto& stuck_total = metrics::registry::global().get_counter(
+        "medflow_exams_results_total", "", {{"outcome", "stuck"}});
+    auto stuck_before = stuck_total.value();
     int n = 0;
     for (auto& c : cases) {
       auto a = fx.apply("2022_08/bad" + std::to_string(n++), c.bytes, &calls);
@@ -312,6 +322,9 @@ TEST_CASE("result files: each outcome once, recorded, idempotent per file") {
       CHECK_MESSAGE(a.reason.rfind(c.reason_prefix, 0) == 0, c.what, ": ", a.reason);
     }
     CHECK(calls == n);
+    CHECK(stuck_total.value() == stuck_before + static_cast<uint64_t>(n));
+    fx.apply("2022_08/bad0", "repeated: not counted again");
+    CHECK(stuck_total.value() == stuck_before + static_cast<uint64_t>(n));
     auto big = settings();
     big.max_result_bytes = 100;
     fixture small(big);
