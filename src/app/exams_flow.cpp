@@ -1,5 +1,6 @@
 #include "app/exams_flow.hpp"
 
+#include "app/exams_inbox.hpp"
 #include "app/resource_events_flow.hpp"
 #include "core/config.hpp"
 #include "core/crypto.hpp"
@@ -91,7 +92,11 @@ generated_keys load_or_generate_keys(const std::string& data_dir) {
 class exams_flow : public flow {
  public:
   std::string name() const override { return "exams"; }
-  std::vector<store::migration> migrations() const override { return ex::migrations(); }
+  std::vector<store::migration> migrations() const override {
+    auto ms = ex::migrations();
+    for (auto& m : exams_inbox::migrations()) ms.push_back(m);
+    return ms;
+  }
 
   void start(runtime& rt) override {
     if (!rt.cfg.boolean("exams.enabled")) return;
@@ -133,8 +138,13 @@ class exams_flow : public flow {
       events_ = make_event_publisher(cfg, rt.bus);
       s.on_change = publish_exam_changes(*events_);
     }
+    // The results inbox and the notifications: a processed result (a file or
+    // /exams/communicate) enqueues its notification in the transaction that records it.
+    inbox_ = std::make_unique<exams_inbox>(rt, s.crypto_key);
+    s.on_result = inbox_->on_result();
     svc_ = std::make_unique<ex::service>(rt.db, std::move(s), http_.get());
     svc_->check_sealing_key();
+    inbox_->start(rt, *svc_);
     http::add_exams_routes(rt.http, *svc_);
     log::info("exams", "exams flow: ", svc_->config().types.types.size(), " exam types, patients ",
               svc_->external_patients() ? "at " + svc_->config().patient_manager_url
@@ -145,6 +155,7 @@ class exams_flow : public flow {
   std::unique_ptr<net::http_client::client> http_;
   std::unique_ptr<re::service> events_;
   std::unique_ptr<ex::service> svc_;
+  std::unique_ptr<exams_inbox> inbox_;  // destroyed before svc_, which its workers call
 };
 
 }  // namespace
