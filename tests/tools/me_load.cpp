@@ -16,12 +16,15 @@
 //   me_load verify DB JOURNAL              every journaled job finished exactly once; each
 //                                          patient's episode equals its jobs applied in order
 //   me_load subscribe URL TOPIC            creates a pull subscription; prints its id
-//   me_load consume URL SUB JOURNAL DONE_FILE
+//   me_load consume URL SUB JOURNAL DONE_FILE [PAUSE_MS]
 //                                          pulls the subscription's events and acks each
-//                                          answer, across restarts, until an answer is empty
-//                                          once DONE_FILE exists; journal: "<topic> <partition>
-//                                          <offset>" per delivery. Fails at once when an event
-//                                          comes again after an ack that was answered 204
+//                                          answer PAUSE_MS later (its "processing"), once: an
+//                                          ack a kill cuts off is given up and the events are
+//                                          pulled again; across restarts, until an answer is
+//                                          empty once DONE_FILE exists; journal: "<topic>
+//                                          <partition> <offset>" per delivery. Fails at once
+//                                          when an event comes again after an ack that was
+//                                          answered 204
 //   me_load verify_subscription DB TOPIC JOURNAL
 //                                          every record of TOPIC delivered at least once, and
 //                                          nothing delivered that is not on it
@@ -87,9 +90,10 @@ httplib::Headers consumer_headers() {
 }
 
 // Sends until an HTTP answer arrives (medflowd may be down or restarting), on a kept-alive
-// connection per thread, replaced after a failure.
+// connection per thread, replaced after a failure; `once`: a single attempt (the result is
+// then empty when no answer came).
 httplib::Result send(const endpoint& ep, const std::string& method, const std::string& path,
-                     const std::string& body) {
+                     const std::string& body, bool once = false) {
   thread_local std::unique_ptr<httplib::Client> client;
   for (;;) {
     if (!client) {
@@ -106,6 +110,7 @@ httplib::Result send(const endpoint& ep, const std::string& method, const std::s
                                             : cli.Get(path.c_str(), consumer_headers());
     if (r) return r;
     client.reset();
+    if (once) return r;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
@@ -283,11 +288,11 @@ int subscribe(const endpoint& ep, const std::string& topic) {
 using position = std::pair<std::string, int64_t>;  // (topic, partition)
 
 int consume(const endpoint& ep, const std::string& sub, const std::string& journal,
-            const std::string& done_file) {
+            const std::string& done_file, int pause_ms) {
   std::ofstream out(journal, std::ios::app);
   std::map<position, int64_t> acked;  // next offset an ack answered 204 covers, at least
   std::set<std::tuple<std::string, int64_t, int64_t>> seen;
-  int64_t deliveries = 0, again = 0, acks = 0;
+  int64_t deliveries = 0, again = 0, acks = 0, cut = 0;
   auto events_path = "/subscriptions/" + sub + "/events?max=1000";
   for (;;) {
     // Checked before the pull: an empty answer after it means everything was read.
@@ -318,8 +323,13 @@ int consume(const endpoint& ep, const std::string& sub, const std::string& journ
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
     auto ack = send(ep, "POST", "/subscriptions/" + sub + "/ack",
-                    json{{"cursor", answer["cursor"]}}.dump());
+                    json{{"cursor", answer["cursor"]}}.dump(), /*once=*/true);
+    if (!ack) {  // medflowd went down: whether the ack was applied is unknown
+      ++cut;
+      continue;
+    }
     if (ack->status != 204) {
       std::cerr << "POST /subscriptions/" << sub << "/ack -> " << ack->status << " " << ack->body
                 << "\n";
@@ -332,8 +342,8 @@ int consume(const endpoint& ep, const std::string& sub, const std::string& journ
     }
   }
   std::cout << "subscription: " << deliveries << " deliveries, " << seen.size()
-            << " distinct events, " << again << " delivered again (not yet acked at a kill), "
-            << acks << " acks\n";
+            << " distinct events, " << again << " delivered again, " << acks << " acks answered, "
+            << cut << " cut off by a kill\n";
   return 0;
 }
 
@@ -410,12 +420,13 @@ int main(int argc, char** argv) {
   if (a.size() == 3 && a[0] == "wait") return wait_all(parse_url(a[1]), a[2]);
   if (a.size() == 3 && a[0] == "verify") return verify(a[1], a[2]);
   if (a.size() == 3 && a[0] == "subscribe") return subscribe(parse_url(a[1]), a[2]);
-  if (a.size() == 5 && a[0] == "consume") return consume(parse_url(a[1]), a[2], a[3], a[4]);
+  if ((a.size() == 5 || a.size() == 6) && a[0] == "consume")
+    return consume(parse_url(a[1]), a[2], a[3], a[4], a.size() > 5 ? std::stoi(a[5]) : 0);
   if (a.size() == 4 && a[0] == "verify_subscription")
     return verify_subscription(a[1], a[2], a[3]);
   std::cerr << "usage: me_load setup URL N | run URL N UPDATES JOURNAL THREADS [STOP [PAUSE_MS]]"
                " | wait URL JOURNAL | wait_db DB SECONDS | verify DB JOURNAL"
-               " | subscribe URL TOPIC | consume URL SUB JOURNAL DONE_FILE"
+               " | subscribe URL TOPIC | consume URL SUB JOURNAL DONE_FILE [PAUSE_MS]"
                " | verify_subscription DB TOPIC JOURNAL\n";
   return 2;
 }
