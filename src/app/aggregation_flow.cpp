@@ -2,6 +2,7 @@
 
 #include "actors/aggregation/lookup.hpp"
 #include "actors/aggregation/splitter.hpp"
+#include "actors/spawn.hpp"
 #include "actors/completion_runner.hpp"
 #include "actors/periodic.hpp"
 #include "core/clock.hpp"
@@ -47,7 +48,7 @@ class aggregation_flow : public flow {
                            : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
     // The sources' answers reach their workers through one actor, a round of answers per
     // message (see actors/completion_runner.hpp).
-    auto runner = rt.sys.spawn(actors::completion_runner);
+    auto runner = actors::spawn_without_args(rt.sys, actors::completion_runner);
     rt.own(runner);
     ho.deliver = actors::deliver_to(runner);
     ho.native_http = rt.cfg.boolean("aggregation.native_http");

@@ -313,8 +313,9 @@ bool exchange::respond(response res) {
   if (answered_.exchange(true, std::memory_order_acq_rel)) return false;
   auto& lp = *conn_->owner;
   bool keep = shape.keep_alive && !lp.stopping();
-  lp.write_answer(conn_, answer_bytes(res, shape, keep), !keep);
+  // Counted before it is written: a client that has its answer finds it in /metrics.
   if (on_answer) on_answer(res.status);
+  lp.write_answer(conn_, answer_bytes(res, shape, keep), !keep);
   return true;
 }
 

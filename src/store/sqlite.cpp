@@ -125,16 +125,24 @@ connection::connection(const std::string& path, mode m, const options& opts) {
   }
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, opts.busy_timeout_ms);
-  if (m == mode::read_write) {
-    exec("PRAGMA journal_mode=WAL");
-    exec("PRAGMA synchronous=" + opts.synchronous);
-    exec("PRAGMA foreign_keys=ON");
-    exec("PRAGMA wal_autocheckpoint=4000");
-  } else {
-    exec("PRAGMA query_only=ON");
+  // A constructor that throws runs no destructor: close the handle here (a file that is not a
+  // database fails only at the first statement), or it leaks.
+  try {
+    if (m == mode::read_write) {
+      exec("PRAGMA journal_mode=WAL");
+      exec("PRAGMA synchronous=" + opts.synchronous);
+      exec("PRAGMA foreign_keys=ON");
+      exec("PRAGMA wal_autocheckpoint=4000");
+    } else {
+      exec("PRAGMA query_only=ON");
+    }
+    exec("PRAGMA temp_store=MEMORY");
+    exec("PRAGMA cache_size=-16000");
+  } catch (...) {
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw;
   }
-  exec("PRAGMA temp_store=MEMORY");
-  exec("PRAGMA cache_size=-16000");
 }
 
 connection::~connection() {

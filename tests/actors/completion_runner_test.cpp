@@ -27,10 +27,10 @@ net::http_client::response with_status(int s) {
 TEST_CASE_FIXTURE(test::actor_fixture,
                   "completion_runner: a round's callbacks run in order and what they post arrives") {
   auto got = std::make_shared<std::vector<int>>();
-  auto sink = sys->spawn([got](caf::event_based_actor*) -> caf::behavior {
+  auto sink = spawn_without_args(*sys, [got](caf::event_based_actor*) -> caf::behavior {
     return {[got](int status) { got->push_back(status); }};
   });
-  auto runner = sys->spawn(completion_runner);
+  auto runner = spawn_without_args(*sys, completion_runner);
   auto deliver = deliver_to(runner);
 
   std::vector<bool> inside_runner;
@@ -57,7 +57,7 @@ TEST_CASE_FIXTURE(test::actor_fixture,
 TEST_CASE_FIXTURE(test::actor_fixture,
                   "completion_runner: a throwing callback does not cost the others; after drain a "
                   "round still runs once") {
-  auto runner = sys->spawn(completion_runner);
+  auto runner = spawn_without_args(*sys, completion_runner);
   auto deliver = deliver_to(runner);
   int ran = 0;
   std::vector<net::http_client::completion> round;

@@ -29,7 +29,7 @@ struct sup_fixture : test::actor_fixture {
 
   void start(restart_policy p) {
     sup = sys->spawn(supervisor, "child", [this](caf::actor_system& s) {
-      children.push_back(s.spawn(test_child));
+      children.push_back(spawn_without_args(s, test_child));
       return children.back();
     }, p, &h);
     run();

@@ -35,7 +35,8 @@ run_abuse() {
     --phases "$ABUSE_PHASES" --deep "$ABUSE_DEEP" --idle "$ABUSE_IDLE" --hold "$ABUSE_HOLD" \
     --max-connections "$ABUSE_MAX_CONNECTIONS" --bodies "$ABUSE_BODIES" \
     --read-mb "$ABUSE_READ_MB" --send-timeout-ms "$ABUSE_SEND_TIMEOUT_MS" \
-    --pipelined "$ABUSE_PIPELINED" | tee -a "$E2E_TMP/figures" ||
+    --pipelined "$ABUSE_PIPELINED" --healthz-ms "${ABUSE_HEALTHZ_MS:-100}" \
+    --rss-after-mb "${ABUSE_RSS_AFTER_MB:-200}" | tee -a "$E2E_TMP/figures" ||
     fail "abuse probes on the $bus bus (figures above)"
   kill -0 "$MF_PID" 2>/dev/null || fail "medflowd died on the $bus bus"
   http GET /healthz; expect_status 200

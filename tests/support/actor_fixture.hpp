@@ -3,6 +3,7 @@
 #pragma once
 
 #include "actors/protocol.hpp"
+#include "actors/spawn.hpp"
 
 #include <caf/all.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
@@ -54,7 +55,7 @@ struct actor_fixture {
   std::shared_ptr<exit_record> watch(const caf::actor& a) {
     auto rec = std::make_shared<exit_record>();
     // Keep a handle: an actor nobody references is destroyed.
-    watchers.push_back(sys->spawn([a, rec](caf::event_based_actor* self) -> caf::behavior {
+    auto watcher = [a, rec](caf::event_based_actor* self) -> caf::behavior {
       self->monitor(a);
       self->set_down_handler([self, rec](caf::down_msg& dm) {
         rec->exited = true;
@@ -62,7 +63,8 @@ struct actor_fixture {
         self->quit();
       });
       return {[](int) {}};
-    }));
+    };
+    watchers.push_back(actors::spawn_without_args(*sys, watcher));
     run();
     return rec;
   }

@@ -13,8 +13,21 @@
 //   me_load wait   URL JOURNAL             until no journaled job is pending (60 s at most)
 //   me_load wait_db DB SECONDS             until no job at all is pending, read from the
 //                                          database (for long journals)
-//   me_load verify URL DB JOURNAL          every journaled job finished exactly once; each
+//   me_load verify DB JOURNAL              every journaled job finished exactly once; each
 //                                          patient's episode equals its jobs applied in order
+//   me_load subscribe URL TOPIC            creates a pull subscription; prints its id
+//   me_load consume URL SUB JOURNAL DONE_FILE [PAUSE_MS]
+//                                          pulls the subscription's events and acks each
+//                                          answer PAUSE_MS later (its "processing"), once: an
+//                                          ack a kill cuts off is given up and the events are
+//                                          pulled again; across restarts, until an answer is
+//                                          empty once DONE_FILE exists; journal: "<topic>
+//                                          <partition> <offset>" per delivery. Fails at once
+//                                          when an event comes again after an ack that was
+//                                          answered 204
+//   me_load verify_subscription DB TOPIC JOURNAL
+//                                          every record of TOPIC delivered at least once, and
+//                                          nothing delivered that is not on it
 #include "core/log.hpp"
 #include "store/database.hpp"
 #include "support/endpoint.hpp"
@@ -34,6 +47,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 using json = nlohmann::json;
 
@@ -76,9 +90,10 @@ httplib::Headers consumer_headers() {
 }
 
 // Sends until an HTTP answer arrives (medflowd may be down or restarting), on a kept-alive
-// connection per thread, replaced after a failure.
+// connection per thread, replaced after a failure; `once`: a single attempt (the result is
+// then empty when no answer came).
 httplib::Result send(const endpoint& ep, const std::string& method, const std::string& path,
-                     const std::string& body) {
+                     const std::string& body, bool once = false) {
   thread_local std::unique_ptr<httplib::Client> client;
   for (;;) {
     if (!client) {
@@ -95,6 +110,7 @@ httplib::Result send(const endpoint& ep, const std::string& method, const std::s
                                             : cli.Get(path.c_str(), consumer_headers());
     if (r) return r;
     client.reset();
+    if (once) return r;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
@@ -259,6 +275,116 @@ int verify(const std::string& db_path, const std::string& journal) {
   return failures ? 1 : 0;
 }
 
+int subscribe(const endpoint& ep, const std::string& topic) {
+  auto r = send(ep, "POST", "/subscriptions", json{{"topic", topic}}.dump());
+  if (r->status != 201) {
+    std::cerr << "POST /subscriptions -> " << r->status << " " << r->body << "\n";
+    return 1;
+  }
+  std::cout << json::parse(r->body)["id"].get<std::string>() << "\n";
+  return 0;
+}
+
+using position = std::pair<std::string, int64_t>;  // (topic, partition)
+
+int consume(const endpoint& ep, const std::string& sub, const std::string& journal,
+            const std::string& done_file, int pause_ms) {
+  std::ofstream out(journal, std::ios::app);
+  std::map<position, int64_t> acked;  // next offset an ack answered 204 covers, at least
+  std::set<std::tuple<std::string, int64_t, int64_t>> seen;
+  int64_t deliveries = 0, again = 0, acks = 0, cut = 0;
+  auto events_path = "/subscriptions/" + sub + "/events?max=1000";
+  for (;;) {
+    // Checked before the pull: an empty answer after it means everything was read.
+    bool done = std::filesystem::exists(done_file);
+    auto r = send(ep, "GET", events_path, "");
+    if (r->status != 200) {
+      std::cerr << "GET " << events_path << " -> " << r->status << " " << r->body << "\n";
+      return 1;
+    }
+    auto answer = json::parse(r->body);
+    const auto& events = answer["events"];
+    for (const auto& e : events) {
+      auto topic = e["topic"].get<std::string>();
+      auto partition = e["partition"].get<int64_t>(), offset = e["offset"].get<int64_t>();
+      auto a = acked.find({topic, partition});
+      if (a != acked.end() && offset < a->second) {
+        std::cerr << "FAIL: " << topic << "/" << partition << "/" << offset
+                  << " delivered again after an ack up to " << a->second << " was answered\n";
+        return 1;
+      }
+      ++deliveries;
+      if (!seen.emplace(topic, partition, offset).second) ++again;
+      out << topic << ' ' << partition << ' ' << offset << '\n';
+    }
+    out.flush();
+    if (events.empty()) {
+      if (done) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    auto ack = send(ep, "POST", "/subscriptions/" + sub + "/ack",
+                    json{{"cursor", answer["cursor"]}}.dump(), /*once=*/true);
+    if (!ack) {  // medflowd went down: whether the ack was applied is unknown
+      ++cut;
+      continue;
+    }
+    if (ack->status != 204) {
+      std::cerr << "POST /subscriptions/" << sub << "/ack -> " << ack->status << " " << ack->body
+                << "\n";
+      return 1;
+    }
+    ++acks;
+    for (const auto& e : events) {
+      auto& next = acked[{e["topic"].get<std::string>(), e["partition"].get<int64_t>()}];
+      next = std::max(next, e["offset"].get<int64_t>() + 1);
+    }
+  }
+  std::cout << "subscription: " << deliveries << " deliveries, " << seen.size()
+            << " distinct events, " << again << " delivered again, " << acks << " acks answered, "
+            << cut << " cut off by a kill\n";
+  return 0;
+}
+
+int verify_subscription(const std::string& db_path, const std::string& topic,
+                        const std::string& journal) {
+  using namespace medflow;
+  store::connection c{db_path, store::connection::mode::read_only, {}};
+  std::set<std::pair<int64_t, int64_t>> records, delivered;
+  {
+    auto q = c.prepare(
+        "SELECT r.part, r.off FROM bus_records r JOIN bus_topics t ON t.id = r.topic_id "
+        "WHERE t.name = ?");
+    q.bind_all(topic);
+    while (q.step()) records.emplace(q.int64(0), q.int64(1));
+  }
+  {
+    std::ifstream in(journal);
+    std::string t;
+    int64_t partition, offset;
+    while (in >> t >> partition >> offset) {
+      if (t != topic) {
+        std::cerr << "FAIL: delivered a record of " << t << ", not of " << topic << "\n";
+        return 1;
+      }
+      delivered.emplace(partition, offset);
+    }
+  }
+  int64_t missing = 0, phantom = 0;
+  for (auto& r : records)
+    if (!delivered.count(r) && ++missing <= 5)
+      std::cerr << "FAIL: " << topic << "/" << r.first << "/" << r.second << " never delivered\n";
+  for (auto& d : delivered)
+    if (!records.count(d) && ++phantom <= 5)
+      std::cerr << "FAIL: delivered " << topic << "/" << d.first << "/" << d.second
+                << ", which is not on the topic\n";
+  std::cout << "subscription: " << records.size() << " records on " << topic << ", "
+            << delivered.size() << " delivered, " << missing << " never delivered, " << phantom
+            << " not on the topic\n";
+  return records.empty() || missing || phantom ? 1 : 0;
+}
+
 int wait_db(const std::string& db_path, int seconds) {
   using namespace medflow;
   store::connection c{db_path, store::connection::mode::read_only, {}};
@@ -293,7 +419,14 @@ int main(int argc, char** argv) {
   if (a.size() == 3 && a[0] == "wait_db") return wait_db(a[1], std::stoi(a[2]));
   if (a.size() == 3 && a[0] == "wait") return wait_all(parse_url(a[1]), a[2]);
   if (a.size() == 3 && a[0] == "verify") return verify(a[1], a[2]);
+  if (a.size() == 3 && a[0] == "subscribe") return subscribe(parse_url(a[1]), a[2]);
+  if ((a.size() == 5 || a.size() == 6) && a[0] == "consume")
+    return consume(parse_url(a[1]), a[2], a[3], a[4], a.size() > 5 ? std::stoi(a[5]) : 0);
+  if (a.size() == 4 && a[0] == "verify_subscription")
+    return verify_subscription(a[1], a[2], a[3]);
   std::cerr << "usage: me_load setup URL N | run URL N UPDATES JOURNAL THREADS [STOP [PAUSE_MS]]"
-               " | wait URL JOURNAL | wait_db DB SECONDS | verify DB JOURNAL\n";
+               " | wait URL JOURNAL | wait_db DB SECONDS | verify DB JOURNAL"
+               " | subscribe URL TOPIC | consume URL SUB JOURNAL DONE_FILE [PAUSE_MS]"
+               " | verify_subscription DB TOPIC JOURNAL\n";
   return 2;
 }

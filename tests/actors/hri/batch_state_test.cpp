@@ -21,7 +21,8 @@ using nlohmann::json;
 namespace {
 
 struct state_fixture : batch_fixture {
-  caf::actor probe = sys->spawn(registry_probe);
+  caf::actor probe =
+      actors::spawn_without_args<caf::stateful_actor<registry_probe_state>>(*sys, registry_probe);
   using batch_fixture::batch_fixture;
   caf::actor start(const std::string& id) { return spawn_batch(id, probe); }
   registry_probe_state& registry() { return state_of<registry_probe_state>(probe); }
