@@ -49,6 +49,13 @@ const std::vector<config_key>& config_keys() {
       {"http.max_inflight_body_bytes", k::integer, 67108864,
        "bytes of request bodies being received or handled at once, over all connections; a "
        "request whose body does not fit gets 503 with Retry-After", 1024, 68719476736.0},
+      {"http.max_streams", k::integer, 1000,
+       "streamed answers (e.g. GET /subscriptions/{id}/stream) open at once; beyond it a new "
+       "one gets 503 with Retry-After", 1, 1000000},
+      {"http.stream_buffer_bytes", k::integer, 262144,
+       "bytes of a streamed answer held for a client that reads slower than they come; beyond "
+       "it the producer waits (and a client that reads nothing for http.send_timeout_ms is "
+       "cut off)", 1024, 1073741824},
 
       // -- store (SQLite) -------------------------------------------------------------------
       {"store.data_dir", k::string, "./var", "directory of the SQLite database (created if missing)"},

@@ -84,6 +84,8 @@ class server {
     size_t max_connections = 10000;
     size_t reserved_connections = 32;
     size_t max_inflight_body_bytes = size_t{64} << 20;
+    size_t max_streams = 1000;
+    size_t stream_buffer_bytes = 256 * 1024;
   };
   static options options_from(const config& cfg);
 
