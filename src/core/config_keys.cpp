@@ -198,7 +198,8 @@ const std::vector<config_key>& config_keys() {
       {"subscriptions.max_selector_bytes", k::integer, 65536,
        "longest selector text of a subscription (400 above)", 1, 1048576},
       {"subscriptions.max_cursor_bytes", k::integer, 65536,
-       "longest cursor accepted by /subscriptions/{id}/ack (400 above)", 16, 1048576},
+       "longest cursor accepted by /subscriptions/{id}/ack and as a stream's Last-Event-ID "
+       "(400 above)", 16, 1048576},
       {"subscriptions.pull.max_events", k::integer, 1000,
        "highest ?max= of GET /subscriptions/{id}/events (400 above)", 1, 100000},
       {"subscriptions.read_cache_records", k::integer, 1024,
@@ -207,6 +208,9 @@ const std::vector<config_key>& config_keys() {
       {"subscriptions.pull.max_wait_ms", k::integer, 30000,
        "highest ?wait_ms= of GET /subscriptions/{id}/events: how long a pull waits for events "
        "(400 above)", 0, 300000},
+      {"subscriptions.stream.heartbeat_s", k::integer, 15,
+       "GET /subscriptions/{id}/stream sends a comment (\": keep-alive\") after this many seconds "
+       "without an event, so that proxies keep the stream open", 1, 3600},
       {"subscriptions.pull.max_waiting", k::integer, 64,
        "requests that may wait on one subscription at once (429 above)", 1, 100000},
       {"subscriptions.webhook.timeout_ms", k::integer, 10000,

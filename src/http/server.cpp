@@ -199,7 +199,16 @@ struct server::exchange_target : responder::target {
     srv->apply_default_headers(ex->req.path, fb);
     ex->set_deadline(clock::steady_us() + timeout_ms * 1000, std::move(fb));
   }
+  std::shared_ptr<net::answer_stream> stream(net::response head, net::stream_events ev) override {
+    srv->apply_default_headers(ex->req.path, head);
+    return ex->start_stream(std::move(head), std::move(ev));
+  }
 };
+
+std::shared_ptr<net::answer_stream> responder::stream(net::response head,
+                                                      net::stream_events ev) const {
+  return t_->stream(std::move(head), std::move(ev));
+}
 
 void server::add_async(const std::string& method, const std::string& path, async_handler h,
                        route_doc doc, bool nonblocking) {

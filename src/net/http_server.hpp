@@ -36,7 +36,7 @@ struct server_shared;
 class server_loop;
 class answer_stream;
 
-// How a streamed answer ended (answer_stream::events::closed).
+// How a streamed answer ended (stream_events::closed).
 enum class stream_end {
   ended,           // end() (or a HEAD request: the head alone): every byte is on the wire
   aborted,         // abort(): the connection was closed without the body's end
@@ -45,6 +45,15 @@ enum class stream_end {
   server_stopped,  // stop(): the body was ended for the client (as by end()), or cut at the grace
 };
 const char* to_string(stream_end e);
+
+// What a stream tells its producer, on the connection's loop thread: a callback must not block
+// (post to an actor); it may call the stream's write(), end() and abort().
+struct stream_events {
+  // After a write() that returned full: the buffer has drained to half its cap.
+  std::function<void()> drained;
+  // Once, when the stream ends for whatever reason; writes return closed from then on.
+  std::function<void(stream_end)> closed;
+};
 
 // One request and its answer. Exactly one answer reaches the wire: the first respond() wins.
 class exchange : public std::enable_shared_from_this<exchange> {
@@ -72,7 +81,6 @@ class exchange : public std::enable_shared_from_this<exchange> {
   // body later through the stream returned (see answer_stream). Any thread. nullptr when the
   // request was answered already, or when it is answered here instead: 503 (Retry-After) when
   // max_streams are open or the server is stopping.
-  struct stream_events;
   std::shared_ptr<answer_stream> start_stream(response head, stream_events ev);
 
  private:
@@ -83,14 +91,6 @@ class exchange : public std::enable_shared_from_this<exchange> {
   response fallback_;  // set by set_deadline before it is queued
 };
 
-// What a stream tells its producer, on the connection's loop thread: a callback must not block
-// (post to an actor); it may call the stream's write(), end() and abort().
-struct exchange::stream_events {
-  // After a write() that returned full: the buffer has drained to half its cap.
-  std::function<void()> drained;
-  // Once, when the stream ends for whatever reason; writes return closed from then on.
-  std::function<void(stream_end)> closed;
-};
 
 // The producer's end of a streamed answer (exchange::start_stream); any thread. HTTP/1.1: each
 // write() is one chunk (chunked transfer coding) and after end() the connection serves its next
@@ -128,7 +128,7 @@ class answer_stream {
   void wake_locked();  // with m_ held: have the loop flush, once per batch of writes
 
   // Fixed at the start.
-  exchange::stream_events ev_;
+  stream_events ev_;
   size_t cap_ = 0;
   bool chunked_ = true;  // HTTP/1.1
   bool keep_alive_ = true;

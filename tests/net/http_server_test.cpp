@@ -97,7 +97,7 @@ struct stream_probe : std::enable_shared_from_this<stream_probe> {
     head.content_type = "text/event-stream";
     head.set_header("Cache-Control", "no-cache");
     std::weak_ptr<stream_probe> me = shared_from_this();
-    net::exchange::stream_events ev;
+    net::stream_events ev;
     ev.drained = [me] {
       if (auto p = me.lock()) {
         std::lock_guard<std::mutex> g{p->m};
