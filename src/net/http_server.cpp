@@ -221,6 +221,9 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
   void refuse(int fd);
   bool is_probe(const request& req) const;
   void on_event(server_conn* raw, uint32_t events);
+  // Reads what the socket has into c's buffer, as much as it holds; `got`: some bytes came.
+  enum class received { drained, eof, failed, buffer_full };
+  received receive(server_conn& c, bool& got);
   void process(std::shared_ptr<server_conn> c);
   void dispatch(const std::shared_ptr<server_conn>& c);
   void answer_error(const std::shared_ptr<server_conn>& c, int status, const std::string& why);
@@ -560,8 +563,24 @@ void server_loop::on_event(server_conn* raw, uint32_t events) {
   process(std::move(c));  // idle
 }
 
-void server_loop::process(std::shared_ptr<server_conn> c) {
+server_loop::received server_loop::receive(server_conn& c, bool& got) {
   auto& buf = scratch();
+  while (c.core.wants_input()) {
+    ssize_t n = ::recv(c.fd, buf.data(), buf.size(), 0);
+    if (n > 0) {
+      c.core.received(buf.data(), static_cast<size_t>(n));
+      got = true;
+      continue;
+    }
+    if (n == 0) return received::eof;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return received::drained;
+    return received::failed;
+  }
+  return received::buffer_full;
+}
+
+void server_loop::process(std::shared_ptr<server_conn> c) {
   for (int round = 0;; ++round) {
     if (round == 16) {  // a client that keeps sending waits its turn behind the others
       post({op::resume, c, {}, 0});
@@ -569,24 +588,18 @@ void server_loop::process(std::shared_ptr<server_conn> c) {
     }
     c->drained = false;
     bool got = false;
-    while (c->core.wants_input()) {
-      ssize_t n = ::recv(c->fd, buf.data(), buf.size(), 0);
-      if (n > 0) {
-        c->core.received(buf.data(), static_cast<size_t>(n));
-        got = true;
-        continue;
-      }
-      if (n == 0) {
+    switch (receive(*c, got)) {
+      case received::eof:
         c->eof = true;
         c->drained = true;
         break;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      case received::drained:
         c->drained = true;
         break;
-      }
-      return close_conn(c);  // reset by the peer
+      case received::failed:
+        return close_conn(c);  // reset by the peer
+      case received::buffer_full:
+        break;
     }
     int64_t now = clock::steady_us();
     if (got) c->last_active_us.store(now, std::memory_order_relaxed);
@@ -844,19 +857,11 @@ void server_loop::stream_flush(const std::shared_ptr<server_conn>& c) {
 // Reads what the client sends while its stream runs: bytes of a next request wait in the
 // connection's buffer; the end of the connection ends the stream.
 void server_loop::stream_read(const std::shared_ptr<server_conn>& c) {
-  auto& buf = scratch();
   bool got = false;
-  while (c->core.wants_input()) {
-    ssize_t n = ::recv(c->fd, buf.data(), buf.size(), 0);
-    if (n > 0) {
-      c->core.received(buf.data(), static_cast<size_t>(n));
-      got = true;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+  auto r = receive(*c, got);
+  if (r == received::eof || r == received::failed) {
     c->eof = true;
-    return close_conn(c);  // EOF or reset: nobody reads the stream any more
+    return close_conn(c);  // nobody reads the stream any more
   }
   if (got) {
     int expected = st_busy;

@@ -131,6 +131,10 @@ struct stream_probe : std::enable_shared_from_this<stream_probe> {
       return std::nullopt;
     return ends[n];
   }
+  size_t count() {
+    std::lock_guard<std::mutex> g{m};
+    return started.size();
+  }
   size_t drains() {
     std::lock_guard<std::mutex> g{m};
     return drained;
@@ -811,14 +815,21 @@ std::string decoded_body(const std::string& bytes, bool head_request = false) {
   return reader.body();
 }
 
+// Connects (fd) and asks for a stream with `request`; the stream, once the engine started it.
+std::shared_ptr<net::answer_stream> open_stream(
+    engine_fixture& f, int& fd, const std::string& request = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n") {
+  fd = connect_loopback(f.port);
+  send_all(fd, request);
+  return f.streams->stream(f.streams->count());
+}
+
 }  // namespace
 
 TEST_CASE_FIXTURE(engine_fixture,
                   "a stream's chunks arrive in order as written; after end() the connection "
                   "serves the next request") {
-  int fd = connect_loopback(port);
-  send_all(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
-  auto s = streams->stream(0);
+  int fd;
+  auto s = open_stream(*this, fd);
   REQUIRE(s);
   std::string rest;
   // The head goes out at once, before any chunk.
@@ -854,9 +865,8 @@ TEST_CASE_FIXTURE(engine_fixture,
 
 TEST_CASE_FIXTURE(engine_fixture, "a stream asked with HEAD is its head alone; the connection "
                                   "stays open") {
-  int fd = connect_loopback(port);
-  send_all(fd, "HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n");
-  auto s = streams->stream(0);
+  int fd;
+  auto s = open_stream(*this, fd, "HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n");
   REQUIRE(s);
   CHECK(streams->end(0) == net::stream_end::ended);
   CHECK(s->write("x") == net::answer_stream::put::closed);
@@ -873,9 +883,8 @@ TEST_CASE_FIXTURE(engine_fixture, "a stream asked with HEAD is its head alone; t
 }
 
 TEST_CASE_FIXTURE(engine_fixture, "an HTTP/1.0 client gets the stream close-delimited") {
-  int fd = connect_loopback(port);
-  send_all(fd, "GET /stream HTTP/1.0\r\n\r\n");
-  auto s = streams->stream(0);
+  int fd;
+  auto s = open_stream(*this, fd, "GET /stream HTTP/1.0\r\n\r\n");
   REQUIRE(s);
   CHECK(s->write("data: a\n\n") == net::answer_stream::put::ok);
   CHECK(s->write("data: b\n\n") == net::answer_stream::put::ok);
@@ -894,9 +903,8 @@ TEST_CASE_FIXTURE(engine_fixture, "an HTTP/1.0 client gets the stream close-deli
 }
 
 TEST_CASE_FIXTURE(engine_fixture, "a client that leaves is told to the stream's producer") {
-  int fd = connect_loopback(port);
-  send_all(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
-  auto s = streams->stream(0);
+  int fd;
+  auto s = open_stream(*this, fd);
   REQUIRE(s);
   CHECK(s->write("hello") == net::answer_stream::put::ok);
   std::string rest;
@@ -909,9 +917,8 @@ TEST_CASE_FIXTURE(engine_fixture, "a client that leaves is told to the stream's 
 }
 
 TEST_CASE_FIXTURE(engine_fixture, "abort() cuts the stream without its end") {
-  int fd = connect_loopback(port);
-  send_all(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
-  auto s = streams->stream(0);
+  int fd;
+  auto s = open_stream(*this, fd);
   REQUIRE(s);
   CHECK(s->write("partial") == net::answer_stream::put::ok);
   std::string out;
@@ -931,10 +938,10 @@ TEST_CASE("a slow reader holds the stream's buffer at its cap, drains it, and is
     o.send_timeout_ms = 300;
     o.stream_buffer_bytes = cap;
   });
-  int fd = small_receive_buffer(connect_loopback(f.port));
-  send_all(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
-  auto s = f.streams->stream(0);
+  int fd;
+  auto s = open_stream(f, fd);
   REQUIRE(s);
+  small_receive_buffer(fd);
   const std::string piece(16 * 1024, 'p');
   // Written as fast as the producer can: the engine takes what fits in the socket, then holds
   // at most the cap; the rest is refused, not buffered.
@@ -981,9 +988,8 @@ TEST_CASE("a slow reader holds the stream's buffer at its cap, drains it, and is
 
 TEST_CASE("beyond max_streams a new stream gets 503; a finished one frees its place") {
   engine_fixture f(100000, 5000, [](net::http_server::options& o) { o.max_streams = 1; });
-  int a = connect_loopback(f.port);
-  send_all(a, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
-  auto s = f.streams->stream(0);
+  int a;
+  auto s = open_stream(f, a);
   REQUIRE(s);
   int b = connect_loopback(f.port);
   send_all(b, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -1002,9 +1008,8 @@ TEST_CASE("beyond max_streams a new stream gets 503; a finished one frees its pl
 
 TEST_CASE("stop() ends open streams for their clients and tells their producers") {
   engine_fixture f;
-  int fd = connect_loopback(f.port);
-  send_all(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
-  auto s = f.streams->stream(0);
+  int fd;
+  auto s = open_stream(f, fd);
   REQUIRE(s);
   CHECK(s->write("before stop") == net::answer_stream::put::ok);
   std::string rest;
