@@ -89,8 +89,14 @@ class sse_sink : public std::enable_shared_from_this<sse_sink> {
         }
       }
       for (auto& e : b.events) {
+        // The event's text (one line) is its data; its cursor and topic are read back from it.
+        auto j = nlohmann::json::parse(e, nullptr, /*allow_exceptions=*/false);
+        auto field = [&j](const char* name) {
+          auto it = j.is_object() ? j.find(name) : j.end();
+          return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+        };
         std::string text;
-        net::append_sse_event(text, e.value("cursor", ""), e.value("topic", ""), json_line(e));
+        net::append_sse_event(text, field("cursor"), field("topic"), e);
         backlog_.push_back(std::move(text));
       }
       first_ = false;
