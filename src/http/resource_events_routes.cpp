@@ -138,7 +138,8 @@ void add_resource_events_routes(server& srv, subscriptions_api api) {
           }
           from = std::move(*p);
         }
-        start_subscription_stream(hooks, id, std::move(from), std::move(respond));
+        start_subscription_stream(hooks->pull, std::min(hooks->heartbeat_ms, hooks->max_wait_ms),
+                                  id, std::move(from), std::move(respond));
       },
       {"The matching events as server-sent events (text/event-stream): id = the event's "
        "cursor, event = its topic, data = its JSON as GET /events shows it; from after "

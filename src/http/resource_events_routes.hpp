@@ -24,10 +24,10 @@ struct subscriptions_api {
   // positions), at most `max`, waiting up to `wait_ms` for some. `reply` runs exactly once, on
   // any thread.
   using reply_fn = std::function<void(flows::resource_events::pull_batch)>;
-  std::function<void(const std::string& id,
-                     std::optional<flows::resource_events::positions> from, std::size_t max,
-                     int64_t wait_ms, reply_fn reply)>
-      pull;
+  using pull_fn = std::function<void(const std::string& id,
+                                     std::optional<flows::resource_events::positions> from,
+                                     std::size_t max, int64_t wait_ms, reply_fn reply)>;
+  pull_fn pull;
   // A subscription was created (start its actor) / deleted (stop it).
   std::function<void(const std::string& id)> created;
   std::function<void(const std::string& id)> deleted;

@@ -22,9 +22,8 @@ constexpr std::size_t batch_events = 100;  // events asked for at once
 // callbacks; the stream's end drops both.
 class sse_sink : public std::enable_shared_from_this<sse_sink> {
  public:
-  sse_sink(std::shared_ptr<const subscriptions_api> api, std::string id)
-      : api_(std::move(api)), id_(std::move(id)),
-        wait_ms_(std::max<int64_t>(0, std::min(api_->heartbeat_ms, api_->max_wait_ms))) {}
+  sse_sink(subscriptions_api::pull_fn pull, int64_t wait_ms, std::string id)
+      : pull_(std::move(pull)), id_(std::move(id)), wait_ms_(std::max<int64_t>(0, wait_ms)) {}
 
   // The first batch at once; then the head and the stream, or the batch's error as JSON.
   void start(std::optional<re::positions> from, responder respond) {
@@ -33,7 +32,7 @@ class sse_sink : public std::enable_shared_from_this<sse_sink> {
                                                "again", {}});
     respond.deadline(10000, std::move(late));
     auto self = shared_from_this();
-    api_->pull(id_, std::move(from), batch_events, 0, [self, respond](re::pull_batch b) {
+    pull_(id_, std::move(from), batch_events, 0, [self, respond](re::pull_batch b) {
       if (b.err) {
         net::response res;
         send_error(res, *b.err);
@@ -132,7 +131,7 @@ class sse_sink : public std::enable_shared_from_this<sse_sink> {
       std::lock_guard<std::mutex> g{m_};
       from = from_;
     }
-    api_->pull(id_, std::move(from), batch_events, wait_ms_, [self, asked](re::pull_batch b) {
+    pull_(id_, std::move(from), batch_events, wait_ms_, [self, asked](re::pull_batch b) {
       // An empty batch is due after wait_ms; one that comes well before was not waited for.
       bool waited = !b.events.empty() || clock::steady_us() - asked >= self->wait_ms_ * 500;
       self->take(std::move(b), waited);
@@ -158,7 +157,7 @@ class sse_sink : public std::enable_shared_from_this<sse_sink> {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
 
-  const std::shared_ptr<const subscriptions_api> api_;
+  const subscriptions_api::pull_fn pull_;
   const std::string id_;
   const int64_t wait_ms_;  // how long the actor holds a request for the next events
   std::mutex m_;
@@ -172,9 +171,9 @@ class sse_sink : public std::enable_shared_from_this<sse_sink> {
 
 }  // namespace
 
-void start_subscription_stream(std::shared_ptr<const subscriptions_api> api, std::string id,
+void start_subscription_stream(subscriptions_api::pull_fn pull, int64_t wait_ms, std::string id,
                                std::optional<re::positions> from, responder respond) {
-  std::make_shared<sse_sink>(std::move(api), std::move(id))
+  std::make_shared<sse_sink>(std::move(pull), wait_ms, std::move(id))
       ->start(std::move(from), std::move(respond));
 }
 

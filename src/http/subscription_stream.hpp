@@ -17,9 +17,10 @@ namespace medflow::http {
 class responder;
 
 // Starts the stream for a validated request: `from` unset is the subscription's acked
-// position. The first batch comes before the head: an error there (404, 409, 429, 503) is
-// answered as JSON with its status instead of a stream.
-void start_subscription_stream(std::shared_ptr<const subscriptions_api> api, std::string id,
+// position; `wait_ms` how long the actor may hold a request for events (the heartbeat
+// interval, within subscriptions.pull.max_wait_ms). The first batch comes before the head: an
+// error there (404, 409, 429, 503) is answered as JSON with its status instead of a stream.
+void start_subscription_stream(subscriptions_api::pull_fn pull, int64_t wait_ms, std::string id,
                                std::optional<flows::resource_events::positions> from,
                                responder respond);
 
