@@ -95,23 +95,6 @@ struct stream_fixture {
   ~stream_fixture() { srv->stop(); }
 };
 
-// Reads into `rest` until it holds `needle` (true), or 10 s pass or the connection ends.
-bool read_until(int fd, std::string& rest, const std::string& needle) {
-  timeval tv{0, 100'000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  char buf[65536];
-  size_t from = 0;  // where the needle may start: only new bytes are searched
-  while (rest.find(needle, from) == std::string::npos) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    from = rest.size() >= needle.size() ? rest.size() - needle.size() + 1 : 0;
-    auto n = ::recv(fd, buf, sizeof buf, 0);
-    if (n == 0) return false;
-    if (n > 0) rest.append(buf, static_cast<size_t>(n));
-  }
-  return true;
-}
-
 std::string body_of(const std::string& bytes) {
   net::response_reader reader;
   reader.reset(false);
@@ -143,7 +126,7 @@ TEST_CASE_FIXTURE(stream_fixture, "batches become events; an empty waited batch 
   test::send_all(fd, "GET /s HTTP/1.1\r\nHost: x\r\n\r\n");
   actor.next()->reply(batch({event(0), event(1, R"({"a":"b"})")}, 2));
   std::string got;
-  REQUIRE(read_until(fd, got, "\"offset\":1"));
+  REQUIRE(test::read_until(fd, got, "\"offset\":1"));
   CHECK(got.find("Content-Type: text/event-stream\r\n") != std::string::npos);
   auto second = actor.next();
   REQUIRE(second);
@@ -153,13 +136,13 @@ TEST_CASE_FIXTURE(stream_fixture, "batches become events; an empty waited batch 
   // Nothing came during the wait: a heartbeat, and the next pull from the same place.
   std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
   second->reply(batch({}, 2));
-  REQUIRE(read_until(fd, got, ": keep-alive\n\n"));
+  REQUIRE(test::read_until(fd, got, ": keep-alive\n\n"));
   auto third = actor.next();
   REQUIRE(third);
   CHECK(third->from == at(2));
   // Deleted meanwhile: the client hears why, and the stream ends.
   third->reply({error::not_found("subscription sub not found"), {}, {}});
-  REQUIRE(read_until(fd, got, "\r\n0\r\n\r\n"));
+  REQUIRE(test::read_until(fd, got, "\r\n0\r\n\r\n"));
   CHECK(body_of(got) ==
         "id: " + re::encode_cursor(at(1)) + "\nevent: t\ndata: " + event(0) + "\n\n" +
         "id: " + re::encode_cursor(at(2)) + "\nevent: t\ndata: " + event(1, R"({"a":"b"})") +
@@ -177,7 +160,7 @@ TEST_CASE_FIXTURE(stream_fixture, "an empty batch long before its wait (a draini
   actor.next()->reply(batch({}, 0));
   actor.next()->reply(batch({}, 0));  // at once, not after wait_ms
   std::string got;
-  REQUIRE(read_until(fd, got, "\r\n0\r\n\r\n"));
+  REQUIRE(test::read_until(fd, got, "\r\n0\r\n\r\n"));
   CHECK(body_of(got).empty());
   CHECK_FALSE(actor.next(300));
   ::close(fd);
@@ -197,7 +180,7 @@ TEST_CASE_FIXTURE(stream_fixture, "a client that does not read holds the next pu
   CHECK_FALSE(actor.next(1000));  // the batch is not all written: no next pull yet
   // The client reads it all: then the next pull is asked, from after the batch.
   std::string got;
-  bool all = read_until(fd, got, "\"offset\":99,");
+  bool all = test::read_until(fd, got, "\"offset\":99,");
   INFO("read ", got.size(), " bytes");
   REQUIRE(all);
   auto second = actor.next();

@@ -25,6 +25,7 @@
 using namespace medflow;
 using test::connect_loopback;
 using test::read_response;
+using test::read_until;
 using test::read_until_close;
 using test::send_all;
 
@@ -790,21 +791,6 @@ TEST_CASE("max_connections is lowered to fit the descriptor limit") {
 // -- streamed answers ----------------------------------------------------------------------------
 
 namespace {
-
-// Reads into `rest` until it holds `needle` (true) or 5 s pass or the connection ends (false).
-bool read_until(int fd, std::string& rest, const std::string& needle) {
-  timeval tv{0, 100'000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  char buf[16384];
-  while (rest.find(needle) == std::string::npos) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    auto n = ::recv(fd, buf, sizeof buf, 0);
-    if (n == 0) return false;
-    if (n > 0) rest.append(buf, static_cast<size_t>(n));
-  }
-  return true;
-}
 
 // A whole answer in `bytes`, read as a client reads it (chunked decoded).
 std::string decoded_body(const std::string& bytes, bool head_request = false) {
