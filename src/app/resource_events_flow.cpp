@@ -124,6 +124,7 @@ class resource_events_flow : public flow {
     http::subscriptions_api api{*svc_};
     api.max_events = rt.cfg.integer("subscriptions.pull.max_events");
     api.max_wait_ms = d.max_wait_ms;
+    api.heartbeat_ms = rt.cfg.integer("subscriptions.stream.heartbeat_s") * 1000;
     api.pull = [hub](const std::string& id, std::optional<re::positions> from, std::size_t max,
                      int64_t wait_ms, http::subscriptions_api::reply_fn reply) {
       hub->pull(id, std::make_shared<actors::pull_request>(std::move(from), max, wait_ms,

@@ -49,6 +49,13 @@ const std::vector<config_key>& config_keys() {
       {"http.max_inflight_body_bytes", k::integer, 67108864,
        "bytes of request bodies being received or handled at once, over all connections; a "
        "request whose body does not fit gets 503 with Retry-After", 1024, 68719476736.0},
+      {"http.max_streams", k::integer, 1000,
+       "streamed answers (e.g. GET /subscriptions/{id}/stream) open at once; beyond it a new "
+       "one gets 503 with Retry-After", 1, 1000000},
+      {"http.stream_buffer_bytes", k::integer, 262144,
+       "bytes of a streamed answer held for a client that reads slower than they come; beyond "
+       "it the producer waits (and a client that reads nothing for http.send_timeout_ms is "
+       "cut off)", 1024, 1073741824},
 
       // -- store (SQLite) -------------------------------------------------------------------
       {"store.data_dir", k::string, "./var", "directory of the SQLite database (created if missing)"},
@@ -191,7 +198,8 @@ const std::vector<config_key>& config_keys() {
       {"subscriptions.max_selector_bytes", k::integer, 65536,
        "longest selector text of a subscription (400 above)", 1, 1048576},
       {"subscriptions.max_cursor_bytes", k::integer, 65536,
-       "longest cursor accepted by /subscriptions/{id}/ack (400 above)", 16, 1048576},
+       "longest cursor accepted by /subscriptions/{id}/ack and as a stream's Last-Event-ID "
+       "(400 above)", 16, 1048576},
       {"subscriptions.pull.max_events", k::integer, 1000,
        "highest ?max= of GET /subscriptions/{id}/events (400 above)", 1, 100000},
       {"subscriptions.read_cache_records", k::integer, 1024,
@@ -200,6 +208,9 @@ const std::vector<config_key>& config_keys() {
       {"subscriptions.pull.max_wait_ms", k::integer, 30000,
        "highest ?wait_ms= of GET /subscriptions/{id}/events: how long a pull waits for events "
        "(400 above)", 0, 300000},
+      {"subscriptions.stream.heartbeat_s", k::integer, 15,
+       "GET /subscriptions/{id}/stream sends a comment (\": keep-alive\") after this many seconds "
+       "without an event, so that proxies keep the stream open", 1, 3600},
       {"subscriptions.pull.max_waiting", k::integer, 64,
        "requests that may wait on one subscription at once (429 above)", 1, 100000},
       {"subscriptions.webhook.timeout_ms", k::integer, 10000,

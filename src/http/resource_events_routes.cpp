@@ -1,6 +1,7 @@
 #include "http/resource_events_routes.hpp"
 
 #include "http/server.hpp"
+#include "http/subscription_stream.hpp"
 
 namespace medflow::http {
 
@@ -117,6 +118,42 @@ void add_resource_events_routes(server& srv, subscriptions_api api) {
         {503, "the subscription's actor restarts: ask again"}},
        {"max", "wait_ms"}},
       /*nonblocking=*/true);
+
+  srv.add_async(
+      "GET", "/subscriptions/{id}/stream",
+      [svc, hooks](const net::request& req, const params& ps, responder respond) {
+        const std::string& id = ps.at("id");
+        // Where to resume: after the event of this id (EventSource sends it when it
+        // reconnects); the query parameter serves clients that cannot set a header.
+        std::string last = req.header("Last-Event-ID");
+        if (last.empty()) last = req.param("last_event_id");
+        std::optional<re::positions> from;
+        if (!last.empty()) {
+          auto p = svc->cursor_of(id, last);
+          if (!p) {
+            net::response res;
+            send_error(res, p.err());
+            respond(std::move(res));
+            return;
+          }
+          from = std::move(*p);
+        }
+        start_subscription_stream(hooks->pull, std::min(hooks->heartbeat_ms, hooks->max_wait_ms),
+                                  id, std::move(from), std::move(respond));
+      },
+      {"The matching events as server-sent events (text/event-stream): id = the event's "
+       "cursor, event = its topic, data = its JSON as GET /events shows it; from after "
+       "Last-Event-ID (or ?last_event_id=), else after the acked cursor. At least once: the "
+       "stream does not ack",
+       "subscriptions", nullptr,
+       {{200, "the stream; a comment \": keep-alive\" after subscriptions.stream.heartbeat_s "
+              "without events"},
+        {400, "Last-Event-ID is not a cursor of this subscription"}, {404, "unknown"},
+        {409, "a webhook subscription"},
+        {429, "too many requests wait on the subscription (subscriptions.pull.max_waiting)"},
+        {503, "http.max_streams streams are open, or the subscription's actor restarts"}},
+       {"last_event_id"}},
+      /*nonblocking=*/false);
 
   srv.add(
       "POST", "/subscriptions/{id}/ack",

@@ -26,6 +26,8 @@ server::options server::options_from(const config& cfg) {
   o.max_connections = static_cast<size_t>(cfg.integer("http.max_connections"));
   o.reserved_connections = static_cast<size_t>(cfg.integer("http.reserved_connections"));
   o.max_inflight_body_bytes = static_cast<size_t>(cfg.integer("http.max_inflight_body_bytes"));
+  o.max_streams = static_cast<size_t>(cfg.integer("http.max_streams"));
+  o.stream_buffer_bytes = static_cast<size_t>(cfg.integer("http.stream_buffer_bytes"));
   return o;
 }
 
@@ -197,7 +199,16 @@ struct server::exchange_target : responder::target {
     srv->apply_default_headers(ex->req.path, fb);
     ex->set_deadline(clock::steady_us() + timeout_ms * 1000, std::move(fb));
   }
+  std::shared_ptr<net::answer_stream> stream(net::response head, net::stream_events ev) override {
+    srv->apply_default_headers(ex->req.path, head);
+    return ex->start_stream(std::move(head), std::move(ev));
+  }
 };
+
+std::shared_ptr<net::answer_stream> responder::stream(net::response head,
+                                                      net::stream_events ev) const {
+  return t_->stream(std::move(head), std::move(ev));
+}
 
 void server::add_async(const std::string& method, const std::string& path, async_handler h,
                        route_doc doc, bool nonblocking) {
@@ -329,6 +340,8 @@ int server::start() {
   o.max_connections = opts_.max_connections;
   o.reserved_connections = opts_.reserved_connections;
   o.max_inflight_body_bytes = opts_.max_inflight_body_bytes;
+  o.max_streams = opts_.max_streams;
+  o.stream_buffer_bytes = opts_.stream_buffer_bytes;
   // What a connection beyond max_connections may still ask (see http.reserved_connections).
   o.probe_paths = {"/healthz", "/readyz", "/metrics"};
   engine_ = std::make_unique<net::http_server>(

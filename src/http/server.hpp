@@ -27,6 +27,8 @@ class histogram;
 namespace net {
 class http_server;
 class exchange;
+class answer_stream;
+struct stream_events;
 }  // namespace net
 }  // namespace medflow
 
@@ -45,6 +47,8 @@ class responder {
     virtual ~target() = default;
     virtual bool respond(net::response res) = 0;
     virtual void deadline(int64_t timeout_ms, net::response fallback) = 0;
+    virtual std::shared_ptr<net::answer_stream> stream(net::response head,
+                                                       net::stream_events ev) = 0;
   };
   explicit responder(std::shared_ptr<target> t) : t_(std::move(t)) {}
   // Answers; false when the request had been answered already (by its deadline).
@@ -53,6 +57,10 @@ class responder {
   void deadline(int64_t timeout_ms, net::response fallback) const {
     t_->deadline(timeout_ms, std::move(fallback));
   }
+  // Answers with a streamed body instead (net::exchange::start_stream): `head` now, the body
+  // through the stream. nullptr when answered already, or answered 503 here (too many streams,
+  // stopping).
+  std::shared_ptr<net::answer_stream> stream(net::response head, net::stream_events ev) const;
 
  private:
   std::shared_ptr<target> t_;
@@ -84,6 +92,8 @@ class server {
     size_t max_connections = 10000;
     size_t reserved_connections = 32;
     size_t max_inflight_body_bytes = size_t{64} << 20;
+    size_t max_streams = 1000;
+    size_t stream_buffer_bytes = 256 * 1024;
   };
   static options options_from(const config& cfg);
 

@@ -17,6 +17,7 @@
 
 #include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
@@ -582,14 +583,12 @@ budget_lease request_reader::take_lease() { return std::move(impl_->lease); }
 
 // -- write_answer -----------------------------------------------------------------------------
 
-void write_answer(std::string& out, const response& res, bool head, bool keep_alive, bool http10,
-                  std::string_view date) {
-  int status = res.status;
-  if (status < 100 || status > 999) status = 500;
-  bool no_body = status < 200 || status == 204 || status == 304;
-  alignas(std::max_align_t) char arena[arena_bytes];
-  std::pmr::monotonic_buffer_resource memory(arena, sizeof arena);
-  bhttp::response_header<arena_fields> msg{arena_fields(&memory)};
+namespace {
+
+// The head of an answer, for write_answer and write_stream_head: the status line, the
+// response's own headers (but the engine's), Content-Type and Date.
+void fill_head(bhttp::response_header<arena_fields>& msg, const response& res, int status,
+               std::string_view date) {
   msg.result(static_cast<unsigned>(status));
   msg.reason(reason_phrase(status));
   msg.version(11);
@@ -609,11 +608,57 @@ void write_answer(std::string& out, const response& res, bool head, bool keep_al
   if (typed && !has_line_break(res.content_type))
     msg.insert(bhttp::field::content_type, res.content_type);
   msg.insert(bhttp::field::date, beast::string_view(date.data(), date.size()));
-  if (!no_body) msg.insert(bhttp::field::content_length, std::to_string(res.body.size()));
+}
+
+void set_connection(bhttp::response_header<arena_fields>& msg, bool keep_alive, bool http10) {
   if (!keep_alive) msg.insert(bhttp::field::connection, "close");
   else if (http10) msg.insert(bhttp::field::connection, "keep-alive");
+}
+
+template <typename Buffers>
+void append_buffers(std::string& out, const Buffers& buffers) {
+  size_t size = 0;
+  for (auto b : beast::buffers_range_ref(buffers)) size += b.size();
+  out.reserve(out.size() + size);
+  for (auto b : beast::buffers_range_ref(buffers))
+    out.append(static_cast<const char*>(b.data()), b.size());
+}
+
+}  // namespace
+
+void write_answer(std::string& out, const response& res, bool head, bool keep_alive, bool http10,
+                  std::string_view date) {
+  int status = res.status;
+  if (status < 100 || status > 999) status = 500;
+  bool no_body = status < 200 || status == 204 || status == 304;
+  alignas(std::max_align_t) char arena[arena_bytes];
+  std::pmr::monotonic_buffer_resource memory(arena, sizeof arena);
+  bhttp::response_header<arena_fields> msg{arena_fields(&memory)};
+  fill_head(msg, res, status, date);
+  if (!no_body) msg.insert(bhttp::field::content_length, std::to_string(res.body.size()));
+  set_connection(msg, keep_alive, http10);
   write_message(out, msg, head || no_body ? std::string_view() : std::string_view(res.body));
 }
+
+void write_stream_head(std::string& out, const response& res, bool chunked, bool keep_alive,
+                       std::string_view date) {
+  int status = res.status;
+  if (status < 200 || status > 999 || status == 204 || status == 304) status = 500;
+  alignas(std::max_align_t) char arena[arena_bytes];
+  std::pmr::monotonic_buffer_resource memory(arena, sizeof arena);
+  bhttp::response_header<arena_fields> msg{arena_fields(&memory)};
+  fill_head(msg, res, status, date);
+  if (chunked) msg.insert(bhttp::field::transfer_encoding, "chunked");
+  set_connection(msg, chunked && keep_alive, false);
+  write_message(out, msg, std::string_view());
+}
+
+void write_chunk(std::string& out, std::string_view data) {
+  if (data.empty()) return;  // a chunk of size 0 is the last one
+  append_buffers(out, bhttp::make_chunk(boost::asio::const_buffer(data.data(), data.size())));
+}
+
+void write_last_chunk(std::string& out) { append_buffers(out, bhttp::make_chunk_last()); }
 
 // -- write_request ----------------------------------------------------------------------------
 

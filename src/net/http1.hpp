@@ -95,6 +95,19 @@ class request_reader {
 void write_answer(std::string& out, const response& res, bool head, bool keep_alive, bool http10,
                   std::string_view date);
 
+// The head of a streamed answer (net/http_server's answer_stream), whose body follows piece by
+// piece: as write_answer's head, without Content-Length. `chunked` (HTTP/1.1): with
+// "Transfer-Encoding: chunked", the body is write_chunk()s ended by write_last_chunk(), and the
+// connection may stay open after it (`keep_alive`); otherwise (HTTP/1.0) the body ends with
+// the connection ("Connection: close"). A status without a body (1xx, 204, 304) is answered 500.
+void write_stream_head(std::string& out, const response& res, bool chunked, bool keep_alive,
+                       std::string_view date);
+// Appends `data` as one chunk of a chunked body, by Beast's chunk encoder; nothing for empty
+// data (a chunk of size 0 would end the body).
+void write_chunk(std::string& out, std::string_view data);
+// Appends the last chunk, which ends a chunked body (no trailers).
+void write_last_chunk(std::string& out);
+
 // Appends "METHOD target HTTP/1.1", "Host: host", each header, "Content-Length: N" when
 // send_length (N = body.size()), an empty line and the body to `out`. Returns false, leaving
 // `out` unchanged, when a part would break the framing: CR, LF or NUL anywhere (a caller must

@@ -2,6 +2,8 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "net/date.hpp"
+#include "net/http1.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -88,6 +90,7 @@ struct server_shared {
   explicit server_shared(size_t max_body_bytes) : bodies(max_body_bytes) {}
   std::atomic<size_t> open{0};  // connections within max_connections
   byte_budget bodies;
+  std::atomic<size_t> streams{0};  // streamed answers started and not done
 };
 
 struct server_conn {
@@ -112,6 +115,7 @@ struct server_conn {
   bool deferred = false;   // in its loop's ready_: has bytes to read that its turn left
   int64_t linger_until_us = 0;
   int64_t send_progress_us = 0;  // while flushing: when the last byte of the answer went out
+  std::shared_ptr<answer_stream> stream;  // a streamed answer is being written (the loop's)
   bool reserved = false;   // beyond max_connections: for one probe request (see options)
   bool in_reserve = false; // holds a place in its loop's reserve
   bool counted = false;    // counted in server_shared::open
@@ -183,6 +187,13 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
     }
     written(c, close);
   }
+  // A stream has bytes to write, an end or an abort (from its producer, any thread).
+  void wake_stream(const std::shared_ptr<server_conn>& c) { post({op::stream, c, {}, 0, {}}); }
+  // A stream starts on c: the loop writes its head and what follows.
+  void attach_stream(const std::shared_ptr<server_conn>& c, std::shared_ptr<answer_stream> s) {
+    post({op::stream_start, c, {}, 0, std::move(s)});
+  }
+  std::atomic<size_t>& streams() { return shared_->streams; }
   response error_answer(const request& req, int status, const std::string& why, bool unread) {
     auto res = error_answer_(req, status, why, unread);
     // The engine's 503s (too many connections, too many bodies) pass: say when to retry.
@@ -195,10 +206,11 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
 
  private:
   struct op {
-    enum kind { resume, flush, close, abort, timer, stop } k;
+    enum kind { resume, flush, close, abort, timer, stop, stream, stream_start } k;
     std::shared_ptr<server_conn> c;
     std::weak_ptr<exchange> ex;
     int64_t t;
+    std::shared_ptr<answer_stream> s;  // stream_start
   };
   struct timer {
     int64_t at;
@@ -261,6 +273,10 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
     return turn >= turn_read_bytes || round_read_ >= round_read_bytes;
   }
   void process(std::shared_ptr<server_conn> c, bool few = false);
+  // Reads what the socket has into c's buffer, as much as it holds; `got`: some bytes came.
+  // (A streamed answer's connection: what its client sends is small, bounded by the buffer.)
+  enum class received { drained, eof, failed, buffer_full };
+  received receive(server_conn& c, bool& got);
   void dispatch(const std::shared_ptr<server_conn>& c);
   void answer_error(const std::shared_ptr<server_conn>& c, int status, const std::string& why);
   void flush(const std::shared_ptr<server_conn>& c);
@@ -268,6 +284,10 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
   void linger(const std::shared_ptr<server_conn>& c);
   void drain(const std::shared_ptr<server_conn>& c);
   void run_ops();
+  void stream_flush(const std::shared_ptr<server_conn>& c);
+  void stream_read(const std::shared_ptr<server_conn>& c);
+  void stream_done(server_conn& c, stream_end why);
+  void end_streams();
   void run_timers(int64_t now);
   void close_idle();
   void scan(int64_t now);
@@ -319,6 +339,36 @@ bool exchange::respond(response res) {
   return true;
 }
 
+std::shared_ptr<answer_stream> exchange::start_stream(response head, stream_events ev) {
+  if (answered_.load(std::memory_order_acquire)) return nullptr;
+  auto& lp = *conn_->owner;
+  auto& open = lp.streams();
+  size_t n = open.load(std::memory_order_relaxed);
+  do {
+    if (n >= lp.opts().max_streams || lp.stopping()) {
+      respond(lp.error_answer(req, 503, lp.stopping() ? "the server is stopping"
+                                                      : "too many streams open", false));
+      return nullptr;
+    }
+  } while (!open.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel));
+  if (answered_.exchange(true, std::memory_order_acq_rel)) {
+    open.fetch_sub(1, std::memory_order_acq_rel);
+    return nullptr;
+  }
+  auto s = std::shared_ptr<answer_stream>(new answer_stream());
+  s->ev_ = std::move(ev);
+  s->cap_ = std::max<size_t>(1, lp.opts().stream_buffer_bytes);
+  s->chunked_ = !shape.http10;
+  s->keep_alive_ = shape.keep_alive && s->chunked_;
+  s->conn_ = conn_;
+  write_stream_head(s->pending_, head, s->chunked_, s->keep_alive_, current_date());
+  if (shape.head) s->phase_ = answer_stream::phase::ending;  // the head is the whole answer
+  s->posted_ = true;
+  lp.attach_stream(conn_, s);
+  if (on_answer) on_answer(head.status);
+  return s;
+}
+
 void exchange::set_deadline(int64_t deadline_us, response fallback) {
   fallback_ = std::move(fallback);
   conn_->owner->add_deadline(shared_from_this(), deadline_us);
@@ -334,6 +384,60 @@ exchange::~exchange() {
       log::error("http", "answering a dropped request failed");
     }
   }
+}
+
+// -- answer_stream ---------------------------------------------------------------------------
+
+const char* to_string(stream_end e) {
+  switch (e) {
+    case stream_end::ended: return "ended";
+    case stream_end::aborted: return "aborted";
+    case stream_end::client_gone: return "client gone";
+    case stream_end::send_timeout: return "send timeout";
+    case stream_end::server_stopped: return "server stopped";
+  }
+  return "?";
+}
+
+void answer_stream::wake_locked() {
+  if (posted_ || !conn_) return;
+  posted_ = true;
+  conn_->owner->wake_stream(conn_);
+}
+
+answer_stream::put answer_stream::write(std::string_view data) {
+  std::lock_guard<std::mutex> g{m_};
+  if (phase_ != phase::open || abort_) return put::closed;
+  size_t held = pending_.size() + sending_;
+  if (held > 0 && held + data.size() > cap_) {
+    want_drain_ = true;
+    return put::full;
+  }
+  if (data.empty()) return put::ok;
+  if (chunked_) write_chunk(pending_, data);
+  else pending_.append(data);
+  wake_locked();
+  return put::ok;
+}
+
+void answer_stream::end() {
+  std::lock_guard<std::mutex> g{m_};
+  if (phase_ != phase::open) return;
+  phase_ = phase::ending;
+  if (chunked_) write_last_chunk(pending_);
+  wake_locked();
+}
+
+void answer_stream::abort() {
+  std::lock_guard<std::mutex> g{m_};
+  if (phase_ == phase::done || abort_) return;
+  abort_ = true;
+  wake_locked();
+}
+
+size_t answer_stream::buffered() const {
+  std::lock_guard<std::mutex> g{m_};
+  return pending_.size() + sending_;
 }
 
 // -- server_loop ---------------------------------------------------------------------------
@@ -400,6 +504,7 @@ void server_loop::run() {
     if (stopping_.load(std::memory_order_relaxed) && (conns_.empty() || now >= grace_until_)) break;
   }
   for (auto& [raw, c] : conns_) {
+    if (c->stream) stream_done(*c, stream_end::server_stopped);
     ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c->fd, nullptr);
     ::shutdown(c->fd, SHUT_RDWR);
     c->registered = false;
@@ -526,6 +631,11 @@ void server_loop::on_event(server_conn* raw, uint32_t events, bool few) {
   auto it = conns_.find(raw);
   if (it == conns_.end()) return;  // closed earlier in this round
   auto c = it->second;
+  if (c->stream) {
+    if (events & EPOLLOUT) stream_flush(c);
+    if (c->stream && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) stream_read(c);
+    return;
+  }
   if ((events & EPOLLOUT) && c->flushing && !c->lingering) flush(c);
   if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || !c->registered) return;
   if (c->deferred) return;  // it waits its turn in ready_ already
@@ -537,10 +647,28 @@ void server_loop::on_event(server_conn* raw, uint32_t events, bool few) {
 void server_loop::readable(std::shared_ptr<server_conn> c, bool few) {
   if (!c->registered) return;
   if (c->lingering) return drain(c);
+  if (c->stream) return stream_read(c);
   int expected = st_busy;
   if (c->st.compare_exchange_strong(expected, st_busy_pending, std::memory_order_acq_rel)) return;
   if (expected == st_busy_pending) return;
   process(std::move(c), few);  // idle
+}
+
+server_loop::received server_loop::receive(server_conn& c, bool& got) {
+  auto& buf = scratch();
+  while (c.core.wants_input()) {
+    ssize_t n = ::recv(c.fd, buf.data(), buf.size(), 0);
+    if (n > 0) {
+      c.core.received(buf.data(), static_cast<size_t>(n));
+      got = true;
+      continue;
+    }
+    if (n == 0) return received::eof;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return received::drained;
+    return received::failed;
+  }
+  return received::buffer_full;
 }
 
 void server_loop::defer(const std::shared_ptr<server_conn>& c) {
@@ -680,6 +808,7 @@ void server_loop::flush(const std::shared_ptr<server_conn>& c) {
 
 void server_loop::close_conn(const std::shared_ptr<server_conn>& c) {
   if (!c->registered) return;
+  if (c->stream) stream_done(*c, stream_end::client_gone);
   c->registered = false;
   ::epoll_ctl(epfd_, EPOLL_CTL_DEL, c->fd, nullptr);
   // The descriptor itself is closed with the last reference (an answerer may still hold one:
@@ -759,10 +888,152 @@ void server_loop::run_ops() {
         grace_until_ = o.t;
         stopping_.store(true, std::memory_order_release);
         unwatch_listener();
+        end_streams();
+        break;
+      case op::stream:
+        if (o.c->registered && o.c->stream) stream_flush(o.c);
+        break;
+      case op::stream_start:
+        if (!o.c->registered) {
+          // The client left before the stream began.
+          o.c->stream = std::move(o.s);
+          stream_done(*o.c, stream_end::client_gone);
+          break;
+        }
+        o.c->stream = std::move(o.s);
+        if (stopping_.load(std::memory_order_relaxed)) end_streams();
+        stream_flush(o.c);
+        // The client may have closed while its request was out (an edge not seen since).
+        if (o.c->stream) {
+          if (o.c->eof) close_conn(o.c);
+          else stream_read(o.c);
+        }
         break;
     }
   }
   ops_taken_.clear();
+}
+
+// Writes what the stream's producer has written, as far as the socket takes it; then tells a
+// producer waiting for room, and finishes the stream once its end is on the wire.
+void server_loop::stream_flush(const std::shared_ptr<server_conn>& c) {
+  auto s = c->stream;
+  int64_t now = clock::steady_us();
+  for (;;) {
+    if (s->out_off_ == s->out_.size()) {
+      s->out_.clear();
+      s->out_off_ = 0;
+      bool abort;
+      {
+        std::lock_guard<std::mutex> g{s->m_};
+        s->posted_ = false;
+        abort = s->abort_;
+        s->out_.swap(s->pending_);
+        s->sending_ = s->out_.size();
+      }
+      if (abort) {
+        stream_done(*c, stream_end::aborted);
+        return close_conn(c);
+      }
+      if (s->out_.empty()) break;
+      s->progress_us_ = now;
+    }
+    ssize_t n = ::send(c->fd, s->out_.data() + s->out_off_, s->out_.size() - s->out_off_,
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      s->out_off_ += static_cast<size_t>(n);
+      s->progress_us_ = now;
+      std::lock_guard<std::mutex> g{s->m_};
+      s->sending_ -= static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;  // EPOLLOUT comes when there is room
+    } else {
+      return close_conn(c);  // the client is gone
+    }
+  }
+  bool drained = false;
+  bool finished = false;
+  {
+    std::lock_guard<std::mutex> g{s->m_};
+    if (s->want_drain_ && s->pending_.size() + s->sending_ <= s->cap_ / 2) {
+      s->want_drain_ = false;
+      drained = s->phase_ == answer_stream::phase::open;
+    }
+    finished = s->phase_ == answer_stream::phase::ending && s->pending_.empty() &&
+               s->out_off_ == s->out_.size();
+  }
+  if (finished) {
+    stream_done(*c, s->why_);
+    written(c, !s->keep_alive_);
+    return;
+  }
+  if (drained && s->ev_.drained) {
+    try {
+      s->ev_.drained();
+    } catch (const std::exception& e) {
+      log::error("http", "a stream's drained callback failed: ", e.what());
+    }
+  }
+}
+
+// Reads what the client sends while its stream runs: bytes of a next request wait in the
+// connection's buffer; the end of the connection ends the stream.
+void server_loop::stream_read(const std::shared_ptr<server_conn>& c) {
+  bool got = false;
+  auto r = receive(*c, got);
+  if (r == received::eof || r == received::failed) {
+    c->eof = true;
+    return close_conn(c);  // nobody reads the stream any more
+  }
+  if (got) {
+    int expected = st_busy;
+    c->st.compare_exchange_strong(expected, st_busy_pending, std::memory_order_acq_rel);
+  }
+}
+
+// The stream on c is over: detached from its connection and its producer told, once.
+void server_loop::stream_done(server_conn& c, stream_end why) {
+  auto s = std::move(c.stream);
+  c.stream.reset();
+  if (!s) return;
+  {
+    std::lock_guard<std::mutex> g{s->m_};
+    s->phase_ = answer_stream::phase::done;
+    s->conn_.reset();
+    std::string().swap(s->pending_);
+    s->sending_ = 0;
+  }
+  std::string().swap(s->out_);
+  s->out_off_ = 0;
+  shared_->streams.fetch_sub(1, std::memory_order_acq_rel);
+  if (!s->ev_.closed) return;
+  try {
+    s->ev_.closed(why);
+  } catch (const std::exception& e) {
+    log::error("http", "a stream's closed callback failed: ", e.what());
+  }
+}
+
+// Stopping: every stream's body is ended (as by end()); its producer hears server_stopped once
+// the end is on the wire, or at the grace.
+void server_loop::end_streams() {
+  std::vector<std::shared_ptr<server_conn>> streaming;
+  for (auto& [raw, c] : conns_)
+    if (c->stream) streaming.push_back(c);
+  for (auto& c : streaming) {
+    auto s = c->stream;
+    {
+      std::lock_guard<std::mutex> g{s->m_};
+      if (s->phase_ == answer_stream::phase::open) {
+        s->why_ = stream_end::server_stopped;
+        s->phase_ = answer_stream::phase::ending;
+        if (s->chunked_) write_last_chunk(s->pending_);
+      }
+    }
+    stream_flush(c);
+  }
 }
 
 // Stopping: every connection without a request in flight is closed (checked each round, as
@@ -794,6 +1065,13 @@ void server_loop::scan(int64_t now) {
       if (now > c->linger_until_us) expired.emplace_back(c, false);
       continue;
     }
+    if (c->stream) {
+      auto& s = *c->stream;
+      if (s.out_off_ < s.out_.size() &&
+          now - s.progress_us_ > int64_t{opts_.send_timeout_ms} * 1000)
+        stalled.push_back(c);
+      continue;
+    }
     if (c->flushing) {
       // A client that stopped reading would hold its answer here for ever.
       if (now - c->send_progress_us > int64_t{opts_.send_timeout_ms} * 1000) stalled.push_back(c);
@@ -819,6 +1097,7 @@ void server_loop::scan(int64_t now) {
   for (auto& c : stalled) {
     log::debug("http", "closing a connection from ", c->remote_addr, ": its answer made no "
                "progress for ", opts_.send_timeout_ms, " ms");
+    if (c->stream) stream_done(*c, stream_end::send_timeout);
     // Reset, not closed in order: an orderly close would leave the kernel sending what its
     // buffer holds (megabytes) to a client that reads at its own pace, for minutes.
     ::linger reset{1, 0};
@@ -907,6 +1186,8 @@ size_t http_server::connections() const {
 size_t http_server::pool_size() const { return pool_.size(); }
 
 size_t http_server::body_bytes_in_flight() const { return shared_->bodies.used(); }
+
+size_t http_server::streams() const { return shared_->streams.load(std::memory_order_acquire); }
 
 // Every connection is a descriptor, and so is every database file, Kafka socket and source
 // call: max_connections (and the reserve) must leave room for those, or accept() fails with

@@ -4,6 +4,8 @@
 // blocking pool, or later from any thread (an actor): that thread writes it to the socket
 // itself, so an answer built by an actor reaches the client without waking another thread,
 // and a request waiting for its answer holds no thread at all. Every answer carries a Date.
+// An answer may also be streamed (exchange::start_stream): its head at once, its body in
+// pieces written from anywhere, through a bounded per-connection buffer (answer_stream).
 //
 // A connection serves one request at a time: bytes of a pipelined next request wait in its
 // buffer until the answer is written. A loop round accepts (and reads) new connections first,
@@ -36,6 +38,26 @@ namespace medflow::net {
 struct server_conn;
 struct server_shared;
 class server_loop;
+class answer_stream;
+
+// How a streamed answer ended (stream_events::closed).
+enum class stream_end {
+  ended,           // end() (or a HEAD request: the head alone): every byte is on the wire
+  aborted,         // abort(): the connection was closed without the body's end
+  client_gone,     // the client closed the connection, or writing to it failed
+  send_timeout,    // the client read nothing for send_timeout_ms with bytes waiting: closed
+  server_stopped,  // stop(): the body was ended for the client (as by end()), or cut at the grace
+};
+const char* to_string(stream_end e);
+
+// What a stream tells its producer, on the connection's loop thread: a callback must not block
+// (post to an actor); it may call the stream's write(), end() and abort().
+struct stream_events {
+  // After a write() that returned full: the buffer has drained to half its cap.
+  std::function<void()> drained;
+  // Once, when the stream ends for whatever reason; writes return closed from then on.
+  std::function<void(stream_end)> closed;
+};
 
 // One request and its answer. Exactly one answer reaches the wire: the first respond() wins.
 class exchange : public std::enable_shared_from_this<exchange> {
@@ -59,12 +81,75 @@ class exchange : public std::enable_shared_from_this<exchange> {
   void set_deadline(int64_t deadline_us, response fallback);
   bool answered() const { return answered_.load(std::memory_order_acquire); }
 
+  // Answers with a streamed body: `head`'s status and headers now (its body is ignored), the
+  // body later through the stream returned (see answer_stream). Any thread. nullptr when the
+  // request was answered already, or when it is answered here instead: 503 (Retry-After) when
+  // max_streams are open or the server is stopping.
+  std::shared_ptr<answer_stream> start_stream(response head, stream_events ev);
+
  private:
   friend class server_loop;
   std::shared_ptr<server_conn> conn_;
   budget_lease body_lease_;  // the body's share of max_inflight_body_bytes, until this ends
   std::atomic<bool> answered_{false};
   response fallback_;  // set by set_deadline before it is queued
+};
+
+
+// The producer's end of a streamed answer (exchange::start_stream); any thread. HTTP/1.1: each
+// write() is one chunk (chunked transfer coding) and after end() the connection serves its next
+// request. HTTP/1.0: the bytes as they are, and end() closes the connection (the body is
+// close-delimited). HEAD: the head alone, and the stream is ended at once (writes: closed).
+//
+// Backpressure: what is written and not yet on the wire is held here, up to the server's
+// stream_buffer_bytes; a write that would go beyond it is refused (full) and `drained` follows
+// once half of it has gone out. A client that takes nothing for send_timeout_ms while bytes
+// wait is cut off (closed: send_timeout).
+class answer_stream {
+ public:
+  enum class put {
+    ok,      // queued
+    full,    // refused, nothing queued: wait for `drained` (a write into an empty buffer is
+             // always taken, whatever its size)
+    closed,  // the stream has ended (end(), abort(), or `closed` was told or is on its way)
+  };
+  put write(std::string_view data);
+  // Ends the body (the last chunk); `closed` (ended) follows once it is on the wire.
+  void end();
+  // Closes the connection without ending the body: the client sees an incomplete answer.
+  void abort();
+  // Bytes written and not yet on the wire.
+  size_t buffered() const;
+
+  answer_stream(const answer_stream&) = delete;
+  answer_stream& operator=(const answer_stream&) = delete;
+
+ private:
+  friend class exchange;
+  friend class server_loop;
+  enum class phase { open, ending, done };
+  answer_stream() = default;
+  void wake_locked();  // with m_ held: have the loop flush, once per batch of writes
+
+  // Fixed at the start.
+  stream_events ev_;
+  size_t cap_ = 0;
+  bool chunked_ = true;  // HTTP/1.1
+  bool keep_alive_ = true;
+  // Shared with the producers, under m_.
+  mutable std::mutex m_;
+  std::shared_ptr<server_conn> conn_;  // until the stream is done
+  std::string pending_;  // bytes the loop has not taken yet
+  size_t sending_ = 0;   // bytes the loop has taken and not sent yet
+  bool posted_ = false;  // a flush is on its way to the loop
+  bool want_drain_ = false;
+  bool abort_ = false;
+  phase phase_ = phase::open;
+  stream_end why_ = stream_end::ended;  // what `closed` says once the ending bytes are out
+  // The loop's alone.
+  std::string out_;
+  size_t out_off_ = 0;
+  int64_t progress_us_ = 0;  // bytes waiting in out_: when the last of them went out
 };
 
 class http_server {
@@ -93,6 +178,10 @@ class http_server {
     // Bytes of request bodies being read or answered at once, over all connections: a body
     // that does not fit (its Content-Length, or its next chunk) gets 503 with Retry-After.
     size_t max_inflight_body_bytes = size_t{64} << 20;
+    // Streamed answers open at once (over all loops); beyond it start_stream answers 503.
+    size_t max_streams = 1000;
+    // A stream's bytes written and not yet on the wire (see answer_stream).
+    size_t stream_buffer_bytes = 256 * 1024;
   };
   // Runs on a loop thread for each complete request; must see to it that ex->respond() is
   // called once (at once, or later from anywhere; run_blocking() for handlers that block).
@@ -121,6 +210,7 @@ class http_server {
   size_t connections() const;
   size_t pool_size() const;
   size_t body_bytes_in_flight() const;
+  size_t streams() const;
   size_t max_connections() const { return opts_.max_connections; }  // after start(): in force
 
  private:

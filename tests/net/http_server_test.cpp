@@ -3,6 +3,7 @@
 // HTTP/1.0, limits, timeouts, Date) and that a request waiting for its answer holds no thread.
 #include "net/http_server.hpp"
 
+#include "net/http1.hpp"
 #include "support/raw_http.hpp"
 
 #include <doctest/doctest.h>
@@ -18,6 +19,7 @@
 #include <ctime>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <utility>
@@ -25,6 +27,7 @@
 using namespace medflow;
 using test::connect_loopback;
 using test::read_response;
+using test::read_until;
 using test::read_until_close;
 using test::send_all;
 
@@ -84,7 +87,66 @@ size_t number_after(const std::string& path, const std::string& prefix) {
   return std::stoul(path.substr(prefix.size()));
 }
 
+// Streams started by /stream (text/event-stream), for the test to write to, and what their
+// producer was told.
+struct stream_probe : std::enable_shared_from_this<stream_probe> {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::shared_ptr<net::answer_stream>> started;
+  std::vector<net::stream_end> ends;
+  size_t drained = 0;
+
+  void start(const std::shared_ptr<net::exchange>& ex) {
+    net::response head;
+    head.content_type = "text/event-stream";
+    head.set_header("Cache-Control", "no-cache");
+    std::weak_ptr<stream_probe> me = shared_from_this();
+    net::stream_events ev;
+    ev.drained = [me] {
+      if (auto p = me.lock()) {
+        std::lock_guard<std::mutex> g{p->m};
+        ++p->drained;
+        p->cv.notify_all();
+      }
+    };
+    ev.closed = [me](net::stream_end why) {
+      if (auto p = me.lock()) {
+        std::lock_guard<std::mutex> g{p->m};
+        p->ends.push_back(why);
+        p->cv.notify_all();
+      }
+    };
+    auto s = ex->start_stream(std::move(head), std::move(ev));
+    if (!s) return;
+    std::lock_guard<std::mutex> g{m};
+    started.push_back(std::move(s));
+    cv.notify_all();
+  }
+  // The n-th stream started (from 0), once it is; nullptr after 5 s.
+  std::shared_ptr<net::answer_stream> stream(size_t n) {
+    std::unique_lock<std::mutex> g{m};
+    if (!cv.wait_for(g, std::chrono::seconds(5), [&] { return started.size() > n; })) return {};
+    return started[n];
+  }
+  // How the n-th stream to end ended, once it has (within ms); nullopt otherwise.
+  std::optional<net::stream_end> end(size_t n, int ms = 5000) {
+    std::unique_lock<std::mutex> g{m};
+    if (!cv.wait_for(g, std::chrono::milliseconds(ms), [&] { return ends.size() > n; }))
+      return std::nullopt;
+    return ends[n];
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> g{m};
+    return started.size();
+  }
+  size_t drains() {
+    std::lock_guard<std::mutex> g{m};
+    return drained;
+  }
+};
+
 struct engine_fixture {
+  std::shared_ptr<stream_probe> streams = std::make_shared<stream_probe>();
   std::shared_ptr<meeting> gate = std::make_shared<meeting>();
   std::shared_ptr<parked> park = std::make_shared<parked>();
   std::unique_ptr<net::http_server> srv;
@@ -155,6 +217,8 @@ struct engine_fixture {
       gate->cv.notify_all();
       gate->cv.wait_for(g, std::chrono::seconds(5), [&] { return gate->open; });
       ex->respond(text(200, "held"));
+    } else if (path == "/stream") {
+      streams->start(ex);
     } else if (path == "/probe") {
       ex->respond(text(200, "fine"));
     } else if (path == "/dropped") {
@@ -861,6 +925,229 @@ TEST_CASE("max_connections is lowered to fit the descriptor limit") {
   REQUIRE(::getrlimit(RLIMIT_NOFILE, &files) == 0);
   if (files.rlim_cur != RLIM_INFINITY)
     CHECK(f.srv->max_connections() < static_cast<size_t>(files.rlim_cur));
+}
+
+
+// -- streamed answers ----------------------------------------------------------------------------
+
+namespace {
+
+// A whole answer in `bytes`, read as a client reads it (chunked decoded).
+std::string decoded_body(const std::string& bytes, bool head_request = false) {
+  net::response_reader reader;
+  reader.reset(head_request);
+  auto st = reader.feed(bytes.data(), bytes.size());
+  REQUIRE(st == net::response_reader::state::done);
+  return reader.body();
+}
+
+// Connects (fd) and asks for a stream with `request`; the stream, once the engine started it.
+std::shared_ptr<net::answer_stream> open_stream(
+    engine_fixture& f, int& fd, const std::string& request = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n") {
+  fd = connect_loopback(f.port);
+  send_all(fd, request);
+  return f.streams->stream(f.streams->count());
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(engine_fixture,
+                  "a stream's chunks arrive in order as written; after end() the connection "
+                  "serves the next request") {
+  int fd;
+  auto s = open_stream(*this, fd);
+  REQUIRE(s);
+  std::string rest;
+  // The head goes out at once, before any chunk.
+  REQUIRE(read_until(fd, rest, "\r\n\r\n"));
+  CHECK(rest.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(rest.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+  CHECK(rest.find("Content-Length") == std::string::npos);
+  CHECK(rest.find("Content-Type: text/event-stream\r\n") != std::string::npos);
+  CHECK(rest.find("Date: ") != std::string::npos);
+  // Each chunk reaches the client while the stream is still open.
+  CHECK(s->write("first\n") == net::answer_stream::put::ok);
+  CHECK(read_until(fd, rest, "6\r\nfirst\n\r\n"));
+  std::string want = "first\n";
+  for (int i = 0; i < 200; ++i) {
+    auto piece = "event " + std::to_string(i) + "\n";
+    want += piece;
+    REQUIRE(s->write(piece) == net::answer_stream::put::ok);
+  }
+  s->end();
+  CHECK(s->write("late") == net::answer_stream::put::closed);
+  REQUIRE(read_until(fd, rest, "\r\n0\r\n\r\n"));
+  CHECK(decoded_body(rest) == want);
+  CHECK(streams->end(0) == net::stream_end::ended);
+  CHECK(within(2000, [&] { return srv->streams() == 0; }));
+  // Keep-alive: the same connection answers the next request.
+  send_all(fd, "GET /big/4 HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string next;
+  auto r = read_response(fd, next);
+  CHECK(r.status == 200);
+  CHECK(r.body == "bbbb");
+  ::close(fd);
+}
+
+TEST_CASE_FIXTURE(engine_fixture, "a stream asked with HEAD is its head alone; the connection "
+                                  "stays open") {
+  int fd;
+  auto s = open_stream(*this, fd, "HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(s);
+  CHECK(streams->end(0) == net::stream_end::ended);
+  CHECK(s->write("x") == net::answer_stream::put::closed);
+  send_all(fd, "GET /big/3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string rest;
+  auto r = read_response(fd, rest, true);
+  CHECK(r.status == 200);
+  CHECK(r.header("Transfer-Encoding") == "chunked");
+  CHECK(r.header("Content-Type") == "text/event-stream");
+  auto next = read_response(fd, rest);  // right after the head: no body, no last chunk
+  CHECK(next.status == 200);
+  CHECK(next.body == "bbb");
+  ::close(fd);
+}
+
+TEST_CASE_FIXTURE(engine_fixture, "an HTTP/1.0 client gets the stream close-delimited") {
+  int fd;
+  auto s = open_stream(*this, fd, "GET /stream HTTP/1.0\r\n\r\n");
+  REQUIRE(s);
+  CHECK(s->write("data: a\n\n") == net::answer_stream::put::ok);
+  CHECK(s->write("data: b\n\n") == net::answer_stream::put::ok);
+  s->end();
+  auto out = read_until_close(fd);
+  auto split = out.find("\r\n\r\n");
+  REQUIRE(split != std::string::npos);
+  auto head = out.substr(0, split + 4);
+  CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(head.find("Connection: close\r\n") != std::string::npos);
+  CHECK(head.find("Transfer-Encoding") == std::string::npos);
+  CHECK(head.find("Content-Length") == std::string::npos);
+  CHECK(out.substr(split + 4) == "data: a\n\ndata: b\n\n");
+  CHECK(streams->end(0) == net::stream_end::ended);
+  ::close(fd);
+}
+
+TEST_CASE_FIXTURE(engine_fixture, "a client that leaves is told to the stream's producer") {
+  int fd;
+  auto s = open_stream(*this, fd);
+  REQUIRE(s);
+  CHECK(s->write("hello") == net::answer_stream::put::ok);
+  std::string rest;
+  REQUIRE(read_until(fd, rest, "hello"));
+  CHECK(srv->streams() == 1);
+  ::close(fd);  // nothing more is written: the engine sees the close itself
+  CHECK(streams->end(0) == net::stream_end::client_gone);
+  CHECK(s->write("anyone?") == net::answer_stream::put::closed);
+  CHECK(within(2000, [&] { return srv->streams() == 0 && srv->connections() == 0; }));
+}
+
+TEST_CASE_FIXTURE(engine_fixture, "abort() cuts the stream without its end") {
+  int fd;
+  auto s = open_stream(*this, fd);
+  REQUIRE(s);
+  CHECK(s->write("partial") == net::answer_stream::put::ok);
+  std::string out;
+  REQUIRE(read_until(fd, out, "7\r\npartial\r\n"));
+  s->abort();
+  CHECK(s->write("more") == net::answer_stream::put::closed);
+  out += read_until_close(fd);
+  CHECK(out.find("\r\n0\r\n\r\n") == std::string::npos);
+  CHECK(streams->end(0) == net::stream_end::aborted);
+  ::close(fd);
+}
+
+TEST_CASE("a slow reader holds the stream's buffer at its cap, drains it, and is cut off after "
+          "the send timeout once it reads nothing") {
+  constexpr size_t cap = 64 * 1024;
+  engine_fixture f(100000, 5000, [](net::http_server::options& o) {
+    o.send_timeout_ms = 300;
+    o.stream_buffer_bytes = cap;
+  });
+  int fd;
+  auto s = open_stream(f, fd);
+  REQUIRE(s);
+  small_receive_buffer(fd);
+  const std::string piece(16 * 1024, 'p');
+  // Written as fast as the producer can: the engine takes what fits in the socket, then holds
+  // at most the cap; the rest is refused, not buffered.
+  size_t most = 0;
+  // Writes until the first refusal (true), or (keep_on) until the stream is closed (false) or
+  // `most` time has passed (true).
+  auto fill = [&](bool keep_on, std::chrono::seconds most_time = std::chrono::seconds(20)) {
+    auto until = std::chrono::steady_clock::now() + most_time;
+    while (std::chrono::steady_clock::now() < until) {
+      auto r = s->write(piece);
+      most = std::max(most, s->buffered());
+      if (r == net::answer_stream::put::closed) return false;
+      if (r != net::answer_stream::put::full) continue;
+      if (!keep_on) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  };
+  REQUIRE(fill(false));
+  CHECK(most <= cap);
+  // The client reads (the buffer drains): the producer hears it has room.
+  char buf[65536];
+  timeval tv{0, 100'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  size_t got = 0;
+  CHECK(within(3000, [&] {
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+    return f.streams->drains() > 0;
+  }));
+  CHECK(got > 0);
+  // The client reads no more: the producer keeps writing what the engine takes (the kernel's
+  // buffers fill, then the engine's holds at most the cap) until the connection is cut off
+  // after the send timeout.
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(fill(true, std::chrono::seconds(15)));
+  CHECK(most <= cap);
+  CHECK(f.streams->end(0, 3000) == net::stream_end::send_timeout);
+  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(300));
+  CHECK(within(2000, [&] { return f.srv->connections() == 0 && f.srv->streams() == 0; }));
+  CHECK(s->write(piece) == net::answer_stream::put::closed);
+  ::close(fd);
+}
+
+TEST_CASE("beyond max_streams a new stream gets 503; a finished one frees its place") {
+  engine_fixture f(100000, 5000, [](net::http_server::options& o) { o.max_streams = 1; });
+  int a;
+  auto s = open_stream(f, a);
+  REQUIRE(s);
+  int b = connect_loopback(f.port);
+  send_all(b, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string rest;
+  auto r = read_response(b, rest);
+  CHECK(r.status == 503);
+  CHECK(r.header("Retry-After") == "1");
+  CHECK(r.body.find("too many streams") != std::string::npos);
+  s->end();
+  CHECK(f.streams->end(0) == net::stream_end::ended);
+  send_all(b, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(f.streams->stream(1) != nullptr);
+  ::close(a);
+  ::close(b);
+}
+
+TEST_CASE("stop() ends open streams for their clients and tells their producers") {
+  engine_fixture f;
+  int fd;
+  auto s = open_stream(f, fd);
+  REQUIRE(s);
+  CHECK(s->write("before stop") == net::answer_stream::put::ok);
+  std::string rest;
+  REQUIRE(read_until(fd, rest, "before stop"));
+  auto t0 = std::chrono::steady_clock::now();
+  f.srv->stop();
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));  // not the grace
+  CHECK(f.streams->end(0) == net::stream_end::server_stopped);
+  rest += read_until_close(fd);
+  CHECK(decoded_body(rest) == "before stop");  // the body ended properly
+  CHECK(s->write("after") == net::answer_stream::put::closed);
+  ::close(fd);
 }
 
 TEST_SUITE_END();

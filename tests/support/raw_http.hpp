@@ -7,9 +7,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
 #include <string>
 #include <strings.h>
 
@@ -94,6 +96,24 @@ inline raw_response read_response(int fd, std::string& rest, bool head_request =
   r.body = rest.substr(0, length);
   rest.erase(0, length);
   return r;
+}
+
+// Reads into `rest` until it holds `needle` (true), or `seconds` pass or the connection ends
+// (false). Only the new bytes are searched: fine for answers of many MB.
+inline bool read_until(int fd, std::string& rest, const std::string& needle, int seconds = 10) {
+  timeval tv{0, 100'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  char buf[65536];
+  size_t from = 0;  // where the needle may start
+  while (rest.find(needle, from) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    from = rest.size() >= needle.size() ? rest.size() - needle.size() + 1 : 0;
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n == 0) return false;
+    if (n > 0) rest.append(buf, static_cast<size_t>(n));
+  }
+  return true;
 }
 
 }  // namespace medflow::test

@@ -131,16 +131,22 @@ positions subscription_service::acked(const std::string& id) {
   return load_cursor(*rd, id);
 }
 
-status subscription_service::ack(const std::string& id, const json& body) {
-  if (!body.is_object() || !body.contains("cursor") || !body["cursor"].is_string())
-    return error::bad_request("expected {\"cursor\": \"...\"}");
-  auto p = decode_cursor(body["cursor"].get_ref<const std::string&>(), s_.max_cursor_bytes);
+result<positions> subscription_service::cursor_of(const std::string& id, std::string_view text) {
+  auto p = decode_cursor(text, s_.max_cursor_bytes);
   if (!p) return p.err();
   auto sub = open(id);
   if (!sub) return sub.err();
   for (const auto& [key, offset] : *p)
     if (!sub->spec.topic.matches(key.first))
       return error::bad_request("cursor: not a cursor of this subscription's events");
+  return p;
+}
+
+status subscription_service::ack(const std::string& id, const json& body) {
+  if (!body.is_object() || !body.contains("cursor") || !body["cursor"].is_string())
+    return error::bad_request("expected {\"cursor\": \"...\"}");
+  auto p = cursor_of(id, body["cursor"].get_ref<const std::string&>());
+  if (!p) return p.err();
   return db_.write().run([&](store::tx& t) -> status {
     if (!commit_cursor(t.conn, id, *p)) return unknown(id);
     return ok_status();

@@ -22,6 +22,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace medflow::flows::resource_events {
@@ -98,6 +99,9 @@ class subscription_service {
   positions acked(const std::string& id);
   // POST /subscriptions/{id}/ack {"cursor": ...}: the positions move forward durably.
   status ack(const std::string& id, const nlohmann::json& body);
+  // The positions a cursor of the subscription's events stands for (an ack's, a stream's
+  // Last-Event-ID): 400 "cursor: ..." when it is not one, 404 when the subscription is unknown.
+  result<positions> cursor_of(const std::string& id, std::string_view text);
 
   // Creates the dead letter topic (one partition; keyed by subscription id).
   void create_topics();
