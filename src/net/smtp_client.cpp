@@ -189,7 +189,7 @@ status client::send(const message& m) const {
     return invalid("body larger than " + std::to_string(opts_.max_body_bytes) + " bytes");
   upload body;
   {
-    auto text = render(m, std::time(nullptr), ids::random_hex(16));
+    auto text = render(m, std::time(nullptr), m.id.empty() ? ids::random_hex(16) : m.id);
     if (!text) return text.err();
     body.data = std::move(*text);
   }

@@ -48,6 +48,9 @@ struct message {
   std::vector<std::string> to;  // 1..100 recipients, each local@domain
   std::string subject;          // UTF-8, one line
   std::string text;             // UTF-8 body; LF or CRLF line ends
+  // The Message-ID's left part (letters and digits); empty: a random one. A message sent again
+  // (a retry after a crash cut off its record) keeps its id, so receivers see one message.
+  std::string id;
 };
 
 // The RFC 5322 text of m as it would be sent at time `now` with Message-ID <id@domain of from>,

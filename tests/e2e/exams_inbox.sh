@@ -235,6 +235,10 @@ done
 expect_eq "$received" 200 "finished exams whose e-mail arrived"
 total=$(mails_to "kill@example.org")
 [ $((total - 200)) -le $kills ] || fail "$total e-mails for 200 exams after $kills kills"
-echo "   $kills kills ($in_the_middle in the middle of the files), $total e-mails for 200 exams"
+# A repeat carries its first sending's Message-ID: one message per exam for the receiver.
+ids=$(for j in $(grep -l '"kill@example.org"' "$MAIL_DIR"/*.json); do
+        grep -m1 -i '^Message-ID:' "${j%.json}.eml"; done | sort -u | wc -l)
+expect_eq "$ids" 200 "distinct Message-IDs of the e-mails for 200 exams"
+echo "   $kills kills ($in_the_middle in the middle of the files), $total e-mails for 200 exams, $ids Message-IDs"
 stop_medflowd
 echo "PASS exams_inbox"

@@ -1,11 +1,16 @@
 #include "flows/exams/delivery.hpp"
 
+#include "core/crypto.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace medflow::exams {
 
 smtp::message mail_of(const notification& n, const std::string& from) {
-  return {from, {n.address}, n.subject, n.text + "\n"};
+  // One Message-ID per exam's notification: a repeat after a kill -9 (between the server's
+  // answer and its record) is the same message to the receiver, not a second one.
+  return {from, {n.address}, n.subject, n.text + "\n",
+          crypto::sha256_hex("medflow exam result notification " + n.exam_id).substr(0, 32)};
 }
 
 net::http_client::request sms_request_of(const notification& n, const std::string& url,

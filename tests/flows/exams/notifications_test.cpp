@@ -176,6 +176,14 @@ TEST_CASE("delivery: messages, and which failures are retried") {
   CHECK(m.from == "results@zmed.test");
   CHECK(m.to == std::vector<std::string>{"ana@example.org"});
   CHECK(m.subject == n.subject);
+  // The Message-ID is the exam's: a resend after a crash is the same message, another exam's is
+  // not; letters and digits, as smtp::render requires.
+  CHECK(m.id.size() == 32);
+  CHECK(mail_of(n, "results@zmed.test").id == m.id);
+  auto other = n;
+  other.exam_id = "e2";
+  CHECK(mail_of(other, "results@zmed.test").id != m.id);
+  CHECK(smtp::render(m, 0, m.id).ok());
   n.address = "11987654321";
   auto r = sms_request_of(n, "http://127.0.0.1:9/sms", 3000);
   CHECK(r.method == "POST");
