@@ -20,11 +20,12 @@ struct subscriptions_api {
   int64_t max_wait_ms = 30000;  // subscriptions.pull.max_wait_ms: the highest ?wait_ms=
   // Hands a pull to the subscription's actor: the events after `from` (unset: after the acked
   // positions), at most `max`, waiting up to `wait_ms` for some. `reply` runs exactly once, on
-  // any thread.
+  // any thread; `gone()` (any thread) is true once the request needs no answer any more (the
+  // server answered it with its 503 safety net).
   using reply_fn = std::function<void(flows::resource_events::pull_batch)>;
   std::function<void(const std::string& id,
                      std::optional<flows::resource_events::positions> from, std::size_t max,
-                     int64_t wait_ms, reply_fn reply)>
+                     int64_t wait_ms, reply_fn reply, std::function<bool()> gone)>
       pull;
   // A subscription was created (start its actor) / deleted (stop it).
   std::function<void(const std::string& id)> created;

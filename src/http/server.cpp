@@ -197,6 +197,7 @@ struct server::exchange_target : responder::target {
     srv->apply_default_headers(ex->req.path, fb);
     ex->set_deadline(clock::steady_us() + timeout_ms * 1000, std::move(fb));
   }
+  bool answered() const override { return ex->answered(); }
 };
 
 void server::add_async(const std::string& method, const std::string& path, async_handler h,

@@ -45,6 +45,7 @@ class responder {
     virtual ~target() = default;
     virtual bool respond(net::response res) = 0;
     virtual void deadline(int64_t timeout_ms, net::response fallback) = 0;
+    virtual bool answered() const = 0;
   };
   explicit responder(std::shared_ptr<target> t) : t_(std::move(t)) {}
   // Answers; false when the request had been answered already (by its deadline).
@@ -53,6 +54,8 @@ class responder {
   void deadline(int64_t timeout_ms, net::response fallback) const {
     t_->deadline(timeout_ms, std::move(fallback));
   }
+  // Answered already (by a call, or by its deadline's fallback).
+  bool answered() const { return t_->answered(); }
 
  private:
   std::shared_ptr<target> t_;

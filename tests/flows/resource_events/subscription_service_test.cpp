@@ -198,7 +198,7 @@ TEST_CASE("record cache: one bus read serves every reader of a partition; capped
   };
   auto offsets = [](const std::vector<record_cache::entry>& v) {
     std::vector<int64_t> out;
-    for (const auto& e : v) out.push_back(e->offset);
+    for (const auto& e : v) out.push_back(e->rec.offset);
     return out;
   };
   partition_key p{"t", 0};
@@ -222,4 +222,62 @@ TEST_CASE("record cache: one bus read serves every reader of a partition; capped
   // Another partition is its own.
   CHECK(offsets(cache.read({"t", 1}, 0, 10, fetch)) == std::vector<int64_t>{0, 1, 2});
   CHECK(fetches == 5);
+}
+
+TEST_CASE("record cache: a read that found nothing is not repeated until records may have come") {
+  record_cache cache(4);
+  int fetches = 0;
+  int64_t end = 2;
+  auto fetch = [&](int64_t from) {
+    ++fetches;
+    std::vector<bus::record> out;
+    for (int64_t o = from; o < end; ++o) {
+      bus::record r;
+      r.offset = o;
+      r.value = std::to_string(o);
+      out.push_back(r);
+    }
+    return out;
+  };
+  auto offsets = [](const std::vector<record_cache::entry>& v) {
+    std::vector<int64_t> out;
+    for (const auto& e : v) out.push_back(e->rec.offset);
+    return out;
+  };
+  partition_key p{"t", 0};
+  CHECK(offsets(cache.read(p, 0, 10, fetch)) == std::vector<int64_t>{0, 1});
+  CHECK(fetches == 1);
+  // No watch counts the partition's arrivals yet: every read at the end asks the bus.
+  CHECK(cache.read(p, 2, 10, fetch).empty());
+  CHECK(cache.read(p, 2, 10, fetch).empty());
+  CHECK(fetches == 3);
+  // A watch holds the counter (wake = add 1, then wake its reader).
+  auto arrivals = cache.arrivals(p);
+  CHECK(cache.read(p, 2, 10, fetch).empty());
+  CHECK(fetches == 4);
+  // Every other reader at the end: no bus read.
+  CHECK(cache.read(p, 2, 10, fetch).empty());
+  CHECK(cache.read(p, 2, 10, fetch).empty());
+  CHECK(fetches == 4);
+  // Appended, the watches not called yet: not seen yet (the readers' wakes come after).
+  end = 4;
+  CHECK(cache.read(p, 2, 10, fetch).empty());
+  CHECK(fetches == 4);
+  arrivals->fetch_add(1);
+  CHECK(offsets(cache.read(p, 2, 10, fetch)) == std::vector<int64_t>{2, 3});
+  CHECK(fetches == 5);
+  CHECK(offsets(cache.read(p, 0, 10, fetch)) == std::vector<int64_t>{0, 1, 2, 3});  // cached
+  CHECK(cache.read(p, 4, 10, fetch).empty());
+  CHECK(fetches == 6);
+  // A new watch of the partition: what came before it is read.
+  end = 5;
+  auto again = cache.arrivals(p);
+  CHECK(again == arrivals);
+  CHECK(offsets(cache.read(p, 4, 10, fetch)) == std::vector<int64_t>{4});
+  CHECK(fetches == 7);
+  // A reader elsewhere than the end asks the bus as before.
+  CHECK(cache.read(p, 7, 10, fetch).empty());
+  CHECK(fetches == 8);
+  CHECK(cache.read(p, 7, 10, fetch).empty());
+  CHECK(fetches == 9);
 }
