@@ -118,6 +118,12 @@ struct sink {
     return std::make_shared<pull_request>(std::nullopt, max, wait_ms,
                                           [g](re::pull_batch b) { *g = std::move(b); });
   }
+  // From the positions `from` (a stream's next request).
+  std::shared_ptr<pull_request> request_from(re::positions from, int64_t wait_ms) {
+    auto g = got;
+    return std::make_shared<pull_request>(std::move(from), 10, wait_ms,
+                                          [g](re::pull_batch b) { *g = std::move(b); });
+  }
 };
 
 std::vector<json> bodies(const re::pull_batch& b) {
@@ -419,9 +425,7 @@ TEST_CASE_FIXTURE(sub_fixture, "delivery rounds: collected off the actor, one ro
 
   // A wait that ends while its sink is out in a round: the round after answers it.
   sink w;
-  caf::anon_send(a, pull_atom::value,
-                 std::make_shared<pull_request>((*now.got)->next, 10, 1000,
-                                                [g = w.got](re::pull_batch b) { *g = std::move(b); }));
+  caf::anon_send(a, pull_atom::value, w.request_from((*now.got)->next, 1000));
   turn();
   run_rounds();
   CHECK_FALSE(w.got->has_value());  // waits
@@ -438,9 +442,7 @@ TEST_CASE_FIXTURE(sub_fixture, "delivery rounds: collected off the actor, one ro
   // Deleted with a round out: its sink gets 404 when the round is back, then the actor stops.
   auto exit = watch(a);
   sink d;
-  caf::anon_send(a, pull_atom::value,
-                 std::make_shared<pull_request>((*now.got)->next, 10, 3000,
-                                                [g = d.got](re::pull_batch b) { *g = std::move(b); }));
+  caf::anon_send(a, pull_atom::value, d.request_from((*now.got)->next, 3000));
   turn();
   REQUIRE(rounds.size() == 1);
   caf::anon_send(a, deleted_atom::value);
