@@ -135,8 +135,11 @@ void round_back(self_ptr self, collect_round& round) {
     }
     if (s.id == 0) {
       s.id = st.next_waiter++;
-      auto wait = std::min(s.req->wait_ms, st.deps->settings.max_wait_ms);
-      self->delayed_send(self, std::chrono::milliseconds(wait), expire_atom::value, s.id);
+      // The wait runs from the pull's arrival, not from its first round's return.
+      auto wait = std::chrono::milliseconds(std::min(s.req->wait_ms, st.deps->settings.max_wait_ms));
+      auto left = std::max<caf::actor_clock::duration_type>(
+          wait - (self->clock().now() - s.attached), caf::actor_clock::duration_type::zero());
+      self->delayed_send(self, left, expire_atom::value, s.id);
     } else if (st.expired_out.erase(s.id) > 0) {
       s.expired = true;  // its wait ended while it was out: the next round answers it
       st.round_wanted = true;
@@ -164,6 +167,7 @@ void attach(self_ptr self, std::shared_ptr<pull_request> req) {
   s.from = std::move(req->from);
   s.expired = std::min(req->wait_ms, st.deps->settings.max_wait_ms) <= 0;  // answer at once
   s.req = std::move(req);
+  s.attached = self->clock().now();
   st.attached.push_back(std::move(s));
   st.round_wanted = true;
   start_round(self);

@@ -69,6 +69,7 @@ struct held_sink {
   std::shared_ptr<pull_request> req;
   std::optional<flows::resource_events::positions> from;  // unset: the acked positions
   bool expired = false;  // answered by the next round, events or not
+  caf::actor_clock::time_point attached{};  // its wait runs from here
 };
 // A round of collects, out and back (collected_atom).
 struct collect_round {

@@ -439,6 +439,20 @@ TEST_CASE_FIXTURE(sub_fixture, "delivery rounds: collected off the actor, one ro
   CHECK_FALSE((*w.got)->err);
   CHECK((*w.got)->events.empty());
 
+  // The wait runs from the pull's arrival, not from the return of its first round.
+  sink f;
+  caf::anon_send(a, pull_atom::value, f.request_from((*now.got)->next, 1000));
+  turn();
+  REQUIRE(rounds.size() == 1);
+  advance(600ms);  // the round takes its time
+  run_rounds();
+  CHECK_FALSE(f.got->has_value());
+  advance(400ms);
+  REQUIRE(rounds.size() == 1);  // the expiry's last look
+  run_rounds();
+  REQUIRE(f.got->has_value());
+  CHECK((*f.got)->events.empty());
+
   // Deleted with a round out: its sink gets 404 when the round is back, then the actor stops.
   auto exit = watch(a);
   sink d;
