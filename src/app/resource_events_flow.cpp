@@ -1,5 +1,6 @@
 #include "app/resource_events_flow.hpp"
 
+#include "actors/resource_events/delivery_pool.hpp"
 #include "actors/resource_events/subscription_hub.hpp"
 #include "core/config.hpp"
 #include "flows/resource_events/subscription_service.hpp"
@@ -110,6 +111,11 @@ class resource_events_flow : public flow {
         std::chrono::milliseconds(rt.cfg.integer("subscriptions.webhook.backoff_initial_ms"));
     d.backoff_max = std::chrono::milliseconds(rt.cfg.integer("subscriptions.webhook.backoff_max_ms"));
     d.max_attempts = static_cast<int>(rt.cfg.integer("subscriptions.webhook.max_attempts"));
+    // Pulls are collected on the delivery threads, not on the actors' scheduler.
+    pool_ = std::make_unique<actors::delivery_pool>(
+        static_cast<std::size_t>(rt.cfg.integer("subscriptions.delivery_threads")));
+    auto* pool = pool_.get();
+    deps->deliver = [pool](std::function<void()> task) { pool->run(std::move(task)); };
     auto* client = webhooks_.get();
     deps->post = [client](net::http_client::request r,
                           std::function<void(net::http_client::response)> done) {
@@ -126,9 +132,10 @@ class resource_events_flow : public flow {
     api.max_wait_ms = d.max_wait_ms;
     api.heartbeat_ms = rt.cfg.integer("subscriptions.stream.heartbeat_s") * 1000;
     api.pull = [hub](const std::string& id, std::optional<re::positions> from, std::size_t max,
-                     int64_t wait_ms, http::subscriptions_api::reply_fn reply) {
+                     int64_t wait_ms, http::subscriptions_api::reply_fn reply,
+                     std::function<bool()> gone) {
       hub->pull(id, std::make_shared<actors::pull_request>(std::move(from), max, wait_ms,
-                                                           std::move(reply)));
+                                                           std::move(reply), std::move(gone)));
     };
     api.created = [hub](const std::string& id) { hub->start(id); };
     api.deleted = [hub](const std::string& id) { hub->stop(id); };
@@ -137,6 +144,9 @@ class resource_events_flow : public flow {
 
  private:
   std::unique_ptr<re::subscription_service> svc_;
+  // After svc_: its threads end before the service goes. The actors drain first (none quits
+  // with a round out), so nothing is queued by then.
+  std::unique_ptr<actors::delivery_pool> pool_;
   std::unique_ptr<net::http_client::client> webhooks_;
   std::unique_ptr<actors::subscription_hub> hub_;
 };

@@ -213,6 +213,9 @@ const std::vector<config_key>& config_keys() {
        "without an event, so that proxies keep the stream open", 1, 3600},
       {"subscriptions.pull.max_waiting", k::integer, 64,
        "requests that may wait on one subscription at once (429 above)", 1, 100000},
+      {"subscriptions.delivery_threads", k::integer, 1,
+       "threads (SCHED_BATCH) that read, select and render the pulled events, off the actors' "
+       "scheduler", 1, 64},
       {"subscriptions.webhook.timeout_ms", k::integer, 10000,
        "one webhook call (connect, send, answer); longer counts as a failure", 100, 600000},
       {"subscriptions.webhook.backoff_initial_ms", k::integer, 500,

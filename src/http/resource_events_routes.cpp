@@ -105,7 +105,8 @@ void add_resource_events_routes(server& srv, subscriptions_api api) {
                         res.set_content(events_body(b), "application/json");
                       }
                       respond(std::move(res));
-                    });
+                    },
+                    [respond] { return respond.answered(); });
       },
       {"Pull the matching events after the acked cursor (unacked ones come again); with "
        "wait_ms, wait up to that long for the first one",

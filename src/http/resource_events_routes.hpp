@@ -22,11 +22,13 @@ struct subscriptions_api {
   int64_t heartbeat_ms = 15000;  // subscriptions.stream.heartbeat_s: a stream's idle comment
   // Hands a pull to the subscription's actor: the events after `from` (unset: after the acked
   // positions), at most `max`, waiting up to `wait_ms` for some. `reply` runs exactly once, on
-  // any thread.
+  // any thread; `gone()` (any thread) is true once the request needs no answer any more (the
+  // server answered it with its 503 safety net).
   using reply_fn = std::function<void(flows::resource_events::pull_batch)>;
   using pull_fn = std::function<void(const std::string& id,
                                      std::optional<flows::resource_events::positions> from,
-                                     std::size_t max, int64_t wait_ms, reply_fn reply)>;
+                                     std::size_t max, int64_t wait_ms, reply_fn reply,
+                                     std::function<bool()> gone)>;
   pull_fn pull;
   // A subscription was created (start its actor) / deleted (stop it).
   std::function<void(const std::string& id)> created;

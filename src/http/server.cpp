@@ -203,6 +203,7 @@ struct server::exchange_target : responder::target {
     srv->apply_default_headers(ex->req.path, head);
     return ex->start_stream(std::move(head), std::move(ev));
   }
+  bool answered() const override { return ex->answered(); }
 };
 
 std::shared_ptr<net::answer_stream> responder::stream(net::response head,

@@ -49,6 +49,7 @@ class responder {
     virtual void deadline(int64_t timeout_ms, net::response fallback) = 0;
     virtual std::shared_ptr<net::answer_stream> stream(net::response head,
                                                        net::stream_events ev) = 0;
+    virtual bool answered() const = 0;
   };
   explicit responder(std::shared_ptr<target> t) : t_(std::move(t)) {}
   // Answers; false when the request had been answered already (by its deadline).
@@ -61,6 +62,8 @@ class responder {
   // through the stream. nullptr when answered already, or answered 503 here (too many streams,
   // stopping).
   std::shared_ptr<net::answer_stream> stream(net::response head, net::stream_events ev) const;
+  // Answered already (by a call, or by its deadline's fallback).
+  bool answered() const { return t_->answered(); }
 
  private:
   std::shared_ptr<target> t_;

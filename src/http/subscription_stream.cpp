@@ -40,7 +40,7 @@ class sse_sink : public std::enable_shared_from_this<sse_sink> {
         return;
       }
       self->open(respond, std::move(b));
-    });
+    }, [respond] { return respond.answered(); });
   }
 
  private:
@@ -135,6 +135,11 @@ class sse_sink : public std::enable_shared_from_this<sse_sink> {
       // An empty batch is due after wait_ms; one that comes well before was not waited for.
       bool waited = !b.events.empty() || clock::steady_us() - asked >= self->wait_ms_ * 500;
       self->take(std::move(b), waited);
+    }, [weak = weak_from_this()] {
+      auto s = weak.lock();
+      if (!s) return true;
+      std::lock_guard<std::mutex> g{s->m_};
+      return s->over_;
     });
   }
 

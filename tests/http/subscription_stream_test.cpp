@@ -32,6 +32,7 @@ struct actor_double {
     std::size_t max = 0;
     int64_t wait_ms = 0;
     http::subscriptions_api::reply_fn reply;
+    std::function<bool()> gone;
   };
   std::mutex m;
   std::condition_variable cv;
@@ -40,9 +41,10 @@ struct actor_double {
 
   http::subscriptions_api::pull_fn fn() {
     return [this](const std::string&, std::optional<re::positions> from, std::size_t max,
-                  int64_t wait_ms, http::subscriptions_api::reply_fn reply) {
+                  int64_t wait_ms, http::subscriptions_api::reply_fn reply,
+                  std::function<bool()> gone) {
       std::lock_guard<std::mutex> g{m};
-      asked.push_back({std::move(from), max, wait_ms, std::move(reply)});
+      asked.push_back({std::move(from), max, wait_ms, std::move(reply), std::move(gone)});
       ++count;
       cv.notify_all();
     };
@@ -186,9 +188,13 @@ TEST_CASE_FIXTURE(stream_fixture, "a client that does not read holds the next pu
   auto second = actor.next();
   REQUIRE(second);
   CHECK(second->from == at(100));
-  // The client leaves while the pull waits: its answer is dropped, nothing more is asked.
+  REQUIRE(second->gone);
+  CHECK_FALSE(second->gone());  // the stream is on: the actor collects for it
+  // The client leaves while the pull waits: the actor learns the pull is gone, its answer is
+  // dropped, nothing more is asked.
   ::close(fd);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(second->gone());
   second->reply(batch({event(100)}, 101));
   CHECK_FALSE(actor.next(500));
 }

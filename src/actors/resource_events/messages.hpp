@@ -57,6 +57,7 @@ using deleted_atom = caf::atom_constant<caf::atom("deleted")>;
 // deleted one's.
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using collected_atom = caf::atom_constant<caf::atom("collected")>;
 // Also: (wake_atom) bus::log::watch -> subscription: records may have arrived; (drain_atom)
 // daemon -> hub -> every subscription: answer the sinks (an empty batch), then stop;
 // (status_atom) -> subscription: its counters.
@@ -72,8 +73,12 @@ class pull_request {
  public:
   using reply_fn = std::function<void(pull_batch)>;
   pull_request(std::optional<flows::resource_events::positions> from, std::size_t max,
-               int64_t wait_ms, reply_fn reply)
-      : from(std::move(from)), max(max), wait_ms(wait_ms), reply_(std::move(reply)) {}
+               int64_t wait_ms, reply_fn reply, std::function<bool()> gone = nullptr)
+      : from(std::move(from)),
+        max(max),
+        wait_ms(wait_ms),
+        reply_(std::move(reply)),
+        gone_(std::move(gone)) {}
   ~pull_request();
   pull_request(const pull_request&) = delete;
   pull_request& operator=(const pull_request&) = delete;
@@ -87,9 +92,13 @@ class pull_request {
   void answer(pull_batch b);
   void fail(error e);
   bool answered() const { return !reply_; }
+  // Needs no answer any more: answered, or its asker got one otherwise (the HTTP server's
+  // safety net answered 503). Any thread.
+  bool gone() const { return !reply_ || (gone_ && gone_()); }
 
  private:
   reply_fn reply_;
+  std::function<bool()> gone_;
 };
 
 }  // namespace medflow::actors

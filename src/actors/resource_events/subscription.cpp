@@ -43,7 +43,10 @@ void refresh_watches(self_ptr self) {
     for (int32_t p = 0; p < t.partitions; ++p) {
       re::partition_key key{t.name, p};
       if (st.watches.count(key)) continue;
-      st.watches.emplace(key, st.deps->bus->watch(t.name, p, [me, pending] {
+      // The shared record cache learns that records may have come before this actor reads.
+      auto arrivals = st.deps->svc->arrivals(key);
+      st.watches.emplace(key, st.deps->bus->watch(t.name, p, [me, pending, arrivals] {
+        arrivals->fetch_add(1);
         if (!pending->exchange(true)) caf::anon_send(me, wake_atom::value);
       }));
     }
@@ -51,20 +54,101 @@ void refresh_watches(self_ptr self) {
 
 // -- sinks --------------------------------------------------------------------------------------
 
-// Answers every waiting sink that has events now.
-void answer_waiting(self_ptr self) {
+// Collects the events of every sink of the round from its position on; answers those that got
+// some (and those whose wait ended); hands the round back to the actor. Runs on a delivery
+// thread: touches no actor state.
+void run_round(re::subscription_service& svc, const re::active_subscription& sub,
+               collect_round& round) {
+  for (auto& s : round.sinks) {
+    if (s.req->gone()) continue;  // dropped when the round is back
+    try {
+      if (!s.from) s.from = svc.acked(sub.row.id);
+      auto events = svc.collect(sub, *s.from, s.req->max);
+      if (events.empty() && !s.expired) continue;
+      round.delivered += events.size();
+      s.req->answer({std::nullopt, std::move(events), std::move(*s.from)});
+    } catch (const std::exception& e) {
+      s.req->fail(error::internal("subscription " + sub.row.id + ": " + e.what()));
+    }
+  }
+}
+
+// Answers a held sink with no events (from its acked positions when it had none yet).
+void answer_empty(self_ptr self, held_sink& s) {
+  if (!s.from) s.from = self->state.deps->svc->acked(self->state.sub.row.id);
+  s.req->answer({std::nullopt, {}, std::move(*s.from)});
+}
+
+// Deleted: the sinks held get 404 (those out in a round when it is back).
+void fail_deleted(self_ptr self) {
   auto& st = self->state;
-  for (auto it = st.waiting.begin(); it != st.waiting.end();) {
-    auto& w = it->second;
-    auto events = st.deps->svc->collect(st.sub, w.from, w.req->max);
-    if (events.empty()) {
-      ++it;
+  for (auto& [wid, w] : st.waiting)
+    w.req->fail(error::not_found("subscription " + st.sub.row.id + " not found"));
+  st.waiting.clear();
+  for (auto& w : st.attached)
+    w.req->fail(error::not_found("subscription " + st.sub.row.id + " not found"));
+  st.attached.clear();
+}
+
+// Starts a round for every held sink when one is wanted and none is out.
+void start_round(self_ptr self) {
+  auto& st = self->state;
+  if (st.round_out || !st.round_wanted || st.draining || st.deleted) return;
+  // Polls the server answered with its safety net are dropped, not collected for.
+  for (auto it = st.waiting.begin(); it != st.waiting.end();)
+    it = it->second.req->gone() ? st.waiting.erase(it) : std::next(it);
+  if (st.waiting.empty() && st.attached.empty()) return;
+  // Watches first: a topic created since is watched before it is read (see record_cache).
+  refresh_watches(self);
+  auto round = std::make_shared<collect_round>();
+  round->sinks.reserve(st.waiting.size() + st.attached.size());
+  for (auto& [id, s] : st.waiting) round->sinks.push_back(std::move(s));
+  for (auto& s : st.attached) round->sinks.push_back(std::move(s));
+  st.waiting.clear();
+  st.attached.clear();
+  st.out = round->sinks.size();
+  st.round_out = true;
+  st.round_wanted = false;
+  auto me = caf::actor_cast<caf::actor>(self);
+  auto svc = st.deps->svc;
+  auto task = [svc, sub = st.shared_sub, round, me] {
+    run_round(*svc, *sub, *round);
+    caf::anon_send(me, collected_atom::value, round);
+  };
+  if (st.deps->deliver)
+    st.deps->deliver(std::move(task));
+  else
+    task();
+}
+
+// A round is back: the sinks not answered wait (a new one until its wait ends).
+void round_back(self_ptr self, collect_round& round) {
+  auto& st = self->state;
+  st.round_out = false;
+  st.out = 0;
+  st.delivered += round.delivered;
+  for (auto& s : round.sinks) {
+    if (s.req->gone()) continue;  // answered, or its poll answered 503 already: dropped
+    if (st.draining) {
+      answer_empty(self, s);
       continue;
     }
-    st.delivered += events.size();
-    w.req->answer({std::nullopt, std::move(events), std::move(w.from)});
-    it = st.waiting.erase(it);
+    if (s.id == 0) {
+      s.id = st.next_waiter++;
+      // The wait runs from the pull's arrival, not from its first round's return.
+      auto wait = std::chrono::milliseconds(std::min(s.req->wait_ms, st.deps->settings.max_wait_ms));
+      auto left = std::max<caf::actor_clock::duration_type>(
+          wait - (self->clock().now() - s.attached), caf::actor_clock::duration_type::zero());
+      self->delayed_send(self, left, expire_atom::value, s.id);
+    } else if (st.expired_out.erase(s.id) > 0) {
+      s.expired = true;  // its wait ended while it was out: the next round answers it
+      st.round_wanted = true;
+    }
+    auto id = s.id;
+    st.waiting.emplace(id, std::move(s));
   }
+  st.expired_out.clear();
+  start_round(self);
 }
 
 void attach(self_ptr self, std::shared_ptr<pull_request> req) {
@@ -73,23 +157,20 @@ void attach(self_ptr self, std::shared_ptr<pull_request> req) {
     return req->fail(error::conflict("subscription " + st.sub.row.id +
                                      " delivers to its webhook; pull and stream are for the "
                                      "modes \"pull\" and \"stream\""));
-  refresh_watches(self);
-  re::positions from = req->from ? std::move(*req->from) : st.deps->svc->acked(st.sub.row.id);
-  auto events = st.deps->svc->collect(st.sub, from, req->max);
-  auto wait = std::min(req->wait_ms, st.deps->settings.max_wait_ms);
-  if (!events.empty() || wait <= 0) {
-    st.delivered += events.size();
-    return req->answer({std::nullopt, std::move(events), std::move(from)});
-  }
-  if (st.waiting.size() >= st.deps->settings.max_waiting)
+  if (st.waiting.size() + st.attached.size() + st.out >= st.deps->settings.max_waiting)
     return req->fail(error{429, "too_many_requests",
                            "subscription " + st.sub.row.id + ": " +
                                std::to_string(st.deps->settings.max_waiting) +
-                               " requests wait already (subscriptions.pull.max_waiting)",
+                               " requests are held already (subscriptions.pull.max_waiting)",
                            {}});
-  auto id = st.next_waiter++;
-  st.waiting.emplace(id, subscription_state::waiter{std::move(req), std::move(from)});
-  self->delayed_send(self, std::chrono::milliseconds(wait), expire_atom::value, id);
+  held_sink s;
+  s.from = std::move(req->from);
+  s.expired = std::min(req->wait_ms, st.deps->settings.max_wait_ms) <= 0;  // answer at once
+  s.req = std::move(req);
+  s.attached = self->clock().now();
+  st.attached.push_back(std::move(s));
+  st.round_wanted = true;
+  start_round(self);
 }
 
 // -- webhook ------------------------------------------------------------------------------------
@@ -206,7 +287,7 @@ std::chrono::milliseconds backoff(const delivery_settings& s, int failures) {
 
 void maybe_finish_drain(self_ptr self) {
   auto& st = self->state;
-  if (st.draining && !st.storing && st.stores_out == 0) self->quit();
+  if (st.draining && !st.storing && st.stores_out == 0 && !st.round_out) self->quit();
 }
 
 }  // namespace
@@ -220,6 +301,7 @@ caf::behavior subscription(caf::stateful_actor<subscription_state>* self, std::s
     auto sub = st.deps->svc->open(id);
     if (!sub) throw std::runtime_error(sub.err().message);
     st.sub = std::move(sub.value());
+    st.shared_sub = std::make_shared<const re::active_subscription>(st.sub);
     st.webhook = st.sub.spec.delivery.mode == re::delivery_mode::webhook;
     refresh_watches(self);
     if (st.webhook) {
@@ -246,19 +328,30 @@ caf::behavior subscription(caf::stateful_actor<subscription_state>* self, std::s
           refresh_watches(self);
           deliver_next(self);
         } else {
-          answer_waiting(self);
+          st.round_wanted = true;
+          start_round(self);
         }
       },
       [self](expire_atom, uint64_t waiter) {
         auto& st = self->state;
         auto it = st.waiting.find(waiter);
-        if (it == st.waiting.end()) return;  // answered already
-        auto w = std::move(it->second);
-        st.waiting.erase(it);
-        // One last look: events may have come without a wake yet.
-        auto events = st.deps->svc->collect(st.sub, w.from, w.req->max);
-        st.delivered += events.size();
-        w.req->answer({std::nullopt, std::move(events), std::move(w.from)});
+        if (it == st.waiting.end()) {
+          if (st.round_out) st.expired_out.insert(waiter);  // out now (or answered already)
+          return;
+        }
+        // One last look (events may have come without a wake yet), then the answer.
+        it->second.expired = true;
+        st.round_wanted = true;
+        start_round(self);
+      },
+      [self](collected_atom, std::shared_ptr<collect_round>& round) {
+        round_back(self, *round);
+        if (self->state.deleted) {
+          fail_deleted(self);
+          self->quit();
+          return;
+        }
+        maybe_finish_drain(self);
       },
       [self](posted_atom, uint64_t call, int status, const std::string& why) {
         auto& st = self->state;
@@ -314,17 +407,19 @@ caf::behavior subscription(caf::stateful_actor<subscription_state>* self, std::s
       },
       [self](deleted_atom) {
         auto& st = self->state;
-        for (auto& [wid, w] : st.waiting)
-          w.req->fail(error::not_found("subscription " + st.sub.row.id + " not found"));
-        st.waiting.clear();
-        self->quit();
+        st.deleted = true;
+        fail_deleted(self);
+        if (!st.round_out) self->quit();
       },
       [self](drain_atom) {
         auto& st = self->state;
         st.draining = true;
-        // Waiting sinks get what there is (nothing): they ask again after the restart.
-        for (auto& [wid, w] : st.waiting) w.req->answer({std::nullopt, {}, std::move(w.from)});
+        // Held sinks get what there is (nothing): they ask again after the restart. Those out
+        // in a round are answered when it is back.
+        for (auto& [wid, w] : st.waiting) answer_empty(self, w);
         st.waiting.clear();
+        for (auto& w : st.attached) answer_empty(self, w);
+        st.attached.clear();
         st.watches.clear();
         maybe_finish_drain(self);
       },

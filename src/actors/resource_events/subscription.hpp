@@ -5,7 +5,12 @@
 // - Woken by bus watches on its partitions (one coalesced wake_atom in its mailbox at a time):
 //   with nothing published and nothing waiting it runs no code at all, no polling timer.
 // - Pull and stream sinks attach with (pull_atom, pull_request) (protocol: messages.hpp) and are
-//   answered when events come or their wait ends; at most max_waiting sinks wait at once.
+//   answered when events come or their wait ends; at most max_waiting sinks are held at once.
+//   Reading, selecting and rendering their events is not done on the actor: a round of collects
+//   for every held sink goes to `deliver` (the delivery pool's threads), which answers the sinks
+//   that got events and hands the others back (collected_atom). One round at a time; a wake,
+//   pull or expiry meanwhile asks for the next round. So the CAF scheduler threads, which the
+//   jobs' actors share, spend almost nothing per subscription.
 // - Webhook mode: it POSTs each matching event (body = the record's value, its headers as HTTP
 //   headers, plus X-Medflow-Subscription / -Topic / -Partition / -Offset / -Cursor), one call
 //   at a time, so in order per partition. A 2xx moves the durable positions past the event
@@ -46,12 +51,30 @@ struct delivery_settings {
 using post_fn = std::function<void(net::http_client::request,
                                    std::function<void(net::http_client::response)>)>;
 
+// Runs a round of collects (any thread; in the order given per actor).
+using deliver_fn = std::function<void(std::function<void()>)>;
+
 // What every subscription actor shares (outlives them).
 struct subscription_deps {
   flows::resource_events::subscription_service* svc = nullptr;
   bus::log* bus = nullptr;
   delivery_settings settings;
   post_fn post;
+  deliver_fn deliver;  // unset: rounds run on the actor (deterministic tests)
+};
+
+// A sink held by a subscription actor.
+struct held_sink {
+  uint64_t id = 0;  // 0: not yet waiting (just attached)
+  std::shared_ptr<pull_request> req;
+  std::optional<flows::resource_events::positions> from;  // unset: the acked positions
+  bool expired = false;  // answered by the next round, events or not
+  caf::actor_clock::time_point attached{};  // its wait runs from here
+};
+// A round of collects, out and back (collected_atom).
+struct collect_round {
+  std::vector<held_sink> sinks;
+  uint64_t delivered = 0;  // events answered by the round
 };
 
 struct subscription_state {
@@ -67,13 +90,15 @@ struct subscription_state {
       watches;
   std::shared_ptr<std::atomic<bool>> wake_pending;  // one wake_atom in the mailbox at a time
 
-  // -- waiting sinks (pull / stream) -----------------------------------------------------------
-  struct waiter {
-    std::shared_ptr<pull_request> req;
-    flows::resource_events::positions from;  // advanced past what was read meanwhile
-  };
-  std::map<uint64_t, waiter> waiting;  // by id, oldest first
+  // -- sinks (pull / stream) --------------------------------------------------------------------
+  std::shared_ptr<const flows::resource_events::active_subscription> shared_sub;  // for rounds
+  std::map<uint64_t, held_sink> waiting;  // by id, oldest first
+  std::vector<held_sink> attached;        // new, for the next round
   uint64_t next_waiter = 1;
+  std::size_t out = 0;  // sinks in the round out (0: none out)
+  bool round_out = false;
+  bool round_wanted = false;  // records may have come, or sinks came or expired, since
+  std::set<uint64_t> expired_out;  // sinks whose wait ended while out in the round
 
   // -- webhook delivery ------------------------------------------------------------------------
   flows::resource_events::positions next;  // where the next event is looked for
@@ -89,7 +114,8 @@ struct subscription_state {
   bool storing = false;  // an advance is being committed
   std::optional<flows::resource_events::positions> store_next;  // the advance after it
   int stores_out = 0;     // dead letters being committed
-  bool draining = false;  // stop once what is being committed is
+  bool draining = false;  // stop once what is being committed is (and the round is back)
+  bool deleted = false;   // stop once the round is back
 
   // -- probes ----------------------------------------------------------------------------------
   uint64_t delivered = 0;     // events answered to sinks or accepted by the webhook
@@ -103,3 +129,5 @@ caf::behavior subscription(caf::stateful_actor<subscription_state>* self, std::s
                            std::shared_ptr<const subscription_deps> deps);
 
 }  // namespace medflow::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<medflow::actors::collect_round>)

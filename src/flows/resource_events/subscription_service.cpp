@@ -11,37 +11,67 @@ namespace medflow::flows::resource_events {
 
 using nlohmann::json;
 
+record_cache::counter record_cache::arrivals(const partition_key& part) {
+  std::lock_guard<std::mutex> g{mutex_};
+  auto& c = arrivals_[part];
+  if (!c) c = std::make_shared<std::atomic<std::uint64_t>>(0);
+  c->fetch_add(1);  // records appended before the watch existed: no read at `next` is skipped
+  return c;
+}
+
 std::vector<record_cache::entry> record_cache::read(
     const partition_key& part, std::int64_t from, std::size_t max,
     const std::function<std::vector<bus::record>(std::int64_t)>& fetch) {
   std::vector<entry> out;
-  if (cap_ > 0) {
+  std::uint64_t seen = 0;  // the arrivals counter before the bus read
+  bool known = false;      // a watch counts the partition's arrivals
+  {
     std::lock_guard<std::mutex> g{mutex_};
+    auto c = arrivals_.find(part);
+    known = c != arrivals_.end();
+    if (known) seen = c->second->load();
     auto it = parts_.find(part);
-    if (it != parts_.end() && from >= it->second.begin && from < it->second.next) {
-      auto& recs = it->second.recs;
-      auto first = std::lower_bound(recs.begin(), recs.end(), from,
-                                    [](const entry& e, std::int64_t o) { return e->offset < o; });
-      for (; first != recs.end() && out.size() < max; ++first) out.push_back(*first);
-      if (!out.empty()) return out;
+    if (it != parts_.end()) {
+      auto& p = it->second;
+      if (cap_ > 0 && from >= p.begin && from < p.next) {
+        auto first = std::lower_bound(p.recs.begin(), p.recs.end(), from,
+                                      [](const entry& e, std::int64_t o) { return e->rec.offset < o; });
+        for (; first != p.recs.end() && out.size() < max; ++first) out.push_back(*first);
+        if (!out.empty()) return out;
+      }
+      // Nothing came since a bus read found nothing here.
+      if (from == p.next && p.empty_at && *p.empty_at == seen) return out;
     }
   }
   auto recs = fetch(from);
   out.reserve(recs.size());
-  for (auto& r : recs) out.push_back(std::make_shared<const bus::record>(std::move(r)));
-  if (cap_ == 0 || out.empty()) return out;
+  for (auto& r : recs) out.push_back(std::make_shared<const cached_record>(std::move(r)));
   std::lock_guard<std::mutex> g{mutex_};
   auto& p = parts_[part];
+  if (out.empty()) {
+    if (known && (p.recs.empty() || from == p.next)) {
+      if (p.recs.empty()) p.begin = from;
+      p.next = from;
+      p.empty_at = seen;
+    }
+    return out;
+  }
+  p.empty_at.reset();
+  if (cap_ == 0) {
+    p.recs.clear();
+    p.begin = p.next = out.back()->rec.offset + 1;
+    return out;
+  }
   if (p.recs.empty() || from != p.next) {
     // Not the continuation of what is cached: this read starts the cached range anew.
     p.recs.clear();
     p.begin = from;
   }
   for (const auto& e : out) p.recs.push_back(e);
-  p.next = out.back()->offset + 1;
+  p.next = out.back()->rec.offset + 1;
   while (p.recs.size() > cap_) {
     p.recs.pop_front();
-    p.begin = p.recs.front()->offset;
+    p.begin = p.recs.front()->rec.offset;
   }
   return out;
 }
@@ -190,23 +220,22 @@ void append_quoted(std::string& out, std::string_view text) {
 }
 }  // namespace
 
-std::string event_text(const bus::record& r, const std::string& cursor) {
-  std::string out;
-  out.reserve(r.value.size() + cursor.size() + 64 * (r.hdrs.size() + 2));
-  out += "{\"body\":";
-  if (r.value.find_first_of("\r\n") == std::string::npos && json::accept(r.value)) {
-    out += r.value;
-  } else {
-    json body = json::parse(r.value, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded()) body = r.value;  // not JSON: the text itself
-    out += body.dump(-1, ' ', false, json::error_handler_t::replace);
-  }
-  out += ",\"cursor\":";
-  append_quoted(out, cursor);
-  // By name, the last of a repeated header winning (as the selector sees them).
+namespace {
+// The "body" value: the value itself when it is JSON on one line, else the value parsed and
+// written again, else the value as a string.
+std::string body_text(const std::string& value) {
+  if (value.find_first_of("\r\n") == std::string::npos && json::accept(value)) return value;
+  json body = json::parse(value, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) body = value;  // not JSON: the text itself
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// The "headers" object: by name, the last of a repeated header winning (as the selector sees
+// them).
+std::string headers_text(const bus::headers& hdrs) {
   std::map<std::string_view, std::string_view> headers;
-  for (const auto& [k, v] : r.hdrs) headers[k] = v;
-  out += ",\"headers\":{";
+  for (const auto& [k, v] : hdrs) headers[k] = v;
+  std::string out = "{";
   bool first = true;
   for (const auto& [k, v] : headers) {
     if (!first) out += ',';
@@ -215,7 +244,21 @@ std::string event_text(const bus::record& r, const std::string& cursor) {
     out += ':';
     append_quoted(out, v);
   }
-  out += "},\"offset\":";
+  out += '}';
+  return out;
+}
+
+std::string assemble(const bus::record& r, const std::string& body, const std::string& headers,
+                     const std::string& cursor) {
+  std::string out;
+  out.reserve(body.size() + headers.size() + cursor.size() + r.topic.size() + 96);
+  out += "{\"body\":";
+  out += body;
+  out += ",\"cursor\":";
+  append_quoted(out, cursor);
+  out += ",\"headers\":";
+  out += headers;
+  out += ",\"offset\":";
   out += std::to_string(r.offset);
   out += ",\"partition\":";
   out += std::to_string(r.partition);
@@ -224,11 +267,23 @@ std::string event_text(const bus::record& r, const std::string& cursor) {
   out += '}';
   return out;
 }
+}  // namespace
+
+cached_record::cached_record(bus::record r)
+    : rec(std::move(r)), body(body_text(rec.value)), headers(headers_text(rec.hdrs)) {}
+
+std::string event_text(const bus::record& r, const std::string& cursor) {
+  return assemble(r, body_text(r.value), headers_text(r.hdrs), cursor);
+}
+
+std::string event_text(const cached_record& r, const std::string& cursor) {
+  return assemble(r.rec, r.body, r.headers, cursor);
+}
 
 std::vector<std::string> subscription_service::collect(const active_subscription& s,
                                                        positions& from, std::size_t max) {
   std::vector<std::string> out;
-  scan(s, from, max, [&out](const bus::record& r, const positions& after) {
+  walk(s, from, max, [&out](const cached_record& r, const positions& after) {
     out.push_back(event_text(r, encode_cursor(after)));
   });
   return out;
@@ -236,6 +291,12 @@ std::vector<std::string> subscription_service::collect(const active_subscription
 
 void subscription_service::scan(const active_subscription& s, positions& from, std::size_t max,
                                 const match_fn& on_match) {
+  walk(s, from, max,
+       [&on_match](const cached_record& r, const positions& after) { on_match(r.rec, after); });
+}
+
+void subscription_service::walk(const active_subscription& s, positions& from, std::size_t max,
+                                const record_fn& on_match) {
   std::size_t matched = 0;
   if (max == 0) return;
   for (const auto& t : topics_of(s.spec.topic)) {
@@ -255,12 +316,12 @@ void subscription_service::scan(const active_subscription& s, positions& from, s
         }
         if (recs.empty()) break;
         for (const auto& e : recs) {
-          const bus::record& r = *e;
+          const bus::record& r = e->rec;
           if (matched >= max) break;
           next = r.offset + 1;
           if (!selected(s.spec.compiled, r)) continue;
           ++matched;
-          on_match(r, from);
+          on_match(*e, from);
         }
       }
     }

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -56,19 +57,37 @@ struct pull_batch {
   positions next;
 };
 
+// A record as the cache holds it: the record, and the parts of its pull API text that do not
+// depend on the reader (rendered once, however many subscriptions it goes to).
+struct cached_record {
+  explicit cached_record(bus::record r);
+  bus::record rec;
+  std::string body;     // the "body" value (see event_text)
+  std::string headers;  // the "headers" object
+};
+
 // The records read last per partition, shared by the subscriptions reading it: the subscribers
 // of a topic read the same new records, which are then fetched from the bus (and their headers
-// decoded) once rather than once per subscriber. Holds the records with offsets in [begin,
-// next) of each partition it saw, at most `cap` per partition (the oldest go first).
+// decoded, their text rendered) once rather than once per subscriber. Holds the records with
+// offsets in [begin, next) of each partition it saw, at most `cap` per partition (the oldest go
+// first). It also remembers that a bus read found nothing past `next`: until records may have
+// come, readers at `next` get nothing without a bus read. "May have come" is the partition's
+// arrivals counter moving: every bus watch that wakes a reader of the partition adds 1 before
+// the wake (arrivals() hands the counter out and adds 1 itself: what came before the watch
+// existed is read again). Until a watch holds the counter, every read at `next` asks the bus.
 // Thread-safe.
 class record_cache {
  public:
-  using entry = std::shared_ptr<const bus::record>;
+  using entry = std::shared_ptr<const cached_record>;
+  using counter = std::shared_ptr<std::atomic<std::uint64_t>>;
   explicit record_cache(std::size_t cap) : cap_(cap) {}
   // Up to `max` records of the partition from `from` on, from the cache where it has them, from
   // `fetch(from, max)` (the bus) otherwise.
   std::vector<entry> read(const partition_key& part, std::int64_t from, std::size_t max,
                           const std::function<std::vector<bus::record>(std::int64_t)>& fetch);
+  // The partition's arrivals counter, for a bus watch that wakes a reader of the partition: it
+  // adds 1 before each wake. Kept for the cache's lifetime.
+  counter arrivals(const partition_key& part);
   // Forgets a partition (its topic is gone).
   void forget(const std::string& topic);
 
@@ -76,10 +95,13 @@ class record_cache {
   struct partition {
     std::int64_t begin = 0, next = 0;  // the cached range of offsets
     std::deque<entry> recs;            // in offset order
+    // A bus read at `next` found nothing when the arrivals counter was at this value.
+    std::optional<std::uint64_t> empty_at;
   };
   std::size_t cap_;
   std::mutex mutex_;
   std::map<partition_key, partition> parts_;
+  std::map<partition_key, counter> arrivals_;  // handed out to watches
 };
 
 class subscription_service {
@@ -122,6 +144,9 @@ class subscription_service {
   // everything seen would commit).
   std::vector<std::string> collect(const active_subscription& s, positions& from,
                                    std::size_t max);
+  // The partition's arrivals counter (record_cache::arrivals): a watch that wakes a reader of
+  // the partition adds 1 before the wake.
+  record_cache::counter arrivals(const partition_key& part) { return cache_.arrivals(part); }
   // The same walk for any consumer of the records: `on_match(record, from)` for each of up to
   // `max` matching records, `from` then being the positions just past it.
   using match_fn = std::function<void(const bus::record&, const positions&)>;
@@ -131,6 +156,9 @@ class subscription_service {
   const service_settings& settings() const { return s_; }
 
  private:
+  using record_fn = std::function<void(const cached_record&, const positions&)>;
+  void walk(const active_subscription& s, positions& from, std::size_t max,
+            const record_fn& on_match);
   store::database& db_;
   bus::log& bus_;
   service_settings s_;
@@ -142,6 +170,7 @@ class subscription_service {
 // "partition","topic"} with the keys in that order; body is the value itself when it is JSON on
 // one line, else the value parsed and written again, else the value as a string.
 std::string event_text(const bus::record& r, const std::string& cursor);
+std::string event_text(const cached_record& r, const std::string& cursor);
 // The record's headers as selector properties (String), no allocation.
 bool selected(const selector& sel, const bus::record& r);
 

@@ -118,6 +118,12 @@ struct sink {
     return std::make_shared<pull_request>(std::nullopt, max, wait_ms,
                                           [g](re::pull_batch b) { *g = std::move(b); });
   }
+  // From the positions `from` (a stream's next request).
+  std::shared_ptr<pull_request> request_from(re::positions from, int64_t wait_ms) {
+    auto g = got;
+    return std::make_shared<pull_request>(std::move(from), 10, wait_ms,
+                                          [g](re::pull_batch b) { *g = std::move(b); });
+  }
 };
 
 std::vector<json> bodies(const re::pull_batch& b) {
@@ -382,4 +388,103 @@ TEST_CASE_FIXTURE(sub_fixture, "hub: pull by id, restart after a failure, stop o
   REQUIRE((*gone.got)->err);
   CHECK((*gone.got)->err->status == 404);
   CHECK_FALSE(hub.find(id));
+}
+
+TEST_CASE_FIXTURE(sub_fixture, "delivery rounds: collected off the actor, one round at a time") {
+  // The rounds queue here instead of on the delivery threads; the test runs them.
+  std::deque<std::function<void()>> rounds;
+  deps->deliver = [&rounds](std::function<void()> task) { rounds.push_back(std::move(task)); };
+  auto run_rounds = [&] {
+    while (!rounds.empty()) {
+      auto r = std::move(rounds.front());
+      rounds.pop_front();
+      r();
+      turn();
+    }
+  };
+  auto id = create({{"topic", "ehealth-careplan"}, {"selector", "eventType = 'create'"}});
+  auto a = spawn(id);
+  append("create", R"({"n":1})");
+  sink now, later;
+  caf::anon_send(a, pull_atom::value, now.request(0));
+  caf::anon_send(a, pull_atom::value, later.request(2000));
+  turn();
+  // The first pull's round is out; the second waits for the next round, nothing is answered
+  // on the actor.
+  REQUIRE(rounds.size() == 1);
+  CHECK_FALSE(now.got->has_value());
+  rounds.front()();
+  rounds.pop_front();
+  REQUIRE(now.got->has_value());  // answered by the round itself
+  CHECK(bodies(**now.got) == std::vector<json>{{{"n", 1}}});
+  turn();
+  REQUIRE(rounds.size() == 1);  // back: the next round, for the second pull
+  run_rounds();
+  REQUIRE(later.got->has_value());  // the acked position is still before n=1
+  CHECK(bodies(**later.got) == std::vector<json>{{{"n", 1}}});
+
+  // A wait that ends while its sink is out in a round: the round after answers it.
+  sink w;
+  caf::anon_send(a, pull_atom::value, w.request_from((*now.got)->next, 1000));
+  turn();
+  run_rounds();
+  CHECK_FALSE(w.got->has_value());  // waits
+  append("update", R"({"n":2})");   // a wake: a round goes out
+  turn();
+  REQUIRE(rounds.size() == 1);
+  advance(1000ms);  // the wait ends meanwhile
+  CHECK_FALSE(w.got->has_value());
+  run_rounds();
+  REQUIRE(w.got->has_value());
+  CHECK_FALSE((*w.got)->err);
+  CHECK((*w.got)->events.empty());
+
+  // The wait runs from the pull's arrival, not from the return of its first round.
+  sink f;
+  caf::anon_send(a, pull_atom::value, f.request_from((*now.got)->next, 1000));
+  turn();
+  REQUIRE(rounds.size() == 1);
+  advance(600ms);  // the round takes its time
+  run_rounds();
+  CHECK_FALSE(f.got->has_value());
+  advance(400ms);
+  REQUIRE(rounds.size() == 1);  // the expiry's last look
+  run_rounds();
+  REQUIRE(f.got->has_value());
+  CHECK((*f.got)->events.empty());
+
+  // Deleted with a round out: its sink gets 404 when the round is back, then the actor stops.
+  auto exit = watch(a);
+  sink d;
+  caf::anon_send(a, pull_atom::value, d.request_from((*now.got)->next, 3000));
+  turn();
+  REQUIRE(rounds.size() == 1);
+  caf::anon_send(a, deleted_atom::value);
+  turn();
+  CHECK_FALSE(exit->exited);
+  run_rounds();
+  REQUIRE(d.got->has_value());
+  REQUIRE((*d.got)->err);
+  CHECK((*d.got)->err->status == 404);
+  CHECK(exit->exited);
+}
+
+TEST_CASE_FIXTURE(sub_fixture, "a poll the server answered with its safety net is dropped") {
+  auto id = create({{"topic", "ehealth-careplan"}, {"selector", "eventType = 'create'"}});
+  auto a = spawn(id);
+  sink s;
+  auto dead = std::make_shared<bool>(false);
+  caf::anon_send(a, pull_atom::value,
+                 std::make_shared<pull_request>(
+                     std::nullopt, 10, 3000, [g = s.got](re::pull_batch b) { *g = std::move(b); },
+                     [dead] { return *dead; }));
+  turn();
+  CHECK(state_of<subscription_state>(a).waiting.size() == 1);
+  *dead = true;               // the 503 went out meanwhile
+  append("update", R"({})");  // a wake, nothing for it
+  turn();
+  CHECK(state_of<subscription_state>(a).waiting.empty());  // not held until its wait ends
+  REQUIRE(s.got->has_value());  // its reply ran once, dropped (the server ignores it)
+  REQUIRE((*s.got)->err);
+  CHECK((*s.got)->err->status == 503);
 }

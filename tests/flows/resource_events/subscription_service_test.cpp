@@ -10,6 +10,7 @@
 
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -181,45 +182,98 @@ TEST_CASE("service: event_text renders one line, keys in order, as the JSON tree
   CHECK(json::parse(event_text(r, "c")).at("headers").at("h") == "\xEF\xBF\xBD");
 }
 
-TEST_CASE("record cache: one bus read serves every reader of a partition; capped") {
-  record_cache cache(4);
+namespace {
+// A partition of a fake bus for the record cache: offsets 0..end-1, at most `batch` per fetch;
+// counts the fetches.
+struct fake_partition {
+  int64_t end = 0;
+  int64_t batch = 1000;
   int fetches = 0;
-  int64_t end = 10;  // the partition holds offsets 0..end-1
-  auto fetch = [&](int64_t from) {
+  std::vector<bus::record> operator()(int64_t from) {
     ++fetches;
     std::vector<bus::record> out;
-    for (int64_t o = from; o < end && o < from + 3; ++o) {
+    for (int64_t o = from; o < end && o < from + batch; ++o) {
       bus::record r;
       r.offset = o;
       r.value = std::to_string(o);
       out.push_back(r);
     }
     return out;
-  };
-  auto offsets = [](const std::vector<record_cache::entry>& v) {
-    std::vector<int64_t> out;
-    for (const auto& e : v) out.push_back(e->offset);
-    return out;
-  };
+  }
+};
+
+std::vector<int64_t> offsets(const std::vector<record_cache::entry>& v) {
+  std::vector<int64_t> out;
+  for (const auto& e : v) out.push_back(e->rec.offset);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("record cache: one bus read serves every reader of a partition; capped") {
+  record_cache cache(4);
+  fake_partition part{10, 3};
+  auto fetch = std::ref(part);
   partition_key p{"t", 0};
   CHECK(offsets(cache.read(p, 2, 10, fetch)) == std::vector<int64_t>{2, 3, 4});
-  CHECK(fetches == 1);
+  CHECK(part.fetches == 1);
   // Another reader of the same records: no bus read; max is kept.
   CHECK(offsets(cache.read(p, 3, 10, fetch)) == std::vector<int64_t>{3, 4});
   CHECK(offsets(cache.read(p, 2, 2, fetch)) == std::vector<int64_t>{2, 3});
-  CHECK(fetches == 1);
+  CHECK(part.fetches == 1);
   // The continuation is read from the bus and joins the cache; the oldest go past the cap.
   CHECK(offsets(cache.read(p, 5, 10, fetch)) == std::vector<int64_t>{5, 6, 7});
-  CHECK(fetches == 2);
+  CHECK(part.fetches == 2);
   CHECK(offsets(cache.read(p, 4, 10, fetch)) == std::vector<int64_t>{4, 5, 6, 7});
-  CHECK(fetches == 2);
+  CHECK(part.fetches == 2);
   CHECK(offsets(cache.read(p, 2, 10, fetch)) == std::vector<int64_t>{2, 3, 4});  // evicted
-  CHECK(fetches == 3);
+  CHECK(part.fetches == 3);
   // Nothing new: the bus is asked (records may have come), and the answer is empty.
-  end = 5;
+  part.end = 5;
   CHECK(cache.read(p, 5, 10, fetch).empty());
-  CHECK(fetches == 4);
+  CHECK(part.fetches == 4);
   // Another partition is its own.
   CHECK(offsets(cache.read({"t", 1}, 0, 10, fetch)) == std::vector<int64_t>{0, 1, 2});
-  CHECK(fetches == 5);
+  CHECK(part.fetches == 5);
+}
+
+TEST_CASE("record cache: a read that found nothing is not repeated until records may have come") {
+  record_cache cache(4);
+  fake_partition part{2};
+  auto fetch = std::ref(part);
+  partition_key p{"t", 0};
+  CHECK(offsets(cache.read(p, 0, 10, fetch)) == std::vector<int64_t>{0, 1});
+  CHECK(part.fetches == 1);
+  // No watch counts the partition's arrivals yet: every read at the end asks the bus.
+  CHECK(cache.read(p, 2, 10, fetch).empty());
+  CHECK(cache.read(p, 2, 10, fetch).empty());
+  CHECK(part.fetches == 3);
+  // A watch holds the counter (wake = add 1, then wake its reader).
+  auto arrivals = cache.arrivals(p);
+  CHECK(cache.read(p, 2, 10, fetch).empty());
+  CHECK(part.fetches == 4);
+  // Every other reader at the end: no bus read.
+  CHECK(cache.read(p, 2, 10, fetch).empty());
+  CHECK(cache.read(p, 2, 10, fetch).empty());
+  CHECK(part.fetches == 4);
+  // Appended, the watches not called yet: not seen yet (the readers' wakes come after).
+  part.end = 4;
+  CHECK(cache.read(p, 2, 10, fetch).empty());
+  CHECK(part.fetches == 4);
+  arrivals->fetch_add(1);
+  CHECK(offsets(cache.read(p, 2, 10, fetch)) == std::vector<int64_t>{2, 3});
+  CHECK(part.fetches == 5);
+  CHECK(offsets(cache.read(p, 0, 10, fetch)) == std::vector<int64_t>{0, 1, 2, 3});  // cached
+  CHECK(cache.read(p, 4, 10, fetch).empty());
+  CHECK(part.fetches == 6);
+  // A new watch of the partition: what came before it is read.
+  part.end = 5;
+  auto again = cache.arrivals(p);
+  CHECK(again == arrivals);
+  CHECK(offsets(cache.read(p, 4, 10, fetch)) == std::vector<int64_t>{4});
+  CHECK(part.fetches == 7);
+  // A reader elsewhere than the end asks the bus as before.
+  CHECK(cache.read(p, 7, 10, fetch).empty());
+  CHECK(part.fetches == 8);
+  CHECK(cache.read(p, 7, 10, fetch).empty());
+  CHECK(part.fetches == 9);
 }
