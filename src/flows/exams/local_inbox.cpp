@@ -282,12 +282,18 @@ status local_inbox::move(const inbox_file& f, folder to) {
   if (f.in == to) return ok_status();
   std::string from_dir = path(f.month, f.in), to_dir = path(f.month, to);
   std::string src = from_dir + "/" + f.name, dst = to_dir + "/" + f.name;
-  if (mkdir(to_dir.c_str(), 0755) == 0) {
-    if (auto s = sync_dir(opts_.root + "/" + f.month); !s) return s;
-  } else if (errno != EEXIST) {
-    return io_error("cannot create " + to_dir, errno);
+  std::string month_dir = opts_.root + "/" + f.month;
+  auto rename_no_replace = [&] {
+    return renameat2(AT_FDCWD, src.c_str(), AT_FDCWD, dst.c_str(), RENAME_NOREPLACE);
+  };
+  int rc = rename_no_replace();
+  if (rc != 0 && errno == ENOENT && !exists(to_dir)) {  // the month's first file for that folder
+    if (mkdir(to_dir.c_str(), 0755) != 0 && errno != EEXIST)
+      return io_error("cannot create " + to_dir, errno);
+    if (auto s = sync_dir(month_dir); !s) return s;
+    rc = rename_no_replace();
   }
-  if (renameat2(AT_FDCWD, src.c_str(), AT_FDCWD, dst.c_str(), RENAME_NOREPLACE) != 0) {
+  if (rc != 0) {
     int err = errno;
     if (err == EEXIST)
       return error{409, "destination_exists", "another " + f.name + " is already in " + to_dir, {}};
@@ -295,6 +301,7 @@ status local_inbox::move(const inbox_file& f, folder to) {
       if (!exists(dst)) return error::not_found("no file " + src);
       // Moved before: a repeat, perhaps after a crash or a failed fsync, so the directories
       // are made durable again before this says done.
+      if (auto s = sync_dir(month_dir); !s) return s;
       if (auto s = sync_dir(to_dir); !s) return s;
       return sync_dir(from_dir);
     }
