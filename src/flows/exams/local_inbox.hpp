@@ -12,7 +12,8 @@
 // fsynced: atomic, and durable once move returns. The directory fsyncs are group commits: the
 // moves (from several workers) whose renames finish while an fsync of that directory runs share
 // the next one, so one fsync covers many renames. A repeated move (the file is at the
-// destination already, e.g. after a crash) fsyncs both directories again before it succeeds.
+// destination already, e.g. after a crash) fsyncs the month and both folders again before it
+// succeeds; the destination folder is created (and the month fsynced) only when missing.
 #pragma once
 
 #include "flows/exams/inbox.hpp"
