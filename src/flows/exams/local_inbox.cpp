@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -67,6 +68,8 @@ status fsync_dir(const std::string& dir) {
   if (rc != 0) return io_error("cannot fsync " + dir, err);
   return ok_status();
 }
+
+constexpr size_t max_dir_syncs = 256;  // directories with a group-commit state kept
 
 bool exists(const std::string& p) {
   struct stat st;
@@ -279,18 +282,28 @@ status local_inbox::move(const inbox_file& f, folder to) {
   if (f.in == to) return ok_status();
   std::string from_dir = path(f.month, f.in), to_dir = path(f.month, to);
   std::string src = from_dir + "/" + f.name, dst = to_dir + "/" + f.name;
-  if (mkdir(to_dir.c_str(), 0755) == 0) {
-    if (auto s = fsync_dir(opts_.root + "/" + f.month); !s) return s;
-  } else if (errno != EEXIST) {
-    return io_error("cannot create " + to_dir, errno);
+  std::string month_dir = opts_.root + "/" + f.month;
+  auto rename_no_replace = [&] {
+    return renameat2(AT_FDCWD, src.c_str(), AT_FDCWD, dst.c_str(), RENAME_NOREPLACE);
+  };
+  int rc = rename_no_replace();
+  if (rc != 0 && errno == ENOENT && !exists(to_dir)) {  // the month's first file for that folder
+    if (mkdir(to_dir.c_str(), 0755) != 0 && errno != EEXIST)
+      return io_error("cannot create " + to_dir, errno);
+    if (auto s = sync_dir(month_dir); !s) return s;
+    rc = rename_no_replace();
   }
-  if (renameat2(AT_FDCWD, src.c_str(), AT_FDCWD, dst.c_str(), RENAME_NOREPLACE) != 0) {
+  if (rc != 0) {
     int err = errno;
     if (err == EEXIST)
       return error{409, "destination_exists", "another " + f.name + " is already in " + to_dir, {}};
     if (err == ENOENT) {
-      if (exists(dst)) return ok_status();  // moved before: a repeat
-      return error::not_found("no file " + src);
+      if (!exists(dst)) return error::not_found("no file " + src);
+      // Moved before: a repeat, perhaps after a crash or a failed fsync, so the directories
+      // are made durable again before this says done.
+      if (auto s = sync_dir(month_dir); !s) return s;
+      if (auto s = sync_dir(to_dir); !s) return s;
+      return sync_dir(from_dir);
     }
     return io_error("cannot move " + src + " to " + to_dir, err);
   }
@@ -298,8 +311,62 @@ status local_inbox::move(const inbox_file& f, folder to) {
     std::lock_guard lock(mu_);
     complete_.erase(f.month + "/" + f.name);
   }
-  if (auto s = fsync_dir(to_dir); !s) return s;
-  return fsync_dir(from_dir);
+  if (auto s = sync_dir(to_dir); !s) return s;
+  return sync_dir(from_dir);
+}
+
+// Group commit of a directory's fsyncs. A caller joins the pending round (made after its
+// rename returned); when no fsync of that directory is running, one of the round's callers
+// starts it and the round closes: later callers join the next one. So every rename is covered
+// by an fsync that began after it, and the renames that finish while one fsync runs share the
+// next.
+struct local_inbox::dir_sync {
+  struct round {
+    bool done = false;
+    status outcome = ok_status();  // the fsync's, for every caller it covered
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::shared_ptr<round> pending;  // callers waiting for an fsync not started yet
+  bool running = false;            // an fsync is under way
+};
+
+status local_inbox::sync_dir(const std::string& dir) {
+  std::shared_ptr<dir_sync> ds;
+  {
+    std::lock_guard lock(syncs_mu_);
+    auto& slot = syncs_[dir];
+    if (!slot) {
+      slot = std::make_shared<dir_sync>();
+      if (syncs_.size() > max_dir_syncs)  // forget an idle one (a caller keeps its own alive)
+        for (auto it = syncs_.begin(); it != syncs_.end(); ++it)
+          if (it->first != dir && it->second.use_count() == 1) {
+            syncs_.erase(it);
+            break;
+          }
+    }
+    ds = syncs_[dir];
+  }
+  std::unique_lock lock(ds->mu);
+  if (!ds->pending) ds->pending = std::make_shared<dir_sync::round>();
+  auto r = ds->pending;
+  while (!r->done) {
+    if (!ds->running && ds->pending == r) {  // this caller runs the round's fsync
+      ds->running = true;
+      ds->pending.reset();
+      lock.unlock();
+      auto s = fsync_dir(dir);
+      dir_fsyncs_.fetch_add(1);
+      lock.lock();
+      r->outcome = std::move(s);
+      r->done = true;
+      ds->running = false;
+      ds->cv.notify_all();
+      break;
+    }
+    ds->cv.wait(lock);
+  }
+  return r->outcome;
 }
 
 wake_reason local_inbox::wait_for_files(std::chrono::milliseconds timeout) {

@@ -9,11 +9,16 @@
 // '.' are never listed. A periodic rescan (wait_for_files returns rescan_due) is the safety net.
 //
 // Moves are rename(2) without replacing (renameat2 RENAME_NOREPLACE), then both directories are
-// fsynced: atomic, and durable once move returns.
+// fsynced: atomic, and durable once move returns. The directory fsyncs are group commits: the
+// moves (from several workers) whose renames finish while an fsync of that directory runs share
+// the next one, so one fsync covers many renames. A repeated move (the file is at the
+// destination already, e.g. after a crash) fsyncs the month and both folders again before it
+// succeeds; the destination folder is created (and the month fsynced) only when missing.
 #pragma once
 
 #include "flows/exams/inbox.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -47,6 +52,9 @@ class local_inbox final : public inbox {
   wake_reason wait_for_files(std::chrono::milliseconds timeout) override;
   void wake() override;
 
+  // Probe: directory fsyncs run so far (one may cover the renames of several moves).
+  uint64_t directory_fsyncs() const { return dir_fsyncs_.load(); }
+
  private:
   // Reads the pending inotify events (non-blocking); true when one announced a complete file
   // or a new directory. Requires mu_.
@@ -54,6 +62,10 @@ class local_inbox final : public inbox {
   void watch_month(const std::string& month);      // requires mu_
   void watch_completed(const std::string& month);  // requires mu_
   std::string path(const std::string& month, folder f) const;
+  // fsyncs dir after the caller's changes to it, sharing the fsync with concurrent callers.
+  status sync_dir(const std::string& dir);
+
+  struct dir_sync;
 
   local_inbox_options opts_;
   int inotify_fd_ = -1;
@@ -63,6 +75,9 @@ class local_inbox final : public inbox {
   std::map<int, std::string> completed_watches_;  // wd -> month
   std::set<std::string> complete_;                // "month/name" announced complete
   std::chrono::steady_clock::time_point next_rescan_;
+  std::mutex syncs_mu_;
+  std::map<std::string, std::shared_ptr<dir_sync>> syncs_;  // directory -> its group commit
+  std::atomic<uint64_t> dir_fsyncs_{0};
 };
 
 }  // namespace medflow::exams

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -238,6 +239,52 @@ TEST_SUITE("local_inbox") {
     evil = f;
     evil.month = "../x";
     CHECK(box.read(evil, 10).err().code == "bad_request");
+  }
+
+  TEST_CASE("each move fsyncs both directories; concurrent moves share the fsyncs") {
+    test::temp_dir dir;
+    auto o = opts_for(dir, 0);
+    fs::path root = o.root;
+    constexpr int threads = 8, per_thread = 40;
+    for (int i = 0; i < threads * per_thread; ++i)
+      write_file(root / "2026_02" / "completed" / ("r" + std::to_string(i) + ".pdf"), "x");
+    fs::create_directories(root / "2026_02" / "processed");
+    local_inbox box(o);
+
+    // One move alone: its own fsync of each directory; a repeat (after a crash, say) fsyncs the
+    // month and both directories again before it says done.
+    inbox_file first{"2026_02", "r0.pdf", folder::completed, 1};
+    uint64_t before = box.directory_fsyncs();
+    REQUIRE(box.move(first, folder::processed).ok());
+    CHECK(box.directory_fsyncs() - before == 2);
+    REQUIRE(box.move(first, folder::processed).ok());
+    CHECK(box.directory_fsyncs() - before == 5);
+
+    // Many workers at once: every move succeeds, no file is lost, never more than 2 fsyncs a move.
+    before = box.directory_fsyncs();
+    std::vector<std::thread> workers;
+    std::atomic<int> failures{0};
+    for (int t = 0; t < threads; ++t)
+      workers.emplace_back([&, t] {
+        for (int i = 0; i < per_thread; ++i) {
+          int n = t * per_thread + i;
+          if (n == 0) continue;
+          inbox_file f{"2026_02", "r" + std::to_string(n) + ".pdf", folder::completed, 1};
+          if (!box.move(f, folder::processed).ok()) ++failures;
+        }
+      });
+    for (auto& w : workers) w.join();
+    CHECK(failures.load() == 0);
+    int moved = 0;
+    for (auto& e : fs::directory_iterator(root / "2026_02" / "processed")) moved += e.is_regular_file();
+    CHECK(moved == threads * per_thread);
+    CHECK(fs::is_empty(root / "2026_02" / "completed"));
+    uint64_t fsyncs = box.directory_fsyncs() - before;
+    CHECK(fsyncs >= 2);
+    CHECK(fsyncs <= 2 * (threads * per_thread - 1));
+    std::string note = std::to_string(threads * per_thread - 1) + " concurrent moves ran " +
+                       std::to_string(fsyncs) + " directory fsyncs";
+    MESSAGE(note);
   }
 
   TEST_CASE("wake() interrupts a wait; a quiet wait times out") {
