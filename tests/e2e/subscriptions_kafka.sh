@@ -3,7 +3,8 @@
 # topic API reach the matching subscriber only; an unacked event comes again after kill -9 and
 # restart; after the ack nothing more. A long poll returns as soon as a medical-events job's
 # change lands; a webhook receiver that fails then recovers gets it, and one that always fails
-# sends it to subscriptions.dead_letter, read back with kcat with its headers.
+# sends it to subscriptions.dead_letter, read back with kcat with its headers; the same
+# change comes on the subscription's server-sent event stream.
 source "$(dirname "$0")/lib.sh"
 
 start_kafka_mock "${ME_TOPICS[@]}" ehealth-careplan.subject:2
@@ -58,6 +59,11 @@ registries
 http POST /subscriptions '{"topic":"ehealth-episodeofcare","selector":"eventType = '"'"'created'"'"'"}'
 expect_status 201
 POLL=$(printf '%s' "$BODY" | jq -r .id)
+# The same subscription as a server-sent event stream, open before the job lands.
+curl -sN --max-time 60 -D "$E2E_TMP/kstream.head" "$MF_URL/subscriptions/$POLL/stream" \
+  >"$E2E_TMP/kstream.sse" 2>/dev/null &
+BG_PIDS+=($!)
+wait_until 10 grep -qs '^HTTP/1.1 200' "$E2E_TMP/kstream.head" || fail "the stream did not start"
 http POST /subscriptions '{"topic":"ehealth-episodeofcare","delivery":{"mode":"webhook","url":"'"$HOOK"'/ok?fail=1"}}'
 expect_status 201
 http POST /subscriptions '{"topic":"ehealth-episodeofcare","delivery":{"mode":"webhook","url":"'"$HOOK"'/fail"}}'
@@ -82,5 +88,15 @@ for h in eventType=created resourceProfile=ehealth-episodeofcare "subscription_i
 done
 [[ "$hdrs" == *"dead_letter_reason=webhook failed 3 times; last: answered 500"* ]] || fail "reason: $hdrs"
 expect_eq "$(printf '%s' "$body" | jq -r .resourceReference)" "$BASE/EpisodeOfCare/$EP" "dead letter body"
+
+step "the same change on the subscription's event stream (SSE, Kafka bus)"
+wait_until 20 grep -qs '^event: ehealth-episodeofcare' "$E2E_TMP/kstream.sse" \
+  || fail "the stream got no event: $(head -c 500 "$E2E_TMP/kstream.sse")"
+DATA=$(grep -m1 '^data: ' "$E2E_TMP/kstream.sse" | cut -c7-)
+expect_eq "$(printf '%s' "$DATA" | jq -r .headers.eventType)" created "the stream's event type"
+expect_eq "$(printf '%s' "$DATA" | jq -r .body.resourceReference)" "$BASE/EpisodeOfCare/$EP" \
+  "the stream's event body"
+expect_eq "$(grep -m1 '^id: ' "$E2E_TMP/kstream.sse" | cut -c5-)" \
+  "$(printf '%s' "$DATA" | jq -r .cursor)" "the stream's event id (its cursor)"
 stop_medflowd
 echo "PASS $TEST_NAME"
