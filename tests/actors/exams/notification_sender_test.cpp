@@ -36,6 +36,15 @@ struct sender_fixture : test::actor_fixture {
     s.retry_max_ms = 10000;
     outbox = std::make_shared<exams::notifications>(*db, *crypto::parse_key_hex(std::string(64, 'b')), s);
   }
+  // The outbox's wake-up holds the sender and the sender the outbox: break that cycle and end
+  // the sender, or LeakSanitizer reports both.
+  ~sender_fixture() {
+    outbox->on_enqueued({});
+    if (sender) {
+      caf::anon_send_exit(sender, caf::exit_reason::kill);
+      run();
+    }
+  }
 
   void start(bool wake_on_enqueue = true) {
     notification_transports t;
