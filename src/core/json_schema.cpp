@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <optional>
 #include <regex>
 #include <stdexcept>
@@ -464,7 +465,12 @@ class compiler {
     if (v.is_number_unsigned()) return v.get<std::uint64_t>();
     if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return v.get<std::int64_t>();
     if (v.is_number_float() && integral(v.get<double>()) && v.get<double>() >= 0) {
-      return static_cast<std::size_t>(v.get<double>());
+      // A count beyond what size_t holds cannot be reached by any document: saturate
+      // (casting such a double is undefined behaviour; json_schema_fuzz found it).
+      const double d = v.get<double>();
+      constexpr double limit = 18446744073709551616.0;  // 2^64
+      if (d >= limit) return std::numeric_limits<std::size_t>::max();
+      return static_cast<std::size_t>(d);
     }
     fail(pointer, std::string("\"") + keyword + "\" must be a non-negative integer");
   }

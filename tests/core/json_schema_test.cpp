@@ -243,6 +243,16 @@ TEST_CASE("json_schema: minItems and maxItems") {
                "expected a maximum of 2 items but got 3", json{{"max", 2}, {"actual", 3}});
 }
 
+TEST_CASE("json_schema: a count written as a float beyond 2^64 saturates instead of overflowing") {
+  // json_schema_fuzz: "maxItems": 3.1e70 was cast from double to size_t (undefined behaviour).
+  const json s = json::parse(R"({"type":"array","maxItems":3.1e70,"minLength":1e300})");
+  CHECK(run(s, json::array({1, 2, 3})).empty());
+  const json at_least = json::parse(R"({"type":"array","minItems":1e30})");
+  CHECK(run(at_least, json::array({1})).size() == 1);
+  CHECK(contains(compile_error(json::parse(R"({"maxItems":-1e30})")),
+                 "\"maxItems\" must be a non-negative"));
+}
+
 TEST_CASE("json_schema: minimum and maximum, inclusive and draft-04 exclusive") {
   const json inclusive = {{"minimum", 1}, {"maximum", 10}};
   CHECK(run(inclusive, 1).empty());
