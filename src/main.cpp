@@ -3,6 +3,7 @@
 #include "app/daemon.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "core/version.hpp"
 #include "flows/resource_events/selector_cli.hpp"
 
 #include <sys/resource.h>
@@ -60,7 +61,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cli.version) {
-    std::cout << "medflowd 0.1.0\n";
+    std::cout << "medflowd " << medflow::version() << "\n";
     return 0;
   }
   if (cli.print_config) {

@@ -5,6 +5,7 @@
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/version.hpp"
 #include "net/http_server.hpp"
 #include "net/status.hpp"
 #include "net/url.hpp"
@@ -322,7 +323,7 @@ nlohmann::json server::openapi() const {
     paths[r.path][m] = op;
   }
   return {{"openapi", "3.0.3"},
-          {"info", {{"title", "medflowd"}, {"version", "0.1.0"},
+          {"info", {{"title", "medflowd"}, {"version", std::string(medflow::version())},
                     {"description", "medflow: healthcare integration flows on one actor system"}}},
           {"paths", paths}};
 }
