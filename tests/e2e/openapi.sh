@@ -3,7 +3,8 @@
 # operations of src/http/openapi.json (the served document's paths come from the router's own
 # table), operationIds are unique, the version is medflowd's, `spectral lint` with the
 # spectral:oas ruleset finds nothing (no error, no warning), and real answers of every flow,
-# successes and errors, validate against their operation's response schemas (Ajv).
+# successes and errors (413 included), validate against their operation's response schemas
+# (Ajv).
 source "$(dirname "$0")/lib.sh"
 : "${MEDFLOW_TOKEN:=$(dirname "$MEDFLOWD")/medflow-token}"
 NODE_BIN="$SOURCE_DIR/tests/node_modules/.bin"
@@ -194,6 +195,16 @@ call /exam/revoke POST /exam/revoke "{\"document\":\"11122233344\",\"exam_id\":\
 expect_status 200
 call /exam/revoke POST /exam/revoke "{\"document\":\"11122233344\",\"exam_id\":\"$EXAM\",\"reason\":\"again\"}"
 expect_status 409
+
+step "a body over http.max_body_bytes: 413 in each flow's format"
+head -c 1100000 /dev/zero | tr '\0' ' ' >"$E2E_TMP/big.json"
+BIG=(--data-binary "@$E2E_TMP/big.json" -H 'Content-Type: application/json')
+call /topics POST /topics "" "${BIG[@]}"; expect_status 413
+call /api/patients/{patient_id}/episodes POST "/api/patients/$P1/episodes" "" "${BIG[@]}" "${HDRS[@]}"
+expect_status 413
+call /hri/tenants/{tenantId}/batches POST /hri/tenants/t1/batches "" "${BIG[@]}" -H "Authorization: Bearer $INTEG"
+expect_status 413
+call /exam/new POST /exam/new "" "${BIG[@]}"; expect_status 413
 
 step "every answer against its operation's response schema"
 node "$SOURCE_DIR/tests/e2e/openapi_answers.js" "$E2E_TMP/served.json" "$ANSWERS" ||
