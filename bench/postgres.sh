@@ -26,6 +26,18 @@ kafka_pid=$!
 until [ -s "$work/kafka.out" ]; do sleep 0.1; done
 brokers=$(head -n1 "$work/kafka.out")
 start_postgres "$(mktemp -d "${TMPDIR:-/tmp}/medflow-bench-pg.XXXXXX")"
+# utime + stime ticks (1/100 s) of medflowd and of every process of the PostgreSQL server.
+cpu_ticks() {
+  local mf pg=0 p
+  mf=$(awk '{print $14 + $15}' "/proc/$medflowd_pid/stat")
+  for p in $(pgrep -f -- "-D $MEDFLOW_PG_DIR/data" || true) $(pgrep -f "^postgres: " || true); do
+    [ -r "/proc/$p/stat" ] || continue
+    grep -q "$MEDFLOW_PG_PORT\|$MEDFLOW_PG_DIR" "/proc/$p/cmdline" 2>/dev/null ||
+      [ "$(ps -o ppid= -p "$p" | tr -d ' ')" = "$(head -n1 "$MEDFLOW_PG_DIR/data/postmaster.pid")" ] || continue
+    pg=$((pg + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$mf $pg"
+}
 common=(--kafka-brokers "$brokers" --set events.enabled=false --set subscriptions.enabled=false)
 for store in sqlite postgres; do
   data="$work/$store"
@@ -42,7 +54,11 @@ for store in sqlite postgres; do
       --set aggregation.enabled=false
   fi
   echo "== store $store, bus kafka (mock), unpaced"
+  cpu_before=$(cpu_ticks)
   build/bench/me_bench "$medflowd_url" "$db" --patients 2000 --connections 32 --seconds "$secs" \
     --rate 0
+  read -r mf pg <<<"$(cpu_ticks)"
+  read -r mf0 pg0 <<<"$cpu_before"
+  echo "  CPU during the run (s): medflowd $(((mf - mf0) / 100)), PostgreSQL server $(((pg - pg0) / 100))"
   stop_medflowd
 done
