@@ -32,10 +32,13 @@ trap cleanup EXIT
 fail() { echo "FAIL [$TEST_NAME]: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
-# start_medflowd [args...]: data in $E2E_TMP/data unless --data-dir is given.
+# start_medflowd [args...]: data in $E2E_TMP/data unless --data-dir is given. Log level
+# E2E_LOG_LEVEL (warn), or with E2E_LOG_LEVEL=config the one of the --config file.
 start_medflowd() {
   : >"$E2E_TMP/medflowd.out"
-  "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" --set log.level=${E2E_LOG_LEVEL:-warn} \
+  local log_level=(--set "log.level=${E2E_LOG_LEVEL:-warn}")
+  [ "${E2E_LOG_LEVEL:-}" != config ] || log_level=()
+  "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" "${log_level[@]}" \
     --set supervisor.backoff_initial_ms=20 --set supervisor.backoff_max_ms=200 "$@" \
     >"$E2E_TMP/medflowd.out" 2>>"$E2E_TMP/medflowd.err" &
   MF_PID=$!
