@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake make pkg-config              # toolchain
+  dpkg-dev file                          # scripts/package.sh: CPack DEB, dpkg-shlibdeps
   libcaf-dev                             # CAF 0.17.6, the actor system
   librdkafka-dev                         # Kafka client (+ rdkafka_mock.h for tests)
   libsqlite3-dev                         # the store and the embedded bus
