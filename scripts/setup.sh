@@ -2,7 +2,10 @@
 # Installs the Debian 12 packages medflowd needs to build, run and test, if any is missing,
 # and the test-only npm server (s3rver) into tests/node_modules.
 # Idempotent and quiet when everything is there.
+# --build-only: only what building medflowd and its package needs (no test tools, no Node.js).
 set -euo pipefail
+build_only=false
+[ "${1:-}" != --build-only ] || build_only=true
 
 packages=(
   g++ cmake make pkg-config              # toolchain
@@ -17,19 +20,22 @@ packages=(
   libcurl4-openssl-dev                   # outbound HTTP (aggregation sources), S3, SMTP
   libexpat1-dev                          # S3's XML answers
   doctest-dev                            # unit tests
+)
+test_packages=(
   clang libclang-rt-14-dev               # fuzz targets (libFuzzer, sanitizers)
   kcat curl jq sqlite3                   # end-to-end tests: Kafka client, HTTP, JSON, the database
   python3-aiosmtpd openssl               # tests: a real SMTP server on loopback, its TLS cert
   python3-botocore                       # tests: AWS's own SigV4 signer checks our signatures
 )
 
+$build_only || packages+=("${test_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # Node.js and npm run s3rver (a real S3 API server) for the tests only. Checked as commands: a
 # machine may have another build of Node.js that bundles npm, which Debian's npm conflicts with.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+if ! $build_only && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
   missing+=(nodejs npm)
 fi
 
@@ -46,6 +52,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: done"
 fi
 
+$build_only && exit 0
 # s3rver at the version tests/package-lock.json pins, into tests/node_modules (git-ignored).
 tests_dir="$(cd "$(dirname "$0")/.." && pwd)/tests"
 wanted=$(sed -n 's/.*"s3rver": "\(.*\)".*/\1/p' "$tests_dir/package.json")

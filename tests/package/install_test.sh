@@ -13,8 +13,9 @@ t0=$SECONDS
 say() { echo "install_test [$((SECONDS - t0)) s]: $*"; }
 fail() { echo "install_test FAIL: $*" >&2; exit 1; }
 
-say "setup (build dependencies)"
-bash scripts/setup.sh
+say "setup (build dependencies; python3 and curl for this test)"
+bash scripts/setup.sh --build-only
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 curl >/dev/null
 say "building the package"
 deb=$(bash scripts/package.sh | tail -n1)
 say "built $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB)"
