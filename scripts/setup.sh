@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages medflowd needs to build, run and test, if any is missing,
-# and the test-only npm server (s3rver) into tests/node_modules.
+# and the test-only npm packages (s3rver, Spectral, Ajv) into tests/node_modules.
 # Idempotent and quiet when everything is there.
 # --build-only: only what building medflowd and its package needs (no test tools, no Node.js).
 set -euo pipefail
@@ -53,11 +53,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 $build_only && exit 0
-# s3rver at the version tests/package-lock.json pins, into tests/node_modules (git-ignored).
+# The test-only npm packages at the versions tests/package-lock.json pins (s3rver, a real S3
+# API server; Spectral, the OpenAPI linter; Ajv, a JSON Schema validator), into
+# tests/node_modules (git-ignored), when any is missing or at another version.
 tests_dir="$(cd "$(dirname "$0")/.." && pwd)/tests"
-wanted=$(sed -n 's/.*"s3rver": "\(.*\)".*/\1/p' "$tests_dir/package.json")
-installed=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$tests_dir/node_modules/s3rver/package.json" 2>/dev/null || true)
-if [ "$installed" != "$wanted" ]; then
-  echo "setup: installing s3rver $wanted into tests/node_modules (tests only)"
+if ! node -e '
+  const dir = process.argv[1];
+  for (const [name, want] of Object.entries(require(dir + "/package.json").dependencies)) {
+    let got;
+    try { got = require(dir + "/node_modules/" + name + "/package.json").version; } catch (e) {}
+    if (got !== want) process.exit(1);
+  }' "$tests_dir"; then
+  echo "setup: installing the test-only npm packages of tests/package.json into tests/node_modules"
   npm ci --prefix "$tests_dir" --no-audit --no-fund --loglevel=error >/dev/null
 fi
