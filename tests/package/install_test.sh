@@ -46,8 +46,10 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 
 say "starting medflowd as $user: $exec_start (NOTIFY_SOCKET=$sock, MEDFLOW_HTTP_PORT=$port)"
 # shellcheck disable=SC2086  # ExecStart is a command line
-(cd "$workdir" && exec runuser -u "$user" -- env NOTIFY_SOCKET="$sock" MEDFLOW_HTTP_PORT="$port" \
-  $exec_start >"$tmp/medflowd.out" 2>"$tmp/medflowd.err") &
+# setpriv execs (as systemd's User= does, without a login session), so $mf is medflowd itself.
+(cd "$workdir" && exec setpriv --reuid="$user" --regid="$user" --init-groups \
+  env NOTIFY_SOCKET="$sock" MEDFLOW_HTTP_PORT="$port" $exec_start \
+  >"$tmp/medflowd.out" 2>"$tmp/medflowd.err") &
 mf=$!
 started=$SECONDS
 until grep -q '^READY=1$' "$tmp/notify.out"; do
@@ -56,16 +58,19 @@ until grep -q '^READY=1$' "$tmp/notify.out"; do
   sleep 0.1
 done
 say "received READY=1"
+grep -qx "MAINPID=$mf" "$tmp/notify.out" || fail "READY=1 without MAINPID=$mf"
+[ "$(stat -c %U "/proc/$mf")" = "$user" ] || fail "medflowd does not run as $user"
 code=$(curl -s -o "$tmp/healthz" -w '%{http_code}' "http://127.0.0.1:$port/healthz")
 say "GET /healthz: $code $(cat "$tmp/healthz")"
 [ "$code" = 200 ] || fail "/healthz answered $code"
 [ -f /var/lib/medflow/medflow.db ] || fail "no database in /var/lib/medflow"
 say "store: $(stat -c '%U %n' /var/lib/medflow/medflow.db)"
 
+term_t0=$(date +%s%N)
 kill -TERM $mf
 rc=0
 wait $mf || rc=$?
-say "medflowd exited with $rc after SIGTERM"
+say "medflowd exited with $rc $((($(date +%s%N) - term_t0) / 1000000)) ms after SIGTERM"
 [ $rc -eq 0 ] || { cat "$tmp/medflowd.err"; fail "exit status $rc"; }
 sleep 0.2
 echo "--- notifications received, in order:"
