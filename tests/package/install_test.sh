@@ -47,7 +47,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 say "starting medflowd as $user: $exec_start (NOTIFY_SOCKET=$sock, MEDFLOW_HTTP_PORT=$port)"
 # shellcheck disable=SC2086  # ExecStart is a command line
 # setpriv execs (as systemd's User= does, without a login session), so $mf is medflowd itself.
-(cd "$workdir" && exec setpriv --reuid="$user" --regid="$user" --init-groups \
+(cd "$workdir" && exec setpriv --reuid="$user" --regid="$(id -gn "$user")" --init-groups \
   env NOTIFY_SOCKET="$sock" MEDFLOW_HTTP_PORT="$port" $exec_start \
   >"$tmp/medflowd.out" 2>"$tmp/medflowd.err") &
 mf=$!
