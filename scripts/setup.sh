@@ -2,10 +2,14 @@
 # Installs the Debian 12 packages medflowd needs to build, run and test, if any is missing,
 # and the test-only npm packages (s3rver, Spectral, Ajv) into tests/node_modules.
 # Idempotent and quiet when everything is there.
+# --build-only: only what building medflowd and its package needs (no test tools, no Node.js).
 set -euo pipefail
+build_only=false
+[ "${1:-}" != --build-only ] || build_only=true
 
 packages=(
   g++ cmake make pkg-config              # toolchain
+  dpkg-dev file                          # scripts/package.sh: CPack DEB, dpkg-shlibdeps
   libcaf-dev                             # CAF 0.17.6, the actor system
   librdkafka-dev                         # Kafka client (+ rdkafka_mock.h for tests)
   libsqlite3-dev                         # the store and the embedded bus
@@ -18,19 +22,22 @@ packages=(
   libcurl4-openssl-dev                   # outbound HTTP (aggregation sources), S3, SMTP
   libexpat1-dev                          # S3's XML answers
   doctest-dev                            # unit tests
+)
+test_packages=(
   clang libclang-rt-14-dev               # fuzz targets (libFuzzer, sanitizers)
   kcat curl jq sqlite3                   # end-to-end tests: Kafka client, HTTP, JSON, the database
   python3-aiosmtpd openssl               # tests: a real SMTP server on loopback, its TLS cert
   python3-botocore                       # tests: AWS's own SigV4 signer checks our signatures
 )
 
+$build_only || packages+=("${test_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # Node.js and npm run s3rver (a real S3 API server) for the tests only. Checked as commands: a
 # machine may have another build of Node.js that bundles npm, which Debian's npm conflicts with.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+if ! $build_only && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
   missing+=(nodejs npm)
 fi
 
@@ -47,6 +54,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: done"
 fi
 
+$build_only && exit 0
 # The test-only npm packages at the versions tests/package-lock.json pins (s3rver, a real S3
 # API server; Spectral, the OpenAPI linter; Ajv, a JSON Schema validator), into
 # tests/node_modules (git-ignored), when any is missing or at another version.

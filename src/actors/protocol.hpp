@@ -82,6 +82,9 @@ using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 // http client -> completion_runner: (run_atom, round) run these finished calls' callbacks.
 using run_atom = caf::atom_constant<caf::atom("run")>;
+// daemon's watchdog -> its heartbeat actor: (ping_atom) answered with ping_atom; the actor
+// system still schedules messages.
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
 
 // -- message types --------------------------------------------------------------------------
 

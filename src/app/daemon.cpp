@@ -1,6 +1,7 @@
 #include "app/daemon.hpp"
 
 #include "actors/outbox_relay.hpp"
+#include "actors/protocol.hpp"
 #include "actors/periodic.hpp"
 #include "app/flows.hpp"
 #include "bus/embedded_log.hpp"
@@ -25,8 +26,6 @@ namespace medflow::app {
 
 namespace {
 
-const auto drain_timeout = std::chrono::seconds(30);
-
 actors::restart_policy restart_policy_from(const config& c) {
   actors::restart_policy p;
   p.backoff_initial = std::chrono::milliseconds(c.integer("supervisor.backoff_initial_ms"));
@@ -34,24 +33,6 @@ actors::restart_policy restart_policy_from(const config& c) {
   p.max_restarts = static_cast<size_t>(c.integer("supervisor.max_restarts"));
   p.window = std::chrono::milliseconds(c.integer("supervisor.window_ms"));
   return p;
-}
-
-// store.postgres.url, or the content of store.postgres.url_file (trimmed). Neither is logged:
-// the URL may hold a password.
-std::string postgres_url(const config& c) {
-  auto url = c.string("store.postgres.url");
-  if (!url.empty()) return url;
-  auto file = c.string("store.postgres.url_file");
-  std::ifstream in(file);
-  if (!in) throw std::runtime_error("cannot read store.postgres.url_file " + file);
-  std::stringstream text;
-  text << in.rdbuf();
-  url = text.str();
-  auto not_space = [](unsigned char ch) { return !std::isspace(ch); };
-  url.erase(url.begin(), std::find_if(url.begin(), url.end(), not_space));
-  url.erase(std::find_if(url.rbegin(), url.rend(), not_space).base(), url.end());
-  if (url.empty()) throw std::runtime_error("store.postgres.url_file " + file + " is empty");
-  return url;
 }
 
 bool flow_enabled(const config& c, const std::string& flow) {
@@ -85,7 +66,7 @@ void daemon::start() {
   dbo.group_commit_max = static_cast<size_t>(cfg_.integer("store.group_commit_max"));
   if (cfg_.string("store.backend") == "postgres") {
     dbo.kind = store::backend::postgres;
-    dbo.pg.url = postgres_url(cfg_);
+    dbo.pg.url = cfg_.string("store.postgres.url");  // or read from store.postgres.url_file
     dbo.pg.connect_timeout_s = static_cast<int>(cfg_.integer("store.postgres.connect_timeout_s"));
     dbo.pg.statement_timeout_ms =
         static_cast<int>(cfg_.integer("store.postgres.statement_timeout_ms"));
@@ -161,6 +142,7 @@ void daemon::start() {
     ko.group_id = cfg_.string("bus.kafka.group_id");
     ko.linger_ms = static_cast<int>(cfg_.integer("bus.kafka.linger_ms"));
     ko.timeout_ms = static_cast<int>(cfg_.integer("bus.kafka.timeout_ms"));
+    ko.properties = cfg_.entries("bus.kafka.properties");
     auto kl = std::make_unique<bus::kafka_log>(ko, *db_);
     auto why = kl->check();
     if (!why.empty()) throw std::runtime_error("Kafka at " + ko.brokers + " is not reachable: " + why);
@@ -216,15 +198,41 @@ void daemon::start() {
     f->start(*runtime_);
     log::info("medflowd", "flow ", f->name(), " started");
   }
+  heartbeat_ = sys_->spawn([]() -> caf::behavior {
+    return {[](actors::ping_atom) { return actors::ping_atom::value; }};
+  });
   http_->start();
   started_ = true;
 }
 
+void daemon::begin_stop() { health_.set_problem("shutdown", "medflowd is stopping"); }
+
+bool daemon::alive(std::chrono::milliseconds limit) {
+  if (!started_ || stopped_ || !db_->healthy()) return false;
+  caf::scoped_actor self{*sys_};
+  bool answered = false;
+  self->request(heartbeat_, limit, actors::ping_atom::value)
+      .receive([&](actors::ping_atom) { answered = true; }, [&](caf::error&) {});
+  return answered;
+}
+
 void daemon::stop() {
+  stop(std::chrono::steady_clock::now() +
+       std::chrono::milliseconds(cfg_.integer("shutdown.timeout_ms")));
+}
+
+void daemon::stop(std::chrono::steady_clock::time_point deadline) {
   if (stopped_) return;
   stopped_ = true;
-  // 1. No new requests; in-flight ones finish (their writes are committed by then).
-  if (http_) http_->stop();
+  begin_stop();
+  auto left = [deadline] {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now()));
+  };
+  // 1. No new requests; in-flight ones finish (their writes are committed by then). Half of
+  // the time left at most, so the actors keep the other half to drain.
+  if (http_) http_->stop(static_cast<int>(left().count() / 2));
   // 2. Consumers and other owned actors finish what they hold and commit, newest first.
   if (sys_) {
     caf::scoped_actor self{*sys_};
@@ -234,6 +242,7 @@ void daemon::stop() {
       all.assign(owned_.rbegin(), owned_.rend());
     }
     if (relay_) all.push_back(relay_);  // last: it forwards what the others wrote
+    if (heartbeat_) self->send_exit(heartbeat_, caf::exit_reason::user_shutdown);
     for (auto& a : all) {
       self->monitor(a);
       self->send(a, actors::drain_atom::value);
@@ -242,9 +251,9 @@ void daemon::stop() {
           [&](caf::down_msg& dm) {
             if (dm.source == a.address()) down = true;
           },
-          caf::after(drain_timeout) >> [&] {
-            log::warn("medflowd", "an actor did not drain within ", drain_timeout.count(),
-                      " s; stopping it");
+          caf::after(left()) >> [&] {
+            log::warn("medflowd", "an actor did not drain before the shutdown deadline "
+                      "(shutdown.timeout_ms); stopping it");
             self->send_exit(a, caf::exit_reason::kill);
             down = true;
           });
@@ -255,6 +264,7 @@ void daemon::stop() {
     owned_.clear();
   }
   relay_ = nullptr;
+  heartbeat_ = nullptr;
   sys_.reset();  // waits for the remaining actors
   if (bus_) bus_->close();
   bus_.reset();

@@ -7,6 +7,8 @@
 
 #include <caf/all.hpp>
 
+#include <chrono>
+
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -35,11 +37,19 @@ class daemon {
 
   // Starts everything; throws with a clear message when something cannot start.
   void start();
+  // First step of a stop: /readyz answers 503 from now on, everything else still serves.
+  void begin_stop();
   // Graceful stop: stop accepting HTTP, let in-flight requests finish, drain consumers (they
-  // finish and commit their batches), forward the outbox, close the store.
+  // finish and commit their batches), forward the outbox, close the store. The HTTP drain and
+  // the actors' drains end by `deadline` (what is still running then is cut off).
+  void stop(std::chrono::steady_clock::time_point deadline);
+  // Same, by shutdown.timeout_ms from now.
   void stop();
   int port() const;
   bool ready() const { return health_.ready(); }
+  // Liveness for a watchdog: the store answers and an actor answers a message within `limit`.
+  // Not readiness: a broker that is down leaves medflowd alive.
+  bool alive(std::chrono::milliseconds limit);
 
  private:
   config cfg_;
@@ -54,6 +64,7 @@ class daemon {
   std::mutex owned_mutex_;
   std::vector<caf::actor> owned_;  // drained in reverse order at stop
   caf::actor relay_;
+  caf::actor heartbeat_;  // answers alive()'s pings
   bool started_ = false;
   bool stopped_ = false;
 };

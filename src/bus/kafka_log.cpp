@@ -7,6 +7,7 @@
 #include "core/log.hpp"
 
 #include <algorithm>
+#include <map>
 
 namespace medflow::bus {
 
@@ -18,7 +19,60 @@ constexpr int poll_interval_ms = 100;
 // check() must answer a readiness probe quickly even when the broker is gone.
 constexpr int check_timeout_ms = 2000;
 
+// Set by medflowd on its clients, each for a reason of its own (its key in parentheses, or the
+// guarantee that needs it); librdkafka's aliases too.
+const std::map<std::string, std::string> reserved_properties = {
+    {"bootstrap.servers", "use bus.kafka.brokers"},
+    {"metadata.broker.list", "use bus.kafka.brokers"},
+    {"client.id", "use bus.kafka.client_id"},
+    {"group.id", "use bus.kafka.group_id"},
+    {"linger.ms", "use bus.kafka.linger_ms"},
+    {"queue.buffering.max.ms", "use bus.kafka.linger_ms"},
+    {"message.timeout.ms", "use bus.kafka.timeout_ms"},
+    {"delivery.timeout.ms", "use bus.kafka.timeout_ms"},
+    {"enable.idempotence", "the producer is idempotent: records are never duplicated or reordered"},
+    {"enable.auto.commit", "offsets are committed by medflowd once a batch is handled"},
+    {"enable.auto.offset.store", "offsets are stored by medflowd once a batch is handled"},
+    {"enable.partition.eof", "medflowd's readers rely on it being off"},
+    {"auto.offset.reset", "medflowd's readers start at the earliest record"},
+    {"fetch.wait.max.ms", "medflowd's readers rely on a short wait"},
+};
+
 }  // namespace
+
+std::string kafka_properties_error(const std::map<std::string, std::string>& properties) {
+  if (properties.empty()) return "";
+  conf_ptr conf{rd_kafka_conf_new()};
+  for (auto& [name, value] : properties) {
+    auto r = reserved_properties.find(name);
+    if (r != reserved_properties.end())
+      return "bus.kafka.properties." + name + ": set by medflowd (" + r->second + ")";
+    char err[512] = "";
+    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), err, sizeof err) !=
+        RD_KAFKA_CONF_OK)
+      return "bus.kafka.properties." + name + ": " + err;
+  }
+  return "";
+}
+
+std::vector<std::string> kafka_log::client_setting(const std::string& name) {
+  std::vector<rd_kafka_t*> clients;
+  if (impl_->producer) clients.push_back(impl_->producer);
+  {
+    std::lock_guard<std::mutex> g{impl_->consumers_mutex};
+    clients.insert(clients.end(), impl_->consumers.begin(), impl_->consumers.end());
+  }
+  std::vector<std::string> out;
+  for (auto* rk : clients) {
+    char value[1024];
+    size_t size = sizeof value;
+    out.push_back(rd_kafka_conf_get(rd_kafka_conf(rk), name.c_str(), value, &size) ==
+                          RD_KAFKA_CONF_OK
+                      ? std::string(value)
+                      : std::string());
+  }
+  return out;
+}
 
 namespace kafka {
 

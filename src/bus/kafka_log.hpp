@@ -7,7 +7,9 @@
 #include "bus/log.hpp"
 #include "store/database.hpp"
 
+#include <map>
 #include <memory>
+#include <vector>
 #include <string>
 
 namespace medflow::bus {
@@ -18,7 +20,14 @@ struct kafka_options {
   std::string group_id = "medflowd";  // the consumer group commits go to
   int linger_ms = 5;
   int timeout_ms = 10000;       // produce / fetch / metadata / admin calls
+  // Any other librdkafka property, given to every client (producer, consumers, admin calls).
+  std::map<std::string, std::string> properties;
 };
+
+// "" when librdkafka accepts every property (name and value), else the first one refused:
+// "bus.kafka.properties.<name>: <librdkafka's error text>". Properties medflowd sets itself
+// (bootstrap.servers, client.id, group.id, enable.idempotence, ...) are refused too.
+std::string kafka_properties_error(const std::map<std::string, std::string>& properties);
 
 // One row of the outbox, as the relay reads it.
 struct outbox_row {
@@ -62,6 +71,11 @@ class kafka_log : public log {
   void outbox_ack(int64_t last_id);
   // Called after a transaction with outbox rows commits (the relay registers itself here).
   void on_outbox(std::function<void()> wake);
+
+  // A property as each live client's configuration holds it (rd_kafka_conf_get on the
+  // handle's configuration): the producer first, then every consumer. For tests and
+  // diagnostics.
+  std::vector<std::string> client_setting(const std::string& name);
 
  private:
   struct impl;

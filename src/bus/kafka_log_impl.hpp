@@ -58,6 +58,7 @@ using owned = std::unique_ptr<T, destroyer<T, destroy>>;
 using partition_list =
     owned<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy>;
 using queue_ptr = owned<rd_kafka_queue_t, rd_kafka_queue_destroy>;
+using conf_ptr = owned<rd_kafka_conf_t, rd_kafka_conf_destroy>;
 using event_ptr = owned<rd_kafka_event_t, rd_kafka_event_destroy>;
 using message_ptr = owned<rd_kafka_message_t, rd_kafka_message_destroy>;
 using error_ptr = owned<rd_kafka_error_t, rd_kafka_error_destroy>;
@@ -86,6 +87,10 @@ class client_config {
   explicit client_config(const kafka_options& o) : conf_(rd_kafka_conf_new()) {
     set("bootstrap.servers", o.brokers);
     set("client.id", o.client_id);
+    // The operator's properties; medflowd's own settings come after and cannot be among them.
+    auto why = kafka_properties_error(o.properties);
+    if (!why.empty()) throw std::invalid_argument(why);
+    for (auto& [name, value] : o.properties) set_quiet(name.c_str(), value);
     rd_kafka_conf_set_log_cb(conf_, on_log);
     rd_kafka_conf_set_error_cb(conf_, on_error);
   }
@@ -102,6 +107,12 @@ class client_config {
     return *this;
   }
   rd_kafka_conf_t* get() { return conf_; }
+  // Like set(), without the value in the error (a property may hold a secret).
+  void set_quiet(const char* name, const std::string& value) {
+    char err[512];
+    if (rd_kafka_conf_set(conf_, name, value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+      throw std::invalid_argument(std::string("bus.kafka.properties.") + name + ": " + err);
+  }
 
   rd_kafka_t* create(rd_kafka_type_t type) {
     char err[512];

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -27,6 +28,7 @@ const char* kind_name(config_key::kind k) {
     case config_key::kind::number: return "a number";
     case config_key::kind::boolean: return "a boolean";
     case config_key::kind::string: return "a string";
+    case config_key::kind::object: return "a JSON object";
   }
   return "?";
 }
@@ -41,6 +43,16 @@ std::string fmt_bound(double v) {
   return os.str();
 }
 
+constexpr size_t max_entries = 1000;        // of an object key
+constexpr size_t max_entry_name = 256;
+constexpr size_t max_secret_file_bytes = 1 << 20;
+const std::string redacted = "<redacted>";
+
+// A value as an error message may show it: never a secret's.
+std::string shown(const config_key& k, const nlohmann::json& v) {
+  return k.secret ? "a value (not shown: secret)" : v.dump();
+}
+
 // Checks type and limits; returns the normalised value or throws naming the key and `source`.
 nlohmann::json check(const config_key& k, const nlohmann::json& v, const std::string& source) {
   auto fail = [&](const std::string& why) -> nlohmann::json {
@@ -48,6 +60,26 @@ nlohmann::json check(const config_key& k, const nlohmann::json& v, const std::st
   };
   nlohmann::json out;
   switch (k.type) {
+    case config_key::kind::object:
+      if (!v.is_object()) return fail("expected an object of name: value, got " + v.dump());
+      if (v.size() > max_entries)
+        return fail("more than " + std::to_string(max_entries) + " entries");
+      out = nlohmann::json::object();
+      for (auto& [name, e] : v.items()) {
+        if (name.empty() || name.size() > max_entry_name)
+          return fail("an entry name must have 1 to " + std::to_string(max_entry_name) +
+                      " characters");
+        if (e.is_string())
+          out[name] = e;
+        else if (e.is_boolean())
+          out[name] = e.get<bool>() ? "true" : "false";
+        else if (e.is_number())
+          out[name] = e.dump();
+        else
+          return fail("entry " + name + ": expected a string, number or boolean, got " +
+                      e.type_name());
+      }
+      break;
     case config_key::kind::integer:
       if (v.is_number_unsigned() &&
           v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -70,7 +102,7 @@ nlohmann::json check(const config_key& k, const nlohmann::json& v, const std::st
       out = v;
       break;
     case config_key::kind::string:
-      if (!v.is_string()) return fail("expected a string, got " + v.dump());
+      if (!v.is_string()) return fail("expected a string, got " + shown(k, v));
       out = v;
       if (!k.one_of.empty()) {
         bool found = false;
@@ -119,8 +151,52 @@ nlohmann::json from_text(const config_key& k, const std::string& text, const std
       return fail();
     case config_key::kind::string:
       return text;
+    case config_key::kind::object: {
+      auto parsed = parse_json_limited(text, default_max_json_depth);
+      if (!parsed || !parsed->is_object()) return fail();
+      return std::move(*parsed);
+    }
   }
   return fail();
+}
+
+// A value from a file (a secret): the whole file, its trailing newline (and carriage return)
+// trimmed.
+std::string read_secret_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw config_error("cannot read " + what + " " + path + ": " + std::strerror(errno));
+  std::string text;
+  char buf[4096];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > max_secret_file_bytes)
+      throw config_error(what + " " + path + " is larger than " +
+                         std::to_string(max_secret_file_bytes) + " bytes");
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// "<key>_file" of a secret key: that key.
+const config_key* secret_of_file_key(const std::string& name) {
+  if (!ends_with(name, "_file")) return nullptr;
+  const config_key* k = find_key(name.substr(0, name.size() - 5));
+  return k && k->secret ? k : nullptr;
+}
+
+// "<object key>.<entry>": that key, and the entry's name in `entry`.
+const config_key* object_of_entry(const std::string& name, std::string& entry) {
+  for (auto& k : config_keys())
+    if (k.type == config_key::kind::object && name.size() > k.name.size() + 1 &&
+        name.compare(0, k.name.size() + 1, k.name + ".") == 0) {
+      entry = name.substr(k.name.size() + 1);
+      return &k;
+    }
+  return nullptr;
 }
 
 void flatten(const nlohmann::json& j, const std::string& prefix,
@@ -188,6 +264,8 @@ config config::load(const std::vector<std::string>& args,
       flags.version = true;
     } else if (a == "--print-config") {
       flags.print_config = true;
+    } else if (a == "--print-default-config") {
+      flags.print_default_config = true;
     } else if (a == "--config" || a == "-c") {
       file = value();
     } else if (a == "--port" || a == "-p") {
@@ -209,6 +287,32 @@ config config::load(const std::vector<std::string>& args,
   }
   if (out_cli) *out_cli = flags;
 
+  // A value for `name` from `source`: a key, an object key's entry, or a secret's file.
+  std::map<std::string, std::pair<std::string, std::string>> secret_files;  // key -> path, source
+  auto put = [&](const std::string& name, const nlohmann::json* v, const std::string* text,
+                 const std::string& source) {
+    std::string entry;
+    if (const config_key* k = find_key(name)) {
+      auto checked = check(*k, v ? *v : from_text(*k, *text, source), source);
+      if (k->type == config_key::kind::object)
+        for (auto& [n, e] : checked.items()) c.values_[k->name][n] = e;  // added over
+      else
+        c.values_[k->name] = std::move(checked);
+    } else if (const config_key* sk = secret_of_file_key(name)) {
+      if (v && !v->is_string())
+        throw config_error("invalid value for " + name + " (from " + source +
+                           "): expected a file name, got " + v->dump());
+      secret_files[sk->name] = {v ? v->get<std::string>() : *text, source};
+    } else if (const config_key* ok = object_of_entry(name, entry)) {
+      auto checked = check(*ok, {{entry, v ? *v : nlohmann::json(*text)}}, source);
+      for (auto& [n, e] : checked.items()) c.values_[ok->name][n] = e;
+    } else {
+      // v: from the file; text: from a flag (the environment names only known keys).
+      throw config_error("unknown configuration key " + name +
+                         (v ? " in " + source : std::string(" (from --set)")));
+    }
+  };
+
   // Pass 2: the file.
   if (file) {
     std::ifstream in(*file);
@@ -223,11 +327,7 @@ config config::load(const std::vector<std::string>& args,
     if (!j.is_object()) throw config_error("config file " + *file + " must hold a JSON object");
     std::map<std::string, nlohmann::json> flat;
     flatten(j, "", flat);
-    for (auto& [name, v] : flat) {
-      auto* k = find_key(name);
-      if (!k) throw config_error("unknown configuration key " + name + " in " + *file);
-      c.values_[name] = check(*k, v, *file);
-    }
+    for (auto& [name, v] : flat) put(name, &v, nullptr, *file);
   }
 
   // Pass 3: the environment.
@@ -236,17 +336,41 @@ config config::load(const std::vector<std::string>& args,
     names.insert(names.end(), k.env_aliases.begin(), k.env_aliases.end());
     for (auto& n : names) {
       auto it = env.find(n);
-      if (it == env.end()) continue;
-      c.values_[k.name] = check(k, from_text(k, it->second, n), n);
+      if (it != env.end()) put(k.name, nullptr, &it->second, n);
     }
+    if (!k.secret) continue;
+    auto it = env.find(env_name(k.name) + "_FILE");
+    if (it != env.end()) put(k.name + "_file", nullptr, &it->second, it->first);
   }
 
   // Pass 4: flags win.
-  for (auto& [name, text] : flag_settings) {
+  for (auto& [name, text] : flag_settings) put(name, nullptr, &text, "--set " + name);
+
+  // Secrets from files, once every source has been read.
+  for (auto& [name, from] : secret_files) {
+    auto& [path, source] = from;
+    if (!c.values_[name].get<std::string>().empty())
+      throw config_error("both " + name + " and " + name + "_file are set (" + name +
+                         "_file from " + source + "): set one of them");
     auto* k = find_key(name);
-    if (!k) throw config_error("unknown configuration key " + name + " (from --set)");
-    std::string source = "--set " + name;
-    c.values_[name] = check(*k, from_text(*k, text, source), source);
+    c.values_[name] = check(*k, read_secret_file(path, name + "_file"), source);
+    c.from_files_.insert(name);
+  }
+  for (auto& k : config_keys()) {
+    if (k.type != config_key::kind::object) continue;
+    auto& obj = c.values_[k.name];
+    std::vector<std::string> file_entries;
+    for (auto& [n, e] : obj.items())
+      if (ends_with(n, "_file")) file_entries.push_back(n);
+    for (auto& n : file_entries) {
+      auto base = n.substr(0, n.size() - 5);
+      if (obj.contains(base))
+        throw config_error("both " + k.name + "." + base + " and " + k.name + "." + n +
+                           " are set: set one of them");
+      obj[base] = read_secret_file(obj[n].get<std::string>(), k.name + "." + n);
+      obj.erase(n);
+      c.from_files_.insert(k.name + "." + base);
+    }
   }
   c.validate_all();
   return c;
@@ -259,7 +383,7 @@ void config::validate_all() const {
           "store.backend=postgres needs bus.backend=kafka: the embedded bus keeps its records in "
           "the SQLite store and serves one process (set bus.backend=kafka and "
           "bus.kafka.brokers, or store.backend=sqlite)");
-    if (string("store.postgres.url").empty() && string("store.postgres.url_file").empty())
+    if (string("store.postgres.url").empty())  // store.postgres.url_file has been read into it
       throw config_error(
           "invalid value for store.postgres.url: store.backend=postgres needs store.postgres.url "
           "or store.postgres.url_file");
@@ -275,6 +399,9 @@ void config::validate_all() const {
         ") > AGGREGATE_TIMEOUT_MS (" + std::to_string(aggregate) + ") > SERVICE_TIMEOUT_MS (" +
         std::to_string(service) + ") must hold (aggregation.aggregated_service_timeout_ms, "
         "aggregation.aggregate_timeout_ms, aggregation.service_timeout_ms)");
+  if (integer("shutdown.unready_ms") > integer("shutdown.timeout_ms"))
+    throw config_error(
+        "invalid value for shutdown.unready_ms: must not exceed shutdown.timeout_ms");
   if (integer("supervisor.backoff_initial_ms") > integer("supervisor.backoff_max_ms"))
     throw config_error(
         "invalid value for supervisor.backoff_initial_ms: must not exceed supervisor.backoff_max_ms");
@@ -288,13 +415,31 @@ const nlohmann::json& config::value(const std::string& key) const {
 
 int64_t config::integer(const std::string& key) const { return value(key).get<int64_t>(); }
 double config::number(const std::string& key) const { return value(key).get<double>(); }
+std::map<std::string, std::string> config::entries(const std::string& key) const {
+  std::map<std::string, std::string> out;
+  for (auto& [name, v] : value(key).items()) out[name] = v.get<std::string>();
+  return out;
+}
+
+bool secret_entry(const std::string& entry) {
+  std::string lower;
+  for (char c : entry) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find("password") != std::string::npos ||
+         lower.find("secret") != std::string::npos || ends_with(lower, "key.pem") ||
+         lower.find("oauthbearer.config") != std::string::npos;
+}
+
 bool config::boolean(const std::string& key) const { return value(key).get<bool>(); }
 const std::string& config::string(const std::string& key) const {
   return value(key).get_ref<const std::string&>();
 }
 
-std::string config::render_default_file() {
-  // Groups keys by their path; every leaf gets its meaning as a comment above it.
+namespace {
+
+// The configuration file's layout: keys grouped by their path, every leaf with its meaning as a
+// comment above it, and the value `value_of` gives it.
+std::string render(const std::string& header,
+                   const std::function<nlohmann::json(const config_key&)>& value_of) {
   struct node {
     std::vector<std::pair<std::string, const config_key*>> leaves;  // ordered children
     std::vector<std::pair<std::string, node>> children;
@@ -333,8 +478,8 @@ std::string config::render_default_file() {
         for (auto& [lname, k] : n.leaves)
           if (lname == name) {
             os << ind << "// " << k->doc << '\n';
-            os << ind << nlohmann::json(name).dump() << ": " << k->def.dump() << (last ? "" : ",")
-               << '\n';
+            os << ind << nlohmann::json(name).dump() << ": " << value_of(*k).dump()
+               << (last ? "" : ",") << '\n';
           }
       } else {
         for (auto& [cname, child] : n.children)
@@ -346,26 +491,58 @@ std::string config::render_default_file() {
       }
     }
   };
-  os << "// medflowd configuration: every key with its default. JSON with // comments.\n";
-  os << "// Environment MEDFLOW_<KEY> (dots become underscores) and --set key=value override it.\n";
+  os << header;
   os << "{\n";
   emit(root, 1);
   os << "}\n";
   return os.str();
 }
 
+}  // namespace
+
+std::string config::render_default_file() {
+  return render(
+      "// medflowd configuration: every key with its default. JSON with // comments.\n"
+      "// Environment MEDFLOW_<KEY> (dots become underscores) and --set key=value override it.\n",
+      [](const config_key& k) { return k.def; });
+}
+
+std::string config::render_effective() const {
+  return render(
+      "// medflowd's effective configuration (defaults < file < environment < flags); secrets "
+      "and\n// values read from <key>_file files are shown as \"" + redacted + "\".\n",
+      [this](const config_key& k) {
+        nlohmann::json v = value(k.name);
+        if (k.type == config_key::kind::object) {
+          for (auto& [n, e] : v.items())
+            if (secret_entry(n) || from_files_.count(k.name + "." + n)) e = redacted;
+        } else if ((k.secret && !v.get<std::string>().empty()) || from_files_.count(k.name)) {
+          v = redacted;
+        }
+        return v;
+      });
+}
+
 std::string config::usage() {
   return "usage: medflowd [--config FILE] [--port N] [--data-dir DIR] [--kafka-brokers LIST]\n"
-         "                [--set key=value]... [--print-config] [--version] [--help]\n"
+         "                [--set key=value]... [--print-config] [--print-default-config]\n"
+         "                [--version] [--help]\n"
          "\n"
          "  --config FILE         read settings from FILE (JSON with // comments)\n"
          "  --port N              same as --set http.port=N\n"
          "  --data-dir DIR        same as --set store.data_dir=DIR\n"
          "  --kafka-brokers LIST  use the Kafka bus backend with these bootstrap servers\n"
-         "  --set key=value       set any key; see --print-config for all keys and defaults\n"
-         "  --print-config        print the default configuration file and exit\n"
+         "  --set key=value       set any key; see --print-default-config for all keys\n"
+         "  --set bus.kafka.properties.NAME=VALUE\n"
+         "                        one librdkafka property (NAME as librdkafka spells it)\n"
+         "  --print-config        print the effective configuration (file, environment and\n"
+         "                        flags applied; secrets \"<redacted>\") and exit\n"
+         "  --print-default-config\n"
+         "                        print the default configuration file and exit\n"
          "\n"
-         "Every key can also be set as MEDFLOW_<KEY> (e.g. MEDFLOW_HTTP_PORT=9000).\n"
+         "Every key can also be set as MEDFLOW_<KEY> (e.g. MEDFLOW_HTTP_PORT=9000;\n"
+         "MEDFLOW_BUS_KAFKA_PROPERTIES takes a JSON object). A secret (sasl.password,\n"
+         "hri.auth.hs256_secret, ...) can be given as <key>_file: a file read at start.\n"
          "Precedence: defaults < config file < environment < flags.\n";
 }
 

@@ -1,5 +1,6 @@
 // The one list of configuration keys. config/medflow.json is generated from it
-// (`medflowd --print-config`) and a test keeps the two equal.
+// (`medflowd --print-default-config`) and a test keeps the two equal. A key marked secret (the
+// last field) may be given as <key>_file instead, and is redacted by --print-config.
 #include "core/config.hpp"
 
 namespace medflow {
@@ -13,6 +14,16 @@ const std::vector<config_key>& config_keys() {
       // -- logging ------------------------------------------------------------------------
       {"log.level", k::string, "info", "log threshold: debug, info, warn, error or off", {}, {},
        {"debug", "info", "warn", "error", "off"}},
+
+      // -- running as a service ------------------------------------------------------------------
+      {"shutdown.timeout_ms", k::integer, 20000,
+       "SIGTERM to exit at most: /readyz turns 503, HTTP drains (in-flight answers finish, at "
+       "most half of it), then the actors; past it medflowd exits anyway (status 1) with a log "
+       "line. Below systemd's 90 s and Kubernetes' 30 s default grace", 100, 3600000},
+      {"shutdown.unready_ms", k::integer, 0,
+       "after SIGTERM, keep serving this long with /readyz answering 503 before HTTP drains, so "
+       "load balancers stop sending first (e.g. 5000 behind a Kubernetes Service); part of "
+       "shutdown.timeout_ms", 0, 3600000},
 
       // -- JSON from outside --------------------------------------------------------------------
       {"json.max_depth", k::integer, 256,
@@ -64,10 +75,8 @@ const std::vector<config_key>& config_keys() {
        {}, {}, {"sqlite", "postgres"}},
       {"store.postgres.url", k::string, "",
        "postgres: libpq connection URI or key=value string (postgresql://user@host:5432/db); "
-       "never logged. Prefer store.postgres.url_file for one with a password"},
-      {"store.postgres.url_file", k::string, "",
-       "postgres: file whose content (trimmed) is the connection URL, read at start; used when "
-       "store.postgres.url is empty"},
+       "never logged. Prefer store.postgres.url_file for one with a password",
+       {}, {}, {}, {}, true},
       {"store.postgres.pool_size", k::integer, 16,
        "postgres: most read connections open at once (the writer has one more); a read beyond "
        "them waits up to store.postgres.statement_timeout_ms", 1, 1024},
@@ -122,6 +131,11 @@ const std::vector<config_key>& config_keys() {
       {"bus.kafka.linger_ms", k::integer, 5, "producer linger.ms", 0, 10000},
       {"bus.kafka.timeout_ms", k::integer, 10000,
        "how long a Kafka produce, fetch or metadata call may take", 100, 600000},
+      {"bus.kafka.properties", k::object, nlohmann::json::object(),
+       "librdkafka properties (name: value) given to every Kafka client medflowd creates "
+       "(producer, consumers, admin), e.g. security.protocol, ssl.*, sasl.*, client.rack; "
+       "<name>_file reads a value from a file (secrets); an unknown or invalid one stops "
+       "start-up. Not those medflowd sets itself (bootstrap.servers, client.id, group.id, ...)"},
       {"bus.kafka.relay_batch", k::integer, 1000,
        "most outbox rows the relay forwards to Kafka per round", 1, 100000},
 
@@ -201,7 +215,8 @@ const std::vector<config_key>& config_keys() {
        "<tenant>:<topic> pairs, comma separated (any other topic: 403)"},
       {"hri.auth.disabled", k::boolean, false,
        "development only: accept /hri requests without a token (integrator NoAuthUnkIntegrator)"},
-      {"hri.auth.hs256_secret", k::string, "", "secret of HS256 tokens (empty: HS256 refused)"},
+      {"hri.auth.hs256_secret", k::string, "", "secret of HS256 tokens (empty: HS256 refused)",
+       {}, {}, {}, {}, true},
       {"hri.auth.public_keys_file", k::string, "",
        "PEM public keys or a JWKS file for RS256 / ES256 tokens"},
       {"hri.auth.issuer", k::string, "", "required iss of tokens (empty: not checked)"},
@@ -254,13 +269,13 @@ const std::vector<config_key>& config_keys() {
       {"exams.crypto_key", k::string, "",
        "KEY_CRYPTO: 64 hex digits, the AES-256-GCM key sealing patients' personal data (empty: "
        "a generated development key kept in <store.data_dir>/exams_keys.json)", {}, {}, {},
-       {"KEY_CRYPTO"}},
+       {"KEY_CRYPTO"}, true},
       {"exams.jwt_key", k::string, "",
        "ZMED_JWT_KEY: HS256 key of exam tokens (empty: a generated development key, as above)",
-       {}, {}, {}, {"ZMED_JWT_KEY"}},
+       {}, {}, {}, {"ZMED_JWT_KEY"}, true},
       {"exams.result_token_key", k::string, "",
        "HS256 key of result tokens, shared with the exam execution team (empty: a generated "
-       "development key, as above)"},
+       "development key, as above)", {}, {}, {}, {}, true},
       {"exams.exam_token_ttl_s", k::integer, 2592000,
        "lifetime (exp - iat) of the exam tokens /exam/start issues", 60, 315360000},
       {"exams.token_clock_skew_s", k::integer, 60,
@@ -293,7 +308,8 @@ const std::vector<config_key>& config_keys() {
        "development only: accept engagement index writes (update, process-notification) "
        "without a token"},
       {"aggregation.auth.hs256_secret", k::string, "",
-       "secret of HS256 tokens of engagement index writers (empty: HS256 refused)"},
+       "secret of HS256 tokens of engagement index writers (empty: HS256 refused)", {}, {}, {},
+       {}, true},
       {"aggregation.auth.public_keys_file", k::string, "",
        "PEM public keys or a JWKS file for RS256 / ES256 tokens of engagement index writers"},
       {"aggregation.auth.issuer", k::string, "",
@@ -321,7 +337,7 @@ const std::vector<config_key>& config_keys() {
        "private key (PEM) of aggregation.tls.cert_file (empty: in the certificate file)"},
       {"aggregation.tls.key_password", k::string, "",
        "password of an encrypted aggregation.tls.key_file (better set as "
-       "MEDFLOW_AGGREGATION_TLS_KEY_PASSWORD than in a file)"},
+       "MEDFLOW_AGGREGATION_TLS_KEY_PASSWORD than in a file)", {}, {}, {}, {}, true},
       {"aggregation.service_timeout_ms", k::integer, 4000,
        "SERVICE_TIMEOUT_MS: one source call (and the external index)", 1, 600000, {},
        {"SERVICE_TIMEOUT_MS"}},
@@ -367,7 +383,7 @@ const std::vector<config_key>& config_keys() {
        {"AWS_ACCESS_KEY_ID"}},
       {"exams.s3.secret_key", k::string, "",
        "S3 secret key (better set as AWS_SECRET_ACCESS_KEY than in a file)", {}, {}, {},
-       {"AWS_SECRET_ACCESS_KEY"}},
+       {"AWS_SECRET_ACCESS_KEY"}, true},
       {"exams.s3.path_style", k::boolean, true,
        "path-style URLs (endpoint/bucket/key); false: the bucket in the host name"},
       {"exams.s3.poll_interval_ms", k::integer, 30000,
@@ -399,7 +415,8 @@ const std::vector<config_key>& config_keys() {
        {"none", "starttls", "implicit"}},
       {"exams.notify.smtp_username", k::string, "", "SMTP AUTH user (empty: no AUTH)"},
       {"exams.notify.smtp_password", k::string, "",
-       "SMTP AUTH password (better set as MEDFLOW_EXAMS_NOTIFY_SMTP_PASSWORD)"},
+       "SMTP AUTH password (better set as MEDFLOW_EXAMS_NOTIFY_SMTP_PASSWORD)", {}, {}, {}, {},
+       true},
       {"exams.notify.smtp_timeout_ms", k::integer, 15000, "one whole SMTP exchange", 100,
        600000},
       {"exams.notify.sms_url", k::string, "",

@@ -350,8 +350,8 @@ int server::start() {
   return port_;
 }
 
-void server::stop() {
-  if (engine_) engine_->stop();
+void server::stop(int grace_ms) {
+  if (engine_) engine_->stop(grace_ms);
 }
 
 void send_json(net::response& res, int status, const nlohmann::json& body) {

@@ -123,8 +123,9 @@ class server {
 
   // Binds (port 0: any free port) and serves on the engine's threads. Returns the port.
   int start();
-  // Stops accepting, lets in-flight requests finish, joins the threads.
-  void stop();
+  // Stops accepting, lets in-flight requests finish (for up to grace_ms when given, >= 0),
+  // joins the threads.
+  void stop(int grace_ms = -1);
   int port() const { return port_; }
 
  private:

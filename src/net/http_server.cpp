@@ -1163,10 +1163,10 @@ int http_server::start() {
   return port_;
 }
 
-void http_server::stop() {
+void http_server::stop(int grace_ms) {
   if (!started_ || stopped_) return;
   stopped_ = true;
-  auto grace = clock::steady_us() + int64_t{opts_.stop_grace_ms} * 1000;
+  auto grace = clock::steady_us() + int64_t{grace_ms >= 0 ? grace_ms : opts_.stop_grace_ms} * 1000;
   for (auto& l : loops_) l->request_stop(grace);
   for (auto& t : threads_)
     if (t.joinable()) t.join();

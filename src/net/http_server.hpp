@@ -200,9 +200,9 @@ class http_server {
 
   // Binds (port 0: any free port) and starts the threads. Returns the port.
   int start();
-  // Stops accepting, answers in flight get up to stop_grace_ms, then every connection is
-  // closed and the threads are joined. Idempotent.
-  void stop();
+  // Stops accepting, answers in flight get up to stop_grace_ms (or grace_ms when given, >= 0),
+  // then every connection is closed and the threads are joined. Idempotent.
+  void stop(int grace_ms = -1);
   // Runs fn on the blocking pool (grows up to pool_threads; beyond that tasks queue).
   void run_blocking(std::function<void()> fn);
 

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -60,8 +61,10 @@ struct fixture {
     log = open();
   }
 
-  std::unique_ptr<kafka_log> open(int timeout_ms = 5000) {
+  std::unique_ptr<kafka_log> open(int timeout_ms = 5000,
+                                  std::map<std::string, std::string> properties = {}) {
     kafka_options o;
+    o.properties = std::move(properties);
     o.brokers = cluster.bootstraps();
     o.group_id = group;
     o.client_id = "kafka-log-test";
@@ -502,4 +505,46 @@ TEST_CASE("kafka on PostgreSQL: an outbox row committed late, below an acknowled
   CHECK(left[0].msg.value == "late");
   f.log->outbox_ack(left[0].id);
   CHECK(f.log->outbox_peek(10).empty());
+}
+
+// -- bus.kafka.properties ------------------------------------------------------------------------
+
+TEST_CASE("kafka: bus.kafka.properties reach every client, as librdkafka holds them") {
+  fixture f;
+  f.log->close();
+  auto l = f.open(5000, {{"client.rack", "rack-7"}, {"socket.keepalive.enable", "true"},
+                         {"topic.metadata.refresh.interval.ms", "123456"}});
+  // A reader (fetch) and a group client (commit) besides the producer.
+  auto t = f.cluster.topic(1);
+  l->append({msg(t, std::string("k"), "v")});
+  REQUIRE(fetch_n(*l, t, 0, 0, 1).size() == 1);
+  l->commit(f.group, t, 0, 1);
+  auto racks = l->client_setting("client.rack");
+  CHECK(racks.size() >= 3);  // producer, reader, group client
+  for (auto& r : racks) CHECK(r == "rack-7");
+  for (auto& v : l->client_setting("socket.keepalive.enable")) CHECK(v == "true");
+  for (auto& v : l->client_setting("topic.metadata.refresh.interval.ms")) CHECK(v == "123456");
+  // medflowd's own settings stay its own.
+  for (auto& v : l->client_setting("client.id")) CHECK(v == "kafka-log-test");
+}
+
+TEST_CASE("kafka: an unknown or invalid property is refused, named, with librdkafka's text") {
+  CHECK(kafka_properties_error({}) == "");
+  CHECK(kafka_properties_error({{"security.protocol", "SASL_SSL"}, {"sasl.mechanisms", "PLAIN"},
+                                {"sasl.username", "u"}, {"sasl.password", "p"}}) == "");
+  auto unknown = kafka_properties_error({{"no.such.property", "1"}});
+  CHECK(unknown.rfind("bus.kafka.properties.no.such.property: ", 0) == 0);
+  CHECK(unknown.find("No such configuration property") != std::string::npos);  // librdkafka's
+  auto invalid = kafka_properties_error({{"security.protocol", "carrier-pigeon"}});
+  CHECK(invalid.rfind("bus.kafka.properties.security.protocol: ", 0) == 0);
+  CHECK(invalid.find("Invalid value") != std::string::npos);
+  auto reserved = kafka_properties_error({{"group.id", "other"}});
+  CHECK(reserved == "bus.kafka.properties.group.id: set by medflowd (use bus.kafka.group_id)");
+  CHECK(kafka_properties_error({{"enable.idempotence", "false"}}).find("set by medflowd") !=
+        std::string::npos);
+  // The backend itself refuses them too, before it connects.
+  fixture f;
+  CHECK_THROWS_WITH_AS(f.open(5000, {{"no.such.property", "1"}}),
+                       doctest::Contains("bus.kafka.properties.no.such.property"),
+                       std::invalid_argument);
 }

@@ -89,11 +89,19 @@ TEST_CASE("store.backend=postgres needs the Kafka bus and a URL") {
   CHECK(load_error({"--set", "store.backend=mysql"}) ==
         "invalid value for store.backend (from --set store.backend): must be one of sqlite, "
         "postgres, got \"mysql\"");
+  // The URL is a secret: from a file (store.postgres.url_file) and redacted by --print-config.
+  medflow::test::temp_dir dir;
+  const std::string url_file = dir.path() + "/pg.url";
+  std::ofstream(url_file) << "postgresql://medflow:pw@db:5432/medflow\n";
   auto c = config::load({"--set", "store.backend=postgres", "--kafka-brokers", "k:9092",
-                        "--set", "store.postgres.url_file=/run/secrets/pg"},
+                        "--set", "store.postgres.url_file=" + url_file},
                        {});
   CHECK(c.string("store.backend") == "postgres");
-  CHECK(c.string("store.postgres.url_file") == "/run/secrets/pg");
+  CHECK(c.string("store.postgres.url") == "postgresql://medflow:pw@db:5432/medflow");
+  CHECK(c.render_effective().find("medflow:pw") == std::string::npos);
+  CHECK(load_error({"--set", "store.backend=postgres", "--kafka-brokers", "k:9092", "--set",
+                    "store.postgres.url_file=/nonexistent/pg.url"})
+            .find("store.postgres.url_file") != std::string::npos);
 }
 
 TEST_CASE("a config file with an unknown key or a wrong type is refused") {
@@ -167,7 +175,7 @@ TEST_CASE("config/medflow.json in the repository is the generated default file")
   std::stringstream ss;
   ss << in.rdbuf();
   CHECK_MESSAGE(ss.str() == config::render_default_file(),
-                "regenerate it: build/medflowd --print-config > config/medflow.json");
+                "regenerate it: build/medflowd --print-default-config > config/medflow.json");
 }
 
 TEST_CASE("README.md documents every configuration key") {
@@ -178,4 +186,138 @@ TEST_CASE("README.md documents every configuration key") {
   auto readme = ss.str();
   for (auto& k : medflow::config_keys())
     CHECK_MESSAGE(readme.find("| " + k.name + " |") != std::string::npos, k.name);
+}
+
+// -- bus.kafka.properties: an object key -------------------------------------------------------
+
+TEST_CASE("an object key takes entries from the file, the environment and flags, each over the last") {
+  medflow::test::temp_dir dir;
+  auto path = dir.file("c.json");
+  std::ofstream(path) << R"({"bus": {"kafka": {"properties": {
+      "security.protocol": "SSL", "client.rack": "r1", "socket.keepalive.enable": true,
+      "socket.timeout.ms": 30000}}}})";
+  auto c = config::load({"--config", path}, {});
+  auto p = c.entries("bus.kafka.properties");
+  CHECK(p.size() == 4);
+  CHECK(p["security.protocol"] == "SSL");
+  CHECK(p["socket.keepalive.enable"] == "true");  // librdkafka takes text
+  CHECK(p["socket.timeout.ms"] == "30000");
+  c = config::load({"--config", path, "--set", "bus.kafka.properties.client.rack=r3",
+                    "--set", "bus.kafka.properties.sasl.mechanisms=PLAIN"},
+                   {{"MEDFLOW_BUS_KAFKA_PROPERTIES", R"({"client.rack": "r2", "acks": "all"})"}});
+  p = c.entries("bus.kafka.properties");
+  CHECK(p["security.protocol"] == "SSL");  // from the file
+  CHECK(p["acks"] == "all");               // from the environment
+  CHECK(p["client.rack"] == "r3");         // the flag wins
+  CHECK(p["sasl.mechanisms"] == "PLAIN");
+  c = config::load({"--set", R"(bus.kafka.properties={"a.b": "1"})"}, {});
+  CHECK(c.entries("bus.kafka.properties") == std::map<std::string, std::string>{{"a.b", "1"}});
+  CHECK(config::load({}, {}).entries("bus.kafka.properties").empty());
+}
+
+TEST_CASE("an object key refuses what is not name: text") {
+  medflow::test::temp_dir dir;
+  auto path = dir.file("c.json");
+  std::ofstream(path) << R"({"bus": {"kafka": {"properties": {"ssl": {"ca": "x"}}}}})";
+  CHECK(load_error({"--config", path}).find("bus.kafka.properties") != std::string::npos);
+  std::ofstream(path) << R"({"bus": {"kafka": {"properties": "security.protocol=SSL"}}})";
+  CHECK(load_error({"--config", path}).find("expected an object") != std::string::npos);
+  CHECK(load_error({}, {{"MEDFLOW_BUS_KAFKA_PROPERTIES", "security.protocol=SSL"}})
+            .find("MEDFLOW_BUS_KAFKA_PROPERTIES") != std::string::npos);
+  CHECK(load_error({"--set", "bus.kafka.nope.x=1"}).find("unknown configuration key") !=
+        std::string::npos);
+}
+
+// -- secrets -----------------------------------------------------------------------------------
+
+TEST_CASE("a secret key given as <key>_file is read from the file, its trailing newline trimmed") {
+  medflow::test::temp_dir dir;
+  auto secret = dir.file("secret");
+  std::ofstream(secret) << "s3cr3t with spaces \n";
+  auto c = config::load({"--set", "hri.auth.hs256_secret_file=" + secret}, {});
+  CHECK(c.string("hri.auth.hs256_secret") == "s3cr3t with spaces ");
+  c = config::load({}, {{"MEDFLOW_EXAMS_JWT_KEY_FILE", secret}});
+  CHECK(c.string("exams.jwt_key") == "s3cr3t with spaces ");
+  auto path = dir.file("c.json");
+  std::ofstream(path) << R"({"exams": {"crypto_key_file": ")" << secret << R"("}})";
+  c = config::load({"--config", path}, {});
+  CHECK(c.string("exams.crypto_key") == "s3cr3t with spaces ");
+  std::ofstream(secret) << "windows\r\n";
+  CHECK(config::load({"--set", "exams.result_token_key_file=" + secret}, {})
+            .string("exams.result_token_key") == "windows");
+}
+
+TEST_CASE("a property given as <name>_file is read from the file") {
+  medflow::test::temp_dir dir;
+  auto secret = dir.file("kafka.password");
+  std::ofstream(secret) << "hunter2\n";
+  auto c = config::load({"--set", "bus.kafka.properties.sasl.password_file=" + secret}, {});
+  auto p = c.entries("bus.kafka.properties");
+  CHECK(p["sasl.password"] == "hunter2");
+  CHECK(p.count("sasl.password_file") == 0);
+}
+
+TEST_CASE("a secret file that cannot be read, or a secret set twice, stops the start") {
+  medflow::test::temp_dir dir;
+  auto missing = dir.file("missing");
+  auto err = load_error({"--set", "hri.auth.hs256_secret_file=" + missing});
+  CHECK(err.find("hri.auth.hs256_secret_file") != std::string::npos);
+  CHECK(err.find(missing) != std::string::npos);
+  auto secret = dir.file("secret");
+  std::ofstream(secret) << "x\n";
+  err = load_error({"--set", "hri.auth.hs256_secret=y", "--set",
+                    "hri.auth.hs256_secret_file=" + secret});
+  CHECK(err.find("both hri.auth.hs256_secret and hri.auth.hs256_secret_file") != std::string::npos);
+  err = load_error({"--set", "bus.kafka.properties.sasl.password=y", "--set",
+                    "bus.kafka.properties.sasl.password_file=" + secret});
+  CHECK(err.find("both bus.kafka.properties.sasl.password") != std::string::npos);
+  // Only secrets have a _file form.
+  CHECK(load_error({"--set", "http.host_file=" + secret}).find("unknown configuration key") !=
+        std::string::npos);
+}
+
+TEST_CASE("the effective configuration is printed with the secrets redacted") {
+  medflow::test::temp_dir dir;
+  auto secret = dir.file("secret");
+  std::ofstream(secret) << "from-a-file\n";
+  auto c = config::load({"--port", "9123", "--set", "hri.auth.hs256_secret=plain-secret",
+                         "--set", "exams.jwt_key_file=" + secret,
+                         "--set", "bus.kafka.properties.sasl.password=kafka-pw",
+                         "--set", "bus.kafka.properties.ssl.ca.pem_file=" + secret,
+                         "--set", "bus.kafka.properties.client.rack=rack-9"},
+                        {});
+  auto text = c.render_effective();
+  CHECK(text.find("plain-secret") == std::string::npos);
+  CHECK(text.find("from-a-file") == std::string::npos);
+  CHECK(text.find("kafka-pw") == std::string::npos);
+  CHECK(text.find("rack-9") != std::string::npos);  // not a secret
+  CHECK(text.find("\"port\": 9123") != std::string::npos);
+  // It is a configuration file again: read back, every value but the secrets is the same.
+  auto path = dir.file("effective.json");
+  std::ofstream(path) << text;
+  auto back = config::load({"--config", path}, {});
+  CHECK(back.integer("http.port") == 9123);
+  CHECK(back.string("hri.auth.hs256_secret") == "<redacted>");
+  CHECK(back.string("exams.jwt_key") == "<redacted>");
+  CHECK(back.string("exams.crypto_key") == "");  // an empty secret is shown as empty
+  auto p = back.entries("bus.kafka.properties");
+  CHECK(p["sasl.password"] == "<redacted>");
+  CHECK(p["ssl.ca.pem"] == "<redacted>");  // read from a file
+  CHECK(p["client.rack"] == "rack-9");
+}
+
+TEST_CASE("an error about a secret key does not show its value") {
+  medflow::test::temp_dir dir;
+  auto path = dir.file("c.json");
+  std::ofstream(path) << R"({"hri": {"auth": {"hs256_secret": 123456789}}})";
+  auto err = load_error({"--config", path});
+  CHECK(err.find("hri.auth.hs256_secret") != std::string::npos);
+  CHECK(err.find("123456789") == std::string::npos);
+}
+
+TEST_CASE("shutdown.unready_ms fits in shutdown.timeout_ms") {
+  CHECK(load_error({"--set", "shutdown.timeout_ms=1000", "--set", "shutdown.unready_ms=2000"})
+            .find("shutdown.unready_ms") != std::string::npos);
+  CHECK(load_error({"--set", "shutdown.timeout_ms=1000", "--set", "shutdown.unready_ms=1000"})
+            .empty());
 }

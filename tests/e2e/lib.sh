@@ -58,10 +58,13 @@ fi
 # pg_query SQL: one value from the PostgreSQL store (E2E_STORE=postgres).
 pg_query() { "$MEDFLOW_PG_BIN/psql" -At "$(cat "$E2E_TMP/pg.url")" -c "$1"; }
 
-# start_medflowd [args...]: data in $E2E_TMP/data unless --data-dir is given.
+# start_medflowd [args...]: data in $E2E_TMP/data unless --data-dir is given. Log level
+# E2E_LOG_LEVEL (warn), or with E2E_LOG_LEVEL=config the one of the --config file.
 start_medflowd() {
   : >"$E2E_TMP/medflowd.out"
-  "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" --set log.level=${E2E_LOG_LEVEL:-warn} \
+  local log_level=(--set "log.level=${E2E_LOG_LEVEL:-warn}")
+  [ "${E2E_LOG_LEVEL:-}" != config ] || log_level=()
+  "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" "${log_level[@]}" \
     --set supervisor.backoff_initial_ms=20 --set supervisor.backoff_max_ms=200 \
     ${STORE_ARGS[@]+"${STORE_ARGS[@]}"} "$@" \
     >"$E2E_TMP/medflowd.out" 2>>"$E2E_TMP/medflowd.err" &
