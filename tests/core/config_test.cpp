@@ -91,7 +91,7 @@ TEST_CASE("store.backend=postgres needs the Kafka bus and a URL") {
         "postgres, got \"mysql\"");
   // The URL is a secret: from a file (store.postgres.url_file) and redacted by --print-config.
   medflow::test::temp_dir dir;
-  const std::string url_file = dir.path() + "/pg.url";
+  const std::string url_file = (dir.path() / "pg.url").string();
   std::ofstream(url_file) << "postgresql://medflow:pw@db:5432/medflow\n";
   auto c = config::load({"--set", "store.backend=postgres", "--kafka-brokers", "k:9092",
                         "--set", "store.postgres.url_file=" + url_file},
