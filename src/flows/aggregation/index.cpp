@@ -58,10 +58,10 @@ result<std::vector<engagement>> local_index::find(const find_content& f, const c
       "SELECT rrid, service_domain, categorization, logical_address, boid, cpi, "
       "most_recent_content, source_system, creation_time, update_time, data_controller, owner "
       "FROM agp_engagements WHERE rrid=? AND service_domain=? AND "
-      "(?3 IS NULL OR categorization=?3) ORDER BY rowid LIMIT ?4");
+      "(CAST(? AS TEXT) IS NULL OR categorization=?) ORDER BY rowid LIMIT ?");
   // One row more than the limit tells that there are more.
-  q.bind(1, f.registered_resident_identification).bind(2, f.service_domain).bind(3, f.categorization);
-  q.bind(4, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX - 1)) + 1);
+  q.bind_all(f.registered_resident_identification, f.service_domain, f.categorization,
+             f.categorization, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX - 1)) + 1);
   // Every row was validated when it was upserted.
   while (q.step()) {
     if (out.size() == max) return too_many_engagements(max);

@@ -144,40 +144,45 @@ std::optional<patient> records::patient_by_document(store::connection& c,
 
 namespace {
 
+// Binds the patient's columns but its id from index 1, in the order of the insert's column list.
 template <class Seal>
-void bind_patient(store::query& q, const patient& p, const std::string& hash, Seal&& seal) {
+void bind_patient_fields(store::query& q, const patient& p, const std::string& hash, Seal&& seal) {
   auto opt_sealed = [&](const std::string& v) {
     return v.empty() ? std::optional<std::string>() : std::optional<std::string>(seal(v));
   };
   std::optional<std::string> data;
   if (p.data.is_object()) data = seal(p.data.dump());
-  q.bind_all(p.id, hash, seal(p.document), seal(p.name), p.birth_date,
+  q.bind_all(hash, seal(p.document), seal(p.name), p.birth_date,
              std::string(patient_status_name(p.status)), p.created_at, p.updated_at,
              p.deleted_at, opt_sealed(p.cellphone), p.cellphone_verified_at,
              opt_sealed(p.email), p.email_verified_at, data);
 }
 
+constexpr int patient_fields = 13;  // bound by bind_patient_fields
+
 }  // namespace
 
 void records::insert_patient(store::connection& c, const patient& p) const {
   auto q = c.prepare(
-      "INSERT INTO exams_patients (id, document_hash, document, name, birth_date, status,"
+      "INSERT INTO exams_patients (document_hash, document, name, birth_date, status,"
       " created_at, updated_at, deleted_at, cellphone, cellphone_verified_at, email,"
-      " email_verified_at, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  bind_patient(q, p, document_hash(p.document),
-               [&](std::string_view v) { return seal(v, p.id); });
+      " email_verified_at, data, id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  bind_patient_fields(q, p, document_hash(p.document),
+                      [&](std::string_view v) { return seal(v, p.id); });
+  q.bind(patient_fields + 1, p.id);
   q.exec();
 }
 
 void records::update_patient(store::connection& c, const patient& p) const {
-  // Same column order as the insert, keyed by id (the first bound value).
+  // Same column order as the insert, keyed by id (the last bound value).
   auto q = c.prepare(
-      "UPDATE exams_patients SET document_hash = ?2, document = ?3, name = ?4, birth_date = ?5,"
-      " status = ?6, created_at = ?7, updated_at = ?8, deleted_at = ?9, cellphone = ?10,"
-      " cellphone_verified_at = ?11, email = ?12, email_verified_at = ?13, data = ?14"
-      " WHERE id = ?1");
-  bind_patient(q, p, document_hash(p.document),
-               [&](std::string_view v) { return seal(v, p.id); });
+      "UPDATE exams_patients SET document_hash = ?, document = ?, name = ?, birth_date = ?,"
+      " status = ?, created_at = ?, updated_at = ?, deleted_at = ?, cellphone = ?,"
+      " cellphone_verified_at = ?, email = ?, email_verified_at = ?, data = ?"
+      " WHERE id = ?");
+  bind_patient_fields(q, p, document_hash(p.document),
+                      [&](std::string_view v) { return seal(v, p.id); });
+  q.bind(patient_fields + 1, p.id);
   q.exec();
 }
 
@@ -219,12 +224,11 @@ void records::insert_exam(store::connection& c, const exam& e, const std::string
 
 void records::update_exam(store::connection& c, const exam& e) const {
   auto q = c.prepare(
-      "UPDATE exams_exams SET status = ?2, updated_at = ?3, finished_at = ?4, revoked_at = ?5,"
-      " revoke_reason = ?6, token_jti = ?7, result_id = ?8, version = ?9,"
-      " result_valid_until = ?10 WHERE id = ?1");
-  q.bind_all(e.id, std::string(exam_status_name(e.status)), e.updated_at, e.finished_at,
-             e.revoked_at, e.revoke_reason, e.token_jti, e.result_id, e.version,
-             e.result_valid_until);
+      "UPDATE exams_exams SET status = ?, updated_at = ?, finished_at = ?, revoked_at = ?,"
+      " revoke_reason = ?, token_jti = ?, result_id = ?, version = ?,"
+      " result_valid_until = ? WHERE id = ?");
+  q.bind_all(std::string(exam_status_name(e.status)), e.updated_at, e.finished_at, e.revoked_at,
+             e.revoke_reason, e.token_jti, e.result_id, e.version, e.result_valid_until, e.id);
   if (q.exec() != 1) throw std::runtime_error("exams store: exam " + e.id + " vanished");
 }
 
