@@ -17,6 +17,13 @@ std::vector<store::migration> index_migrations() {
        "CREATE TABLE agp_engagements ("
        "  identity TEXT PRIMARY KEY, rrid TEXT NOT NULL, service_domain TEXT NOT NULL,"
        "  categorization TEXT NOT NULL, doc TEXT NOT NULL, updated_at INTEGER NOT NULL);"
+       "CREATE INDEX agp_engagements_lookup ON agp_engagements(rrid, service_domain);",
+       // PostgreSQL has no rowid: seq keeps the order rows were first inserted in (an upsert
+       // keeps it, like SQLite's rowid).
+       "CREATE TABLE agp_engagements ("
+       "  identity TEXT PRIMARY KEY, rrid TEXT NOT NULL, service_domain TEXT NOT NULL,"
+       "  categorization TEXT NOT NULL, doc TEXT NOT NULL, updated_at BIGINT NOT NULL,"
+       "  seq BIGINT GENERATED ALWAYS AS IDENTITY);"
        "CREATE INDEX agp_engagements_lookup ON agp_engagements(rrid, service_domain);"},
       // find() read and validated each row's JSON doc (≈ 5 % of the CPU of an aggregated
       // request at 1,950/s); the fields it returns are columns now, filled from the docs.
@@ -39,7 +46,26 @@ std::vector<store::migration> index_migrations() {
        "  creation_time = json_extract(doc, '$.creationTime'),"
        "  update_time = json_extract(doc, '$.updateTime'),"
        "  data_controller = coalesce(json_extract(doc, '$.dataController'), ''),"
-       "  owner = json_extract(doc, '$.owner');"},
+       "  owner = json_extract(doc, '$.owner');",
+       "ALTER TABLE agp_engagements ADD COLUMN logical_address TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE agp_engagements ADD COLUMN boid TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE agp_engagements ADD COLUMN cpi TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE agp_engagements ADD COLUMN most_recent_content TEXT;"
+       "ALTER TABLE agp_engagements ADD COLUMN source_system TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE agp_engagements ADD COLUMN creation_time TEXT;"
+       "ALTER TABLE agp_engagements ADD COLUMN update_time TEXT;"
+       "ALTER TABLE agp_engagements ADD COLUMN data_controller TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE agp_engagements ADD COLUMN owner TEXT;"
+       "UPDATE agp_engagements SET"
+       "  logical_address = coalesce(doc::jsonb->>'logicalAddress', ''),"
+       "  boid = coalesce(doc::jsonb->>'businessObjectInstanceIdentifier', ''),"
+       "  cpi = coalesce(doc::jsonb->>'clinicalProcessInterestId', ''),"
+       "  most_recent_content = doc::jsonb->>'mostRecentContent',"
+       "  source_system = coalesce(doc::jsonb->>'sourceSystem', ''),"
+       "  creation_time = doc::jsonb->>'creationTime',"
+       "  update_time = doc::jsonb->>'updateTime',"
+       "  data_controller = coalesce(doc::jsonb->>'dataController', ''),"
+       "  owner = doc::jsonb->>'owner';"},
   };
 }
 
@@ -54,11 +80,15 @@ result<std::vector<engagement>> local_index::find(const find_content& f, const c
                                                   size_t max) {
   std::vector<engagement> out;
   auto rd = db_.reader();
-  auto q = rd->prepare(
+  // The flow's one statement that differs by dialect: the insertion order is SQLite's rowid,
+  // PostgreSQL's seq column.
+  static const std::string select =
       "SELECT rrid, service_domain, categorization, logical_address, boid, cpi, "
       "most_recent_content, source_system, creation_time, update_time, data_controller, owner "
       "FROM agp_engagements WHERE rrid=? AND service_domain=? AND "
-      "(CAST(? AS TEXT) IS NULL OR categorization=?) ORDER BY rowid LIMIT ?");
+      "(CAST(? AS TEXT) IS NULL OR categorization=?) ORDER BY ";
+  static const std::string by_rowid = select + "rowid LIMIT ?", by_seq = select + "seq LIMIT ?";
+  auto q = rd->prepare(store::sql(*rd, by_rowid.c_str(), by_seq.c_str()));
   // One row more than the limit tells that there are more.
   q.bind_all(f.registered_resident_identification, f.service_domain, f.categorization,
              f.categorization, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX - 1)) + 1);

@@ -37,7 +37,33 @@ std::vector<store::migration> migrations() {
        "CREATE TABLE exams_applied_files ("
        "  file_key TEXT PRIMARY KEY, outcome TEXT NOT NULL, reason TEXT NOT NULL,"
        "  exam_id TEXT NOT NULL, patient_id TEXT NOT NULL, result_id TEXT NOT NULL,"
-       "  decided_at INTEGER NOT NULL);"},
+       "  decided_at INTEGER NOT NULL);",
+       // PostgreSQL: the same tables with 64-bit times and counters, exam ids (the tie-break
+       // of a patient's exams) in byte order like SQLite's.
+       "CREATE TABLE exams_patients ("
+       "  id TEXT PRIMARY KEY, document_hash TEXT NOT NULL, document TEXT NOT NULL,"
+       "  name TEXT NOT NULL, birth_date TEXT NOT NULL, status TEXT NOT NULL,"
+       "  created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, deleted_at BIGINT,"
+       "  cellphone TEXT, cellphone_verified_at BIGINT, email TEXT, email_verified_at BIGINT,"
+       "  data TEXT);"
+       "CREATE UNIQUE INDEX exams_patients_document ON exams_patients(document_hash)"
+       "  WHERE deleted_at IS NULL;"
+       "CREATE TABLE exams_exams ("
+       "  id TEXT COLLATE \"C\" PRIMARY KEY, patient_id TEXT NOT NULL, document TEXT NOT NULL,"
+       "  status TEXT NOT NULL, exam_type BIGINT NOT NULL, created_at BIGINT NOT NULL,"
+       "  updated_at BIGINT NOT NULL, finished_at BIGINT, result_valid_until BIGINT,"
+       "  revoked_at BIGINT,"
+       "  revoke_reason TEXT NOT NULL DEFAULT '', token_jti TEXT NOT NULL DEFAULT '',"
+       "  result_id TEXT NOT NULL DEFAULT '', version BIGINT NOT NULL);"
+       "CREATE INDEX exams_exams_patient ON exams_exams(patient_id, created_at, id);"
+       "CREATE TABLE exams_results ("
+       "  result_id TEXT PRIMARY KEY, exam_id TEXT NOT NULL UNIQUE, issued_by TEXT NOT NULL,"
+       "  content_type TEXT NOT NULL, content TEXT NOT NULL, applied_at BIGINT NOT NULL);"
+       "CREATE TABLE exams_key_check (id INTEGER PRIMARY KEY CHECK (id = 1), sealed TEXT NOT NULL);"
+       "CREATE TABLE exams_applied_files ("
+       "  file_key TEXT PRIMARY KEY, outcome TEXT NOT NULL, reason TEXT NOT NULL,"
+       "  exam_id TEXT NOT NULL, patient_id TEXT NOT NULL, result_id TEXT NOT NULL,"
+       "  decided_at BIGINT NOT NULL);"},
   };
 }
 

@@ -15,6 +15,19 @@ std::vector<store::migration> migrations() {
        "  integrator_id TEXT NOT NULL, status TEXT NOT NULL, start_ms INTEGER NOT NULL,"
        "  doc TEXT NOT NULL, PRIMARY KEY (tenant, id));"
        "CREATE INDEX hri_batches_start ON hri_batches(tenant, start_ms);"
+       "CREATE INDEX hri_batches_status ON hri_batches(status);",
+       // PostgreSQL: 64-bit times, and the ids the API lists in order (tenants, streams, the
+       // tie-break of batches) in byte order like SQLite's, whatever the server's locale.
+       "CREATE TABLE hri_tenants (id TEXT COLLATE \"C\" PRIMARY KEY, created_at BIGINT NOT NULL);"
+       "CREATE TABLE hri_streams ("
+       "  tenant TEXT COLLATE \"C\" NOT NULL, id TEXT COLLATE \"C\" NOT NULL,"
+       "  settings TEXT NOT NULL, validation INTEGER NOT NULL, created_at BIGINT NOT NULL,"
+       "  PRIMARY KEY (tenant, id));"
+       "CREATE TABLE hri_batches ("
+       "  tenant TEXT COLLATE \"C\" NOT NULL, id TEXT COLLATE \"C\" NOT NULL, name TEXT NOT NULL,"
+       "  integrator_id TEXT NOT NULL, status TEXT NOT NULL, start_ms BIGINT NOT NULL,"
+       "  doc TEXT NOT NULL, PRIMARY KEY (tenant, id));"
+       "CREATE INDEX hri_batches_start ON hri_batches(tenant, start_ms);"
        "CREATE INDEX hri_batches_status ON hri_batches(status);"},
   };
 }

@@ -82,7 +82,7 @@ TEST_CASE("hri store: a tenant or stream created twice is a constraint error") {
   bool constraint = false;
   try {
     f.write([&](store::connection& c) { hri::insert_tenant(c, "t1", 2); });
-  } catch (const store::sqlite_error& e) {
+  } catch (const store::store_error& e) {
     constraint = e.is_constraint();
   }
   CHECK(constraint);
@@ -91,7 +91,7 @@ TEST_CASE("hri store: a tenant or stream created twice is a constraint error") {
   constraint = false;
   try {
     f.write([&](store::connection& c) { hri::insert_stream(c, s, 2); });
-  } catch (const store::sqlite_error& e) {
+  } catch (const store::store_error& e) {
     constraint = e.is_constraint();
   }
   CHECK(constraint);
