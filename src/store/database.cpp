@@ -273,7 +273,7 @@ database::reader_lease::~reader_lease() {
     c_.reset();
     if (db_->readers_open_ > 0) --db_->readers_open_;
   }
-  db_->pool_cv_.notify_one();
+  if (db_->opts_.kind == backend::postgres) db_->pool_cv_.notify_one();  // a reader may wait
 }
 
 std::unique_ptr<connection> database::open_reader() {

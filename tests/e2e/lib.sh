@@ -50,7 +50,9 @@ if [ "${E2E_STORE:-sqlite}" = postgres ]; then
   CLEANUP_HOOKS+=(stop_postgres)
   "$MEDFLOW_PG_BIN/psql" -q -v ON_ERROR_STOP=1 "$MEDFLOW_TEST_PG_URL" -c "CREATE DATABASE medflow" \
     || fail "cannot create the database"
-  echo "${MEDFLOW_TEST_PG_URL%/*}/medflow" >"$E2E_TMP/pg.url"
+  # With a password (the server trusts loopback and never asks for it): no log may show it.
+  PG_SECRET=e2e-pg-secret
+  echo "${MEDFLOW_TEST_PG_URL%/*}/medflow" | sed "s|://postgres@|://postgres:$PG_SECRET@|" >"$E2E_TMP/pg.url"
   STORE_ARGS=(--set store.backend=postgres --set "store.postgres.url_file=$E2E_TMP/pg.url")
   for f in ${PG_OFF_FLOWS[@]+"${PG_OFF_FLOWS[@]}"}; do STORE_ARGS+=(--set "$f.enabled=false"); done
 fi

@@ -569,3 +569,14 @@ TEST_CASE("PostgreSQL: readers are capped at max_readers; one more waits, then g
   auto r3 = db.reader();  // one came back
   CHECK(r3->usable());
 }
+
+TEST_CASE("store errors say what they are on both backends") {
+  CHECK(store_error(SQLITE_CONSTRAINT_UNIQUE, "x").is_constraint());
+  CHECK(store_error(SQLITE_FULL, "x").is_full());
+  CHECK_FALSE(store_error(SQLITE_BUSY, "x").is_constraint());
+  CHECK(store_error(std::string("23505"), "unique_violation").is_constraint());
+  CHECK(store_error(std::string("23503"), "foreign_key_violation").is_constraint());
+  CHECK(store_error(std::string("53100"), "disk_full").is_full());
+  CHECK_FALSE(store_error(std::string("53200"), "out_of_memory").is_full());
+  CHECK_FALSE(store_error(std::string("08006"), "connection_failure").is_constraint());
+}
