@@ -8,8 +8,40 @@
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <string>
 
 namespace medflow::flows::aggregation {
+
+namespace {
+
+// Migration 2 on one dialect: the field columns added (the same on both), then filled from each
+// row's doc, `extract(key)` being the dialect's way to read a JSON field as text.
+std::string fields_as_columns(std::string (*extract)(const std::string& key)) {
+  struct column {
+    const char* name;
+    const char* key;
+    bool required;  // NOT NULL DEFAULT ''
+  };
+  static const column columns[] = {{"logical_address", "logicalAddress", true},
+                                   {"boid", "businessObjectInstanceIdentifier", true},
+                                   {"cpi", "clinicalProcessInterestId", true},
+                                   {"most_recent_content", "mostRecentContent", false},
+                                   {"source_system", "sourceSystem", true},
+                                   {"creation_time", "creationTime", false},
+                                   {"update_time", "updateTime", false},
+                                   {"data_controller", "dataController", true},
+                                   {"owner", "owner", false}};
+  std::string add, set;
+  for (const auto& c : columns) {
+    add += std::string("ALTER TABLE agp_engagements ADD COLUMN ") + c.name +
+           (c.required ? " TEXT NOT NULL DEFAULT '';" : " TEXT;");
+    set += std::string(set.empty() ? " " : ", ") + c.name + " = " +
+           (c.required ? "coalesce(" + extract(c.key) + ", '')" : extract(c.key));
+  }
+  return add + "UPDATE agp_engagements SET" + set + ";";
+}
+
+}  // namespace
 
 std::vector<store::migration> index_migrations() {
   return {
@@ -28,44 +60,8 @@ std::vector<store::migration> index_migrations() {
       // find() read and validated each row's JSON doc (≈ 5 % of the CPU of an aggregated
       // request at 1,950/s); the fields it returns are columns now, filled from the docs.
       {"aggregation", 2, "engagement fields as columns",
-       "ALTER TABLE agp_engagements ADD COLUMN logical_address TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN boid TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN cpi TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN most_recent_content TEXT;"
-       "ALTER TABLE agp_engagements ADD COLUMN source_system TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN creation_time TEXT;"
-       "ALTER TABLE agp_engagements ADD COLUMN update_time TEXT;"
-       "ALTER TABLE agp_engagements ADD COLUMN data_controller TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN owner TEXT;"
-       "UPDATE agp_engagements SET"
-       "  logical_address = coalesce(json_extract(doc, '$.logicalAddress'), ''),"
-       "  boid = coalesce(json_extract(doc, '$.businessObjectInstanceIdentifier'), ''),"
-       "  cpi = coalesce(json_extract(doc, '$.clinicalProcessInterestId'), ''),"
-       "  most_recent_content = json_extract(doc, '$.mostRecentContent'),"
-       "  source_system = coalesce(json_extract(doc, '$.sourceSystem'), ''),"
-       "  creation_time = json_extract(doc, '$.creationTime'),"
-       "  update_time = json_extract(doc, '$.updateTime'),"
-       "  data_controller = coalesce(json_extract(doc, '$.dataController'), ''),"
-       "  owner = json_extract(doc, '$.owner');",
-       "ALTER TABLE agp_engagements ADD COLUMN logical_address TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN boid TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN cpi TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN most_recent_content TEXT;"
-       "ALTER TABLE agp_engagements ADD COLUMN source_system TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN creation_time TEXT;"
-       "ALTER TABLE agp_engagements ADD COLUMN update_time TEXT;"
-       "ALTER TABLE agp_engagements ADD COLUMN data_controller TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN owner TEXT;"
-       "UPDATE agp_engagements SET"
-       "  logical_address = coalesce(doc::jsonb->>'logicalAddress', ''),"
-       "  boid = coalesce(doc::jsonb->>'businessObjectInstanceIdentifier', ''),"
-       "  cpi = coalesce(doc::jsonb->>'clinicalProcessInterestId', ''),"
-       "  most_recent_content = doc::jsonb->>'mostRecentContent',"
-       "  source_system = coalesce(doc::jsonb->>'sourceSystem', ''),"
-       "  creation_time = doc::jsonb->>'creationTime',"
-       "  update_time = doc::jsonb->>'updateTime',"
-       "  data_controller = coalesce(doc::jsonb->>'dataController', ''),"
-       "  owner = doc::jsonb->>'owner';"},
+       fields_as_columns([](const std::string& k) { return "json_extract(doc, '$." + k + "')"; }),
+       fields_as_columns([](const std::string& k) { return "doc::jsonb->>'" + k + "'"; })},
   };
 }
 

@@ -170,9 +170,10 @@ std::optional<patient> records::patient_by_document(store::connection& c,
 
 namespace {
 
-// Binds the patient's columns but its id from index 1, in the order of the insert's column list.
+// Binds the patient's columns in the order of the insert's column list, its id last (the key
+// of the update).
 template <class Seal>
-void bind_patient_fields(store::query& q, const patient& p, const std::string& hash, Seal&& seal) {
+void bind_patient(store::query& q, const patient& p, const std::string& hash, Seal&& seal) {
   auto opt_sealed = [&](const std::string& v) {
     return v.empty() ? std::optional<std::string>() : std::optional<std::string>(seal(v));
   };
@@ -181,10 +182,8 @@ void bind_patient_fields(store::query& q, const patient& p, const std::string& h
   q.bind_all(hash, seal(p.document), seal(p.name), p.birth_date,
              std::string(patient_status_name(p.status)), p.created_at, p.updated_at,
              p.deleted_at, opt_sealed(p.cellphone), p.cellphone_verified_at,
-             opt_sealed(p.email), p.email_verified_at, data);
+             opt_sealed(p.email), p.email_verified_at, data, p.id);
 }
-
-constexpr int patient_fields = 13;  // bound by bind_patient_fields
 
 }  // namespace
 
@@ -193,22 +192,18 @@ void records::insert_patient(store::connection& c, const patient& p) const {
       "INSERT INTO exams_patients (document_hash, document, name, birth_date, status,"
       " created_at, updated_at, deleted_at, cellphone, cellphone_verified_at, email,"
       " email_verified_at, data, id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  bind_patient_fields(q, p, document_hash(p.document),
-                      [&](std::string_view v) { return seal(v, p.id); });
-  q.bind(patient_fields + 1, p.id);
+  bind_patient(q, p, document_hash(p.document), [&](std::string_view v) { return seal(v, p.id); });
   q.exec();
 }
 
 void records::update_patient(store::connection& c, const patient& p) const {
-  // Same column order as the insert, keyed by id (the last bound value).
+  // Same order as the insert's columns, keyed by id (the last bound value).
   auto q = c.prepare(
       "UPDATE exams_patients SET document_hash = ?, document = ?, name = ?, birth_date = ?,"
       " status = ?, created_at = ?, updated_at = ?, deleted_at = ?, cellphone = ?,"
       " cellphone_verified_at = ?, email = ?, email_verified_at = ?, data = ?"
       " WHERE id = ?");
-  bind_patient_fields(q, p, document_hash(p.document),
-                      [&](std::string_view v) { return seal(v, p.id); });
-  q.bind(patient_fields + 1, p.id);
+  bind_patient(q, p, document_hash(p.document), [&](std::string_view v) { return seal(v, p.id); });
   q.exec();
 }
 
