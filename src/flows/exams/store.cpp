@@ -276,14 +276,13 @@ constexpr std::string_view key_check_aad = "exams_key_check";
 }  // namespace
 
 bool records::key_matches(store::connection& c) const {
+  // The first call records the key. Another medflowd starting at the same moment on a shared
+  // store: its insert waits for this one's commit and adds nothing, then both compare.
+  c.prepare("INSERT INTO exams_key_check (id, sealed) VALUES (1, ?) ON CONFLICT (id) DO NOTHING")
+      .bind(1, seal(key_check_text, key_check_aad))
+      .exec();
   auto q = c.prepare("SELECT sealed FROM exams_key_check WHERE id = 1");
-  if (!q.step()) {
-    q.reset();
-    c.prepare("INSERT INTO exams_key_check (id, sealed) VALUES (1, ?)")
-        .bind(1, seal(key_check_text, key_check_aad))
-        .exec();
-    return true;
-  }
+  if (!q.step()) return false;
   auto r = crypto::open(key_, q.text_view(0), key_check_aad);
   return r.ok() && *r == key_check_text;
 }

@@ -116,8 +116,10 @@ bool tenant_exists(store::connection& c, const std::string& tenant) {
   return q.step();
 }
 
-void insert_tenant(store::connection& c, const std::string& tenant, int64_t now_ms) {
-  c.prepare("INSERT INTO hri_tenants(id, created_at) VALUES (?, ?)").bind_all(tenant, now_ms).exec();
+bool insert_tenant(store::connection& c, const std::string& tenant, int64_t now_ms) {
+  auto q = c.prepare(
+      "INSERT INTO hri_tenants(id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING");
+  return q.bind_all(tenant, now_ms).exec() > 0;
 }
 
 std::vector<std::string> list_tenants(store::connection& c) {
