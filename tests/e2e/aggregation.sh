@@ -4,6 +4,7 @@
 # faults, garbage, per logical address). One request fans out to every source of the patient
 # and comes back once, with one processing-status record per source.
 source "$(dirname "$0")/lib.sh"
+kafka_bus_for_store  # E2E_STORE=postgres (its bus is Kafka)
 
 step "fake sources"
 "$TOOLS_DIR/fake_source" --port 0 --default-delay-ms 20 --default-items 1 >"$E2E_TMP/fake.out" 2>"$E2E_TMP/fake.err" &

@@ -6,6 +6,7 @@
 # naming the limit.
 # env: LOOKUP_HEALTHZ_MAX_MS (default 100): the slowest /healthz allowed during the lookup.
 source "$(dirname "$0")/lib.sh"
+kafka_bus_for_store  # E2E_STORE=postgres (its bus is Kafka)
 
 N=20000
 step "fake source, a service, a TAK with $N routes"

@@ -5,6 +5,7 @@
 # twice), the exam resource events; then a second medflowd using the first as its external
 # patient manager (ZMED_PATIENT_MANAGER_HOST), and a manager that answers null or is gone.
 source "$(dirname "$0")/lib.sh"
+kafka_bus_for_store  # E2E_STORE=postgres (its bus is Kafka)
 : "${MEDFLOW_TOKEN:=$(dirname "$MEDFLOWD")/medflow-token}"
 RESULT_KEY=e2e-result-team-key
 export KEY_CRYPTO=$(printf '%064d' 7)
@@ -58,8 +59,11 @@ http POST /document/find '{"document":"00000000000"}'
 expect_error 404 "Patient Error" "Patient not found"
 
 step "personal data is sealed at rest: no name, e-mail, phone or document in clear on disk"
+# On PostgreSQL: its files (tables and WAL, written out by a checkpoint) and its log.
+at_rest=("$E2E_TMP/data")
+if [ "${E2E_STORE:-sqlite}" = postgres ]; then pg_query CHECKPOINT >/dev/null; at_rest+=("$MEDFLOW_PG_DIR"); fi
 for clear in "Ana Clara Souza" ana.clara@example.org 51999990000 11122233344 "Bruno Lima"; do
-  if grep -rqa -- "$clear" "$E2E_TMP/data"; then fail "\"$clear\" found in clear under the data directory"; fi
+  if grep -rqa -- "$clear" "${at_rest[@]}"; then fail "\"$clear\" found in clear in ${at_rest[*]}"; fi
 done
 
 step "exams: new (400 / 404 / 422 first), info by query and by body, start"
@@ -191,7 +195,7 @@ http GET /healthz; expect_status 200
 step "A's data with another KEY_CRYPTO: medflowd refuses to start rather than answer 500s"
 rc=0
 KEY_CRYPTO=$(printf '%064d' 8) timeout 20 "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" \
-  --set log.level=warn >"$E2E_TMP/wrong.out" 2>"$E2E_TMP/wrong.err" || rc=$?
+  ${STORE_ARGS[@]+"${STORE_ARGS[@]}"} ${BUS_ARGS[@]+"${BUS_ARGS[@]}"} --set log.level=warn >"$E2E_TMP/wrong.out" 2>"$E2E_TMP/wrong.err" || rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "medflowd started with another KEY_CRYPTO (rc $rc)"
 grep -q "is not the key this database's personal data was sealed with" "$E2E_TMP/wrong.err" ||
   fail "no clear start-up error: $(cat "$E2E_TMP/wrong.err")"

@@ -12,6 +12,7 @@
 #      every file in exactly one final folder, one notification per finished exam, every
 #      finished exam's e-mail received.
 source "$(dirname "$0")/lib.sh"
+kafka_bus_for_store  # E2E_STORE=postgres (its bus is Kafka)
 
 CRYPTO_KEY=$(printf 'a%.0s' $(seq 64))
 JWT_KEY=e2e-exam-token-key
@@ -128,7 +129,7 @@ expect_eq "$(printf '%s' "$SMS_BODY" | jq -r .to)" 21987654321 "SMS recipient"
 expect_eq "$(printf '%s' "$SMS_BODY" | jq -r .reference)" "$SMS_EXAM" "SMS reference"
 cmp -s "$SMS_DIR/0001.json" "$SMS_DIR/0002.json" || fail "the retried SMS differs from the first"
 expect_eq "$(mails_to "caio@example.org")" 0 "e-mails to an unverified address"
-row() { sqlite3 "$E2E_TMP/data/medflow.db" "SELECT channel, status, attempts FROM exam_notifications WHERE exam_id = '$1'"; }
+row() { store_query "SELECT channel, status, attempts FROM exam_notifications WHERE exam_id = '$1'"; }
 sms_sent() { [ "$(row "$SMS_EXAM")" = "sms|sent|2" ]; }
 wait_until 10 sms_sent || fail "SMS notification row: $(row "$SMS_EXAM")"
 sleep 0.5
@@ -157,7 +158,7 @@ s3_keys() {
     sed 's/<Key>\(.*\)<\/Key>/\1/' || true
 }
 in_s3() { s3_keys | grep -qx "$MONTH/$1/$2"; }
-rm -rf "$E2E_TMP/data"
+reset_store
 # The reference's environment names: the bucket, and one folder renamed.
 ZMED_S3_BUCKET=zmed-results ZMED_S3_PROCESSED_KEY=done start_medflowd "${COMMON[@]}" --set exams.s3.endpoint="$S3_URL" \
   --set exams.s3.access_key=S3RVER --set exams.s3.secret_key=S3RVER \
@@ -175,7 +176,8 @@ stop_medflowd
 
 # ============================================================================================
 step "kill -9 while 200 result files are processed"
-rm -rf "$E2E_TMP/data" "$INBOX"
+reset_store
+rm -rf "$INBOX"
 KILL_INBOX="$E2E_TMP/kill_inbox"
 ARGS=("${COMMON[@]}" --set exams.inbox.dir="$KILL_INBOX" --set exams.inbox.workers=1)
 start_medflowd "${ARGS[@]}"
@@ -220,13 +222,12 @@ expect_eq "$(count_in processed)" 200 "files in processed/"
 
 # Notifications: one per finished exam, each e-mail received (at least once: a kill between
 # the SMTP server's answer and its record may send one again).
-DB="$E2E_TMP/data/medflow.db"
-all_sent() { [ "$(sqlite3 "$DB" "SELECT COUNT(*) FROM exam_notifications WHERE status = 'sent'")" = 200 ]; }
-wait_until 60 all_sent || fail "notifications not all sent: $(sqlite3 "$DB" "SELECT status, COUNT(*) FROM exam_notifications GROUP BY status")"
-expect_eq "$(sqlite3 "$DB" "SELECT COUNT(*) || '/' || COUNT(DISTINCT exam_id) FROM exam_notifications")" "200/200" \
+all_sent() { [ "$(store_query "SELECT COUNT(*) FROM exam_notifications WHERE status = 'sent'")" = 200 ]; }
+wait_until 60 all_sent || fail "notifications not all sent: $(store_query "SELECT status, COUNT(*) FROM exam_notifications GROUP BY status")"
+expect_eq "$(store_query "SELECT COUNT(*) || '/' || COUNT(DISTINCT exam_id) FROM exam_notifications")" "200/200" \
   "notification rows / distinct exams"
 finished=$(cut -d' ' -f1 "$E2E_TMP/exams.txt" | sort)
-notified=$(sqlite3 "$DB" "SELECT exam_id FROM exam_notifications" | sort)
+notified=$(store_query "SELECT exam_id FROM exam_notifications" | sort)
 [ "$finished" = "$notified" ] || fail "the notified exams are not the finished ones"
 received=0
 for e in $(cut -d' ' -f1 "$E2E_TMP/exams.txt"); do

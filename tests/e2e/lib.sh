@@ -34,10 +34,12 @@ step() { echo "== $*"; }
 
 # E2E_STORE=postgres: the script's medflowd keeps its state on a PostgreSQL server of its own
 # (tests/support/postgres.sh, started here, torn down at exit; the URL passed in a file) and
-# needs a Kafka bus (start_kafka_mock). The flows whose stores do not run on PostgreSQL yet are
-# switched off (PG_OFF_FLOWS). Otherwise SQLite in the data directory, as always.
+# needs a Kafka bus (start_kafka_mock, or kafka_bus_for_store). The flows whose stores do not
+# run on PostgreSQL yet are switched off (PG_OFF_FLOWS; every flow's store runs on it now).
+# Otherwise SQLite in the data directory, as always.
 STORE_ARGS=()
-PG_OFF_FLOWS=(hri exams aggregation)
+BUS_ARGS=()
+PG_OFF_FLOWS=()
 if [ "${E2E_STORE:-sqlite}" = postgres ]; then
   source "$SOURCE_DIR/tests/support/postgres.sh"
   if ! postgres_bin_dir >/dev/null && [ -z "${MEDFLOW_REQUIRE_POSTGRES:-}" ]; then
@@ -52,11 +54,36 @@ if [ "${E2E_STORE:-sqlite}" = postgres ]; then
   PG_SECRET=e2e-pg-secret
   echo "${MEDFLOW_TEST_PG_URL%/*}/medflow" | sed "s|://postgres@|://postgres:$PG_SECRET@|" >"$E2E_TMP/pg.url"
   STORE_ARGS=(--set store.backend=postgres --set "store.postgres.url_file=$E2E_TMP/pg.url")
-  for f in "${PG_OFF_FLOWS[@]}"; do STORE_ARGS+=(--set "$f.enabled=false"); done
+  for f in ${PG_OFF_FLOWS[@]+"${PG_OFF_FLOWS[@]}"}; do STORE_ARGS+=(--set "$f.enabled=false"); done
 fi
 
 # pg_query SQL: one value from the PostgreSQL store (E2E_STORE=postgres).
 pg_query() { "$MEDFLOW_PG_BIN/psql" -At "$(cat "$E2E_TMP/pg.url")" -c "$1"; }
+
+# store_query SQL: the store's answer, rows one a line, columns joined by |: sqlite3 on the data
+# directory's file, or psql on PostgreSQL (E2E_STORE=postgres).
+store_query() {
+  if [ "${E2E_STORE:-sqlite}" = postgres ]; then pg_query "$1"; else sqlite3 "$E2E_TMP/data/medflow.db" "$1"; fi
+}
+
+# kafka_bus_for_store [TOPIC:PARTITIONS...]: for a script written for the embedded bus. On
+# SQLite nothing; on PostgreSQL (whose bus is Kafka) a Kafka mock cluster with the topics
+# medflowd expects at start (ME_TOPICS) and the ones given, and start_medflowd passes its
+# brokers.
+kafka_bus_for_store() {
+  [ "${E2E_STORE:-sqlite}" = postgres ] || return 0
+  start_kafka_mock "${ME_TOPICS[@]}" "$@"
+  BUS_ARGS=(--kafka-brokers "$KAFKA_BROKERS")
+}
+
+# reset_store: an empty store for the next medflowd (stopped): the data directory removed, and
+# on PostgreSQL the database dropped and created again.
+reset_store() {
+  rm -rf "$E2E_TMP/data"
+  [ "${E2E_STORE:-sqlite}" = postgres ] || return 0
+  "$MEDFLOW_PG_BIN/psql" -q -v ON_ERROR_STOP=1 "$MEDFLOW_TEST_PG_URL" \
+    -c "DROP DATABASE medflow" -c "CREATE DATABASE medflow" || fail "cannot reset the database"
+}
 
 # start_medflowd [args...]: data in $E2E_TMP/data unless --data-dir is given. Log level
 # E2E_LOG_LEVEL (warn), or with E2E_LOG_LEVEL=config the one of the --config file.
@@ -66,7 +93,7 @@ start_medflowd() {
   [ "${E2E_LOG_LEVEL:-}" != config ] || log_level=()
   "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" "${log_level[@]}" \
     --set supervisor.backoff_initial_ms=20 --set supervisor.backoff_max_ms=200 \
-    ${STORE_ARGS[@]+"${STORE_ARGS[@]}"} "$@" \
+    ${STORE_ARGS[@]+"${STORE_ARGS[@]}"} ${BUS_ARGS[@]+"${BUS_ARGS[@]}"} "$@" \
     >"$E2E_TMP/medflowd.out" 2>>"$E2E_TMP/medflowd.err" &
   MF_PID=$!
   local deadline=$((SECONDS + 30))

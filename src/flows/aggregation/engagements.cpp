@@ -43,6 +43,13 @@ error field_error(const std::string& where, const std::string& field, const std:
   return error::bad_request(where + "." + field + " " + what);
 }
 
+// No identifier or time of the index holds a NUL character ("\u0000" in JSON), and
+// PostgreSQL's text cannot store one: refused on every backend alike.
+std::optional<error> no_nul(const std::string& where, const char* field, const std::string& v) {
+  if (v.find('\0') == std::string::npos) return std::nullopt;
+  return field_error(where, field, "must not contain a NUL character (\\u0000)");
+}
+
 // A required string element; `non_empty` for the ones an empty value makes meaningless (what is
 // matched on and what a call is addressed to).
 std::optional<error> required_string(const json& j, const std::string& where, const char* field,
@@ -52,7 +59,7 @@ std::optional<error> required_string(const json& j, const std::string& where, co
   if (!it->is_string()) return field_error(where, field, "must be a string");
   out = it->get<std::string>();
   if (non_empty && out.empty()) return field_error(where, field, "must not be empty");
-  return std::nullopt;
+  return no_nul(where, field, out);
 }
 
 // An optional string element: absent and null are both "not given".
@@ -62,7 +69,7 @@ std::optional<error> optional_string(const json& j, const std::string& where, co
   if (it == j.end() || it->is_null()) return std::nullopt;
   if (!it->is_string()) return field_error(where, field, "must be a string");
   out = it->get<std::string>();
-  return std::nullopt;
+  return no_nul(where, field, *out);
 }
 
 std::optional<error> optional_ts(const json& j, const std::string& where, const char* field,

@@ -8,8 +8,40 @@
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <string>
 
 namespace medflow::flows::aggregation {
+
+namespace {
+
+// Migration 2 on one dialect: the field columns added (the same on both), then filled from each
+// row's doc, `extract(key)` being the dialect's way to read a JSON field as text.
+std::string fields_as_columns(std::string (*extract)(const std::string& key)) {
+  struct column {
+    const char* name;
+    const char* key;
+    bool required;  // NOT NULL DEFAULT ''
+  };
+  static const column columns[] = {{"logical_address", "logicalAddress", true},
+                                   {"boid", "businessObjectInstanceIdentifier", true},
+                                   {"cpi", "clinicalProcessInterestId", true},
+                                   {"most_recent_content", "mostRecentContent", false},
+                                   {"source_system", "sourceSystem", true},
+                                   {"creation_time", "creationTime", false},
+                                   {"update_time", "updateTime", false},
+                                   {"data_controller", "dataController", true},
+                                   {"owner", "owner", false}};
+  std::string add, set;
+  for (const auto& c : columns) {
+    add += std::string("ALTER TABLE agp_engagements ADD COLUMN ") + c.name +
+           (c.required ? " TEXT NOT NULL DEFAULT '';" : " TEXT;");
+    set += std::string(set.empty() ? " " : ", ") + c.name + " = " +
+           (c.required ? "coalesce(" + extract(c.key) + ", '')" : extract(c.key));
+  }
+  return add + "UPDATE agp_engagements SET" + set + ";";
+}
+
+}  // namespace
 
 std::vector<store::migration> index_migrations() {
   return {
@@ -17,29 +49,19 @@ std::vector<store::migration> index_migrations() {
        "CREATE TABLE agp_engagements ("
        "  identity TEXT PRIMARY KEY, rrid TEXT NOT NULL, service_domain TEXT NOT NULL,"
        "  categorization TEXT NOT NULL, doc TEXT NOT NULL, updated_at INTEGER NOT NULL);"
+       "CREATE INDEX agp_engagements_lookup ON agp_engagements(rrid, service_domain);",
+       // PostgreSQL has no rowid: seq keeps the order rows were first inserted in (an upsert
+       // keeps it, like SQLite's rowid).
+       "CREATE TABLE agp_engagements ("
+       "  identity TEXT PRIMARY KEY, rrid TEXT NOT NULL, service_domain TEXT NOT NULL,"
+       "  categorization TEXT NOT NULL, doc TEXT NOT NULL, updated_at BIGINT NOT NULL,"
+       "  seq BIGINT GENERATED ALWAYS AS IDENTITY);"
        "CREATE INDEX agp_engagements_lookup ON agp_engagements(rrid, service_domain);"},
       // find() read and validated each row's JSON doc (≈ 5 % of the CPU of an aggregated
       // request at 1,950/s); the fields it returns are columns now, filled from the docs.
       {"aggregation", 2, "engagement fields as columns",
-       "ALTER TABLE agp_engagements ADD COLUMN logical_address TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN boid TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN cpi TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN most_recent_content TEXT;"
-       "ALTER TABLE agp_engagements ADD COLUMN source_system TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN creation_time TEXT;"
-       "ALTER TABLE agp_engagements ADD COLUMN update_time TEXT;"
-       "ALTER TABLE agp_engagements ADD COLUMN data_controller TEXT NOT NULL DEFAULT '';"
-       "ALTER TABLE agp_engagements ADD COLUMN owner TEXT;"
-       "UPDATE agp_engagements SET"
-       "  logical_address = coalesce(json_extract(doc, '$.logicalAddress'), ''),"
-       "  boid = coalesce(json_extract(doc, '$.businessObjectInstanceIdentifier'), ''),"
-       "  cpi = coalesce(json_extract(doc, '$.clinicalProcessInterestId'), ''),"
-       "  most_recent_content = json_extract(doc, '$.mostRecentContent'),"
-       "  source_system = coalesce(json_extract(doc, '$.sourceSystem'), ''),"
-       "  creation_time = json_extract(doc, '$.creationTime'),"
-       "  update_time = json_extract(doc, '$.updateTime'),"
-       "  data_controller = coalesce(json_extract(doc, '$.dataController'), ''),"
-       "  owner = json_extract(doc, '$.owner');"},
+       fields_as_columns([](const std::string& k) { return "json_extract(doc, '$." + k + "')"; }),
+       fields_as_columns([](const std::string& k) { return "doc::jsonb->>'" + k + "'"; })},
   };
 }
 
@@ -54,14 +76,18 @@ result<std::vector<engagement>> local_index::find(const find_content& f, const c
                                                   size_t max) {
   std::vector<engagement> out;
   auto rd = db_.reader();
-  auto q = rd->prepare(
+  // The flow's one statement that differs by dialect: the insertion order is SQLite's rowid,
+  // PostgreSQL's seq column.
+  static const std::string select =
       "SELECT rrid, service_domain, categorization, logical_address, boid, cpi, "
       "most_recent_content, source_system, creation_time, update_time, data_controller, owner "
       "FROM agp_engagements WHERE rrid=? AND service_domain=? AND "
-      "(?3 IS NULL OR categorization=?3) ORDER BY rowid LIMIT ?4");
+      "(CAST(? AS TEXT) IS NULL OR categorization=?) ORDER BY ";
+  static const std::string by_rowid = select + "rowid LIMIT ?", by_seq = select + "seq LIMIT ?";
+  auto q = rd->prepare(store::sql(*rd, by_rowid.c_str(), by_seq.c_str()));
   // One row more than the limit tells that there are more.
-  q.bind(1, f.registered_resident_identification).bind(2, f.service_domain).bind(3, f.categorization);
-  q.bind(4, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX - 1)) + 1);
+  q.bind_all(f.registered_resident_identification, f.service_domain, f.categorization,
+             f.categorization, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX - 1)) + 1);
   // Every row was validated when it was upserted.
   while (q.step()) {
     if (out.size() == max) return too_many_engagements(max);

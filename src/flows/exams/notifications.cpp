@@ -82,6 +82,15 @@ std::vector<store::migration> notifications::migrations() {
        "  next_attempt_ms INTEGER NOT NULL, last_error TEXT NOT NULL,"
        "  created_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL);"
        "CREATE INDEX exam_notifications_due ON exam_notifications(next_attempt_ms)"
+       "  WHERE status = 'pending';",
+       // PostgreSQL: the row id from an identity column, 64-bit times.
+       "CREATE TABLE exam_notifications ("
+       "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, exam_id TEXT NOT NULL UNIQUE,"
+       "  patient_id TEXT NOT NULL, channel TEXT NOT NULL, address TEXT NOT NULL,"
+       "  subject TEXT NOT NULL, text TEXT NOT NULL, status TEXT NOT NULL,"
+       "  attempts INTEGER NOT NULL, next_attempt_ms BIGINT NOT NULL, last_error TEXT NOT NULL,"
+       "  created_ms BIGINT NOT NULL, finished_ms BIGINT NOT NULL);"
+       "CREATE INDEX exam_notifications_due ON exam_notifications(next_attempt_ms)"
        "  WHERE status = 'pending';"},
   };
 }

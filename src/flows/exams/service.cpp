@@ -437,13 +437,27 @@ result<T> guarded(F&& f) {
   }
 }
 
+// A patient written with a document: another medflowd on a shared store may register the same
+// document between the check and the write; the unique index then refuses it, and that is 409.
+template <class F>
+result<patient> unless_document_taken(F&& f) {
+  return guarded<patient>([&]() -> result<patient> {
+    try {
+      return f();
+    } catch (const store::store_error& e) {
+      if (e.is_constraint()) return document_taken();
+      throw;
+    }
+  });
+}
+
 }  // namespace
 
 result<patient> service::create_patient(const patient_input& in, int64_t now_ms) {
   if (impl_->external()) return externally_managed();
   auto p = make_patient(ids::uuid4(), in);
   p.created_at = p.updated_at = now_ms;
-  return guarded<patient>([&]() -> result<patient> {
+  return unless_document_taken([&]() -> result<patient> {
     return db_.write().run([&](store::tx& t) -> result<patient> {
       if (impl_->recs.patient_by_document(t.conn, p.document)) return document_taken();
       impl_->recs.insert_patient(t.conn, p);
@@ -465,7 +479,7 @@ result<patient> service::get_patient(const std::string& id) {
 result<patient> service::update_patient(const std::string& id, const patient_input& in,
                                         int64_t now_ms) {
   if (impl_->external()) return externally_managed();
-  return guarded<patient>([&]() -> result<patient> {
+  return unless_document_taken([&]() -> result<patient> {
     return db_.write().run([&](store::tx& t) -> result<patient> {
       auto old = impl_->recs.patient_by_id(t.conn, id);
       if (!old || old->deleted_at) return patient_error(404, "Patient not found", "no patient " + id);

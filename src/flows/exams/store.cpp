@@ -37,7 +37,33 @@ std::vector<store::migration> migrations() {
        "CREATE TABLE exams_applied_files ("
        "  file_key TEXT PRIMARY KEY, outcome TEXT NOT NULL, reason TEXT NOT NULL,"
        "  exam_id TEXT NOT NULL, patient_id TEXT NOT NULL, result_id TEXT NOT NULL,"
-       "  decided_at INTEGER NOT NULL);"},
+       "  decided_at INTEGER NOT NULL);",
+       // PostgreSQL: the same tables with 64-bit times and counters, exam ids (the tie-break
+       // of a patient's exams) in byte order like SQLite's.
+       "CREATE TABLE exams_patients ("
+       "  id TEXT PRIMARY KEY, document_hash TEXT NOT NULL, document TEXT NOT NULL,"
+       "  name TEXT NOT NULL, birth_date TEXT NOT NULL, status TEXT NOT NULL,"
+       "  created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, deleted_at BIGINT,"
+       "  cellphone TEXT, cellphone_verified_at BIGINT, email TEXT, email_verified_at BIGINT,"
+       "  data TEXT);"
+       "CREATE UNIQUE INDEX exams_patients_document ON exams_patients(document_hash)"
+       "  WHERE deleted_at IS NULL;"
+       "CREATE TABLE exams_exams ("
+       "  id TEXT COLLATE \"C\" PRIMARY KEY, patient_id TEXT NOT NULL, document TEXT NOT NULL,"
+       "  status TEXT NOT NULL, exam_type BIGINT NOT NULL, created_at BIGINT NOT NULL,"
+       "  updated_at BIGINT NOT NULL, finished_at BIGINT, result_valid_until BIGINT,"
+       "  revoked_at BIGINT,"
+       "  revoke_reason TEXT NOT NULL DEFAULT '', token_jti TEXT NOT NULL DEFAULT '',"
+       "  result_id TEXT NOT NULL DEFAULT '', version BIGINT NOT NULL);"
+       "CREATE INDEX exams_exams_patient ON exams_exams(patient_id, created_at, id);"
+       "CREATE TABLE exams_results ("
+       "  result_id TEXT PRIMARY KEY, exam_id TEXT NOT NULL UNIQUE, issued_by TEXT NOT NULL,"
+       "  content_type TEXT NOT NULL, content TEXT NOT NULL, applied_at BIGINT NOT NULL);"
+       "CREATE TABLE exams_key_check (id INTEGER PRIMARY KEY CHECK (id = 1), sealed TEXT NOT NULL);"
+       "CREATE TABLE exams_applied_files ("
+       "  file_key TEXT PRIMARY KEY, outcome TEXT NOT NULL, reason TEXT NOT NULL,"
+       "  exam_id TEXT NOT NULL, patient_id TEXT NOT NULL, result_id TEXT NOT NULL,"
+       "  decided_at BIGINT NOT NULL);"},
   };
 }
 
@@ -144,6 +170,8 @@ std::optional<patient> records::patient_by_document(store::connection& c,
 
 namespace {
 
+// Binds the patient's columns in the order of the insert's column list, its id last (the key
+// of the update).
 template <class Seal>
 void bind_patient(store::query& q, const patient& p, const std::string& hash, Seal&& seal) {
   auto opt_sealed = [&](const std::string& v) {
@@ -151,33 +179,31 @@ void bind_patient(store::query& q, const patient& p, const std::string& hash, Se
   };
   std::optional<std::string> data;
   if (p.data.is_object()) data = seal(p.data.dump());
-  q.bind_all(p.id, hash, seal(p.document), seal(p.name), p.birth_date,
+  q.bind_all(hash, seal(p.document), seal(p.name), p.birth_date,
              std::string(patient_status_name(p.status)), p.created_at, p.updated_at,
              p.deleted_at, opt_sealed(p.cellphone), p.cellphone_verified_at,
-             opt_sealed(p.email), p.email_verified_at, data);
+             opt_sealed(p.email), p.email_verified_at, data, p.id);
 }
 
 }  // namespace
 
 void records::insert_patient(store::connection& c, const patient& p) const {
   auto q = c.prepare(
-      "INSERT INTO exams_patients (id, document_hash, document, name, birth_date, status,"
+      "INSERT INTO exams_patients (document_hash, document, name, birth_date, status,"
       " created_at, updated_at, deleted_at, cellphone, cellphone_verified_at, email,"
-      " email_verified_at, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  bind_patient(q, p, document_hash(p.document),
-               [&](std::string_view v) { return seal(v, p.id); });
+      " email_verified_at, data, id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  bind_patient(q, p, document_hash(p.document), [&](std::string_view v) { return seal(v, p.id); });
   q.exec();
 }
 
 void records::update_patient(store::connection& c, const patient& p) const {
-  // Same column order as the insert, keyed by id (the first bound value).
+  // Same order as the insert's columns, keyed by id (the last bound value).
   auto q = c.prepare(
-      "UPDATE exams_patients SET document_hash = ?2, document = ?3, name = ?4, birth_date = ?5,"
-      " status = ?6, created_at = ?7, updated_at = ?8, deleted_at = ?9, cellphone = ?10,"
-      " cellphone_verified_at = ?11, email = ?12, email_verified_at = ?13, data = ?14"
-      " WHERE id = ?1");
-  bind_patient(q, p, document_hash(p.document),
-               [&](std::string_view v) { return seal(v, p.id); });
+      "UPDATE exams_patients SET document_hash = ?, document = ?, name = ?, birth_date = ?,"
+      " status = ?, created_at = ?, updated_at = ?, deleted_at = ?, cellphone = ?,"
+      " cellphone_verified_at = ?, email = ?, email_verified_at = ?, data = ?"
+      " WHERE id = ?");
+  bind_patient(q, p, document_hash(p.document), [&](std::string_view v) { return seal(v, p.id); });
   q.exec();
 }
 
@@ -219,12 +245,11 @@ void records::insert_exam(store::connection& c, const exam& e, const std::string
 
 void records::update_exam(store::connection& c, const exam& e) const {
   auto q = c.prepare(
-      "UPDATE exams_exams SET status = ?2, updated_at = ?3, finished_at = ?4, revoked_at = ?5,"
-      " revoke_reason = ?6, token_jti = ?7, result_id = ?8, version = ?9,"
-      " result_valid_until = ?10 WHERE id = ?1");
-  q.bind_all(e.id, std::string(exam_status_name(e.status)), e.updated_at, e.finished_at,
-             e.revoked_at, e.revoke_reason, e.token_jti, e.result_id, e.version,
-             e.result_valid_until);
+      "UPDATE exams_exams SET status = ?, updated_at = ?, finished_at = ?, revoked_at = ?,"
+      " revoke_reason = ?, token_jti = ?, result_id = ?, version = ?,"
+      " result_valid_until = ? WHERE id = ?");
+  q.bind_all(std::string(exam_status_name(e.status)), e.updated_at, e.finished_at, e.revoked_at,
+             e.revoke_reason, e.token_jti, e.result_id, e.version, e.result_valid_until, e.id);
   if (q.exec() != 1) throw std::runtime_error("exams store: exam " + e.id + " vanished");
 }
 
@@ -251,14 +276,13 @@ constexpr std::string_view key_check_aad = "exams_key_check";
 }  // namespace
 
 bool records::key_matches(store::connection& c) const {
+  // The first call records the key. Another medflowd starting at the same moment on a shared
+  // store: its insert waits for this one's commit and adds nothing, then both compare.
+  c.prepare("INSERT INTO exams_key_check (id, sealed) VALUES (1, ?) ON CONFLICT (id) DO NOTHING")
+      .bind(1, seal(key_check_text, key_check_aad))
+      .exec();
   auto q = c.prepare("SELECT sealed FROM exams_key_check WHERE id = 1");
-  if (!q.step()) {
-    q.reset();
-    c.prepare("INSERT INTO exams_key_check (id, sealed) VALUES (1, ?)")
-        .bind(1, seal(key_check_text, key_check_aad))
-        .exec();
-    return true;
-  }
+  if (!q.step()) return false;
   auto r = crypto::open(key_, q.text_view(0), key_check_aad);
   return r.ok() && *r == key_check_text;
 }

@@ -37,7 +37,7 @@ class records {
   std::optional<patient> patient_by_id(store::connection& c, const std::string& id) const;
   // The patient (not deleted) registered with that document.
   std::optional<patient> patient_by_document(store::connection& c, const std::string& doc) const;
-  // Throws store::sqlite_error (is_constraint) when another patient has the document.
+  // Throws store::store_error (is_constraint) when another patient has the document.
   void insert_patient(store::connection& c, const patient& p) const;
   void update_patient(store::connection& c, const patient& p) const;
 

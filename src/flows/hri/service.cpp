@@ -22,11 +22,10 @@ service::service(store::database& db, bus::log& bus, settings s) : db_(db), bus_
 
 medflow::status service::create_tenant(const std::string& tenant) {
   return db_.write().run([&](store::tx& t) -> medflow::status {
-    if (tenant_exists(t.conn, tenant))
+    if (!insert_tenant(t.conn, tenant, clock::now_ms()))
       return error::bad_request("Unable to create new tenant [" + tenant +
                                 "]: [400] resource_already_exists_exception: index [" + tenant +
                                 "-batches] already exists");
-    insert_tenant(t.conn, tenant, clock::now_ms());
     return ok_status();
   });
 }

@@ -15,6 +15,19 @@ std::vector<store::migration> migrations() {
        "  integrator_id TEXT NOT NULL, status TEXT NOT NULL, start_ms INTEGER NOT NULL,"
        "  doc TEXT NOT NULL, PRIMARY KEY (tenant, id));"
        "CREATE INDEX hri_batches_start ON hri_batches(tenant, start_ms);"
+       "CREATE INDEX hri_batches_status ON hri_batches(status);",
+       // PostgreSQL: 64-bit times, and the ids the API lists in order (tenants, streams, the
+       // tie-break of batches) in byte order like SQLite's, whatever the server's locale.
+       "CREATE TABLE hri_tenants (id TEXT COLLATE \"C\" PRIMARY KEY, created_at BIGINT NOT NULL);"
+       "CREATE TABLE hri_streams ("
+       "  tenant TEXT COLLATE \"C\" NOT NULL, id TEXT COLLATE \"C\" NOT NULL,"
+       "  settings TEXT NOT NULL, validation INTEGER NOT NULL, created_at BIGINT NOT NULL,"
+       "  PRIMARY KEY (tenant, id));"
+       "CREATE TABLE hri_batches ("
+       "  tenant TEXT COLLATE \"C\" NOT NULL, id TEXT COLLATE \"C\" NOT NULL, name TEXT NOT NULL,"
+       "  integrator_id TEXT NOT NULL, status TEXT NOT NULL, start_ms BIGINT NOT NULL,"
+       "  doc TEXT NOT NULL, PRIMARY KEY (tenant, id));"
+       "CREATE INDEX hri_batches_start ON hri_batches(tenant, start_ms);"
        "CREATE INDEX hri_batches_status ON hri_batches(status);"},
   };
 }
@@ -103,8 +116,10 @@ bool tenant_exists(store::connection& c, const std::string& tenant) {
   return q.step();
 }
 
-void insert_tenant(store::connection& c, const std::string& tenant, int64_t now_ms) {
-  c.prepare("INSERT INTO hri_tenants(id, created_at) VALUES (?, ?)").bind_all(tenant, now_ms).exec();
+bool insert_tenant(store::connection& c, const std::string& tenant, int64_t now_ms) {
+  auto q = c.prepare(
+      "INSERT INTO hri_tenants(id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING");
+  return q.bind_all(tenant, now_ms).exec() > 0;
 }
 
 std::vector<std::string> list_tenants(store::connection& c) {
@@ -181,14 +196,17 @@ std::pair<int64_t, std::vector<batch>> search_batches(store::connection& c,
                                                       const std::string& tenant,
                                                       const search_query& q,
                                                       const std::optional<std::string>& integrator) {
-  // Optional filters as "? IS NULL OR column = ?" keep one prepared statement.
+  // Optional filters as "CAST(? AS type) IS NULL OR column = ?" (each value bound twice) keep
+  // one prepared statement; plain "?" and the casts (a lone NULL parameter has no type in
+  // PostgreSQL) make it run on both backends.
   const char* where =
-      " FROM hri_batches WHERE tenant=?1 AND (?2 IS NULL OR name=?2) AND (?3 IS NULL OR "
-      "status=?3) AND (?4 IS NULL OR start_ms>=?4) AND (?5 IS NULL OR start_ms<=?5) AND "
-      "(?6 IS NULL OR integrator_id=?6)";
+      " FROM hri_batches WHERE tenant=? AND (CAST(? AS TEXT) IS NULL OR name=?) AND"
+      " (CAST(? AS TEXT) IS NULL OR status=?) AND (CAST(? AS BIGINT) IS NULL OR start_ms>=?)"
+      " AND (CAST(? AS BIGINT) IS NULL OR start_ms<=?) AND"
+      " (CAST(? AS TEXT) IS NULL OR integrator_id=?)";
   auto bind = [&](store::query& s) {
-    s.bind(1, tenant).bind(2, q.name).bind(3, q.status).bind(4, q.gte_ms).bind(5, q.lte_ms);
-    s.bind(6, integrator);
+    s.bind_all(tenant, q.name, q.name, q.status, q.status, q.gte_ms, q.gte_ms, q.lte_ms, q.lte_ms,
+               integrator, integrator);
   };
   int64_t total = 0;
   {
@@ -199,9 +217,9 @@ std::pair<int64_t, std::vector<batch>> search_batches(store::connection& c,
   }
   std::vector<batch> page;
   auto s = c.prepare(std::string("SELECT doc") + where +
-                     " ORDER BY start_ms DESC, id LIMIT ?7 OFFSET ?8");
+                     " ORDER BY start_ms DESC, id LIMIT ? OFFSET ?");
   bind(s);
-  s.bind(7, q.size).bind(8, q.from);
+  s.bind(12, q.size).bind(13, q.from);
   while (s.step()) page.push_back(batch_from(json::parse(s.text_view(0))));
   return {total, std::move(page)};
 }

@@ -15,7 +15,9 @@ std::vector<store::migration> migrations();
 
 // -- tenants -------------------------------------------------------------------------------------------
 bool tenant_exists(store::connection& c, const std::string& tenant);
-void insert_tenant(store::connection& c, const std::string& tenant, int64_t now_ms);
+// False when the tenant exists already (also one created at the same moment by another
+// medflowd on a shared store: the insert waits for its commit, then adds nothing).
+bool insert_tenant(store::connection& c, const std::string& tenant, int64_t now_ms);
 std::vector<std::string> list_tenants(store::connection& c);
 int64_t count_batches(store::connection& c, const std::string& tenant);
 // Deletes the tenant and its batches (its streams' topics stay, as in HRI).

@@ -123,3 +123,32 @@ TEST_CASE("local index: a lookup finding more than its limit is 502 naming the l
         "(aggregation.max_engagements)");
   CHECK(index.find(f, ag::caller{}, 0).err().code == "engagement_index_too_large");
 }
+
+TEST_CASE("local index: any Unicode reads back whole; a NUL character is refused, 400") {
+  medflow::test::temp_dir dir;
+  auto db = open_db(dir.file("agp.db"), ag::index_migrations());
+  ag::local_index index(*db);
+  json a = engagement_json("HSA-\xC3\x85\xC3\x84\xC3\x96-\xF0\x9F\x98\x80", true);
+  json b = engagement_json("HSA-ID-\"'?$1--", false);
+  REQUIRE(index.update({{"engagementTransaction", {{{"engagement", a}}, {{"engagement", b}}}}}).ok());
+  CHECK(found(index) == json::array({a, b}));
+
+  // PostgreSQL's text cannot hold one: refused on both backends alike, nothing written.
+  for (const char* field : {"logicalAddress", "serviceDomain", "owner"}) {
+    CAPTURE(field);
+    json bad = engagement_json("HSA-ID-9", true);
+    bad[field] = std::string("HSA\0ID", 6);
+    auto up = index.update({{"engagementTransaction", {{{"engagement", bad}}}}});
+    REQUIRE_FALSE(up.ok());
+    CHECK(up.err().status == 400);
+    CHECK(up.err().message ==
+          std::string("engagementTransaction[0]: engagement.") + field +
+              " must not contain a NUL character (\\u0000)");
+  }
+  CHECK(found(index) == json::array({a, b}));
+  auto f = ag::find_content_from_json({{"registeredResidentIdentification", agp::tc1},
+                                       {"serviceDomain", agp::domain},
+                                       {"categorization", std::string("a\0b", 3)}});
+  REQUIRE_FALSE(f.ok());
+  CHECK(f.err().status == 400);
+}

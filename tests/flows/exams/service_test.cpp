@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <thread>
 
@@ -106,6 +107,41 @@ TEST_CASE("the exam type catalog: the shipped file, and what a catalog may not h
   CHECK(err({{"exam_types", {{{"code", 2}, {"name", "B"}, {"result_validity_days", 0}}}}}) ==
         "exam_types[0].result_validity_days: expected an integer 1..36500");
   CHECK(err({{"types", json::array()}}) == "types: unknown field (expected exam_types)");
+}
+
+TEST_CASE("patients: a document registered at the same moment elsewhere is 409, not 500") {
+  // Another medflowd on a shared store: its transaction holds a patient with the document, not
+  // committed yet, when this one checks the document and writes.
+  fixture f;
+  auto other = test::open_connection(f.dir.file("exams.db"));
+  store::transaction tx(*other);
+  ex::records recs(settings().crypto_key);
+  ex::patient p;
+  p.id = "other-instance-patient";
+  p.document = "11122233344";
+  p.name = "Ana Souza";
+  p.birth_date = "1990-04-01";
+  p.status = ex::patient_status::active;
+  recs.insert_patient(*other, p);
+  auto created = std::async(std::launch::async, [&] {
+    return f.svc->create_patient(person("11122233344"), clock::now_ms());
+  });
+  if (other->backend() == store::backend::postgres) {
+    // Commit only once the write waits on the unique index (SQLite's writer waits at BEGIN).
+    auto watcher = test::open_connection(f.dir.file("exams.db"));
+    auto waiting = [&] {
+      auto q = watcher->prepare("SELECT count(*) FROM pg_locks WHERE NOT granted");
+      return q.step() && q.int64(0) > 0;
+    };
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!waiting() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    CHECK(waiting());
+  }
+  tx.commit();
+  auto r = created.get();
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.err().status == 409);
 }
 
 TEST_CASE("transitions: Registered -> Started -> Finished, Registered|Started -> Revoked only") {
