@@ -1,11 +1,13 @@
 #include "http/topic_routes.hpp"
 
+#include "bus/consumer_lag.hpp"
 #include "bus/log.hpp"
 #include "core/json.hpp"
 #include "http/server.hpp"
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 
 namespace medflow::http {
 
@@ -80,11 +82,28 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions,
   srv.add(
       "GET", "/topics",
       [&bus](const net::request&, net::response& res, const params&) {
+        // The lag of medflowd's own consumer groups, per topic and partition.
+        std::map<std::string, nlohmann::json> consumers;
+        for (auto& pl : bus::consumer_lag(bus).partitions) {
+          nlohmann::json c = {{"group", pl.group},
+                              {"partition", pl.partition},
+                              {"end_offset", pl.end_offset},
+                              {"committed", pl.committed ? nlohmann::json(*pl.committed) : nullptr},
+                              {"lag", pl.lag}};
+          consumers[pl.topic].push_back(std::move(c));
+        }
         nlohmann::json list = nlohmann::json::array();
-        for (auto& t : bus.topics()) list.push_back({{"name", t.name}, {"partitions", t.partitions}});
+        for (auto& t : bus.topics()) {
+          auto c = consumers.find(t.name);
+          list.push_back({{"name", t.name},
+                          {"partitions", t.partitions},
+                          {"consumers", c == consumers.end() ? nlohmann::json::array()
+                                                             : std::move(c->second)}});
+        }
         send_json(res, 200, {{"topics", list}});
       },
-      {"List topics with their partition counts", "topics", nullptr, {{200, "topics"}}});
+      {"List topics with their partition counts and the lag of medflowd's consumer groups",
+       "topics", nullptr, {{200, "topics"}}});
 
   srv.add(
       "POST", "/topics",
