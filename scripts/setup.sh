@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages medflowd needs to build, run and test, if any is missing,
 # and the test-only npm server (s3rver) into tests/node_modules.
-# Idempotent and quiet when everything is there.
+# Idempotent and quiet when everything is there; otherwise it says what it installs and shows
+# apt's and npm's own progress (a first run downloads a few hundred MB: minutes, not silence).
 set -euo pipefail
 
 packages=(
@@ -20,6 +21,8 @@ packages=(
   kcat curl jq sqlite3                   # end-to-end tests: Kafka client, HTTP, JSON, the database
   python3-aiosmtpd openssl               # tests: a real SMTP server on loopback, its TLS cert
   python3-botocore                       # tests: AWS's own SigV4 signer checks our signatures
+  prometheus python3-prometheus-client   # tests: promtool checks deploy/prometheus/alerts.yml,
+                                         # the client's parser reads /metrics
 )
 
 missing=()
@@ -33,16 +36,20 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
+  echo "setup: ${#missing[@]} Debian packages missing, installing them (and what they need) with apt:"
+  printf '  %s\n' "${missing[@]}"
   sudo=()
   if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
     sudo=(sudo)
   fi
   export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  echo "setup: done"
+  # -q: apt's line per download and per package set up, without the redrawn progress bar.
+  echo "setup: apt-get update"
+  "${sudo[@]}" apt-get update -q
+  echo "setup: apt-get install"
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  echo "setup: Debian packages done"
 fi
 
 # s3rver at the version tests/package-lock.json pins, into tests/node_modules (git-ignored).
@@ -51,5 +58,5 @@ wanted=$(sed -n 's/.*"s3rver": "\(.*\)".*/\1/p' "$tests_dir/package.json")
 installed=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$tests_dir/node_modules/s3rver/package.json" 2>/dev/null || true)
 if [ "$installed" != "$wanted" ]; then
   echo "setup: installing s3rver $wanted into tests/node_modules (tests only)"
-  npm ci --prefix "$tests_dir" --no-audit --no-fund --loglevel=error >/dev/null
+  npm ci --prefix "$tests_dir" --no-audit --no-fund --loglevel=error
 fi
