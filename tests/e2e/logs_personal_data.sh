@@ -61,6 +61,13 @@ for kind in '@' '^eyJ' '^[0-9a-f]{8}-[0-9a-f]{4}-' '^[0-9]{10,}$'; do
   grep -Eq "$kind" "$E2E_TMP/personal" || fail "no sent value matches $kind: the capture missed a kind"
 done
 
+step "control: the search finds a personal value planted in a copy of the log"
+for kind in '@' '^eyJ'; do
+  v=$(grep -E "$kind" "$E2E_TMP/personal" | head -n1)
+  { cat "$LOGS"; jq -cn --arg v "$v" '{message: ("planted " + $v)}'; } >"$E2E_TMP/planted.log"
+  grep -qF -f "$E2E_TMP/personal" "$E2E_TMP/planted.log" || fail "control: $v planted, not found"
+done
+
 step "none of them in the log"
 found=$(grep -F -f "$E2E_TMP/personal" "$LOGS" | head -n 5 || true)
 if [ -n "$found" ]; then
