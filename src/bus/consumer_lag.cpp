@@ -14,6 +14,9 @@ lag_report consumer_lag(log& l, const std::string* only_topic) {
   lag_report out;
   for (auto& [group, topic] : l.tracked_groups()) {
     if (only_topic && *only_topic != topic) continue;
+    // One read that failed (a broker down, waited for up to its timeout) ends the measure: the
+    // next ones would most likely wait as long, and a scrape must answer in time.
+    if (!out.failed.empty()) break;
     std::optional<int32_t> n;
     try {
       n = l.partitions(topic);
@@ -33,7 +36,7 @@ lag_report consumer_lag(log& l, const std::string* only_topic) {
         break;
       } catch (const std::exception& e) {
         out.failed.push_back(group + " " + topic + "[" + std::to_string(p) + "]: " + e.what());
-        continue;
+        break;
       }
       pl.lag = std::max<int64_t>(0, pl.end_offset - pl.committed.value_or(0));
       out.partitions.push_back(std::move(pl));

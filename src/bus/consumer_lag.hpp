@@ -26,8 +26,9 @@ struct partition_lag {
 };
 
 // The lag of every group the log tracks (log::track_group) on `only_topic`, or on every topic
-// when it is null. A topic deleted since, or a partition whose offsets cannot be read now
-// (a broker down: the error is in the result's `failed`), is left out.
+// when it is null. A topic deleted since is left out. The first read that fails (a broker
+// down: the error is in `failed`) ends the measure, so that it waits for at most one timeout
+// of the backend (bus.kafka.timeout_ms); what was measured until then is in `partitions`.
 struct lag_report {
   std::vector<partition_lag> partitions;
   std::vector<std::string> failed;  // "<group> <topic>[<partition>]: why"

@@ -84,7 +84,8 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions,
       [&bus](const net::request&, net::response& res, const params&) {
         // The lag of medflowd's own consumer groups, per topic and partition.
         std::map<std::string, nlohmann::json> consumers;
-        for (auto& pl : bus::consumer_lag(bus).partitions) {
+        auto lags = bus::consumer_lag(bus);
+        for (auto& pl : lags.partitions) {
           nlohmann::json c = {{"group", pl.group},
                               {"partition", pl.partition},
                               {"end_offset", pl.end_offset},
@@ -100,7 +101,10 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions,
                           {"consumers", c == consumers.end() ? nlohmann::json::array()
                                                              : std::move(c->second)}});
         }
-        send_json(res, 200, {{"topics", list}});
+        nlohmann::json body = {{"topics", list}};
+        // Lag that could not be measured (a broker down) is said, not left out silently.
+        if (!lags.failed.empty()) body["consumer_lag_errors"] = lags.failed;
+        send_json(res, 200, body);
       },
       {"List topics with their partition counts and the lag of medflowd's consumer groups",
        "topics", nullptr, {{200, "topics"}}});
