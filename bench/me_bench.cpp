@@ -64,11 +64,21 @@ json episode_body(const std::string& id) {
 
 httplib::Client keep_alive_client(const options& o) { return bench::keep_alive_client(o.host, o.port); }
 
+// medflowd's database: the SQLite file, or a PostgreSQL URL (postgresql://...).
+store::database::options database_at(const std::string& db) {
+  store::database::options dbo;
+  if (db.rfind("postgres", 0) == 0) {
+    dbo.kind = store::backend::postgres;
+    dbo.pg.url = db;
+  } else {
+    dbo.path = db;
+  }
+  return dbo;
+}
+
 // Polls medflowd's database until no job is pending.
 void wait_until_processed(const std::string& db_path) {
-  store::database::options dbo;
-  dbo.path = db_path;
-  store::database db{dbo};
+  store::database db{database_at(db_path)};
   for (;;) {
     auto rd = db.reader();
     auto q = rd->prepare("SELECT count(*) FROM me_jobs WHERE status=0");
@@ -198,9 +208,7 @@ int main(int argc, char** argv) {
 
   // Wait until every accepted job is processed, then read the commit times.
   wait_until_processed(o.db);
-  store::database::options dbo;
-  dbo.path = o.db;
-  store::database db{dbo};
+  store::database db{database_at(o.db)};
   std::vector<double> latencies_ms;
   int64_t last_done_us = 0;
   long processed = 0;

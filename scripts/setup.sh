@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages medflowd needs to build, run and test, if any is missing,
-# and the test-only npm server (s3rver) into tests/node_modules.
+# and the test-only npm packages (s3rver, Spectral, Ajv) into tests/node_modules.
 # Idempotent and quiet when everything is there; otherwise it says what it installs and shows
 # apt's and npm's own progress (a first run downloads a few hundred MB: minutes, not silence).
 set -euo pipefail
@@ -10,6 +10,8 @@ packages=(
   libcaf-dev                             # CAF 0.17.6, the actor system
   librdkafka-dev                         # Kafka client (+ rdkafka_mock.h for tests)
   libsqlite3-dev                         # the store and the embedded bus
+  libpq-dev                              # the store on PostgreSQL (store.backend=postgres)
+  postgresql                             # tests: a real PostgreSQL server (initdb, pg_ctl)
   nlohmann-json3-dev                     # JSON
   libboost-dev                           # Boost.Beast: HTTP/1.1 framing (header-only)
   libcpp-httplib-dev                     # HTTP client of tests, benchmarks and tools
@@ -52,11 +54,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: Debian packages done"
 fi
 
-# s3rver at the version tests/package-lock.json pins, into tests/node_modules (git-ignored).
+# The test-only npm packages at the versions tests/package-lock.json pins (s3rver, a real S3
+# API server; Spectral, the OpenAPI linter; Ajv, a JSON Schema validator), into
+# tests/node_modules (git-ignored), when any is missing or at another version.
 tests_dir="$(cd "$(dirname "$0")/.." && pwd)/tests"
-wanted=$(sed -n 's/.*"s3rver": "\(.*\)".*/\1/p' "$tests_dir/package.json")
-installed=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$tests_dir/node_modules/s3rver/package.json" 2>/dev/null || true)
-if [ "$installed" != "$wanted" ]; then
-  echo "setup: installing s3rver $wanted into tests/node_modules (tests only)"
+if ! node -e '
+  const dir = process.argv[1];
+  for (const [name, want] of Object.entries(require(dir + "/package.json").dependencies)) {
+    let got;
+    try { got = require(dir + "/node_modules/" + name + "/package.json").version; } catch (e) {}
+    if (got !== want) process.exit(1);
+  }' "$tests_dir"; then
+  echo "setup: installing the test-only npm packages of tests/package.json into tests/node_modules"
   npm ci --prefix "$tests_dir" --no-audit --no-fund --loglevel=error
 fi

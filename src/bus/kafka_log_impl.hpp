@@ -246,6 +246,10 @@ struct kafka_log::impl {
 
   std::mutex outbox_mutex;
   std::function<void()> outbox_wake;
+  // PostgreSQL: the outbox ids the relay was given and not acknowledged yet (guarded by
+  // outbox_mutex). Several medflowd write the one outbox, so an id may commit after a higher
+  // one was relayed: an acknowledgement deletes exactly the rows it covers, not every lower id.
+  std::set<int64_t> outbox_given;
 
   std::mutex commit_mutex;
   std::condition_variable commit_cv;

@@ -178,6 +178,10 @@ std::vector<outbox_row> kafka_log::outbox_peek(size_t max) {
     if (!q.is_null(5)) row.msg.hdrs = decode_headers(q.text_view(5));
     out.push_back(std::move(row));
   }
+  if (r->backend() == store::backend::postgres) {
+    std::lock_guard<std::mutex> lk{impl_->outbox_mutex};
+    for (auto& row : out) impl_->outbox_given.insert(row.id);
+  }
   return out;
 }
 
@@ -195,6 +199,24 @@ std::vector<position> kafka_log::produce_and_wait(const std::vector<message>& ms
 
 void kafka_log::outbox_ack(int64_t last_id) {
   auto g = impl_->enter();
+  if (impl_->db.backend() == store::backend::postgres) {
+    std::string ids;  // a bigint[] literal: {1,2,3}
+    {
+      std::lock_guard<std::mutex> lk{impl_->outbox_mutex};
+      auto& given = impl_->outbox_given;
+      auto end = given.upper_bound(last_id);
+      for (auto it = given.begin(); it != end; ++it)
+        ids += (ids.empty() ? "" : ",") + std::to_string(*it);
+      given.erase(given.begin(), end);
+    }
+    if (ids.empty()) return;
+    impl_->db.write().run([&](store::tx& t) {
+      t.conn.prepare("DELETE FROM bus_outbox WHERE id = ANY(?::bigint[])")
+          .bind_all("{" + ids + "}")
+          .exec();
+    });
+    return;
+  }
   impl_->db.write().run([&](store::tx& t) {
     t.conn.prepare("DELETE FROM bus_outbox WHERE id <= ?").bind_all(last_id).exec();
   });

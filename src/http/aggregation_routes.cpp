@@ -96,14 +96,6 @@ void add_aggregation_routes(server& srv, agg::service& svc, const jwt::verifier*
       [api](const net::request& req, const params& ps, responder respond) {
         aggregated_request(*api, req, ps.at("service"), respond);
       },
-      {"Ask every source system holding data for the patient; one answer with a processing "
-       "status per source",
-       "aggregation", {{"type", "object"}},
-       {{200, "the aggregated list and processingStatus"}, {400, "missing headers or bad body"},
-        {404, "unknown service"},
-        {502, "engagement index failed, or found more than aggregation.max_engagements"},
-        {504, "engagement index or the whole request timed out"}},
-       {}, {"x-vp-sender-id", "x-rivta-original-serviceconsumer-hsaid", "x-skltp-correlation-id"}},
       api->local() != nullptr);
   srv.add(
       "GET", "/aggregation",
@@ -113,8 +105,7 @@ void add_aggregation_routes(server& srv, agg::service& svc, const jwt::verifier*
           list.push_back({{"name", n}, {"serviceDomain", s->service_domain},
                           {"contract", s->contract}, {"listField", s->list_field}});
         send_json(res, 200, {{"services", list}});
-      },
-      {"The aggregating services configured", "aggregation", nullptr, {{200, "services"}}});
+      });
   srv.add(
       "POST", "/aggregation/engagement-index/find-content",
       [api](const net::request& req, net::response& res, const params&) {
@@ -127,27 +118,10 @@ void add_aggregation_routes(server& srv, agg::service& svc, const jwt::verifier*
         json list = json::array();
         for (auto& e : *found) list.push_back(agg::to_json(e));
         send_json(res, 200, {{"engagement", list}});
-      },
-      {"FindContent: the engagements of a patient in a service domain", "aggregation",
-       {{"type", "object"}, {"required", {"registeredResidentIdentification", "serviceDomain"}}},
-       {{200, "engagements"}, {400, "invalid request"},
-        {502, "more engagements than aggregation.max_engagements"}}});
-  const std::map<int, std::string> write_answers = {
-      {200, "applied"},
-      {400, "an invalid engagement; nothing written"},
-      {401, "no valid bearer token"},
-      {403, "the token lacks the scope agp_admin"},
-      {409, "the engagement index is external"}};
-  srv.add("POST", "/aggregation/engagement-index/update", index_write(api, index_writers),
-          {"Update: upsert (or delete, deleteFlag) engagements, all or nothing (scope agp_admin)",
-           "aggregation", {{"type", "object"}, {"required", {"engagementTransaction"}}},
-           write_answers, {}, {"Authorization"}});
+      });
+  srv.add("POST", "/aggregation/engagement-index/update", index_write(api, index_writers));
   srv.add("POST", "/aggregation/engagement-index/process-notification",
-          index_write(api, index_writers),
-          {"ProcessNotification: engagement transactions another index notifies, applied as "
-           "Update applies them (scope agp_admin)",
-           "aggregation", {{"type", "object"}, {"required", {"engagementTransaction"}}},
-           write_answers, {}, {"Authorization"}});
+          index_write(api, index_writers));
 }
 
 }  // namespace medflow::http

@@ -111,12 +111,6 @@ result<authn> authenticate_tenant(const hri_api& api, const net::request& req,
   return a;
 }
 
-route_doc doc(std::string summary, json body, std::map<int, std::string> responses,
-              std::vector<std::string> query = {}) {
-  return {std::move(summary), "hri", std::move(body), std::move(responses), std::move(query),
-          {"Authorization"}};
-}
-
 // -- routes --------------------------------------------------------------------------------------------
 
 void add_tenant_routes(server& srv, const std::shared_ptr<hri_api>& api) {
@@ -130,8 +124,7 @@ void add_tenant_routes(server& srv, const std::shared_ptr<hri_api>& api) {
         if (!made) return send_hri_error(req, res, made.err());
         request_id(req, res);
         send_go_json(res, 201, {{"tenantId", t}});
-      },
-      doc("Create a tenant", nullptr, {{201, "created"}, {400, "bad id or exists"}, {401, "unauthorized"}}));
+      });
   srv.add(
       "GET", "/hri/tenants",
       [api](const net::request& req, net::response& res, const params&) {
@@ -140,8 +133,7 @@ void add_tenant_routes(server& srv, const std::shared_ptr<hri_api>& api) {
         for (auto& t : api->svc.tenants()) results.push_back({{"id", t}});
         request_id(req, res);
         send_go_json(res, 200, {{"results", results}});
-      },
-      doc("List tenants", nullptr, {{200, "tenants"}, {401, "unauthorized"}}));
+      });
   srv.add(
       "GET", "/hri/tenants/{tenantId}",
       [api](const net::request& req, net::response& res, const params& ps) {
@@ -152,8 +144,7 @@ void add_tenant_routes(server& srv, const std::shared_ptr<hri_api>& api) {
         if (!info) return send_hri_error(req, res, info.err());
         request_id(req, res);
         send_go_json(res, 200, *info);
-      },
-      doc("A tenant", nullptr, {{200, "tenant"}, {404, "unknown tenant"}}));
+      });
   srv.add(
       "DELETE", "/hri/tenants/{tenantId}",
       [api](const net::request& req, net::response& res, const params& ps) {
@@ -165,8 +156,7 @@ void add_tenant_routes(server& srv, const std::shared_ptr<hri_api>& api) {
         api->tenant_deleted(t);
         request_id(req, res);
         send_empty(res, 200);
-      },
-      doc("Delete a tenant and its batches", nullptr, {{200, "deleted"}, {404, "unknown tenant"}}));
+      });
 }
 
 void add_stream_routes(server& srv, const std::shared_ptr<hri_api>& api) {
@@ -182,10 +172,7 @@ void add_stream_routes(server& srv, const std::shared_ptr<hri_api>& api) {
         api->stream_created(*row);
         request_id(req, res);
         send_go_json(res, 201, {{"id", s}});
-      },
-      doc("Create a stream (its topics)",
-          {{"type", "object"}, {"required", {"numPartitions", "retentionMs"}}},
-          {{201, "created"}, {400, "invalid settings"}, {409, "topic exists"}}));
+      });
   srv.add(
       "GET", "/hri/tenants/{tenantId}/streams",
       [api](const net::request& req, net::response& res, const params& ps) {
@@ -196,8 +183,7 @@ void add_stream_routes(server& srv, const std::shared_ptr<hri_api>& api) {
         for (auto& s : api->svc.streams(t)) results.push_back({{"id", s}});
         request_id(req, res);
         send_go_json(res, 200, {{"results", results}});
-      },
-      doc("List a tenant's streams", nullptr, {{200, "streams"}}));
+      });
   srv.add(
       "DELETE", "/hri/tenants/{tenantId}/streams/{streamId}",
       [api](const net::request& req, net::response& res, const params& ps) {
@@ -209,8 +195,7 @@ void add_stream_routes(server& srv, const std::shared_ptr<hri_api>& api) {
         if (!row) return send_hri_error(req, res, row.err());
         request_id(req, res);
         send_empty(res, 200);
-      },
-      doc("Delete a stream (its topics)", nullptr, {{200, "deleted"}, {404, "unknown topic"}}));
+      });
 }
 
 void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
@@ -227,10 +212,7 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
         if (!b) return send_hri_error(req, res, b.err());
         request_id(req, res);
         send_go_json(res, 201, {{"id", b->id}});
-      },
-      doc("Create a batch",
-          {{"type", "object"}, {"required", {"name", "topic", "dataType"}}},
-          {{201, "created"}, {400, "invalid request"}, {401, "unauthorized"}}));
+      });
   srv.add(
       "GET", "/hri/tenants/{tenantId}/batches",
       [api](const net::request& req, net::response& res, const params& ps) {
@@ -250,9 +232,7 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
         for (auto& b : page) results.push_back(hri::to_json(b));
         request_id(req, res);
         send_go_json(res, 200, {{"total", total}, {"results", results}});
-      },
-      doc("Search a tenant's batches", nullptr, {{200, "total and results"}, {400, "invalid query"}},
-          {"name", "status", "gteDate", "lteDate", "size", "from"}));
+      });
   srv.add(
       "GET", "/hri/tenants/{tenantId}/batches/{batchId}",
       [api](const net::request& req, net::response& res, const params& ps) {
@@ -266,8 +246,7 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
         if (auto e = hri::check_read_owner(a->who, *b)) return send_hri_error(req, res, *e);
         request_id(req, res);
         send_go_json(res, 200, hri::to_json(*b));
-      },
-      doc("A batch", nullptr, {{200, "the batch"}, {404, "unknown batch"}}));
+      });
 
   for (auto act : {hri::action::send_complete, hri::action::terminate,
                    hri::action::processing_complete, hri::action::fail}) {
@@ -300,9 +279,6 @@ void add_batch_routes(server& srv, const std::shared_ptr<hri_api>& api) {
             respond(std::move(out));
           });
         },
-        doc(std::string("Batch action ") + hri::action_name(act), {{"type", "object"}},
-            {{200, "done"}, {400, "invalid request"}, {401, "unauthorized"}, {404, "unknown batch"},
-             {409, "not allowed in the batch's state"}}),
         false);  // on the pool (the checks read SQLite), which it leaves at once
   }
 }
@@ -336,15 +312,13 @@ void add_hri_routes(server& srv, hri_api api_in) {
                                 "HRI Service Temporarily Unavailable | error Detail: " + why);
         request_id(req, res);
         send_empty(res, 200);
-      },
-      {"HRI health check", "hri", nullptr, {{200, "healthy"}, {503, "not ready"}}});
+      });
   srv.add(
       "GET", "/alive",
       [](const net::request&, net::response& res, const params&) {
         res.status = 200;
         res.set_content("yes", "text/plain");
-      },
-      {"HRI's liveness probe", "hri", nullptr, {{200, "yes"}}});
+      });
   add_tenant_routes(srv, api);
   add_stream_routes(srv, api);
   add_batch_routes(srv, api);

@@ -70,36 +70,33 @@ result<json> read_body(const net::request& req) {
   return error::bad_request("Malformed JSON in the request body");
 }
 
-const std::vector<std::string> consumer_headers{"x-consumer-id", "x-consumer-metadata"};
-
 // -- job routes ------------------------------------------------------------------------------------
 
 struct job_route {
   const char* method;
   const char* path;
   me::job_type type;
-  const char* summary;
 };
 
 const job_route job_routes[] = {
-    {"POST", "/api/patients/{patient_id}/episodes", me::job_type::episode_create, "Create an episode"},
-    {"PATCH", "/api/patients/{patient_id}/episodes/{id}", me::job_type::episode_update, "Update an episode"},
-    {"PATCH", "/api/patients/{patient_id}/episodes/{id}/actions/close", me::job_type::episode_close, "Close an episode"},
-    {"PATCH", "/api/patients/{patient_id}/episodes/{id}/actions/cancel", me::job_type::episode_cancel, "Cancel an episode"},
-    {"POST", "/api/patients/{patient_id}/encounter_package", me::job_type::package_create, "Submit an encounter package"},
-    {"PATCH", "/api/patients/{patient_id}/encounter_package", me::job_type::package_cancel, "Cancel an encounter package"},
-    {"POST", "/api/patients/{patient_id}/diagnostic_report_package", me::job_type::diagnostic_report_package_create, "Submit a diagnostic report package"},
-    {"PATCH", "/api/patients/{patient_id}/diagnostic_report_package", me::job_type::diagnostic_report_package_cancel, "Cancel a diagnostic report package"},
-    {"POST", "/api/patients/{patient_id}/service_requests", me::job_type::service_request_create, "Create a service request"},
-    {"PATCH", "/api/service_requests/{id}/actions/use", me::job_type::service_request_use, "Use a service request"},
-    {"PATCH", "/api/service_requests/{id}/actions/release", me::job_type::service_request_release, "Release a service request"},
-    {"PATCH", "/api/service_requests/{id}/actions/process", me::job_type::service_request_process, "Start processing a service request"},
-    {"PATCH", "/api/service_requests/{id}/actions/complete", me::job_type::service_request_complete, "Complete a service request"},
-    {"PATCH", "/api/patients/{patient_id}/service_requests/{id}/actions/recall", me::job_type::service_request_recall, "Recall a service request"},
-    {"PATCH", "/api/patients/{patient_id}/service_requests/{id}/actions/cancel", me::job_type::service_request_cancel, "Cancel a service request"},
-    {"PATCH", "/api/patients/{patient_id}/service_requests/{id}/actions/close", me::job_type::service_request_close, "Close a service request"},
-    {"POST", "/api/patients/{patient_id}/approvals", me::job_type::approval_create, "Create an approval"},
-    {"PATCH", "/api/patients/{patient_id}/approvals/{id}/actions/resend", me::job_type::approval_resend, "Resend an approval's code"},
+    {"POST", "/api/patients/{patient_id}/episodes", me::job_type::episode_create},
+    {"PATCH", "/api/patients/{patient_id}/episodes/{id}", me::job_type::episode_update},
+    {"PATCH", "/api/patients/{patient_id}/episodes/{id}/actions/close", me::job_type::episode_close},
+    {"PATCH", "/api/patients/{patient_id}/episodes/{id}/actions/cancel", me::job_type::episode_cancel},
+    {"POST", "/api/patients/{patient_id}/encounter_package", me::job_type::package_create},
+    {"PATCH", "/api/patients/{patient_id}/encounter_package", me::job_type::package_cancel},
+    {"POST", "/api/patients/{patient_id}/diagnostic_report_package", me::job_type::diagnostic_report_package_create},
+    {"PATCH", "/api/patients/{patient_id}/diagnostic_report_package", me::job_type::diagnostic_report_package_cancel},
+    {"POST", "/api/patients/{patient_id}/service_requests", me::job_type::service_request_create},
+    {"PATCH", "/api/service_requests/{id}/actions/use", me::job_type::service_request_use},
+    {"PATCH", "/api/service_requests/{id}/actions/release", me::job_type::service_request_release},
+    {"PATCH", "/api/service_requests/{id}/actions/process", me::job_type::service_request_process},
+    {"PATCH", "/api/service_requests/{id}/actions/complete", me::job_type::service_request_complete},
+    {"PATCH", "/api/patients/{patient_id}/service_requests/{id}/actions/recall", me::job_type::service_request_recall},
+    {"PATCH", "/api/patients/{patient_id}/service_requests/{id}/actions/cancel", me::job_type::service_request_cancel},
+    {"PATCH", "/api/patients/{patient_id}/service_requests/{id}/actions/close", me::job_type::service_request_close},
+    {"POST", "/api/patients/{patient_id}/approvals", me::job_type::approval_create},
+    {"PATCH", "/api/patients/{patient_id}/approvals/{id}/actions/resend", me::job_type::approval_resend},
 };
 
 void add_job_routes(server& srv, me::service& svc) {
@@ -126,12 +123,7 @@ void add_job_routes(server& srv, me::service& svc) {
           if (!out) return send_me_error(req, res, out.err());
           // A new job is 202; the same request while its job is pending gets that job, 200.
           send_data(req, res, out->created ? 202 : 200, me::pending_data(out->job));
-        },
-        {jr.summary, "medical events", {{"type", "object"}},
-         {{202, "job created (pending)"}, {200, "an identical request's job is still pending"},
-          {401, "missing consumer headers"}, {404, "unknown patient or target"},
-          {409, "person not active"}, {422, "invalid body"}},
-         {}, consumer_headers});
+        });
   }
 }
 
@@ -148,13 +140,7 @@ void add_job_view(server& srv, me::service& svc, const std::string& path) {
         auto view = me::render_job(*job, svc.options().job_location);
         if (view.location) res.set_header("Location", *view.location);
         send_data(req, res, view.http_status, view.data);
-      },
-      {"A job's status and result", "medical events", nullptr,
-       {{200, "pending, failed, or processed with response_data"},
-        {303, "processed: the result is at the links (and at Location with "
-              "medical_events.job_location)"},
-        {404, "unknown job"}},
-       {}, consumer_headers});
+      });
 }
 
 void add_entity_reads(server& srv, me::service& svc, me::kind k) {
@@ -182,10 +168,7 @@ void add_entity_reads(server& srv, me::service& svc, me::kind k) {
                      {"page_size", *size},
                      {"total_entries", total},
                      {"total_pages", (total + *size - 1) / *size}}}});
-      },
-      {std::string("A patient's ") + me::kind_plural(k), "medical events", nullptr,
-       {{200, "a page of documents"}, {404, "unknown patient"}}, {"page", "page_size"},
-       consumer_headers});
+      });
   srv.add(
       "GET", base + "/{id}",
       [&svc, k](const net::request& req, net::response& res, const params& ps) {
@@ -194,9 +177,7 @@ void add_entity_reads(server& srv, me::service& svc, me::kind k) {
         auto out = svc.get(k, ps.at("patient_id"), ps.at("id"));
         if (!out) return send_me_error(req, res, out.err());
         send_data(req, res, 200, *out);
-      },
-      {std::string("One ") + me::kind_name(k) + " of a patient", "medical events", nullptr,
-       {{200, "the document"}, {404, "unknown patient or id"}}, {}, consumer_headers});
+      });
 }
 
 void add_verify(server& srv, me::service& svc) {
@@ -210,19 +191,13 @@ void add_verify(server& srv, me::service& svc) {
         auto out = svc.verify(ps.at("patient_id"), ps.at("id"), *body, who->user_id, who->client_id);
         if (!out) return send_me_error(req, res, out.err());
         send_data(req, res, 200, *out);
-      },
-      {"Verify an approval (new -> active) with its code", "medical events",
-       {{"type", "object"}, {"properties", {{"code", {{"type", "string"}}}}}},
-       {{200, "the active approval"}, {403, "another patient's approval"}, {404, "unknown approval"},
-        {409, "not new"}, {422, "wrong code"}},
-       {}, consumer_headers});
+      });
 }
 
 // -- registries (admin) ------------------------------------------------------------------------------
 
 template <class Get, class Put>
-void add_registry(server& srv, const std::string& path, const char* what, Get get, Put put,
-                  json schema) {
+void add_registry(server& srv, const std::string& path, const char* what, Get get, Put put) {
   srv.add(
       "PUT", path,
       [put](const net::request& req, net::response& res, const params& ps) {
@@ -231,8 +206,7 @@ void add_registry(server& srv, const std::string& path, const char* what, Get ge
         auto stored = put(ps.at("id"), std::move(*body));
         if (!stored) return send_error(res, stored.err());
         send_json(res, 200, stored->doc);
-      },
-      {std::string("Create or replace a ") + what, "registries", schema, {{200, "stored"}, {400, "invalid"}}});
+      });
   srv.add(
       "GET", path,
       [get, what](const net::request&, net::response& res, const params& ps) {
@@ -241,36 +215,21 @@ void add_registry(server& srv, const std::string& path, const char* what, Get ge
         json out = found->doc;
         out["id"] = ps.at("id");
         send_json(res, 200, out);
-      },
-      {std::string("A ") + what, "registries", nullptr, {{200, "found"}, {404, "unknown"}}});
+      });
 }
 
 void add_registries(server& srv, me::service& svc) {
   add_registry(
       srv, "/admin/persons/{id}", "person", [&svc](const std::string& id) { return svc.get_person(id); },
-      [&svc](const std::string& id, json doc) { return svc.put_person(id, std::move(doc)); },
-      {{"type", "object"},
-       {"required", {"status"}},
-       {"properties",
-        {{"status", {{"enum", {"active", "inactive"}}}},
-         {"authentication_methods", {{"type", "array"}}}}}});
+      [&svc](const std::string& id, json doc) { return svc.put_person(id, std::move(doc)); });
   add_registry(
       srv, "/admin/legal_entities/{id}", "legal entity",
       [&svc](const std::string& id) { return svc.get_legal_entity(id); },
-      [&svc](const std::string& id, json doc) { return svc.put_legal_entity(id, std::move(doc)); },
-      {{"type", "object"}, {"required", {"status"}}, {"properties", {{"status", {{"type", "string"}}}}}});
+      [&svc](const std::string& id, json doc) { return svc.put_legal_entity(id, std::move(doc)); });
   add_registry(
       srv, "/admin/employees/{id}", "employee",
       [&svc](const std::string& id) { return svc.get_employee(id); },
-      [&svc](const std::string& id, json doc) { return svc.put_employee(id, std::move(doc)); },
-      {{"type", "object"},
-       {"required", {"legal_entity_id", "employee_type", "status", "user_id"}},
-       {"properties",
-        {{"legal_entity_id", {{"type", "string"}}},
-         {"employee_type", {{"type", "string"}}},
-         {"status", {{"type", "string"}}},
-         {"user_id", {{"type", "string"}}},
-         {"tax_id", {{"type", "string"}}}}}});
+      [&svc](const std::string& id, json doc) { return svc.put_employee(id, std::move(doc)); });
 }
 
 }  // namespace

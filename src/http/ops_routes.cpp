@@ -13,7 +13,7 @@ void add_ops_routes(server& srv, health& h) {
       [](const net::request&, net::response& res, const params&) {
         send_json(res, 200, {{"status", "alive"}});
       },
-      {"Liveness: the process serves HTTP", "operations", nullptr, {{200, "alive"}}}, true);
+      true);
 
   srv.add(
       "GET", "/readyz",
@@ -29,9 +29,7 @@ void add_ops_routes(server& srv, health& h) {
         }
         send_json(res, ready ? 200 : 503,
                   {{"status", ready ? "ready" : "not ready"}, {"checks", list}});
-      },
-      {"Readiness: store open, bus reachable, no escalated supervisor", "operations", nullptr,
-       {{200, "ready"}, {503, "not ready, with the failing checks"}}});
+      });
 
   srv.add(
       "GET", "/metrics",
@@ -39,15 +37,13 @@ void add_ops_routes(server& srv, health& h) {
         res.status = 200;
         res.set_content(metrics::registry::global().render(), metrics::content_type);
       },
-      {"Prometheus metrics", "operations", nullptr, {{200, "Prometheus text format"}}}, true);
+      true);
 
   srv.add(
       "GET", "/openapi.json",
       [&srv](const net::request&, net::response& res, const params&) {
         send_json(res, 200, srv.openapi());
-      },
-      {"OpenAPI 3 description of every route", "operations", nullptr, {{200, "OpenAPI document"}}},
-      true);
+      });  // on the pool: a few hundred kB of JSON to build
 }
 
 }  // namespace medflow::http

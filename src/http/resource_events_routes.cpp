@@ -39,23 +39,13 @@ void add_resource_events_routes(server& srv, subscriptions_api api) {
         if (!created) return send_error(res, created.err());
         hooks->created(created->at("id").get<std::string>());
         send_json(res, 201, *created);
-      },
-      {"Subscribe to topics (ActiveMQ wildcards) with a JMS message selector", "subscriptions",
-       {{"type", "object"},
-        {"required", {"topic"}},
-        {"properties",
-         {{"topic", {{"type", "string"}}},
-          {"selector", {{"type", "string"}}},
-          {"delivery", {{"type", "object"}}}}}},
-       {{201, "the subscription"}, {400, "invalid topic pattern, selector or delivery"},
-        {409, "subscriptions.max_count reached"}}});
+      });
 
   srv.add(
       "GET", "/subscriptions",
       [svc](const net::request&, net::response& res, const params&) {
         send_json(res, 200, {{"subscriptions", svc->list()}});
-      },
-      {"List subscriptions", "subscriptions", nullptr, {{200, "subscriptions"}}});
+      });
 
   srv.add(
       "GET", "/subscriptions/{id}",
@@ -63,8 +53,7 @@ void add_resource_events_routes(server& srv, subscriptions_api api) {
         auto s = svc->get(ps.at("id"));
         if (!s) return send_error(res, s.err());
         send_json(res, 200, *s);
-      },
-      {"A subscription", "subscriptions", nullptr, {{200, "the subscription"}, {404, "unknown"}}});
+      });
 
   srv.add(
       "DELETE", "/subscriptions/{id}",
@@ -73,9 +62,7 @@ void add_resource_events_routes(server& srv, subscriptions_api api) {
         if (!s) return send_error(res, s.err());
         hooks->deleted(ps.at("id"));
         res.status = 204;
-      },
-      {"Delete a subscription and its cursor", "subscriptions", nullptr,
-       {{204, "deleted"}, {404, "unknown"}}});
+      });
 
   srv.add_async(
       "GET", "/subscriptions/{id}/events",
@@ -108,16 +95,6 @@ void add_resource_events_routes(server& srv, subscriptions_api api) {
                     },
                     [respond] { return respond.answered(); });
       },
-      {"Pull the matching events after the acked cursor (unacked ones come again); with "
-       "wait_ms, wait up to that long for the first one",
-       "subscriptions", nullptr,
-       {{200, "events, each with its cursor (empty when wait_ms passed first); cursor: ack it "
-              "to skip everything read"},
-        {400, "max or wait_ms out of range"}, {404, "unknown"},
-        {409, "a webhook subscription"},
-        {429, "too many requests wait on the subscription (subscriptions.pull.max_waiting)"},
-        {503, "the subscription's actor restarts: ask again"}},
-       {"max", "wait_ms"}},
       /*nonblocking=*/true);
 
   srv.add_async(
@@ -142,18 +119,6 @@ void add_resource_events_routes(server& srv, subscriptions_api api) {
         start_subscription_stream(hooks->pull, std::min(hooks->heartbeat_ms, hooks->max_wait_ms),
                                   id, std::move(from), std::move(respond));
       },
-      {"The matching events as server-sent events (text/event-stream): id = the event's "
-       "cursor, event = its topic, data = its JSON as GET /events shows it; from after "
-       "Last-Event-ID (or ?last_event_id=), else after the acked cursor. At least once: the "
-       "stream does not ack",
-       "subscriptions", nullptr,
-       {{200, "the stream; a comment \": keep-alive\" after subscriptions.stream.heartbeat_s "
-              "without events"},
-        {400, "Last-Event-ID is not a cursor of this subscription"}, {404, "unknown"},
-        {409, "a webhook subscription"},
-        {429, "too many requests wait on the subscription (subscriptions.pull.max_waiting)"},
-        {503, "http.max_streams streams are open, or the subscription's actor restarts"}},
-       {"last_event_id"}},
       /*nonblocking=*/false);
 
   srv.add(
@@ -164,10 +129,7 @@ void add_resource_events_routes(server& srv, subscriptions_api api) {
         auto s = svc->ack(ps.at("id"), *body);
         if (!s) return send_error(res, s.err());
         res.status = 204;
-      },
-      {"Commit a cursor durably (positions only move forward)", "subscriptions",
-       {{"type", "object"}, {"required", {"cursor"}}, {"properties", {{"cursor", {{"type", "string"}}}}}},
-       {{204, "committed"}, {400, "not a cursor of this subscription"}, {404, "unknown"}}});
+      });
 }
 
 }  // namespace medflow::http

@@ -1,6 +1,7 @@
 // The HTTP routing layer on medflowd's own engine (net/http_server): routes registered with a
-// path template ("/topics/{topic}/records") and an OpenAPI description, per-route request
-// metrics, JSON bodies for every error (404, 405, 413, 500 and unreadable requests included).
+// path template ("/topics/{topic}/records"), per-route request metrics, JSON bodies for every
+// error (404, 405, 413, 500 and unreadable requests included), and /openapi.json: the routes'
+// description in src/http/openapi.json (built in), for the routes registered.
 #pragma once
 
 #include "core/error.hpp"
@@ -70,16 +71,6 @@ class responder {
 };
 using async_handler = std::function<void(const net::request&, const params&, responder)>;
 
-// What /openapi.json says about a route.
-struct route_doc {
-  std::string summary;
-  std::string tag;
-  nlohmann::json request_body;             // JSON schema of the body, or null
-  std::map<int, std::string> responses;    // status -> description
-  std::vector<std::string> query;          // query parameter names
-  std::vector<std::string> header_params;  // required request headers
-};
-
 class server {
  public:
   struct options {
@@ -108,13 +99,13 @@ class server {
   // `nonblocking`: the handler returns at once without waiting on anything (no disk, no
   // network, no lock held for long), so the engine runs it on the connection's thread rather
   // than handing it to its pool.
-  void add(const std::string& method, const std::string& path, handler h, route_doc doc,
+  void add(const std::string& method, const std::string& path, handler h,
            bool nonblocking = false);
   // Registers a route answered through a responder, possibly later and from another thread.
   // `nonblocking`: the handler returns quickly without blocking (no disk or network wait), so
   // the engine may run it on its connection thread instead of handing it to its pool.
   void add_async(const std::string& method, const std::string& path, async_handler h,
-                 route_doc doc, bool nonblocking);
+                 bool nonblocking);
   // How errors that no route rendered (404, 405, 413, 500) look for paths under `prefix`
   // (default: medflow's JSON error body). A flow mirroring another system sets its own.
   using error_renderer =
@@ -123,7 +114,13 @@ class server {
   // Headers added to every response (e.g. security headers of a flow) for paths under prefix.
   void add_default_headers(const std::string& prefix, net::fields headers);
 
+  // The OpenAPI document of the registered routes: `doc` (by default the built-in
+  // src/http/openapi.json) with info.version set to medflow::version() and `paths` holding, for
+  // each registered route, doc's operation of that method and path template. Operations of
+  // routes not registered (a disabled flow's) are left out; a registered route doc lacks gets
+  // an operation without operationId saying so, which tests/e2e/openapi.sh refuses.
   nlohmann::json openapi() const;
+  nlohmann::json openapi(const nlohmann::json& doc) const;
 
   // Binds (port 0: any free port) and serves on the engine's threads. Returns the port.
   int start();
@@ -138,7 +135,6 @@ class server {
     std::string path;
     std::vector<std::string> names;
     std::vector<std::string> segments;  // of the template; "{name}" is a parameter
-    route_doc doc;
     handler sync;         // one of the two
     async_handler async;
     bool nonblocking = false;
@@ -146,7 +142,7 @@ class server {
   };
   // Matches a raw (not yet decoded) path against a route, collecting decoded parameters.
   static bool match(const route& r, const std::string& raw_path, params* out);
-  route& make_route(const std::string& method, const std::string& path, route_doc doc);
+  route& make_route(const std::string& method, const std::string& path);
   struct exchange_target;
   void dispatch(const std::shared_ptr<net::exchange>& ex);
   void apply_default_headers(const std::string& path, net::response& res) const;
@@ -177,6 +173,9 @@ class server {
   std::mutex probes_mutex_;
   std::deque<route_probe> probes_;
 };
+
+// src/http/openapi.json, built in (CMakeLists.txt: medflow_embed_file).
+std::string_view openapi_document();
 
 // -- responses ------------------------------------------------------------------------------
 void send_json(net::response& res, int status, const nlohmann::json& body);

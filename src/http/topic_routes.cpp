@@ -105,9 +105,7 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions,
         // Lag that could not be measured (a broker down) is said, not left out silently.
         if (!lags.failed.empty()) body["consumer_lag_errors"] = lags.failed;
         send_json(res, 200, body);
-      },
-      {"List topics with their partition counts and the lag of medflowd's consumer groups",
-       "topics", nullptr, {{200, "topics"}}});
+      });
 
   srv.add(
       "POST", "/topics",
@@ -137,13 +135,7 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions,
           return send_error(res, error::conflict(e.what()));
         }
         send_json(res, existed ? 200 : 201, {{"name", name}, {"partitions", parts}});
-      },
-      {"Create a topic (idempotent for the same partition count)", "topics",
-       {{"type", "object"},
-        {"required", {"name"}},
-        {"properties", {{"name", {{"type", "string"}}}, {"partitions", {{"type", "integer"}}}}}},
-       {{201, "created"}, {200, "already there"}, {400, "bad name or count"},
-        {409, "exists with another partition count"}}});
+      });
 
   srv.add(
       "POST", "/topics/{topic}/records",
@@ -166,22 +158,7 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions,
         nlohmann::json offsets = nlohmann::json::array();
         for (auto& p : pos) offsets.push_back({{"partition", p.partition}, {"offset", p.offset}});
         send_json(res, 200, {{"offsets", offsets}});
-      },
-      {"Append records to a topic; returns where each landed", "topics",
-       {{"type", "object"},
-        {"required", {"records"}},
-        {"properties",
-         {{"records",
-           {{"type", "array"},
-            {"items",
-             {{"type", "object"},
-              {"required", {"value"}},
-              {"properties",
-               {{"key", {{"type", "string"}}},
-                {"value", nlohmann::json::object()},
-                {"partition", {{"type", "integer"}}},
-                {"headers", {{"type", "object"}, {"additionalProperties", {{"type", "string"}}}}}}}}}}}}}},
-       {{200, "offsets"}, {400, "bad body or topic name"}, {404, "unknown topic or partition"}}});
+      });
 
   srv.add(
       "GET", "/topics/{topic}/partitions/{partition}/records",
@@ -223,13 +200,7 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions,
         int64_t next = recs.empty() ? *offset : recs.back().offset + 1;
         send_json(res, 200,
                   {{"records", list}, {"next", {{"partition", *p}, {"offset", next}}}});
-      },
-      {"Read records of one partition from an offset: at most max records and, after the "
-       "first, max_bytes bytes (default and most bus.fetch_max_bytes); next is where to go on",
-       "topics", nullptr,
-       {{200, "records (possibly none) and the next offset"},
-        {400, "bad offset, max, max_bytes or partition"}, {404, "unknown topic or partition"}},
-       {"offset", "max", "max_bytes"}});
+      });
 }
 
 }  // namespace medflow::http

@@ -77,6 +77,25 @@ TEST_CASE("invalid values are refused with the key and the reason") {
         "invalid value for bus.kafka.brokers: must be set when bus.backend is kafka");
 }
 
+TEST_CASE("store.backend=postgres needs the Kafka bus and a URL") {
+  CHECK(load_error({"--set", "store.backend=postgres", "--set",
+                    "store.postgres.url=postgresql://h/d"}) ==
+        "store.backend=postgres needs bus.backend=kafka: the embedded bus keeps its records in "
+        "the SQLite store and serves one process (set bus.backend=kafka and bus.kafka.brokers, "
+        "or store.backend=sqlite)");
+  CHECK(load_error({"--set", "store.backend=postgres", "--kafka-brokers", "k:9092"}) ==
+        "invalid value for store.postgres.url: store.backend=postgres needs store.postgres.url "
+        "or store.postgres.url_file");
+  CHECK(load_error({"--set", "store.backend=mysql"}) ==
+        "invalid value for store.backend (from --set store.backend): must be one of sqlite, "
+        "postgres, got \"mysql\"");
+  auto c = config::load({"--set", "store.backend=postgres", "--kafka-brokers", "k:9092",
+                        "--set", "store.postgres.url_file=/run/secrets/pg"},
+                       {});
+  CHECK(c.string("store.backend") == "postgres");
+  CHECK(c.string("store.postgres.url_file") == "/run/secrets/pg");
+}
+
 TEST_CASE("a config file with an unknown key or a wrong type is refused") {
   medflow::test::temp_dir dir;
   auto path = dir.file("c.json");

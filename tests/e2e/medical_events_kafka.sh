@@ -2,6 +2,7 @@
 # The medical events flow unchanged on the Kafka backend (librdkafka's mock cluster): jobs go
 # through the outbox relay to Kafka, the partition consumers read them back, and kcat, as an
 # outside client, sees the job messages as plain JSON keyed by patient and the dead letters.
+# E2E_STORE=postgres (ctest: e2e_medical_events_kafka_postgres): the store on PostgreSQL.
 source "$(dirname "$0")/lib.sh"
 
 start_kafka_mock "${ME_TOPICS[@]}"
@@ -47,4 +48,9 @@ expect_status 202
 last=$(job_of)
 wait_job "$last" 30; expect_status 303
 STOP_LIMIT=5 stop_medflowd
+if [ "${E2E_STORE:-sqlite}" = postgres ]; then
+  step "the PostgreSQL URL (its password) appears in no output of medflowd"
+  ! grep -q "$PG_SECRET" "$E2E_TMP/medflowd.out" "$E2E_TMP/medflowd.err" || fail "the URL was logged"
+  expect_eq "$(pg_query "SELECT count(*) FROM me_jobs WHERE status <> 0")" 5 "jobs finished in PostgreSQL"
+fi
 echo "PASS $TEST_NAME"

@@ -3,6 +3,7 @@
 #include "http/server.hpp"
 
 #include "core/metrics.hpp"
+#include "core/version.hpp"
 
 #include <doctest/doctest.h>
 #include <httplib.h>
@@ -58,34 +59,29 @@ struct server_fixture {
         "GET", "/things/{id}/parts/{part}",
         [](const net::request&, net::response& res, const http::params& ps) {
           http::send_json(res, 200, {{"id", ps.at("id")}, {"part", ps.at("part")}});
-        },
-        {"a thing's part", "test", nullptr, {{200, "ok"}}});
+        });
     srv->add(
         "POST", "/echo",
         [](const net::request& req, net::response& res, const http::params&) {
           auto body = http::parse_json_body(req);
           if (!body) return http::send_error(res, body.err());
           http::send_json(res, 200, *body);
-        },
-        {"echo", "test", {{"type", "object"}}, {{200, "ok"}}});
+        });
     srv->add(
         "GET", "/boom",
         [](const net::request&, net::response&, const http::params&) {
           throw std::runtime_error("secret detail");
-        },
-        {"fails", "test", nullptr, {}});
+        });
     srv->add(
         "GET", "/refuse",
         [](const net::request&, net::response&, const http::params&) {
           throw error_exception(error::conflict("no way"));
-        },
-        {"refuses", "test", nullptr, {}});
+        });
     srv->add(
         "POST", "/size",
         [](const net::request& req, net::response& res, const http::params&) {
           http::send_json(res, 200, {{"size", req.body.size()}});
-        },
-        {"body size", "test", nullptr, {{200, "ok"}}});
+        });
     auto park = this->park;
     srv->add_async(
         "GET", "/later",
@@ -93,31 +89,26 @@ struct server_fixture {
           std::lock_guard<std::mutex> g{park->m};
           park->list.push_back(r);
           park->cv.notify_all();
-        },
-        {"answered by the test", "test", nullptr, {}}, true);
+        }, true);
     srv->add(
         "GET", "/inline",
         [](const net::request&, net::response& res, const http::params&) {
           http::send_json(res, 200, {{"thread", thread_name()}});
-        },
-        {"names its thread", "test", nullptr, {}}, true);
+        }, true);
     srv->add(
         "GET", "/pooled",
         [](const net::request&, net::response& res, const http::params&) {
           http::send_json(res, 200, {{"thread", thread_name()}});
-        },
-        {"names its thread", "test", nullptr, {}});
+        });
     srv->add_async(
-        "GET", "/dropped", [](const net::request&, const http::params&, http::responder) {},
-        {"forgets its request", "test", nullptr, {}}, false);
+        "GET", "/dropped", [](const net::request&, const http::params&, http::responder) {}, false);
     srv->add(
         "GET", "/query",
         [](const net::request& req, net::response& res, const http::params&) {
           nlohmann::json params = nlohmann::json::array();
           for (auto& [k, v] : req.params) params.push_back({k, v});
           http::send_json(res, 200, {{"path", req.path}, {"params", params}});
-        },
-        {"echoes the decoded query", "test", nullptr, {}});
+        });
     port = srv->start();
     cli = std::make_unique<httplib::Client>("127.0.0.1", port);
   }
@@ -212,13 +203,39 @@ TEST_CASE_FIXTURE(server_fixture, "an async route's deadline may be set later, f
   CHECK_FALSE(held[0](net::response()));
 }
 
-TEST_CASE_FIXTURE(server_fixture, "openapi describes the registered routes") {
-  auto doc = srv->openapi();
-  CHECK(doc["openapi"] == "3.0.3");
-  auto& op = doc["paths"]["/things/{id}/parts/{part}"]["get"];
-  CHECK(op["summary"] == "a thing's part");
-  CHECK(op["parameters"].size() == 2);
-  CHECK(doc["paths"]["/echo"]["post"]["requestBody"]["required"] == true);
+TEST_CASE_FIXTURE(server_fixture, "openapi serves the document's operations of the registered routes") {
+  nlohmann::json part = {{"operationId", "getPart"}, {"summary", "a thing's part"}};
+  nlohmann::json doc = {
+      {"openapi", "3.0.3"},
+      {"info", {{"title", "things"}, {"version", "from the file"}}},
+      {"tags", {{{"name", "test"}, {"description", "kept as it is"}}}},
+      {"paths",
+       {{"/things/{id}/parts/{part}", {{"get", part}, {"delete", {{"operationId", "unserved"}}}}},
+        {"/gone", {{"get", {{"operationId", "gone"}}}}}}}};
+  auto out = srv->openapi(doc);
+  CHECK(out["info"]["version"] == std::string(version()));
+  CHECK(out["info"]["title"] == "things");
+  CHECK(out["tags"] == doc["tags"]);
+  CHECK(out["paths"]["/things/{id}/parts/{part}"]["get"] == part);
+  // Operations of routes not registered are left out.
+  CHECK_FALSE(out["paths"]["/things/{id}/parts/{part}"].contains("delete"));
+  CHECK_FALSE(out["paths"].contains("/gone"));
+  // A registered route the document lacks is listed, without an operationId, saying so.
+  auto& echo = out["paths"]["/echo"]["post"];
+  CHECK_FALSE(echo.contains("operationId"));
+  CHECK(echo["summary"].get<std::string>().rfind("undocumented route", 0) == 0);
+  CHECK(out["paths"].size() == 10);  // every route of the fixture
+}
+
+TEST_CASE("the built-in OpenAPI document is served with medflowd's version") {
+  http::server srv{{}};
+  srv.add("GET", "/healthz", [](const net::request&, net::response&, const http::params&) {});
+  auto out = srv.openapi();
+  CHECK(out["openapi"] == "3.0.3");
+  CHECK(out["info"]["version"] == std::string(version()));
+  CHECK(out["paths"]["/healthz"]["get"]["operationId"] == "getLiveness");
+  CHECK(out["paths"].size() == 1);
+  CHECK(nlohmann::json::parse(http::openapi_document())["paths"].size() > 50);
 }
 
 TEST_CASE_FIXTURE(server_fixture, "the query reaches a route decoded, in order") {

@@ -90,8 +90,7 @@ struct stream_fixture {
         [this](const net::request&, const http::params&, http::responder respond) {
           http::start_subscription_stream(actor.fn(), wait_ms, "sub", std::nullopt,
                                           std::move(respond));
-        },
-        {"stream", "test", nullptr, {}}, true);
+        }, true);
     port = srv->start();
   }
   ~stream_fixture() { srv->stop(); }

@@ -15,6 +15,7 @@
 //                                          database (for long journals)
 //   me_load verify DB JOURNAL              every journaled job finished exactly once; each
 //                                          patient's episode equals its jobs applied in order
+//                                          (DB: the SQLite file, or a postgresql:// URL)
 //   me_load subscribe URL TOPIC            creates a pull subscription; prints its id
 //   me_load consume URL SUB JOURNAL DONE_FILE [PAUSE_MS]
 //                                          pulls the subscription's events and acks each
@@ -217,10 +218,16 @@ int wait_all(const endpoint& ep, const std::string& journal) {
   return 0;
 }
 
+// `db` is the SQLite file, or a PostgreSQL URL (postgresql://...).
 int verify(const std::string& db_path, const std::string& journal) {
   using namespace medflow;
   store::database::options o;
-  o.path = db_path;
+  if (db_path.rfind("postgres", 0) == 0) {
+    o.kind = store::backend::postgres;
+    o.pg.url = db_path;
+  } else {
+    o.path = db_path;
+  }
   store::database db{o};
   auto rd = db.reader();
   auto entries = read_journal(journal);
@@ -255,9 +262,12 @@ int verify(const std::string& db_path, const std::string& journal) {
     if (status != 1 && n != 0) problem("job " + id + " failed but left " + std::to_string(n) + " changes");
   }
   for (auto& [patient, k] : last_k) {
-    auto q = rd->prepare(
+    auto q = rd->prepare(store::sql(
+        *rd,
         "SELECT json_extract(doc, '$.name'), json_extract(doc, '$.status') FROM me_entities "
-        "WHERE kind='episode' AND patient_id=?");
+        "WHERE kind='episode' AND patient_id=?",
+        "SELECT doc::jsonb->>'name', doc::jsonb->>'status' FROM me_entities "
+        "WHERE kind='episode' AND patient_id=?"));
     q.bind_all(patient);
     if (!q.step()) {
       problem("patient " + patient + " has no episode");
