@@ -58,7 +58,7 @@ int threads_of(int pid) {
   return -1;
 }
 
-// The buckets of medflow_agp_overhead_seconds from /metrics: (upper bound, cumulative count).
+// The buckets of medflow_agp_overhead_duration_seconds from /metrics: (upper bound, cumulative count).
 std::vector<std::pair<double, double>> overhead_buckets(const std::string& host, int port) {
   httplib::Client cli(host, port);
   auto r = cli.Get("/metrics");
@@ -66,7 +66,7 @@ std::vector<std::pair<double, double>> overhead_buckets(const std::string& host,
   if (!r) return out;
   std::istringstream in(r->body);
   std::string line;
-  const std::string prefix = "medflow_agp_overhead_seconds_bucket{le=\"";
+  const std::string prefix = "medflow_agp_overhead_duration_seconds_bucket{le=\"";
   while (std::getline(in, line)) {
     if (line.rfind(prefix, 0) != 0) continue;
     auto le_end = line.find('"', prefix.size());
@@ -452,8 +452,8 @@ int main(int argc, char** argv) {
       for (auto& [corr, us] : timings.items()) source += us.get<double>() / 1000.0;
       total /= std::max<size_t>(1, totals_ms.size());
       source /= std::max<size_t>(1, timings.size());
-      double handler = mean_ms("medflow_http_request_seconds", "{route=\"/aggregation/{service}\",method=\"POST\"}");
-      double call = mean_ms("medflow_http_client_call_seconds", "");
+      double handler = mean_ms("medflow_http_request_duration_seconds", "{route=\"/aggregation/{service}\",method=\"POST\"}");
+      double call = mean_ms("medflow_http_client_call_duration_seconds", "");
       std::printf("  means: client %.2f ms, medflowd handler %.2f ms, source call in medflowd %.2f ms, "
                   "slowest source's own time %.2f ms (of all requests)\n", total, handler, call, source);
     }

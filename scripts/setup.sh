@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages medflowd needs to build, run and test, if any is missing,
 # and the test-only npm packages (s3rver, Spectral, Ajv) into tests/node_modules.
-# Idempotent and quiet when everything is there.
+# Idempotent and quiet when everything is there; otherwise it says what it installs and shows
+# apt's and npm's own progress (a first run downloads a few hundred MB: minutes, not silence).
 # --build-only: only what building medflowd and its package needs (no test tools, no Node.js).
 set -euo pipefail
 build_only=false
@@ -14,7 +15,6 @@ packages=(
   librdkafka-dev                         # Kafka client (+ rdkafka_mock.h for tests)
   libsqlite3-dev                         # the store and the embedded bus
   libpq-dev                              # the store on PostgreSQL (store.backend=postgres)
-  postgresql                             # tests: a real PostgreSQL server (initdb, pg_ctl)
   nlohmann-json3-dev                     # JSON
   libboost-dev                           # Boost.Beast: HTTP/1.1 framing (header-only)
   libcpp-httplib-dev                     # HTTP client of tests, benchmarks and tools
@@ -25,9 +25,12 @@ packages=(
 )
 test_packages=(
   clang libclang-rt-14-dev               # fuzz targets (libFuzzer, sanitizers)
+  postgresql                             # tests: a real PostgreSQL server (initdb, pg_ctl)
   kcat curl jq sqlite3                   # end-to-end tests: Kafka client, HTTP, JSON, the database
   python3-aiosmtpd openssl               # tests: a real SMTP server on loopback, its TLS cert
   python3-botocore                       # tests: AWS's own SigV4 signer checks our signatures
+  prometheus python3-prometheus-client   # tests: promtool checks deploy/prometheus/alerts.yml,
+                                         # the client's parser reads /metrics
 )
 
 $build_only || packages+=("${test_packages[@]}")
@@ -42,16 +45,20 @@ if ! $build_only && { ! command -v node >/dev/null || ! command -v npm >/dev/nul
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
+  echo "setup: ${#missing[@]} Debian packages missing, installing them (and what they need) with apt:"
+  printf '  %s\n' "${missing[@]}"
   sudo=()
   if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
     sudo=(sudo)
   fi
   export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  echo "setup: done"
+  # -q: apt's line per download and per package set up, without the redrawn progress bar.
+  echo "setup: apt-get update"
+  "${sudo[@]}" apt-get update -q
+  echo "setup: apt-get install"
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  echo "setup: Debian packages done"
 fi
 
 $build_only && exit 0
@@ -67,5 +74,5 @@ if ! node -e '
     if (got !== want) process.exit(1);
   }' "$tests_dir"; then
   echo "setup: installing the test-only npm packages of tests/package.json into tests/node_modules"
-  npm ci --prefix "$tests_dir" --no-audit --no-fund --loglevel=error >/dev/null
+  npm ci --prefix "$tests_dir" --no-audit --no-fund --loglevel=error
 fi

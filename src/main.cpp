@@ -187,9 +187,10 @@ int main(int argc, char** argv) {
     std::cerr << "medflowd: cannot start: " << e.what() << "\n";
     return 1;
   }
+  // Once, on stdout (what scripts wait for), and not again in the log on stderr: a terminal
+  // shows both streams.
   std::printf("medflowd listening on http://%s:%d\n", cfg->string("http.host").c_str(), d.port());
   std::fflush(stdout);
-  log::info("medflowd", "listening on http://", cfg->string("http.host"), ":", d.port());
   auto notify_failed = notify.send("READY=1\nMAINPID=" + std::to_string(::getpid()));
   if (!notify_failed.empty()) log::warn("medflowd", "cannot notify the service manager: ", notify_failed);
   watchdog_feeder watchdog{notify, d};

@@ -21,6 +21,11 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::strin
   st.m_restarts = &metrics::registry::global().get_counter(
       "medflow_supervisor_restarts_total", "children restarted after a failure",
       {{"child", st.child_name}});
+  st.m_escalated = &metrics::registry::global().get_gauge(
+      "medflow_supervisor_escalated",
+      "1 while the child failed more than supervisor.max_restarts times within the window",
+      {{"child", st.child_name}});
+  st.m_escalated->set(0);
 
   auto spawn_child = [self] {
     auto& s = self->state;
@@ -52,6 +57,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::strin
       s.consecutive = 0;
       if (s.escalated && s.health_registry) s.health_registry->clear_problem("supervisor " + s.child_name);
       s.escalated = false;
+      s.m_escalated->set(0);
     }
     s.failures.push_back(now);
     while (!s.failures.empty() && now - s.failures.front() > s.policy.window) s.failures.pop_front();
@@ -59,6 +65,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::strin
     auto delay = s.next_delay();
     if (s.failures.size() > s.policy.max_restarts && !s.escalated) {
       s.escalated = true;
+      s.m_escalated->set(1);
       log::error("supervisor", s.child_name, " failed ", s.failures.size(), " times within ",
                  s.policy.window.count(), " ms; escalating (not ready): ", describe(dm.reason));
       if (s.health_registry)

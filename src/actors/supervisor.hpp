@@ -41,6 +41,7 @@ struct supervisor_state {
   bool draining = false;
   uint64_t restarts = 0;
   metrics::counter* m_restarts = nullptr;
+  metrics::gauge* m_escalated = nullptr;  // 1 while escalated (the daemon not ready)
 
   // -- helpers -----------------------------------------------------------------------------------
   std::chrono::milliseconds next_delay() const;

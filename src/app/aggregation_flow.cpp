@@ -1,5 +1,6 @@
 #include "app/aggregation_flow.hpp"
 
+#include "actors/aggregation/aggregator.hpp"
 #include "actors/aggregation/lookup.hpp"
 #include "actors/aggregation/splitter.hpp"
 #include "actors/spawn.hpp"
@@ -66,6 +67,7 @@ class aggregation_flow : public flow {
     s.index_sender_id = rt.cfg.string("aggregation.engagement_index.sender_id");
     s.index_timeout_ms = limits.service_ms;
     s.max_engagements = static_cast<size_t>(rt.cfg.integer("aggregation.max_engagements"));
+    actors::aggregate_timeouts();  // in /metrics from the start
     // A request's fan-out: a splitter starts its aggregator and source workers.
     auto* sys = &rt.sys;
     auto* http = http_.get();

@@ -15,6 +15,7 @@ std::vector<caf::actor> start_consumers(runtime& rt, const consumer_group_spec& 
   common.max_attempts = spec.max_attempts;
   common.limits.max_keys = static_cast<size_t>(rt.cfg.integer("sequencer.max_keys"));
   common.limits.idle = std::chrono::milliseconds(rt.cfg.integer("sequencer.idle_ms"));
+  rt.bus.track_group(spec.group, spec.topic);  // for its lag (bus/consumer_lag.hpp)
   std::vector<caf::actor> sups;
   for (int32_t p = 0; p < spec.partitions; ++p) {
     auto c = common;

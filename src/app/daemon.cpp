@@ -4,11 +4,13 @@
 #include "actors/protocol.hpp"
 #include "actors/periodic.hpp"
 #include "app/flows.hpp"
+#include "bus/consumer_lag.hpp"
 #include "bus/embedded_log.hpp"
 #include "bus/kafka_log.hpp"
 #include "core/clock.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "core/threads.hpp"
 #include "http/ops_routes.hpp"
 #include "http/server.hpp"
@@ -53,6 +55,8 @@ int daemon::port() const { return http_ ? http_->port() : -1; }
 void daemon::start() {
   log::level lvl;
   if (log::parse_level(cfg_.string("log.level"), lvl)) log::set_level(lvl);
+  log::format fmt;
+  if (log::parse_format(cfg_.string("log.format"), fmt)) log::set_format(fmt);
   // Before anything reads JSON from outside (definition files, keys, requests, records).
   set_max_json_depth(static_cast<size_t>(cfg_.integer("json.max_depth")));
 
@@ -187,6 +191,7 @@ void daemon::start() {
   // -- HTTP and flows ----------------------------------------------------------------------------
   http_ = std::make_unique<http::server>(http::server::options_from(cfg_));
   http::add_ops_routes(*http_, health_);
+  lag_collector_ = bus::export_consumer_lag(*bus_, metrics::registry::global());
   http::add_topic_routes(*http_, *bus_, static_cast<int>(cfg_.integer("bus.default_partitions")),
                          static_cast<size_t>(cfg_.integer("bus.fetch_max_bytes")));
   runtime_ = std::make_unique<runtime>(runtime{
@@ -266,6 +271,8 @@ void daemon::stop(std::chrono::steady_clock::time_point deadline) {
   relay_ = nullptr;
   heartbeat_ = nullptr;
   sys_.reset();  // waits for the remaining actors
+  if (lag_collector_) metrics::registry::global().remove_collector(lag_collector_);
+  lag_collector_ = 0;
   if (bus_) bus_->close();
   bus_.reset();
   if (db_) db_->close();

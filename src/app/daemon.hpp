@@ -56,6 +56,7 @@ class daemon {
   health health_;
   std::unique_ptr<store::database> db_;
   std::unique_ptr<bus::log> bus_;
+  uint64_t lag_collector_ = 0;  // medflow_consumer_lag's, removed before bus_ goes
   std::unique_ptr<caf::actor_system_config> caf_cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   std::unique_ptr<http::server> http_;

@@ -26,4 +26,14 @@ int32_t log::choose_partition(const message& m, int32_t partitions) {
   return static_cast<int32_t>(round_robin_++ % static_cast<uint32_t>(partitions));
 }
 
+void log::track_group(const std::string& group, const std::string& topic) {
+  std::lock_guard<std::mutex> g{tracked_mutex_};
+  tracked_.emplace(group, topic);
+}
+
+std::vector<std::pair<std::string, std::string>> log::tracked_groups() const {
+  std::lock_guard<std::mutex> g{tracked_mutex_};
+  return {tracked_.begin(), tracked_.end()};
+}
+
 }  // namespace medflow::bus

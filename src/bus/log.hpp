@@ -12,7 +12,9 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -156,8 +158,16 @@ class log {
   // The partition a message goes to, given the topic's partition count.
   int32_t choose_partition(const message& m, int32_t partitions);
 
+  // -- consumer groups medflowd reads with (for their lag, bus/consumer_lag.hpp) ------------
+  // Notes that `group` consumes `topic` (every partition); idempotent.
+  void track_group(const std::string& group, const std::string& topic);
+  // The (group, topic) pairs noted, sorted.
+  std::vector<std::pair<std::string, std::string>> tracked_groups() const;
+
  private:
   std::atomic<uint32_t> round_robin_{0};
+  mutable std::mutex tracked_mutex_;
+  std::set<std::pair<std::string, std::string>> tracked_;
 };
 
 }  // namespace medflow::bus

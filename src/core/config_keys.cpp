@@ -14,6 +14,15 @@ const std::vector<config_key>& config_keys() {
       // -- logging ------------------------------------------------------------------------
       {"log.level", k::string, "info", "log threshold: debug, info, warn, error or off", {}, {},
        {"debug", "info", "warn", "error", "off"}},
+      {"log.format", k::string, "text",
+       "log line format on stderr: text (time level [component] message key=value...), json "
+       "(one object a line: time, level, component, message and the line's request_id, job_id, "
+       "batch_id or correlation_id) or journal (<N> syslog priority prefixes, for systemd's "
+       "journal)", {}, {}, {"text", "json", "journal"}},
+      {"log.access", k::boolean, false,
+       "one info line per HTTP request (component access): method, path (the route's template, "
+       "never the path as sent: paths hold patient ids), status, bytes of the body, duration in "
+       "ms and the request id"},
 
       // -- running as a service ------------------------------------------------------------------
       {"shutdown.timeout_ms", k::integer, 20000,

@@ -1,7 +1,16 @@
 #include "core/metrics.hpp"
 
+#include "core/version.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -56,8 +65,20 @@ std::string escape(const std::string& v) {
   return out;
 }
 
+// HELP text escapes only backslash and newline (label values also the double quote).
+std::string escape_help(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
 std::string fmt(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(v)) return "NaN";
   std::ostringstream os;
   os.precision(12);
   os << v;
@@ -122,6 +143,12 @@ void registry::set_gauge_fn(const std::string& name, const std::string& help, co
   fam(name, help, "gauge").by_labels[render_labels(ls)].fn = std::move(fn);
 }
 
+void registry::set_counter_fn(const std::string& name, const std::string& help, const labels& ls,
+                              std::function<double()> fn) {
+  std::lock_guard<std::mutex> g{mutex_};
+  fam(name, help, "counter").by_labels[render_labels(ls)].fn = std::move(fn);
+}
+
 void registry::remove_gauge_fn(const std::string& name, const labels& ls) {
   std::lock_guard<std::mutex> g{mutex_};
   auto f = families_.find(name);
@@ -129,12 +156,28 @@ void registry::remove_gauge_fn(const std::string& name, const labels& ls) {
   f->second.by_labels.erase(render_labels(ls));
 }
 
+uint64_t registry::add_collector(std::function<void()> fn) {
+  std::lock_guard<std::mutex> g{collectors_mutex_};
+  collectors_.emplace(next_collector_, std::move(fn));
+  return next_collector_++;
+}
+
+void registry::remove_collector(uint64_t id) {
+  std::lock_guard<std::mutex> g{collectors_mutex_};
+  collectors_.erase(id);
+}
+
 std::string registry::render() const {
+  {
+    // One render's collectors at a time: they run outside mutex_ (they register series).
+    std::lock_guard<std::mutex> g{collectors_mutex_};
+    for (auto& [id, c] : collectors_) c();
+  }
   std::lock_guard<std::mutex> g{mutex_};
   std::ostringstream os;
   for (auto& [name, f] : families_) {
     if (f.by_labels.empty()) continue;
-    os << "# HELP " << name << ' ' << f.help << '\n';
+    os << "# HELP " << name << ' ' << escape_help(f.help) << '\n';
     os << "# TYPE " << name << ' ' << f.type << '\n';
     for (auto& [ls, s] : f.by_labels) {
       if (s.c) os << name << ls << ' ' << s.c->value() << '\n';
@@ -154,6 +197,78 @@ std::string registry::render() const {
     }
   }
   return os.str();
+}
+
+namespace {
+
+// /proc/self/stat's fields after the command (which may hold spaces and parentheses): field
+// 3 (state) is [0]; utime, stime are fields 14, 15; starttime 22; vsize 23; rss 24 (pages).
+std::vector<std::string> proc_stat_fields() {
+  std::ifstream in("/proc/self/stat");
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> out;
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return out;
+  std::istringstream rest(line.substr(close + 1));
+  for (std::string f; rest >> f;) out.push_back(f);
+  return out;
+}
+
+double stat_field(size_t field_no) {
+  auto fs = proc_stat_fields();
+  size_t i = field_no - 3;
+  return i < fs.size() ? std::strtod(fs[i].c_str(), nullptr) : NAN;
+}
+
+// The boot time (seconds since the epoch), from /proc/stat's btime.
+double boot_time() {
+  std::ifstream in("/proc/stat");
+  for (std::string key; in >> key;) {
+    if (key == "btime") {
+      double v = NAN;
+      in >> v;
+      return v;
+    }
+    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return NAN;
+}
+
+double open_fds() {
+  std::error_code ec;
+  double n = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
+       it.increment(ec))
+    ++n;
+  return ec ? NAN : n - 1;  // less the descriptor of the listing itself
+}
+
+}  // namespace
+
+void register_process_metrics(registry& r) {
+  static const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  static const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  // The start time does not change: computed once.
+  static const double start = boot_time() + stat_field(22) / ticks;
+  r.set_counter_fn("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                   {}, [] { return (stat_field(14) + stat_field(15)) / ticks; });
+  r.set_gauge_fn("process_resident_memory_bytes", "Resident memory size in bytes.", {},
+                 [] { return stat_field(24) * page; });
+  r.set_gauge_fn("process_virtual_memory_bytes", "Virtual memory size in bytes.", {},
+                 [] { return stat_field(23); });
+  r.set_gauge_fn("process_open_fds", "Number of open file descriptors.", {}, open_fds);
+  r.set_gauge_fn("process_max_fds", "Maximum number of open file descriptors.", {}, [] {
+    rlimit l{};
+    if (::getrlimit(RLIMIT_NOFILE, &l) != 0) return static_cast<double>(NAN);
+    return l.rlim_cur == RLIM_INFINITY ? static_cast<double>(INFINITY)
+                                       : static_cast<double>(l.rlim_cur);
+  });
+  r.set_gauge_fn("process_start_time_seconds",
+                 "Start time of the process since unix epoch in seconds.", {},
+                 [] { return start; });
+  r.set_gauge_fn("medflow_build_info", "medflowd's build: its version (the value is always 1)",
+                 {{"version", std::string(version())}}, [] { return 1.0; });
 }
 
 registry& registry::global() {

@@ -66,6 +66,16 @@ class registry {
   void set_gauge_fn(const std::string& name, const std::string& help, const labels& ls,
                     std::function<double()> fn);
   void remove_gauge_fn(const std::string& name, const labels& ls);
+  // The same for a counter read from elsewhere (e.g. the kernel's CPU time of the process).
+  void set_counter_fn(const std::string& name, const std::string& help, const labels& ls,
+                      std::function<double()> fn);
+
+  // Runs before every render(), outside the registry's lock: updates series that are measured
+  // together when scraped (e.g. consumer lag, one pass over the bus). It may register, set and
+  // remove series. Returns its id for remove_collector.
+  uint64_t add_collector(std::function<void()> fn);
+  // After it returns, the collector is not running and never runs again.
+  void remove_collector(uint64_t id);
 
   std::string render() const;
 
@@ -87,8 +97,20 @@ class registry {
 
   mutable std::mutex mutex_;
   std::map<std::string, family> families_;
+  // Held while collectors run, so that remove_collector waits for a render using it.
+  mutable std::mutex collectors_mutex_;
+  std::map<uint64_t, std::function<void()>> collectors_;
+  uint64_t next_collector_ = 1;
 };
 
 std::string render_labels(const labels& ls);
+
+// The content type of render()'s text (Prometheus' text exposition format 0.0.4).
+inline constexpr const char* content_type = "text/plain; version=0.0.4; charset=utf-8";
+
+// Prometheus' standard process metrics (process_cpu_seconds_total, process_resident_memory_bytes,
+// process_virtual_memory_bytes, process_open_fds, process_max_fds, process_start_time_seconds),
+// read from /proc when scraped, and medflow_build_info{version} 1.
+void register_process_metrics(registry& r);
 
 }  // namespace medflow::metrics

@@ -7,6 +7,7 @@
 namespace medflow::http {
 
 void add_ops_routes(server& srv, health& h) {
+  metrics::register_process_metrics(metrics::registry::global());
   srv.add(
       "GET", "/healthz",
       [](const net::request&, net::response& res, const params&) {
@@ -34,7 +35,7 @@ void add_ops_routes(server& srv, health& h) {
       "GET", "/metrics",
       [](const net::request&, net::response& res, const params&) {
         res.status = 200;
-        res.set_content(metrics::registry::global().render(), "text/plain; version=0.0.4");
+        res.set_content(metrics::registry::global().render(), metrics::content_type);
       },
       true);
 

@@ -11,6 +11,7 @@
 #include "net/url.hpp"
 
 #include <charconv>
+#include <cstdio>
 
 namespace medflow::http {
 
@@ -29,6 +30,7 @@ server::options server::options_from(const config& cfg) {
   o.max_inflight_body_bytes = static_cast<size_t>(cfg.integer("http.max_inflight_body_bytes"));
   o.max_streams = static_cast<size_t>(cfg.integer("http.max_streams"));
   o.stream_buffer_bytes = static_cast<size_t>(cfg.integer("http.stream_buffer_bytes"));
+  o.access_log = cfg.boolean("log.access");
   return o;
 }
 
@@ -100,6 +102,28 @@ void server::route_probe::count(int status, double secs) {
   if (seconds) seconds->observe(secs);
 }
 
+// The route's template stands for the path: a path holds patient ids and other personal data,
+// which no line at info carries.
+void server::log_access(const net::request& req, const net::response& res,
+                        const std::string& route, int64_t start_us) const {
+  auto rid = res.header("x-request-id");
+  if (rid.empty()) rid = req.header("x-request-id");
+  auto ms = static_cast<double>(clock::steady_us() - start_us) / 1000.0;
+  char dur[32];
+  std::snprintf(dur, sizeof dur, "%.3f", ms);
+  log::fields fs{{"method", method_label(req.method)},
+                 {"path", route},
+                 {"status", std::to_string(res.status)},
+                 {"bytes", std::to_string(res.body.size())},
+                 {"duration_ms", dur},
+                 {"request_id", rid.empty() ? "-" : rid}};
+  // The aggregation flow's business correlation id (AgP's x-skltp-correlation-id).
+  auto correlation = req.header("x-skltp-correlation-id");
+  if (!correlation.empty()) fs.push_back({"correlation_id", correlation});
+  if (log::current_level() <= log::level::info)
+    log::write(log::level::info, "access", std::string(method_label(req.method)) + " " + route, fs);
+}
+
 server::route_probe& server::probe(const std::string& route, const std::string& method) {
   std::lock_guard<std::mutex> g{probes_mutex_};
   for (auto& p : probes_)
@@ -109,7 +133,7 @@ server::route_probe& server::probe(const std::string& route, const std::string& 
   p.method = method;
   if (route != "unmatched")
     p.seconds = &metrics::registry::global().get_histogram(
-        "medflow_http_request_seconds", "HTTP request handling time by route",
+        "medflow_http_request_duration_seconds", "HTTP request handling time by route",
         metrics::latency_buckets_seconds(), {{"route", route}, {"method", method}});
   return p;
 }
@@ -238,6 +262,10 @@ void server::dispatch(const std::shared_ptr<net::exchange>& ex) {
     allow += (allow.empty() ? "" : ", ") + r.method;
   }
   if (!found) {
+    if (opts_.access_log)
+      ex->on_answer = [this, req = &ex->req, start](const net::response& res) {
+        log_access(*req, res, "(unmatched)", start);
+      };
     net::response res;
     res.status = allow.empty() ? 404 : 405;
     if (!allow.empty()) res.set_header("Allow", allow);
@@ -250,8 +278,9 @@ void server::dispatch(const std::shared_ptr<net::exchange>& ex) {
   constexpr size_t inline_body_max = 64 * 1024;
   bool here = found->nonblocking && ex->req.body.size() <= inline_body_max;
   route& r = *found;
-  ex->on_answer = [&r, start](int status) {
-    r.probe->count(status, static_cast<double>(clock::steady_us() - start) / 1e6);
+  ex->on_answer = [this, &r, req = &ex->req, start](const net::response& res) {
+    r.probe->count(res.status, static_cast<double>(clock::steady_us() - start) / 1e6);
+    if (opts_.access_log) log_access(*req, res, r.path, start);
   };
   if (r.sync) {
     auto run = [this, ex, &r, ps = std::move(ps)] {
@@ -259,7 +288,7 @@ void server::dispatch(const std::shared_ptr<net::exchange>& ex) {
       try {
         r.sync(ex->req, res, ps);
       } catch (const std::exception& e) {
-        log::error("http", ex->req.method, " ", ex->req.path, " failed: ", e.what());
+        log::error("http", ex->req.method, " ", r.path, " failed: ", e.what());
         res = rendered(ex->req, error::internal("internal error"));
         apply_default_headers(ex->req.path, res);
       }
@@ -278,7 +307,7 @@ void server::dispatch(const std::shared_ptr<net::exchange>& ex) {
     } catch (const error_exception& e) {
       t->respond(rendered(t->ex->req, e.err()));
     } catch (const std::exception& e) {
-      log::error("http", t->ex->req.method, " ", t->ex->req.path, " failed: ", e.what());
+      log::error("http", t->ex->req.method, " ", r.path, " failed: ", e.what());
       t->respond(rendered(t->ex->req, error::internal("internal error")));
     }
   };

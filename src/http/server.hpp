@@ -88,6 +88,7 @@ class server {
     size_t max_inflight_body_bytes = size_t{64} << 20;
     size_t max_streams = 1000;
     size_t stream_buffer_bytes = 256 * 1024;
+    bool access_log = false;  // log.access: one info line per request
   };
   static options options_from(const config& cfg);
 
@@ -157,6 +158,9 @@ class server {
     void count(int status, double secs);
   };
   route_probe& probe(const std::string& route, const std::string& method);
+  // The access log line of an answered request (log.access); `route` is its path template.
+  void log_access(const net::request& req, const net::response& res, const std::string& route,
+                  int64_t start_us) const;
   void on_error(const net::request& req, net::response& res);
 
   options opts_;

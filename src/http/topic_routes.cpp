@@ -1,11 +1,13 @@
 #include "http/topic_routes.hpp"
 
+#include "bus/consumer_lag.hpp"
 #include "bus/log.hpp"
 #include "core/json.hpp"
 #include "http/server.hpp"
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 
 namespace medflow::http {
 
@@ -80,9 +82,29 @@ void add_topic_routes(server& srv, bus::log& bus, int default_partitions,
   srv.add(
       "GET", "/topics",
       [&bus](const net::request&, net::response& res, const params&) {
+        // The lag of medflowd's own consumer groups, per topic and partition.
+        std::map<std::string, nlohmann::json> consumers;
+        auto lags = bus::consumer_lag(bus);
+        for (auto& pl : lags.partitions) {
+          nlohmann::json c = {{"group", pl.group},
+                              {"partition", pl.partition},
+                              {"end_offset", pl.end_offset},
+                              {"committed", pl.committed ? nlohmann::json(*pl.committed) : nullptr},
+                              {"lag", pl.lag}};
+          consumers[pl.topic].push_back(std::move(c));
+        }
         nlohmann::json list = nlohmann::json::array();
-        for (auto& t : bus.topics()) list.push_back({{"name", t.name}, {"partitions", t.partitions}});
-        send_json(res, 200, {{"topics", list}});
+        for (auto& t : bus.topics()) {
+          auto c = consumers.find(t.name);
+          list.push_back({{"name", t.name},
+                          {"partitions", t.partitions},
+                          {"consumers", c == consumers.end() ? nlohmann::json::array()
+                                                             : std::move(c->second)}});
+        }
+        nlohmann::json body = {{"topics", list}};
+        // Lag that could not be measured (a broker down) is said, not left out silently.
+        if (!lags.failed.empty()) body["consumer_lag_errors"] = lags.failed;
+        send_json(res, 200, body);
       });
 
   srv.add(

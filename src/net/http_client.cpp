@@ -78,7 +78,7 @@ struct probes {
         &reg.get_counter(name, help, {{"outcome", "connect_failed"}});
     calls[size_t(response::outcome::failed)] =
         &reg.get_counter(name, help, {{"outcome", "failed"}});
-    seconds = &reg.get_histogram("medflow_http_client_call_seconds",
+    seconds = &reg.get_histogram("medflow_http_client_call_duration_seconds",
                                  "HTTP client calls, from call() to the response (queue included)",
                                  metrics::latency_buckets_seconds());
     reg.set_gauge_fn("medflow_http_client_in_flight",

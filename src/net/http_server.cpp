@@ -334,7 +334,7 @@ bool exchange::respond(response res) {
   auto& lp = *conn_->owner;
   bool keep = shape.keep_alive && !lp.stopping();
   // Counted before it is written: a client that has its answer finds it in /metrics.
-  if (on_answer) on_answer(res.status);
+  if (on_answer) on_answer(res);
   lp.write_answer(conn_, answer_bytes(res, shape, keep), !keep);
   return true;
 }
@@ -365,7 +365,7 @@ std::shared_ptr<answer_stream> exchange::start_stream(response head, stream_even
   if (shape.head) s->phase_ = answer_stream::phase::ending;  // the head is the whole answer
   s->posted_ = true;
   lp.attach_stream(conn_, s);
-  if (on_answer) on_answer(head.status);
+  if (on_answer) on_answer(head);
   return s;
 }
 
@@ -378,7 +378,9 @@ exchange::~exchange() {
   // A handler that dropped its request without answering it: the client still gets an answer.
   if (conn_ && !answered()) {
     try {
-      log::error("http", req.method, " ", req.path, ": dropped without an answer");
+      // The path carries personal data (patient ids): at debug only.
+      log::error("http", "a ", req.method, " request was dropped without an answer");
+      log::debug("http", req.method, " ", req.path, ": dropped without an answer");
       respond(conn_->owner->error_answer(req, 500, "internal error", false));
     } catch (...) {
       log::error("http", "answering a dropped request failed");
@@ -774,7 +776,8 @@ void server_loop::dispatch(const std::shared_ptr<server_conn>& c) {
     dispatch_(ex);
   } catch (const std::exception& e) {
     // Unanswered, the exchange answers 500 itself when the last reference goes.
-    log::error("http", ex->req.method, " ", ex->req.path, " failed: ", e.what());
+    log::error("http", "dispatching a ", ex->req.method, " request failed: ", e.what());
+    log::debug("http", ex->req.method, " ", ex->req.path, " failed");
   }
 }
 

@@ -64,8 +64,9 @@ class exchange : public std::enable_shared_from_this<exchange> {
  public:
   request req;
   answer_shape shape;  // how the answer is written (HEAD, keep-alive, HTTP/1.0)
-  // Called with the status once the answer is written (or handed to the loop to finish).
-  std::function<void(int status)> on_answer;
+  // Called with the answer (a stream's head) once it is written (or handed to the loop to
+  // finish).
+  std::function<void(const response& res)> on_answer;
 
   exchange() = default;
   exchange(const exchange&) = delete;

@@ -29,7 +29,7 @@ writer::writer(std::unique_ptr<connection> conn, size_t max_batch, std::string n
   m_batch_size_ = &reg.get_histogram("medflow_store_commit_batch_size",
                                      "units of work per commit", metrics::size_buckets(), ls);
   m_commit_seconds_ =
-      &reg.get_histogram("medflow_store_commit_seconds", "time to run and commit one group",
+      &reg.get_histogram("medflow_store_commit_duration_seconds", "time to run and commit one group",
                          metrics::latency_buckets_seconds(), ls);
   m_full_failures_ = &reg.get_counter("medflow_store_disk_full_total",
                                       "commits that failed because the disk was full", ls);

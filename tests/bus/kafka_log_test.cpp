@@ -1,6 +1,7 @@
 // The Kafka backend against librdkafka's in-process mock cluster: the same behaviour as the
 // embedded backend (placement, offsets, headers, validation, commits, wakes) plus the outbox.
 #include "bus/kafka_log.hpp"
+#include "bus/consumer_lag.hpp"
 #include "bus/embedded_log.hpp"
 
 #include "core/log.hpp"
@@ -481,6 +482,38 @@ TEST_CASE("kafka: check reports an unreachable broker; close is final and idempo
   f.log->close();
   f.log->close();
   CHECK_THROWS_WITH(f.log->fetch("t", 0, 0, 1), doctest::Contains("closed"));
+}
+
+TEST_CASE("kafka: consumer lag is the end offset less the group's commit; a dead broker ends it") {
+  fixture f;
+  auto t = f.cluster.topic(2);
+  f.log->append({msg(t, std::nullopt, "a", {}, 0), msg(t, std::nullopt, "b", {}, 0),
+                 msg(t, std::nullopt, "c", {}, 1)});
+  f.log->track_group(f.group, t);
+  f.log->commit(f.group, t, 0, 1);
+  auto r = consumer_lag(*f.log);
+  CHECK(r.failed.empty());
+  REQUIRE(r.partitions.size() == 2);
+  CHECK(r.partitions[0].end_offset == 2);
+  CHECK(r.partitions[0].committed == 1);
+  CHECK(r.partitions[0].lag == 1);
+  CHECK_FALSE(r.partitions[1].committed);
+  CHECK(r.partitions[1].lag == 1);
+
+  // Unreachable: the first failed read ends the measure (one timeout, not one per partition).
+  quiet_log quiet;
+  kafka_options o;
+  o.brokers = "127.0.0.1:1";
+  o.group_id = f.group;
+  o.timeout_ms = 300;
+  kafka_log unreachable{o, *f.db};
+  for (auto& g : {"g1", "g2", "g3"}) unreachable.track_group(g, t);
+  auto start = std::chrono::steady_clock::now();
+  auto dead = consumer_lag(unreachable);
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(dead.partitions.empty());
+  CHECK(dead.failed.size() == 1);
+  CHECK(took < std::chrono::milliseconds(3 * 300 + 1000));
 }
 
 TEST_CASE("kafka on PostgreSQL: an outbox row committed late, below an acknowledged id, stays" *

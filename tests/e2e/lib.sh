@@ -20,6 +20,10 @@ cleanup() {
     wait "$p" 2>/dev/null || true
   done
   for h in "${CLEANUP_HOOKS[@]}"; do eval "$h" || true; done
+  # E2E_LOG_KEEP: a file that gets medflowd's log (stderr) of this test (logs_personal_data.sh).
+  if [ -n "${E2E_LOG_KEEP:-}" ] && [ -f "$E2E_TMP/medflowd.err" ]; then
+    cat "$E2E_TMP/medflowd.err" >>"$E2E_LOG_KEEP"
+  fi
   if [ $rc -ne 0 ] && [ -f "$E2E_TMP/medflowd.err" ]; then
     echo "--- medflowd stderr (last 40 lines) ---"
     tail -n 40 "$E2E_TMP/medflowd.err"
@@ -136,6 +140,12 @@ http() {
   local args=(-s -o "$E2E_TMP/body" -w '%{http_code}' -X "$method" "$MF_URL$path")
   # No body, no Content-Length (as `curl -X POST` sends it): medflowd reads an empty body.
   [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+  # E2E_SENT: a file that gets each request as a JSON line {method, path, body, args} (the
+  # personal data a test sent, for logs_personal_data.sh).
+  if [ -n "${E2E_SENT:-}" ]; then
+    jq -cn --arg m "$method" --arg p "$path" --arg b "$body" \
+      '{method: $m, path: $p, body: $b, args: $ARGS.positional}' --args -- "$@" >>"$E2E_SENT"
+  fi
   STATUS=$(curl "${args[@]}" "$@")
   BODY=$(cat "$E2E_TMP/body")
 }

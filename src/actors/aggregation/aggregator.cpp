@@ -44,6 +44,13 @@ void stand_in_from_cache(caf::stateful_actor<aggregator_state>* self) {
 
 }  // namespace
 
+metrics::counter& aggregate_timeouts() {
+  static auto& late = metrics::registry::global().get_counter(
+      "medflow_agp_aggregate_timeouts_total",
+      "aggregated requests answered at the aggregate timeout with sources still out");
+  return late;
+}
+
 caf::behavior aggregator(caf::stateful_actor<aggregator_state>* self,
                          std::shared_ptr<const fan_out> job) {
   auto& st = self->state;
@@ -67,10 +74,7 @@ caf::behavior aggregator(caf::stateful_actor<aggregator_state>* self,
         if (--st.missing == 0) answer(self);
       },
       [self](timeout_atom) {
-        static auto& late = metrics::registry::global().get_counter(
-            "medflow_agp_aggregate_timeouts_total",
-            "aggregated requests answered at the aggregate timeout with sources still out");
-        late.inc();
+        aggregate_timeouts().inc();
         stand_in_from_cache(self);
         answer(self);  // the sources still out keep kind::not_answered
       },

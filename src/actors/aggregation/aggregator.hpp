@@ -7,6 +7,7 @@
 #pragma once
 
 #include "actors/aggregation/messages.hpp"
+#include "core/metrics.hpp"
 
 #include <memory>
 #include <vector>
@@ -25,6 +26,10 @@ struct aggregator_state {
   size_t missing = 0;
   bool answered = false;
 };
+
+// medflow_agp_aggregate_timeouts_total (registered by the first call: the flow calls it at
+// start so that the series is there before the first timeout).
+metrics::counter& aggregate_timeouts();
 
 caf::behavior aggregator(caf::stateful_actor<aggregator_state>* self,
                          std::shared_ptr<const fan_out> job);

@@ -24,12 +24,16 @@ void record(self_ptr self, int64_t id, const exams::attempt_outcome& out) {
     case exams::notification_status::pending:
       ++st.retried;
       st.m_retried->inc();
-      log::info("exams", "notification ", id, " not delivered (", out.error, "); retrying");
+      // The error text is the server's, which may quote the address or number: at debug
+      // only (the outbox keeps it with the notification).
+      log::info("exams", "notification ", id, " not delivered; retrying");
+      log::debug("exams", "notification ", id, " not delivered: ", out.error);
       break;
     default:
       ++st.failed;
       st.m_failed->inc();
-      log::warn("exams", "notification ", id, " failed for good: ", out.error);
+      log::warn("exams", "notification ", id, " failed for good (its last error is kept with it)");
+      log::debug("exams", "notification ", id, " failed for good: ", out.error);
       break;
   }
 }

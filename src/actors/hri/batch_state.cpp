@@ -170,7 +170,8 @@ caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,
           // Memory may be ahead of the store now: start over from the store and fail what is
           // buffered too; the consumers deliver it again and the seen offsets skip what did
           // commit.
-          log::warn("hri", "batch ", st.id, ": commit failed; reloading its state");
+          log::warn("hri", "commit failed; reloading the batch's state",
+                    log::field{"batch_id", st.id});
           auto e = std::make_exception_ptr(std::runtime_error("batch state reloaded"));
           for (auto& d : st.dones) d(e);
           for (auto& r : st.replies) r(500, "batch state reloaded after a failed commit");

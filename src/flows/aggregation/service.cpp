@@ -17,7 +17,7 @@ namespace {
 // call (index lookup, fan-out, collection, answer).
 metrics::histogram& overhead_histogram() {
   static auto& h = metrics::registry::global().get_histogram(
-      "medflow_agp_overhead_seconds",
+      "medflow_agp_overhead_duration_seconds",
       "time an aggregated request spent in medflowd beyond its slowest source call",
       metrics::latency_buckets_seconds());
   return h;
@@ -53,6 +53,7 @@ service::service(catalog c, settings s, store::database& db, net::http_client::c
       s_(std::move(s)),
       fan_out_(std::move(fan_out)),
       run_lookup_(std::move(run_lookup)) {
+  overhead_histogram();  // in /metrics from the start, not from the first request on
   if (s_.index_url.empty()) {
     local_ = std::make_unique<local_index>(db);
     index_ = local_.get();

@@ -18,7 +18,15 @@ std::string batch_id() { return ids::random_hex(10); }
 
 }  // namespace
 
-service::service(store::database& db, bus::log& bus, settings s) : db_(db), bus_(bus), s_(s) {}
+service::service(store::database& db, bus::log& bus, settings s) : db_(db), bus_(bus), s_(s) {
+  for (auto st : {status::started, status::send_completed, status::completed, status::failed,
+                  status::terminated})
+    m_status_[static_cast<size_t>(st)] = &metrics::registry::global().get_counter(
+        "medflow_hri_batch_status_total", "batch status changes committed, by the new status",
+        {{"status", status_name(st)}});
+}
+
+void service::count_status(status st) { m_status_[static_cast<size_t>(st)]->inc(); }
 
 medflow::status service::create_tenant(const std::string& tenant) {
   return db_.write().run([&](store::tx& t) -> medflow::status {
@@ -191,6 +199,7 @@ result<batch> service::create_batch(const std::string& tenant, const hri::create
     insert_batch(t.conn, b);
     bus_.append_in(t, note);
   });
+  count_status(status::started);
   return b;
 }
 
@@ -219,7 +228,11 @@ void service::apply(commit c, done_fn done) {
         if (shared->state) update_batch(t.conn, *shared->state);
         for (auto& n : shared->notifications) bus_.append_in(t, notification(n));
       },
-      std::move(done));
+      [this, shared, done = std::move(done)](std::exception_ptr e) {
+        if (!e)
+          for (auto& n : shared->notifications) count_status(n.st);
+        if (done) done(e);
+      });
 }
 
 void service::dead_letter(const bus::record& r, const std::string& why, done_fn done) {

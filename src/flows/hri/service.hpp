@@ -5,10 +5,12 @@
 #pragma once
 
 #include "bus/log.hpp"
+#include "core/metrics.hpp"
 #include "flows/hri/records.hpp"
 #include "flows/hri/store.hpp"
 #include "store/database.hpp"
 
+#include <array>
 #include <exception>
 #include <functional>
 
@@ -68,9 +70,14 @@ class service {
   void dead_letter(const bus::record& r, const std::string& why, done_fn done);
 
  private:
+  // medflow_hri_batch_status_total{status}: a committed status change (a batch created counts
+  // as started).
+  void count_status(status st);
+
   store::database& db_;
   bus::log& bus_;
   settings s_;
+  std::array<metrics::counter*, 5> m_status_{};
 };
 
 }  // namespace medflow::flows::hri

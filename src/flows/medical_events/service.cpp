@@ -72,7 +72,7 @@ service::service(store::database& db, bus::log& bus, settings s) : db_(db), bus_
                                 "redelivered messages of jobs no longer pending");
   m_.dead_lettered =
       &reg.get_counter("medflow_me_dead_lettered_total", "messages sent to the dead-letter topic");
-  m_.latency = &reg.get_histogram("medflow_me_job_seconds", "time from accepted to finished",
+  m_.latency = &reg.get_histogram("medflow_me_job_duration_seconds", "time from accepted to finished",
                                   metrics::latency_buckets_seconds());
 }
 
@@ -313,7 +313,8 @@ void service::process(const bus::record& r, done_fn done) {
       [this, m](store::tx& t) {
         auto job = load_job(t.conn, m->job_id);
         if (!job) {
-          log::warn(component, "job ", m->job_id, " of the message does not exist; skipping");
+          log::warn(component, "the message's job does not exist; skipping",
+                    log::field{"job_id", m->job_id});
           m_.skipped->inc();
           return;
         }
@@ -368,7 +369,7 @@ void service::dead_letter(const bus::record& r, const std::string& reason, done_
         publish_dead_letter(t, dead_letter_topic, r, reason);
         t.after_commit([this] { m_.dead_lettered->inc(); });
         log::warn(component, "dead-lettered ", r.topic, "/", r.partition, "@", r.offset, ": ",
-                  reason);
+                  reason, log::field{"job_id", msg ? msg->job_id : std::string()});
       },
       std::move(done));
 }
