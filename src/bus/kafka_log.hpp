@@ -18,6 +18,8 @@ struct kafka_options {
   std::string group_id = "medflowd";  // the consumer group commits go to
   int linger_ms = 5;
   int timeout_ms = 10000;       // produce / fetch / metadata / admin calls
+  int session_timeout_ms = 10000;   // a member silent this long loses its partitions
+  int release_timeout_ms = 30000;   // how long a revocation waits for the partitions' release
 };
 
 // One row of the outbox, as the relay reads it.
@@ -49,6 +51,9 @@ class kafka_log : public log {
                                    int32_t partition) override;
   std::unique_ptr<watch_handle> watch(const std::string& topic, int32_t partition,
                                       std::function<void()> wake) override;
+  std::unique_ptr<membership> join(const std::string& group, const std::string& topic,
+                                   group_listener listener) override;
+  void leave_groups() override;
   std::string check() override;
   void close() override;
 
