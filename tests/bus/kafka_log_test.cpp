@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 
 using namespace medflow;
@@ -60,13 +61,15 @@ struct fixture {
     log = open();
   }
 
-  std::unique_ptr<kafka_log> open(int timeout_ms = 5000) {
+  std::unique_ptr<kafka_log> open(int timeout_ms = 5000, int release_timeout_ms = 30000) {
     kafka_options o;
     o.brokers = cluster.bootstraps();
     o.group_id = group;
     o.client_id = "kafka-log-test";
     o.linger_ms = 1;
     o.timeout_ms = timeout_ms;
+    o.session_timeout_ms = 6000;
+    o.release_timeout_ms = release_timeout_ms;
     return std::make_unique<kafka_log>(o, *db);
   }
 };
@@ -478,4 +481,124 @@ TEST_CASE("kafka: check reports an unreachable broker; close is final and idempo
   f.log->close();
   f.log->close();
   CHECK_THROWS_WITH(f.log->fetch("t", 0, 0, 1), doctest::Contains("closed"));
+}
+
+namespace {
+
+// A group member's view for the tests: what it owns, and the releases it holds back.
+struct member_view {
+  std::mutex m;
+  std::condition_variable cv;
+  std::set<int32_t> owned;
+  std::vector<std::function<void()>> held;  // revocations not released yet
+  bool hold = false;
+
+  bus::log::group_listener listener() {
+    bus::log::group_listener l;
+    l.assigned = [this](const std::vector<int32_t>& ps) {
+      std::lock_guard<std::mutex> g{m};
+      owned.insert(ps.begin(), ps.end());
+      cv.notify_all();
+    };
+    l.revoked = [this](const std::vector<int32_t>& ps, std::function<void()> released) {
+      std::lock_guard<std::mutex> g{m};
+      for (auto p : ps) owned.erase(p);
+      if (hold) held.push_back(std::move(released));
+      else released();
+      cv.notify_all();
+    };
+    return l;
+  }
+  bool wait_owned(size_t n, std::chrono::milliseconds limit = 20s) {
+    std::unique_lock<std::mutex> g{m};
+    return cv.wait_for(g, limit, [&] { return owned.size() == n; });
+  }
+  bool wait_held(size_t n) {
+    std::unique_lock<std::mutex> g{m};
+    return cv.wait_for(g, 20s, [&] { return held.size() == n; });
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> g{m};
+    return owned.size();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("kafka: group members split a topic; a revoked partition moves only once released") {
+  fixture f;
+  auto t = f.cluster.topic(4);
+  auto group = f.cluster.unique("members");
+  member_view a, b;
+  auto joined_a = f.log->join(group, t, a.listener());
+  REQUIRE(a.wait_owned(4));
+  // Offsets of a group with members are committed through the member.
+  f.log->commit(group, t, 0, 5);
+  CHECK(f.log->committed(group, t, 0) == 5);
+
+  a.hold = true;
+  auto other = f.open();
+  auto joined_b = other->join(group, t, b.listener());
+  REQUIRE(a.wait_held(1));  // a gives up half of its partitions, and holds them
+  CHECK(a.count() == 2);
+  std::this_thread::sleep_for(1500ms);
+  CHECK(b.count() == 0);  // not before a released them
+  {
+    std::lock_guard<std::mutex> g{a.m};
+    for (auto& r : a.held) r();
+    a.held.clear();
+    a.hold = false;
+  }
+  REQUIRE(b.wait_owned(2));
+  CHECK(a.count() == 2);
+  {
+    std::lock_guard<std::mutex> g{a.m}, h{b.m};
+    for (auto p : b.owned) CHECK(a.owned.count(p) == 0);
+  }
+  // b's member commits too (its partitions, its generation), and a reads the result.
+  int32_t of_b = *b.owned.begin();
+  other->commit(group, t, of_b, 9);
+  CHECK(f.log->committed(group, t, of_b) == 9);
+
+  // b leaves: its partitions go back to a.
+  joined_b.reset();
+  CHECK(b.count() == 0);
+  REQUIRE(a.wait_owned(4));
+}
+
+TEST_CASE("kafka: a revocation that is never released hands the partitions over after the timeout") {
+  fixture f;
+  auto t = f.cluster.topic(2);
+  auto group = f.cluster.unique("slow");
+  member_view a, b;
+  auto slow = f.open(5000, 1000);
+  a.hold = true;
+  auto joined_a = slow->join(group, t, a.listener());
+  REQUIRE(a.wait_owned(2));
+  auto started = std::chrono::steady_clock::now();
+  auto joined_b = f.log->join(group, t, b.listener());
+  REQUIRE(a.wait_held(1));
+  REQUIRE(b.wait_owned(1));  // a never released: the bus stopped waiting after 1 s
+  CHECK(std::chrono::steady_clock::now() - started >= 1000ms);
+  CHECK(a.count() == 1);
+}
+
+TEST_CASE("kafka: leave_groups revokes what is owned and leaves; the embedded default owns all") {
+  fixture f;
+  auto t = f.cluster.topic(3);
+  member_view a;
+  auto joined = f.log->join(f.cluster.unique("leaving"), t, a.listener());
+  REQUIRE(a.wait_owned(3));
+  f.log->leave_groups();
+  CHECK(a.count() == 0);
+  joined.reset();  // after the leave: nothing left to do
+
+  auto edb = test::open_database(f.dir.file("embedded.db"), {embedded_log::migrations()});
+  embedded_log e{*edb};
+  e.create_topic("t", 3);
+  member_view only;
+  auto j = e.join("g", "t", only.listener());
+  CHECK(only.count() == 3);
+  j.reset();
+  CHECK(only.count() == 3);  // never revoked: one node owns everything
 }
