@@ -64,7 +64,9 @@ topic_consumers start_consumers(runtime& rt, const consumer_group_spec& spec) {
       caf::anon_send(caf::actor_cast<caf::actor>(strong), actors::revoke_atom::value, ps,
                      std::move(token));
   };
-  out.membership = rt.bus.join(spec.group, spec.topic, std::move(l));
+  out.membership = spec.every_partition
+                       ? rt.bus.bus::log::join(spec.group, spec.topic, std::move(l))
+                       : rt.bus.join(spec.group, spec.topic, std::move(l));
   return out;
 }
 

@@ -16,6 +16,9 @@ struct consumer_group_spec {
   std::string topic;
   int max_attempts = 3;
   std::shared_ptr<const actors::record_handlers> handlers;
+  // Every partition on this instance, whatever the other instances do (no consumer group
+  // membership): for a flow whose state is not yet safe to split across instances (HRI).
+  bool every_partition = false;
 };
 
 // The consumers of one topic on this instance. The owner is registered (runtime::own), so the

@@ -100,7 +100,10 @@ class hri_flow : public flow {
     h->dead_letter = [svc](const bus::record& r, const std::string& why, done_fn done) {
       svc->dead_letter(r, why, std::move(done));
     };
-    consumer_group_spec spec{validation_group, topics.in, 3, h};
+    // Every instance consumes every partition of `.in`, as before consumer groups: a batch's
+    // records arrive on all of them and its completion is counted by one batch actor, which
+    // must see them all (README: "HRI batches across instances").
+    consumer_group_spec spec{validation_group, topics.in, 3, h, true};
     auto consumers = start_consumers(*rt_, spec);
     std::lock_guard<std::mutex> g{mutex_};
     streams_[row.tenant + "/" + row.id] = std::move(consumers);

@@ -105,8 +105,8 @@ const std::vector<config_key>& config_keys() {
       {"bus.kafka.client_id", k::string, "medflowd", "Kafka client.id"},
       {"bus.kafka.group_id", k::string, "medflowd",
        "Kafka consumer group of the reader consumers behind fetch() (they never join it); the "
-       "flows' consumers join their own groups (medical_event_group, person_consumer_group, "
-       "hri-validation)"},
+       "medical events consumers join their own groups (medical_event_group, "
+       "person_consumer_group)"},
       {"bus.kafka.session_timeout_ms", k::integer, 10000,
        "Kafka session.timeout.ms of the flows' group members: how soon the partitions of an "
        "instance that died move to the others",
