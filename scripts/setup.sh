@@ -9,6 +9,8 @@ packages=(
   libcaf-dev                             # CAF 0.17.6, the actor system
   librdkafka-dev                         # Kafka client (+ rdkafka_mock.h for tests)
   libsqlite3-dev                         # the store and the embedded bus
+  libpq-dev                              # the store on PostgreSQL (store.backend=postgres)
+  postgresql                             # tests: a real PostgreSQL server (initdb, pg_ctl)
   nlohmann-json3-dev                     # JSON
   libboost-dev                           # Boost.Beast: HTTP/1.1 framing (header-only)
   libcpp-httplib-dev                     # HTTP client of tests, benchmarks and tools

@@ -14,7 +14,11 @@
 #include "http/topic_routes.hpp"
 #include "store/database.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace medflow::app {
@@ -30,6 +34,31 @@ actors::restart_policy restart_policy_from(const config& c) {
   p.max_restarts = static_cast<size_t>(c.integer("supervisor.max_restarts"));
   p.window = std::chrono::milliseconds(c.integer("supervisor.window_ms"));
   return p;
+}
+
+// store.postgres.url, or the content of store.postgres.url_file (trimmed). Neither is logged:
+// the URL may hold a password.
+std::string postgres_url(const config& c) {
+  auto url = c.string("store.postgres.url");
+  if (!url.empty()) return url;
+  auto file = c.string("store.postgres.url_file");
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error("cannot read store.postgres.url_file " + file);
+  std::stringstream text;
+  text << in.rdbuf();
+  url = text.str();
+  auto not_space = [](unsigned char ch) { return !std::isspace(ch); };
+  url.erase(url.begin(), std::find_if(url.begin(), url.end(), not_space));
+  url.erase(std::find_if(url.rbegin(), url.rend(), not_space).base(), url.end());
+  if (url.empty()) throw std::runtime_error("store.postgres.url_file " + file + " is empty");
+  return url;
+}
+
+bool flow_enabled(const config& c, const std::string& flow) {
+  auto key = flow + ".enabled";
+  for (auto& k : config_keys())
+    if (k.name == key) return c.boolean(key);
+  return true;
 }
 
 }  // namespace
@@ -53,21 +82,34 @@ void daemon::start() {
   if (ec) throw std::runtime_error("cannot create data directory " + dir.string() + ": " + ec.message());
   store::database::options dbo;
   dbo.path = (dir / "medflow.db").string();
-  dbo.conn.synchronous = cfg_.string("store.synchronous");
-  dbo.conn.busy_timeout_ms = static_cast<int>(cfg_.integer("store.busy_timeout_ms"));
-  dbo.max_readers = static_cast<size_t>(cfg_.integer("store.readers"));
   dbo.group_commit_max = static_cast<size_t>(cfg_.integer("store.group_commit_max"));
-  auto check = cfg_.string("store.startup_check");
-  dbo.check = check == "off"    ? store::database::integrity_check::off
-              : check == "full" ? store::database::integrity_check::full
-                                : store::database::integrity_check::quick;
-  dbo.identity_marker = cfg_.boolean("store.identity_marker");
-  dbo.probe.space_file = (dir / "medflow.db.space-probe").string();
-  dbo.probe.bytes = static_cast<size_t>(cfg_.integer("store.disk_full_probe_bytes"));
-  dbo.probe.interval = std::chrono::milliseconds(cfg_.integer("store.disk_full_probe_ms"));
+  if (cfg_.string("store.backend") == "postgres") {
+    dbo.kind = store::backend::postgres;
+    dbo.pg.url = postgres_url(cfg_);
+    dbo.pg.connect_timeout_s = static_cast<int>(cfg_.integer("store.postgres.connect_timeout_s"));
+    dbo.pg.statement_timeout_ms =
+        static_cast<int>(cfg_.integer("store.postgres.statement_timeout_ms"));
+    dbo.max_readers = static_cast<size_t>(cfg_.integer("store.postgres.pool_size"));
+    dbo.probe.interval = std::chrono::milliseconds(cfg_.integer("store.disk_full_probe_ms"));
+  } else {
+    dbo.conn.synchronous = cfg_.string("store.synchronous");
+    dbo.conn.busy_timeout_ms = static_cast<int>(cfg_.integer("store.busy_timeout_ms"));
+    dbo.max_readers = static_cast<size_t>(cfg_.integer("store.readers"));
+    auto check = cfg_.string("store.startup_check");
+    dbo.check = check == "off"    ? store::database::integrity_check::off
+                : check == "full" ? store::database::integrity_check::full
+                                  : store::database::integrity_check::quick;
+    dbo.identity_marker = cfg_.boolean("store.identity_marker");
+    dbo.probe.space_file = (dir / "medflow.db.space-probe").string();
+    dbo.probe.bytes = static_cast<size_t>(cfg_.integer("store.disk_full_probe_bytes"));
+    dbo.probe.interval = std::chrono::milliseconds(cfg_.integer("store.disk_full_probe_ms"));
+  }
   db_ = std::make_unique<store::database>(dbo);
   std::vector<store::migration> migs = bus::embedded_log::migrations();
   for (auto& f : flows_) {
+    // On PostgreSQL a flow switched off (<flow>.enabled=false) gets no tables: a flow whose
+    // store does not run on PostgreSQL yet can be left out of a shared deployment.
+    if (dbo.kind == store::backend::postgres && !flow_enabled(cfg_, f->name())) continue;
     auto m = f->migrations();
     migs.insert(migs.end(), m.begin(), m.end());
   }
@@ -77,7 +119,10 @@ void daemon::start() {
     auto why = db_->unwritable();
     return why.empty() ? why : "cannot write: " + why;
   });
-  log::info("medflowd", "store ", dbo.path, " (WAL, synchronous=", dbo.conn.synchronous, ")");
+  if (dbo.kind == store::backend::postgres)
+    log::info("medflowd", "store ", db_->describe());
+  else
+    log::info("medflowd", "store ", dbo.path, " (WAL, synchronous=", dbo.conn.synchronous, ")");
 
   // -- actor system ----------------------------------------------------------------------------
   caf_cfg_ = std::make_unique<caf::actor_system_config>();

@@ -13,6 +13,7 @@ namespace medflow::bus {
 
 std::vector<store::migration> embedded_log::migrations() {
   return {
+      // On PostgreSQL (the bus is Kafka there) only the outbox the producer relays.
       {"bus", 1, "topics, records, consumer offsets, outbox",
        "CREATE TABLE bus_topics ("
        "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, partitions INTEGER NOT NULL,"
@@ -27,7 +28,10 @@ std::vector<store::migration> embedded_log::migrations() {
        "  updated_at INTEGER NOT NULL, PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;"
        "CREATE TABLE bus_outbox ("
        "  id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, part INTEGER,"
-       "  key BLOB, value BLOB NOT NULL, headers TEXT, created_at INTEGER NOT NULL);"},
+       "  key BLOB, value BLOB NOT NULL, headers TEXT, created_at INTEGER NOT NULL);",
+       "CREATE TABLE bus_outbox ("
+       "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, topic TEXT NOT NULL, part INTEGER,"
+       "  key BYTEA, value BYTEA NOT NULL, headers TEXT, created_at BIGINT NOT NULL);"},
       // Stores created by the first release kept an index on ts that every append paid for;
       // retention finds its cut by offset order instead.
       {"bus", 2, "drop the index on record timestamps", "DROP INDEX IF EXISTS bus_records_ts;"},
@@ -147,10 +151,12 @@ void embedded_log::create_topic(const std::string& name, int32_t partitions) {
       meta_[name] = m;
       return;
     }
-    t.conn.prepare("INSERT INTO bus_topics(name, partitions, created_at) VALUES (?, ?, ?)")
-        .bind_all(name, partitions, clock::now_ms())
-        .exec();
-    topic_meta m{t.conn.last_insert_rowid(), partitions};
+    auto ins = t.conn.prepare(
+        "INSERT INTO bus_topics(name, partitions, created_at) VALUES (?, ?, ?) RETURNING id");
+    ins.bind_all(name, partitions, clock::now_ms());
+    if (!ins.step()) throw std::runtime_error("topic " + name + " was not created");
+    topic_meta m{ins.int64(0), partitions};
+    ins.exec();
     t.after_commit([this, name, m] {
       std::lock_guard<std::mutex> g{meta_mutex_};
       meta_[name] = m;

@@ -253,6 +253,17 @@ config config::load(const std::vector<std::string>& args,
 }
 
 void config::validate_all() const {
+  if (string("store.backend") == "postgres") {
+    if (string("bus.backend") != "kafka")
+      throw config_error(
+          "store.backend=postgres needs bus.backend=kafka: the embedded bus keeps its records in "
+          "the SQLite store and serves one process (set bus.backend=kafka and "
+          "bus.kafka.brokers, or store.backend=sqlite)");
+    if (string("store.postgres.url").empty() && string("store.postgres.url_file").empty())
+      throw config_error(
+          "invalid value for store.postgres.url: store.backend=postgres needs store.postgres.url "
+          "or store.postgres.url_file");
+  }
   if (string("bus.backend") == "kafka" && string("bus.kafka.brokers").empty())
     throw config_error("invalid value for bus.kafka.brokers: must be set when bus.backend is kafka");
   auto service = integer("aggregation.service_timeout_ms");

@@ -57,7 +57,25 @@ const std::vector<config_key>& config_keys() {
        "it the producer waits (and a client that reads nothing for http.send_timeout_ms is "
        "cut off)", 1024, 1073741824},
 
-      // -- store (SQLite) -------------------------------------------------------------------
+      // -- store (SQLite or PostgreSQL) ---------------------------------------------------------
+      {"store.backend", k::string, "sqlite",
+       "where the state lives: sqlite (one file in store.data_dir, one medflowd) or postgres "
+       "(store.postgres.*, shared by several medflowd; needs bus.backend=kafka)",
+       {}, {}, {"sqlite", "postgres"}},
+      {"store.postgres.url", k::string, "",
+       "postgres: libpq connection URI or key=value string (postgresql://user@host:5432/db); "
+       "never logged. Prefer store.postgres.url_file for one with a password"},
+      {"store.postgres.url_file", k::string, "",
+       "postgres: file whose content (trimmed) is the connection URL, read at start; used when "
+       "store.postgres.url is empty"},
+      {"store.postgres.pool_size", k::integer, 16,
+       "postgres: most read connections open at once (the writer has one more); a read beyond "
+       "them waits up to store.postgres.statement_timeout_ms", 1, 1024},
+      {"store.postgres.connect_timeout_s", k::integer, 10,
+       "postgres: how long connecting to the server may take", 1, 3600},
+      {"store.postgres.statement_timeout_ms", k::integer, 30000,
+       "postgres: the longest one statement may run (the session's statement_timeout; a server "
+       "that stops answering fails the connection after this plus 10 s)", 100, 3600000},
       {"store.data_dir", k::string, "./var", "directory of the SQLite database (created if missing)"},
       {"store.synchronous", k::string, "FULL",
        "SQLite synchronous mode in WAL: FULL survives power loss, NORMAL only process crashes",

@@ -62,14 +62,34 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 }  // namespace
 
 database::database(options opts) : opts_(std::move(opts)) {
-  inspect();
-  auto conn = std::make_unique<connection>(opts_.path, connection::mode::read_write, opts_.conn);
-  if (opts_.identity_marker) keep_identity(*conn);
-  conn->exec(
-      "CREATE TABLE IF NOT EXISTS schema_migrations ("
-      " module TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,"
-      " applied_at INTEGER NOT NULL, PRIMARY KEY (module, version))");
+  std::unique_ptr<connection> conn;
+  if (opts_.kind == backend::postgres) {
+    auto o = opts_.pg;
+    o.read_only = false;
+    conn = std::make_unique<connection>(o);
+    conn->exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " module TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,"
+        " applied_at BIGINT NOT NULL, PRIMARY KEY (module, version));"
+        // What the writer writes to find out that a full disk has space again.
+        "CREATE TABLE IF NOT EXISTS store_space_probe (id INTEGER PRIMARY KEY, at BIGINT)");
+    // The identity marker, the integrity check and the scratch file are SQLite's.
+    opts_.probe.space_file.clear();
+  } else {
+    inspect();
+    conn = std::make_unique<connection>(opts_.path, connection::mode::read_write, opts_.conn);
+    if (opts_.identity_marker) keep_identity(*conn);
+    conn->exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " module TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,"
+        " applied_at INTEGER NOT NULL, PRIMARY KEY (module, version))");
+  }
   writer_ = std::make_unique<writer>(std::move(conn), opts_.group_commit_max, "main", opts_.probe);
+}
+
+std::string database::describe() const {
+  if (opts_.kind == backend::sqlite) return opts_.path;
+  return "PostgreSQL (" + std::to_string(opts_.max_readers) + " readers)";
 }
 
 // On a read-only connection, before the file is opened for writing (which would turn a new or
@@ -219,38 +239,89 @@ void database::migrate(const std::vector<migration>& ms) {
                                std::to_string(list.size()) + ")");
     for (auto* m : list) {
       if (m->version <= current) continue;
-      writer_->run([&](tx& t) {
-        t.conn.exec(m->sql);
+      bool pg = opts_.kind == backend::postgres;
+      bool applied = writer_->run([&](tx& t) {
+        if (pg) {
+          // Another medflowd starting beside this one waits here, then finds it applied.
+          t.conn.prepare("SELECT pg_advisory_xact_lock(4242001)").exec();
+          auto q = t.conn.prepare(
+              "SELECT count(*) FROM schema_migrations WHERE module=? AND version=?");
+          q.bind_all(m->module, m->version);
+          if (q.step() && q.int64(0) > 0) return false;
+        }
+        t.conn.exec(pg && !m->sql_postgres.empty() ? m->sql_postgres : m->sql);
         t.conn.prepare("INSERT INTO schema_migrations(module, version, name, applied_at) "
                        "VALUES (?, ?, ?, ?)")
             .bind_all(m->module, m->version, m->name, clock::now_ms())
             .exec();
+        return true;
       });
-      log::info("store", "applied migration ", m->module, " ", m->version, " (", m->name, ")");
+      if (applied)
+        log::info("store", "applied migration ", m->module, " ", m->version, " (", m->name, ")");
     }
   }
 }
 
 database::reader_lease::~reader_lease() {
   if (!c_ || !db_) return;
-  // A connection still inside a transaction (its ROLLBACK failed) would pin an old snapshot
-  // for every later borrower: close it instead of pooling it.
-  if (c_->in_transaction()) return;
   std::lock_guard<std::mutex> g{db_->pool_mutex_};
-  if (db_->pool_.size() < db_->opts_.max_readers) db_->pool_.push_back(std::move(c_));
+  // A connection still inside a transaction (its ROLLBACK failed) would pin an old snapshot
+  // for every later borrower, and a lost one serves nobody: close it instead of pooling it.
+  if (!c_->in_transaction() && c_->usable() && db_->pool_.size() < db_->opts_.max_readers) {
+    db_->pool_.push_back(std::move(c_));
+  } else {
+    c_.reset();
+    if (db_->readers_open_ > 0) --db_->readers_open_;
+  }
+  db_->pool_cv_.notify_one();
+}
+
+std::unique_ptr<connection> database::open_reader() {
+  if (opts_.kind == backend::sqlite)
+    return std::make_unique<connection>(opts_.path, connection::mode::read_only, opts_.conn);
+  auto o = opts_.pg;
+  o.read_only = true;
+  return std::make_unique<connection>(o);
 }
 
 database::reader_lease database::reader() {
+  if (opts_.kind == backend::sqlite) {
+    {
+      std::lock_guard<std::mutex> g{pool_mutex_};
+      if (!pool_.empty()) {
+        auto c = std::move(pool_.back());
+        pool_.pop_back();
+        return reader_lease{this, std::move(c)};
+      }
+    }
+    return reader_lease{this, open_reader()};
+  }
+  // PostgreSQL: at most max_readers connections (the server's connection slots are shared by
+  // every medflowd), so a reader beyond them waits for one to come back.
   {
-    std::lock_guard<std::mutex> g{pool_mutex_};
+    std::unique_lock<std::mutex> lk{pool_mutex_};
+    auto limit = std::chrono::milliseconds(opts_.pg.statement_timeout_ms);
+    if (!pool_cv_.wait_for(lk, limit, [&] {
+          return !pool_.empty() || readers_open_ < opts_.max_readers;
+        }))
+      throw store_error("53300", "no PostgreSQL read connection free within " +
+                                     std::to_string(limit.count()) + " ms (store.postgres.pool_size " +
+                                     std::to_string(opts_.max_readers) + ")");
     if (!pool_.empty()) {
       auto c = std::move(pool_.back());
       pool_.pop_back();
       return reader_lease{this, std::move(c)};
     }
+    ++readers_open_;
   }
-  return reader_lease{this, std::make_unique<connection>(opts_.path, connection::mode::read_only,
-                                                         opts_.conn)};
+  try {
+    return reader_lease{this, open_reader()};
+  } catch (...) {
+    std::lock_guard<std::mutex> g{pool_mutex_};
+    --readers_open_;
+    pool_cv_.notify_one();
+    throw;
+  }
 }
 
 bool database::healthy() {

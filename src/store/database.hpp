@@ -1,10 +1,12 @@
-// The database: one SQLite file in WAL mode, a pool of read connections, the group-commit
-// writer that owns the only write connection, and versioned migrations run at start-up.
+// The database: one SQLite file in WAL mode, or a PostgreSQL database; a pool of read
+// connections, the group-commit writer that owns the only write connection, and versioned
+// migrations run at start-up.
 #pragma once
 
 #include "store/sqlite.hpp"
 #include "store/writer.hpp"
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -19,6 +21,7 @@ struct migration {
   int version;
   std::string name;
   std::string sql;
+  std::string sql_postgres = {};  // PostgreSQL's, when the dialects differ ("": `sql` serves both)
 };
 
 // The database cannot be used as it is: damaged, or not the database this place held. The
@@ -33,10 +36,15 @@ class database {
   // What is checked when the file is opened, before anything is written to it.
   enum class integrity_check { off, quick, full };  // PRAGMA quick_check / integrity_check
   struct options {
-    std::string path;                  // the database file
-    connection::options conn;
+    store::backend kind = backend::sqlite;
+    std::string path;                  // the database file (SQLite)
+    connection::options conn;          // SQLite
+    postgres_options pg;               // PostgreSQL: the server, its timeouts
+    // SQLite: most pooled read connections. PostgreSQL: most open read connections; a reader
+    // beyond them waits for one, at most pg.statement_timeout_ms.
     size_t max_readers = 32;
     size_t group_commit_max = 1000;
+    // The checks below are SQLite's (a PostgreSQL server checks its own files).
     integrity_check check = integrity_check::off;
     // Keep the database's identity in a marker file beside it (<path>.identity) and refuse a
     // database that is empty or another one while the marker names the one that was there.
@@ -48,7 +56,8 @@ class database {
   ~database();
 
   // Applies the migrations not applied yet, per module in version order, each in its own
-  // transaction. Refuses a database that has a newer version than this binary knows.
+  // transaction. Refuses a database that has a newer version than this binary knows. On
+  // PostgreSQL several medflowd may start at once: each migration runs under an advisory lock.
   void migrate(const std::vector<migration>& ms);
 
   // A pooled read-only connection, returned to the pool when the lease ends.
@@ -67,7 +76,11 @@ class database {
   reader_lease reader();
 
   writer& write() { return *writer_; }
+  store::backend backend() const noexcept { return opts_.kind; }
   const std::string& path() const { return opts_.path; }
+  // What the logs may say about where the data is (never a PostgreSQL URL: it may hold a
+  // password).
+  std::string describe() const;
   // The random id stored in the database (identity_marker only; "" otherwise).
   const std::string& identity() const { return identity_; }
   static std::string marker_path(const std::string& db_path) { return db_path + ".identity"; }
@@ -88,7 +101,11 @@ class database {
   std::string identity_;
   bool marker_present_ = false;
   std::unique_ptr<writer> writer_;
+  std::unique_ptr<connection> open_reader();
+
   std::mutex pool_mutex_;
+  std::condition_variable pool_cv_;
+  size_t readers_open_ = 0;  // PostgreSQL: pooled and leased
   std::vector<std::unique_ptr<connection>> pool_;
 };
 

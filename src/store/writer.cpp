@@ -84,8 +84,8 @@ std::string writer::unwritable() const {
 std::exception_ptr writer::classify(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
-  } catch (const sqlite_error& s) {
-    if (!is_full(s.code())) return e;
+  } catch (const store_error& s) {
+    if (!s.is_full()) return e;
     m_full_failures_->inc();
     std::string why = "the disk of the database is full (" + std::string(s.what()) + ")";
     if (!full_.load()) {  // only this thread changes full_
@@ -119,15 +119,23 @@ void writer::probe_space() {
     }
   }
   if (why.empty()) {
-    // A write SQLite has to make durable: page 1, through the WAL, synced as configured.
+    // A write the database has to make durable (SQLite: page 1, through the WAL, synced as
+    // configured; PostgreSQL: a row, through its WAL).
     try {
       transaction t{*conn_};
-      int64_t v = 0;
-      {
-        auto q = conn_->prepare("PRAGMA user_version");
-        if (q.step()) v = q.int64(0);
+      if (conn_->backend() == backend::postgres) {
+        conn_->prepare("INSERT INTO store_space_probe(id, at) VALUES (1, ?) ON CONFLICT(id) DO "
+                       "UPDATE SET at=excluded.at")
+            .bind_all(clock::now_ms())
+            .exec();
+      } else {
+        int64_t v = 0;
+        {
+          auto q = conn_->prepare("PRAGMA user_version");
+          if (q.step()) v = q.int64(0);
+        }
+        conn_->exec("PRAGMA user_version=" + std::to_string(v));
       }
-      conn_->exec("PRAGMA user_version=" + std::to_string(v));
       t.commit();
     } catch (const std::exception& e) {
       why = e.what();
@@ -173,7 +181,8 @@ void writer::loop() {
 void writer::run_batch(std::vector<item>& batch) {
   auto start = clock::steady_us();
   size_t begin_idx = 0;  // first unit of the current transaction
-  // Several transactions only when SQLite aborted one under us (I/O error, disk full).
+  // Several transactions only when the database aborted one under us (I/O error, disk full;
+  // on PostgreSQL a unit whose savepoint could not be rolled back, a lost connection).
   while (begin_idx < batch.size()) {
     size_t next = batch.size();
     try {
@@ -190,7 +199,7 @@ void writer::run_batch(std::vector<item>& batch) {
           it.err = classify(std::current_exception());
           m_units_failed_->inc();
           if (!conn_->in_transaction()) {
-            // SQLite rolled the whole transaction back: the earlier units lost their writes.
+            // The whole transaction was rolled back: the earlier units lost their writes.
             for (size_t j = begin_idx; j < i; ++j)
               if (!batch[j].err) batch[j].err = it.err;
             next = i + 1;

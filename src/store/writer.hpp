@@ -5,7 +5,7 @@
 #pragma once
 
 #include "core/error.hpp"
-#include "store/sqlite.hpp"
+#include "store/connection.hpp"
 
 #include <condition_variable>
 #include <cstdint>

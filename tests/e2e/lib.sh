@@ -32,11 +32,36 @@ trap cleanup EXIT
 fail() { echo "FAIL [$TEST_NAME]: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
+# E2E_STORE=postgres: the script's medflowd keeps its state on a PostgreSQL server of its own
+# (tests/support/postgres.sh, started here, torn down at exit; the URL passed in a file) and
+# needs a Kafka bus (start_kafka_mock). The flows whose stores do not run on PostgreSQL yet are
+# switched off (PG_OFF_FLOWS). Otherwise SQLite in the data directory, as always.
+STORE_ARGS=()
+PG_OFF_FLOWS=(hri exams aggregation)
+if [ "${E2E_STORE:-sqlite}" = postgres ]; then
+  source "$SOURCE_DIR/tests/support/postgres.sh"
+  if ! postgres_bin_dir >/dev/null && [ -z "${MEDFLOW_REQUIRE_POSTGRES:-}" ]; then
+    echo "skipped: PostgreSQL is not installed"
+    exit 77
+  fi
+  start_postgres "$(mktemp -d "${TMPDIR:-/tmp}/medflow-e2e-pg.XXXXXX")" || fail "PostgreSQL did not start"
+  CLEANUP_HOOKS+=(stop_postgres)
+  "$MEDFLOW_PG_BIN/psql" -q -v ON_ERROR_STOP=1 "$MEDFLOW_TEST_PG_URL" -c "CREATE DATABASE medflow" \
+    || fail "cannot create the database"
+  echo "${MEDFLOW_TEST_PG_URL%/*}/medflow" >"$E2E_TMP/pg.url"
+  STORE_ARGS=(--set store.backend=postgres --set "store.postgres.url_file=$E2E_TMP/pg.url")
+  for f in "${PG_OFF_FLOWS[@]}"; do STORE_ARGS+=(--set "$f.enabled=false"); done
+fi
+
+# pg_query SQL: one value from the PostgreSQL store (E2E_STORE=postgres).
+pg_query() { "$MEDFLOW_PG_BIN/psql" -At "$(cat "$E2E_TMP/pg.url")" -c "$1"; }
+
 # start_medflowd [args...]: data in $E2E_TMP/data unless --data-dir is given.
 start_medflowd() {
   : >"$E2E_TMP/medflowd.out"
   "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" --set log.level=${E2E_LOG_LEVEL:-warn} \
-    --set supervisor.backoff_initial_ms=20 --set supervisor.backoff_max_ms=200 "$@" \
+    --set supervisor.backoff_initial_ms=20 --set supervisor.backoff_max_ms=200 \
+    ${STORE_ARGS[@]+"${STORE_ARGS[@]}"} "$@" \
     >"$E2E_TMP/medflowd.out" 2>>"$E2E_TMP/medflowd.err" &
   MF_PID=$!
   local deadline=$((SECONDS + 30))

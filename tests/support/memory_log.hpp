@@ -4,6 +4,7 @@
 #pragma once
 
 #include "bus/log.hpp"
+#include "store/writer.hpp"
 #include "core/murmur2.hpp"
 
 #include <map>
@@ -47,8 +48,12 @@ class memory_log : public bus::log {
     }
     return out;
   }
-  std::optional<bus::position> append_in(store::tx&, const bus::message&) override {
-    throw std::logic_error("memory_log has no store");
+  // Appended once the store transaction commits (as the Kafka log's outbox is relayed), so
+  // a unit rolled back publishes nothing; the position is not known yet, as with Kafka.
+  std::optional<bus::position> append_in(store::tx& t, const bus::message& m) override {
+    parts(m.topic);  // an unknown topic fails the unit now
+    t.after_commit([this, m] { append({m}); });
+    return std::nullopt;
   }
   std::vector<bus::record> fetch(const std::string& topic, int32_t partition, int64_t from,
                                  size_t max, size_t max_bytes = bus::no_byte_cap) override {

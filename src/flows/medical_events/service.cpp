@@ -186,7 +186,7 @@ result<json> service::verify(const std::string& patient_id, const std::string& a
         t.conn
             .prepare(
                 "INSERT INTO me_verify_failures(approval_id, code_hash, failures) VALUES (?, ?, 1) "
-                "ON CONFLICT(approval_id, code_hash) DO UPDATE SET failures=failures+1")
+                "ON CONFLICT(approval_id, code_hash) DO UPDATE SET failures=me_verify_failures.failures+1")
             .bind_all(approval_id, code_hash)
             .exec();
       return r.err();

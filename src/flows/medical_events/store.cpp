@@ -39,6 +39,39 @@ std::vector<store::migration> migrations() {
        "  at INTEGER NOT NULL);"
        "CREATE TABLE me_verify_failures ("
        "  approval_id TEXT NOT NULL, code_hash TEXT NOT NULL, failures INTEGER NOT NULL,"
+       "  PRIMARY KEY (approval_id, code_hash));",
+       // PostgreSQL: 64-bit times and versions, and `seq` for the insertion order SQLite's
+       // rowid gives.
+       "CREATE TABLE me_jobs ("
+       "  id TEXT PRIMARY KEY, hash TEXT NOT NULL, type TEXT NOT NULL, patient_id TEXT NOT NULL,"
+       "  status INTEGER NOT NULL, status_code INTEGER, response TEXT, eta BIGINT NOT NULL,"
+       "  inserted_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
+       "CREATE UNIQUE INDEX me_jobs_pending_hash ON me_jobs(hash) WHERE status = 0;"
+       "CREATE TABLE me_entities ("
+       "  seq BIGINT GENERATED ALWAYS AS IDENTITY,"
+       "  kind TEXT NOT NULL, id TEXT NOT NULL, patient_id TEXT NOT NULL, status TEXT,"
+       "  version BIGINT NOT NULL, doc TEXT NOT NULL, updated_at BIGINT NOT NULL);"
+       "CREATE UNIQUE INDEX me_entities_id ON me_entities(kind, id);"
+       "CREATE INDEX me_entities_patient ON me_entities(patient_id, kind, seq);"
+       "CREATE INDEX me_entities_status ON me_entities(kind, status) "
+       "  WHERE kind IN ('service_request', 'approval');"
+       "CREATE TABLE me_persons ("
+       "  id TEXT PRIMARY KEY, status TEXT NOT NULL, doc TEXT NOT NULL, updated_at BIGINT NOT NULL);"
+       "CREATE TABLE me_legal_entities ("
+       "  id TEXT PRIMARY KEY, status TEXT NOT NULL, doc TEXT NOT NULL, updated_at BIGINT NOT NULL);"
+       "CREATE TABLE me_employees ("
+       "  id TEXT PRIMARY KEY, legal_entity_id TEXT NOT NULL, employee_type TEXT NOT NULL,"
+       "  status TEXT NOT NULL, user_id TEXT NOT NULL, tax_id TEXT NOT NULL, doc TEXT NOT NULL,"
+       "  updated_at BIGINT NOT NULL);"
+       "CREATE INDEX me_employees_user ON me_employees(user_id);"
+       "CREATE TABLE me_sequences (name TEXT PRIMARY KEY, value BIGINT NOT NULL);"
+       "CREATE TABLE me_resource_changes ("
+       "  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, kind TEXT NOT NULL, id TEXT NOT NULL,"
+       "  patient_id TEXT NOT NULL, version BIGINT NOT NULL, change TEXT NOT NULL,"
+       "  references_added TEXT NOT NULL, references_removed TEXT NOT NULL, job_id TEXT NOT NULL,"
+       "  at BIGINT NOT NULL);"
+       "CREATE TABLE me_verify_failures ("
+       "  approval_id TEXT NOT NULL, code_hash TEXT NOT NULL, failures INTEGER NOT NULL,"
        "  PRIMARY KEY (approval_id, code_hash));"},
   };
 }
@@ -107,9 +140,13 @@ bool finish_job(store::connection& c, const std::string& id, job_status s, int s
 int delete_finished_jobs_before(store::connection& c, int64_t cutoff_us) {
   // No index on updated_at (it would cost every job two more index writes): jobs are stored in
   // insertion order, so the old ones come first and the scan stops at the batch limit.
-  return c.prepare(
+  // PostgreSQL has no insertion order to stop at: any 10,000 of them (ctid: the row's place).
+  return c.prepare(store::sql(
+              c,
               "DELETE FROM me_jobs WHERE rowid IN (SELECT rowid FROM me_jobs WHERE status<>0 AND "
-              "updated_at<? ORDER BY rowid LIMIT 10000)")
+              "updated_at<? ORDER BY rowid LIMIT 10000)",
+              "DELETE FROM me_jobs WHERE ctid IN (SELECT ctid FROM me_jobs WHERE status<>0 AND "
+              "updated_at<? LIMIT 10000)"))
       .bind_all(cutoff_us)
       .exec();
 }
@@ -121,8 +158,8 @@ int64_t put_entity(store::connection& c, kind k, const std::string& patient_id,
   auto q = c.prepare(
       "INSERT INTO me_entities(kind, id, patient_id, status, version, doc, updated_at) "
       "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT(kind, id) DO UPDATE SET status=excluded.status, "
-      "version=version+1, doc=excluded.doc, updated_at=excluded.updated_at "
-      "WHERE patient_id=excluded.patient_id RETURNING version");
+      "version=me_entities.version+1, doc=excluded.doc, updated_at=excluded.updated_at "
+      "WHERE me_entities.patient_id=excluded.patient_id RETURNING version");
   q.bind_all(kind_name(k), id, patient_id, status_of(doc), doc.dump(), now_us);
   if (!q.step())
     throw error_exception(error::conflict(std::string(kind_name(k)) + " with id '" + id +
@@ -150,8 +187,9 @@ std::pair<std::vector<json>, int64_t> page_entities(store::connection& c, kind k
     if (q.step()) total = q.int64(0);
   }
   std::vector<json> out;
-  auto q = c.prepare(
-      "SELECT doc FROM me_entities WHERE patient_id=? AND kind=? ORDER BY rowid LIMIT ? OFFSET ?");
+  auto q = c.prepare(store::sql(
+      c, "SELECT doc FROM me_entities WHERE patient_id=? AND kind=? ORDER BY rowid LIMIT ? OFFSET ?",
+      "SELECT doc FROM me_entities WHERE patient_id=? AND kind=? ORDER BY seq LIMIT ? OFFSET ?"));
   q.bind_all(patient_id, kind_name(k), page_size, (page - 1) * page_size);
   while (q.step()) out.push_back(public_doc(json::parse(q.text_view(0))));
   return {std::move(out), total};
@@ -237,7 +275,9 @@ std::optional<json> sqlite_view::get(kind k, const std::string& patient_id, cons
 
 std::vector<json> sqlite_view::list(kind k, const std::string& patient_id) {
   std::vector<json> out;
-  auto q = c_.prepare("SELECT doc FROM me_entities WHERE patient_id=? AND kind=? ORDER BY rowid");
+  auto q = c_.prepare(
+      store::sql(c_, "SELECT doc FROM me_entities WHERE patient_id=? AND kind=? ORDER BY rowid",
+                 "SELECT doc FROM me_entities WHERE patient_id=? AND kind=? ORDER BY seq"));
   q.bind_all(patient_id, kind_name(k));
   while (q.step()) out.push_back(json::parse(q.text_view(0)));
   return out;
@@ -306,7 +346,7 @@ std::vector<employee> sqlite_view::employees_of_user(const std::string& user_id)
 int64_t sqlite_view::next_number(const std::string& sequence) {
   auto q = c_.prepare(
       "INSERT INTO me_sequences(name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET "
-      "value=value+1 RETURNING value");
+      "value=me_sequences.value+1 RETURNING value");
   q.bind_all(sequence);
   if (!q.step()) throw std::runtime_error("sequence " + sequence + " did not advance");
   int64_t v = q.int64(0);

@@ -13,7 +13,13 @@ std::vector<store::migration> migrations() {
        "CREATE TABLE re_cursors ("
        "  subscription TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,"
        "  next_offset INTEGER NOT NULL, PRIMARY KEY (subscription, topic, partition))"
-       "  WITHOUT ROWID;"},
+       "  WITHOUT ROWID;",
+       "CREATE TABLE re_subscriptions ("
+       "  id TEXT PRIMARY KEY, topic TEXT NOT NULL, selector TEXT NOT NULL,"
+       "  delivery TEXT NOT NULL, created_ms BIGINT NOT NULL);"
+       "CREATE TABLE re_cursors ("
+       "  subscription TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,"
+       "  next_offset BIGINT NOT NULL, PRIMARY KEY (subscription, topic, partition));"},
   };
 }
 
@@ -86,10 +92,14 @@ bool commit_cursor(store::connection& c, const std::string& id, const positions&
     if (!q.step()) return false;
   }
   for (const auto& [key, offset] : p)
-    c.prepare(
+    c.prepare(store::sql(
+         c,
          "INSERT INTO re_cursors(subscription, topic, partition, next_offset) VALUES (?, ?, ?, ?)"
          " ON CONFLICT(subscription, topic, partition)"
-         " DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)")
+         " DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)",
+         "INSERT INTO re_cursors(subscription, topic, partition, next_offset) VALUES (?, ?, ?, ?)"
+         " ON CONFLICT(subscription, topic, partition)"
+         " DO UPDATE SET next_offset = greatest(re_cursors.next_offset, excluded.next_offset)"))
         .bind_all(id, key.first, static_cast<std::int64_t>(key.second), offset)
         .exec();
   return true;

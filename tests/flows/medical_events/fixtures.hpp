@@ -1,5 +1,6 @@
-// A real medical events service on a temporary SQLite database with the embedded bus, and
-// request builders for the tests that go through the store (no HTTP).
+// A real medical events service on a temporary SQLite database with the embedded bus (on
+// PostgreSQL, MEDFLOW_TEST_STORE=postgres: the in-memory bus, fed on commit as the Kafka
+// outbox is), and request builders for the tests that go through the store (no HTTP).
 #pragma once
 
 #include "bus/embedded_log.hpp"
@@ -7,6 +8,7 @@
 #include "flows/medical_events/service.hpp"
 #include "flows/medical_events/handler_fixtures.hpp"
 #include "support/database.hpp"
+#include "support/memory_log.hpp"
 #include "support/temp_dir.hpp"
 
 #include <memory>
@@ -18,7 +20,7 @@ namespace me = medflow::flows::medical_events;
 struct service_fixture {
   temp_dir dir;
   std::unique_ptr<store::database> db;
-  std::unique_ptr<bus::embedded_log> bus;
+  std::unique_ptr<bus::log> bus;
   std::unique_ptr<me::service> svc;
 
   static constexpr const char* user = "user-1";
@@ -28,7 +30,10 @@ struct service_fixture {
 
   explicit service_fixture(me::settings s = {}) {
     db = open_database(dir.file("me.db"), {bus::embedded_log::migrations(), me::migrations()});
-    bus = std::make_unique<bus::embedded_log>(*db);
+    if (on_postgres())
+      bus = std::make_unique<memory_log>();
+    else
+      bus = std::make_unique<bus::embedded_log>(*db);
     svc = std::make_unique<me::service>(*db, *bus, s);
     svc->create_topics();
     svc->put_legal_entity({le, "ACTIVE", {{"id", le}}});

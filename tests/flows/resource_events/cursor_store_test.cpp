@@ -65,9 +65,7 @@ TEST_CASE("store: subscriptions are inserted, listed, loaded and deleted with th
   medflow::test::temp_dir dir;
   auto db = medflow::test::open_database(dir.file("re.db"), {migrations()});
   // The daemon writes through the store's writer; the test through its own connection.
-  auto c = std::make_unique<medflow::store::connection>(
-      dir.file("re.db"), medflow::store::connection::mode::read_write,
-      medflow::store::connection::options{});
+  auto c = medflow::test::open_connection(dir.file("re.db"));
 
   CHECK(count_subscriptions(*c) == 0);
   subscription_row a{"s-a", "ehealth-careplan.>", "eventType = 'create'",
