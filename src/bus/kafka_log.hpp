@@ -63,8 +63,10 @@ class kafka_log : public log {
   // Produces the messages (in order, explicit partitions) and waits until all are acked;
   // throws on the first failure.
   std::vector<position> produce_and_wait(const std::vector<message>& msgs);
-  // Deletes sent rows up to and including `last_id` (through the store writer).
-  void outbox_ack(int64_t last_id);
+  // Deletes the rows sent (through the store writer). Exactly these, not "up to the last": on
+  // PostgreSQL shared by several medflowd, a row with a smaller id can commit after the peek
+  // that did not see it (ids are taken at insert, visible at commit).
+  void outbox_ack(const std::vector<int64_t>& ids);
   // Called after a transaction with outbox rows commits (the relay registers itself here).
   void on_outbox(std::function<void()> wake);
 

@@ -193,10 +193,14 @@ std::vector<position> kafka_log::produce_and_wait(const std::vector<message>& ms
   return impl_->produce(msgs);
 }
 
-void kafka_log::outbox_ack(int64_t last_id) {
+void kafka_log::outbox_ack(const std::vector<int64_t>& ids) {
   auto g = impl_->enter();
   impl_->db.write().run([&](store::tx& t) {
-    t.conn.prepare("DELETE FROM bus_outbox WHERE id <= ?").bind_all(last_id).exec();
+    auto del = t.conn.prepare("DELETE FROM bus_outbox WHERE id = ?");
+    for (auto id : ids) {
+      del.bind_all(id).exec();
+      del.reset();
+    }
   });
 }
 
