@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Medical-events jobs/s on one node SQLite (embedded bus) vs one node PostgreSQL vs N nodes on
 # one PostgreSQL (Kafka mock cluster, consumer groups), with each process's CPU.
-# usage: bench/groups.sh [patients per node] [updates per patient] [nodes for the last run]
-# A run: me_load sets up the patients, then one me_load per node (4 threads each) sends every
-# patient's create and updates (PATCH, back to back; each job queues behind the patient's
-# previous one); the clock stops when the store has no pending job left. jobs/s = jobs / time.
+# usage: bench/groups.sh [patients] [updates per patient] [nodes for the last run]
+# A run: me_load sets up the patients, then one me_load per node sends its share of the
+# patients' creates and updates (PATCH, back to back; each job queues behind the patient's
+# previous one), 12 client threads in all whatever the number of nodes; the clock stops when
+# the store has no pending job left. jobs/s = jobs / time; every run has the same jobs.
 # CPU: user+system seconds of each process over the run (/proc/<pid>/stat), as a share of the
 # run's wall time (1.00 = one core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-patients=${1:-100}
+patients_total=${1:-600}
 updates=${2:-20}
 nodes_max=${3:-3}
 tools=build/tests
@@ -18,6 +19,7 @@ tools=build/tests
 MEDFLOWD=build/medflowd source tests/e2e/lib.sh
 source tests/support/postgres.sh
 tmp=$(mktemp -d)
+chmod 755 "$tmp"  # the PostgreSQL server runs as another user
 pids=()
 bench_cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -37,7 +39,7 @@ pg_ticks() {
 }
 hz=$(getconf CLK_TCK)
 
-start_node() {  # start_node DIR ARGS...: prints the URL; the pid in $node_pid
+start_node() {  # start_node DIR ARGS...: sets node_url and node_pid
   local dir=$1
   shift
   mkdir -p "$dir"
@@ -45,7 +47,7 @@ start_node() {  # start_node DIR ARGS...: prints the URL; the pid in $node_pid
   node_pid=$!
   pids+=("$node_pid")
   for _ in $(seq 600); do grep -q "listening on" "$dir/out" && break; sleep 0.05; done
-  sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$dir/out"
+  node_url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$dir/out")
 }
 
 # run LABEL COUNT_PENDING_CMD URL...: the load over the URLs; prints jobs/s and CPU shares.
@@ -53,7 +55,8 @@ run() {
   local label=$1 pending_cmd=$2
   shift 2
   local urls=("$@") n=$# i
-  "$tools/me_load" setup "${urls[0]}" $((n * patients)) >/dev/null
+  local patients=$((patients_total / n)) threads=$((12 / n))
+  "$tools/me_load" setup "${urls[0]}" "$patients_total" >/dev/null
   local -A before
   for p in "${node_pids[@]}" "${extra_pids[@]}"; do before[$p]=$(ticks "$p"); done
   local pg_before; pg_before=$(pg_ticks)
@@ -61,7 +64,7 @@ run() {
   local loads=()
   for i in $(seq 0 $((n - 1))); do
     ME_LOAD_FIRST=$((i * patients)) "$tools/me_load" run "${urls[$i]}" "$patients" "$updates" \
-      "$tmp/journal-$label-$i" 4 &
+      "$tmp/journal-$label-$i" "$threads" &
     loads+=($!)
   done
   for l in "${loads[@]}"; do wait "$l"; done
@@ -86,7 +89,8 @@ run() {
 
 # 1. one node, SQLite and the embedded bus (the default).
 node_pids=() extra_pids=()
-url=$(start_node "$tmp/sqlite")
+start_node "$tmp/sqlite"
+url=$node_url
 node_pids=("$node_pid")
 run sqlite-1 "sqlite3 $tmp/sqlite/medflow.db 'SELECT count(*) FROM me_jobs WHERE status = 0'" "$url"
 kill "$node_pid"; wait "$node_pid" 2>/dev/null || true
@@ -105,9 +109,10 @@ for nodes in 1 "$nodes_max"; do
   brokers=$(head -n1 "$tmp/mock-$nodes.out")
   node_pids=() urls=()
   for k in $(seq "$nodes"); do
-    urls+=("$(start_node "$tmp/pg-$nodes-$k" --kafka-brokers "$brokers" \
+    start_node "$tmp/pg-$nodes-$k" --kafka-brokers "$brokers" \
       --set store.backend=postgres --set "store.postgres.url_file=$tmp/pg-$nodes.url" \
-      --set hri.enabled=false --set exams.enabled=false --set aggregation.enabled=false)")
+      --set hri.enabled=false --set exams.enabled=false --set aggregation.enabled=false
+    urls+=("$node_url")
     node_pids+=("$node_pid")
   done
   sleep 5  # the group settles (one rebalance per joining node)
