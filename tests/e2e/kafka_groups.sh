@@ -11,39 +11,9 @@ source "$(dirname "$0")/lib.sh"
 
 start_kafka_mock "${ME_TOPICS[@]}"
 B=$KAFKA_BROKERS
-NODE_PIDS=()
-NODE_URLS=()
-
-# start_node N: medflowd number N on the shared cluster, its own data directory.
-start_node() {
-  local n=$1 out="$E2E_TMP/node$1.out"
-  : >"$out"
-  "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data$n" --set log.level=${E2E_LOG_LEVEL:-warn} \
-    --kafka-brokers "$B" --set bus.kafka.session_timeout_ms=3000 \
-    --set supervisor.backoff_initial_ms=20 --set supervisor.backoff_max_ms=200 \
-    >"$out" 2>>"$E2E_TMP/medflowd.err" &
-  NODE_PIDS[$n]=$!
-  BG_PIDS+=($!)
-  wait_until 30 grep -q "listening on" "$out" || fail "node $n did not start"
-  NODE_URLS[$n]=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$out" | head -n1)
-}
-
-# owned N: how many partitions of medical_events node N consumes.
-owned() {
-  curl -s "${NODE_URLS[$1]}/metrics" |
-    sed -n 's/^medflow_consumer_owned_partitions{topic="medical_events"} \([0-9]*\).*/\1/p'
-}
-
-# split N... EXPECTED...: the nodes own every partition between them, none twice, each some.
-owns_all() {
-  local total=0 n got
-  for n in "$@"; do
-    got=$(owned "$n")
-    [ -n "$got" ] && [ "$got" -gt 0 ] || return 1
-    total=$((total + got))
-  done
-  [ "$total" -eq 8 ]
-}
+NODE_ARGS=(--kafka-brokers "$B" --set bus.kafka.session_timeout_ms=3000)
+# On a failure: the nodes' last words.
+CLEANUP_HOOKS+=('tail -n 20 "$E2E_TMP"/node*.err >&2 2>/dev/null')
 
 # produce ROUND: one record that is not a job into every partition.
 produce() {
@@ -70,8 +40,8 @@ every_record_once() {
 }
 
 step "two nodes split the 8 partitions"
-start_node 1
-start_node 2
+start_node 1 "${NODE_ARGS[@]}"
+start_node 2 "${NODE_ARGS[@]}"
 wait_until 40 owns_all 1 2 || fail "partitions not split: node1=$(owned 1) node2=$(owned 2)"
 echo "node1 owns $(owned 1), node2 owns $(owned 2)"
 
@@ -89,7 +59,7 @@ produce 2
 every_record_once 16
 
 step "node 3 joins: a cooperative rebalance gives it a share, nothing handled twice"
-start_node 3
+start_node 3 "${NODE_ARGS[@]}"
 wait_until 40 owns_all 1 3 || fail "partitions not split: node1=$(owned 1) node3=$(owned 3)"
 echo "node1 owns $(owned 1), node3 owns $(owned 3)"
 produce 3

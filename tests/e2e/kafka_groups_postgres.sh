@@ -15,43 +15,11 @@ patients=${GROUPS_PATIENTS:-40}
 updates=${GROUPS_UPDATES:-20}
 
 start_kafka_mock "${ME_TOPICS[@]}"
-NODE_PIDS=()
-NODE_URLS=()
-
-# start_node N [args...]: medflowd number N on the shared store and cluster.
-start_node() {
-  local n=$1 out="$E2E_TMP/node$1.out"
-  shift
-  : >"$out"
-  "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data$n" --set log.level=${E2E_LOG_LEVEL:-warn} \
-    --kafka-brokers "$KAFKA_BROKERS" \
-    --set supervisor.backoff_initial_ms=20 --set supervisor.backoff_max_ms=200 \
-    "${STORE_ARGS[@]}" "$@" >"$out" 2>>"$E2E_TMP/node$n.err" &
-  NODE_PIDS[$n]=$!
-  BG_PIDS+=($!)
-  wait_until 30 grep -q "listening on" "$out" || fail "node $n did not start"
-  NODE_URLS[$n]=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$out" | head -n1)
-}
-
-owned() {
-  curl -s "${NODE_URLS[$1]}/metrics" |
-    sed -n 's/^medflow_consumer_owned_partitions{topic="medical_events"} \([0-9]*\).*/\1/p'
-}
-# owns_all N...: the nodes own the 8 partitions between them, each some.
-owns_all() {
-  local total=0 n got
-  for n in "$@"; do
-    got=$(owned "$n")
-    [ -n "$got" ] && [ "$got" -gt 0 ] || return 1
-    total=$((total + got))
-  done
-  [ "$total" -eq 8 ]
-}
-
 step "three nodes on one PostgreSQL split the partitions"
-start_node 1
-start_node 2
-start_node 3
+NODE_ARGS=(--kafka-brokers "$KAFKA_BROKERS")
+start_node 1 "${NODE_ARGS[@]}"
+start_node 2 "${NODE_ARGS[@]}"
+start_node 3 "${NODE_ARGS[@]}"
 settled3() {
   local a; a="$(owned 1) $(owned 2) $(owned 3)"
   owns_all 1 2 3 && sleep 1 && [ "$(owned 1) $(owned 2) $(owned 3)" = "$a" ]
@@ -76,7 +44,7 @@ port2=${NODE_URLS[2]##*:}
 kill -9 "${NODE_PIDS[2]}"
 wait "${NODE_PIDS[2]}" 2>/dev/null || true
 sleep 0.5
-start_node 4 --port "$port2"
+start_node 4 "${NODE_ARGS[@]}" --port "$port2"
 for l in "${LOADS[@]}"; do wait "$l" || fail "a load generator failed"; done
 
 step "every accepted job finished exactly once, in order per patient"
