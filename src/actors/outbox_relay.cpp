@@ -11,7 +11,7 @@ class kafka_port : public outbox_port {
   explicit kafka_port(bus::kafka_log& l) : log_(l) {}
   std::vector<bus::outbox_row> peek(size_t max) override { return log_.outbox_peek(max); }
   void send(const std::vector<bus::message>& msgs) override { log_.produce_and_wait(msgs); }
-  void ack(int64_t last_id) override { log_.outbox_ack(last_id); }
+  void ack(const std::vector<int64_t>& ids) override { log_.outbox_ack(ids); }
 
  private:
   bus::kafka_log& log_;
@@ -25,10 +25,15 @@ bool relay_once(self_ptr self) {
   auto rows = st.port->peek(st.settings.batch);
   if (rows.empty()) return false;
   std::vector<bus::message> msgs;
+  std::vector<int64_t> ids;
   msgs.reserve(rows.size());
-  for (auto& r : rows) msgs.push_back(r.msg);
+  ids.reserve(rows.size());
+  for (auto& r : rows) {
+    msgs.push_back(r.msg);
+    ids.push_back(r.id);
+  }
   st.port->send(msgs);
-  st.port->ack(rows.back().id);
+  st.port->ack(ids);
   st.relayed += rows.size();
   st.m_relayed->inc(rows.size());
   return rows.size() == st.settings.batch;

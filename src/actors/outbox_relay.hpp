@@ -20,8 +20,9 @@ class outbox_port {
   virtual std::vector<bus::outbox_row> peek(size_t max) = 0;
   // Sends in order and returns once all are acked; throws on failure.
   virtual void send(const std::vector<bus::message>& msgs) = 0;
-  // Forgets rows up to and including `last_id`.
-  virtual void ack(int64_t last_id) = 0;
+  // Forgets the rows sent (exactly these: on a store shared by several medflowd a row with a
+  // smaller id may commit after a peek, and must stay for the next one).
+  virtual void ack(const std::vector<int64_t>& ids) = 0;
 };
 
 std::unique_ptr<outbox_port> make_outbox_port(bus::kafka_log& log);

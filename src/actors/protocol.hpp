@@ -10,6 +10,8 @@
 //   bus::log::watch ──(wake)──▶ partition_consumer        kafka_log outbox ──(wake)──▶ outbox_relay
 //   timer ──(tick, commit)──▶ partition_consumer           periodic ──▶ its task, every interval
 //   http_client I/O thread ──(run: a round of completions)──▶ completion_runner ──▶ callbacks
+//   bus::log::join (group membership) ──(assign / revoke)──▶ partition_owner ──spawns, drains──▶
+//        one supervisor (partition_consumer) per owned partition; (revoke) ends in `released`
 //
 // Medical events: records are ordered by key (the patient id):
 //   partition_consumer ──(dispatch)──▶ keyed_sequencer ──(dispatch)──▶ key_worker (one per key)
@@ -80,6 +82,11 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 // query -> sequencer / consumer / supervisor: report counters (returns a string map).
 using status_atom = caf::atom_constant<caf::atom("status")>;
+// group membership -> partition_owner: (assign_atom, partitions) consume these partitions now.
+using assign_atom = caf::atom_constant<caf::atom("assign")>;
+// group membership -> partition_owner: (revoke_atom, partitions, partition_release) drain and
+// stop them, then release them; timer -> partition_owner: (revoke_atom, release id) too late.
+using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
 // http client -> completion_runner: (run_atom, round) run these finished calls' callbacks.
 using run_atom = caf::atom_constant<caf::atom("run")>;
 // daemon's watchdog -> its heartbeat actor: (ping_atom) answered with ping_atom; the actor

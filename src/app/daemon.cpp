@@ -147,6 +147,11 @@ void daemon::start() {
     ko.linger_ms = static_cast<int>(cfg_.integer("bus.kafka.linger_ms"));
     ko.timeout_ms = static_cast<int>(cfg_.integer("bus.kafka.timeout_ms"));
     ko.properties = cfg_.entries("bus.kafka.properties");
+    ko.session_timeout_ms = static_cast<int>(cfg_.integer("bus.kafka.session_timeout_ms"));
+    // The partition owner stops a consumer at bus.release_timeout_ms; its last commit may
+    // take a Kafka call more.
+    ko.release_timeout_ms =
+        static_cast<int>(cfg_.integer("bus.release_timeout_ms")) + ko.timeout_ms;
     auto kl = std::make_unique<bus::kafka_log>(ko, *db_);
     auto why = kl->check();
     if (!why.empty()) throw std::runtime_error("Kafka at " + ko.brokers + " is not reachable: " + why);
@@ -262,6 +267,15 @@ void daemon::stop(std::chrono::steady_clock::time_point deadline) {
             self->send_exit(a, caf::exit_reason::kill);
             down = true;
           });
+    }
+  }
+  // 3. Leave the consumer groups: the partitions go to the other instances now (nothing is
+  // left to hand over), and no rebalance reaches the actors any more.
+  if (bus_) {
+    try {
+      bus_->leave_groups();
+    } catch (const std::exception& e) {
+      log::warn("medflowd", "leaving the consumer groups: ", e.what());
     }
   }
   {

@@ -100,30 +100,31 @@ class hri_flow : public flow {
     h->dead_letter = [svc](const bus::record& r, const std::string& why, done_fn done) {
       svc->dead_letter(r, why, std::move(done));
     };
-    consumer_group_spec spec{validation_group, topics.in,
-                             static_cast<int32_t>(row.settings.num_partitions), 3, h};
-    auto sups = start_consumers(*rt_, spec);
+    // Every instance consumes every partition of `.in`, as before consumer groups: a batch's
+    // records arrive on all of them and its completion is counted by one batch actor, which
+    // must see them all (README: "HRI batches across instances").
+    consumer_group_spec spec{validation_group, topics.in, 3, h, true};
+    auto consumers = start_consumers(*rt_, spec);
     std::lock_guard<std::mutex> g{mutex_};
-    streams_[row.tenant + "/" + row.id] = std::move(sups);
+    streams_[row.tenant + "/" + row.id] = std::move(consumers);
   }
 
   void stop_stream(const std::string& tenant, const std::string& stream) {
-    std::vector<caf::actor> sups;
+    topic_consumers consumers;
     {
       std::lock_guard<std::mutex> g{mutex_};
       auto it = streams_.find(tenant + "/" + stream);
       if (it == streams_.end()) return;
-      sups = std::move(it->second);
+      consumers = std::move(it->second);
       streams_.erase(it);
     }
-    // Drain: what the consumers hold is finished and committed before the topics go.
+    // Drain: what the consumers hold is finished and committed before the topics go; then
+    // leave the group (nothing is left to hand over).
     caf::scoped_actor self{rt_->sys};
-    for (auto& s : sups) {
-      self->monitor(s);
-      self->send(s, actors::drain_atom::value);
-    }
-    for (size_t i = 0; i < sups.size(); ++i)
-      self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(10)) >> [] {});
+    self->monitor(consumers.owner);
+    self->send(consumers.owner, actors::drain_atom::value);
+    self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(10)) >> [] {});
+    consumers.membership.reset();
   }
 
   runtime* rt_ = nullptr;
@@ -131,7 +132,7 @@ class hri_flow : public flow {
   std::unique_ptr<jwt::verifier> verifier_;
   caf::actor registry_;
   std::mutex mutex_;
-  std::map<std::string, std::vector<caf::actor>> streams_;
+  std::map<std::string, topic_consumers> streams_;
 };
 
 }  // namespace

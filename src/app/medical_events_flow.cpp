@@ -48,7 +48,8 @@ class medical_events_flow : public flow {
       svc->dead_letter(r, why, done);
     };
     // The reference's consumer group name.
-    start_consumers(rt, {"medical_event_group", me::jobs_topic, s.partitions, attempts, jobs});
+    consumers_.push_back(
+        start_consumers(rt, {"medical_event_group", me::jobs_topic, attempts, jobs}));
 
     auto persons = std::make_shared<actors::record_handlers>();
     persons->key_of = [](const bus::record& r) { return r.key.value_or(""); };
@@ -58,8 +59,8 @@ class medical_events_flow : public flow {
     persons->dead_letter = [svc](const bus::record& r, const std::string& why, done_fn done) {
       svc->dead_letter_person_event(r, why, done);
     };
-    start_consumers(rt, {"person_consumer_group", me::person_events_topic,
-                         s.person_events_partitions, attempts, persons});
+    consumers_.push_back(
+        start_consumers(rt, {"person_consumer_group", me::person_events_topic, attempts, persons}));
 
     auto interval = std::chrono::milliseconds(rt.cfg.integer("medical_events.maintenance_interval_ms"));
     rt.own(rt.sys.spawn<caf::detached>(actors::periodic, "medical_events maintenance", interval,
@@ -71,6 +72,7 @@ class medical_events_flow : public flow {
  private:
   std::unique_ptr<re::service> events_;
   std::unique_ptr<me::service> svc_;
+  std::vector<topic_consumers> consumers_;
 };
 
 }  // namespace

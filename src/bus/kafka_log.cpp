@@ -125,6 +125,12 @@ void kafka_log::impl::start() {
 void kafka_log::impl::shutdown() {
   std::lock_guard<std::mutex> once{close_mutex};
   if (closed) return;
+  // Members leave their groups first: their revocations may still commit.
+  {
+    std::lock_guard<std::mutex> g{alive->mutex};
+    alive->yes = false;
+  }
+  leave_groups();
   closing = true;
   // Queued commits and running wakes finish before the handles go away; callbacks that
   // call back into the log are refused.
@@ -158,6 +164,17 @@ void kafka_log::impl::shutdown() {
     rd_kafka_destroy(producer);
     producer = nullptr;
   }
+}
+
+void kafka_log::impl::leave_groups() {
+  std::vector<std::shared_ptr<member>> ms;
+  {
+    std::lock_guard<std::mutex> lk{members_mutex};
+    for (auto& [key, m] : members) ms.push_back(m);
+  }
+  for (auto& m : ms) m->close();
+  std::lock_guard<std::mutex> lk{members_mutex};
+  members.clear();
 }
 
 void kafka_log::impl::close_consumer(rd_kafka_t* rk) {
@@ -221,6 +238,11 @@ kafka_log::~kafka_log() {
 
 void kafka_log::close() {
   if (impl_) impl_->shutdown();
+}
+
+void kafka_log::leave_groups() {
+  auto g = impl_->enter();
+  impl_->leave_groups();
 }
 
 std::string kafka_log::check() {

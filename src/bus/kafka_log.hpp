@@ -22,6 +22,8 @@ struct kafka_options {
   int timeout_ms = 10000;       // produce / fetch / metadata / admin calls
   // Any other librdkafka property, given to every client (producer, consumers, admin calls).
   std::map<std::string, std::string> properties;
+  int session_timeout_ms = 10000;   // a member silent this long loses its partitions
+  int release_timeout_ms = 30000;   // how long a revocation waits for the partitions' release
 };
 
 // "" when librdkafka accepts every property (name and value), else the first one refused:
@@ -58,6 +60,9 @@ class kafka_log : public log {
                                    int32_t partition) override;
   std::unique_ptr<watch_handle> watch(const std::string& topic, int32_t partition,
                                       std::function<void()> wake) override;
+  std::unique_ptr<membership> join(const std::string& group, const std::string& topic,
+                                   group_listener listener) override;
+  void leave_groups() override;
   std::string check() override;
   void close() override;
 
@@ -67,8 +72,10 @@ class kafka_log : public log {
   // Produces the messages (in order, explicit partitions) and waits until all are acked;
   // throws on the first failure.
   std::vector<position> produce_and_wait(const std::vector<message>& msgs);
-  // Deletes sent rows up to and including `last_id` (through the store writer).
-  void outbox_ack(int64_t last_id);
+  // Deletes the rows sent (through the store writer). Exactly these, not "up to the last": on
+  // PostgreSQL shared by several medflowd, a row with a smaller id can commit after the peek
+  // that did not see it (ids are taken at insert, visible at commit).
+  void outbox_ack(const std::vector<int64_t>& ids);
   // Called after a transaction with outbox rows commits (the relay registers itself here).
   void on_outbox(std::function<void()> wake);
 

@@ -58,8 +58,11 @@ void kafka_log::impl::commit(const std::string& group_name, const std::string& t
   auto l = one_partition(topic, partition, next);
   queue_ptr q{rd_kafka_queue_new(g.rk)};
   // Through a queue rather than rd_kafka_commit(): a synchronous commit waits without a
-  // limit while the group coordinator is unknown.
-  rd_kafka_resp_err_t err = rd_kafka_commit_queue(g.rk, l.get(), q.get(), nullptr, nullptr);
+  // limit while the group coordinator is unknown. A group with members takes commits only
+  // from a member (of the current generation): ours, when we joined it for this topic.
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (!commit_as_member(group_name, topic, l.get(), q.get(), err))
+    err = rd_kafka_commit_queue(g.rk, l.get(), q.get(), nullptr, nullptr);
   std::string where = "group " + group_name + " at " + topic + "[" + std::to_string(partition) +
                       "]=" + std::to_string(next);
   if (err) throw std::runtime_error("cannot commit " + where + ": " + err_text(err));
@@ -107,6 +110,195 @@ void kafka_log::impl::stop_commit_worker() {
   if (commit_thread.joinable()) commit_thread.join();
 }
 
+// -- membership ---------------------------------------------------------------------------------
+
+namespace {
+
+std::vector<int32_t> partitions_of(const rd_kafka_topic_partition_list_t* parts,
+                                   const std::string& topic) {
+  std::vector<int32_t> out;
+  for (int i = 0; i < parts->cnt; ++i)
+    if (topic == parts->elems[i].topic) out.push_back(parts->elems[i].partition);
+  return out;
+}
+
+std::string describe(const std::vector<int32_t>& ps) {
+  std::string s;
+  for (auto p : ps) s += (s.empty() ? "" : ",") + std::to_string(p);
+  return "[" + s + "]";
+}
+
+bool cooperative(rd_kafka_t* rk) {
+  return std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
+}
+
+void log_error(rd_kafka_error_t* e, const std::string& what) {
+  if (!e) return;
+  error_ptr owned{e};
+  medflow::log::error(component, what, ": ", rd_kafka_error_string(e));
+}
+
+}  // namespace
+
+void kafka_log::impl::member::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                           rd_kafka_topic_partition_list_t* parts, void* opaque) {
+  auto* m = static_cast<member*>(opaque);
+  switch (err) {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+      m->assign(parts);
+      break;
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+      m->revoke(parts);
+      break;
+    default:
+      medflow::log::error(component, "group ", m->group, " rebalance failed: ", err_text(err));
+      if (cooperative(rk))
+        log_error(rd_kafka_incremental_unassign(rk, parts), "unassign");
+      else
+        rd_kafka_assign(rk, nullptr);
+  }
+}
+
+void kafka_log::impl::member::assign(rd_kafka_topic_partition_list_t* parts) {
+  if (cooperative(rk)) {
+    if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, parts)) {
+      log_error(e, "group " + group + ": incremental assign");
+      return;
+    }
+  } else if (rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts)) {
+    medflow::log::error(component, "group ", group, ": assign: ", err_text(e));
+    return;
+  }
+  // The member never reads: the reader consumers do (fetch()).
+  rd_kafka_pause_partitions(rk, parts);
+  auto ps = partitions_of(parts, topic);
+  medflow::log::info(component, "group ", group, ": ", topic, describe(ps), " assigned");
+  if (!ps.empty() && listener.assigned) listener.assigned(ps);
+}
+
+void kafka_log::impl::member::revoke(rd_kafka_topic_partition_list_t* parts) {
+  auto ps = partitions_of(parts, topic);
+  bool lost = rd_kafka_assignment_lost(rk);
+  medflow::log::info(component, "group ", group, ": ", topic, describe(ps),
+                     lost ? " lost" : " revoked", ", releasing");
+  if (!ps.empty() && listener.revoked) {
+    // The listener's last copy of `released` may be dropped uncalled (an actor gone): that
+    // counts as released, so the wait below never outlives the listener's side.
+    struct signal {
+      std::mutex m;
+      std::condition_variable cv;
+      bool done = false;
+      void set() {
+        std::lock_guard<std::mutex> g{m};
+        done = true;
+        cv.notify_all();
+      }
+    };
+    auto sig = std::make_shared<signal>();
+    struct release_once {
+      std::shared_ptr<signal> sig;
+      ~release_once() { sig->set(); }
+    };
+    std::shared_ptr<release_once> token{new release_once{sig}};
+    listener.revoked(ps, [token]() mutable { token->sig->set(); });
+    token.reset();
+    std::unique_lock<std::mutex> g{sig->m};
+    if (!sig->cv.wait_for(g, std::chrono::milliseconds(release_timeout_ms),
+                          [&] { return sig->done; }))
+      medflow::log::error(component, "group ", group, ": ", topic, describe(ps),
+                          " not released within ", release_timeout_ms,
+                          " ms; handing them over anyway");
+  }
+  if (cooperative(rk))
+    log_error(rd_kafka_incremental_unassign(rk, parts), "unassign");
+  else
+    rd_kafka_assign(rk, nullptr);
+}
+
+void kafka_log::impl::member::poll_loop() {
+  while (!stopping)
+    if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100)) {
+      message_ptr owned{m};
+      if (m->err) medflow::log::warn(component, "group ", group, ": ", rd_kafka_message_errstr(m));
+    }
+}
+
+void kafka_log::impl::member::close() {
+  std::lock_guard<std::mutex> once{close_mutex};
+  if (closed || !rk) return;
+  stopping = true;
+  if (thread.joinable()) thread.join();
+  // Runs the revocation of what is still assigned (the rebalance callback, on this thread),
+  // then leaves the group. Commits may still go through `rk` meanwhile.
+  rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk);
+  if (err) medflow::log::warn(component, "group ", group, ": leaving: ", err_text(err));
+  std::lock_guard<std::shared_mutex> g{life};
+  closed = true;
+  rd_kafka_destroy(rk);
+  rk = nullptr;
+}
+
+std::shared_ptr<kafka_log::impl::member> kafka_log::impl::join(const std::string& group,
+                                                               const std::string& topic,
+                                                               group_listener listener) {
+  require_topic(topic);
+  auto m = std::make_shared<member>();
+  m->group = group;
+  m->topic = topic;
+  m->listener = std::move(listener);
+  m->release_timeout_ms = opts.release_timeout_ms;
+  client_config c{opts};
+  c.set("group.id", group)
+      .set("partition.assignment.strategy", "cooperative-sticky")
+      .set("session.timeout.ms", std::to_string(opts.session_timeout_ms))
+      .set("heartbeat.interval.ms", std::to_string(std::max(100, opts.session_timeout_ms / 3)))
+      .set("enable.auto.commit", "false")
+      .set("enable.auto.offset.store", "false")
+      .set("enable.partition.eof", "false");
+  rd_kafka_conf_set_rebalance_cb(c.get(), &member::on_rebalance);
+  rd_kafka_conf_set_opaque(c.get(), m.get());
+  m->rk = c.create(RD_KAFKA_CONSUMER);
+  rd_kafka_poll_set_consumer(m->rk);
+  partition_list l{rd_kafka_topic_partition_list_new(1)};
+  rd_kafka_topic_partition_list_add(l.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+  if (rd_kafka_resp_err_t err = rd_kafka_subscribe(m->rk, l.get())) {
+    rd_kafka_destroy(m->rk);
+    m->rk = nullptr;
+    throw std::runtime_error("cannot join group " + group + " for " + topic + ": " + err_text(err));
+  }
+  {
+    std::lock_guard<std::mutex> g{members_mutex};
+    auto& slot = members[{group, topic}];
+    if (slot) {
+      rd_kafka_consumer_close(m->rk);
+      rd_kafka_destroy(m->rk);
+      m->rk = nullptr;
+      throw std::logic_error("group " + group + " already joined for " + topic);
+    }
+    slot = m;
+  }
+  auto* raw = m.get();
+  m->thread = std::thread([raw] { raw->poll_loop(); });
+  medflow::log::info(component, "joined group ", group, " for ", topic);
+  return m;
+}
+
+bool kafka_log::impl::commit_as_member(const std::string& group, const std::string& topic,
+                                       rd_kafka_topic_partition_list_t* offsets,
+                                       rd_kafka_queue_t* q, rd_kafka_resp_err_t& err) {
+  std::shared_ptr<member> m;
+  {
+    std::lock_guard<std::mutex> g{members_mutex};
+    auto it = members.find({group, topic});
+    if (it == members.end()) return false;
+    m = it->second;
+  }
+  std::shared_lock<std::shared_mutex> g{m->life};
+  if (m->closed) return false;
+  err = rd_kafka_commit_queue(m->rk, offsets, q, nullptr, nullptr);
+  return true;
+}
+
 // -- kafka_log: consumer groups --------------------------------------------------------------
 
 void kafka_log::commit(const std::string& group, const std::string& topic, int32_t partition,
@@ -130,6 +322,39 @@ std::optional<int64_t> kafka_log::committed(const std::string& group, const std:
                                             int32_t partition) {
   auto g = impl_->enter();
   return impl_->committed(group, topic, partition);
+}
+
+namespace {
+
+// Leaves the group when the owner lets go (the log may have closed it already).
+class kafka_membership : public log::membership {
+ public:
+  explicit kafka_membership(std::function<void()> leave) : leave_(std::move(leave)) {}
+  ~kafka_membership() override { leave_(); }
+
+ private:
+  std::function<void()> leave_;
+};
+
+}  // namespace
+
+std::unique_ptr<log::membership> kafka_log::join(const std::string& group,
+                                                 const std::string& topic,
+                                                 group_listener listener) {
+  auto g = impl_->enter();
+  auto m = impl_->join(group, topic, std::move(listener));
+  // The handle may outlive the log (flows are destroyed after the bus): it touches the log's
+  // list of members only while the log is open.
+  auto* i = impl_.get();
+  auto alive = impl_->alive;
+  return std::make_unique<kafka_membership>([m, i, alive] {
+    m->close();
+    std::lock_guard<std::mutex> lk{alive->mutex};
+    if (!alive->yes) return;
+    std::lock_guard<std::mutex> g{i->members_mutex};
+    auto it = i->members.find({m->group, m->topic});
+    if (it != i->members.end() && it->second == m) i->members.erase(it);
+  });
 }
 
 }  // namespace medflow::bus

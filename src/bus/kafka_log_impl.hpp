@@ -10,9 +10,15 @@
 // - one idempotent producer, which also serves metadata, admin and watermark requests;
 // - one consumer per consumer group, used only to commit and read committed offsets;
 // - up to `max_read_slots` reader consumers that serve fetch(), created when needed.
-// No handle ever subscribes: partitions are assigned by hand, so nothing joins a group,
-// rebalances, or waits for a session timeout. A poll thread serves the handles' main queues
-// (delivery reports, errors, logs).
+// - one member consumer per joined (group, topic) (join()): it subscribes, so the group's
+//   rebalances (cooperative-sticky) decide which partitions this instance owns; it never
+//   reads records (its partitions stay paused: fetch() reads through the reader consumers),
+//   and offsets of the topic are committed through it, under its generation, as a broker
+//   requires of a group with members. Its own thread polls it, because the rebalance
+//   callback waits for the partitions' release, which may need the poll thread (delivery
+//   reports of the producer).
+// Reader and offset handles never subscribe: their partitions are assigned by hand. The poll
+// thread serves those handles' main queues (delivery reports, errors, logs).
 #pragma once
 
 #include "bus/kafka_log.hpp"
@@ -216,6 +222,29 @@ struct kafka_log::impl {
     std::map<topic_partition, int64_t> committed;  // what we know is committed
   };
 
+  // A member of a consumer group for one topic (see the top of this file). Shared by the
+  // membership handle and the log, so either may end it first.
+  struct member {
+    std::string group;
+    std::string topic;
+    group_listener listener;
+    int release_timeout_ms = 0;
+    rd_kafka_t* rk = nullptr;
+    std::atomic<bool> stopping{false};
+    std::thread thread;
+    std::shared_mutex life;  // commits hold it shared; the handle's destruction exclusively
+    bool closed = false;
+    std::mutex close_mutex;
+
+    // Leaves the group: the revocation of every partition runs (and waits) first.
+    void close();
+    void poll_loop();
+    static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t* parts, void* opaque);
+    void assign(rd_kafka_topic_partition_list_t* parts);
+    void revoke(rd_kafka_topic_partition_list_t* parts);
+  };
+
   struct commit_task {
     std::string group;
     std::string topic;
@@ -257,10 +286,16 @@ struct kafka_log::impl {
 
   std::mutex outbox_mutex;
   std::function<void()> outbox_wake;
-  // PostgreSQL: the outbox ids the relay was given and not acknowledged yet (guarded by
-  // outbox_mutex). Several medflowd write the one outbox, so an id may commit after a higher
-  // one was relayed: an acknowledgement deletes exactly the rows it covers, not every lower id.
-  std::set<int64_t> outbox_given;
+
+  // Whether the log is still open, for membership handles that outlive it.
+  struct alive_flag {
+    std::mutex mutex;
+    bool yes = true;
+  };
+  std::shared_ptr<alive_flag> alive = std::make_shared<alive_flag>();
+
+  std::mutex members_mutex;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<member>> members;  // group, topic
 
   std::mutex commit_mutex;
   std::condition_variable commit_cv;
@@ -370,6 +405,14 @@ struct kafka_log::impl {
               int64_t next);
 
   void commit_loop();
+
+  std::shared_ptr<member> join(const std::string& group, const std::string& topic,
+                               group_listener listener);
+  void leave_groups();
+  // Commits through the topic's member, if this instance has joined the group for it.
+  bool commit_as_member(const std::string& group, const std::string& topic,
+                        rd_kafka_topic_partition_list_t* offsets, rd_kafka_queue_t* q,
+                        rd_kafka_resp_err_t& err);
 
   void stop_commit_worker();
 };

@@ -178,10 +178,6 @@ std::vector<outbox_row> kafka_log::outbox_peek(size_t max) {
     if (!q.is_null(5)) row.msg.hdrs = decode_headers(q.text_view(5));
     out.push_back(std::move(row));
   }
-  if (r->backend() == store::backend::postgres) {
-    std::lock_guard<std::mutex> lk{impl_->outbox_mutex};
-    for (auto& row : out) impl_->outbox_given.insert(row.id);
-  }
   return out;
 }
 
@@ -197,28 +193,25 @@ std::vector<position> kafka_log::produce_and_wait(const std::vector<message>& ms
   return impl_->produce(msgs);
 }
 
-void kafka_log::outbox_ack(int64_t last_id) {
+// Deletes exactly the rows the relay sent, never "every id below": on a PostgreSQL shared by
+// several medflowd a smaller id can commit after the peek that missed it.
+void kafka_log::outbox_ack(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return;
   auto g = impl_->enter();
-  if (impl_->db.backend() == store::backend::postgres) {
-    std::string ids;  // a bigint[] literal: {1,2,3}
-    {
-      std::lock_guard<std::mutex> lk{impl_->outbox_mutex};
-      auto& given = impl_->outbox_given;
-      auto end = given.upper_bound(last_id);
-      for (auto it = given.begin(); it != end; ++it)
-        ids += (ids.empty() ? "" : ",") + std::to_string(*it);
-      given.erase(given.begin(), end);
-    }
-    if (ids.empty()) return;
-    impl_->db.write().run([&](store::tx& t) {
-      t.conn.prepare("DELETE FROM bus_outbox WHERE id = ANY(?::bigint[])")
-          .bind_all("{" + ids + "}")
-          .exec();
-    });
-    return;
-  }
   impl_->db.write().run([&](store::tx& t) {
-    t.conn.prepare("DELETE FROM bus_outbox WHERE id <= ?").bind_all(last_id).exec();
+    if (t.conn.backend() == store::backend::postgres) {
+      std::string list;  // a bigint[] literal: {1,2,3}
+      for (auto id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
+      t.conn.prepare("DELETE FROM bus_outbox WHERE id = ANY(?::bigint[])")
+          .bind_all("{" + list + "}")
+          .exec();
+      return;
+    }
+    auto del = t.conn.prepare("DELETE FROM bus_outbox WHERE id = ?");
+    for (auto id : ids) {
+      del.bind_all(id).exec();
+      del.reset();
+    }
   });
 }
 

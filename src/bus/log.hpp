@@ -149,6 +149,32 @@ class log {
   virtual std::unique_ptr<watch_handle> watch(const std::string& topic, int32_t partition,
                                               std::function<void()> wake) = 0;
 
+  // -- group membership ----------------------------------------------------------------------
+  // Which partitions of a topic this instance owns, as a member of a consumer group. The bus
+  // calls the listener on its own thread; the callbacks must not block on the bus.
+  struct group_listener {
+    // The partitions are this member's now: consume them from the group's committed offset.
+    std::function<void(const std::vector<int32_t>&)> assigned;
+    // The partitions are taken away: finish what is in flight, commit, stop, then call
+    // `released` (once; a callback dropped uncalled counts as called). The bus hands the
+    // partitions over only after that, or after its release timeout.
+    std::function<void(const std::vector<int32_t>&, std::function<void()> released)> revoked;
+  };
+  // Leaves the group when destroyed (its partitions go to the other members).
+  class membership {
+   public:
+    virtual ~membership() = default;
+  };
+  // Joins `group` as a consumer of `topic`. This default is one node owning everything: every
+  // partition is assigned at once and never revoked (the embedded backend). Kafka joins a
+  // consumer group (subscribe, cooperative-sticky) and follows its rebalances.
+  virtual std::unique_ptr<membership> join(const std::string& group, const std::string& topic,
+                                           group_listener listener);
+  // Leaves every group joined (their partitions go to the other members now), running the
+  // revocations first; later rebalances call no listener. The daemon calls it once its
+  // consumers are drained, before the actors the listeners talk to are gone.
+  virtual void leave_groups() {}
+
   // -- operations ----------------------------------------------------------------------------
   // "" when the backend is reachable, else why not.
   virtual std::string check() = 0;

@@ -131,12 +131,22 @@ const std::vector<config_key>& config_keys() {
        1024, 1073741824},
       {"bus.commit_interval_ms", k::integer, 100,
        "least time between two offset commits of one consumer (0: after every batch)", 0, 60000},
+      {"bus.release_timeout_ms", k::integer, 20000,
+       "how long a revoked partition's consumer may take to finish and commit what it holds "
+       "before it is stopped and the partition handed over",
+       100, 600000},
       {"bus.embedded.retention_hours", k::integer, 168,
        "embedded backend: records older than this are deleted (0 keeps everything)", 0, 876000},
       {"bus.kafka.brokers", k::string, "", "Kafka bootstrap servers (host:port,...)"},
       {"bus.kafka.client_id", k::string, "medflowd", "Kafka client.id"},
       {"bus.kafka.group_id", k::string, "medflowd",
-       "Kafka consumer group of medflowd's consumers"},
+       "Kafka consumer group of the reader consumers behind fetch() (they never join it); the "
+       "medical events consumers join their own groups (medical_event_group, "
+       "person_consumer_group)"},
+      {"bus.kafka.session_timeout_ms", k::integer, 10000,
+       "Kafka session.timeout.ms of the flows' group members: how soon the partitions of an "
+       "instance that died move to the others",
+       1000, 300000},
       {"bus.kafka.linger_ms", k::integer, 5, "producer linger.ms", 0, 10000},
       {"bus.kafka.timeout_ms", k::integer, 10000,
        "how long a Kafka produce, fetch or metadata call may take", 100, 600000},

@@ -2,6 +2,7 @@
 
 #include "support/actor_fixture.hpp"
 
+#include <algorithm>
 #include <doctest/doctest.h>
 
 using namespace medflow;
@@ -28,8 +29,11 @@ struct fake_port : outbox_port {
     }
     for (auto& m : msgs) broker.push_back(m.value);
   }
-  void ack(int64_t last_id) override {
-    while (!rows.empty() && rows.front().id <= last_id) rows.erase(rows.begin());
+  void ack(const std::vector<int64_t>& ids) override {
+    for (auto id : ids)
+      rows.erase(std::remove_if(rows.begin(), rows.end(),
+                                [id](const bus::outbox_row& r) { return r.id == id; }),
+                 rows.end());
   }
   void add(int n) {
     for (int i = 0; i < n; ++i) {

@@ -19,6 +19,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 using namespace medflow;
@@ -63,7 +64,8 @@ struct fixture {
   }
 
   std::unique_ptr<kafka_log> open(int timeout_ms = 5000,
-                                  std::map<std::string, std::string> properties = {}) {
+                                  std::map<std::string, std::string> properties = {},
+                                  int release_timeout_ms = 30000) {
     kafka_options o;
     o.properties = std::move(properties);
     o.brokers = cluster.bootstraps();
@@ -71,6 +73,8 @@ struct fixture {
     o.client_id = "kafka-log-test";
     o.linger_ms = 1;
     o.timeout_ms = timeout_ms;
+    o.session_timeout_ms = 6000;
+    o.release_timeout_ms = release_timeout_ms;
     return std::make_unique<kafka_log>(o, *db);
   }
 };
@@ -410,9 +414,12 @@ TEST_CASE("kafka: append_in fills the outbox only if the transaction commits") {
   CHECK(pos[0].partition == *rows[0].msg.partition);
   CHECK(pos[0].offset == 0);
   CHECK(pos[1].partition == 3);
-  f.log->outbox_ack(rows[0].id);
-  REQUIRE(f.log->outbox_peek(10).size() == 1);
-  f.log->outbox_ack(rows[1].id);
+  // Exactly the rows acknowledged go: a later row stays, whatever its id.
+  f.log->outbox_ack({rows[1].id});
+  auto left = f.log->outbox_peek(10);
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].id == rows[0].id);
+  f.log->outbox_ack({rows[0].id});
   CHECK(f.log->outbox_peek(10).empty());
 
   auto recs = fetch_n(*f.log, t, pos[0].partition, 0, 1);
@@ -531,12 +538,12 @@ TEST_CASE("kafka on PostgreSQL: an outbox row committed late, below an acknowled
         .bind_all(rows[0].id - 1000, t)
         .exec();
   });
-  f.log->outbox_ack(rows[0].id);
+  f.log->outbox_ack({rows[0].id});
   auto left = f.log->outbox_peek(10);
   REQUIRE(left.size() == 1);
   CHECK(left[0].id == rows[0].id - 1000);
   CHECK(left[0].msg.value == "late");
-  f.log->outbox_ack(left[0].id);
+  f.log->outbox_ack({left[0].id});
   CHECK(f.log->outbox_peek(10).empty());
 }
 
@@ -580,4 +587,124 @@ TEST_CASE("kafka: an unknown or invalid property is refused, named, with librdka
   CHECK_THROWS_WITH_AS(f.open(5000, {{"no.such.property", "1"}}),
                        doctest::Contains("bus.kafka.properties.no.such.property"),
                        std::invalid_argument);
+}
+
+namespace {
+
+// A group member's view for the tests: what it owns, and the releases it holds back.
+struct member_view {
+  std::mutex m;
+  std::condition_variable cv;
+  std::set<int32_t> owned;
+  std::vector<std::function<void()>> held;  // revocations not released yet
+  bool hold = false;
+
+  bus::log::group_listener listener() {
+    bus::log::group_listener l;
+    l.assigned = [this](const std::vector<int32_t>& ps) {
+      std::lock_guard<std::mutex> g{m};
+      owned.insert(ps.begin(), ps.end());
+      cv.notify_all();
+    };
+    l.revoked = [this](const std::vector<int32_t>& ps, std::function<void()> released) {
+      std::lock_guard<std::mutex> g{m};
+      for (auto p : ps) owned.erase(p);
+      if (hold) held.push_back(std::move(released));
+      else released();
+      cv.notify_all();
+    };
+    return l;
+  }
+  bool wait_owned(size_t n, std::chrono::milliseconds limit = 20s) {
+    std::unique_lock<std::mutex> g{m};
+    return cv.wait_for(g, limit, [&] { return owned.size() == n; });
+  }
+  bool wait_held(size_t n) {
+    std::unique_lock<std::mutex> g{m};
+    return cv.wait_for(g, 20s, [&] { return held.size() == n; });
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> g{m};
+    return owned.size();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("kafka: group members split a topic; a revoked partition moves only once released") {
+  fixture f;
+  auto t = f.cluster.topic(4);
+  auto group = f.cluster.unique("members");
+  member_view a, b;
+  auto joined_a = f.log->join(group, t, a.listener());
+  REQUIRE(a.wait_owned(4));
+  // Offsets of a group with members are committed through the member.
+  f.log->commit(group, t, 0, 5);
+  CHECK(f.log->committed(group, t, 0) == 5);
+
+  a.hold = true;
+  auto other = f.open();
+  auto joined_b = other->join(group, t, b.listener());
+  REQUIRE(a.wait_held(1));  // a gives up half of its partitions, and holds them
+  CHECK(a.count() == 2);
+  std::this_thread::sleep_for(1500ms);
+  CHECK(b.count() == 0);  // not before a released them
+  {
+    std::lock_guard<std::mutex> g{a.m};
+    for (auto& r : a.held) r();
+    a.held.clear();
+    a.hold = false;
+  }
+  REQUIRE(b.wait_owned(2));
+  CHECK(a.count() == 2);
+  {
+    std::lock_guard<std::mutex> g{a.m}, h{b.m};
+    for (auto p : b.owned) CHECK(a.owned.count(p) == 0);
+  }
+  // b's member commits too (its partitions, its generation), and a reads the result.
+  int32_t of_b = *b.owned.begin();
+  other->commit(group, t, of_b, 9);
+  CHECK(f.log->committed(group, t, of_b) == 9);
+
+  // b leaves: its partitions go back to a.
+  joined_b.reset();
+  CHECK(b.count() == 0);
+  REQUIRE(a.wait_owned(4));
+}
+
+TEST_CASE("kafka: a revocation that is never released hands the partitions over after the timeout") {
+  fixture f;
+  auto t = f.cluster.topic(2);
+  auto group = f.cluster.unique("slow");
+  member_view a, b;
+  auto slow = f.open(5000, {}, 1000);
+  a.hold = true;
+  auto joined_a = slow->join(group, t, a.listener());
+  REQUIRE(a.wait_owned(2));
+  auto started = std::chrono::steady_clock::now();
+  auto joined_b = f.log->join(group, t, b.listener());
+  REQUIRE(a.wait_held(1));
+  REQUIRE(b.wait_owned(1));  // a never released: the bus stopped waiting after 1 s
+  CHECK(std::chrono::steady_clock::now() - started >= 1000ms);
+  CHECK(a.count() == 1);
+}
+
+TEST_CASE("kafka: leave_groups revokes what is owned and leaves; the embedded default owns all") {
+  fixture f;
+  auto t = f.cluster.topic(3);
+  member_view a;
+  auto joined = f.log->join(f.cluster.unique("leaving"), t, a.listener());
+  REQUIRE(a.wait_owned(3));
+  f.log->leave_groups();
+  CHECK(a.count() == 0);
+  joined.reset();  // after the leave: nothing left to do
+
+  auto edb = test::open_database(f.dir.file("embedded.db"), {embedded_log::migrations()});
+  embedded_log e{*edb};
+  e.create_topic("t", 3);
+  member_view only;
+  auto j = e.join("g", "t", only.listener());
+  CHECK(only.count() == 3);
+  j.reset();
+  CHECK(only.count() == 3);  // never revoked: one node owns everything
 }

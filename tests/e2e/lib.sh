@@ -109,6 +109,38 @@ start_medflowd() {
   MF_URL=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$E2E_TMP/medflowd.out" | head -n1)
 }
 
+# Several medflowd at once (consumer group tests): start_node N [args...] starts node N with
+# its own data directory (stderr in node<N>.err) and the store arguments, and sets
+# NODE_PIDS[N] and NODE_URLS[N]; owned N: how many partitions of medical_events node N
+# consumes; owns_all N...: the nodes own the 8 partitions between them, each some.
+NODE_PIDS=()
+NODE_URLS=()
+start_node() {
+  local n=$1 out="$E2E_TMP/node$1.out"
+  shift
+  : >"$out"
+  "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data$n" --set log.level=${E2E_LOG_LEVEL:-warn} \
+    --set supervisor.backoff_initial_ms=20 --set supervisor.backoff_max_ms=200 \
+    ${STORE_ARGS[@]+"${STORE_ARGS[@]}"} "$@" >"$out" 2>>"$E2E_TMP/node$n.err" &
+  NODE_PIDS[$n]=$!
+  BG_PIDS+=($!)
+  wait_until 30 grep -q "listening on" "$out" || fail "node $n did not start"
+  NODE_URLS[$n]=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$out" | head -n1)
+}
+owned() {
+  curl -s "${NODE_URLS[$1]}/metrics" |
+    sed -n 's/^medflow_consumer_owned_partitions{topic="medical_events"} \([0-9]*\).*/\1/p'
+}
+owns_all() {
+  local total=0 n got
+  for n in "$@"; do
+    got=$(owned "$n")
+    [ -n "$got" ] && [ "$got" -gt 0 ] || return 1
+    total=$((total + got))
+  done
+  [ "$total" -eq 8 ]
+}
+
 # stop_medflowd: SIGTERM, and it must exit 0, within STOP_LIMIT seconds (default 10).
 stop_medflowd() {
   local started=$SECONDS rc=0 limit=${STOP_LIMIT:-10}

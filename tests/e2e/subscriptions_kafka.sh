@@ -52,7 +52,11 @@ wait_until 10 test -s "$E2E_TMP/hook.port" || fail "the webhook receiver did not
 HOOK="http://127.0.0.1:$(cat "$E2E_TMP/hook.port")"
 episode_fixture
 stop_medflowd
+# The medical events consumers join their consumer group anew. The mock cluster, unlike a
+# broker, holds a group that its last member just left in a rebalance for the session timeout
+# less a second before it takes a new member: keep that short, the long poll below waits 10 s.
 start_medflowd --kafka-brokers "$KAFKA_BROKERS" --set events.base_url="$BASE" \
+  --set bus.kafka.session_timeout_ms=4000 \
   --set subscriptions.webhook.backoff_initial_ms=50 --set subscriptions.webhook.backoff_max_ms=200 \
   --set subscriptions.webhook.max_attempts=3
 registries

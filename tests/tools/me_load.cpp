@@ -6,6 +6,8 @@
 //
 //   me_load setup  URL PATIENTS            registries: legal entity, doctor, persons
 //   me_load run    URL PATIENTS UPDATES JOURNAL THREADS [STOP_FILE [PAUSE_MS]]
+//                                          (patients ME_LOAD_FIRST.. of the environment, 0 by
+//                                          default: several runs on other medflowd apart)
 //                                          journal: one line per 202/200 answer:
 //                                          "<patient> <k> <job id>" (k = 0 for the create);
 //                                          stops early once STOP_FILE exists; PAUSE_MS
@@ -39,6 +41,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -135,9 +138,11 @@ int run(const endpoint& ep, int patients, int updates, const std::string& journa
         const std::string& stop_file = "", int pause_ms = 0) {
   std::ofstream out(journal, std::ios::app);
   std::mutex out_mutex;
-  std::atomic<int> next_patient{0};
+  const char* first_env = std::getenv("ME_LOAD_FIRST");
+  int first = first_env ? std::stoi(first_env) : 0;
+  std::atomic<int> next_patient{first};
   auto worker = [&] {
-    for (int i = next_patient++; i < patients; i = next_patient++) {
+    for (int i = next_patient++; i < first + patients; i = next_patient++) {
       auto pid = patient_id(i), eid = episode_id(i);
       for (int k = 0; k <= updates; ++k) {
         if (!stop_file.empty() && std::filesystem::exists(stop_file)) return;

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Issue 18's "must be shown": three medflowd on ONE PostgreSQL and the Kafka mock cluster share
+# the 8 partitions of medical_events (consumer group, cooperative-sticky). Medical-events load
+# goes to all three at once; node 2 is killed -9 mid-load and a fourth node starts on its port
+# (its load generator carries on there). At the end: every accepted job finished exactly once
+# (one resource change per processed job, none for a failed one), each patient's episode is its
+# jobs applied in order (the crash test's check, in SQL on the shared store), and the live
+# nodes own every partition between them. Skipped (77) without PostgreSQL.
+# Sizes: GROUPS_PATIENTS per node (default 40), GROUPS_UPDATES (default 20).
+E2E_STORE=postgres
+source "$(dirname "$0")/lib.sh"
+# On a failure: what each node heard from the group.
+CLEANUP_HOOKS+=('[ -f "$E2E_TMP/node1.err" ] && grep -H -E "assigned|revoked|lost|not released|generation" "$E2E_TMP"/node*.err | tail -n 60 >&2')
+patients=${GROUPS_PATIENTS:-40}
+updates=${GROUPS_UPDATES:-20}
+
+start_kafka_mock "${ME_TOPICS[@]}"
+step "three nodes on one PostgreSQL split the partitions"
+NODE_ARGS=(--kafka-brokers "$KAFKA_BROKERS")
+start_node 1 "${NODE_ARGS[@]}"
+start_node 2 "${NODE_ARGS[@]}"
+start_node 3 "${NODE_ARGS[@]}"
+settled3() {
+  local a; a="$(owned 1) $(owned 2) $(owned 3)"
+  owns_all 1 2 3 && sleep 1 && [ "$(owned 1) $(owned 2) $(owned 3)" = "$a" ]
+}
+wait_until 60 settled3 || fail "not split: $(owned 1) / $(owned 2) / $(owned 3)"
+echo "owned: node1 $(owned 1), node2 $(owned 2), node3 $(owned 3)"
+"$TOOLS_DIR/me_load" setup "${NODE_URLS[1]}" $((3 * patients))
+
+step "load on all three: $((3 * patients)) patients x (1 create + $updates updates)"
+LOADS=()
+for n in 1 2 3; do
+  ME_LOAD_FIRST=$(((n - 1) * patients)) "$TOOLS_DIR/me_load" run "${NODE_URLS[$n]}" "$patients" \
+    "$updates" "$E2E_TMP/journal$n" 4 &
+  LOADS+=($!)
+  BG_PIDS+=($!)
+done
+wait_until 60 bash -c "[ \$(cat $E2E_TMP/journal* 2>/dev/null | wc -l) -ge $((patients * updates / 2)) ]" \
+  || fail "the load did not get going"
+
+step "kill -9 node 2 mid-load ($(cat "$E2E_TMP"/journal* | wc -l) answers so far), start node 4 on its port"
+port2=${NODE_URLS[2]##*:}
+kill -9 "${NODE_PIDS[2]}"
+wait "${NODE_PIDS[2]}" 2>/dev/null || true
+sleep 0.5
+start_node 4 "${NODE_ARGS[@]}" --port "$port2"
+for l in "${LOADS[@]}"; do wait "$l" || fail "a load generator failed"; done
+
+step "every accepted job finished exactly once, in order per patient"
+cat "$E2E_TMP"/journal1 "$E2E_TMP"/journal2 "$E2E_TMP"/journal3 >"$E2E_TMP/journal"
+accepted=$(wc -l <"$E2E_TMP/journal")
+expect_eq "$accepted" $((3 * patients * (updates + 1))) "accepted jobs"
+sql() {
+  "$MEDFLOW_PG_BIN/psql" -qAt -v ON_ERROR_STOP=1 "$(cat "$E2E_TMP/pg.url")" \
+    -c "CREATE TEMP TABLE journal (patient TEXT, k INTEGER, job TEXT)" \
+    -c "\\copy journal FROM '$E2E_TMP/journal' WITH (DELIMITER ' ')" -c "$1" | tail -n1
+}
+pending() { [ "$(sql "SELECT count(*) FROM journal j JOIN me_jobs m ON m.id = j.job WHERE m.status = 0")" = 0 ]; }
+wait_until 90 pending || fail "jobs still pending: $(sql "SELECT count(*) FROM journal j JOIN me_jobs m ON m.id = j.job WHERE m.status = 0")"
+expect_eq "$(sql "SELECT count(*) FROM journal j LEFT JOIN me_jobs m ON m.id = j.job WHERE m.id IS NULL")" 0 \
+  "accepted jobs that are gone"
+expect_eq "$(sql "SELECT count(*) FROM journal j JOIN me_jobs m ON m.id = j.job
+  LEFT JOIN (SELECT job_id, count(*) AS n FROM me_resource_changes GROUP BY job_id) c ON c.job_id = j.job
+  WHERE (m.status = 1 AND coalesce(c.n, 0) <> 1) OR (m.status <> 1 AND coalesce(c.n, 0) <> 0)")" 0 \
+  "jobs applied other than once"
+expect_eq "$(sql "SELECT count(*) FROM journal j JOIN me_jobs m ON m.id = j.job WHERE m.status <> 1")" 0 \
+  "jobs not processed"
+expect_eq "$(sql "SELECT count(*) FROM (SELECT patient, max(k) AS k FROM journal GROUP BY patient) l
+  LEFT JOIN me_entities e ON e.kind = 'episode' AND e.patient_id = l.patient
+  WHERE e.doc IS NULL OR e.doc::jsonb->>'name' <> 'name ' || l.k OR e.doc::jsonb->>'status' <> 'active'")" 0 \
+  "patients whose episode is not their last update"
+echo "$accepted jobs, each processed once; $(sql "SELECT count(*) FROM me_resource_changes") resource changes"
+
+step "no partition unowned: the live nodes own all 8 between them, and the group is settled"
+settled() {
+  local a; a="$(owned 1) $(owned 3) $(owned 4)"
+  owns_all 1 3 4 && sleep 1 && [ "$(owned 1) $(owned 3) $(owned 4)" = "$a" ] && owns_all 1 3 4
+}
+wait_until 60 settled || fail "partitions unowned: $(owned 1) / $(owned 3) / $(owned 4)"
+echo "owned: node1 $(owned 1), node3 $(owned 3), node4 $(owned 4)"
+echo "PASS $TEST_NAME"
