@@ -145,6 +145,7 @@ void kafka_log::impl::member::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t e
   auto* m = static_cast<member*>(opaque);
   switch (err) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+      m->assigned_once = true;
       m->assign(parts);
       break;
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
@@ -234,7 +235,21 @@ void kafka_log::impl::member::close() {
   if (err) medflow::log::warn(component, "group ", group, ": leaving: ", err_text(err));
   std::lock_guard<std::shared_mutex> g{life};
   closed = true;
-  rd_kafka_destroy(rk);
+  if (!assigned_once && rd_kafka_version() < 0x020300ff) {
+    // librdkafka before 2.3.0 aborts the process when a cooperative-sticky member that never
+    // got its first assignment is destroyed (rd_kafka_sticky_assignor_state_destroy asserts
+    // on the state it has not created yet: confluentinc/librdkafka#4312, fixed in 2.3.0;
+    // Debian 12 ships 2.0.2). Such a member owns nothing and has left the group above; its
+    // handle is kept, reachable, until the process exits instead.
+    static std::mutex kept_mutex;
+    static std::vector<rd_kafka_t*>* kept = new std::vector<rd_kafka_t*>();
+    std::lock_guard<std::mutex> k{kept_mutex};
+    kept->push_back(rk);
+    medflow::log::info(component, "group ", group, ": left before its first assignment; its "
+                       "client is released at exit (librdkafka #4312)");
+  } else {
+    rd_kafka_destroy(rk);
+  }
   rk = nullptr;
 }
 

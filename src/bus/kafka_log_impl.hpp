@@ -235,6 +235,9 @@ struct kafka_log::impl {
     std::shared_mutex life;  // commits hold it shared; the handle's destruction exclusively
     bool closed = false;
     std::mutex close_mutex;
+    // Set at the first assignment the group gave this member (possibly empty): from then on
+    // librdkafka holds the cooperative-sticky assignor's state (see close()).
+    std::atomic<bool> assigned_once{false};
 
     // Leaves the group: the revocation of every partition runs (and waits) first.
     void close();

@@ -699,8 +699,13 @@ TEST_CASE("kafka: leave_groups revokes what is owned and leaves; the embedded de
   CHECK(a.count() == 0);
   joined.reset();  // after the leave: nothing left to do
 
-  auto edb = test::open_database(f.dir.file("embedded.db"), {embedded_log::migrations()});
-  embedded_log e{*edb};
+  // The embedded bus lives in SQLite whatever the store of the run (embedded_log needs it).
+  store::database::options eo;
+  eo.path = f.dir.file("embedded.db");
+  eo.conn.synchronous = "NORMAL";
+  store::database edb{eo};
+  edb.migrate(embedded_log::migrations());
+  embedded_log e{edb};
   e.create_topic("t", 3);
   member_view only;
   auto j = e.join("g", "t", only.listener());

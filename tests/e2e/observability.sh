@@ -104,6 +104,9 @@ grep -q '^<6>\[medflowd\] ' "$E2E_TMP/medflowd.err" || fail "no info line at <6>
 
 step "consumer lag on the Kafka backend (librdkafka's mock cluster)"
 start_kafka_mock "${ME_TOPICS[@]}"
+# A store of its own: the embedded run's HRI stream has no topics on this cluster (medflowd
+# refuses to start with a stream whose .in topic the broker does not have).
+reset_store
 start_medflowd --kafka-brokers "$KAFKA_BROKERS"
 registries
 api POST "/api/patients/$P1/episodes" "$EPISODE"; expect_status 202
