@@ -3,6 +3,7 @@
 #include "actors/outbox_relay.hpp"
 #include "actors/protocol.hpp"
 #include "actors/periodic.hpp"
+#include "actors/spawn.hpp"
 #include "app/flows.hpp"
 #include "bus/consumer_lag.hpp"
 #include "bus/embedded_log.hpp"
@@ -208,7 +209,7 @@ void daemon::start() {
     f->start(*runtime_);
     log::info("medflowd", "flow ", f->name(), " started");
   }
-  heartbeat_ = sys_->spawn([]() -> caf::behavior {
+  heartbeat_ = actors::spawn_without_args(*sys_, [](caf::event_based_actor*) -> caf::behavior {
     return {[](actors::ping_atom) { return actors::ping_atom::value; }};
   });
   http_->start();
