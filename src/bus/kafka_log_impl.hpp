@@ -91,12 +91,17 @@ void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void*);
 class client_config {
  public:
   explicit client_config(const kafka_options& o) : conf_(rd_kafka_conf_new()) {
-    set("bootstrap.servers", o.brokers);
-    set("client.id", o.client_id);
-    // The operator's properties; medflowd's own settings come after and cannot be among them.
-    auto why = kafka_properties_error(o.properties);
-    if (!why.empty()) throw std::invalid_argument(why);
-    for (auto& [name, value] : o.properties) set_quiet(name.c_str(), value);
+    try {
+      set("bootstrap.servers", o.brokers);
+      set("client.id", o.client_id);
+      // The operator's properties; medflowd's own settings come after and cannot be among them.
+      auto why = kafka_properties_error(o.properties);
+      if (!why.empty()) throw std::invalid_argument(why);
+      for (auto& [name, value] : o.properties) set_quiet(name.c_str(), value);
+    } catch (...) {
+      rd_kafka_conf_destroy(conf_);  // a constructor that throws runs no destructor
+      throw;
+    }
     rd_kafka_conf_set_log_cb(conf_, on_log);
     rd_kafka_conf_set_error_cb(conf_, on_error);
   }

@@ -63,7 +63,8 @@ done
 
 step "control: the search finds a personal value planted in a copy of the log"
 for kind in '@' '^eyJ'; do
-  v=$(grep -E "$kind" "$E2E_TMP/personal" | head -n1)
+  v=$(grep -m1 -E -- "$kind" "$E2E_TMP/personal" || true)
+  [ -n "$v" ] || fail "control: no personal value matching $kind was collected from the requests"
   { cat "$LOGS"; jq -cn --arg v "$v" '{message: ("planted " + $v)}'; } >"$E2E_TMP/planted.log"
   grep -qF -f "$E2E_TMP/personal" "$E2E_TMP/planted.log" || fail "control: $v planted, not found"
 done
