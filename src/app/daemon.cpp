@@ -21,8 +21,6 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 namespace medflow::app {
