@@ -457,10 +457,11 @@ TEST_CASE("kafka: topics are listed, and creating an existing one is idempotent"
 }
 
 TEST_CASE("kafka: a broker that cannot create or delete topics gives a clear error") {
-  // librdkafka 2.0.2's mock cluster has no CreateTopics/DeleteTopics; a short timeout keeps
-  // this quick.
+  // librdkafka 2.0.2's mock cluster has no CreateTopics/DeleteTopics: each call waits out the
+  // timeout. 3 s and not less: delete first reads the metadata within the same timeout, and on a
+  // machine at load average 20 that took more than 800 ms ("metadata request failed").
   fixture f;
-  auto l = f.open(800);
+  auto l = f.open(3000);
   CHECK_THROWS_WITH_AS(l->create_topic(f.cluster.unique("new-topic"), 2),
                        doctest::Contains("could not create topic"), std::runtime_error);
   auto t = f.cluster.topic(1);

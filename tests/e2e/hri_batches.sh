@@ -107,8 +107,10 @@ expect_eq "$(records ingest.t1.s1.out | jq "[.[] | select(.headers.batchId==\"$b
 step "too many records -> failed"
 b3=$(create_batch toomany)
 as "$INTEG" PUT "/hri/tenants/t1/batches/$b3/action/sendComplete" '{"expectedRecordCount":1}'; expect_status 200
-produce "$b3" "$(bundle a)"
-produce "$b3" "$(bundle b)"
+# Both in one append: two requests could be further apart than the completion delay on a
+# loaded machine, and the batch would complete with the first.
+http POST /topics/ingest.t1.s1.in/records "{\"records\":[{\"key\":\"k\",\"value\":$(bundle a),\"headers\":{\"batchId\":\"$b3\"}},{\"key\":\"k\",\"value\":$(bundle b),\"headers\":{\"batchId\":\"$b3\"}}]}"
+expect_status 200
 wait_status "$b3" failed
 as "$INTEG" GET "/hri/tenants/t1/batches/$b3"
 expect_json .failureMessage "Failing batch: $b3, received too many records, actualRecordCount: 2 > expectedRecordCount: 1"

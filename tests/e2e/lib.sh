@@ -302,11 +302,13 @@ episode_fixture() {
   }
 }
 
-# poll_while_episode_created SUBSCRIPTION: a long poll (wait_ms=20000) on the subscription, then
-# the episode's create job (episode_fixture); the poll must answer 200 within 10 s of the job's
-# submission. BODY holds its answer.
+# poll_while_episode_created SUBSCRIPTION: a long poll (wait_ms=30000) on the subscription, then
+# the episode's create job (episode_fixture); the poll must answer 200 well before its wait
+# ends (within 20 s of the job's submission: woken by the event, not by the end of the wait;
+# on Kafka and PostgreSQL under a load average of 20 – 30 the job and its event took 10.5 s).
+# BODY holds its answer.
 poll_while_episode_created() {
-  curl -s -o "$E2E_TMP/poll.json" -w '%{http_code}' "$MF_URL/subscriptions/$1/events?wait_ms=20000" \
+  curl -s -o "$E2E_TMP/poll.json" -w '%{http_code}' "$MF_URL/subscriptions/$1/events?wait_ms=30000" \
     >"$E2E_TMP/poll.status" &
   local poll=$! t0 waited_ms
   BG_PIDS+=($poll)
@@ -316,7 +318,7 @@ poll_while_episode_created() {
   wait "$poll" || fail "the long poll failed"
   waited_ms=$((($(date +%s%N) - t0) / 1000000))
   echo "long poll answered ${waited_ms} ms after the job was submitted"
-  [ "$waited_ms" -lt 10000 ] || fail "the long poll waited ${waited_ms} ms: not woken by the event"
+  [ "$waited_ms" -lt 20000 ] || fail "the long poll waited ${waited_ms} ms: not woken by the event"
   expect_eq "$(cat "$E2E_TMP/poll.status")" 200 "long poll status"
   BODY=$(cat "$E2E_TMP/poll.json")
 }

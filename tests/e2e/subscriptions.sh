@@ -108,7 +108,7 @@ BG_PIDS+=($!)
 wait_until 10 test -s "$E2E_TMP/hook.port" || fail "the webhook receiver did not start"
 HOOK="http://127.0.0.1:$(cat "$E2E_TMP/hook.port")"
 episode_fixture
-ARGS=(--set events.base_url="$BASE" --set subscriptions.pull.max_wait_ms=20000
+ARGS=(--set events.base_url="$BASE" --set subscriptions.pull.max_wait_ms=30000
       --set subscriptions.webhook.backoff_initial_ms=50 --set subscriptions.webhook.backoff_max_ms=200
       --set subscriptions.webhook.max_attempts=3 --set subscriptions.webhook.timeout_ms=1000)
 start_medflowd "${ARGS[@]}"
@@ -128,7 +128,7 @@ subscribe '{"topic":"ehealth-episodeofcare","delivery":{"mode":"webhook","url":"
 http POST /subscriptions '{"topic":"x","delivery":{"mode":"webhook","url":"ftp://host/x"}}'
 expect_status 400
 expect_json '.error.message' 'delivery.url: expected an http:// or https:// URL with a host'
-http GET "/subscriptions/$MATCH/events?wait_ms=20001"
+http GET "/subscriptions/$MATCH/events?wait_ms=30001"
 expect_status 400
 http GET "/subscriptions/$RECOVERS/events"
 expect_status 409
