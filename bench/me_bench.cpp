@@ -3,8 +3,14 @@
 // commit (the job row's updated_at, same machine clock), with /healthz requests/s measured in
 // the same run as the ceiling. See bench/medical_events.sh and bench/README.md.
 //
-// usage: me_bench URL DB [--patients N] [--connections C] [--seconds S] [--rate R]
+// usage: me_bench URL DB [--patients N] [--connections C] [--seconds S] [--rate R] [--history H]
 //   --rate 0 (default) sends as fast as the connections allow; R > 0 paces to R jobs/s.
+//   --history H (default 1): each patient has H episodes before the measured phase (created
+//   through the API like the first); the jobs rename the first one, as with H = 1, so the
+//   figure shows what a patient's history costs each job (issue 20).
+//   --pid P: medflowd's process id; the CPU time it used (user + system, /proc/P/stat) from the
+//   first job submitted to the last one processed is printed per job, a figure that moves far
+//   less with the machine's load than jobs/s do.
 #include "bench_util.hpp"
 #include "core/clock.hpp"
 #include "store/database.hpp"
@@ -17,8 +23,11 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <cstring>
 #include <mutex>
 #include <thread>
+
+#include <unistd.h>
 
 using json = nlohmann::json;
 using namespace medflow;
@@ -34,7 +43,28 @@ struct options {
   int connections = 32;
   int seconds = 20;
   int rate = 0;
+  int history = 1;
+  int pid = 0;
 };
+
+// CPU seconds (user + system) process `pid` used so far; 0 when it cannot be read.
+double cpu_seconds(int pid) {
+  if (pid <= 0) return 0;
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!f) return 0;
+  char buf[2048];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  // Fields after the command name (in parentheses, may hold spaces): utime and stime are the
+  // 14th and 15th fields of the line.
+  const char* p = std::strrchr(buf, ')');
+  if (!p) return 0;
+  unsigned long long utime = 0, stime = 0;
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+    return 0;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
 
 const std::string user = "bench-user";
 const std::string le = "11111111-1111-4111-8111-111111111111";
@@ -112,8 +142,9 @@ double healthz_ceiling(const options& o, int secs) {
 
 int main(int argc, char** argv) {
   bench::command_line args(
-      argc, argv, 2, {"--patients", "--connections", "--seconds", "--rate"},
-      "me_bench URL DB [--patients N] [--connections C] [--seconds S] [--rate R]");
+      argc, argv, 2, {"--patients", "--connections", "--seconds", "--rate", "--history", "--pid"},
+      "me_bench URL DB [--patients N] [--connections C] [--seconds S] [--rate R] [--history H] "
+      "[--pid P]");
   options o;
   auto ep = args.url(0);
   o.host = ep.host;
@@ -123,6 +154,8 @@ int main(int argc, char** argv) {
   o.connections = args.integer("--connections", o.connections);
   o.seconds = args.integer("--seconds", o.seconds);
   o.rate = args.integer("--rate", o.rate);
+  o.history = std::max(1, args.integer("--history", o.history));
+  o.pid = args.integer("--pid", 0);
 
   // Registries.
   {
@@ -135,18 +168,30 @@ int main(int argc, char** argv) {
       cli.Put(("/admin/persons/" + id_for('0', i)).c_str(), json{{"status", "active"}}.dump(), "application/json");
   }
 
-  // Every patient's episode exists before the measured phase (updates need it).
+  // Every patient's episodes exist before the measured phase (updates need the first one):
+  // episode h of patient i has the id 'e' + i for h = 0, else 'd' + (h * patients + i).
   {
+    auto t0 = clock::now_us();
+    std::atomic<long> failed{0};
     std::vector<std::thread> ts;
     for (int c = 0; c < o.connections; ++c)
       ts.emplace_back([&, c] {
         auto cli = keep_alive_client(o);
-        for (int i = c; i < o.patients; i += o.connections)
-          cli.Post(("/api/patients/" + id_for('0', i) + "/episodes").c_str(), headers(),
-                   episode_body(id_for('e', i)).dump(), "application/json");
+        for (int h = 0; h < o.history; ++h)
+          for (int i = c; i < o.patients; i += o.connections) {
+            auto eid = h == 0 ? id_for('e', i) : id_for('d', h * o.patients + i);
+            auto r = cli.Post(("/api/patients/" + id_for('0', i) + "/episodes").c_str(), headers(),
+                              episode_body(eid).dump(), "application/json");
+            if (!r || r->status != 202) ++failed;
+          }
       });
     for (auto& t : ts) t.join();
     wait_until_processed(o.db);
+    if (failed > 0) std::fprintf(stderr, "set-up: %ld episode creates refused\n", failed.load());
+    if (o.history > 1)
+      std::printf("set-up: %d episodes per patient, %ld created in %.1f s\n", o.history,
+                  static_cast<long>(o.history) * o.patients,
+                  static_cast<double>(clock::now_us() - t0) / 1e6);
   }
 
   double ceiling = healthz_ceiling(o, 5);
@@ -157,6 +202,7 @@ int main(int argc, char** argv) {
   std::atomic<long> accepted{0}, refused{0};
   std::atomic<bool> stop{false};
   auto start_us = clock::now_us();
+  double cpu_start = cpu_seconds(o.pid);
   double per_conn_interval_us = o.rate > 0 ? 1e6 * o.connections / o.rate : 0;
   std::vector<std::thread> ts;
   for (int c = 0; c < o.connections; ++c)
@@ -208,6 +254,7 @@ int main(int argc, char** argv) {
 
   // Wait until every accepted job is processed, then read the commit times.
   wait_until_processed(o.db);
+  double cpu_used = cpu_seconds(o.pid) - cpu_start;
   store::database db{database_at(o.db)};
   std::vector<double> latencies_ms;
   int64_t last_done_us = 0;
@@ -224,7 +271,8 @@ int main(int argc, char** argv) {
     }
   }
   double all_secs = static_cast<double>(last_done_us - start_us) / 1e6;
-  std::printf("connections %d, patients %d, %s, %ds of submitting\n", o.connections, o.patients,
+  std::printf("connections %d, patients %d with %d episode%s each, %s, %ds of submitting\n",
+              o.connections, o.patients, o.history, o.history == 1 ? "" : "s",
               o.rate ? ("paced at " + std::to_string(o.rate) + " jobs/s").c_str() : "unpaced",
               o.seconds);
   std::printf("  /healthz ceiling            %10.0f req/s\n", ceiling);
@@ -235,5 +283,8 @@ int main(int argc, char** argv) {
   std::printf("  ratio to the ceiling        %10.3f\n", static_cast<double>(accepted) / submit_secs / ceiling);
   std::printf("  submit -> processed         p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
               pct(latencies_ms, 0.50), pct(latencies_ms, 0.99), pct(latencies_ms, 1.0));
+  if (o.pid > 0 && !sent_us.empty())
+    std::printf("  medflowd CPU per job        %10.0f us  (%.1f CPU s for %zu jobs)\n",
+                cpu_used * 1e6 / static_cast<double>(sent_us.size()), cpu_used, sent_us.size());
   return 0;
 }
