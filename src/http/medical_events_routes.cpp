@@ -99,16 +99,23 @@ const job_route job_routes[] = {
     {"PATCH", "/api/patients/{patient_id}/approvals/{id}/actions/resend", me::job_type::approval_resend},
 };
 
+// A job's checks run on the HTTP pool; its answer is sent from the store's writer thread once
+// the job is durable, so no pool thread waits for the commit (issue 20, bench/README.md).
 void add_job_routes(server& srv, me::service& svc) {
   for (auto& jr : job_routes) {
     auto type = jr.type;
-    srv.add(
+    srv.add_async(
         jr.method, jr.path,
-        [&svc, type](const net::request& req, net::response& res, const params& ps) {
+        [&svc, type](const net::request& req, const params& ps, responder respond) {
+          auto refuse = [&](const error& e) {
+            net::response res;
+            send_me_error(req, res, e);
+            respond(std::move(res));
+          };
           auto who = read_consumer(req);
-          if (!who) return send_me_error(req, res, who.err());
+          if (!who) return refuse(who.err());
           auto body = read_body(req);
-          if (!body) return send_me_error(req, res, body.err());
+          if (!body) return refuse(body.err());
           me::request r;
           r.type = type;
           r.user_id = who->user_id;
@@ -119,11 +126,16 @@ void add_job_routes(server& srv, me::service& svc) {
             else r.params[k] = v;
           }
           r.body = std::move(*body);
-          auto out = svc.submit(r);
-          if (!out) return send_me_error(req, res, out.err());
-          // A new job is 202; the same request while its job is pending gets that job, 200.
-          send_data(req, res, out->created ? 202 : 200, me::pending_data(out->job));
-        });
+          // The responder keeps the exchange, and so `req`, alive until it has answered.
+          svc.submit_async(r, [&req, respond](result<me::service::submitted> out) {
+            net::response res;
+            if (!out) send_me_error(req, res, out.err());
+            // A new job is 202; the same request while its job is pending gets that job, 200.
+            else send_data(req, res, out->created ? 202 : 200, me::pending_data(out->job));
+            respond(std::move(res));
+          });
+        },
+        false);
   }
 }
 

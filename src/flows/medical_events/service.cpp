@@ -100,7 +100,7 @@ void service::create_topics() {
 
 // -- requests ---------------------------------------------------------------------------------------
 
-result<service::submitted> service::submit(const request& r) {
+result<service::prepared> service::prepare(const request& r) {
   accepted acc;
   {
     auto rd = db_.reader();
@@ -116,7 +116,8 @@ result<service::submitted> service::submit(const request& r) {
     acc = *checked;
   }
   auto now_us = clock::now_us();
-  job_record job;
+  prepared p;
+  job_record& job = p.job;
   job.id = ids::object_id();
   job.type = wire_name(r.type);
   job.patient_id = acc.patient_id;
@@ -128,16 +129,49 @@ result<service::submitted> service::submit(const request& r) {
   keyed.patient_id = acc.patient_id;
   job.hash = request_hash(keyed, r.type == job_type::approval_create ? job.id : "");
   job_message msg{job.id, r.type, acc.patient_id, r.user_id, r.client_id, r.params, r.body, now_us};
-  auto encoded = encode_message(msg);
-  // Check and insert in one writer unit: no other write can come between them.
-  auto out = db_.write().run([&](store::tx& t) -> submitted {
-    if (auto existing = pending_job_by_hash(t.conn, job.hash)) return {*existing, false};
-    insert_job(t.conn, job);
-    bus_.append_in(t, {jobs_topic, acc.patient_id, encoded, {{"type", job.type}}, std::nullopt});
-    return {job, true};
-  });
+  p.message = encode_message(msg);
+  return p;
+}
+
+// Check and insert in one writer unit: no other write can come between them.
+service::submitted service::insert(store::tx& t, const prepared& p) {
+  if (auto existing = pending_job_by_hash(t.conn, p.job.hash)) return {*existing, false};
+  insert_job(t.conn, p.job);
+  bus_.append_in(t, {jobs_topic, p.job.patient_id, p.message, {{"type", p.job.type}}, std::nullopt});
+  return {p.job, true};
+}
+
+result<service::submitted> service::submit(const request& r) {
+  auto p = prepare(r);
+  if (!p) return p.err();
+  auto out = db_.write().run([&](store::tx& t) { return insert(t, *p); });
   (out.created ? m_.accepted : m_.deduplicated)->inc();
   return out;
+}
+
+void service::submit_async(const request& r, submit_answer answer) {
+  auto p = prepare(r);
+  if (!p) return answer(p.err());
+  struct state {
+    prepared p;
+    std::optional<submitted> out;
+  };
+  auto st = std::make_shared<state>(state{std::move(*p), std::nullopt});
+  db_.write().submit([this, st](store::tx& t) { st->out = insert(t, st->p); },
+                     [this, st, answer = std::move(answer)](std::exception_ptr e) {
+                       if (!e && st->out) {
+                         (st->out->created ? m_.accepted : m_.deduplicated)->inc();
+                         return answer(std::move(*st->out));
+                       }
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const error_exception& ex) {
+                         answer(ex.err());
+                       } catch (...) {
+                         log::error(component, "accepting a job failed: ", describe(e));
+                         answer(error::internal("internal error"));
+                       }
+                     });
 }
 
 std::optional<job_record> service::job(const std::string& id) {

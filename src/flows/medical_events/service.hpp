@@ -58,6 +58,13 @@ class service {
   };
   // Synchronous checks, then the job and its message in one transaction.
   result<submitted> submit(const request& r);
+  // The same without waiting for the commit: the checks run on the caller's thread, then
+  // `answer` gets the outcome once the job is durable (on the writer thread), or at once when
+  // a check refused the request. A failed commit reaches `answer` as an error_exception's
+  // error (e.g. 507, disk full) or, for any other failure, a 500. No thread waits for the
+  // commit (issue 20: one hand-off less per job).
+  using submit_answer = std::function<void(result<submitted>)>;
+  void submit_async(const request& r, submit_answer answer);
   std::optional<job_record> job(const std::string& id);
   // A patient's entities: 404 "Person is not found" for an unknown patient.
   result<std::pair<std::vector<json>, int64_t>> list(kind k, const std::string& patient_id,
@@ -107,6 +114,14 @@ class service {
   maintenance maintain(int64_t now_ms);
 
  private:
+  // What submit and submit_async share: the checks, then the job and its message ready to
+  // insert (`insert` in a writer unit).
+  struct prepared {
+    job_record job;
+    std::string message;
+  };
+  result<prepared> prepare(const request& r);
+  submitted insert(store::tx& t, const prepared& p);
   void apply(store::tx& t, const command& c, effects& e, int64_t now_us);
   void publish_dead_letter(store::tx& t, const char* topic, const bus::record& r,
                            const std::string& reason);
