@@ -99,9 +99,12 @@ const job_route job_routes[] = {
     {"PATCH", "/api/patients/{patient_id}/approvals/{id}/actions/resend", me::job_type::approval_resend},
 };
 
-// A job's checks run on the HTTP pool; its answer is sent from the store's writer thread once
-// the job is durable, so no pool thread waits for the commit (issue 20, bench/README.md).
+// A job's answer is sent from the store's writer thread once the job is durable: no thread
+// waits for the commit. Its checks run where the request was read when they only read a local
+// SQLite file (a few indexed reads: less than the hand-off to the pool costs), on the pool when
+// they are PostgreSQL round trips (issue 20, bench/README.md).
 void add_job_routes(server& srv, me::service& svc) {
+  bool on_io_thread = svc.checks_are_local();
   for (auto& jr : job_routes) {
     auto type = jr.type;
     srv.add_async(
@@ -135,7 +138,7 @@ void add_job_routes(server& srv, me::service& svc) {
             respond(std::move(res));
           });
         },
-        false);
+        on_io_thread);
   }
 }
 
