@@ -101,6 +101,39 @@ TEST_CASE_FIXTURE(service_fixture, "an identical request while the job is pendin
   CHECK(third->job.id != first->job.id);
 }
 
+namespace {
+// submit_async's answer, waited for (it comes from the writer thread, or at once when refused).
+result<me::service::submitted> submitted_async(me::service& svc, const me::request& r) {
+  std::promise<result<me::service::submitted>> p;
+  auto f = p.get_future();
+  svc.submit_async(r, [&p](result<me::service::submitted> out) { p.set_value(std::move(out)); });
+  REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  return f.get();
+}
+}  // namespace
+
+TEST_CASE_FIXTURE(service_fixture, "submit_async answers once the job is durable, as submit does") {
+  auto first = submitted_async(*svc, create_episode(ep));
+  REQUIRE(first.ok());
+  CHECK(first->created);
+  // Answered after the commit: the job and its message are there.
+  CHECK(svc->job(first->job.id)->status == me::job_status::pending);
+  REQUIRE(job_records().size() == 1);
+  CHECK(me::decode_message(job_records()[0].value)->job_id == first->job.id);
+  // The same request while pending: that job, not created.
+  auto again = submitted_async(*svc, create_episode(ep));
+  REQUIRE(again.ok());
+  CHECK_FALSE(again->created);
+  CHECK(again->job.id == first->job.id);
+  // A refused request: its error, no job.
+  auto r = create_episode(ep);
+  r.patient_id = "unknown";
+  auto refused = submitted_async(*svc, r);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.err().status == 404);
+  CHECK(count("SELECT count(*) FROM me_jobs") == 1);
+}
+
 TEST_CASE_FIXTURE(service_fixture, "deduplication is atomic: concurrent identical requests, one job") {
   std::vector<std::future<me::service::submitted>> fs;
   for (int i = 0; i < 16; ++i)
