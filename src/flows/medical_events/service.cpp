@@ -18,13 +18,16 @@ const char* component = "medical_events";
 
 // Writes documents and records their changes at the versions the writes produced; tells the
 // listener (the resource events publisher) of each change in the same transaction, with the
-// documents before and after.
+// documents before and after. The documents before come from `seen` (what the job's handler
+// read in this transaction) when it read them, else from the store.
 void write_all(store::tx& t, const std::vector<entity_write>& writes,
                const std::vector<resource_change>& changes, const std::string& job_id,
-               int64_t now_us, const change_listener& on_change) {
+               int64_t now_us, const change_listener& on_change,
+               const sqlite_view* seen = nullptr) {
   struct written {
     int64_t version_before = 0;
-    std::optional<json> before;
+    std::optional<json> stored;     // read here: the handler did not read it
+    const json* before = nullptr;   // the stored state, in `stored` or in `seen`
     int64_t version = 0;
     const json* after = nullptr;
   };
@@ -35,11 +38,17 @@ void write_all(store::tx& t, const std::vector<entity_write>& writes,
     if (it == done.end()) {
       it = done.emplace(key, written{}).first;
       // The stored state before the job's first write of this resource.
-      if (on_change)
-        if (auto stored = entity_with_version(t.conn, w.k, w.id)) {
-          it->second.version_before = stored->first;
-          it->second.before = std::move(stored->second);
+      if (on_change) {
+        auto& d = it->second;
+        if (auto* read = seen ? seen->read_before(w.k, w.id) : nullptr) {
+          d.version_before = read->first;
+          d.before = &read->second;
+        } else if (auto stored = entity_with_version(t.conn, w.k, w.id)) {
+          d.version_before = stored->first;
+          d.stored = std::move(stored->second);
+          d.before = &*d.stored;
         }
+      }
     }
     it->second.version = put_entity(t.conn, w.k, w.patient_id, w.id, w.doc, now_us);
     it->second.after = &w.doc;
@@ -52,7 +61,7 @@ void write_all(store::tx& t, const std::vector<entity_write>& writes,
     committed_change cc{ch, version > 0 ? version - 1 : 0, version, nullptr, nullptr};
     if (it != done.end()) {
       cc.version_before = it->second.version_before;
-      cc.before = it->second.before ? &*it->second.before : nullptr;
+      cc.before = it->second.before;
       cc.after = it->second.after;
     }
     on_change(t, cc);
@@ -320,12 +329,13 @@ std::string service::key_of(const bus::record& r) {
   return *r.key;
 }
 
-void service::apply(store::tx& t, const command& c, effects& e, int64_t now_us) {
+void service::apply(store::tx& t, const command& c, effects& e, int64_t now_us,
+                    const sqlite_view& seen) {
   if (e.result.status_code == 200) {
     // A write the store refuses (an id of another patient) fails the job, not the consumer.
     store::savepoint sp{t.conn, "effects"};
     try {
-      write_all(t, e.writes, e.changes, c.job_id, now_us, s_.on_change);
+      write_all(t, e.writes, e.changes, c.job_id, now_us, s_.on_change, &seen);
       sp.release();
     } catch (const error_exception& ex) {
       sp.rollback();
@@ -358,9 +368,9 @@ void service::process(const bus::record& r, done_fn done) {
         }
         auto now_us = clock::now_us();
         command c{*m, now_us / 1000, ids::random_hex(8)};
-        sqlite_view v{t.conn};
+        sqlite_view v{t.conn, static_cast<bool>(s_.on_change)};
         auto e = handle(c, v);
-        apply(t, c, e, now_us);
+        apply(t, c, e, now_us, v);
         auto status = e.result.status_code == 200 ? job_status::processed : job_status::failed;
         finish_job(t.conn, m->job_id, status, e.result.status_code, cut_response(e.result.response),
                    now_us);

@@ -17,6 +17,8 @@
 
 namespace medflow::flows::medical_events {
 
+class sqlite_view;
+
 // A change as committed, for the resource events publisher: handed over on the writer thread
 // inside the change's own transaction (so its events commit, or roll back, with it).
 struct committed_change {
@@ -126,7 +128,7 @@ class service {
   };
   result<prepared> prepare(const request& r);
   submitted insert(store::tx& t, const prepared& p);
-  void apply(store::tx& t, const command& c, effects& e, int64_t now_us);
+  void apply(store::tx& t, const command& c, effects& e, int64_t now_us, const sqlite_view& seen);
   void publish_dead_letter(store::tx& t, const char* topic, const bus::record& r,
                            const std::string& reason);
 

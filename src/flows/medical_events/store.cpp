@@ -266,11 +266,22 @@ int64_t entity_version(store::connection& c, kind k, const std::string& id) {
 
 // -- sqlite_view --------------------------------------------------------------------------------
 
+void sqlite_view::keep(kind k, const std::string& id, int64_t version, const json& doc) {
+  if (remember_) read_.insert_or_assign({k, id}, std::make_pair(version, doc));
+}
+
+const std::pair<int64_t, json>* sqlite_view::read_before(kind k, const std::string& id) const {
+  auto it = read_.find({k, id});
+  return it == read_.end() ? nullptr : &it->second;
+}
+
 std::optional<json> sqlite_view::get(kind k, const std::string& patient_id, const std::string& id) {
-  auto q = c_.prepare("SELECT doc FROM me_entities WHERE kind=? AND id=? AND patient_id=?");
+  auto q = c_.prepare("SELECT doc, version FROM me_entities WHERE kind=? AND id=? AND patient_id=?");
   q.bind_all(kind_name(k), id, patient_id);
   if (!q.step()) return std::nullopt;
-  return json::parse(q.text_view(0));
+  auto doc = json::parse(q.text_view(0));
+  keep(k, id, q.int64(1), doc);
+  return doc;
 }
 
 std::vector<json> sqlite_view::list(kind k, const std::string& patient_id) {
@@ -284,10 +295,12 @@ std::vector<json> sqlite_view::list(kind k, const std::string& patient_id) {
 }
 
 std::optional<std::pair<std::string, json>> sqlite_view::find(kind k, const std::string& id) {
-  auto q = c_.prepare("SELECT patient_id, doc FROM me_entities WHERE kind=? AND id=?");
+  auto q = c_.prepare("SELECT patient_id, doc, version FROM me_entities WHERE kind=? AND id=?");
   q.bind_all(kind_name(k), id);
   if (!q.step()) return std::nullopt;
-  return std::make_pair(q.text(0), json::parse(q.text_view(1)));
+  auto found = std::make_pair(q.text(0), json::parse(q.text_view(1)));
+  keep(k, id, q.int64(2), found.second);
+  return found;
 }
 
 bool sqlite_view::exists(kind k, const std::string& patient_id, const std::string& id) {

@@ -6,6 +6,7 @@
 #include "flows/medical_events/domain.hpp"
 #include "store/database.hpp"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,6 +78,9 @@ void record_change(store::connection& c, const resource_change& ch, int64_t vers
 class sqlite_view : public view {
  public:
   explicit sqlite_view(store::connection& c) : c_(c) {}
+  // `remember`: documents read by get and find are kept with their versions (read_before),
+  // so a job that writes what it read does not read and parse it again.
+  sqlite_view(store::connection& c, bool remember) : c_(c), remember_(remember) {}
   std::optional<json> get(kind k, const std::string& patient_id, const std::string& id) override;
   std::vector<json> list(kind k, const std::string& patient_id) override;
   std::optional<std::pair<std::string, json>> find(kind k, const std::string& id) override;
@@ -88,9 +92,16 @@ class sqlite_view : public view {
   std::vector<employee> employees_of_user(const std::string& user_id) override;
   // Only valid on the writer's connection (it writes the sequence).
   int64_t next_number(const std::string& sequence) override;
+  // A document get or find read (remember mode): its version and content as stored then,
+  // or null. Valid while the job has not written it.
+  const std::pair<int64_t, json>* read_before(kind k, const std::string& id) const;
 
  private:
+  void keep(kind k, const std::string& id, int64_t version, const json& doc);
+
   store::connection& c_;
+  bool remember_ = false;
+  std::map<std::pair<kind, std::string>, std::pair<int64_t, json>> read_;
 };
 
 }  // namespace medflow::flows::medical_events
