@@ -201,6 +201,9 @@ int main(int argc, char** argv) {
   std::map<std::string, int64_t> sent_us;  // job id -> client send time
   std::atomic<long> accepted{0}, refused{0};
   std::atomic<bool> stop{false};
+  // Said (and flushed) as the measured phase starts: bench/profile.sh samples from here on.
+  std::printf("jobs: started\n");
+  std::fflush(stdout);
   auto start_us = clock::now_us();
   double cpu_start = cpu_seconds(o.pid);
   double per_conn_interval_us = o.rate > 0 ? 1e6 * o.connections / o.rate : 0;
