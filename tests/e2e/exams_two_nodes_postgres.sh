@@ -15,13 +15,7 @@ start_kafka_mock "${ME_TOPICS[@]}"
 RESULT_KEY=e2e-result-token-key
 MONTH=$(date -u +%Y_%m)
 RESULTS_PY="$SOURCE_DIR/tests/e2e/exam_results.py"
-MAIL_DIR="$E2E_TMP/mail"
-mkdir -p "$MAIL_DIR"
-/usr/bin/python3 "$SOURCE_DIR/tests/support/smtp_sink.py" --out "$MAIL_DIR" --mode plain \
-  >"$E2E_TMP/smtp.out" 2>"$E2E_TMP/smtp.err" &
-BG_PIDS+=($!)
-wait_until 20 grep -q "listening on" "$E2E_TMP/smtp.out" || fail "aiosmtpd did not start: $(cat "$E2E_TMP/smtp.err")"
-SMTP_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$E2E_TMP/smtp.out")
+start_smtp_sink
 
 INBOX="$E2E_TMP/inbox"
 # One deployment: the same keys, store, inbox and SMTP server for both nodes.
@@ -33,25 +27,11 @@ NODE_ARGS=(--kafka-brokers "$KAFKA_BROKERS"
            --set exams.inbox.dir="$INBOX" --set exams.inbox.settle_ms=200
            --set exams.inbox.rescan_interval_ms=500 --set store.lease_ms=1500)
 
-mails_to() { grep -l "\"$1\"" "$MAIL_DIR"/*.json 2>/dev/null | wc -l; }
 mail_count() { find "$MAIL_DIR" -name '*.json' | wc -l; }
 new_patient() {
   http POST /patients "{\"document\":\"$1\",\"name\":\"Ana Souza\",\"status\":\"active\",
     \"email\":\"$2\",\"email_verified_at\":\"2026-01-01T00:00:00Z\"}"
   expect_status 201
-}
-started_exam() {
-  http POST /exam/new "{\"document\":\"$1\",\"exam_type\":1}"
-  expect_status 200
-  EXAM=$(printf '%s' "$BODY" | jq -r .data.exam_id)
-  http POST /exam/start "{\"document\":\"$1\",\"exam_id\":\"$EXAM\",\"exam_type\":1}"
-  expect_status 200
-  TOKEN=$(printf '%s' "$BODY" | jq -r .data)
-}
-put_local() {
-  mkdir -p "$INBOX/$MONTH/completed"
-  printf '%s' "$2" >"$INBOX/$MONTH/completed/.$1.part"
-  mv "$INBOX/$MONTH/completed/.$1.part" "$INBOX/$MONTH/completed/$1"
 }
 processed() { find "$INBOX/$MONTH/processed" -maxdepth 1 -type f 2>/dev/null | wc -l; }
 moved() {
