@@ -109,7 +109,8 @@ void exams_inbox::start(runtime& rt, exams::service& svc) {
   ss.sms_timeout_ms = cfg.integer("exams.notify.sms_timeout_ms");
   ss.now = clock::now_ms;
   // Rows another instance claimed and died with: looked for once per claim length.
-  if (rt.db.backend() == store::backend::postgres) ss.idle_poll_ms = cfg.integer("exams.notify.claim_ms");
+  if (rt.db.backend() == store::backend::postgres)
+    ss.idle_poll_ms = cfg.integer("exams.notify.claim_ms");
   auto outbox = outbox_;
   auto sender = rt.sys.spawn(
       actors::supervisor, std::string("notification_sender"),

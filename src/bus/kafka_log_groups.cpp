@@ -85,7 +85,8 @@ void kafka_log::impl::commit(const std::string& group_name, const std::string& t
 void kafka_log::impl::commit_loop() {
   // A commit whose group is rebalancing is held back (see commit_as_member) while the others
   // go, for at most this long.
-  const auto hold = std::chrono::milliseconds(std::max(opts.timeout_ms, 2 * opts.session_timeout_ms));
+  const auto hold =
+      std::chrono::milliseconds(std::max(opts.timeout_ms, 2 * opts.session_timeout_ms));
   std::unique_lock<std::mutex> lk{commit_mutex};
   for (;;) {
     commit_cv.wait(lk, [this] { return commit_stopping || !commit_queue.empty(); });
