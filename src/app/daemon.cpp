@@ -24,6 +24,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <unistd.h>
+
 namespace medflow::app {
 
 namespace {
@@ -90,6 +92,13 @@ void daemon::start() {
     dbo.probe.interval = std::chrono::milliseconds(cfg_.integer("store.disk_full_probe_ms"));
   }
   db_ = std::make_unique<store::database>(dbo);
+  // Who this instance is to the others on a shared store (leases, claims): its host and data
+  // directory, the same again after a restart.
+  {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    store::set_instance_id(std::string(host) + ":" + std::filesystem::absolute(dir).string());
+  }
   std::vector<store::migration> migs = bus::embedded_log::migrations();
   for (auto& m : store::lease_migrations()) migs.push_back(m);
   for (auto& f : flows_) {

@@ -35,14 +35,22 @@ void drop_lease(tx& t, const std::string& name, const std::string& holder) {
       .exec();
 }
 
-const std::string& instance_id() {
-  static const std::string id = [] {
+namespace {
+
+std::string& instance_id_slot() {
+  static std::string id = [] {
     char host[256] = {};
     if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
     return std::string(host) + ":" + std::to_string(getpid()) + ":" + ids::random_hex(6);
   }();
   return id;
 }
+
+}  // namespace
+
+const std::string& instance_id() { return instance_id_slot(); }
+
+void set_instance_id(std::string id) { instance_id_slot() = std::move(id); }
 
 lease::lease(database& db, std::string name, int64_t ttl_ms, std::function<int64_t()> now,
              std::string holder)

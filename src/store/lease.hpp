@@ -35,8 +35,12 @@ bool take_lease(tx& t, const std::string& name, const std::string& holder, int64
 // for the expiry).
 void drop_lease(tx& t, const std::string& name, const std::string& holder);
 
-// This process's holder id: host, pid and a random part (unique across restarts).
+// This instance's holder id: by default host, pid and a random part. The daemon names it after
+// its host and data directory instead (set_instance_id, before any lease is used), so that an
+// instance restarted after a crash gets its leases and claims back at once instead of after
+// their expiry (two medflowd must not share a data directory).
 const std::string& instance_id();
+void set_instance_id(std::string id);
 
 class lease {
  public:

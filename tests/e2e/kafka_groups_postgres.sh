@@ -46,11 +46,12 @@ wait_until 60 bash -c "[ \$(cat $E2E_TMP/journal* 2>/dev/null | wc -l) -ge $((pa
 # The outbox relay runs on the node holding the store lease "bus.outbox" (one relay at a time):
 # the node killed is another one, so that every outbox row reaches Kafka exactly once (the
 # normal case; a relay killed mid-round sends its last batch again, at least once).
-relay_pid=$(pg_query "SELECT holder FROM store_leases WHERE name = 'bus.outbox'" | cut -d: -f2)
-[ -n "$relay_pid" ] || fail "no node holds the outbox relay's lease"
+# (A holder is named after its host and data directory.)
+relay=$(pg_query "SELECT holder FROM store_leases WHERE name = 'bus.outbox'" | sed -n 's|.*/data\([0-9]*\)$|\1|p')
+[ -n "$relay" ] || fail "no node holds the outbox relay's lease"
 victim=2
-[ "${NODE_PIDS[2]}" != "$relay_pid" ] || victim=3
-step "kill -9 node $victim mid-load ($(cat "$E2E_TMP"/journal* | wc -l) answers so far; the relay is pid $relay_pid), start node 4 on its port"
+[ "$relay" != 2 ] || victim=3
+step "kill -9 node $victim mid-load ($(cat "$E2E_TMP"/journal* | wc -l) answers so far; node $relay relays), start node 4 on its port"
 port=${NODE_URLS[$victim]##*:}
 kill -9 "${NODE_PIDS[$victim]}"
 wait "${NODE_PIDS[$victim]}" 2>/dev/null || true
