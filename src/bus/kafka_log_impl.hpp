@@ -253,10 +253,17 @@ struct kafka_log::impl {
     std::condition_variable steady_cv;
     bool rebalancing = false;
     bool revoking = false;
+    // After a revocation of a rebalance (not a loss), the assignment callback of the same
+    // rebalance comes next, and then the member rejoins: that callback does not end it.
+    bool assign_then_rejoin = false;
+    std::chrono::steady_clock::time_point rebalancing_since{};
+    int stuck_ms = 20000;  // a rebalance seen for longer is taken as ended (a missed callback)
+    std::set<int32_t> owned;  // the partitions assigned to the member, until their unassign
     void set_rebalancing(bool on);
     void set_revoking(bool on);
     // Whether commits may go now.
     bool steady();
+    bool owns(int32_t partition);
     // Waits up to timeout_ms for the rebalance to end; false when it did not.
     bool wait_steady(int timeout_ms);
 
@@ -275,7 +282,8 @@ struct kafka_log::impl {
     int32_t partition;
     int64_t next;
     done_fn done;
-    // Set when the task was first held back (its group rebalancing): it goes at the latest then.
+    // Set when the task was first held back (its group rebalancing): it fails at this time if
+    // the rebalance has not ended.
     std::chrono::steady_clock::time_point hold_until{};
   };
 

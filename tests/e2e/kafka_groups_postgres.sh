@@ -79,10 +79,15 @@ expect_eq "$(sql "SELECT count(*) FROM journal j JOIN me_jobs m ON m.id = j.job
   LEFT JOIN (SELECT job_id, count(*) AS n FROM me_resource_changes GROUP BY job_id) c ON c.job_id = j.job
   WHERE (m.status = 1 AND coalesce(c.n, 0) <> 1) OR (m.status <> 1 AND coalesce(c.n, 0) <> 0)")" 0 \
   "jobs applied other than once"
-expect_eq "$(sql "SELECT count(*) FROM journal j JOIN me_jobs m ON m.id = j.job WHERE m.status <> 1")" 0 \
+# Every journaled job processed, but for one case: the killed node accepted a patient's create
+# and died before answering, me_load asked again on node 4, and that second create found the
+# episode made by the first (422, "already exists"; the first is processed, unjournaled).
+not_processed="FROM journal j JOIN me_jobs m ON m.id = j.job WHERE m.status <> 1 AND NOT (j.k = 0
+  AND m.status_code = 422 AND EXISTS (SELECT 1 FROM me_jobs o WHERE o.patient_id = m.patient_id
+  AND o.type = m.type AND o.status = 1 AND NOT EXISTS (SELECT 1 FROM journal x WHERE x.job = o.id)))"
+expect_eq "$(sql "SELECT count(*) $not_processed")" 0 \
   "jobs not processed (status, code, response: $(sql "SELECT string_agg(j.patient || ' ' || j.k || ': ' ||
-  m.status || ' ' || coalesce(m.status_code, 0) || ' ' || coalesce(m.response, ''), '; ')
-  FROM journal j JOIN me_jobs m ON m.id = j.job WHERE m.status <> 1"))"
+  m.status || ' ' || coalesce(m.status_code, 0) || ' ' || coalesce(m.response, ''), '; ') $not_processed"))"
 expect_eq "$(sql "SELECT count(*) FROM (SELECT patient, max(k) AS k FROM journal GROUP BY patient) l
   LEFT JOIN me_entities e ON e.kind = 'episode' AND e.patient_id = l.patient
   WHERE e.doc IS NULL OR e.doc::jsonb->>'name' <> 'name ' || l.k OR e.doc::jsonb->>'status' <> 'active'")" 0 \
