@@ -8,13 +8,19 @@ namespace {
 
 class kafka_port : public outbox_port {
  public:
-  explicit kafka_port(bus::kafka_log& l) : log_(l) {}
+  kafka_port(bus::kafka_log& l, std::shared_ptr<store::lease> lease)
+      : log_(l), lease_(std::move(lease)) {}
   std::vector<bus::outbox_row> peek(size_t max) override { return log_.outbox_peek(max); }
   void send(const std::vector<bus::message>& msgs) override { log_.produce_and_wait(msgs); }
   void ack(const std::vector<int64_t>& ids) override { log_.outbox_ack(ids); }
+  bool claim() override { return !lease_ || lease_->held(); }
+  void unclaim() override {
+    if (lease_) lease_->release();
+  }
 
  private:
   bus::kafka_log& log_;
+  std::shared_ptr<store::lease> lease_;
 };
 
 using self_ptr = caf::stateful_actor<outbox_relay_state>*;
@@ -43,6 +49,7 @@ void run(self_ptr self) {
   auto& st = self->state;
   if (st.retry_scheduled) return;  // a failure backoff is running; its timer resumes us
   try {
+    if (!st.port->claim()) return;  // another instance relays; the tick asks again
     if (relay_once(self)) self->send(self, wake_atom::value);  // yield between batches
     st.retry_delay = std::chrono::milliseconds{0};
   } catch (const std::exception& e) {
@@ -60,8 +67,9 @@ void run(self_ptr self) {
 
 }  // namespace
 
-std::unique_ptr<outbox_port> make_outbox_port(bus::kafka_log& log) {
-  return std::make_unique<kafka_port>(log);
+std::unique_ptr<outbox_port> make_outbox_port(bus::kafka_log& log,
+                                              std::shared_ptr<store::lease> lease) {
+  return std::make_unique<kafka_port>(log, std::move(lease));
 }
 
 caf::behavior outbox_relay(caf::stateful_actor<outbox_relay_state>* self,
@@ -89,11 +97,13 @@ caf::behavior outbox_relay(caf::stateful_actor<outbox_relay_state>* self,
         auto& st = self->state;
         st.draining = true;
         try {
-          while (relay_once(self)) {
-          }
+          if (st.port->claim())
+            while (relay_once(self)) {
+            }
         } catch (const std::exception& e) {
           log::warn("relay", "stopping with rows left in the outbox: ", e.what());
         }
+        st.port->unclaim();  // another instance's relay takes over at once
         self->quit();
       },
       [self](status_atom) {

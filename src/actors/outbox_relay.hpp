@@ -2,11 +2,18 @@
 // broker, oldest first, and deletes them only once the broker acked them. If medflowd dies
 // between the ack and the delete, the rows are sent again on start: at least once, never
 // lost, never reordered (consumers are idempotent). Run it detached: sending blocks.
+//
+// On a PostgreSQL store shared by several medflowd, one relay at a time forwards the outbox:
+// the one whose instance holds the store lease "bus.outbox" (store/lease.hpp). The others
+// stay idle and take the lease over once it expires (an instance killed mid-round: the rows it
+// sent and had not deleted yet are sent again, at least once). So every row reaches Kafka once
+// in the normal case, in id order, which keeps a key's records in their commit order.
 #pragma once
 
 #include "actors/protocol.hpp"
 #include "bus/kafka_log.hpp"
 #include "core/metrics.hpp"
+#include "store/lease.hpp"
 
 #include <chrono>
 #include <memory>
@@ -23,9 +30,17 @@ class outbox_port {
   // Forgets the rows sent (exactly these: on a store shared by several medflowd a row with a
   // smaller id may commit after a peek, and must stay for the next one).
   virtual void ack(const std::vector<int64_t>& ids) = 0;
+  // Whether this instance may forward the outbox now (it holds the relay's lease). Blocks
+  // for a store round trip at most every lease/3.
+  virtual bool claim() { return true; }
+  // Gives up the claim (the relay stops): another instance takes over at once.
+  virtual void unclaim() {}
 };
 
-std::unique_ptr<outbox_port> make_outbox_port(bus::kafka_log& log);
+// The Kafka backend's outbox; with `lease` (a shared store) the relay forwards it only while
+// the lease is held.
+std::unique_ptr<outbox_port> make_outbox_port(bus::kafka_log& log,
+                                              std::shared_ptr<store::lease> lease = nullptr);
 
 struct relay_settings {
   size_t batch = 1000;

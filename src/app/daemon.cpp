@@ -17,11 +17,14 @@
 #include "http/server.hpp"
 #include "http/topic_routes.hpp"
 #include "store/database.hpp"
+#include "store/lease.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <thread>
+
+#include <unistd.h>
 
 namespace medflow::app {
 
@@ -89,7 +92,15 @@ void daemon::start() {
     dbo.probe.interval = std::chrono::milliseconds(cfg_.integer("store.disk_full_probe_ms"));
   }
   db_ = std::make_unique<store::database>(dbo);
+  // Who this instance is to the others on a shared store (leases, claims): its host and data
+  // directory, the same again after a restart.
+  {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    store::set_instance_id(std::string(host) + ":" + std::filesystem::absolute(dir).string());
+  }
   std::vector<store::migration> migs = bus::embedded_log::migrations();
+  for (auto& m : store::lease_migrations()) migs.push_back(m);
   for (auto& f : flows_) {
     // On PostgreSQL a flow switched off (<flow>.enabled=false) gets no tables: a flow whose
     // store does not run on PostgreSQL yet can be left out of a shared deployment.
@@ -156,9 +167,17 @@ void daemon::start() {
     if (!why.empty()) throw std::runtime_error("Kafka at " + ko.brokers + " is not reachable: " + why);
     actors::relay_settings rs;
     rs.batch = static_cast<size_t>(cfg_.integer("bus.kafka.relay_batch"));
-    relay_ = sys_->spawn<caf::detached>(actors::outbox_relay,
-                                        std::shared_ptr<actors::outbox_port>(actors::make_outbox_port(*kl)),
-                                        rs);
+    // A shared store: one relay at a time (the lease), and the rows the other instances
+    // commit (their wake-ups stay local) are found by the poll.
+    std::shared_ptr<store::lease> relay_lease;
+    if (dbo.kind == store::backend::postgres) {
+      relay_lease = std::make_shared<store::lease>(*db_, "bus.outbox",
+                                                   cfg_.integer("store.lease_ms"), clock::now_ms);
+      rs.poll_interval = std::chrono::milliseconds(cfg_.integer("bus.kafka.relay_poll_ms"));
+    }
+    relay_ = sys_->spawn<caf::detached>(
+        actors::outbox_relay,
+        std::shared_ptr<actors::outbox_port>(actors::make_outbox_port(*kl, relay_lease)), rs);
     // A weak handle: the bus outlives the actor system, and a strong one would keep the
     // detached relay (and so the actor system's shutdown) waiting forever.
     caf::weak_actor_ptr relay = relay_->ctrl();

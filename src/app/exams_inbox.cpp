@@ -8,6 +8,7 @@
 #include "flows/exams/local_inbox.hpp"
 #include "flows/exams/result_intake.hpp"
 #include "flows/exams/s3_inbox.hpp"
+#include "store/lease.hpp"
 
 #include <filesystem>
 
@@ -46,6 +47,7 @@ exams_inbox::exams_inbox(runtime& rt, const crypto::key256& key) {
   ns.retry_initial_ms = cfg.integer("exams.notify.retry_initial_ms");
   ns.retry_max_ms = cfg.integer("exams.notify.retry_max_ms");
   ns.subject = cfg.string("exams.notify.subject");
+  ns.claim_ms = cfg.integer("exams.notify.claim_ms");
   if (ns.retry_max_ms < ns.retry_initial_ms)
     throw config_error("exams.notify.retry_max_ms is below exams.notify.retry_initial_ms");
   outbox_ = std::make_shared<exams::notifications>(rt.db, key, ns);
@@ -106,6 +108,9 @@ void exams_inbox::start(runtime& rt, exams::service& svc) {
   ss.sms_url = cfg.string("exams.notify.sms_url");
   ss.sms_timeout_ms = cfg.integer("exams.notify.sms_timeout_ms");
   ss.now = clock::now_ms;
+  // Rows another instance claimed and died with: looked for once per claim length.
+  if (rt.db.backend() == store::backend::postgres)
+    ss.idle_poll_ms = cfg.integer("exams.notify.claim_ms");
   auto outbox = outbox_;
   auto sender = rt.sys.spawn(
       actors::supervisor, std::string("notification_sender"),
@@ -125,6 +130,14 @@ void exams_inbox::start(runtime& rt, exams::service& svc) {
   // Read under the service's own cap: a bigger file goes to stuck unread.
   rs.max_file_bytes = svc.config().max_result_bytes;
   rs.page_files = static_cast<size_t>(cfg.integer("exams.inbox.page_files"));
+  if (rt.db.backend() == store::backend::postgres) {
+    // Several instances may share the inbox (a bucket, a shared directory) with the store:
+    // one scans at a time.
+    auto lease = std::make_shared<store::lease>(rt.db, "exams.inbox", cfg.integer("store.lease_ms"),
+                                                clock::now_ms);
+    rs.claim = [lease] { return lease->held(); };
+    rs.unclaim = [lease] { lease->release(); };
+  }
   auto inbox = inbox_;
   auto apply = exams::apply_with(svc, on_result());
   auto scanner = rt.sys.spawn(

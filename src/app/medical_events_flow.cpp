@@ -8,6 +8,7 @@
 #include "flows/medical_events/service.hpp"
 #include "flows/medical_events/store.hpp"
 #include "http/medical_events_routes.hpp"
+#include "store/lease.hpp"
 
 namespace medflow::app {
 
@@ -63,8 +64,14 @@ class medical_events_flow : public flow {
         start_consumers(rt, {"person_consumer_group", me::person_events_topic, attempts, persons}));
 
     auto interval = std::chrono::milliseconds(rt.cfg.integer("medical_events.maintenance_interval_ms"));
+    // Over shared rows (PostgreSQL, several instances) one instance at a time: two rounds at
+    // once would both expire the same service request (two changes, two events).
+    auto lease = std::make_shared<store::lease>(rt.db, "medical_events.maintenance",
+                                                rt.cfg.integer("store.lease_ms"), clock::now_ms);
     rt.own(rt.sys.spawn<caf::detached>(actors::periodic, "medical_events maintenance", interval,
-                                       [svc] { svc->maintain(clock::now_ms()); }));
+                                       [svc, lease] {
+                                         if (lease->held()) svc->maintain(clock::now_ms());
+                                       }));
 
     http::add_medical_events_routes(rt.http, *svc);
   }

@@ -45,7 +45,7 @@ std::optional<int64_t> kafka_log::impl::committed(const std::string& group_name,
 }
 
 void kafka_log::impl::commit(const std::string& group_name, const std::string& topic,
-                             int32_t partition, int64_t next) {
+                             int32_t partition, int64_t next, bool wait) {
   auto& g = group(group_name);
   std::lock_guard<std::mutex> lk{g.mutex};
   topic_partition tp{topic, partition};
@@ -61,10 +61,15 @@ void kafka_log::impl::commit(const std::string& group_name, const std::string& t
   // limit while the group coordinator is unknown. A group with members takes commits only
   // from a member (of the current generation): ours, when we joined it for this topic.
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-  if (!commit_as_member(group_name, topic, l.get(), q.get(), err))
-    err = rd_kafka_commit_queue(g.rk, l.get(), q.get(), nullptr, nullptr);
   std::string where = "group " + group_name + " at " + topic + "[" + std::to_string(partition) +
                       "]=" + std::to_string(next);
+  auto m = member_of(group_name, topic);
+  // A member commits only what it owns: a commit of a partition it gave up (or lost) would go
+  // out with its generation of the moment, at best refused, at worst crossing an election.
+  if (m && !m->owns(partition))
+    throw std::runtime_error("cannot commit " + where + ": not assigned to this instance");
+  if (!m || !commit_as_member(*m, l.get(), q.get(), err, wait))
+    err = rd_kafka_commit_queue(g.rk, l.get(), q.get(), nullptr, nullptr);
   if (err) throw std::runtime_error("cannot commit " + where + ": " + err_text(err));
   event_ptr ev{rd_kafka_queue_poll(q.get(), opts.timeout_ms)};
   if (!ev) throw std::runtime_error("timed out committing " + where);
@@ -72,21 +77,50 @@ void kafka_log::impl::commit(const std::string& group_name, const std::string& t
   if (!err)
     if (auto* res = rd_kafka_event_topic_partition_list(ev.get()))
       for (int i = 0; i < res->cnt && !err; ++i) err = res->elems[i].err;
+  // The group is rebalancing (or has moved on to a generation this member has not joined
+  // yet): hold the member's next commits until its rebalance callback.
+  if (m && (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+            err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION))
+    m->set_rebalancing(true);
   if (err) throw std::runtime_error("cannot commit " + where + ": " + err_text(err));
   g.committed[tp] = next;
 }
 
 void kafka_log::impl::commit_loop() {
+  // A commit whose group is rebalancing is held back (see commit_as_member) while the others
+  // go, for at most this long.
+  const auto hold =
+      std::chrono::milliseconds(std::max(opts.timeout_ms, 2 * opts.session_timeout_ms));
   std::unique_lock<std::mutex> lk{commit_mutex};
   for (;;) {
     commit_cv.wait(lk, [this] { return commit_stopping || !commit_queue.empty(); });
     if (commit_queue.empty()) return;  // stopping, and everything queued is done
-    commit_task t = std::move(commit_queue.front());
-    commit_queue.pop_front();
+    auto now = std::chrono::steady_clock::now();
+    auto it = commit_queue.begin();
+    bool expired = false;
+    for (; it != commit_queue.end() && !commit_stopping; ++it) {
+      auto m = member_of(it->group, it->topic);
+      if (!m || m->steady()) break;
+      if (it->hold_until == std::chrono::steady_clock::time_point{}) it->hold_until = now + hold;
+      if ((expired = now >= it->hold_until)) break;
+    }
+    if (it == commit_queue.end()) {  // all held: look again soon (a rebalance callback ends it)
+      commit_cv.wait_for(lk, std::chrono::milliseconds(20));
+      continue;
+    }
+    commit_task t = std::move(*it);
+    commit_queue.erase(it);
     lk.unlock();
     std::exception_ptr result;
     try {
-      commit(t.group, t.topic, t.partition, t.next);
+      // Never sent while the group rebalances (it could cross the election): the caller's next
+      // commit covers it.
+      if (expired)
+        throw std::runtime_error("cannot commit group " + t.group + " at " + t.topic + "[" +
+                                 std::to_string(t.partition) + "]=" + std::to_string(t.next) +
+                                 ": the group is still rebalancing after " +
+                                 std::to_string(hold.count()) + " ms");
+      commit(t.group, t.topic, t.partition, t.next, false);
     } catch (...) {
       result = std::current_exception();
     }
@@ -129,7 +163,8 @@ std::string describe(const std::vector<int32_t>& ps) {
 }
 
 bool cooperative(rd_kafka_t* rk) {
-  return std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
+  const char* p = rd_kafka_rebalance_protocol(rk);  // NULL once the member left the group
+  return p && std::string(p) == "COOPERATIVE";
 }
 
 void log_error(rd_kafka_error_t* e, const std::string& what) {
@@ -140,15 +175,59 @@ void log_error(rd_kafka_error_t* e, const std::string& what) {
 
 }  // namespace
 
+void kafka_log::impl::member::set_rebalancing(bool on) {
+  {
+    std::lock_guard<std::mutex> g{steady_mutex};
+    if (on && !rebalancing) rebalancing_since = std::chrono::steady_clock::now();
+    rebalancing = on;
+  }
+  if (!on) steady_cv.notify_all();
+}
+
+void kafka_log::impl::member::set_revoking(bool on) {
+  {
+    std::lock_guard<std::mutex> g{steady_mutex};
+    revoking = on;
+  }
+  if (on) steady_cv.notify_all();
+}
+
+bool kafka_log::impl::member::owns(int32_t partition) {
+  std::lock_guard<std::mutex> g{steady_mutex};
+  return owned.count(partition) > 0;
+}
+
+bool kafka_log::impl::member::steady() {
+  std::lock_guard<std::mutex> g{steady_mutex};
+  return !rebalancing || revoking || stopping ||
+         std::chrono::steady_clock::now() - rebalancing_since > std::chrono::milliseconds(stuck_ms);
+}
+
+bool kafka_log::impl::member::wait_steady(int timeout_ms) {
+  std::unique_lock<std::mutex> g{steady_mutex};
+  return steady_cv.wait_for(g, std::chrono::milliseconds(timeout_ms),
+                            [this] { return !rebalancing || revoking || stopping; });
+}
+
 void kafka_log::impl::member::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                            rd_kafka_topic_partition_list_t* parts, void* opaque) {
   auto* m = static_cast<member*>(opaque);
+  // A rebalance callback runs in a generation the member belongs to: commits are valid again
+  // (the revocation's own last commits included), unless the member rejoins right after it.
   switch (err) {
-    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS: {
+      bool rejoin;
+      {
+        std::lock_guard<std::mutex> g{m->steady_mutex};
+        rejoin = std::exchange(m->assign_then_rejoin, false);
+      }
+      m->set_rebalancing(rejoin);
       m->assigned_once = true;
       m->assign(parts);
       break;
+    }
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+      m->set_rebalancing(false);
       m->revoke(parts);
       break;
     default:
@@ -173,13 +252,19 @@ void kafka_log::impl::member::assign(rd_kafka_topic_partition_list_t* parts) {
   // The member never reads: the reader consumers do (fetch()).
   rd_kafka_pause_partitions(rk, parts);
   auto ps = partitions_of(parts, topic);
+  {
+    std::lock_guard<std::mutex> g{steady_mutex};
+    owned.insert(ps.begin(), ps.end());
+  }
   medflow::log::info(component, "group ", group, ": ", topic, describe(ps), " assigned");
   if (!ps.empty() && listener.assigned) listener.assigned(ps);
 }
 
 void kafka_log::impl::member::revoke(rd_kafka_topic_partition_list_t* parts) {
+  set_revoking(true);
   auto ps = partitions_of(parts, topic);
   bool lost = rd_kafka_assignment_lost(rk);
+  bool coop = cooperative(rk);
   medflow::log::info(component, "group ", group, ": ", topic, describe(ps),
                      lost ? " lost" : " revoked", ", releasing");
   if (!ps.empty() && listener.revoked) {
@@ -210,10 +295,25 @@ void kafka_log::impl::member::revoke(rd_kafka_topic_partition_list_t* parts) {
                           " not released within ", release_timeout_ms,
                           " ms; handing them over anyway");
   }
-  if (cooperative(rk))
+  if (coop)
     log_error(rd_kafka_incremental_unassign(rk, parts), "unassign");
   else
     rd_kafka_assign(rk, nullptr);
+  {
+    std::lock_guard<std::mutex> g{steady_mutex};
+    if (coop)
+      for (auto p : ps) owned.erase(p);
+    else
+      owned.clear();
+    // A cooperative revocation of a rebalance is followed by that rebalance's assignment
+    // callback, then a rejoin (librdkafka: "rejoining group to redistribute previously owned
+    // partitions"); after a loss the next assignment callback ends the rebalance.
+    assign_then_rejoin = coop && !lost;
+  }
+  // A cooperative member rejoins after giving partitions up (and after losing them): a new
+  // generation is being formed until its next rebalance callback.
+  set_rebalancing(true);
+  set_revoking(false);
 }
 
 void kafka_log::impl::member::poll_loop() {
@@ -262,6 +362,7 @@ std::shared_ptr<kafka_log::impl::member> kafka_log::impl::join(const std::string
   m->topic = topic;
   m->listener = std::move(listener);
   m->release_timeout_ms = opts.release_timeout_ms;
+  m->stuck_ms = std::max(opts.timeout_ms, 2 * opts.session_timeout_ms);
   client_config c{opts};
   c.set("group.id", group)
       .set("partition.assignment.strategy", "cooperative-sticky")
@@ -298,19 +399,28 @@ std::shared_ptr<kafka_log::impl::member> kafka_log::impl::join(const std::string
   return m;
 }
 
-bool kafka_log::impl::commit_as_member(const std::string& group, const std::string& topic,
-                                       rd_kafka_topic_partition_list_t* offsets,
-                                       rd_kafka_queue_t* q, rd_kafka_resp_err_t& err) {
-  std::shared_ptr<member> m;
-  {
-    std::lock_guard<std::mutex> g{members_mutex};
-    auto it = members.find({group, topic});
-    if (it == members.end()) return false;
-    m = it->second;
-  }
-  std::shared_lock<std::shared_mutex> g{m->life};
-  if (m->closed) return false;
-  err = rd_kafka_commit_queue(m->rk, offsets, q, nullptr, nullptr);
+std::shared_ptr<kafka_log::impl::member> kafka_log::impl::member_of(const std::string& group,
+                                                                    const std::string& topic) {
+  std::lock_guard<std::mutex> g{members_mutex};
+  auto it = members.find({group, topic});
+  return it == members.end() ? nullptr : it->second;
+}
+
+bool kafka_log::impl::commit_as_member(member& m, rd_kafka_topic_partition_list_t* offsets,
+                                       rd_kafka_queue_t* q, rd_kafka_resp_err_t& err, bool wait) {
+  // librdkafka sends a commit at once, in any join state, with the generation the member has
+  // then. Sent while the member's JoinGroup is pending, it reaches the coordinator behind it,
+  // after the election, and is answered ILLEGAL_GENERATION; librdkafka then takes the member's
+  // whole assignment for lost and rejoins (rdkafka_cgrp.c, OffsetCommit's error handling),
+  // which starts the rebalance over. With every partition consumer committing as it works,
+  // some commit always crossed an election: the group never settled (issue 18's three-node
+  // test). So a member's commits wait while its group rebalances.
+  if (wait && !m.wait_steady(opts.timeout_ms))
+    throw std::runtime_error("cannot commit group " + m.group + ": still rebalancing after " +
+                             std::to_string(opts.timeout_ms) + " ms");
+  std::shared_lock<std::shared_mutex> g{m.life};
+  if (m.closed) return false;
+  err = rd_kafka_commit_queue(m.rk, offsets, q, nullptr, nullptr);
   return true;
 }
 

@@ -243,6 +243,29 @@ struct kafka_log::impl {
     // Set at the first assignment the group gave this member (possibly empty): from then on
     // librdkafka holds the cooperative-sticky assignor's state (see close()).
     std::atomic<bool> assigned_once{false};
+    // Whether the group is rebalancing, as far as this member can tell: set when one of its
+    // commits is answered REBALANCE_IN_PROGRESS or ILLEGAL_GENERATION, and after a revocation
+    // (a cooperative member rejoins then); cleared by its next rebalance callback (a new
+    // generation). Commits through the member wait for it to clear: see commit_as_member().
+    // While the member is in its revocation callback its commits go at once (the last ones of
+    // the partitions it gives up; after a loss they fail at once, and the drain ends).
+    std::mutex steady_mutex;
+    std::condition_variable steady_cv;
+    bool rebalancing = false;
+    bool revoking = false;
+    // After a revocation of a rebalance (not a loss), the assignment callback of the same
+    // rebalance comes next, and then the member rejoins: that callback does not end it.
+    bool assign_then_rejoin = false;
+    std::chrono::steady_clock::time_point rebalancing_since{};
+    int stuck_ms = 20000;  // a rebalance seen for longer is taken as ended (a missed callback)
+    std::set<int32_t> owned;  // the partitions assigned to the member, until their unassign
+    void set_rebalancing(bool on);
+    void set_revoking(bool on);
+    // Whether commits may go now.
+    bool steady();
+    bool owns(int32_t partition);
+    // Waits up to timeout_ms for the rebalance to end; false when it did not.
+    bool wait_steady(int timeout_ms);
 
     // Leaves the group: the revocation of every partition runs (and waits) first.
     void close();
@@ -259,6 +282,9 @@ struct kafka_log::impl {
     int32_t partition;
     int64_t next;
     done_fn done;
+    // Set when the task was first held back (its group rebalancing): it fails at this time if
+    // the rebalance has not ended.
+    std::chrono::steady_clock::time_point hold_until{};
   };
 
   impl(kafka_log& self, kafka_options o, store::database& d)
@@ -409,18 +435,22 @@ struct kafka_log::impl {
   std::optional<int64_t> committed(const std::string& group_name, const std::string& topic,
                                    int32_t partition);
 
+  // `wait`: through a member, wait (bounded) while its group rebalances; commit_loop holds
+  // its tasks back itself instead.
   void commit(const std::string& group_name, const std::string& topic, int32_t partition,
-              int64_t next);
+              int64_t next, bool wait = true);
 
   void commit_loop();
 
   std::shared_ptr<member> join(const std::string& group, const std::string& topic,
                                group_listener listener);
   void leave_groups();
-  // Commits through the topic's member, if this instance has joined the group for it.
-  bool commit_as_member(const std::string& group, const std::string& topic,
-                        rd_kafka_topic_partition_list_t* offsets, rd_kafka_queue_t* q,
-                        rd_kafka_resp_err_t& err);
+  // The member of this instance for (group, topic), if it joined the group for it.
+  std::shared_ptr<member> member_of(const std::string& group, const std::string& topic);
+  // Commits through the member (false when it has left the group): once the group is not
+  // rebalancing any more, as far as the member knows (bounded by opts.timeout_ms).
+  bool commit_as_member(member& m, rd_kafka_topic_partition_list_t* offsets, rd_kafka_queue_t* q,
+                        rd_kafka_resp_err_t& err, bool wait);
 
   void stop_commit_worker();
 };

@@ -94,6 +94,12 @@ const std::vector<config_key>& config_keys() {
       {"store.postgres.statement_timeout_ms", k::integer, 30000,
        "postgres: the longest one statement may run (the session's statement_timeout; a server "
        "that stops answering fails the connection after this plus 10 s)", 100, 3600000},
+      {"store.lease_ms", k::integer, 10000,
+       "postgres (several instances on one store): how long an instance holds the lease of "
+       "work that runs on one instance at a time (the Kafka outbox relay, the exams results "
+       "scanner, the medical events maintenance); it renews it every third of this, and "
+       "another instance takes the work over this long after the holder died",
+       100, 3600000},
       {"store.data_dir", k::string, "./var", "directory of the SQLite database (created if missing)"},
       {"store.synchronous", k::string, "FULL",
        "SQLite synchronous mode in WAL: FULL survives power loss, NORMAL only process crashes",
@@ -157,6 +163,10 @@ const std::vector<config_key>& config_keys() {
        "start-up. Not those medflowd sets itself (bootstrap.servers, client.id, group.id, ...)"},
       {"bus.kafka.relay_batch", k::integer, 1000,
        "most outbox rows the relay forwards to Kafka per round", 1, 100000},
+      {"bus.kafka.relay_poll_ms", k::integer, 200,
+       "postgres: how often the outbox relay holding the lease looks for rows the other "
+       "instances committed (its own commits wake it at once; on SQLite it looks every second)",
+       10, 60000},
 
       // -- actors -----------------------------------------------------------------------------
       {"actors.threads", k::integer, 0, "CAF scheduler threads (0: one per core, at least 2)", 0,
@@ -449,6 +459,11 @@ const std::vector<config_key>& config_keys() {
        "wait before the second attempt; doubles after each failure", 1, 86400000},
       {"exams.notify.retry_max_ms", k::integer, 600000, "longest wait between attempts", 1,
        86400000},
+      {"exams.notify.claim_ms", k::integer, 60000,
+       "postgres (several instances on one store): a notification an instance's sender took "
+       "is not taken by another one for this long (keep it above an SMTP or SMS attempt); "
+       "one an instance died with is sent by another after it",
+       1000, 86400000},
   };
   return keys;
 }

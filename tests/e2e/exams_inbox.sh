@@ -21,13 +21,7 @@ MONTH=$(date -u +%Y_%m)
 RESULTS_PY="$SOURCE_DIR/tests/e2e/exam_results.py"
 
 # -- the SMTP server --------------------------------------------------------------------------
-MAIL_DIR="$E2E_TMP/mail"
-mkdir -p "$MAIL_DIR"
-/usr/bin/python3 "$SOURCE_DIR/tests/support/smtp_sink.py" --out "$MAIL_DIR" --mode plain \
-  >"$E2E_TMP/smtp.out" 2>"$E2E_TMP/smtp.err" &
-BG_PIDS+=($!)
-wait_until 20 grep -q "listening on" "$E2E_TMP/smtp.out" || fail "aiosmtpd did not start: $(cat "$E2E_TMP/smtp.err")"
-SMTP_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$E2E_TMP/smtp.out")
+start_smtp_sink
 
 # -- the SMS gateway (answers 503 to its first request, then 202) ------------------------------
 SMS_DIR="$E2E_TMP/sms"
@@ -46,8 +40,6 @@ COMMON=(--set exams.crypto_key="$CRYPTO_KEY" --set exams.jwt_key="$JWT_KEY"
         --set exams.notify.sms_url="$SMS_URL"
         --set exams.inbox.settle_ms=200 --set exams.inbox.rescan_interval_ms=1000)
 
-# mails_to ADDRESS: e-mails received for that address.
-mails_to() { grep -l "\"$1\"" "$MAIL_DIR"/*.json 2>/dev/null | wc -l; }
 
 # new_patient DOCUMENT EMAIL: an active patient with a verified e-mail; sets PATIENT.
 new_patient() {
@@ -55,15 +47,6 @@ new_patient() {
     \"email\":\"$2\",\"email_verified_at\":\"2026-01-01T00:00:00Z\",\"cellphone\":\"11987654321\"}"
   expect_status 201
   PATIENT=$(printf '%s' "$BODY" | jq -r '.data.id // .id')
-}
-# started_exam DOCUMENT: a Started exam of type 1; sets EXAM and TOKEN.
-started_exam() {
-  http POST /exam/new "{\"document\":\"$1\",\"exam_type\":1}"
-  expect_status 200
-  EXAM=$(printf '%s' "$BODY" | jq -r .data.exam_id)
-  http POST /exam/start "{\"document\":\"$1\",\"exam_id\":\"$EXAM\",\"exam_type\":1}"
-  expect_status 200
-  TOKEN=$(printf '%s' "$BODY" | jq -r .data)
 }
 
 # four_results DIR_WRITER: registers the four cases and hands each file to `$1 NAME CONTENT`.
@@ -92,11 +75,6 @@ four_results() {
 step "local folder: good, stuck, denied and deleted results"
 INBOX="$E2E_TMP/inbox"
 start_medflowd "${COMMON[@]}" --set exams.inbox.dir="$INBOX"
-put_local() {
-  mkdir -p "$INBOX/$MONTH/completed"
-  printf '%s' "$2" >"$INBOX/$MONTH/completed/.$1.part"
-  mv "$INBOX/$MONTH/completed/.$1.part" "$INBOX/$MONTH/completed/$1"
-}
 four_results put_local local
 in_local() { [ -f "$INBOX/$MONTH/$1/$2" ]; }
 wait_until 20 in_local processed good.json || fail "good.json not in processed/: $(ls -R "$INBOX")"

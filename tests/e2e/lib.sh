@@ -322,3 +322,33 @@ poll_while_episode_created() {
   expect_eq "$(cat "$E2E_TMP/poll.status")" 200 "long poll status"
   BODY=$(cat "$E2E_TMP/poll.json")
 }
+
+# -- exams (exams_inbox.sh, exams_two_nodes_postgres.sh) ----------------------------------------
+# start_smtp_sink: a real SMTP server (aiosmtpd, tests/support/smtp_sink.py) that writes what it
+# receives into MAIL_DIR (one .json and one .eml per message); sets MAIL_DIR and SMTP_PORT.
+start_smtp_sink() {
+  MAIL_DIR="$E2E_TMP/mail"
+  mkdir -p "$MAIL_DIR"
+  /usr/bin/python3 "$SOURCE_DIR/tests/support/smtp_sink.py" --out "$MAIL_DIR" --mode plain \
+    >"$E2E_TMP/smtp.out" 2>"$E2E_TMP/smtp.err" &
+  BG_PIDS+=($!)
+  wait_until 20 grep -q "listening on" "$E2E_TMP/smtp.out" || fail "aiosmtpd did not start: $(cat "$E2E_TMP/smtp.err")"
+  SMTP_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$E2E_TMP/smtp.out")
+}
+# mails_to ADDRESS: e-mails received for that address.
+mails_to() { grep -l "\"$1\"" "$MAIL_DIR"/*.json 2>/dev/null | wc -l; }
+# started_exam DOCUMENT: a Started exam of type 1 (on MF_URL); sets EXAM and TOKEN.
+started_exam() {
+  http POST /exam/new "{\"document\":\"$1\",\"exam_type\":1}"
+  expect_status 200
+  EXAM=$(printf '%s' "$BODY" | jq -r .data.exam_id)
+  http POST /exam/start "{\"document\":\"$1\",\"exam_id\":\"$EXAM\",\"exam_type\":1}"
+  expect_status 200
+  TOKEN=$(printf '%s' "$BODY" | jq -r .data)
+}
+# put_local NAME CONTENT: a result file into $INBOX/$MONTH/completed/, whole at once.
+put_local() {
+  mkdir -p "$INBOX/$MONTH/completed"
+  printf '%s' "$2" >"$INBOX/$MONTH/completed/.$1.part"
+  mv "$INBOX/$MONTH/completed/.$1.part" "$INBOX/$MONTH/completed/$1"
+}

@@ -8,6 +8,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -26,6 +27,12 @@ class kafka_mock_cluster {
     if (log) rd_kafka_conf_set_log_cb(conf, log);
     // Without it the idle handle warns that it has no bootstrap servers.
     rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
+    // KAFKA_MOCK_DEBUG=mock: the mock's own account of its groups (joins, elections, syncs,
+    // session timeouts) at debug level, for a test that needs to see the coordinator's side.
+    if (const char* dbg = std::getenv("KAFKA_MOCK_DEBUG"); dbg && *dbg) {
+      rd_kafka_conf_set(conf, "debug", dbg, err, sizeof err);
+      rd_kafka_conf_set(conf, "log_level", "7", err, sizeof err);
+    }
     rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (!rk_) {
       rd_kafka_conf_destroy(conf);

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <utility>
@@ -33,8 +34,14 @@ void usage() {
 }
 
 // The mock logs through its owning handle; only real trouble is worth a line on stderr.
+// With KAFKA_MOCK_DEBUG (see kafka_mock_cluster) everything, with a timestamp.
 void on_log(const rd_kafka_t*, int level, const char* facility, const char* text) {
-  if (level <= 4) std::fprintf(stderr, "kafka_mock: %s: %s\n", facility, text);
+  static const bool debug = std::getenv("KAFKA_MOCK_DEBUG") != nullptr;
+  if (level > 4 && !debug) return;
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  std::fprintf(stderr, "%lld.%03ld kafka_mock: %s: %s\n", static_cast<long long>(ts.tv_sec),
+               ts.tv_nsec / 1000000, facility, text);
 }
 
 bool parse_int(const char* text, int min, int& out) {

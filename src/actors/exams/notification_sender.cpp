@@ -42,6 +42,10 @@ void record(self_ptr self, int64_t id, const exams::attempt_outcome& out) {
 void schedule_next(self_ptr self) {
   auto& st = self->state;
   auto next = st.outbox->next_attempt_ms(st.sms_in_flight);
+  if (st.settings.idle_poll_ms > 0) {
+    int64_t poll_at = st.settings.now() + st.settings.idle_poll_ms;
+    if (!next || *next > poll_at) next = poll_at;
+  }
   if (!next) return;
   if (st.timer_at != 0 && st.timer_at <= *next) return;
   st.timer_at = *next;

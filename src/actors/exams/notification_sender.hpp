@@ -1,6 +1,7 @@
 // notification_sender: delivers the exams flow's notification outbox (flows/exams/
 // notifications.hpp). Woken by wake_atom after a commit that added a row, and by its own timer
-// at the earliest retry time; with nothing pending it has no timer and costs nothing.
+// at the earliest retry time; with nothing pending it has no timer and costs nothing (unless
+// idle_poll_ms: several instances on one store).
 //
 // E-mails are sent one per message with the blocking SMTP client (spawn it detached; a drain
 // waits for one e-mail at most); SMS go through the asynchronous HTTP client, several at once,
@@ -37,6 +38,11 @@ struct sender_settings {
   size_t batch = 100;             // rows looked at per round (SMS started) before yielding
   size_t max_sms_in_flight = 64;  // gateway calls at once
   std::function<int64_t()> now;   // wall clock in ms (virtual in tests)
+  // Several instances on one store (exams.notify.claim_ms there): a round at least this often
+  // even with nothing of its own pending, so that rows another instance claimed and died with
+  // are sent once their claim ended (nobody wakes this sender for them). 0: only when woken or
+  // due (one instance, as before).
+  int64_t idle_poll_ms = 0;
 };
 
 struct notification_sender_state {

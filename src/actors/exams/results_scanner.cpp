@@ -44,6 +44,7 @@ void finish_drain(self_ptr self) {
   if (st.idle.size() < st.workers.size()) return;  // files still in a worker's hands
   for (auto& w : st.workers) self->send_exit(w, caf::exit_reason::user_shutdown);
   st.workers.clear();
+  if (st.settings.unclaim) st.settings.unclaim();  // nothing in hand: another may scan now
   self->quit();
 }
 
@@ -91,6 +92,10 @@ void dispatch(self_ptr self) {
     if (!st.queue.empty() || st.retry_scheduled) return;
     if (!st.passing) {
       if (!st.pass_again) return;
+      if (st.settings.claim && !st.settings.claim()) {
+        st.pass_again = false;  // another instance scans; the next wake-up asks again
+        return;
+      }
       start_pass(self);
     }
     if (!list_next(self)) return;

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -34,6 +35,11 @@ struct results_settings {
   bool watch = true;
   std::chrono::milliseconds list_retry_initial{1000};
   std::chrono::milliseconds list_retry_max{30000};
+  // Several instances on one inbox (a shared store): a pass starts only while `claim` says
+  // this instance holds the scanner's lease (store/lease.hpp); the others let their wake-ups
+  // go. `unclaim` gives it up at drain. Empty: always (one instance).
+  std::function<bool()> claim;
+  std::function<void()> unclaim;
 };
 
 // The thread that waits on the inbox for the scanner. Stops (and joins) when destroyed.

@@ -1,7 +1,10 @@
 #include "flows/exams/notifications.hpp"
 
+#include "store/lease.hpp"
+
 #include <algorithm>
 #include <stdexcept>
+#include <tuple>
 
 namespace medflow::exams {
 
@@ -66,6 +69,7 @@ std::optional<int64_t> next_attempt_after(int attempts, bool permanent, int64_t 
 
 notifications::notifications(store::database& db, crypto::key256 key, notification_settings s)
     : db_(db), key_(key), settings_(std::move(s)) {
+  if (settings_.holder.empty()) settings_.holder = store::instance_id();
   if (settings_.max_attempts < 1 || settings_.retry_initial_ms < 1 ||
       settings_.retry_max_ms < settings_.retry_initial_ms)
     throw std::invalid_argument("notification settings: max_attempts >= 1 and "
@@ -92,6 +96,10 @@ std::vector<store::migration> notifications::migrations() {
        "  created_ms BIGINT NOT NULL, finished_ms BIGINT NOT NULL);"
        "CREATE INDEX exam_notifications_due ON exam_notifications(next_attempt_ms)"
        "  WHERE status = 'pending';"},
+      // Several instances on one PostgreSQL: who sends a row, until when (unused on SQLite).
+      {"exam_notifications", 2, "claims: one sender per row across instances",
+       "ALTER TABLE exam_notifications ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE exam_notifications ADD COLUMN claimed_until BIGINT NOT NULL DEFAULT 0;"},
   };
 }
 
@@ -152,6 +160,7 @@ notification notifications::read_row(store::query& q) const {
 
 std::vector<notification> notifications::due(int64_t now_ms, size_t max,
                                              const std::vector<int64_t>& skip) {
+  if (db_.backend() == store::backend::postgres) return claim_due(now_ms, max, skip);
   std::vector<notification> out;
   auto r = db_.reader();
   auto q = r->prepare(std::string("SELECT ") + columns +
@@ -166,12 +175,43 @@ std::vector<notification> notifications::due(int64_t now_ms, size_t max,
   return out;
 }
 
+std::vector<notification> notifications::claim_due(int64_t now_ms, size_t max,
+                                                   const std::vector<int64_t>& skip) {
+  std::string ids;  // a bigint[] literal: {1,2,3}
+  for (auto id : skip) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+  auto out = db_.write().run([&](store::tx& t) {
+    std::vector<notification> rows;
+    auto q = t.conn.prepare(
+        std::string("UPDATE exam_notifications SET claimed_by = ?, claimed_until = ? "
+                    "WHERE id IN (SELECT id FROM exam_notifications WHERE status = 'pending' "
+                    "AND next_attempt_ms <= ? AND (claimed_by = ? OR claimed_until <= ?) "
+                    "AND NOT (id = ANY(?::bigint[])) ORDER BY next_attempt_ms, id LIMIT ? "
+                    "FOR UPDATE SKIP LOCKED) RETURNING ") +
+        columns);
+    q.bind_all(settings_.holder, now_ms + settings_.claim_ms, now_ms, settings_.holder, now_ms,
+               "{" + ids + "}", static_cast<int64_t>(max));
+    while (q.step()) rows.push_back(read_row(q));
+    return rows;
+  });
+  std::sort(out.begin(), out.end(), [](const notification& a, const notification& b) {
+    return std::tie(a.next_attempt_ms, a.id) < std::tie(b.next_attempt_ms, b.id);
+  });
+  return out;
+}
+
 std::optional<int64_t> notifications::next_attempt_ms(const std::vector<int64_t>& skip) {
   auto r = db_.reader();
-  auto q = r->prepare(
+  auto q = r->prepare(store::sql(
+      *r,
       "SELECT id, next_attempt_ms FROM exam_notifications WHERE status = 'pending' "
-      "ORDER BY next_attempt_ms, id LIMIT ?");
-  q.bind_all(static_cast<int64_t>(skip.size() + 1));
+      "ORDER BY next_attempt_ms, id LIMIT ?",
+      "SELECT id, CASE WHEN claimed_by = ? THEN next_attempt_ms "
+      "ELSE GREATEST(next_attempt_ms, claimed_until) END AS at FROM exam_notifications "
+      "WHERE status = 'pending' ORDER BY at, id LIMIT ?"));
+  if (db_.backend() == store::backend::postgres)
+    q.bind_all(settings_.holder, static_cast<int64_t>(skip.size() + 1));
+  else
+    q.bind_all(static_cast<int64_t>(skip.size() + 1));
   while (q.step())
     if (std::find(skip.begin(), skip.end(), q.int64(0)) == skip.end()) return q.int64(1);
   return std::nullopt;
@@ -191,7 +231,7 @@ notification_status notifications::record_attempt(int64_t id, const std::string&
     if (error.empty()) {
       t.conn
           .prepare("UPDATE exam_notifications SET status = 'sent', attempts = ?, address = '', "
-                   "last_error = '', finished_ms = ? WHERE id = ?")
+                   "last_error = '', finished_ms = ?, claimed_until = 0 WHERE id = ?")
           .bind_all(attempts, now_ms, id)
           .exec();
       return notification_status::sent;
@@ -200,14 +240,14 @@ notification_status notifications::record_attempt(int64_t id, const std::string&
     if (next) {
       t.conn
           .prepare("UPDATE exam_notifications SET attempts = ?, next_attempt_ms = ?, "
-                   "last_error = ? WHERE id = ?")
+                   "last_error = ?, claimed_until = 0 WHERE id = ?")
           .bind_all(attempts, *next, error, id)
           .exec();
       return notification_status::pending;
     }
     t.conn
         .prepare("UPDATE exam_notifications SET status = 'failed', attempts = ?, address = '', "
-                 "last_error = ?, finished_ms = ? WHERE id = ?")
+                 "last_error = ?, finished_ms = ?, claimed_until = 0 WHERE id = ?")
         .bind_all(attempts, error, now_ms, id)
         .exec();
     return notification_status::failed;

@@ -11,6 +11,13 @@
 // permanent refusal, or max_attempts used up). A crash between a send and its record sends it
 // again on the next start: at least once. The address is stored sealed (AES-256-GCM, the exam
 // id as associated data) and erased once the row is finished.
+//
+// Several medflowd on one PostgreSQL: each row is sent by one instance. due() claims the rows
+// it returns (claimed_by, claimed_until = now + claim_ms, under FOR UPDATE SKIP LOCKED, so two
+// senders never get the same row); the other instances leave a claimed row alone until its
+// attempt is recorded (which ends the claim) or the claim expires (its instance died: another
+// one sends it then, at least once). The claimer itself sees its rows as before (its sender
+// skips those being sent). On SQLite (one instance) due() only reads, as before.
 #pragma once
 
 #include "core/crypto.hpp"
@@ -71,6 +78,10 @@ struct notification_settings {
   int64_t retry_initial_ms = 1000;
   int64_t retry_max_ms = 600000;
   std::string subject = "Your exam result is ready";
+  // PostgreSQL: how long a claim by due() keeps the row from the other instances, and who
+  // claims (empty: store::instance_id()).
+  int64_t claim_ms = 60000;
+  std::string holder;
 };
 
 // The subject and text of the message for r (the same for both channels).
@@ -105,9 +116,11 @@ class notifications {
   bool enqueue_in(store::tx& t, const notification_request& r, int64_t now_ms);
 
   // Pending rows due at now_ms, oldest first, at most max; rows whose id is in `skip` (being
-  // sent) are left out.
+  // sent) are left out. PostgreSQL: only rows no other instance holds, and they are claimed
+  // for this one (until their attempt is recorded, or claim_ms).
   std::vector<notification> due(int64_t now_ms, size_t max, const std::vector<int64_t>& skip = {});
-  // The earliest next attempt of a pending row not in `skip`, or nullopt when there is none.
+  // The earliest next attempt of a pending row not in `skip`, or nullopt when there is none
+  // (PostgreSQL: a row another instance holds counts from the end of its claim).
   std::optional<int64_t> next_attempt_ms(const std::vector<int64_t>& skip = {});
 
   // The outcome of one attempt on row `id`. error empty: sent. Otherwise a retry is scheduled
@@ -127,6 +140,8 @@ class notifications {
   notification_settings settings_;
   std::mutex wake_mu_;
   std::function<void()> on_enqueued_;  // guarded by wake_mu_
+  std::vector<notification> claim_due(int64_t now_ms, size_t max,
+                                      const std::vector<int64_t>& skip);
 };
 
 }  // namespace medflow::exams

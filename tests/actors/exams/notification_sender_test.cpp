@@ -46,6 +46,7 @@ struct sender_fixture : test::actor_fixture {
     }
   }
 
+  int64_t idle_poll_ms = 0;
   void start(bool wake_on_enqueue = true) {
     notification_transports t;
     t.send_mail = [this](const smtp::message& m) -> status {
@@ -62,6 +63,7 @@ struct sender_fixture : test::actor_fixture {
     ss.mail_from = "results@zmed.test";
     ss.sms_url = "http://127.0.0.1:9/sms";
     ss.now = [this] { return now; };
+    ss.idle_poll_ms = idle_poll_ms;
     sender = sys->spawn(notification_sender, outbox, t, ss);
     if (wake_on_enqueue) {
       auto s = sender;
@@ -101,6 +103,21 @@ TEST_CASE("notification_sender: an e-mail is sent once, after the commit woke it
   f.run();
   CHECK(f.mails.size() == 1);
   CHECK(f.idle_timer_free());
+}
+
+TEST_CASE("notification_sender: with idle_poll_ms it looks for rows it was not woken for") {
+  sender_fixture f;
+  f.idle_poll_ms = 60000;
+  f.start(false);  // nothing wakes it: rows another instance left behind, say
+  CHECK_FALSE(f.idle_timer_free());
+  f.enqueue("e1", true);
+  CHECK(f.mails.empty());
+  f.later(59999ms);
+  CHECK(f.mails.empty());
+  f.later(1ms);
+  REQUIRE(f.mails.size() == 1);
+  CHECK(f.row("e1").status == exams::notification_status::sent);
+  CHECK_FALSE(f.idle_timer_free());  // and it keeps looking
 }
 
 TEST_CASE("notification_sender: a failed attempt is retried at its backoff time, not before") {

@@ -9,6 +9,9 @@
 
 #include <doctest/doctest.h>
 
+#include <set>
+#include <thread>
+
 namespace {
 
 using namespace medflow;
@@ -150,6 +153,84 @@ TEST_CASE("notifications: sent and permanent failures are final at once") {
   CHECK(c.failed == 1);
   CHECK(c.pending == 0);
   CHECK(f.outbox.find_by_exam("e1")->finished_ms == 5);
+}
+
+// Two instances on one PostgreSQL: two databases on the same store (two writers), each its
+// own sender identity.
+struct two_instances {
+  test::temp_dir dir;
+  std::unique_ptr<store::database> db_a =
+      test::open_database(dir.file("t.db"), {notifications::migrations()});
+  std::unique_ptr<store::database> db_b =
+      test::open_database(dir.file("t.db"), {notifications::migrations()});
+  static notification_settings as(const std::string& holder) {
+    notification_settings s;
+    s.claim_ms = 5000;
+    s.holder = holder;
+    return s;
+  }
+  notifications a{*db_a, test_key(), as("a")};
+  notifications b{*db_b, test_key(), as("b")};
+
+  void enqueue(int n, int64_t now) {
+    db_a->write().run([&](store::tx& t) {
+      for (int i = 0; i < n; ++i)
+        a.enqueue_in(t, {"e" + std::to_string(i), "p", "", mail_ok()}, now);
+    });
+  }
+};
+
+TEST_CASE("notifications: two senders on one PostgreSQL never take the same row" *
+          doctest::skip(!test::on_postgres())) {
+  two_instances f;
+  const int n = 300;
+  f.enqueue(n, 0);
+  std::vector<int64_t> got_a, got_b;
+  auto sender = [](notifications& o, std::vector<int64_t>& got) {
+    for (;;) {
+      auto d = o.due(1000, 7, got);  // its own rows come back unless skipped (being sent)
+      if (d.empty()) return;
+      for (auto& r : d) got.push_back(r.id);
+    }
+  };
+  std::thread ta(sender, std::ref(f.a), std::ref(got_a));
+  std::thread tb(sender, std::ref(f.b), std::ref(got_b));
+  ta.join();
+  tb.join();
+  std::set<int64_t> all(got_a.begin(), got_a.end());
+  for (auto id : got_b) CHECK_MESSAGE(all.insert(id).second, "row ", id, " taken twice");
+  CHECK(got_a.size() + got_b.size() == n);
+  CHECK(all.size() == n);
+  MESSAGE("a took ", got_a.size(), ", b took ", got_b.size());
+  // Each sender sees its own rows again (its sender skips those in flight), never the other's.
+  auto again = f.a.due(1000, n);
+  CHECK(again.size() == got_a.size());
+}
+
+TEST_CASE("notifications: the rows of a sender that died are taken over after its claim" *
+          doctest::skip(!test::on_postgres())) {
+  two_instances f;
+  f.enqueue(3, 0);
+  auto claimed = f.a.due(1000, 10);  // a claims all three until 6000, then dies
+  REQUIRE(claimed.size() == 3);
+  CHECK(f.b.due(2000, 10).empty());
+  CHECK(*f.b.next_attempt_ms() == 6000);  // when b may look again
+  CHECK(*f.a.next_attempt_ms() == 0);     // a's own rows are due
+  CHECK(f.b.due(5999, 10).empty());
+  auto taken = f.b.due(6000, 10);         // the claim ended
+  REQUIRE(taken.size() == 3);
+  CHECK(taken[0].address == "ana@example.org");
+  CHECK(f.a.due(6001, 10).empty());       // a, back, finds them b's (until 11000)
+  CHECK(f.b.record_attempt(taken[0].id, "", false, 6100) == notification_status::sent);
+  // A recorded attempt ends the claim: a retry is anyone's once due.
+  CHECK(f.b.record_attempt(taken[1].id, "smtp: busy", false, 6100) ==
+        notification_status::pending);
+  auto retry = f.a.due(8000, 10);  // the retry (at 7100), not the third row (b's until 11000)
+  CHECK(retry.size() == 1);
+  CHECK(retry[0].id == taken[1].id);
+  // A late record by the dead sender's attempt changes nothing: the row is final already.
+  CHECK(f.a.record_attempt(taken[0].id, "smtp: timeout", false, 6200) ==
+        notification_status::sent);
 }
 
 TEST_CASE("notifications: the backoff doubles up to its cap") {
