@@ -58,10 +58,12 @@ class hri_flow : public flow {
       verifier_ = std::make_unique<jwt::verifier>(vo);
     }
 
-    // Several instances may share the batches on Kafka (README "HRI batches across
-    // instances"): a batch's records and actions reach its owner through the internal topic.
-    // The embedded bus is one instance: records go straight to the batch actors, as always.
-    shared_ = std::string(rt.bus.backend()) == "kafka";
+    // Several instances share the batches on Kafka with one PostgreSQL store (README "HRI
+    // batches across instances"): a batch's records and actions reach its owner through the
+    // internal topic. The embedded bus, or Kafka with each instance on its own SQLite file, is
+    // one instance per store: records go straight to the batch actors, as always.
+    shared_ = std::string(rt.bus.backend()) == "kafka" &&
+              rt.cfg.string("store.backend") == "postgres";
     actors::batch_partition_fn partition_of;
     if (shared_) partition_of = create_batch_topic(rt);
     registry_ = rt.sys.spawn(actors::batch_registry, svc_, actors::now_fn{clock::now_ms},
@@ -69,9 +71,12 @@ class hri_flow : public flow {
                              std::chrono::milliseconds(rt.cfg.integer("bus.release_timeout_ms")));
     rt.own(registry_);  // drained after the consumers registered below
     if (shared_) {
-      forwarder_ = rt.sys.spawn<caf::detached>(actors::batch_forwarder, &rt.bus, size_t{1000});
-      rt.own(forwarder_);  // drained after the consumers that hand it records
-      waiter_ = rt.sys.spawn(actors::action_waiter, svc_, forwarder_,
+      auto forwarder = rt.sys.spawn<caf::detached>(actors::batch_forwarder, &rt.bus, size_t{1000});
+      // Weak here: the actor system's shutdown waits until a detached actor is destroyed, so
+      // only actors (gone by then) and the daemon's list hold it strongly.
+      forwarder_ = forwarder->ctrl();
+      rt.own(forwarder);  // drained after the consumers that hand it records
+      waiter_ = rt.sys.spawn(actors::action_waiter, svc_, forwarder,
                              actors::now_fn{clock::now_ms},
                              std::chrono::milliseconds(rt.cfg.integer("hri.action_timeout_ms")),
                              std::chrono::milliseconds(20));
@@ -187,7 +192,7 @@ class hri_flow : public flow {
     auto topics = hri::topics_of(row.tenant, row.id);
     std::shared_ptr<const hri::validator> validator = hri::make_validator(row.settings.validator);
     auto registry = registry_;
-    auto forwarder = forwarder_;
+    auto forwarder = caf::actor_cast<caf::actor>(forwarder_.lock());
     auto svc = svc_;
     auto tenant = row.tenant;
     auto h = std::make_shared<actors::record_handlers>();
@@ -246,7 +251,7 @@ class hri_flow : public flow {
   std::unique_ptr<jwt::verifier> verifier_;
   caf::actor registry_;
   bool shared_ = false;     // Kafka: batches shared by instances through the internal topic
-  caf::actor forwarder_;    // shared: appends to the internal topic
+  caf::weak_actor_ptr forwarder_;  // shared: appends to the internal topic
   caf::actor waiter_;       // shared: HTTP actions, answered from the store
   topic_consumers batch_consumers_;
   std::mutex mutex_;
