@@ -228,12 +228,14 @@ const std::vector<config_key>& config_keys() {
        "a sendCompleted batch still missing records after this fails (0: waits forever)", 0,
        31536000000},
       {"hri.batch_partitions", k::integer, 8,
-       "Kafka: partitions of hri.batch_records, the internal topic that brings a batch's "
+       "Kafka with PostgreSQL (several instances): partitions of hri.batch_records, the "
+       "internal topic that brings a batch's "
        "records and actions to the one instance owning the batch (the same on every instance; "
        "fixed once the topic exists)",
        1, 10000},
       {"hri.action_timeout_ms", k::integer, 10000,
-       "Kafka: how long an instance waits for the owner of a batch to apply an action it "
+       "Kafka with PostgreSQL: how long an instance waits for the owner of a batch to apply an "
+       "action it "
        "received (sendComplete, terminate, processingComplete, fail) before it answers 504 "
        "(below the routes' own 30 s limit)",
        100, 25000},
