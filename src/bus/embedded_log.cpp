@@ -35,6 +35,12 @@ std::vector<store::migration> embedded_log::migrations() {
       // Stores created by the first release kept an index on ts that every append paid for;
       // retention finds its cut by offset order instead.
       {"bus", 2, "drop the index on record timestamps", "DROP INDEX IF EXISTS bus_records_ts;"},
+      // Several medflowd on one PostgreSQL: each relays the rows it wrote (kafka_log).
+      {"bus", 3, "the instance that wrote an outbox row",
+       "ALTER TABLE bus_outbox ADD COLUMN origin TEXT;",
+       // PostgreSQL: a relay looks for an older row of the same key from another instance.
+       "ALTER TABLE bus_outbox ADD COLUMN origin TEXT;"
+       "CREATE INDEX bus_outbox_key ON bus_outbox(topic, key, id);"},
   };
 }
 

@@ -22,6 +22,7 @@
 #pragma once
 
 #include "bus/kafka_log.hpp"
+#include "core/ids.hpp"
 
 #include <librdkafka/rdkafka.h>
 
@@ -294,6 +295,10 @@ struct kafka_log::impl {
 
   std::mutex outbox_mutex;
   std::function<void()> outbox_wake;
+  // Names the outbox rows this instance writes: on a PostgreSQL shared by several medflowd each
+  // relays its own rows, and another's only once they are older than opts.timeout_ms (that
+  // instance died or lags), so two relays rarely send one row twice (outbox_peek).
+  const std::string origin = ids::random_hex(8);
 
   // Whether the log is still open, for membership handles that outlive it.
   struct alive_flag {

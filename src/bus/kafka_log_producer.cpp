@@ -135,8 +135,8 @@ std::optional<position> kafka_log::append_in(store::tx& t, const message& m) {
   int32_t p = choose_partition(m, n);
   if (p < 0 || p >= n) throw unknown_partition(m.topic, p);
   auto ins = t.conn.prepare(
-      "INSERT INTO bus_outbox(topic, part, key, value, headers, created_at) "
-      "VALUES (?, ?, ?, ?, ?, ?)");
+      "INSERT INTO bus_outbox(topic, part, key, value, headers, created_at, origin) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
   ins.bind(1, m.topic).bind(2, p);
   if (m.key)
     ins.bind_blob(3, *m.key);
@@ -149,6 +149,7 @@ std::optional<position> kafka_log::append_in(store::tx& t, const message& m) {
   else
     ins.bind(5, h);
   ins.bind(6, clock::now_ms());
+  ins.bind(7, impl_->origin);
   ins.exec();
   t.after_commit([i = impl_.get()] {
     std::function<void()> wake;
@@ -165,9 +166,26 @@ std::vector<outbox_row> kafka_log::outbox_peek(size_t max) {
   auto g = impl_->enter();
   std::vector<outbox_row> out;
   auto r = impl_->db.reader();
-  auto q =
-      r->prepare("SELECT id, topic, part, key, value, headers FROM bus_outbox ORDER BY id LIMIT ?");
-  q.bind_all(static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
+  auto limit = static_cast<int64_t>(std::min<size_t>(max, INT64_MAX));
+  // One instance's store (SQLite): every row is ours. A shared PostgreSQL: our rows, rows
+  // without an origin (written before it was recorded), and the others' once they are older
+  // than a produce may take (their instance died or lags): two relays peeking the oldest rows
+  // at once sent most rows twice under load. A row waits while another instance still has an
+  // older row of its key to send, so a key's rows keep their order on the topic.
+  bool shared = impl_->db.backend() == store::backend::postgres;
+  auto q = r->prepare(
+      shared ? "SELECT id, topic, part, key, value, headers FROM bus_outbox o "
+               "WHERE (origin IS NULL OR origin = ? OR created_at < ?) AND NOT EXISTS ("
+               "  SELECT 1 FROM bus_outbox e WHERE e.topic = o.topic AND e.key = o.key"
+               "  AND e.id < o.id AND e.origin <> ? AND e.created_at >= ?) "
+               "ORDER BY id LIMIT ?"
+             : "SELECT id, topic, part, key, value, headers FROM bus_outbox ORDER BY id LIMIT ?");
+  if (shared) {
+    int64_t cutoff = clock::now_ms() - impl_->opts.timeout_ms;
+    q.bind_all(impl_->origin, cutoff, impl_->origin, cutoff, limit);
+  } else {
+    q.bind_all(limit);
+  }
   while (q.step()) {
     outbox_row row;
     row.id = q.int64(0);

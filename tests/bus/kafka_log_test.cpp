@@ -4,6 +4,7 @@
 #include "bus/consumer_lag.hpp"
 #include "bus/embedded_log.hpp"
 
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/murmur2.hpp"
 #include "support/database.hpp"
@@ -545,6 +546,43 @@ TEST_CASE("kafka on PostgreSQL: an outbox row committed late, below an acknowled
   CHECK(left[0].msg.value == "late");
   f.log->outbox_ack({left[0].id});
   CHECK(f.log->outbox_peek(10).empty());
+}
+
+TEST_CASE("kafka on PostgreSQL: a relay takes another instance's outbox rows only once they are "
+          "old" * doctest::skip(!test::on_postgres())) {
+  // Several medflowd write one outbox, each relays its own rows: another instance's row is
+  // sent here only when its instance did not send it within a produce's time (it died).
+  fixture f;
+  auto t = f.cluster.topic(1);
+  auto other = [&](int64_t created_at, const char* value) {
+    f.db->write().run([&](store::tx& tx) {
+      tx.conn.prepare("INSERT INTO bus_outbox(topic, part, value, created_at, origin) "
+                      "VALUES (?, 0, convert_to(?, 'UTF8'), ?, 'another')")
+          .bind_all(t, value, created_at)
+          .exec();
+    });
+  };
+  other(medflow::clock::now_ms(), "theirs, new");
+  f.db->write().run([&](store::tx& tx) { f.log->append_in(tx, msg(t, "k", "ours")); });
+  other(0, "theirs, old");
+  auto rows = f.log->outbox_peek(10);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].msg.value == "ours");
+  CHECK(rows[1].msg.value == "theirs, old");
+  // A row of ours whose key has an older row of another instance still to send waits for it.
+  f.log->outbox_ack({rows[0].id, rows[1].id});
+  f.db->write().run([&](store::tx& tx) {
+    tx.conn.prepare("INSERT INTO bus_outbox(topic, part, key, value, created_at, origin) "
+                    "VALUES (?, 0, convert_to('p1', 'UTF8'), convert_to('job 1', 'UTF8'), ?, "
+                    "'another')")
+        .bind_all(t, medflow::clock::now_ms())
+        .exec();
+  });
+  f.db->write().run([&](store::tx& tx) { f.log->append_in(tx, msg(t, "p1", "job 2")); });
+  f.db->write().run([&](store::tx& tx) { f.log->append_in(tx, msg(t, "p2", "other key")); });
+  rows = f.log->outbox_peek(10);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].msg.value == "other key");
 }
 
 // -- bus.kafka.properties ------------------------------------------------------------------------
