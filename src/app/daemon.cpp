@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <unistd.h>
 #include <thread>
 
 namespace medflow::app {
@@ -151,6 +152,14 @@ void daemon::start() {
     // take a Kafka call more.
     ko.release_timeout_ms =
         static_cast<int>(cfg_.integer("bus.release_timeout_ms")) + ko.timeout_ms;
+    // The host and the data directory: an instance restarted keeps its outbox rows' origin.
+    {
+      char host[256] = {};
+      if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+      std::error_code ec;
+      auto dir = std::filesystem::weakly_canonical(cfg_.string("store.data_dir"), ec);
+      ko.instance = std::string(host) + ":" + (ec ? cfg_.string("store.data_dir") : dir.string());
+    }
     auto kl = std::make_unique<bus::kafka_log>(ko, *db_);
     auto why = kl->check();
     if (!why.empty()) throw std::runtime_error("Kafka at " + ko.brokers + " is not reachable: " + why);

@@ -24,6 +24,9 @@ struct kafka_options {
   std::map<std::string, std::string> properties;
   int session_timeout_ms = 10000;   // a member silent this long loses its partitions
   int release_timeout_ms = 30000;   // how long a revocation waits for the partitions' release
+  // Names this instance's outbox rows (a shared PostgreSQL: each instance relays its own). The
+  // same after a restart, so the rows a crash left are sent at once; empty: a random one.
+  std::string instance;
 };
 
 // "" when librdkafka accepts every property (name and value), else the first one refused:

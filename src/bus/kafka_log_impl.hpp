@@ -298,7 +298,7 @@ struct kafka_log::impl {
   // Names the outbox rows this instance writes: on a PostgreSQL shared by several medflowd each
   // relays its own rows, and another's only once they are older than opts.timeout_ms (that
   // instance died or lags), so two relays rarely send one row twice (outbox_peek).
-  const std::string origin = ids::random_hex(8);
+  const std::string origin = opts.instance.empty() ? ids::random_hex(8) : opts.instance;
 
   // Whether the log is still open, for membership handles that outlive it.
   struct alive_flag {
