@@ -24,6 +24,12 @@
 //   HTTP ──(b_action)──▶ batch_registry ──▶ batch_state ──▶ store writer ──(flush)──▶ batch_state
 //   batch_state ──done (after its commit)──▶ partition_consumer (rec_done / rec_failed)
 //   batch_state ──(idle)──▶ batch_registry: reclaim handshake on message counts
+// HRI shared by instances (Kafka + PostgreSQL; README "HRI batches across instances"):
+//   .in partition_consumer ──handler: judge + (b_forward)──▶ batch_forwarder ──append──▶
+//     hri.batch_records ──▶ partition_consumer (group hri-batches) ──(b_record)──▶ batch_registry
+//   HTTP ──(b_relay)──▶ action_waiter ──(b_forward)──▶ batch_forwarder; action_waiter ──(poll)──▶
+//     itself: the outcome the owner's batch_state wrote (hri_action_outcomes), or 504
+//   group revocation ──(revoke, partitions, release)──▶ batch_registry: drain those batches' actors
 //   messages: actors/hri/messages.hpp
 //
 // Aggregation (queries): one short-lived group of actors per request:

@@ -55,11 +55,19 @@ topic_consumers start_consumers(runtime& rt, const consumer_group_spec& spec) {
   // revocation sent nowhere releases at once (partition_release).
   caf::weak_actor_ptr weak = out.owner->ctrl();
   bus::log::group_listener l;
-  l.assigned = [weak](const std::vector<int32_t>& ps) {
+  auto on_assigned = spec.on_assigned;
+  l.assigned = [weak, on_assigned](const std::vector<int32_t>& ps) {
     if (auto strong = weak.lock())
       caf::anon_send(caf::actor_cast<caf::actor>(strong), actors::assign_atom::value, ps);
+    if (on_assigned) on_assigned(ps);
   };
-  l.revoked = [weak](const std::vector<int32_t>& ps, std::function<void()> released) {
+  auto after_revoked = spec.after_revoked;
+  l.revoked = [weak, after_revoked](const std::vector<int32_t>& ps,
+                                    std::function<void()> released) {
+    if (after_revoked)
+      released = [after_revoked, ps, released = std::move(released)] {
+        after_revoked(ps, actors::partition_release{released});
+      };
     actors::partition_release token{std::move(released)};
     if (auto strong = weak.lock())
       caf::anon_send(caf::actor_cast<caf::actor>(strong), actors::revoke_atom::value, ps,

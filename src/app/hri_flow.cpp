@@ -1,16 +1,21 @@
 #include "app/hri_flow.hpp"
 
+#include "actors/hri/action_waiter.hpp"
+#include "actors/hri/batch_forwarder.hpp"
 #include "actors/hri/batch_registry.hpp"
 #include "app/consumers.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/jwt.hpp"
 #include "core/log.hpp"
+#include "flows/hri/batch_topic.hpp"
 #include "flows/hri/service.hpp"
 #include "http/hri_routes.hpp"
 
 #include <map>
 #include <mutex>
+#include <set>
+#include <variant>
 
 namespace medflow::app {
 
@@ -53,23 +58,54 @@ class hri_flow : public flow {
       verifier_ = std::make_unique<jwt::verifier>(vo);
     }
 
-    registry_ = rt.sys.spawn(actors::batch_registry, svc_, actors::now_fn{clock::now_ms});
+    // Several instances share the batches on Kafka with one PostgreSQL store (README "HRI
+    // batches across instances"): a batch's records and actions reach its owner through the
+    // internal topic. The embedded bus, or Kafka with each instance on its own SQLite file, is
+    // one instance per store: records go straight to the batch actors, as always.
+    shared_ = std::string(rt.bus.backend()) == "kafka" &&
+              rt.cfg.string("store.backend") == "postgres";
+    actors::batch_partition_fn partition_of;
+    if (shared_) partition_of = create_batch_topic(rt);
+    registry_ = rt.sys.spawn(actors::batch_registry, svc_, actors::now_fn{clock::now_ms},
+                             partition_of,
+                             std::chrono::milliseconds(rt.cfg.integer("bus.release_timeout_ms")));
     rt.own(registry_);  // drained after the consumers registered below
+    if (shared_) {
+      auto forwarder = rt.sys.spawn<caf::detached>(actors::batch_forwarder, &rt.bus, size_t{1000});
+      // Weak here: the actor system's shutdown waits until a detached actor is destroyed, so
+      // only actors (gone by then) and the daemon's list hold it strongly.
+      forwarder_ = forwarder->ctrl();
+      rt.own(forwarder);  // drained after the consumers that hand it records
+      waiter_ = rt.sys.spawn(actors::action_waiter, svc_, forwarder,
+                             actors::now_fn{clock::now_ms},
+                             std::chrono::milliseconds(rt.cfg.integer("hri.action_timeout_ms")),
+                             std::chrono::milliseconds(20));
+      rt.own(waiter_);
+      start_batch_consumers(partition_of);
+    }
 
     for (auto& stream : svc_->validated_streams()) start_stream(stream);
-    // Batches waiting for their completion delay or stuck timeout resume them now.
-    for (auto& b : svc_->batches_in(hri::status::send_completed))
-      caf::anon_send(registry_, actors::wake_atom::value, b.tenant, b.id);
+    // Batches waiting for their completion delay or stuck timeout resume them now (shared: on
+    // the assignment of their partition of the internal topic, by its owner).
+    if (!shared_)
+      for (auto& b : svc_->batches_in(hri::status::send_completed))
+        caf::anon_send(registry_, actors::wake_atom::value, b.tenant, b.id);
 
     auto registry = registry_;
+    auto waiter = waiter_;
+    bool shared = shared_;
     http::add_hri_routes(
         rt.http,
         {*svc_, verifier_.get(), rt.h,
-         [registry](hri::action_request r, hri::principal who, std::string tenant,
-                    std::string id, std::function<void(int, std::string)> reply) {
-           caf::anon_send(registry, actors::batch_action_atom::value,
-                          actors::batch_action{std::move(tenant), std::move(id), std::move(r),
-                                               std::move(who), std::move(reply)});
+         [registry, waiter, shared](hri::action_request r, hri::principal who,
+                                    std::string tenant, std::string id,
+                                    std::function<void(int, std::string)> reply) {
+           actors::batch_action a{std::move(tenant), std::move(id), std::move(r), std::move(who),
+                                  std::move(reply)};
+           if (shared)
+             caf::anon_send(waiter, actors::batch_relay_atom::value, std::move(a));
+           else
+             caf::anon_send(registry, actors::batch_action_atom::value, std::move(a));
          },
          [registry](const std::string& tenant) {
            caf::anon_send(registry, actors::forget_atom::value, tenant);
@@ -83,27 +119,110 @@ class hri_flow : public flow {
   }
 
  private:
+  // The internal topic (hri.batch_partitions partitions), and the partition of a batch's key.
+  actors::batch_partition_fn create_batch_topic(runtime& rt) {
+    auto n = static_cast<int32_t>(rt.cfg.integer("hri.batch_partitions"));
+    try {
+      rt.bus.create_topic(hri::batch_records_topic, n);
+    } catch (const bus::topic_exists& e) {
+      // Another count would move batches to other owners while instances disagree.
+      throw std::runtime_error(std::string(e.what()) + ": hri.batch_partitions must be the " +
+                               "same on every instance and stay what it was");
+    }
+    bus::log* bus = &rt.bus;
+    return [bus, n](const std::string& key) {
+      return bus->choose_partition(
+          bus::message{hri::batch_records_topic, key, {}, {}, std::nullopt}, n);
+    };
+  }
+
+  // Consumers of the internal topic (group hri-batches): the owner of a partition runs the
+  // actors of the batches whose keys it holds.
+  void start_batch_consumers(const actors::batch_partition_fn& partition_of) {
+    auto registry = registry_;
+    auto svc = svc_;
+    auto h = std::make_shared<actors::record_handlers>();
+    h->mode = actors::record_handlers::order::in_log_order;
+    h->process = [registry](const bus::record& r, done_fn done) {
+      auto e = hri::decode_entry(r);
+      if (auto* j = std::get_if<hri::judged_record>(&e)) {
+        caf::anon_send(registry, actors::batch_record_atom::value,
+                       actors::batch_record{std::move(*j), std::move(done)});
+      } else if (auto* a = std::get_if<hri::action_entry>(&e)) {
+        caf::anon_send(registry, actors::batch_action_atom::value,
+                       actors::batch_action{a->tenant, a->batch_id, std::move(a->request),
+                                            std::move(a->who), nullptr, a->request_id,
+                                            std::move(done)});
+      } else {
+        log::warn("hri", "skipping ", r.topic, "/", r.partition, " offset ", r.offset, ": ",
+                  std::get<std::string>(e));
+        done(nullptr);
+      }
+    };
+    h->dead_letter = [svc](const bus::record& r, const std::string& why, done_fn done) {
+      // A record that kept failing goes to its stream's .invalid as on one instance; an action
+      // is dropped (its sender answered 504).
+      auto e = hri::decode_entry(r);
+      if (auto* j = std::get_if<hri::judged_record>(&e)) return svc->dead_letter(j->rec, why, done);
+      log::warn("hri", "dropping ", r.topic, "/", r.partition, " offset ", r.offset,
+                " after repeated failures: ", why);
+      done(nullptr);
+    };
+    consumer_group_spec spec{hri::batches_group, hri::batch_records_topic, 3, h, false};
+    // A new owner resumes the completion delays and stuck timeouts of its batches.
+    spec.on_assigned = [registry, svc, partition_of](const std::vector<int32_t>& ps) {
+      std::set<int32_t> owned(ps.begin(), ps.end());
+      for (auto& b : svc->batches_in(hri::status::send_completed))
+        if (owned.count(partition_of(hri::batch_key_of(b.tenant, b.id))))
+          caf::anon_send(registry, actors::wake_atom::value, b.tenant, b.id);
+    };
+    // The batch actors of revoked partitions commit and stop before the partitions go.
+    spec.after_revoked = [registry](const std::vector<int32_t>& ps,
+                                    actors::partition_release release) {
+      caf::anon_send(registry, actors::revoke_atom::value, ps, std::move(release));
+    };
+    batch_consumers_ = start_consumers(*rt_, spec);
+  }
+
   // Consumers of one stream's .in topic: a record is judged (its validator runs) on the
-  // consumer's side and goes straight to its batch's actor, which decides and commits.
+  // consumer's side and goes to its batch's actor, which decides and commits. Shared (Kafka):
+  // the group's member owning the partition judges it and appends it to the internal topic,
+  // for the batch's owner; the offset is committed once that append is acknowledged.
   void start_stream(const hri::stream_row& row) {
     auto topics = hri::topics_of(row.tenant, row.id);
     std::shared_ptr<const hri::validator> validator = hri::make_validator(row.settings.validator);
     auto registry = registry_;
+    auto forwarder = caf::actor_cast<caf::actor>(forwarder_.lock());
     auto svc = svc_;
     auto tenant = row.tenant;
     auto h = std::make_shared<actors::record_handlers>();
     h->mode = actors::record_handlers::order::in_log_order;
-    h->process = [registry, validator, tenant](const bus::record& r, done_fn done) {
-      caf::anon_send(registry, actors::batch_record_atom::value,
-                     actors::batch_record{hri::judge(tenant, *validator, r), std::move(done)});
-    };
+    if (shared_) {
+      h->process = [forwarder, svc, validator, tenant](const bus::record& r, done_fn done) {
+        auto j = hri::judge(tenant, *validator, r);
+        if (j.batch_id) {
+          caf::anon_send(forwarder, actors::batch_forward_atom::value,
+                         actors::batch_entry_out{hri::record_entry(j), std::move(done)});
+          return;
+        }
+        // No batchId header: invalid whatever it holds, and no batch counts it.
+        std::optional<hri::batch> none;
+        hri::service::commit c;
+        if (auto out = hri::take_record(none, j).output) c.records.push_back(std::move(*out));
+        svc->apply(std::move(c), std::move(done));
+      };
+    } else {
+      h->process = [registry, validator, tenant](const bus::record& r, done_fn done) {
+        caf::anon_send(registry, actors::batch_record_atom::value,
+                       actors::batch_record{hri::judge(tenant, *validator, r), std::move(done)});
+      };
+    }
     h->dead_letter = [svc](const bus::record& r, const std::string& why, done_fn done) {
       svc->dead_letter(r, why, std::move(done));
     };
-    // Every instance consumes every partition of `.in`, as before consumer groups: a batch's
-    // records arrive on all of them and its completion is counted by one batch actor, which
-    // must see them all (README: "HRI batches across instances").
-    consumer_group_spec spec{validation_group, topics.in, 3, h, true};
+    // Embedded: one instance consumes every partition of `.in`. Kafka: the partitions are
+    // shared by the group's members.
+    consumer_group_spec spec{validation_group, topics.in, 3, h, !shared_};
     auto consumers = start_consumers(*rt_, spec);
     std::lock_guard<std::mutex> g{mutex_};
     streams_[row.tenant + "/" + row.id] = std::move(consumers);
@@ -131,6 +250,10 @@ class hri_flow : public flow {
   std::shared_ptr<hri::service> svc_;
   std::unique_ptr<jwt::verifier> verifier_;
   caf::actor registry_;
+  bool shared_ = false;     // Kafka: batches shared by instances through the internal topic
+  caf::weak_actor_ptr forwarder_;  // shared: appends to the internal topic
+  caf::actor waiter_;       // shared: HTTP actions, answered from the store
+  topic_consumers batch_consumers_;
   std::mutex mutex_;
   std::map<std::string, topic_consumers> streams_;
 };

@@ -237,6 +237,18 @@ const std::vector<config_key>& config_keys() {
       {"hri.stuck_timeout_ms", k::integer, 0,
        "a sendCompleted batch still missing records after this fails (0: waits forever)", 0,
        31536000000},
+      {"hri.batch_partitions", k::integer, 8,
+       "Kafka with PostgreSQL (several instances): partitions of hri.batch_records, the "
+       "internal topic that brings a batch's "
+       "records and actions to the one instance owning the batch (the same on every instance; "
+       "fixed once the topic exists)",
+       1, 10000},
+      {"hri.action_timeout_ms", k::integer, 10000,
+       "Kafka with PostgreSQL: how long an instance waits for the owner of a batch to apply an "
+       "action it "
+       "received (sendComplete, terminate, processingComplete, fail) before it answers 504 "
+       "(below the routes' own 30 s limit)",
+       100, 25000},
       {"hri.adopt_existing_topics", k::boolean, false,
        "creating a stream whose topics already exist (same partitions) registers it instead of 409"},
       {"hri.topic_grants", k::string, "",

@@ -10,7 +10,7 @@ command -v kcat >/dev/null || fail "kcat is not installed (scripts/setup.sh inst
 start_kafka_mock "${ME_TOPICS[@]}" ingest.t1.s1.in:2 ingest.t1.s1.notification:1 \
   ingest.t1.s1.out:2 ingest.t1.s1.invalid:1
 start_medflowd --kafka-brokers "$KAFKA_BROKERS" --set hri.auth.disabled=true \
-  --set hri.adopt_existing_topics=true --set hri.completion_delay_ms=200
+  --set hri.adopt_existing_topics=true --set hri.completion_delay_ms=1000
 B="$KAFKA_BROKERS"
 
 step "stream over the existing topics, a batch"

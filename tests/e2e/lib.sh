@@ -131,6 +131,11 @@ owned() {
   curl -s "${NODE_URLS[$1]}/metrics" |
     sed -n 's/^medflow_consumer_owned_partitions{topic="medical_events"} \([0-9]*\).*/\1/p'
 }
+# owned_topic N TOPIC: how many partitions of TOPIC node N consumes.
+owned_topic() {
+  curl -s "${NODE_URLS[$1]}/metrics" |
+    sed -n "s/^medflow_consumer_owned_partitions{topic=\"$2\"} \([0-9]*\).*/\1/p"
+}
 owns_all() {
   local total=0 n got
   for n in "$@"; do
@@ -208,10 +213,16 @@ wait_until() {
   done
 }
 
+# HRI's internal topic (created at start whenever hri.enabled on Kafka, hri.batch_partitions=8):
+# every mock cluster has it, as medflowd cannot create it there.
+HRI_TOPICS=(hri.batch_records:8)
+
 # start_kafka_mock TOPIC:PARTITIONS...: a librdkafka mock cluster (the real Kafka protocol on
-# loopback) in the background; sets KAFKA_BROKERS.
+# loopback) in the background, with the given topics and HRI_TOPICS; sets KAFKA_BROKERS.
 start_kafka_mock() {
-  "$TOOLS_DIR/kafka_mock" "$@" >"$E2E_TMP/kafka_mock.out" 2>"$E2E_TMP/kafka_mock.err" &
+  local extra=()
+  [[ " $* " == *" hri.batch_records:"* ]] || extra=("${HRI_TOPICS[@]}")  # ME_TOPICS has it
+  "$TOOLS_DIR/kafka_mock" "$@" "${extra[@]}" >"$E2E_TMP/kafka_mock.out" 2>"$E2E_TMP/kafka_mock.err" &
   BG_PIDS+=($!)
   wait_until 60 grep -q . "$E2E_TMP/kafka_mock.out" || fail "kafka_mock did not start"
   KAFKA_BROKERS=$(head -n1 "$E2E_TMP/kafka_mock.out")
@@ -231,6 +242,8 @@ mapfile -t EVENT_TOPICS < <(jq -r '.resources | to_entries[] | select(.key | sta
   + ([($v.elements // {}), ($v.contexts // {})] | map(keys[] | select(startswith("_") | not)
      | $v.profile + "." + .)))[] + ":1"' "$SOURCE_DIR/config/events.json")
 ME_TOPICS+=("${EVENT_TOPICS[@]}")
+# For callers that start the mock cluster themselves (bench/groups.sh): HRI's topic too.
+ME_TOPICS+=("${HRI_TOPICS[@]}")
 
 # Medical events API helpers; the caller sets HDRS (x-consumer-id, x-consumer-metadata).
 api() { http "$1" "$2" "${3:-}" "${HDRS[@]}"; }

@@ -15,16 +15,31 @@
 //   commit), then the registry, whose batch actors commit what they still hold and stop.
 // What the sequencer added on top (a record of a key waits for the previous one's commit) is
 // what batch_state's group commit must not have: it pipelines a batch's records.
+//
+// Several instances (README "HRI batches across instances"): the records and actions come
+// from the consumers of the internal topic (hri.batch_records), whose partition owns the
+// batch. When a partition is revoked, (revoke_atom, partitions, release) drains the batch
+// actors of those partitions (they commit what they hold and stop) before the release: the
+// batch is then decided by the next owner only, from the committed state. A message for a
+// batch whose actor is still draining waits in the registry until it is down.
 #pragma once
 
 #include "actors/hri/batch_state.hpp"
+#include "actors/partition_owner.hpp"
 #include "core/metrics.hpp"
 
+#include <chrono>
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace medflow::actors {
+
+// The internal topic's partition of a batch key ("<tenant>/<batch id>"); empty on one
+// instance (nothing is ever revoked there).
+using batch_partition_fn = std::function<int32_t(const std::string& key)>;
 
 struct batch_registry_state {
   static inline const char* name = "batch_registry";
@@ -32,6 +47,9 @@ struct batch_registry_state {
   // -- constants -------------------------------------------------------------------------------
   std::shared_ptr<flows::hri::service> svc;
   now_fn now;
+  batch_partition_fn partition_of;
+  // A batch actor that does not drain for a revocation within this time is stopped.
+  std::chrono::milliseconds release_timeout{20000};
 
   // -- member variables --------------------------------------------------------------------------
   struct entry {
@@ -43,6 +61,21 @@ struct batch_registry_state {
   metrics::gauge* m_live = nullptr;
   bool draining = false;  // asked to drain: quits once every batch actor has drained
 
+  // Revocations: the actors of revoked partitions draining, and what arrived for them since.
+  struct held_message {
+    enum class kind { record, action, wake } k;
+    batch_record record;
+    batch_action action;
+  };
+  std::map<std::string, caf::actor> releasing;               // key -> its draining actor
+  std::map<std::string, std::vector<held_message>> held;    // key -> messages waiting for it
+  struct pending_release {
+    std::set<std::string> keys;  // releasing, not down yet
+    partition_release token;
+  };
+  std::map<uint64_t, pending_release> releases;
+  uint64_t next_release = 0;
+
   // -- helpers -----------------------------------------------------------------------------------
   static std::string key(const std::string& tenant, const std::string& id) {
     return tenant + "/" + id;
@@ -50,6 +83,8 @@ struct batch_registry_state {
 };
 
 caf::behavior batch_registry(caf::stateful_actor<batch_registry_state>* self,
-                             std::shared_ptr<flows::hri::service> svc, now_fn now);
+                             std::shared_ptr<flows::hri::service> svc, now_fn now,
+                             batch_partition_fn partition_of,
+                             std::chrono::milliseconds release_timeout);
 
 }  // namespace medflow::actors

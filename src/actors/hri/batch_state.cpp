@@ -71,36 +71,59 @@ void on_record(self_ptr self, batch_record& r) {
   schedule_flush(self);
 }
 
+// A relayed action (request id set) delivered again: applied before, by this actor or by an
+// earlier owner of the batch (its outcome is in the store).
+bool applied_before(self_ptr self, const batch_action& a) {
+  auto& st = self->state;
+  return st.applied_requests.count(a.request_id) > 0 ||
+         st.svc->find_outcome(a.request_id).has_value();
+}
+
 void on_action(self_ptr self, batch_action& a) {
   auto& st = self->state;
+  bool relayed = !a.request_id.empty();
+  if (relayed && applied_before(self, a)) {
+    st.dones.push_back(std::move(a.done));  // after the commits before it, as records
+    schedule_flush(self);
+    return;
+  }
+  // A relayed action's answer, refusals included, is written with the batch's next commit.
+  auto answer = [&](int status, std::string text, bool applied) {
+    if (!relayed) {
+      if (applied) st.replies.push_back(std::move(a.reply));
+      else a.reply(status, std::move(text));
+      return;
+    }
+    st.applied_requests.insert(a.request_id);
+    st.outcomes.push_back({a.request_id, status, std::move(text)});
+    st.dones.push_back(std::move(a.done));
+    schedule_flush(self);
+  };
   if (!st.b) {
     auto e = hri::batch_not_found(st.tenant, st.id, true);
-    a.reply(e.status, e.message);
-    return;
+    return answer(e.status, e.message, false);
   }
-  if (auto e = hri::check_action_role(a.who, a.request.a)) {
-    a.reply(e->status, e->message);
-    return;
-  }
+  if (auto e = hri::check_action_role(a.who, a.request.a)) return answer(e->status, e->message, false);
   auto next = hri::apply_action(*st.b, a.request, a.who, st.svc->config().validation, st.now());
-  if (!next) {
-    a.reply(next.err().status, next.err().message);
-    return;
-  }
+  if (!next) return answer(next.err().status, next.err().message, false);
   change_status(self, std::move(*next));
   track(self);  // e.g. every record already arrived before sendComplete
-  st.replies.push_back(std::move(a.reply));
+  answer(200, "", true);
   schedule_flush(self);
 }
 
 void flush(self_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
-  if (!st.dirty && st.records.empty() && st.dones.empty() && st.replies.empty()) return;
+  if (!st.dirty && st.records.empty() && st.dones.empty() && st.replies.empty() &&
+      st.outcomes.empty())
+    return;
   hri::service::commit c;
   if (st.dirty && st.b) c.state = *st.b;
   c.notifications = std::move(st.notifications);
   c.records = std::move(st.records);
+  c.outcomes = std::move(st.outcomes);
+  st.outcomes.clear();
   auto dones = std::make_shared<std::vector<done_fn>>(std::move(st.dones));
   auto replies =
       std::make_shared<std::vector<std::function<void(int, std::string)>>>(std::move(st.replies));
@@ -120,7 +143,7 @@ void flush(self_ptr self) {
 
 bool holds_work(const batch_state_state& st) {
   return st.dirty || !st.records.empty() || !st.dones.empty() || !st.replies.empty() ||
-         st.commits_in_flight > 0;
+         !st.outcomes.empty() || st.commits_in_flight > 0;
 }
 
 // Draining: stops once what it decided is committed. Timers need no care: a pending
@@ -179,12 +202,16 @@ caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,
           st.replies.clear();
           st.records.clear();
           st.notifications.clear();
+          st.outcomes.clear();
+          st.applied_requests.clear();  // what did commit is in the store
           st.dirty = false;
           if (!st.id.empty()) st.b = st.svc->get_batch(st.tenant, st.id);
           quit_if_drained(self);
           return;
         }
         quit_if_drained(self);
+        // Every outcome applied so far is committed: the store recognises those requests now.
+        if (st.commits_in_flight == 0 && st.outcomes.empty()) st.applied_requests.clear();
         if (!st.timer_pending && st.commits_in_flight == 0 && !st.flush_scheduled)
           self->delayed_send(self, batch_state_state::idle_after, idle_atom::value, st.handled);
       },

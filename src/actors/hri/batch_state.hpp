@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,10 @@ struct batch_state_state {
   std::vector<bus::message> records;
   std::vector<done_fn> dones;
   std::vector<std::function<void(int, std::string)>> replies;
+  std::vector<flows::hri::action_outcome> outcomes;  // of relayed actions
+  // Relayed actions applied and not yet known to be committed: a redelivery of one of them is
+  // recognised here until then, in the store (hri_action_outcomes) after.
+  std::set<std::string> applied_requests;
   bool flush_scheduled = false;
   size_t commits_in_flight = 0;
   bool draining = false;  // stops once nothing is buffered or being committed

@@ -34,6 +34,16 @@ using forget_atom = caf::atom_constant<caf::atom("forget")>;
 // resumes a pending completion delay or stuck timeout; (drain_atom) daemon -> batch_registry
 // -> every batch_state: commit what is held, then stop.
 
+// consumer's handler / action_waiter -> batch_forwarder: (b_forward, batch_entry_out) append
+// an entry to the internal topic (several instances).
+using batch_forward_atom = caf::atom_constant<caf::atom("b_forward")>;
+// HTTP -> action_waiter: (b_relay, batch_action) append the action for the batch's owner and
+// answer once its outcome is in the store; action_waiter -> itself: (b_relay, request id, ok)
+// the append was acknowledged (or failed).
+using batch_relay_atom = caf::atom_constant<caf::atom("b_relay")>;
+// action_waiter -> itself: look for the outcomes waited for.
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+
 // -- message types --------------------------------------------------------------------------
 
 // One record of an HRI input topic for its batch, judged on the consumer's side.
@@ -44,15 +54,29 @@ struct batch_record {
 
 // An HRI batch action from the HTTP API; `reply` gets the HTTP status and the error text
 // (empty on success) once the new state is committed.
+//
+// Relayed through the internal topic (several instances, README "HRI batches across
+// instances"): `request_id` is set, `reply` is empty, and the outcome is written under the
+// request id in the transaction that applies the action; `done` runs after that commit (the
+// internal topic's record is then handled).
 struct batch_action {
   std::string tenant;
   std::string batch_id;
   flows::hri::action_request request;
   flows::hri::principal who;
   std::function<void(int status, std::string error)> reply;
+  std::string request_id = {};
+  done_fn done = {};
+};
+
+// An entry of the internal topic hri.batch_records; `done` runs once the bus acknowledged it.
+struct batch_entry_out {
+  bus::message msg;
+  done_fn done;
 };
 
 }  // namespace medflow::actors
 
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_entry_out)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_action)

@@ -16,6 +16,10 @@ bus::message notification(const batch& b) {
 // Elasticsearch-style document ids, as HRI's batch ids are: 20 URL-safe characters.
 std::string batch_id() { return ids::random_hex(10); }
 
+// How long an action's outcome is kept for the instance waiting for it (and for recognising
+// the action when it is delivered again).
+constexpr int64_t outcome_retention_ms = 24 * 3600 * 1000;
+
 }  // namespace
 
 service::service(store::database& db, bus::log& bus, settings s) : db_(db), bus_(bus), s_(s) {
@@ -227,12 +231,23 @@ void service::apply(commit c, done_fn done) {
         for (auto& m : shared->records) bus_.append_in(t, m);
         if (shared->state) update_batch(t.conn, *shared->state);
         for (auto& n : shared->notifications) bus_.append_in(t, notification(n));
+        if (!shared->outcomes.empty()) {
+          auto now = clock::now_ms();
+          for (auto& o : shared->outcomes) insert_action_outcome(t.conn, o, now);
+          // Nobody waits for an outcome this old any more (hri.action_timeout_ms is far less).
+          prune_action_outcomes(t.conn, now - outcome_retention_ms);
+        }
       },
       [this, shared, done = std::move(done)](std::exception_ptr e) {
         if (!e)
           for (auto& n : shared->notifications) count_status(n.st);
         if (done) done(e);
       });
+}
+
+std::optional<action_outcome> service::find_outcome(const std::string& request_id) {
+  auto rd = db_.reader();
+  return load_action_outcome(*rd, request_id);
 }
 
 void service::dead_letter(const bus::record& r, const std::string& why, done_fn done) {

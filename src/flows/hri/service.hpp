@@ -61,9 +61,13 @@ class service {
     std::optional<batch> state;            // the batch row to write (nullopt: none)
     std::vector<batch> notifications;      // one per status change, in order
     std::vector<bus::message> records;     // to .out / .invalid
+    std::vector<action_outcome> outcomes;  // of actions received by another instance
   };
   // One writer unit; `done` runs after the commit (nullptr) or with the failure.
   void apply(commit c, done_fn done);
+
+  // The outcome of an action applied by its batch's owner (nullopt: not applied yet).
+  std::optional<action_outcome> find_outcome(const std::string& request_id);
 
   // -- records that kept failing ------------------------------------------------------------------
   // Writes the record to the stream's .invalid topic (dead_letter_output); `done` as apply's.

@@ -29,6 +29,13 @@ std::vector<store::migration> migrations() {
        "  doc TEXT NOT NULL, PRIMARY KEY (tenant, id));"
        "CREATE INDEX hri_batches_start ON hri_batches(tenant, start_ms);"
        "CREATE INDEX hri_batches_status ON hri_batches(status);"},
+      {"hri", 2, "outcomes of batch actions applied by the batch's owner",
+       "CREATE TABLE hri_action_outcomes (request_id TEXT PRIMARY KEY, status INTEGER NOT NULL,"
+       "  message TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+       "CREATE INDEX hri_action_outcomes_created ON hri_action_outcomes(created_ms);",
+       "CREATE TABLE hri_action_outcomes (request_id TEXT PRIMARY KEY, status INTEGER NOT NULL,"
+       "  message TEXT NOT NULL, created_ms BIGINT NOT NULL);"
+       "CREATE INDEX hri_action_outcomes_created ON hri_action_outcomes(created_ms);"},
   };
 }
 
@@ -230,6 +237,27 @@ std::vector<batch_key> batch_keys_with_status(store::connection& c, status st) {
   q.bind_all(status_name(st));
   while (q.step()) out.push_back({q.text(0), q.text(1)});
   return out;
+}
+
+bool insert_action_outcome(store::connection& c, const action_outcome& o, int64_t now_ms) {
+  auto q = c.prepare(
+      "INSERT INTO hri_action_outcomes(request_id, status, message, created_ms) "
+      "VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING");
+  return q.bind_all(o.request_id, o.status, o.message, now_ms).exec() > 0;
+}
+
+std::optional<action_outcome> load_action_outcome(store::connection& c,
+                                                  const std::string& request_id) {
+  auto q = c.prepare("SELECT status, message FROM hri_action_outcomes WHERE request_id=?");
+  q.bind_all(request_id);
+  if (!q.step()) return std::nullopt;
+  return action_outcome{request_id, static_cast<int>(q.int64(0)), q.text(1)};
+}
+
+int64_t prune_action_outcomes(store::connection& c, int64_t before_ms) {
+  return c.prepare("DELETE FROM hri_action_outcomes WHERE created_ms < ?")
+      .bind_all(before_ms)
+      .exec();
 }
 
 }  // namespace medflow::flows::hri

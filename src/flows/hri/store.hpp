@@ -53,4 +53,19 @@ struct batch_key {
 };
 std::vector<batch_key> batch_keys_with_status(store::connection& c, status s);
 
+// -- outcomes of actions applied by a batch's owner (README "HRI batches across instances") ----
+// The instance that received an action over HTTP waits for its row; the owner writes it in the
+// transaction that applies the action, so a redelivered action finds it and is not applied twice.
+struct action_outcome {
+  std::string request_id;
+  int status = 200;     // the HTTP status of the answer
+  std::string message;  // the error text; empty on success
+};
+// False when the request's outcome was written already (it stays as first written).
+bool insert_action_outcome(store::connection& c, const action_outcome& o, int64_t now_ms);
+std::optional<action_outcome> load_action_outcome(store::connection& c,
+                                                  const std::string& request_id);
+// Deletes outcomes written before `before_ms`; returns how many.
+int64_t prune_action_outcomes(store::connection& c, int64_t before_ms);
+
 }  // namespace medflow::flows::hri

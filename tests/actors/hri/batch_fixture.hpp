@@ -114,7 +114,8 @@ struct batch_fixture : actor_fixture {
     return a;
   }
   caf::actor spawn_registry() {
-    auto a = sys->spawn(actors::batch_registry, svc, now);
+    auto a = sys->spawn(actors::batch_registry, svc, now, actors::batch_partition_fn{},
+                        std::chrono::milliseconds(20000));
     spawned.push_back(a);
     settle();
     return a;

@@ -271,3 +271,29 @@ TEST_CASE("hri store: search filters, counts the whole match and pages newest fi
   r = search(q, std::string("integrator-1"));
   CHECK(ids(r.second) == std::vector<std::string>{"b1"});
 }
+
+TEST_CASE_FIXTURE(store_fixture, "hri store: an action's outcome is written once, read back, and "
+                                 "pruned when old") {
+  CHECK_FALSE(read([](store::connection& c) { return hri::load_action_outcome(c, "r1"); }));
+  CHECK(write([](store::connection& c) {
+    return hri::insert_action_outcome(c, {"r1", 200, ""}, 1000);
+  }));
+  CHECK(write([](store::connection& c) {
+    return hri::insert_action_outcome(c, {"r2", 409, "sendComplete failed, batch is in 'completed' state"}, 5000);
+  }));
+  // A second outcome for the same request (an action delivered again) changes nothing.
+  CHECK_FALSE(write([](store::connection& c) {
+    return hri::insert_action_outcome(c, {"r1", 409, "later"}, 2000);
+  }));
+  auto r1 = read([](store::connection& c) { return hri::load_action_outcome(c, "r1"); });
+  REQUIRE(r1);
+  CHECK(r1->status == 200);
+  CHECK(r1->message.empty());
+  auto r2 = read([](store::connection& c) { return hri::load_action_outcome(c, "r2"); });
+  REQUIRE(r2);
+  CHECK(r2->status == 409);
+  CHECK(r2->message == "sendComplete failed, batch is in 'completed' state");
+  CHECK(write([](store::connection& c) { return hri::prune_action_outcomes(c, 5000); }) == 1);
+  CHECK_FALSE(read([](store::connection& c) { return hri::load_action_outcome(c, "r1"); }));
+  CHECK(read([](store::connection& c) { return hri::load_action_outcome(c, "r2"); }));
+}
