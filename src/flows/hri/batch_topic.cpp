@@ -1,5 +1,7 @@
 #include "flows/hri/batch_topic.hpp"
 
+#include "core/json.hpp"
+
 #include <charconv>
 
 namespace medflow::flows::hri {
@@ -90,7 +92,10 @@ batch_entry decode_entry(const bus::record& r) {
   if (!kind) return std::string("no hri.kind header");
   if (*kind == "action") {
     try {
-      auto v = json::parse(r.value);
+      // Within json.max_depth: anything may write to the topic.
+      auto parsed = parse_json_limited(r.value);
+      if (!parsed) return std::string("action entry unreadable: ") + parsed.err().message;
+      auto& v = *parsed;
       auto a = action_of(v.at("action").get<std::string>());
       if (!a) return std::string("unknown action");
       action_entry e;

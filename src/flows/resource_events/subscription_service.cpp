@@ -2,6 +2,7 @@
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
+#include "core/json.hpp"
 
 #include <algorithm>
 #include <map>
@@ -221,12 +222,13 @@ void append_quoted(std::string& out, std::string_view text) {
 }  // namespace
 
 namespace {
-// The "body" value: the value itself when it is JSON on one line, else the value parsed and
-// written again, else the value as a string.
+// The "body" value: the value itself when it is JSON on one line, else the value parsed (within
+// json.max_depth: a record written by any Kafka client may nest deeper than dump's recursion
+// can take) and written again, else the value as a string.
 std::string body_text(const std::string& value) {
   if (value.find_first_of("\r\n") == std::string::npos && json::accept(value)) return value;
-  json body = json::parse(value, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) body = value;  // not JSON: the text itself
+  auto parsed = parse_json_limited(value);
+  json body = parsed ? std::move(*parsed) : json(value);  // not JSON, or too deep: the text
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

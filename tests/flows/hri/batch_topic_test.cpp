@@ -110,6 +110,11 @@ TEST_CASE("hri batch topic: an entry that is not ours is an error text, never a 
   CHECK(std::holds_alternative<std::string>(hri::decode_entry(r)));  // not JSON
   r.value = R"({"action":"sendComplete","tenant":"t1"})";
   CHECK(std::holds_alternative<std::string>(hri::decode_entry(r)));  // fields missing
+  // Nested past json.max_depth: refused by the parser, not walked.
+  r.value = "{\"metadata\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  auto deep = hri::decode_entry(r);
+  REQUIRE(std::holds_alternative<std::string>(deep));
+  CHECK(std::get<std::string>(deep).find("nesting deeper than") != std::string::npos);
   // A record entry whose position is missing or out of range, or whose header count lies.
   auto m = hri::record_entry(judged(std::nullopt, std::nullopt));
   auto good = read_back(m);
