@@ -3,6 +3,7 @@
 #include "actors/hri/action_waiter.hpp"
 #include "actors/hri/batch_forwarder.hpp"
 #include "actors/hri/batch_registry.hpp"
+#include "actors/periodic.hpp"
 #include "app/consumers.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
@@ -85,6 +86,14 @@ class hri_flow : public flow {
     }
 
     for (auto& stream : svc_->validated_streams()) start_stream(stream);
+    // Shared: a stream created or deleted through another instance is joined or left here
+    // within hri.streams_refresh_ms (else only the instance that created it would consume it,
+    // and nobody once that one is gone).
+    if (shared_)
+      rt.own(rt.sys.spawn<caf::detached>(
+          actors::periodic, "hri streams refresh",
+          std::chrono::milliseconds(rt.cfg.integer("hri.streams_refresh_ms")),
+          [this] { refresh_streams(); }));
     // Batches waiting for their completion delay or stuck timeout resume them now (shared: on
     // the assignment of their partition of the internal topic, by its owner).
     if (!shared_)
@@ -189,6 +198,11 @@ class hri_flow : public flow {
   // the group's member owning the partition judges it and appends it to the internal topic,
   // for the batch's owner; the offset is committed once that append is acknowledged.
   void start_stream(const hri::stream_row& row) {
+    std::lock_guard<std::mutex> changing{changing_};
+    {
+      std::lock_guard<std::mutex> g{mutex_};
+      if (streams_.count(row.tenant + "/" + row.id)) return;  // started already
+    }
     auto topics = hri::topics_of(row.tenant, row.id);
     std::shared_ptr<const hri::validator> validator = hri::make_validator(row.settings.validator);
     auto registry = registry_;
@@ -228,7 +242,28 @@ class hri_flow : public flow {
     streams_[row.tenant + "/" + row.id] = std::move(consumers);
   }
 
+  // The streams in the shared store against those consumed here: the new ones started, the
+  // deleted ones stopped.
+  void refresh_streams() {
+    std::set<std::string> stored;
+    for (auto& row : svc_->validated_streams()) {
+      stored.insert(row.tenant + "/" + row.id);
+      start_stream(row);
+    }
+    std::vector<std::string> gone;
+    {
+      std::lock_guard<std::mutex> g{mutex_};
+      for (auto& [key, consumers] : streams_)
+        if (!stored.count(key)) gone.push_back(key);
+    }
+    for (auto& key : gone) {
+      auto slash = key.find('/');
+      stop_stream(key.substr(0, slash), key.substr(slash + 1));
+    }
+  }
+
   void stop_stream(const std::string& tenant, const std::string& stream) {
+    std::lock_guard<std::mutex> changing{changing_};
     topic_consumers consumers;
     {
       std::lock_guard<std::mutex> g{mutex_};
@@ -254,6 +289,7 @@ class hri_flow : public flow {
   caf::weak_actor_ptr forwarder_;  // shared: appends to the internal topic
   caf::actor waiter_;       // shared: HTTP actions, answered from the store
   topic_consumers batch_consumers_;
+  std::mutex changing_;  // one start or stop of a stream's consumers at a time
   std::mutex mutex_;
   std::map<std::string, topic_consumers> streams_;
 };

@@ -249,6 +249,10 @@ const std::vector<config_key>& config_keys() {
        "received (sendComplete, terminate, processingComplete, fail) before it answers 504 "
        "(below the routes' own 30 s limit)",
        100, 25000},
+      {"hri.streams_refresh_ms", k::integer, 5000,
+       "Kafka with PostgreSQL: how often an instance reads the streams of the shared store, to "
+       "consume the .in of a stream created through another instance and leave a deleted one",
+       100, 3600000},
       {"hri.adopt_existing_topics", k::boolean, false,
        "creating a stream whose topics already exist (same partitions) registers it instead of 409"},
       {"hri.topic_grants", k::string, "",

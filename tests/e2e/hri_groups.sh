@@ -23,19 +23,21 @@ B="$KAFKA_BROKERS"
 NODE_ARGS=(--kafka-brokers "$B" --set hri.auth.disabled=true --set hri.adopt_existing_topics=true
            --set hri.completion_delay_ms=2000 --set medical_events.enabled=false
            --set exams.enabled=false --set aggregation.enabled=false
-           --set bus.kafka.session_timeout_ms=20000)
+           --set bus.kafka.session_timeout_ms=20000 --set hri.streams_refresh_ms=1000)
 
-step "node 1: tenant, stream (8 partitions of .in), batch; nodes 2 and 3 join"
+step "three nodes; tenant, stream (8 partitions of .in) and batch created through node 1"
 start_node 1 "${NODE_ARGS[@]}"
+start_node 2 "${NODE_ARGS[@]}"
+start_node 3 "${NODE_ARGS[@]}"
 MF_URL=${NODE_URLS[1]}
 http POST /hri/tenants/t1; expect_status 201
+# Created after nodes 2 and 3 started: they find the stream in the shared store
+# (hri.streams_refresh_ms) and join its group, as the split below shows.
 http POST /hri/tenants/t1/streams/s1 '{"numPartitions":8,"retentionMs":3600000,"validator":"fhir"}'
 expect_status 201
 http POST /hri/tenants/t1/batches '{"name":"spread","topic":"ingest.t1.s1.in","dataType":"claims"}'
 expect_status 201
 b=$(printf '%s' "$BODY" | jq -r .id)
-start_node 2 "${NODE_ARGS[@]}"
-start_node 3 "${NODE_ARGS[@]}"
 # split N... TOPIC: the nodes own the topic's 8 partitions between them, each some, and the
 # split holds for a second (the group has settled).
 split_once() {
