@@ -131,11 +131,25 @@ class resource_events_flow : public flow {
     api.max_events = rt.cfg.integer("subscriptions.pull.max_events");
     api.max_wait_ms = d.max_wait_ms;
     api.heartbeat_ms = rt.cfg.integer("subscriptions.stream.heartbeat_s") * 1000;
-    api.pull = [hub](const std::string& id, std::optional<re::positions> from, std::size_t max,
-                     int64_t wait_ms, http::subscriptions_api::reply_fn reply,
-                     std::function<bool()> gone) {
-      hub->pull(id, std::make_shared<actors::pull_request>(std::move(from), max, wait_ms,
-                                                           std::move(reply), std::move(gone)));
+    // A shared store (several instances): a subscription created through another instance is
+    // served here too; its actor starts on its first pull or stream. A webhook subscription is
+    // delivered by the instances that run its actor (the one it was created through, and each
+    // one that started since), never started by a pull.
+    bool shared = rt.db.backend() == store::backend::postgres;
+    auto* svc = svc_.get();
+    api.pull = [hub, svc, shared](const std::string& id, std::optional<re::positions> from,
+                                  std::size_t max, int64_t wait_ms,
+                                  http::subscriptions_api::reply_fn reply,
+                                  std::function<bool()> gone) {
+      auto req = std::make_shared<actors::pull_request>(std::move(from), max, wait_ms,
+                                                        std::move(reply), std::move(gone));
+      if (shared && !hub->find(id)) {
+        auto sub = svc->get(id);
+        if (sub && sub->at("delivery").value("mode", "") == "webhook")
+          return req->fail(re::webhook_has_no_pull(id));
+        if (sub) hub->start(id);
+      }
+      hub->pull(id, std::move(req));
     };
     api.created = [hub](const std::string& id) { hub->start(id); };
     api.deleted = [hub](const std::string& id) { hub->stop(id); };

@@ -111,4 +111,22 @@ settled() {
 }
 wait_until 60 settled || fail "partitions unowned: $(owned_live)"
 echo "owned: $(owned_live)"
+
+step "a subscription created through one node is served by another (the shared store)"
+sub=$(curl -s -XPOST "${NODE_URLS[1]}/subscriptions" \
+  -d '{"topic":"ehealth-episodeofcare","selector":"eventType = '\''created'\''"}' | jq -r .id)
+[ -n "$sub" ] && [ "$sub" != null ] || fail "subscription not created"
+# It reads from its creation on: one matching record and one that does not match, then a long
+# poll on node 3.
+curl -sf -XPOST "${NODE_URLS[4]}/topics/ehealth-episodeofcare/records" -d '{"records":[
+  {"key":"x","value":{"n":1},"headers":{"eventType":"updated"}},
+  {"key":"x","value":{"n":2},"headers":{"eventType":"created"}}]}' >/dev/null || fail "append"
+code=$(curl -s -o "$E2E_TMP/pull.json" -w '%{http_code}' \
+  "${NODE_URLS[3]}/subscriptions/$sub/events?max=5&wait_ms=10000")
+expect_eq "$code" 200 "pull on node 3 of a subscription created through node 1"
+expect_eq "$(jq -c '[.events[].body.n]' "$E2E_TMP/pull.json")" "[2]" "events pulled on node 3"
+hook=$(curl -s -XPOST "${NODE_URLS[1]}/subscriptions" \
+  -d '{"topic":"ehealth-episodeofcare","delivery":{"mode":"webhook","url":"http://127.0.0.1:9/x"}}' | jq -r .id)
+code=$(curl -s -o /dev/null -w '%{http_code}' "${NODE_URLS[3]}/subscriptions/$hook/events")
+expect_eq "$code" 409 "pull on node 3 of a webhook subscription created through node 1"
 echo "PASS $TEST_NAME"

@@ -153,10 +153,7 @@ void round_back(self_ptr self, collect_round& round) {
 
 void attach(self_ptr self, std::shared_ptr<pull_request> req) {
   auto& st = self->state;
-  if (st.webhook)
-    return req->fail(error::conflict("subscription " + st.sub.row.id +
-                                     " delivers to its webhook; pull and stream are for the "
-                                     "modes \"pull\" and \"stream\""));
+  if (st.webhook) return req->fail(re::webhook_has_no_pull(st.sub.row.id));
   if (st.waiting.size() + st.attached.size() + st.out >= st.deps->settings.max_waiting)
     return req->fail(error{429, "too_many_requests",
                            "subscription " + st.sub.row.id + ": " +

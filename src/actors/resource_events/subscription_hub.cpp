@@ -82,6 +82,7 @@ subscription_hub::subscription_hub(caf::actor_system& sys,
 }
 
 void subscription_hub::start(const std::string& id) {
+  std::lock_guard<std::mutex> g{starting_};  // two starts of one id (a pull's and a create's)
   if (directory_->find(id)) return;
   // The first child is spawned here so that its handle is known before this returns (messages
   // wait in its mailbox while it starts); the supervisor spawns the next ones.

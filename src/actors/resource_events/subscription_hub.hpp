@@ -67,6 +67,7 @@ class subscription_hub {
   restart_policy policy_;
   health* health_;
   std::shared_ptr<subscription_directory> directory_;
+  std::mutex starting_;
   caf::actor hub_;
 };
 

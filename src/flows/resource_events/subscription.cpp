@@ -169,4 +169,10 @@ result<subscription_spec> parse_subscription(const nlohmann::json& body,
   return spec;
 }
 
+error webhook_has_no_pull(const std::string& id) {
+  return error::conflict("subscription " + id +
+                         " delivers to its webhook; pull and stream are for the modes \"pull\" "
+                         "and \"stream\"");
+}
+
 }  // namespace medflow::flows::resource_events

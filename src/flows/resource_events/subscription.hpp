@@ -46,6 +46,8 @@ class topic_pattern {
 
 enum class delivery_mode { pull, webhook, stream };
 const char* to_string(delivery_mode m) noexcept;
+// A pull or a stream asked of a webhook subscription: 409.
+error webhook_has_no_pull(const std::string& id);
 
 struct delivery {
   delivery_mode mode = delivery_mode::pull;
