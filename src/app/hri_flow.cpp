@@ -64,7 +64,7 @@ class hri_flow : public flow {
     // internal topic. The embedded bus, or Kafka with each instance on its own SQLite file, is
     // one instance per store: records go straight to the batch actors, as always.
     shared_ = std::string(rt.bus.backend()) == "kafka" &&
-              rt.cfg.string("store.backend") == "postgres";
+              rt.db.backend() == store::backend::postgres;
     actors::batch_partition_fn partition_of;
     if (shared_) partition_of = create_batch_topic(rt);
     registry_ = rt.sys.spawn(actors::batch_registry, svc_, actors::now_fn{clock::now_ms},

@@ -130,8 +130,7 @@ expect_json .invalidRecordCount "$invalid"
 step "the outbox relayed (the relay's lease moves to a live node if the killed one held it)"
 # The forwards are committed with the batch's counts; a relay sends them. When the node killed
 # held the relay's lease, another takes it over after store.lease_ms (10 s).
-outbox_empty() { [ "$(pg_query "SELECT count(*) FROM bus_outbox")" = 0 ]; }
-wait_until 60 outbox_empty || fail "outbox rows left: $(pg_query "SELECT count(*) FROM bus_outbox")"
+wait_outbox_relayed 60
 
 step ".out: every valid record at least once, no invalid one"
 out_keys | sort -u >"$E2E_TMP/out_keys"

@@ -96,8 +96,7 @@ echo "$accepted jobs, each processed once; $(sql "SELECT count(*) FROM me_resour
 
 step "each job's record reached Kafka once: one relay forwarded the shared outbox"
 # The relay forwards the last jobs' rows (events, statuses) within its poll: wait for it.
-outbox_empty() { [ "$(pg_query "SELECT count(*) FROM bus_outbox")" = 0 ]; }
-wait_until 30 outbox_empty || fail "outbox rows left: $(pg_query "SELECT count(*) FROM bus_outbox")"
+wait_outbox_relayed 30
 in_topic=$(kcat -C -b "$KAFKA_BROKERS" -t medical_events -o beginning -e -q -f 'x\n' | wc -l)
 # One record per job in the store: the answered ones, and any the killed node accepted without
 # its answer reaching the client (which then asked again on node 4).

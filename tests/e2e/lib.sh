@@ -63,6 +63,13 @@ fi
 
 # pg_query SQL: one value from the PostgreSQL store (E2E_STORE=postgres).
 pg_query() { "$MEDFLOW_PG_BIN/psql" -At "$(cat "$E2E_TMP/pg.url")" -c "$1"; }
+# wait_outbox_relayed SECONDS: until the shared store's Kafka outbox is empty (the relay, one
+# instance at a time under its lease, forwarded every row; after a kill -9 of the holder another
+# instance takes the lease over store.lease_ms later).
+wait_outbox_relayed() {
+  outbox_empty() { [ "$(pg_query "SELECT count(*) FROM bus_outbox")" = 0 ]; }
+  wait_until "$1" outbox_empty || fail "outbox rows left: $(pg_query "SELECT count(*) FROM bus_outbox")"
+}
 
 # store_query SQL: the store's answer, rows one a line, columns joined by |: sqlite3 on the data
 # directory's file, or psql on PostgreSQL (E2E_STORE=postgres).
