@@ -210,10 +210,10 @@ std::string patient(int i) {
 int main(int argc, char** argv) {
   bench::command_line args(argc, argv, 2,
                            {"--clients", "--seconds", "--patients", "--source-delay-ms",
-                            "--direct", "--epoll", "--fake", "--dump"},
+                            "--direct", "--epoll", "--fake", "--dump", "--rate"},
                            "agp_bench URL PID [--clients C] [--seconds S] [--patients P] "
                            "[--source-delay-ms D] [--direct 0|1] [--epoll 0|1] [--fake URL] "
-                           "[--dump FILE]");
+                           "[--dump FILE] [--rate R]");
   std::string url = args.positional(0);
   int pid = 0;
   try {
@@ -246,6 +246,11 @@ int main(int argc, char** argv) {
   // (CLOCK_MONOTONIC ns, to line up with `perf record -k mono`). Shows whether slow requests
   // come together (a stage stalled) or spread out, and when.
   std::string dump_file = args.text("--dump", "");
+  // --rate R (thread-per-client mode): paced at R aggregated requests/s in all, client c sending
+  // its n-th request at (n * clients + c) / R s after the start (at once when it is behind), so
+  // the load is spread evenly in time instead of arriving in waves; 0 = back to back.
+  double rate = args.integer("--rate", 0);
+  if (rate > 0 && epoll_mode) args.fail("--rate is for the thread-per-client mode");
   auto [host, port] = args.url(0);
 
   // Five engagements per patient, sources SRC-1..SRC-5.
@@ -335,7 +340,12 @@ int main(int argc, char** argv) {
         std::vector<double> local;
         std::vector<std::pair<std::string, double>> local_totals;
         std::vector<client_span> local_spans;
+        auto paced_from = std::chrono::steady_clock::now();
         for (int n = 0; !stop; ++n) {
+          if (rate > 0)
+            std::this_thread::sleep_until(
+                paced_from + std::chrono::microseconds(static_cast<long long>(
+                                 1e6 * (static_cast<double>(n) * clients + c) / rate)));
           auto corr = corr_of(c, n);
           httplib::Headers hs = {{"x-vp-sender-id", "bench"},
                                  {"x-rivta-original-serviceconsumer-hsaid", "bench"},
@@ -377,8 +387,10 @@ int main(int argc, char** argv) {
   auto metrics_after = direct ? std::string{} : metrics_text(host, port);
   stop = true;
   for (auto& t : ts) t.join();
-  std::printf("%d clients, 5 sources per patient answering in %d ms, %d s measured\n", clients,
-              delay_ms, seconds);
+  std::printf("%d clients, 5 sources per patient answering in %d ms, %d s measured, %s\n",
+              clients, delay_ms, seconds,
+              rate > 0 ? ("paced at " + std::to_string(static_cast<long>(rate)) + " requests/s").c_str()
+                       : "back to back");
   std::printf("  aggregated requests/s            %10.0f  (%ld answered, %ld failed, %ld with a source not DataFromSource)\n",
               finished / secs, finished, failed.load(), incomplete.load());
   std::printf("  answer - source delay (%d ms)     p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",

@@ -6,7 +6,7 @@
 # usage: bench/medical_events.sh [seconds] [synchronous: FULL|NORMAL]
 # env: MEDFLOWD_ARGS (extra medflowd flags, e.g. for A/B runs), MEDFLOWD_BIN (another binary),
 #      HISTORY (episodes per patient in the history case, default 1000; 0 skips the case),
-#      HISTORY_PATIENTS (default 200)
+#      HISTORY_PATIENTS (default 200), CONNECTIONS (HTTP connections of the load, default 32)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -21,7 +21,7 @@ run() {  # run RATE PATIENTS EPISODES_PER_PATIENT
   # shellcheck disable=SC2086  # MEDFLOWD_ARGS holds several words
   start_medflowd "$data" --set store.synchronous="$sync" ${MEDFLOWD_ARGS:-}
   echo "== synchronous=$sync rate=$1 patients=$2 episodes per patient=$3"
-  build/bench/me_bench "$medflowd_url" "$data/medflow.db" --patients "$2" --connections 32 \
+  build/bench/me_bench "$medflowd_url" "$data/medflow.db" --patients "$2" --connections "${CONNECTIONS:-32}" \
     --seconds "$secs" --rate "$1" --history "$3" --pid "$medflowd_pid"
   stop_medflowd
   rm -rf "$data"

@@ -167,6 +167,10 @@ void embedded_log::create_topic(const std::string& name, int32_t partitions) {
 void embedded_log::delete_topic(const std::string& name) {
   auto m = meta(name);
   db_.write().run([&](store::tx& t) {
+    {
+      std::lock_guard<std::mutex> g{next_mutex_};
+      next_.next.clear();
+    }
     t.conn.prepare("DELETE FROM bus_records WHERE topic_id=?").bind_all(m.id).exec();
     t.conn.prepare("DELETE FROM bus_offsets WHERE topic=?").bind_all(name).exec();
     t.conn.prepare("DELETE FROM bus_topics WHERE id=?").bind_all(m.id).exec();
@@ -203,12 +207,19 @@ position embedded_log::write_record(store::tx& t, const message& m) {
   if (p < 0 || p >= tm.partitions) throw unknown_partition(m.topic, p);
   // The newest record of a partition is never deleted (see delete_older_than), so max+1 is
   // the next offset even after retention; inside the transaction it sees earlier units' rows.
-  int64_t off = 0;
-  {
+  std::lock_guard<std::mutex> g{next_mutex_};
+  if (next_.conn != &t.conn || next_.rollbacks != t.conn.rollbacks()) {
+    next_.next.clear();
+    next_.conn = &t.conn;
+    next_.rollbacks = t.conn.rollbacks();
+  }
+  auto [slot, fresh] = next_.next.try_emplace({tm.id, p}, 0);
+  if (fresh) {
     auto last = t.conn.prepare("SELECT max(off) FROM bus_records WHERE topic_id=? AND part=?");
     last.bind_all(tm.id, p);
-    if (last.step() && !last.is_null(0)) off = last.int64(0) + 1;
+    if (last.step() && !last.is_null(0)) slot->second = last.int64(0) + 1;
   }
+  int64_t off = slot->second;
   auto ins = t.conn.prepare(
       "INSERT INTO bus_records(topic_id, part, off, ts, key, value, headers) "
       "VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -219,7 +230,13 @@ position embedded_log::write_record(store::tx& t, const message& m) {
   auto h = encode_headers(m.hdrs);
   if (h.empty()) ins.bind(7, nullptr);
   else ins.bind(7, h);
-  ins.exec();
+  try {
+    ins.exec();
+  } catch (...) {
+    next_.next.erase(slot);  // not written: ask the database again next time
+    throw;
+  }
+  slot->second = off + 1;
   return position{p, off};
 }
 

@@ -71,6 +71,18 @@ class embedded_log : public log {
   std::mutex watch_mutex_;
   std::map<std::pair<std::string, int32_t>, std::vector<watcher>> watchers_;
   uint64_t next_watch_id_ = 1;
+  // The next offset of each partition written through `next_.conn`, so an append does not ask
+  // SQLite for max(off) each time: filled from the database on first use, advanced by each
+  // write, dropped whole when that connection rolls anything back (a unit's savepoint, a
+  // nested savepoint, a failed transaction: `connection::rollbacks` moved) or a topic is
+  // deleted (its id may come back). Only appends write bus_records rows that can be the newest.
+  struct next_offsets {
+    const store::connection* conn = nullptr;
+    uint64_t rollbacks = 0;
+    std::map<std::pair<int64_t, int32_t>, int64_t> next;
+  };
+  std::mutex next_mutex_;
+  next_offsets next_;
 };
 
 // Headers as stored and sent over HTTP: a JSON array of [name, value] pairs keeps order and

@@ -38,9 +38,13 @@ connection::~connection() {
 }
 
 query connection::prepare(std::string_view sql) {
-  auto it = cache_.find(std::string(sql));
-  if (it == cache_.end()) it = cache_.emplace(std::string(sql), impl_->prepare(sql)).first;
-  return query{*it->second};
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    auto c = std::make_unique<cached>(cached{std::string(sql), impl_->prepare(sql)});
+    std::string_view key = c->sql;
+    it = cache_.emplace(key, std::move(c)).first;
+  }
+  return query{*it->second->st};
 }
 
 transaction::transaction(connection& c, bool immediate) : c_(c) {
@@ -54,6 +58,7 @@ transaction::transaction(connection& c, bool immediate) : c_(c) {
 
 transaction::~transaction() {
   if (!done_) {
+    c_.note_rollback();
     try {
       c_.prepare("ROLLBACK").exec();
     } catch (...) {
@@ -87,6 +92,7 @@ void savepoint::release() {
 }
 
 void savepoint::rollback() {
+  c_.note_rollback();
   c_.prepare("ROLLBACK TO " + name_).exec();
   c_.prepare("RELEASE " + name_).exec();
   done_ = true;

@@ -186,11 +186,23 @@ class connection {
   bool in_transaction() const { return impl_->in_transaction(); }
   bool usable() const { return impl_->usable(); }
   connection_impl& impl() { return *impl_; }
+  // How many rollbacks (of a savepoint or a transaction) this connection has begun: a cache of
+  // what was written through it is valid only while this number stays the same.
+  uint64_t rollbacks() const noexcept { return rollbacks_; }
+  void note_rollback() noexcept { ++rollbacks_; }
 
  private:
   std::unique_ptr<connection_impl> impl_;
   store::backend kind_;
-  std::unordered_map<std::string, std::unique_ptr<statement>> cache_;
+  uint64_t rollbacks_ = 0;
+  // Keyed by a view of the entry's own copy of the SQL, so a lookup by the caller's string_view
+  // builds no std::string (one prepare per statement run: an allocation each was a measurable
+  // share of the writer's time).
+  struct cached {
+    std::string sql;
+    std::unique_ptr<statement> st;
+  };
+  std::unordered_map<std::string_view, std::unique_ptr<cached>> cache_;
 };
 
 // The statement of this connection's dialect: the one place a flow says where they differ.

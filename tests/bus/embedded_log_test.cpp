@@ -7,6 +7,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <future>
+#include <vector>
 
 using namespace medflow;
 using namespace medflow::bus;
@@ -142,6 +144,57 @@ TEST_CASE("append_in is atomic with the surrounding unit of work, and watchers w
   w.reset();
   f.log->append({{"t", std::nullopt, "x", {}, {}}});
   CHECK(wakes == 1);
+}
+
+TEST_CASE("offsets stay consecutive through rollbacks and re-created topics (the next-offset cache)") {
+  fixture f;
+  f.log->create_topic("t", 1);
+  // A nested savepoint rolled back after an append: the unit's next append takes that offset.
+  f.db->write().run([&](store::tx& t) {
+    {
+      store::savepoint sp{t.conn, "inner"};
+      CHECK(f.log->append_in(t, {"t", std::nullopt, "undone", {}, {}})->offset == 0);
+      sp.rollback();
+    }
+    CHECK(f.log->append_in(t, {"t", std::nullopt, "a", {}, {}})->offset == 0);
+    CHECK(f.log->append_in(t, {"t", std::nullopt, "b", {}, {}})->offset == 1);
+  });
+  // A failed unit's appends leave no gap either.
+  CHECK_THROWS(f.db->write().run([&](store::tx& t) {
+    f.log->append_in(t, {"t", std::nullopt, "lost", {}, {}});
+    f.log->append_in(t, {"t", std::nullopt, "lost", {}, {}});
+    throw std::runtime_error("domain write failed");
+  }));
+  CHECK(f.log->append({{"t", std::nullopt, "c", {}, {}}})[0].offset == 2);
+  auto recs = f.log->fetch("t", 0, 0, 10);
+  REQUIRE(recs.size() == 3);
+  CHECK(recs[0].value == "a");
+  CHECK(recs[2].value == "c");
+  // A topic deleted and created again (its id can be reused) starts at 0.
+  f.log->delete_topic("t");
+  f.log->create_topic("t", 1);
+  CHECK(f.log->append({{"t", std::nullopt, "new", {}, {}}})[0].offset == 0);
+  // Units queued together (one group commit when the writer finds them waiting) stay in order.
+  std::vector<std::future<void>> waits;
+  std::vector<int64_t> offs(50, -1);
+  for (int i = 0; i < 50; ++i) {
+    auto done = std::make_shared<std::promise<void>>();
+    waits.push_back(done->get_future());
+    f.db->write().submit(
+        [&, i](store::tx& t) {
+          if (i % 7 == 3) {
+            f.log->append_in(t, {"t", std::nullopt, "lost", {}, {}});
+            throw std::runtime_error("this unit fails");
+          }
+          offs[i] = f.log->append_in(t, {"t", std::nullopt, std::to_string(i), {}, {}})->offset;
+        },
+        [done](std::exception_ptr) { done->set_value(); });
+  }
+  for (auto& w : waits) w.get();
+  recs = f.log->fetch("t", 0, 0, 100);
+  for (size_t i = 0; i < recs.size(); ++i) CHECK(recs[i].offset == static_cast<int64_t>(i));
+  CHECK(recs.size() == 1 + 50 - 7);
+  CHECK(f.log->end_offset("t", 0) == static_cast<int64_t>(recs.size()));
 }
 
 TEST_CASE("a read stops before its byte cap; the first record comes whatever its size") {
