@@ -21,6 +21,7 @@ packages=(
   libssl-dev                             # JWT signatures, random ids, sealing at rest
   libcurl4-openssl-dev                   # outbound HTTP (aggregation sources), S3, SMTP
   libexpat1-dev                          # S3's XML answers
+  libjemalloc-dev                        # the allocator of medflowd (CMake MEDFLOW_JEMALLOC)
   doctest-dev                            # unit tests
 )
 test_packages=(

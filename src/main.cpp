@@ -27,6 +27,16 @@
 
 extern char** environ;
 
+#ifdef MEDFLOW_WITH_JEMALLOC
+// jemalloc's settings, read once at its start: a background thread gives freed pages back to
+// the system within about a second (dirty pages kept 1 s, none kept "muzzy"), so memory comes
+// back after a burst (hostile bodies, big answers) as it did with glibc, without waiting for
+// the next allocation. MALLOC_CONF in the environment still overrides these.
+extern "C" {
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+}
+#endif
+
 namespace {
 
 using namespace medflow;
