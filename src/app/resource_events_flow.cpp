@@ -1,12 +1,17 @@
 #include "app/resource_events_flow.hpp"
 
+#include "actors/periodic.hpp"
 #include "actors/resource_events/delivery_pool.hpp"
 #include "actors/resource_events/subscription_hub.hpp"
+#include "core/clock.hpp"
 #include "core/config.hpp"
 #include "flows/resource_events/subscription_service.hpp"
 #include "http/resource_events_routes.hpp"
 #include "net/http_client.hpp"
+#include "store/lease.hpp"
 
+#include <algorithm>
+#include <set>
 #include <stdexcept>
 
 namespace medflow::app {
@@ -121,10 +126,29 @@ class resource_events_flow : public flow {
                           std::function<void(net::http_client::response)> done) {
       client->call(std::move(r), std::move(done));
     };
+    // A shared store (several instances): one instance at a time posts the webhooks, the one
+    // holding the store lease "subscriptions.webhooks" (else each instance running a webhook
+    // subscription's actor would post every event once per instance).
+    bool shared_store = rt.db.backend() == store::backend::postgres;
+    if (shared_store) {
+      webhook_lease_ = std::make_shared<store::lease>(rt.db, "subscriptions.webhooks",
+                                                      rt.cfg.integer("store.lease_ms"),
+                                                      clock::now_ms);
+      deps->may_post = [lease = webhook_lease_] { return lease->held(); };
+    }
     hub_ = std::make_unique<actors::subscription_hub>(rt.sys, std::move(deps), rt.restart, &rt.h);
     rt.own(hub_->actor());
     // One actor per stored subscription, from the start.
     for (const auto& sub : svc_->list()) hub_->start(sub.at("id").get<std::string>());
+    if (shared_store)
+      // Renews the lease while held, takes it over when its holder is gone (store.lease_ms), and
+      // keeps this instance's actors in step with the store: a webhook subscription created
+      // through another instance starts here, one deleted there stops here, and when the lease
+      // comes to this instance its webhook actors are woken to go on from the durable positions.
+      rt.own(rt.sys.spawn<caf::detached>(
+          actors::periodic, "webhook subscriptions",
+          std::chrono::milliseconds(std::max<int64_t>(100, rt.cfg.integer("store.lease_ms") / 3)),
+          [this, was_held = std::make_shared<bool>(false)] { refresh_webhooks(*was_held); }));
 
     auto* hub = hub_.get();
     http::subscriptions_api api{*svc_};
@@ -156,13 +180,40 @@ class resource_events_flow : public flow {
     http::add_resource_events_routes(rt.http, api);
   }
 
+  ~resource_events_flow() override {
+    // A clean stop hands the webhooks over at once (the others need not wait for the expiry).
+    if (webhook_lease_) webhook_lease_->release();
+  }
+
  private:
+  // On a shared store, every store.lease_ms / 3 (see start).
+  void refresh_webhooks(bool& was_held) {
+    bool held = webhook_lease_->held();
+    // Running here before the store is read: an actor started after the read is a subscription
+    // created since, not one deleted elsewhere.
+    auto running = hub_->ids();
+    std::set<std::string> stored;
+    for (const auto& sub : svc_->list()) {
+      auto id = sub.at("id").get<std::string>();
+      stored.insert(id);
+      bool webhook = sub.at("delivery").value("mode", "") == "webhook";
+      if (webhook && !hub_->find(id)) hub_->start(id);
+      else if (webhook && held && !was_held)
+        if (auto a = hub_->find(id)) caf::anon_send(a, actors::wake_atom::value);
+    }
+    for (const auto& id : running)
+      if (!stored.count(id)) hub_->stop(id);
+    was_held = held;
+  }
+
+
   std::unique_ptr<re::subscription_service> svc_;
   // After svc_: its threads end before the service goes. The actors drain first (none quits
   // with a round out), so nothing is queued by then.
   std::unique_ptr<actors::delivery_pool> pool_;
   std::unique_ptr<net::http_client::client> webhooks_;
   std::unique_ptr<actors::subscription_hub> hub_;
+  std::shared_ptr<store::lease> webhook_lease_;  // shared store only
 };
 
 }  // namespace

@@ -61,6 +61,10 @@ struct subscription_deps {
   delivery_settings settings;
   post_fn post;
   deliver_fn deliver;  // unset: rounds run on the actor (deterministic tests)
+  // Several instances on one store: whether this instance posts webhooks now (one instance at a
+  // time holds the store lease "subscriptions.webhooks"; the others' webhook actors stay idle
+  // and, when the lease comes to them, go on from the durable positions). Unset: always.
+  std::function<bool()> may_post;
 };
 
 // A sink held by a subscription actor.
@@ -114,6 +118,7 @@ struct subscription_state {
   bool storing = false;  // an advance is being committed
   std::optional<flows::resource_events::positions> store_next;  // the advance after it
   int stores_out = 0;     // dead letters being committed
+  bool post_paused = false;  // may_post said no: `next` is stale until it says yes again
   bool draining = false;  // stop once what is being committed is (and the round is back)
   bool deleted = false;   // stop once the round is back
 

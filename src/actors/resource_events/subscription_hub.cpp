@@ -27,6 +27,14 @@ std::size_t subscription_directory::size() const {
   return actors_.size();
 }
 
+std::vector<std::string> subscription_directory::ids() const {
+  std::lock_guard<std::mutex> g{mutex_};
+  std::vector<std::string> out;
+  out.reserve(actors_.size());
+  for (const auto& [id, a] : actors_) out.push_back(id);
+  return out;
+}
+
 caf::behavior subscription_hub_actor(caf::stateful_actor<subscription_hub_state>* self,
                                      std::shared_ptr<subscription_directory> directory) {
   self->state.directory = std::move(directory);

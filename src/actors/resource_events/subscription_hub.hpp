@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace medflow::actors {
 
@@ -27,6 +28,7 @@ class subscription_directory {
   void set(const std::string& id, caf::actor a);
   caf::actor take(const std::string& id);
   std::size_t size() const;
+  std::vector<std::string> ids() const;
 
  private:
   mutable std::mutex mutex_;
@@ -60,6 +62,8 @@ class subscription_hub {
   void pull(const std::string& id, std::shared_ptr<pull_request> req);
   // The subscription's current actor, or null.
   caf::actor find(const std::string& id) const { return directory_->find(id); }
+  // The ids of the subscriptions whose actors run here.
+  std::vector<std::string> ids() const { return directory_->ids(); }
 
  private:
   caf::actor_system& sys_;

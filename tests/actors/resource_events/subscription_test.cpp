@@ -262,6 +262,41 @@ TEST_CASE_FIXTURE(sub_fixture, "webhook: in order, retried with backoff, positio
   CHECK(calls[0].req.body == R"({"n":4})");
 }
 
+TEST_CASE_FIXTURE(sub_fixture,
+                  "webhook on a shared store: posts only while may_post; on from the durable "
+                  "positions when its turn comes again") {
+  auto turn_here = std::make_shared<bool>(false);
+  deps->may_post = [turn_here] { return *turn_here; };
+  auto id = create({{"topic", "ehealth-careplan"},
+                    {"delivery", {{"mode", "webhook"}, {"url", "http://127.0.0.1:9/hook"}}}});
+  append("create", R"({"n":1})");
+  auto a = spawn(id);
+  CHECK(calls.empty());  // another instance posts
+  append("create", R"({"n":2})");
+  turn();
+  CHECK(calls.empty());
+  // Meanwhile the other instance delivered the first event (its position is durable).
+  bool moved = false;
+  svc->advance(id, re::positions{{{"ehealth-careplan", 0}, 1}},
+               [&](std::exception_ptr e) { moved = !e; });
+  turn();
+  REQUIRE(moved);
+  // The lease comes here (the daemon wakes the webhook actors): on from offset 1, not 0.
+  *turn_here = true;
+  caf::anon_send(a, wake_atom::value);
+  turn();
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0].req.body == R"({"n":2})");
+  answer(200);
+  turn();
+  CHECK(svc->acked(id).at({"ehealth-careplan", 0}) == 2);
+  // It goes elsewhere again: the next event is not posted here.
+  *turn_here = false;
+  append("create", R"({"n":3})");
+  turn();
+  CHECK(calls.empty());
+}
+
 TEST_CASE_FIXTURE(sub_fixture, "webhook: dead letter after max_attempts, then the next event") {
   auto id = create({{"topic", "ehealth-careplan"},
                     {"delivery", {{"mode", "webhook"}, {"url", "http://127.0.0.1:9/hook"}}}});
