@@ -2,6 +2,7 @@
 
 #include "core/json.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -387,6 +388,16 @@ void config::validate_all() const {
       throw config_error(
           "invalid value for store.postgres.url: store.backend=postgres needs store.postgres.url "
           "or store.postgres.url_file");
+    // A notification's claim is taken when its attempt starts; an attempt that outlived it
+    // could be made again by another instance (an e-mail sent twice).
+    auto attempt = std::max(integer("exams.notify.smtp_timeout_ms"),
+                            integer("exams.notify.sms_timeout_ms"));
+    if (integer("exams.notify.claim_ms") < 2 * attempt)
+      throw config_error(
+          "invalid value for exams.notify.claim_ms: with store.backend=postgres it must be at "
+          "least twice the longest notification attempt (" + std::to_string(2 * attempt) +
+          " ms for exams.notify.smtp_timeout_ms and exams.notify.sms_timeout_ms as set), or "
+          "another instance may send a notification again while its attempt still runs");
   }
   if (string("bus.backend") == "kafka" && string("bus.kafka.brokers").empty())
     throw config_error("invalid value for bus.kafka.brokers: must be set when bus.backend is kafka");

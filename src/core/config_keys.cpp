@@ -477,7 +477,8 @@ const std::vector<config_key>& config_keys() {
        86400000},
       {"exams.notify.claim_ms", k::integer, 60000,
        "postgres (several instances on one store): a notification an instance's sender took "
-       "is not taken by another one for this long (keep it above an SMTP or SMS attempt); "
+       "is not taken by another one for this long (at least twice the longer of "
+       "exams.notify.smtp_timeout_ms and exams.notify.sms_timeout_ms); "
        "one an instance died with is sent by another after it",
        1000, 86400000},
   };

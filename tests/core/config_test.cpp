@@ -86,6 +86,19 @@ TEST_CASE("store.backend=postgres needs the Kafka bus and a URL") {
   CHECK(load_error({"--set", "store.backend=postgres", "--kafka-brokers", "k:9092"}) ==
         "invalid value for store.postgres.url: store.backend=postgres needs store.postgres.url "
         "or store.postgres.url_file");
+  // On a shared store a notification's claim must outlast its attempt.
+  CHECK(load_error({"--set", "store.backend=postgres", "--kafka-brokers", "k:9092", "--set",
+                    "store.postgres.url=postgresql://h/d", "--set",
+                    "exams.notify.claim_ms=20000"}) ==
+        "invalid value for exams.notify.claim_ms: with store.backend=postgres it must be at "
+        "least twice the longest notification attempt (30000 ms for "
+        "exams.notify.smtp_timeout_ms and exams.notify.sms_timeout_ms as set), or another "
+        "instance may send a notification again while its attempt still runs");
+  CHECK_NOTHROW(config::load({"--set", "store.backend=postgres", "--kafka-brokers", "k:9092",
+                              "--set", "store.postgres.url=postgresql://h/d", "--set",
+                              "exams.notify.claim_ms=30000"},
+                             {}));
+  CHECK_NOTHROW(config::load({"--set", "exams.notify.claim_ms=20000"}, {}));  // SQLite: no claims
   CHECK(load_error({"--set", "store.backend=mysql"}) ==
         "invalid value for store.backend (from --set store.backend): must be one of sqlite, "
         "postgres, got \"mysql\"");
