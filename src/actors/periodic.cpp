@@ -27,4 +27,17 @@ caf::behavior periodic(caf::stateful_actor<periodic_state>* self, std::string ta
   };
 }
 
+caf::behavior at_drain(caf::event_based_actor* self, std::function<void()> task) {
+  return {
+      [self, task](drain_atom) {
+        try {
+          task();
+        } catch (const std::exception& e) {
+          log::warn("periodic", "at drain: ", e.what());
+        }
+        self->quit();
+      },
+  };
+}
+
 }  // namespace medflow::actors

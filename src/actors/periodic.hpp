@@ -23,4 +23,9 @@ struct periodic_state {
 caf::behavior periodic(caf::stateful_actor<periodic_state>* self, std::string task_name,
                        std::chrono::milliseconds interval, std::function<void()> task);
 
+// at_drain: runs `task` once when drained (drain_atom), then quits. Owned before the actors
+// whose end it follows (the daemon drains its owned actors newest first), e.g. to give a store
+// lease up once the work it guarded has stopped. Spawn it detached when the task blocks.
+caf::behavior at_drain(caf::event_based_actor* self, std::function<void()> task);
+
 }  // namespace medflow::actors

@@ -11,6 +11,7 @@
 #include "store/lease.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <stdexcept>
 
@@ -134,21 +135,37 @@ class resource_events_flow : public flow {
       webhook_lease_ = std::make_shared<store::lease>(rt.db, "subscriptions.webhooks",
                                                       rt.cfg.integer("store.lease_ms"),
                                                       clock::now_ms);
-      deps->may_post = [lease = webhook_lease_] { return lease->held(); };
+      // The actors only read what the periodic below learnt (no store round trip, no lock on
+      // a scheduler thread): until when the lease is known to be ours. A renewal that comes
+      // late (a slow store) stops the posts at the expiry, before another instance may start.
+      post_until_ = std::make_shared<std::atomic<int64_t>>(0);
+      deps->may_post = [until = post_until_] { return clock::now_ms() < until->load(); };
     }
     hub_ = std::make_unique<actors::subscription_hub>(rt.sys, std::move(deps), rt.restart, &rt.h);
+    if (shared_store) {
+      // Owned before the hub, so drained after it (newest first): the lease is given up once
+      // the webhook actors have stopped, and while the store is still open; the next holder
+      // need not wait for the expiry.
+      auto lease = webhook_lease_;
+      auto until = post_until_;
+      rt.own(rt.sys.spawn<caf::detached>(actors::at_drain, std::function<void()>([lease, until] {
+                                           until->store(0);
+                                           lease->release();
+                                         })));
+    }
     rt.own(hub_->actor());
     // One actor per stored subscription, from the start.
     for (const auto& sub : svc_->list()) hub_->start(sub.at("id").get<std::string>());
     if (shared_store)
       // Renews the lease while held, takes it over when its holder is gone (store.lease_ms), and
       // keeps this instance's actors in step with the store: a webhook subscription created
-      // through another instance starts here, one deleted there stops here, and when the lease
-      // comes to this instance its webhook actors are woken to go on from the durable positions.
+      // through another instance starts here, one deleted there stops here, and while the lease
+      // is this instance's its webhook actors are woken each round, so a paused one goes on
+      // from the durable positions however its pause began.
       rt.own(rt.sys.spawn<caf::detached>(
           actors::periodic, "webhook subscriptions",
           std::chrono::milliseconds(std::max<int64_t>(100, rt.cfg.integer("store.lease_ms") / 3)),
-          [this, was_held = std::make_shared<bool>(false)] { refresh_webhooks(*was_held); }));
+          [this] { refresh_webhooks(); }));
 
     auto* hub = hub_.get();
     http::subscriptions_api api{*svc_};
@@ -156,9 +173,9 @@ class resource_events_flow : public flow {
     api.max_wait_ms = d.max_wait_ms;
     api.heartbeat_ms = rt.cfg.integer("subscriptions.stream.heartbeat_s") * 1000;
     // A shared store (several instances): a subscription created through another instance is
-    // served here too; its actor starts on its first pull or stream. A webhook subscription is
-    // delivered by the instances that run its actor (the one it was created through, and each
-    // one that started since), never started by a pull.
+    // served here too; its actor starts on its first pull or stream. A webhook subscription's
+    // actor runs on every instance (started here or by the periodic refresh above) and posts
+    // on the lease holder only; a pull never starts it.
     bool shared = rt.db.backend() == store::backend::postgres;
     auto* svc = svc_.get();
     api.pull = [hub, svc, shared](const std::string& id, std::optional<re::positions> from,
@@ -180,15 +197,11 @@ class resource_events_flow : public flow {
     http::add_resource_events_routes(rt.http, api);
   }
 
-  ~resource_events_flow() override {
-    // A clean stop hands the webhooks over at once (the others need not wait for the expiry).
-    if (webhook_lease_) webhook_lease_->release();
-  }
-
  private:
   // On a shared store, every store.lease_ms / 3 (see start).
-  void refresh_webhooks(bool& was_held) {
+  void refresh_webhooks() {
     bool held = webhook_lease_->held();
+    post_until_->store(held ? webhook_lease_->held_until() : 0);
     // Running here before the store is read: an actor started after the read is a subscription
     // created since, not one deleted elsewhere.
     auto running = hub_->ids();
@@ -197,13 +210,15 @@ class resource_events_flow : public flow {
       auto id = sub.at("id").get<std::string>();
       stored.insert(id);
       bool webhook = sub.at("delivery").value("mode", "") == "webhook";
-      if (webhook && !hub_->find(id)) hub_->start(id);
-      else if (webhook && held && !was_held)
-        if (auto a = hub_->find(id)) caf::anon_send(a, actors::wake_atom::value);
+      if (!webhook) continue;
+      if (auto a = hub_->find(id)) {
+        if (held) caf::anon_send(a, actors::wake_atom::value);
+      } else if (svc_->get(id)) {  // not deleted since the list was read
+        hub_->start(id);
+      }
     }
     for (const auto& id : running)
       if (!stored.count(id)) hub_->stop(id);
-    was_held = held;
   }
 
 
@@ -214,6 +229,7 @@ class resource_events_flow : public flow {
   std::unique_ptr<net::http_client::client> webhooks_;
   std::unique_ptr<actors::subscription_hub> hub_;
   std::shared_ptr<store::lease> webhook_lease_;  // shared store only
+  std::shared_ptr<std::atomic<int64_t>> post_until_;  // ms; shared store only
 };
 
 }  // namespace

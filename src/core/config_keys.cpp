@@ -97,9 +97,10 @@ const std::vector<config_key>& config_keys() {
       {"store.lease_ms", k::integer, 10000,
        "postgres (several instances on one store): how long an instance holds the lease of "
        "work that runs on one instance at a time (the Kafka outbox relay, the exams results "
-       "scanner, the medical events maintenance); it renews it every third of this, and "
-       "another instance takes the work over this long after the holder died",
-       100, 3600000},
+       "scanner, the medical events maintenance, the webhook subscriptions); it renews it "
+       "every third of this, and another instance takes the work over this long after the "
+       "holder died",
+       1000, 3600000},
       {"store.data_dir", k::string, "./var", "directory of the SQLite database (created if missing)"},
       {"store.synchronous", k::string, "FULL",
        "SQLite synchronous mode in WAL: FULL survives power loss, NORMAL only process crashes",

@@ -3,6 +3,7 @@
 #include "core/ids.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include <unistd.h>
 
@@ -76,6 +77,12 @@ bool lease::held() {
   held_until_ = got ? now + ttl_ms_ : 0;
   next_try_ = now + std::max<int64_t>(1, ttl_ms_ / 3);
   return held_;
+}
+
+int64_t lease::held_until() {
+  if (db_.backend() == backend::sqlite) return std::numeric_limits<int64_t>::max();
+  std::lock_guard<std::mutex> g{mutex_};
+  return held_ ? held_until_ : 0;
 }
 
 void lease::release() {

@@ -55,6 +55,10 @@ class lease {
   bool held();
   // Gives the lease up if held (the next held() takes it again if still free).
   void release();
+  // Until when (wall clock, ms) the last held() knows the lease to be ours, without a store
+  // round trip: 0 when not held. Work that must stop when the lease may have passed to another
+  // instance checks this rather than a cached yes. Far in the future on SQLite.
+  int64_t held_until();
 
   const std::string& name() const { return name_; }
   const std::string& holder() const { return holder_; }

@@ -5,7 +5,8 @@
 # "subscriptions.webhooks" posts: events appended through either node reach the receiver once
 # each, not once per node. Then the holder is killed -9: the other node takes the lease over
 # once it expired (store.lease_ms) and goes on from the durable positions: the next events
-# arrive, each once. Skipped (77) without PostgreSQL.
+# arrive, each once. Last the new holder is stopped with SIGTERM: it exits 0 having given the
+# lease up, and a third node posts the next events, each once. Skipped (77) without PostgreSQL.
 E2E_STORE=postgres
 source "$(dirname "$0")/lib.sh"
 CLEANUP_HOOKS+=('[ $rc -eq 0 ] || tail -n 15 "$E2E_TMP"/node*.err >&2 2>/dev/null')
@@ -85,4 +86,20 @@ all_once "$SUB_A" 1 60
 all_once "$SUB_B" 41 60
 expect_eq "$(lease_node subscriptions.webhooks)" "$other" "the lease's holder after the kill"
 
-echo "subscriptions_two_nodes_postgres: each event posted once by the lease's holder, taken over after kill -9"
+step "SIGTERM the node that posts: it exits 0 and gives the lease up at once; a new node posts"
+start_node 3 "${NODE_ARGS[@]}"
+sleep 1  # node 3 runs the subscriptions' actors (paused: not its lease)
+kill -TERM "${NODE_PIDS[$other]}"
+gone() { ! kill -0 "${NODE_PIDS[$other]}" 2>/dev/null; }
+wait_until 15 gone || fail "node $other did not stop within 15 s after SIGTERM"
+rc_stop=0
+wait "${NODE_PIDS[$other]}" || rc_stop=$?
+expect_eq "$rc_stop" 0 "node $other's exit status after SIGTERM"
+# Released, not left to expire: no longer this node's the moment it exited.
+[ "$(lease_node subscriptions.webhooks)" != "$other" ] || fail "node $other still holds the lease after a clean stop"
+append 3 61 70
+all_once "$SUB_A" 1 70
+all_once "$SUB_B" 41 70
+expect_eq "$(lease_node subscriptions.webhooks)" 3 "the lease's holder after the clean stop"
+
+echo "subscriptions_two_nodes_postgres: each event posted once by the lease's holder, taken over after kill -9 and after a clean stop"

@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -85,12 +86,16 @@ TEST_CASE("lease: the lease class asks the store every third of its length") {
     // One instance: always held, and the store is never touched.
     CHECK(a.held());
     CHECK(b.held());
+    CHECK(a.held_until() == std::numeric_limits<int64_t>::max());
     a.release();
     CHECK(rows(*db) == 0);
     return;
   }
+  CHECK(a.held_until() == 0);  // not asked yet
   CHECK(a.held());        // taken until 10900
+  CHECK(a.held_until() == 10900);
   CHECK_FALSE(b.held());  // b asks again at 10300
+  CHECK(b.held_until() == 0);
   now = 10200;
   db->write().run([&](tx& t) { drop_lease(t, "relay", "a"); });  // behind a's back
   CHECK_FALSE(b.held());  // b's last answer holds until 10300
@@ -103,7 +108,9 @@ TEST_CASE("lease: the lease class asks the store every third of its length") {
   CHECK_FALSE(a.held());
   now = 11201;
   CHECK(a.held());
+  CHECK(a.held_until() == 12101);
   a.release();            // a stops cleanly: b gets it at its next try
+  CHECK(a.held_until() == 0);
   now = 11301;
   CHECK(b.held());
 }

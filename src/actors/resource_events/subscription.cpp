@@ -244,6 +244,17 @@ void store_position(self_ptr self, re::positions to) {
   });
 }
 
+// A shared store where another instance may post now (the lease is not known to be ours): the
+// event in hand, if any, is dropped (its durable position is not moved, so the holder posts
+// it) and the actor pauses until a wake finds the lease ours again.
+bool pause_if_not_ours(self_ptr self) {
+  auto& st = self->state;
+  if (!st.deps->may_post || st.deps->may_post()) return false;
+  st.current.reset();
+  st.post_paused = true;
+  return true;
+}
+
 // Starts the next webhook call when none is out: the next matching event after `next`.
 void deliver_next(self_ptr self) {
   auto& st = self->state;
@@ -375,6 +386,8 @@ caf::behavior subscription(caf::stateful_actor<subscription_state>* self, std::s
         }
         ++st.failed_calls;
         int failures = ++st.current->failures;
+        // Retries and the dead letter are the lease holder's too.
+        if (pause_if_not_ours(self)) return;
         if (failures >= st.deps->settings.max_attempts) return give_up(self, why);
         if (st.draining) return;  // delivered again after the restart
         self->delayed_send(self, backoff(st.deps->settings, failures), retry_atom::value, call);
@@ -383,6 +396,7 @@ caf::behavior subscription(caf::stateful_actor<subscription_state>* self, std::s
         auto& st = self->state;
         if (!st.current || st.current->call != call || st.current->posting || st.draining)
           return;
+        if (pause_if_not_ours(self)) return;
         post_current(self);
       },
       [self](stored_atom, const std::string& err) {

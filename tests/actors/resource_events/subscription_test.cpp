@@ -297,6 +297,36 @@ TEST_CASE_FIXTURE(sub_fixture,
   CHECK(calls.empty());
 }
 
+TEST_CASE_FIXTURE(sub_fixture,
+                  "webhook on a shared store: a failed event is not retried nor dead-lettered "
+                  "once the lease may be another instance's") {
+  auto turn_here = std::make_shared<bool>(true);
+  deps->may_post = [turn_here] { return *turn_here; };
+  auto id = create({{"topic", "ehealth-careplan"},
+                    {"delivery", {{"mode", "webhook"}, {"url", "http://127.0.0.1:9/hook"}}}});
+  append("create", R"({"n":1})");
+  auto a = spawn(id);
+  REQUIRE(calls.size() == 1);
+  // The lease lapses while the call is out (a slow receiver, a late renewal); it fails.
+  *turn_here = false;
+  answer(503);
+  advance(10s);  // past every backoff and max_attempts' worth of them
+  CHECK(calls.empty());  // the new holder posts it, not this one
+  CHECK(bus->fetch(re::dead_letter_topic, 0, 0, 10).empty());
+  CHECK(svc->acked(id).at({"ehealth-careplan", 0}) == 0);  // not moved past it
+  // The lease comes back: the event is posted from the durable position.
+  *turn_here = true;
+  caf::anon_send(a, wake_atom::value);
+  turn();
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0].req.body == R"({"n":1})");
+  // Lost again with the retry scheduled: the retry does not post.
+  answer(500);
+  *turn_here = false;
+  advance(10s);
+  CHECK(calls.empty());
+}
+
 TEST_CASE_FIXTURE(sub_fixture, "webhook: dead letter after max_attempts, then the next event") {
   auto id = create({{"topic", "ehealth-careplan"},
                     {"delivery", {{"mode", "webhook"}, {"url", "http://127.0.0.1:9/hook"}}}});
