@@ -68,6 +68,9 @@ class medical_events_flow : public flow {
     // once would both expire the same service request (two changes, two events).
     auto lease = std::make_shared<store::lease>(rt.db, "medical_events.maintenance",
                                                 rt.cfg.integer("store.lease_ms"), clock::now_ms);
+    // Owned first, drained after the periodic: a clean stop gives the lease up at once.
+    rt.own(rt.sys.spawn<caf::detached>(actors::at_drain,
+                                       std::function<void()>([lease] { lease->release(); })));
     rt.own(rt.sys.spawn<caf::detached>(actors::periodic, "medical_events maintenance", interval,
                                        [svc, lease] {
                                          if (lease->held()) svc->maintain(clock::now_ms());
