@@ -10,7 +10,6 @@
 #include "net/http_client.hpp"
 #include "store/lease.hpp"
 
-#include <algorithm>
 #include <atomic>
 #include <set>
 #include <stdexcept>
@@ -164,7 +163,7 @@ class resource_events_flow : public flow {
       // from the durable positions however its pause began.
       rt.own(rt.sys.spawn<caf::detached>(
           actors::periodic, "webhook subscriptions",
-          std::chrono::milliseconds(std::max<int64_t>(100, rt.cfg.integer("store.lease_ms") / 3)),
+          std::chrono::milliseconds(rt.cfg.integer("store.lease_ms") / 3),
           [this] { refresh_webhooks(); }));
 
     auto* hub = hub_.get();
@@ -176,9 +175,8 @@ class resource_events_flow : public flow {
     // served here too; its actor starts on its first pull or stream. A webhook subscription's
     // actor runs on every instance (started here or by the periodic refresh above) and posts
     // on the lease holder only; a pull never starts it.
-    bool shared = rt.db.backend() == store::backend::postgres;
     auto* svc = svc_.get();
-    api.pull = [hub, svc, shared](const std::string& id, std::optional<re::positions> from,
+    api.pull = [hub, svc, shared = shared_store](const std::string& id, std::optional<re::positions> from,
                                   std::size_t max, int64_t wait_ms,
                                   http::subscriptions_api::reply_fn reply,
                                   std::function<bool()> gone) {
@@ -220,7 +218,6 @@ class resource_events_flow : public flow {
     for (const auto& id : running)
       if (!stored.count(id)) hub_->stop(id);
   }
-
 
   std::unique_ptr<re::subscription_service> svc_;
   // After svc_: its threads end before the service goes. The actors drain first (none quits

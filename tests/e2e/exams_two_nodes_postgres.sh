@@ -55,8 +55,6 @@ each_mail_once() {
     [ "$n" = 1 ] || fail "patient two-$i got $n e-mails"
   done
 }
-# lease_node NAME: the node holding the lease (a holder is named after its data directory).
-lease_node() { pg_query "SELECT holder FROM store_leases WHERE name = '$1'" | sed -n 's|.*/data\([0-9]*\)$|\1|p'; }
 
 step "two nodes on one store and one inbox"
 start_node 1 "${NODE_ARGS[@]}"
@@ -72,12 +70,7 @@ expect_eq "$(mail_count)" 30 "e-mails"
 each_mail_once 1 30
 expect_eq "$(pg_query "SELECT count(*) FROM exam_notifications WHERE status = 'sent' AND attempts = 1")" 30 \
   "notifications sent at the first attempt"
-holder=$(lease_node exams.inbox)
-case "$holder" in
-  1) other=2 ;;
-  2) other=1 ;;
-  *) fail "the scanner's lease is held by '$(pg_query "SELECT holder FROM store_leases WHERE name = 'exams.inbox'")'" ;;
-esac
+lease_pair exams.inbox
 echo "node $holder scanned (moved $(moved $holder)), node $other moved $(moved $other)"
 expect_eq "$(moved $holder)" 30 "files moved by the lease holder"
 expect_eq "$(moved $other)" 0 "files moved by the other node"

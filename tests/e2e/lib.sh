@@ -134,6 +134,18 @@ start_node() {
   wait_until 30 grep -q "listening on" "$out" || fail "node $n did not start"
   NODE_URLS[$n]=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$out" | head -n1)
 }
+# lease_node NAME: the node (N of start_node) holding the store lease NAME (a holder is named
+# after its data directory); lease_pair NAME: sets holder to it and other to the other of nodes
+# 1 and 2, or fails naming the row.
+lease_node() { pg_query "SELECT holder FROM store_leases WHERE name = '$1'" | sed -n 's|.*/data\([0-9]*\)$|\1|p'; }
+lease_pair() {
+  holder=$(lease_node "$1")
+  case "$holder" in
+    1) other=2 ;;
+    2) other=1 ;;
+    *) fail "the lease $1 is held by '$(pg_query "SELECT holder FROM store_leases WHERE name = '$1'")'" ;;
+  esac
+}
 owned() {
   curl -s "${NODE_URLS[$1]}/metrics" |
     sed -n 's/^medflow_consumer_owned_partitions{topic="medical_events"} \([0-9]*\).*/\1/p'

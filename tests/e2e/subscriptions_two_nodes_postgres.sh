@@ -23,8 +23,6 @@ HOOK="http://127.0.0.1:$(cat "$E2E_TMP/hook.port")"
 NODE_ARGS=(--kafka-brokers "$KAFKA_BROKERS" --set store.lease_ms=1500
            --set exams.crypto_key="$(printf 'a%.0s' $(seq 64))"
            --set exams.jwt_key=e2e-exam-token-key --set exams.result_token_key=e2e-result-token-key)
-# lease_node NAME: the node holding the lease (a holder is named after its data directory).
-lease_node() { pg_query "SELECT holder FROM store_leases WHERE name = '$1'" | sed -n 's|.*/data\([0-9]*\)$|\1|p'; }
 # append NODE FROM TO: events n = FROM..TO through node NODE, keyed over both partitions.
 append() {
   local i records=""
@@ -60,12 +58,7 @@ SUB_A=$(printf '%s' "$BODY" | jq -r .id)
 append 1 1 20
 append 2 21 40
 all_once "$SUB_A" 1 40
-holder=$(lease_node subscriptions.webhooks)
-case "$holder" in
-  1) other=2 ;;
-  2) other=1 ;;
-  *) fail "the webhooks' lease is held by '$(pg_query "SELECT holder FROM store_leases WHERE name = 'subscriptions.webhooks'")'" ;;
-esac
+lease_pair subscriptions.webhooks
 echo "webhooks posted by node $holder"
 
 step "a webhook subscription created through the node that does not post"

@@ -259,16 +259,11 @@ bool pause_if_not_ours(self_ptr self) {
 void deliver_next(self_ptr self) {
   auto& st = self->state;
   if (!st.webhook || st.current || st.draining) return;
-  if (st.deps->may_post) {
-    if (!st.deps->may_post()) {
-      st.post_paused = true;  // another instance posts; a wake brings us back here
-      return;
-    }
-    if (st.post_paused) {
-      // Our turn again: the instance that posted meanwhile moved the durable positions.
-      st.post_paused = false;
-      st.next = st.deps->svc->acked(st.sub.row.id);
-    }
+  if (pause_if_not_ours(self)) return;  // another instance posts; a wake brings us back here
+  if (st.post_paused) {
+    // Our turn again: the instance that posted meanwhile moved the durable positions.
+    st.post_paused = false;
+    st.next = st.deps->svc->acked(st.sub.row.id);
   }
   std::optional<subscription_state::in_flight> found;
   st.deps->svc->scan(st.sub, st.next, 1, [&](const bus::record& r, const re::positions& after) {
