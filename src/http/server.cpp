@@ -218,6 +218,13 @@ struct server::exchange_target : responder::target {
     srv->apply_default_headers(ex->req.path, res);
     return ex->respond(std::move(res));
   }
+  void respond_with(std::function<net::response()> make) override {
+    ex->respond_with([srv = srv, ex = ex.get(), make = std::move(make)] {
+      auto res = make();
+      srv->apply_default_headers(ex->req.path, res);
+      return res;
+    });
+  }
   void deadline(int64_t timeout_ms, net::response fb) override {
     srv->apply_default_headers(ex->req.path, fb);
     ex->set_deadline(clock::steady_us() + timeout_ms * 1000, std::move(fb));

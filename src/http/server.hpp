@@ -47,6 +47,7 @@ class responder {
   struct target {
     virtual ~target() = default;
     virtual bool respond(net::response res) = 0;
+    virtual void respond_with(std::function<net::response()> make) = 0;
     virtual void deadline(int64_t timeout_ms, net::response fallback) = 0;
     virtual std::shared_ptr<net::answer_stream> stream(net::response head,
                                                        net::stream_events ev) = 0;
@@ -55,6 +56,9 @@ class responder {
   explicit responder(std::shared_ptr<target> t) : t_(std::move(t)) {}
   // Answers; false when the request had been answered already (by its deadline).
   bool operator()(net::response res) const { return t_->respond(std::move(res)); }
+  // Answers with what `make` returns, built on the connection's own thread (see
+  // net::exchange::respond_with): for callers on a serial stage such as the store's writer.
+  void later(std::function<net::response()> make) const { t_->respond_with(std::move(make)); }
   // Unless answered within timeout_ms from now, `fallback` is the answer.
   void deadline(int64_t timeout_ms, net::response fallback) const {
     t_->deadline(timeout_ms, std::move(fallback));

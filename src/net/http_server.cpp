@@ -167,6 +167,15 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
   // Writes an answer; the caller holds the connection (busy). What does not fit in the socket
   // now is handed to the loop, which writes it when the socket drains.
   void write_answer(const std::shared_ptr<server_conn>& c, std::string bytes, bool close) {
+    if (std::this_thread::get_id() != tid_) {
+      // Answered on another thread (a store writer, an actor): the loop writes it. Its send
+      // on a loopback or LAN connection runs the receiver's TCP path in the sender's thread;
+      // a serial stage such as the store's writer should not pay for that (issue 20).
+      c->out = std::move(bytes);
+      c->out_off = 0;
+      c->close_after = close;
+      return post({op::flush, c, {}, 0});
+    }
     size_t off = 0;
     while (off < bytes.size()) {
       ssize_t n = ::send(c->fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -189,6 +198,8 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
   }
   // A stream has bytes to write, an end or an abort (from its producer, any thread).
   void wake_stream(const std::shared_ptr<server_conn>& c) { post({op::stream, c, {}, 0, {}}); }
+  // Runs `fn` on this loop's thread, in order with the other posted work.
+  void run_on_loop(std::function<void()> fn) { post({op::run, nullptr, {}, 0, {}, std::move(fn)}); }
   // A stream starts on c: the loop writes its head and what follows.
   void attach_stream(const std::shared_ptr<server_conn>& c, std::shared_ptr<answer_stream> s) {
     post({op::stream_start, c, {}, 0, std::move(s)});
@@ -206,11 +217,12 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
 
  private:
   struct op {
-    enum kind { resume, flush, close, abort, timer, stop, stream, stream_start } k;
+    enum kind { resume, flush, close, abort, timer, stop, stream, stream_start, run } k;
     std::shared_ptr<server_conn> c;
     std::weak_ptr<exchange> ex;
     int64_t t;
     std::shared_ptr<answer_stream> s;  // stream_start
+    std::function<void()> fn;          // run
   };
   struct timer {
     int64_t at;
@@ -223,6 +235,9 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
       std::lock_guard<std::mutex> g{ops_m_};
       if (finished_) return;  // nothing reads it any more; holding it would keep `this` alive
       ops_.push_back(std::move(o));
+      // The loop takes the whole queue at once (run_ops): a wake is owed only by the post
+      // that found it empty.
+      if (ops_.size() > 1) return;
     }
     uint64_t one = 1;
     [[maybe_unused]] auto r = ::write(evfd_, &one, sizeof one);
@@ -337,6 +352,25 @@ bool exchange::respond(response res) {
   if (on_answer) on_answer(res);
   lp.write_answer(conn_, answer_bytes(res, shape, keep), !keep);
   return true;
+}
+
+void exchange::respond_with(std::function<response()> make) {
+  if (answered()) return;
+  conn_->owner->run_on_loop([self = shared_from_this(), make = std::move(make)]() noexcept {
+    if (self->answered()) return;
+    response res;
+    try {
+      res = make();
+    } catch (const std::exception& e) {
+      log::error("http", "building an answer failed: ", e.what());
+      res = self->conn_->owner->error_answer(self->req, 500, "internal error", false);
+    }
+    try {
+      self->respond(std::move(res));
+    } catch (const std::exception& e) {
+      log::error("http", "answering failed: ", e.what());
+    }
+  });
 }
 
 std::shared_ptr<answer_stream> exchange::start_stream(response head, stream_events ev) {
@@ -895,6 +929,9 @@ void server_loop::run_ops() {
         break;
       case op::stream:
         if (o.c->registered && o.c->stream) stream_flush(o.c);
+        break;
+      case op::run:
+        o.fn();  // exchange::respond_with's: it does not throw
         break;
       case op::stream_start:
         if (!o.c->registered) {

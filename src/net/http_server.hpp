@@ -77,6 +77,11 @@ class exchange : public std::enable_shared_from_this<exchange> {
   // Answers the request. Any thread, any time; returns false when it had been answered already
   // (e.g. by its deadline).
   bool respond(response res);
+  // Answers with what `make` returns, called on the connection's loop thread: for an answerer
+  // on a serial stage (the store's writer) that should not spend its time rendering and
+  // writing. `make` may throw (the client then gets a 500); nothing happens when the request
+  // is answered before (e.g. by its deadline).
+  void respond_with(std::function<response()> make);
   // Unless answered before steady time `deadline_us` (clock::steady_us), `fallback` is the
   // answer then. Any thread; at most one deadline per exchange.
   void set_deadline(int64_t deadline_us, response fallback);

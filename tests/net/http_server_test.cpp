@@ -251,6 +251,38 @@ TEST_CASE_FIXTURE(engine_fixture, "a request is answered from another thread, la
   ::close(fd);
 }
 
+TEST_CASE_FIXTURE(engine_fixture, "respond_with builds and writes the answer on the loop thread") {
+  int fd = connect_loopback(port);
+  std::string rest;
+  send_all(fd, "GET /inline HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto loop_thread = read_response(fd, rest).body;  // the name of the connection's loop thread
+  send_all(fd, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+  auto exs = park->wait_for(1);
+  std::thread answerer([ex = exs[0]] {
+    ex->respond_with([] { return text(201, thread_name()); });
+  });
+  answerer.join();
+  auto r = read_response(fd, rest);
+  CHECK(r.status == 201);
+  CHECK(r.body == loop_thread);
+  CHECK(r.body != thread_name());
+  CHECK_FALSE(exs[0]->respond(text(500, "")));  // answered once
+  // A builder that throws: the client gets a 500, and the connection goes on.
+  send_all(fd, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+  exs = park->wait_for(1);
+  std::thread failing([ex = exs[0]] {
+    ex->respond_with([]() -> net::response { throw std::runtime_error("cannot render"); });
+  });
+  failing.join();
+  r = read_response(fd, rest);
+  CHECK(r.status == 500);
+  send_all(fd, "POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+  r = read_response(fd, rest);
+  CHECK(r.status == 200);
+  CHECK(r.body == "size 3");
+  ::close(fd);
+}
+
 TEST_CASE_FIXTURE(engine_fixture, "a deadline answers a request nobody answered, once") {
   int fd = connect_loopback(port);
   auto t0 = std::chrono::steady_clock::now();
