@@ -29,6 +29,9 @@ class medical_events_flow : public flow {
     s.job_eta_ms = rt.cfg.integer("medical_events.job_eta_ms");
     s.job_location = rt.cfg.boolean("medical_events.job_location");
     s.job_ttl_days = rt.cfg.integer("medical_events.job_ttl_days");
+    // One writer serialises every transaction only on SQLite (see settings::inline_jobs).
+    s.inline_jobs = rt.cfg.boolean("medical_events.inline_jobs") &&
+                    rt.db.backend() == store::backend::sqlite;
     s.approval_ttl_hours = rt.cfg.integer("medical_events.approval_ttl_hours");
     s.person_events_partitions =
         static_cast<int32_t>(rt.cfg.integer("medical_events.person_events_partitions"));

@@ -204,6 +204,11 @@ const std::vector<config_key>& config_keys() {
        "GET /api/jobs/:id of a processed job: false answers 303 with its links and no Location "
        "header, as eHealth does; true adds Location (the first link) and answers 200 when there "
        "is no link"},
+      {"medical_events.inline_jobs", k::boolean, true,
+       "a job whose patient has no job waiting is processed in the transaction that accepts it "
+       "(its 202 says processed or failed; no message on the topic), else it queues on the "
+       "topic behind the patient's earlier jobs; on PostgreSQL every job queues (several "
+       "instances share the jobs)"},
       {"medical_events.job_ttl_days", k::integer, 7,
        "finished jobs older than this are deleted (pending ones never)", 1, 3650},
       {"medical_events.approval_ttl_hours", k::integer, 12,

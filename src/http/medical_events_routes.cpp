@@ -99,8 +99,8 @@ const job_route job_routes[] = {
     {"PATCH", "/api/patients/{patient_id}/approvals/{id}/actions/resend", me::job_type::approval_resend},
 };
 
-// A job's answer is sent from the store's writer thread once the job is durable: no thread
-// waits for the commit. Its checks run where the request was read when they only read a local
+// A job's answer is given by the store's writer thread once the job is durable (no thread
+// waits for the commit), and rendered and written by the connection's loop thread. Its checks run where the request was read when they only read a local
 // SQLite file (a few indexed reads: less than the hand-off to the pool costs), on the pool when
 // they are PostgreSQL round trips (issue 20, bench/README.md).
 void add_job_routes(server& srv, me::service& svc) {
@@ -130,12 +130,16 @@ void add_job_routes(server& srv, me::service& svc) {
           }
           r.body = std::move(*body);
           // The responder keeps the exchange, and so `req`, alive until it has answered.
+          // The answer is rendered and written on the connection's thread, not the writer's.
           svc.submit_async(r, [&req, respond](result<me::service::submitted> out) {
-            net::response res;
-            if (!out) send_me_error(req, res, out.err());
-            // A new job is 202; the same request while its job is pending gets that job, 200.
-            else send_data(req, res, out->created ? 202 : 200, me::pending_data(out->job));
-            respond(std::move(res));
+            respond.later([&req, out = std::move(out)] {
+              net::response res;
+              if (!out) send_me_error(req, res, out.err());
+              // A new job is 202 (processed already, or pending); the same request while its
+              // job is pending gets that job, 200.
+              else send_data(req, res, out->created ? 202 : 200, me::accepted_data(out->job));
+              return res;
+            });
           });
         },
         on_io_thread);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The medical events API end to end on the embedded default: consumer headers, synchronous
 # checks (no job), async jobs and their views (202, 200, 303 without Location as eHealth's, with
-# one under medical_events.job_location), per-patient order, reads, registries, and a message
-# that cannot be decoded (dead-lettered; the patient goes on).
+# one under medical_events.job_location), per-patient order, reads, registries; then with every
+# job queued on the topic (medical_events.inline_jobs=false): 202 pending, the consumer, and a
+# message that cannot be decoded (dead-lettered; the patient goes on).
 source "$(dirname "$0")/lib.sh"
 
 start_medflowd
@@ -52,9 +53,9 @@ api POST "/api/patients/$P1/episodes" '{"id":'
 expect_status 400
 expect_json .meta.code 400
 
-step "episode create: 202 pending, then 303 to the episode"
+step "episode create: 202, processed as it was accepted (nothing of the patient waits), then 303"
 api POST "/api/patients/$P1/episodes" "$(episode $EP)"
-expect_status 202; expect_json .data.status pending
+expect_status 202; expect_json .data.status processed
 expect_json '.data.links[0].entity' job
 job=$(job_of)
 wait_job "$job"
@@ -95,17 +96,6 @@ expect_json .data.error.type request_conflict
 expect_json .data.error.message "Episode in status closed can not be updated"
 api GET "/api/patients/$P1/episodes/$EP"; expect_json .data.status closed; expect_json .data.name Renamed
 
-step "a message that cannot be decoded is dead-lettered; the patient's next job still runs"
-http POST /topics/medical_events/records "{\"records\":[{\"key\":\"$P1\",\"value\":\"garbage\"}]}"
-expect_status 200
-EP2=66666666-6666-4666-8666-666666666666
-api POST "/api/patients/$P1/episodes" "$(episode $EP2)"; expect_status 202
-job=$(job_of)
-wait_job "$job"; expect_json .data.status processed
-http GET "/topics/medical_events.dead_letter/partitions/0/records?offset=0&max=10"; expect_status 200
-expect_json '.records[0].value' garbage
-expect_json '.records[0].headers.dead_letter_reason | startswith("cannot decode the job message")' true
-
 step "person_events feed the registry"
 http POST /topics/person_events/records "{\"records\":[{\"key\":\"$P2\",\"value\":{\"id\":\"$P2\",\"status\":\"active\"}}]}"
 expect_status 200
@@ -116,6 +106,27 @@ step "metrics and readiness"
 http GET /metrics
 grep -q 'medflow_me_jobs_finished_total{type="episode_create_job",status="processed"}' <<<"$BODY" || fail "no job metrics"
 http GET /readyz; expect_status 200
+stop_medflowd
+
+step "every job queued on the topic: 202 pending, then processed by the consumer"
+start_medflowd --set medical_events.inline_jobs=false
+EP3=77777777-7777-4777-8777-777777777777
+api POST "/api/patients/$P1/episodes" "$(episode $EP3)"
+expect_status 202; expect_json .data.status pending
+job=$(job_of)
+wait_job "$job"; expect_status 303; expect_json .data.status processed
+
+step "a message that cannot be decoded is dead-lettered; the patient's next job still runs"
+http POST /topics/medical_events/records "{\"records\":[{\"key\":\"$P1\",\"value\":\"garbage\"}]}"
+expect_status 200
+EP2=66666666-6666-4666-8666-666666666666
+api POST "/api/patients/$P1/episodes" "$(episode $EP2)"; expect_status 202
+expect_json .data.status pending
+job=$(job_of)
+wait_job "$job"; expect_json .data.status processed
+http GET "/topics/medical_events.dead_letter/partitions/0/records?offset=0&max=10"; expect_status 200
+expect_json '.records[0].value' garbage
+expect_json '.records[0].headers.dead_letter_reason | startswith("cannot decode the job message")' true
 stop_medflowd
 
 step "medical_events.job_location=true: the 303 carries a Location to the result"

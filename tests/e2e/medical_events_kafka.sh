@@ -6,7 +6,9 @@
 source "$(dirname "$0")/lib.sh"
 
 start_kafka_mock "${ME_TOPICS[@]}"
-start_medflowd --kafka-brokers "$KAFKA_BROKERS"
+# Every job through the topic (a job is otherwise processed as it is accepted when nothing of
+# its patient waits, and never reaches Kafka): the Kafka path is what this test is about.
+start_medflowd --kafka-brokers "$KAFKA_BROKERS" --set medical_events.inline_jobs=false
 episode_fixture
 
 http GET /readyz; expect_status 200

@@ -65,14 +65,14 @@ json job_links(const job_record& j) {
 
 }  // namespace
 
-json pending_data(const job_record& j) {
-  return {{"eta", timestamp(j.eta_ms)}, {"status", "pending"}, {"links", job_links(j)}};
+json accepted_data(const job_record& j) {
+  return {{"eta", timestamp(j.eta_ms)}, {"status", status_name(j.status)}, {"links", job_links(j)}};
 }
 
 job_view render_job(const job_record& j, bool with_location) {
   job_view v;
   if (j.status == job_status::pending) {
-    v.data = pending_data(j);
+    v.data = accepted_data(j);
     return v;
   }
   int code = j.status_code.value_or(500);

@@ -37,8 +37,10 @@ struct job_view {
 // 200 when there is none.
 job_view render_job(const job_record& j, bool with_location = false);
 
-// The 202 body of a new (or deduplicated) job.
-json pending_data(const job_record& j);
+// The body answering a request: {eta, status, links} as eHealth's 202 (or the deduplicated
+// 200), the status the job has now: "pending", or "processed" / "failed" when it was processed
+// at once (medical_events.inline_jobs); its result is read at the link as always.
+json accepted_data(const job_record& j);
 
 // Caps a stored response at `max_bytes` of JSON as the reference does: validation rules lose
 // their params first, then invalid entries are dropped from the end; strings are cut to

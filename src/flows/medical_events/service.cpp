@@ -137,16 +137,47 @@ result<service::prepared> service::prepare(const request& r) {
   request keyed = r;
   keyed.patient_id = acc.patient_id;
   job.hash = request_hash(keyed, r.type == job_type::approval_create ? job.id : "");
-  job_message msg{job.id, r.type, acc.patient_id, r.user_id, r.client_id, r.params, r.body, now_us};
-  p.message = encode_message(msg);
+  p.message = job_message{{job.id, r.type, acc.patient_id, r.user_id, r.client_id, r.params, r.body},
+                          now_us};
+  if (s_.inline_jobs) p.nonce = ids::random_hex(8);
   return p;
 }
 
 // Check and insert in one writer unit: no other write can come between them.
-service::submitted service::insert(store::tx& t, const prepared& p) {
+service::submitted service::insert(store::tx& t, prepared& p) {
   if (auto existing = pending_job_by_hash(t.conn, p.job.hash)) return {*existing, false};
+  // Nothing of the patient waits: processing the job now keeps the patient's order (every
+  // earlier job is finished, and the writer runs one transaction at a time).
+  if (s_.inline_jobs && !has_pending_job(t.conn, p.job.patient_id)) {
+    store::savepoint sp{t.conn, "inline_job"};
+    try {
+      auto now_us = clock::now_us();
+      auto out = execute(t, p.message, now_us, p.nonce);
+      p.job.status = out.status;
+      p.job.status_code = out.status_code;
+      p.job.response = std::move(out.response);
+      p.job.updated_us = now_us;
+      insert_job(t.conn, p.job);
+      sp.release();
+      count_finished(t, p.message.type, out.status, p.job.inserted_us, now_us);
+      return {p.job, true};
+    } catch (const store::store_error&) {
+      throw;  // the store failed (disk full, ...): the request fails as any write would
+    } catch (const std::exception& e) {
+      // A handler that failed unexpectedly: the job queues as any other, so the consumer's
+      // attempts and dead letter apply to it.
+      sp.rollback();
+      p.job.status = job_status::pending;
+      p.job.status_code.reset();
+      p.job.response = nullptr;
+      p.job.updated_us = p.job.inserted_us;
+      log::warn(component, "processing a job at once failed; it is queued: ", e.what(),
+                log::field{"job_id", p.job.id});
+    }
+  }
   insert_job(t.conn, p.job);
-  bus_.append_in(t, {jobs_topic, p.job.patient_id, p.message, {{"type", p.job.type}}, std::nullopt});
+  bus_.append_in(t, {jobs_topic, p.job.patient_id, encode_message(p.message),
+                     {{"type", p.job.type}}, std::nullopt});
   return {p.job, true};
 }
 
@@ -367,21 +398,30 @@ void service::process(const bus::record& r, done_fn done) {
           return;
         }
         auto now_us = clock::now_us();
-        command c{*m, now_us / 1000, ids::random_hex(8)};
-        sqlite_view v{t.conn, static_cast<bool>(s_.on_change)};
-        auto e = handle(c, v);
-        apply(t, c, e, now_us, v);
-        auto status = e.result.status_code == 200 ? job_status::processed : job_status::failed;
-        finish_job(t.conn, m->job_id, status, e.result.status_code, cut_response(e.result.response),
-                   now_us);
-        auto latency = static_cast<double>(now_us - job->inserted_us) / 1e6;
-        auto type = m->type;
-        t.after_commit([this, type, status, latency] {
-          finished(type, status).inc();
-          m_.latency->observe(latency);
-        });
+        auto out = execute(t, *m, now_us, ids::random_hex(8));
+        finish_job(t.conn, m->job_id, out.status, out.status_code, out.response, now_us);
+        count_finished(t, m->type, out.status, job->inserted_us, now_us);
       },
       std::move(done));
+}
+
+service::outcome service::execute(store::tx& t, const job_message& m, int64_t now_us,
+                                  std::string nonce) {
+  command c{m, now_us / 1000, std::move(nonce)};
+  sqlite_view v{t.conn, static_cast<bool>(s_.on_change)};
+  auto e = handle(c, v);
+  apply(t, c, e, now_us, v);
+  auto status = e.result.status_code == 200 ? job_status::processed : job_status::failed;
+  return {status, e.result.status_code, cut_response(std::move(e.result.response))};
+}
+
+void service::count_finished(store::tx& t, job_type type, job_status status, int64_t inserted_us,
+                             int64_t now_us) {
+  auto latency = static_cast<double>(now_us - inserted_us) / 1e6;
+  t.after_commit([this, type, status, latency] {
+    finished(type, status).inc();
+    m_.latency->observe(latency);
+  });
 }
 
 void service::publish_dead_letter(store::tx& t, const char* topic, const bus::record& r,

@@ -37,6 +37,12 @@ struct settings {
   int64_t approval_ttl_hours = 12;
   int32_t person_events_partitions = 1;
   bool job_location = false;  // a processed job's 303 carries a Location (eHealth's has none)
+  // A job whose patient has no job waiting is processed in the transaction that accepts it
+  // (no message on the topic, one commit instead of two); otherwise it queues behind the
+  // patient's earlier jobs on the topic. Only where one writer serialises every transaction
+  // (SQLite): with several instances on a shared store, the check "nothing waits" and a
+  // concurrent instance's job for the same patient could both pass.
+  bool inline_jobs = false;
   // Called for every committed resource change (empty: nobody listens; nothing extra is read).
   change_listener on_change;
 };
@@ -55,8 +61,8 @@ class service {
 
   // -- requests ------------------------------------------------------------------------------
   struct submitted {
-    job_record job;
-    bool created;  // false: an identical request's job is still pending (deduplicated)
+    job_record job;  // pending, or finished when it was processed at once (inline_jobs)
+    bool created;    // false: an identical request's job is still pending (deduplicated)
   };
   // Synchronous checks, then the job and its message in one transaction.
   result<submitted> submit(const request& r);
@@ -124,10 +130,22 @@ class service {
   // insert (`insert` in a writer unit).
   struct prepared {
     job_record job;
-    std::string message;
+    job_message message;
+    std::string nonce;  // for processing it at once: drawn here, off the writer's thread
   };
   result<prepared> prepare(const request& r);
-  submitted insert(store::tx& t, const prepared& p);
+  submitted insert(store::tx& t, prepared& p);
+  // Runs a pending job's handler in `t` (its data, resource changes and published records);
+  // the job row is the caller's to write.
+  struct outcome {
+    job_status status;
+    int status_code;
+    json response;  // as stored (cut to the reference's 10,000 bytes)
+  };
+  outcome execute(store::tx& t, const job_message& m, int64_t now_us, std::string nonce);
+  // Counts a finished job and its latency once `t` commits.
+  void count_finished(store::tx& t, job_type type, job_status status, int64_t inserted_us,
+                      int64_t now_us);
   void apply(store::tx& t, const command& c, effects& e, int64_t now_us, const sqlite_view& seen);
   void publish_dead_letter(store::tx& t, const char* topic, const bus::record& r,
                            const std::string& reason);

@@ -73,6 +73,10 @@ std::vector<store::migration> migrations() {
        "CREATE TABLE me_verify_failures ("
        "  approval_id TEXT NOT NULL, code_hash TEXT NOT NULL, failures INTEGER NOT NULL,"
        "  PRIMARY KEY (approval_id, code_hash));"},
+      // Whether a patient has a job waiting, asked when a job is accepted (inline_jobs): an
+      // index of the pending jobs only, small however many jobs finished.
+      {"medical_events", 2, "index of pending jobs by patient",
+       "CREATE INDEX me_jobs_pending_patient ON me_jobs(patient_id) WHERE status = 0;"},
   };
 }
 
@@ -120,11 +124,28 @@ std::optional<job_record> pending_job_by_hash(store::connection& c, const std::s
 }
 
 void insert_job(store::connection& c, const job_record& j) {
+  if (j.status == job_status::pending) {
+    c.prepare(
+         "INSERT INTO me_jobs(id, hash, type, patient_id, status, eta, inserted_at, updated_at) "
+         "VALUES (?, ?, ?, ?, 0, ?, ?, ?)")
+        .bind_all(j.id, j.hash, j.type, j.patient_id, j.eta_ms, j.inserted_us, j.updated_us)
+        .exec();
+    return;
+  }
   c.prepare(
-       "INSERT INTO me_jobs(id, hash, type, patient_id, status, eta, inserted_at, updated_at) "
-       "VALUES (?, ?, ?, ?, 0, ?, ?, ?)")
-      .bind_all(j.id, j.hash, j.type, j.patient_id, j.eta_ms, j.inserted_us, j.updated_us)
+       "INSERT INTO me_jobs(id, hash, type, patient_id, status, status_code, response, eta, "
+       "inserted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(j.id, j.hash, j.type, j.patient_id, static_cast<int64_t>(j.status),
+                static_cast<int64_t>(j.status_code.value_or(500)),
+                j.response.dump(-1, ' ', false, json::error_handler_t::replace), j.eta_ms,
+                j.inserted_us, j.updated_us)
       .exec();
+}
+
+bool has_pending_job(store::connection& c, const std::string& patient_id) {
+  auto q = c.prepare("SELECT 1 FROM me_jobs WHERE patient_id=? AND status=0 LIMIT 1");
+  q.bind_all(patient_id);
+  return q.step();
 }
 
 bool finish_job(store::connection& c, const std::string& id, job_status s, int status_code,

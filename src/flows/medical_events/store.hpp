@@ -33,7 +33,10 @@ struct job_record {
 std::optional<job_record> load_job(store::connection& c, const std::string& id);
 // The pending job with this hash, if any.
 std::optional<job_record> pending_job_by_hash(store::connection& c, const std::string& hash);
+// Inserts a job as it is: pending, or already finished (processed when it was accepted).
 void insert_job(store::connection& c, const job_record& j);
+// Whether any job of the patient is still pending.
+bool has_pending_job(store::connection& c, const std::string& patient_id);
 // Sets the outcome of a job that is still pending; false when it is not (redelivery).
 bool finish_job(store::connection& c, const std::string& id, job_status s, int status_code,
                 const json& response, int64_t now_us);

@@ -262,3 +262,128 @@ TEST_CASE("registry documents are checked by the service before they are stored"
   CHECK(stored->legal_entity_id == f.le);
   CHECK(f.svc->get_employee(id)->user_id == "u");
 }
+
+// -- jobs processed at once (medical_events.inline_jobs) ----------------------------------------
+
+namespace {
+me::settings inline_settings() {
+  me::settings s;
+  s.inline_jobs = true;
+  return s;
+}
+}  // namespace
+
+struct inline_fixture : service_fixture {
+  inline_fixture() : service_fixture(inline_settings()) {}
+  // The job as stored.
+  me::job_record stored(const std::string& id) {
+    auto j = svc->job(id);
+    REQUIRE(j.has_value());
+    return *j;
+  }
+};
+
+TEST_CASE_FIXTURE(inline_fixture, "inline: a job whose patient has nothing waiting is processed as it is accepted") {
+  auto out = svc->submit(create_episode(ep));
+  REQUIRE(out.ok());
+  CHECK(out->created);
+  CHECK(out->job.status == me::job_status::processed);
+  CHECK(out->job.status_code == 200);
+  auto job = stored(out->job.id);
+  CHECK(job.status == me::job_status::processed);
+  CHECK(job.response == out->job.response);
+  CHECK(job.response.contains("links"));
+  CHECK(job_records().empty());  // nothing to queue
+  CHECK(count("SELECT count(*) FROM me_entities WHERE kind='episode'") == 1);
+  CHECK(count("SELECT count(*) FROM me_resource_changes") == 1);
+  // The answer says what happened; its link reads the job as ever.
+  auto data = me::accepted_data(out->job);
+  CHECK(data["status"] == "processed");
+  CHECK(data["links"][0]["href"] == "/jobs/" + out->job.id);
+
+  // A job the handler refuses ends failed at once, in the same way: an episode id taken.
+  auto again = svc->submit(create_episode(ep));
+  REQUIRE(again.ok());
+  CHECK(again->created);
+  CHECK(again->job.status == me::job_status::failed);
+  CHECK(again->job.status_code == 422);
+  CHECK(stored(again->job.id).status == me::job_status::failed);
+  CHECK(me::accepted_data(again->job)["status"] == "failed");
+  CHECK(count("SELECT count(*) FROM me_jobs WHERE status=0") == 0);
+}
+
+TEST_CASE_FIXTURE(inline_fixture, "inline: a job queues behind its patient's pending job, and order holds") {
+  auto created = svc->submit(create_episode(ep));
+  REQUIRE(created.ok());
+  REQUIRE(created->job.status == me::job_status::processed);
+  // A job left pending by a service that queues every job (as a consumer that has not got to
+  // it yet would leave it).
+  me::service queuing{*db, *bus, me::settings{}};
+  auto first = queuing.submit(update_episode(ep, "First"));
+  REQUIRE(first.ok());
+  REQUIRE(first->job.status == me::job_status::pending);
+
+  auto second = svc->submit(update_episode(ep, "Second"));
+  REQUIRE(second.ok());
+  CHECK(second->job.status == me::job_status::pending);  // queued, not run before the first
+  CHECK(me::accepted_data(second->job)["status"] == "pending");
+  auto recs = job_records();
+  REQUIRE(recs.size() == 2);
+  // Another patient is not held up by this one's queue.
+  const std::string other = "44444444-4444-4444-8444-444444444444";
+  svc->put_person({other, "active", {{"id", other}}});
+  auto r = create_episode("66666666-6666-4666-8666-666666666666");
+  r.patient_id = other;
+  auto third = svc->submit(r);
+  REQUIRE(third.ok());
+  CHECK(third->job.status == me::job_status::processed);
+
+  // The consumer processes the queue in order: First, then Second.
+  process(recs[0]);
+  CHECK(svc->get(me::kind::episode, patient, ep)->at("name") == "First");
+  process(recs[1]);
+  CHECK(stored(first->job.id).status == me::job_status::processed);
+  CHECK(stored(second->job.id).status == me::job_status::processed);
+  CHECK(svc->get(me::kind::episode, patient, ep)->at("name") == "Second");
+  // Nothing waits any more: the next job of the patient runs at once again.
+  auto fourth = svc->submit(update_episode(ep, "Again"));
+  REQUIRE(fourth.ok());
+  CHECK(fourth->job.status == me::job_status::processed);
+  CHECK(svc->get(me::kind::episode, patient, ep)->at("name") == "Again");
+  CHECK(job_records().size() == 2);
+}
+
+TEST_CASE("inline: a job whose processing throws is queued instead, with nothing of it written") {
+  me::settings s = inline_settings();
+  bool fail = true;
+  s.on_change = [&fail](store::tx&, const me::committed_change&) {
+    if (fail) throw std::runtime_error("listener failed");
+  };
+  service_fixture f{s};
+  auto out = f.svc->submit(f.create_episode(ep));
+  REQUIRE(out.ok());
+  CHECK(out->created);
+  CHECK(out->job.status == me::job_status::pending);
+  CHECK(f.count("SELECT count(*) FROM me_entities WHERE kind='episode'") == 0);
+  CHECK(f.count("SELECT count(*) FROM me_resource_changes") == 0);
+  auto recs = f.job_records();
+  REQUIRE(recs.size() == 1);
+  // The consumer's attempt succeeds once the failure is gone.
+  fail = false;
+  f.process(recs[0]);
+  auto job = f.svc->job(out->job.id);
+  REQUIRE(job.has_value());
+  CHECK(job->status == me::job_status::processed);
+  CHECK(f.count("SELECT count(*) FROM me_entities WHERE kind='episode'") == 1);
+}
+
+TEST_CASE_FIXTURE(inline_fixture, "inline: submit_async answers with the processed job once it is durable") {
+  std::promise<result<me::service::submitted>> got;
+  svc->submit_async(create_episode(ep), [&](result<me::service::submitted> out) {
+    got.set_value(std::move(out));
+  });
+  auto out = got.get_future().get();
+  REQUIRE(out.ok());
+  CHECK(out->job.status == me::job_status::processed);
+  CHECK(stored(out->job.id).status == me::job_status::processed);
+}
