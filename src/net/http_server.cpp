@@ -358,17 +358,18 @@ void exchange::respond_with(std::function<response()> make) {
   if (answered()) return;
   conn_->owner->run_on_loop([self = shared_from_this(), make = std::move(make)]() noexcept {
     if (self->answered()) return;
-    response res;
     try {
-      res = make();
-    } catch (const std::exception& e) {
-      log::error("http", "building an answer failed: ", e.what());
-      res = self->conn_->owner->error_answer(self->req, 500, "internal error", false);
-    }
-    try {
+      response res;
+      try {
+        res = make();
+      } catch (const std::exception& e) {
+        log::error("http", "building an answer failed: ", e.what());
+        res = self->conn_->owner->error_answer(self->req, 500, "internal error", false);
+      }
       self->respond(std::move(res));
-    } catch (const std::exception& e) {
-      log::error("http", "answering failed: ", e.what());
+    } catch (...) {
+      // Logged; an exchange left unanswered gets its 500 from its destructor.
+      log::error("http", "answering a request failed");
     }
   });
 }
@@ -550,9 +551,15 @@ void server_loop::run() {
   ready_.clear();
   count_.store(0);
   timers_.clear();
-  std::lock_guard<std::mutex> g{ops_m_};
-  finished_ = true;
-  ops_.clear();
+  std::vector<op> dropped;
+  {
+    std::lock_guard<std::mutex> g{ops_m_};
+    finished_ = true;
+    dropped.swap(ops_);
+  }
+  // Destroyed outside the lock: an op may hold the last reference to an exchange, whose
+  // destructor answers it (a post() from here would otherwise take the lock again).
+  dropped.clear();
 }
 
 void server_loop::accept_all(int64_t now) {
@@ -899,56 +906,63 @@ void server_loop::run_ops() {
     ops_taken_.swap(ops_);
   }
   for (auto& o : ops_taken_) {
-    switch (o.k) {
-      case op::resume:
-        if (o.c->registered && !o.c->deferred &&
-            o.c->st.load(std::memory_order_acquire) == st_idle)
-          process(o.c);
-        break;
-      case op::flush:
-        if (!o.c->registered) break;
-        o.c->flushing = true;
-        o.c->send_progress_us = clock::steady_us();
-        flush(o.c);
-        break;
-      case op::close:
-        linger(o.c);
-        break;
-      case op::abort:
-        close_conn(o.c);
-        break;
-      case op::timer:
-        push_timer(o.t, std::move(o.ex));
-        break;
-      case op::stop:
-        if (stopping_.load()) break;
-        grace_until_ = o.t;
-        stopping_.store(true, std::memory_order_release);
-        unwatch_listener();
-        end_streams();
-        break;
-      case op::stream:
-        if (o.c->registered && o.c->stream) stream_flush(o.c);
-        break;
-      case op::run:
-        o.fn();  // exchange::respond_with's: it does not throw
-        break;
-      case op::stream_start:
-        if (!o.c->registered) {
-          // The client left before the stream began.
-          o.c->stream = std::move(o.s);
-          stream_done(*o.c, stream_end::client_gone);
+    // One op failing must not hold up the others (nor leave them to be run again).
+    try {
+      switch (o.k) {
+        case op::resume:
+          if (o.c->registered && !o.c->deferred &&
+              o.c->st.load(std::memory_order_acquire) == st_idle)
+            process(o.c);
           break;
-        }
-        o.c->stream = std::move(o.s);
-        if (stopping_.load(std::memory_order_relaxed)) end_streams();
-        stream_flush(o.c);
-        // The client may have closed while its request was out (an edge not seen since).
-        if (o.c->stream) {
-          if (o.c->eof) close_conn(o.c);
-          else stream_read(o.c);
-        }
-        break;
+        case op::flush:
+          if (!o.c->registered) break;
+          o.c->flushing = true;
+          o.c->send_progress_us = clock::steady_us();
+          flush(o.c);
+          break;
+        case op::close:
+          linger(o.c);
+          break;
+        case op::abort:
+          close_conn(o.c);
+          break;
+        case op::timer:
+          push_timer(o.t, std::move(o.ex));
+          break;
+        case op::stop:
+          if (stopping_.load()) break;
+          grace_until_ = o.t;
+          stopping_.store(true, std::memory_order_release);
+          unwatch_listener();
+          end_streams();
+          break;
+        case op::stream:
+          if (o.c->registered && o.c->stream) stream_flush(o.c);
+          break;
+        case op::run:
+          o.fn();  // exchange::respond_with's: it does not throw
+          break;
+        case op::stream_start:
+          if (!o.c->registered) {
+            // The client left before the stream began.
+            o.c->stream = std::move(o.s);
+            stream_done(*o.c, stream_end::client_gone);
+            break;
+          }
+          o.c->stream = std::move(o.s);
+          if (stopping_.load(std::memory_order_relaxed)) end_streams();
+          stream_flush(o.c);
+          // The client may have closed while its request was out (an edge not seen since).
+          if (o.c->stream) {
+            if (o.c->eof) close_conn(o.c);
+            else stream_read(o.c);
+          }
+          break;
+      }
+    } catch (const std::exception& e) {
+      log::error("http", "posted work failed: ", e.what());
+    } catch (...) {
+      log::error("http", "posted work failed");
     }
   }
   ops_taken_.clear();
