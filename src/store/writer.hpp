@@ -37,6 +37,12 @@ class tx {
   explicit tx(connection& c) : conn(c) {}
   connection& conn;
   void after_commit(std::function<void()> f) { hooks_.push_back(std::move(f)); }
+  // For work rolled back to a savepoint of its own inside the unit: mark() before it, and
+  // drop_since(mark) after the rollback, so that its actions do not run at the commit.
+  size_t mark() const { return hooks_.size(); }
+  void drop_since(size_t m) {
+    if (m < hooks_.size()) hooks_.erase(hooks_.begin() + static_cast<std::ptrdiff_t>(m), hooks_.end());
+  }
 
  private:
   friend class writer;

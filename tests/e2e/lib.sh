@@ -101,6 +101,8 @@ reset_store() {
 start_medflowd() {
   : >"$E2E_TMP/medflowd.out"
   local log_level=(--set "log.level=${E2E_LOG_LEVEL:-warn}")
+  # E2E_INLINE_JOBS=false: every medical events job queued on the topic.
+  [ -z "${E2E_INLINE_JOBS:-}" ] || log_level+=(--set "medical_events.inline_jobs=$E2E_INLINE_JOBS")
   [ "${E2E_LOG_LEVEL:-}" != config ] || log_level=()
   "$MEDFLOWD" --port 0 --data-dir "$E2E_TMP/data" "${log_level[@]}" \
     --set supervisor.backoff_initial_ms=20 --set supervisor.backoff_max_ms=200 \

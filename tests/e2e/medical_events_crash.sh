@@ -6,6 +6,7 @@
 # CRASH_KILLS (a short form by default; scripts/test.sh runs this).
 # E2E_STORE=postgres (ctest: e2e_medical_events_crash_postgres): the store on PostgreSQL and
 # the bus on Kafka (the mock cluster, which outlives every medflowd of the run).
+# E2E_INLINE_JOBS=false (ctest: e2e_medical_events_crash_queued): every job queued on the topic.
 source "$(dirname "$0")/lib.sh"
 patients=${CRASH_PATIENTS:-100}
 updates=${CRASH_UPDATES:-30}

@@ -149,7 +149,20 @@ service::submitted service::insert(store::tx& t, prepared& p) {
   // Nothing of the patient waits: processing the job now keeps the patient's order (every
   // earlier job is finished, and the writer runs one transaction at a time).
   if (s_.inline_jobs && !has_pending_job(t.conn, p.job.patient_id)) {
+    auto hooks = t.mark();
     store::savepoint sp{t.conn, "inline_job"};
+    auto queue_instead = [&](const char* why) {
+      // What the attempt wrote and what it left to run at the commit go; the job queues as
+      // any other, so the consumer's attempts and dead letter apply to it.
+      sp.rollback();
+      t.drop_since(hooks);
+      p.job.status = job_status::pending;
+      p.job.status_code.reset();
+      p.job.response = nullptr;
+      p.job.updated_us = p.job.inserted_us;
+      log::warn(component, "processing a job at once failed; it is queued: ", why,
+                log::field{"job_id", p.job.id});
+    };
     try {
       auto now_us = clock::now_us();
       auto out = execute(t, p.message, now_us, p.nonce);
@@ -161,18 +174,13 @@ service::submitted service::insert(store::tx& t, prepared& p) {
       sp.release();
       count_finished(t, p.message.type, out.status, p.job.inserted_us, now_us);
       return {p.job, true};
-    } catch (const store::store_error&) {
-      throw;  // the store failed (disk full, ...): the request fails as any write would
+    } catch (const store::store_error& e) {
+      // A full disk, a lost connection: the request fails as any write would. A constraint
+      // the job's own writes broke is the job's failure, not the store's.
+      if (!e.is_constraint()) throw;
+      queue_instead(e.what());
     } catch (const std::exception& e) {
-      // A handler that failed unexpectedly: the job queues as any other, so the consumer's
-      // attempts and dead letter apply to it.
-      sp.rollback();
-      p.job.status = job_status::pending;
-      p.job.status_code.reset();
-      p.job.response = nullptr;
-      p.job.updated_us = p.job.inserted_us;
-      log::warn(component, "processing a job at once failed; it is queued: ", e.what(),
-                log::field{"job_id", p.job.id});
+      queue_instead(e.what());
     }
   }
   insert_job(t.conn, p.job);

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <set>
 
 #include <future>
@@ -356,25 +357,44 @@ TEST_CASE_FIXTURE(inline_fixture, "inline: a job queues behind its patient's pen
 TEST_CASE("inline: a job whose processing throws is queued instead, with nothing of it written") {
   me::settings s = inline_settings();
   bool fail = true;
-  s.on_change = [&fail](store::tx&, const me::committed_change&) {
+  int calls = 0;
+  std::atomic<int> hooks_run{0};
+  bus::log* log = nullptr;
+  // The listener publishes a record (as the resource events publisher does), then fails the
+  // first time: the attempt's record, data and after-commit actions must all go.
+  s.on_change = [&](store::tx& t, const me::committed_change&) {
+    ++calls;
+    log->append_in(t, {"probe", std::string("k"), "from the listener", {}, std::nullopt});
+    t.after_commit([&hooks_run] { ++hooks_run; });
     if (fail) throw std::runtime_error("listener failed");
   };
   service_fixture f{s};
+  log = f.bus.get();
+  f.bus->create_topic("probe", 1);
   auto out = f.svc->submit(f.create_episode(ep));
   REQUIRE(out.ok());
+  CHECK(calls == 1);  // it was tried at once
+  CHECK(hooks_run == 0);  // the failed attempt's after-commit action was dropped
   CHECK(out->created);
   CHECK(out->job.status == me::job_status::pending);
   CHECK(f.count("SELECT count(*) FROM me_entities WHERE kind='episode'") == 0);
   CHECK(f.count("SELECT count(*) FROM me_resource_changes") == 0);
+  CHECK(f.bus->fetch("probe", 0, 0, 10).empty());
   auto recs = f.job_records();
   REQUIRE(recs.size() == 1);
-  // The consumer's attempt succeeds once the failure is gone.
+  // The consumer's attempt succeeds once the failure is gone; the listener's record is the
+  // first of its topic (the rolled-back one left no gap nor a stale next offset).
   fail = false;
   f.process(recs[0]);
+  CHECK(calls == 2);
+  CHECK(hooks_run == 1);
   auto job = f.svc->job(out->job.id);
   REQUIRE(job.has_value());
   CHECK(job->status == me::job_status::processed);
   CHECK(f.count("SELECT count(*) FROM me_entities WHERE kind='episode'") == 1);
+  auto probe = f.bus->fetch("probe", 0, 0, 10);
+  REQUIRE(probe.size() == 1);
+  CHECK(probe[0].offset == 0);
 }
 
 TEST_CASE_FIXTURE(inline_fixture, "inline: submit_async answers with the processed job once it is durable") {
