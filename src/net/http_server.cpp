@@ -167,34 +167,30 @@ class server_loop : public std::enable_shared_from_this<server_loop> {
   // Writes an answer; the caller holds the connection (busy). What does not fit in the socket
   // now is handed to the loop, which writes it when the socket drains.
   void write_answer(const std::shared_ptr<server_conn>& c, std::string bytes, bool close) {
-    if (std::this_thread::get_id() != tid_) {
-      // Answered on another thread (a store writer, an actor): the loop writes it. Its send
-      // on a loopback or LAN connection runs the receiver's TCP path in the sender's thread;
-      // a serial stage such as the store's writer should not pay for that (issue 20).
-      c->out = std::move(bytes);
-      c->out_off = 0;
-      c->close_after = close;
-      return post({op::flush, c, {}, 0});
-    }
     size_t off = 0;
-    while (off < bytes.size()) {
-      ssize_t n = ::send(c->fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        off += static_cast<size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        c->out = std::move(bytes);
-        c->out_off = off;
-        c->close_after = close;
-        post({op::flush, c, {}, 0});
-        return;
-      } else {
-        post({op::abort, c, {}, 0});  // the client is gone
-        return;
+    // Answered on another thread (a store writer, an actor), the loop writes all of it: a send
+    // on a loopback or LAN connection runs the receiver's TCP path in the sender's thread, and
+    // a serial stage such as the store's writer should not pay for that (issue 20).
+    if (std::this_thread::get_id() == tid_) {
+      while (off < bytes.size()) {
+        ssize_t n = ::send(c->fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+          off += static_cast<size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          break;
+        } else {
+          post({op::abort, c, {}, 0});  // the client is gone
+          return;
+        }
       }
+      if (off == bytes.size()) return written(c, close);
     }
-    written(c, close);
+    c->out = std::move(bytes);
+    c->out_off = off;
+    c->close_after = close;
+    post({op::flush, c, {}, 0});
   }
   // A stream has bytes to write, an end or an abort (from its producer, any thread).
   void wake_stream(const std::shared_ptr<server_conn>& c) { post({op::stream, c, {}, 0, {}}); }

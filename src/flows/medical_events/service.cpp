@@ -144,7 +144,7 @@ result<service::prepared> service::prepare(const request& r) {
 }
 
 // Check and insert in one writer unit: no other write can come between them.
-service::submitted service::insert(store::tx& t, prepared& p) {
+service::submitted service::insert(store::tx& t, const prepared& p) {
   if (auto existing = pending_job_by_hash(t.conn, p.job.hash)) return {*existing, false};
   // Nothing of the patient waits: processing the job now keeps the patient's order (every
   // earlier job is finished, and the writer runs one transaction at a time).
@@ -156,24 +156,21 @@ service::submitted service::insert(store::tx& t, prepared& p) {
       // any other, so the consumer's attempts and dead letter apply to it.
       sp.rollback();
       t.drop_since(hooks);
-      p.job.status = job_status::pending;
-      p.job.status_code.reset();
-      p.job.response = nullptr;
-      p.job.updated_us = p.job.inserted_us;
       log::warn(component, "processing a job at once failed; it is queued: ", why,
                 log::field{"job_id", p.job.id});
     };
     try {
       auto now_us = clock::now_us();
       auto out = execute(t, p.message, now_us, p.nonce);
-      p.job.status = out.status;
-      p.job.status_code = out.status_code;
-      p.job.response = std::move(out.response);
-      p.job.updated_us = now_us;
-      insert_job(t.conn, p.job);
+      job_record done = p.job;
+      done.status = out.status;
+      done.status_code = out.status_code;
+      done.response = std::move(out.response);
+      done.updated_us = now_us;
+      insert_job(t.conn, done);
       sp.release();
       count_finished(t, p.message.type, out.status, p.job.inserted_us, now_us);
-      return {p.job, true};
+      return {std::move(done), true};
     } catch (const store::store_error& e) {
       // A full disk, a lost connection: the request fails as any write would. A constraint
       // the job's own writes broke is the job's failure, not the store's.

@@ -134,7 +134,7 @@ class service {
     std::string nonce;  // for processing it at once: drawn here, off the writer's thread
   };
   result<prepared> prepare(const request& r);
-  submitted insert(store::tx& t, prepared& p);
+  submitted insert(store::tx& t, const prepared& p);
   // Runs a pending job's handler in `t` (its data, resource changes and published records);
   // the job row is the caller's to write.
   struct outcome {

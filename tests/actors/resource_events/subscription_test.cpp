@@ -96,6 +96,13 @@ struct sub_fixture : test::actor_fixture {
                               {{"eventType", event_type}, {"patientReference", "Patient/1"}},
                               partition}});
   }
+  // A shared store: the actors may post only while *ours (the lease); returns the id of a new
+  // webhook subscription on ehealth-careplan.
+  std::string shared_webhook(std::shared_ptr<bool> ours) {
+    deps->may_post = [ours] { return *ours; };
+    return create({{"topic", "ehealth-careplan"},
+                   {"delivery", {{"mode", "webhook"}, {"url", "http://127.0.0.1:9/hook"}}}});
+  }
   // Answers the oldest webhook call.
   void answer(int status) {
     REQUIRE_FALSE(calls.empty());
@@ -266,9 +273,7 @@ TEST_CASE_FIXTURE(sub_fixture,
                   "webhook on a shared store: posts only while may_post; on from the durable "
                   "positions when its turn comes again") {
   auto turn_here = std::make_shared<bool>(false);
-  deps->may_post = [turn_here] { return *turn_here; };
-  auto id = create({{"topic", "ehealth-careplan"},
-                    {"delivery", {{"mode", "webhook"}, {"url", "http://127.0.0.1:9/hook"}}}});
+  auto id = shared_webhook(turn_here);
   append("create", R"({"n":1})");
   auto a = spawn(id);
   CHECK(calls.empty());  // another instance posts
@@ -301,9 +306,7 @@ TEST_CASE_FIXTURE(sub_fixture,
                   "webhook on a shared store: a failed event is not retried nor dead-lettered "
                   "once the lease may be another instance's") {
   auto turn_here = std::make_shared<bool>(true);
-  deps->may_post = [turn_here] { return *turn_here; };
-  auto id = create({{"topic", "ehealth-careplan"},
-                    {"delivery", {{"mode", "webhook"}, {"url", "http://127.0.0.1:9/hook"}}}});
+  auto id = shared_webhook(turn_here);
   append("create", R"({"n":1})");
   auto a = spawn(id);
   REQUIRE(calls.size() == 1);
