@@ -263,6 +263,17 @@ TEST_CASE("headers: encoded and decoded as they were, in order, anything else re
   medflow::bus::headers h = {{"eventType", "create"}, {"x", "\"quoted\" \\ \u00f8 \n"},
                              {"x", ""}, {"", "empty name"}};
   CHECK(medflow::bus::decode_headers(medflow::bus::encode_headers(h)) == h);
+  // The stored bytes are what a JSON library writes for [[name, value], ...] (readers other
+  // than decode_headers, e.g. the records API, see the same text as before).
+  for (const auto& hs : {h, medflow::bus::headers{{"batchId", "b-1"}, {"a b", "~!#$%&'()*+,-./:;<=>?@[]^_`{|}"}},
+                         medflow::bus::headers{{"\x01\x1f\x7f", "\t\r"}}}) {
+    nlohmann::json tree = nlohmann::json::array();
+    for (auto& [k, v] : hs) tree.push_back({k, v});
+    CHECK(medflow::bus::encode_headers(hs) == tree.dump());
+  }
+  CHECK(medflow::bus::encode_headers({}).empty());
+  // Not UTF-8: refused as the library refuses it (nothing half-written is stored).
+  CHECK_THROWS(medflow::bus::encode_headers({{"x", "\xff\xfe"}}));
   CHECK(medflow::bus::decode_headers("").empty());
   CHECK(medflow::bus::decode_headers("[]").empty());
   for (const char* bad : {"{}", "[[\"a\"]]", "[[\"a\",\"b\",\"c\"]]", "[[\"a\",1]]",
