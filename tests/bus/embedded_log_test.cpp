@@ -266,7 +266,8 @@ TEST_CASE("headers: encoded and decoded as they were, in order, anything else re
   // The stored bytes are what a JSON library writes for [[name, value], ...] (readers other
   // than decode_headers, e.g. the records API, see the same text as before).
   for (const auto& hs : {h, medflow::bus::headers{{"batchId", "b-1"}, {"a b", "~!#$%&'()*+,-./:;<=>?@[]^_`{|}"}},
-                         medflow::bus::headers{{"\x01\x1f\x7f", "\t\r"}}}) {
+                         medflow::bus::headers{{"\x01\x1f\x7f", "\t\r"}},
+                         medflow::bus::headers{{"say \"hi\"", "a\\b"}, {"\\", "\""}}}) {
     nlohmann::json tree = nlohmann::json::array();
     for (auto& [k, v] : hs) tree.push_back({k, v});
     CHECK(medflow::bus::encode_headers(hs) == tree.dump());
