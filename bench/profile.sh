@@ -17,6 +17,12 @@ out=build/profile
 mkdir -p "$out"
 command -v perf >/dev/null || { echo "profile.sh: perf not found (apt-get install linux-perf)" >&2; exit 1; }
 
+# DEEP=1: also a profile with DWARF call chains of medflowd's threads alone (`perf record -p`,
+# 1999 Hz, 4 s from the same start), for what calls what: build/profile/<case>.deep.data, the
+# CPU by thread (what is serial: the writer), and what runs under the writer's units
+# (bench/profile_under.py, which takes any other frame name too).
+deep=${DEEP:-0}
+
 # The loads: each runs against $medflowd_url / $data until it ends or is stopped.
 load_jobs() {
   build/bench/me_bench "$medflowd_url" "$data/medflow.db" --patients 2000 --connections 32 \
@@ -46,6 +52,10 @@ profile() {  # profile NAME: medflowd under load_NAME, sampled for $secs seconds
   done
   # System-wide, reported for medflowd's pid only: `-p` would miss threads started later (the
   # HRI validators start with the first batch).
+  if [ "$deep" = 1 ]; then
+    perf record -p "$medflowd_pid" -F 1999 --call-graph dwarf,16384 -o "$out/$name.deep.data" \
+      -- sleep 4 >/dev/null 2>&1
+  fi
   perf record -a -F 999 -g -o "$out/$name.data" -- sleep "$secs" >/dev/null 2>&1
   local pid=$medflowd_pid
   stop_medflowd  # before the load ends: what it prints on a closed server is not a result
@@ -62,6 +72,14 @@ profile() {  # profile NAME: medflowd under load_NAME, sampled for $secs seconds
   cat "$out/$name.layers.txt"
   echo "== $name: top symbols (self time)"
   head -25 "$out/$name.top.txt"
+  if [ "$deep" = 1 ]; then
+    echo "== $name: CPU by thread (DWARF profile, medflowd only)"
+    perf report -i "$out/$name.deep.data" --no-children --sort comm --stdio -g none 2>/dev/null |
+      grep -E '^ +[0-9]' | head -12
+    perf script -i "$out/$name.deep.data" 2>/dev/null >"$out/$name.deep.txt"
+    echo "== $name: under the writer's group commit"
+    python3 bench/profile_under.py store::writer::run_batch <"$out/$name.deep.txt"
+  fi
 }
 
 case $what in
