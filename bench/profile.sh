@@ -17,16 +17,19 @@ out=build/profile
 mkdir -p "$out"
 command -v perf >/dev/null || { echo "profile.sh: perf not found (apt-get install linux-perf)" >&2; exit 1; }
 
-# DEEP=1: also a profile with DWARF call chains of medflowd's threads alone (`perf record -p`,
-# 1999 Hz, 4 s from the same start), for what calls what: build/profile/<case>.deep.data, the
-# CPU by thread (what is serial: the writer), and what runs under the writer's units
-# (bench/profile_under.py, which takes any other frame name too).
+# DEEP=1: first a profile with DWARF call chains of medflowd's threads alone (`perf record -p`,
+# 1999 Hz, 4 s), then the system-wide one as without it (the jobs load runs 5 s longer for it),
+# for what calls what: build/profile/<case>.deep.{data,txt}, the CPU by thread (what is serial:
+# the writer), and what runs under the writer's units (bench/profile_under.py, which takes any
+# other frame name too). Any other value of DEEP: no DWARF profile.
 deep=${DEEP:-0}
+deep_secs=0
+[ "$deep" = 1 ] && deep_secs=5
 
 # The loads: each runs against $medflowd_url / $data until it ends or is stopped.
 load_jobs() {
   build/bench/me_bench "$medflowd_url" "$data/medflow.db" --patients 2000 --connections 32 \
-    --seconds $((secs + 6)) --rate 0
+    --seconds $((secs + 6 + deep_secs)) --rate 0
 }
 # The HRI bench first measures the raw bus append (its ceiling), then the batch: the profile
 # starts when the batch's stream exists, so it samples validation (with the appends to .in).
@@ -50,12 +53,12 @@ profile() {  # profile NAME: medflowd under load_NAME, sampled for $secs seconds
     sleep 0.05
     waited=$((waited + 1))
   done
-  # System-wide, reported for medflowd's pid only: `-p` would miss threads started later (the
-  # HRI validators start with the first batch).
   if [ "$deep" = 1 ]; then
     perf record -p "$medflowd_pid" -F 1999 --call-graph dwarf,16384 -o "$out/$name.deep.data" \
-      -- sleep 4 >/dev/null 2>&1
+      -- sleep 4 >/dev/null 2>&1 || { echo "profile.sh: the DWARF profile failed" >&2; deep=0; }
   fi
+  # System-wide, reported for medflowd's pid only: `-p` would miss threads started later (the
+  # HRI validators start with the first batch).
   perf record -a -F 999 -g -o "$out/$name.data" -- sleep "$secs" >/dev/null 2>&1
   local pid=$medflowd_pid
   stop_medflowd  # before the load ends: what it prints on a closed server is not a result
@@ -75,7 +78,7 @@ profile() {  # profile NAME: medflowd under load_NAME, sampled for $secs seconds
   if [ "$deep" = 1 ]; then
     echo "== $name: CPU by thread (DWARF profile, medflowd only)"
     perf report -i "$out/$name.deep.data" --no-children --sort comm --stdio -g none 2>/dev/null |
-      grep -E '^ +[0-9]' | head -12
+      grep -E '^ +[0-9]' | head -12 || true
     perf script -i "$out/$name.deep.data" 2>/dev/null >"$out/$name.deep.txt"
     echo "== $name: under the writer's group commit"
     python3 bench/profile_under.py store::writer::run_batch <"$out/$name.deep.txt"

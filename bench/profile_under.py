@@ -39,8 +39,10 @@ def main():
         if line[0] in " \t":
             parts = line.strip().split(" ", 1)
             if len(parts) == 2:
-                sym = re.sub(r"\+0x[0-9a-f]+ \(.*\)$", "", parts[1])
-                stack.append(re.sub(r" \(.*\)$", "", sym)[:150])
+                # "name+0x1f (/path/lib.so)" or "name (/path/lib.so)": the name alone (a name
+                # may hold " (...)" itself, e.g. std::function<void ()>).
+                sym = re.sub(r"(\+0x[0-9a-f]+)? \([^()]*\)$", "", parts[1])
+                stack.append(sym[:150])
     flush()
     print(f"samples {total}, under '{target}': {hit} ({100 * hit / max(total, 1):.1f}%)")
     for name, n in callees.most_common(15):

@@ -5,6 +5,7 @@
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <future>
@@ -272,9 +273,19 @@ TEST_CASE("headers: encoded and decoded as they were, in order, anything else re
     for (auto& [k, v] : hs) tree.push_back({k, v});
     CHECK(medflow::bus::encode_headers(hs) == tree.dump());
   }
+  // Every ASCII byte alone and in a plain string, as name and as value.
+  for (int ch = 0; ch < 0x80; ++ch) {
+    std::string one(1, static_cast<char>(ch));
+    medflow::bus::headers hs{{one, "a" + one + "b"}, {"n", one}};
+    nlohmann::json tree = nlohmann::json::array();
+    for (auto& [k, v] : hs) tree.push_back({k, v});
+    CHECK(medflow::bus::encode_headers(hs) == tree.dump());
+  }
   CHECK(medflow::bus::encode_headers({}).empty());
-  // Not UTF-8: refused as the library refuses it (nothing half-written is stored).
-  CHECK_THROWS(medflow::bus::encode_headers({{"x", "\xff\xfe"}}));
+  // Not UTF-8 (invalid, or cut short): refused as the library refuses it (nothing
+  // half-written is stored).
+  CHECK_THROWS_AS(medflow::bus::encode_headers({{"x", "\xff\xfe"}}), nlohmann::json::type_error);
+  CHECK_THROWS_AS(medflow::bus::encode_headers({{"a\xc3", "x"}}), nlohmann::json::type_error);
   CHECK(medflow::bus::decode_headers("").empty());
   CHECK(medflow::bus::decode_headers("[]").empty());
   for (const char* bad : {"{}", "[[\"a\"]]", "[[\"a\",\"b\",\"c\"]]", "[[\"a\",1]]",
