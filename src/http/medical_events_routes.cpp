@@ -100,9 +100,10 @@ const job_route job_routes[] = {
 };
 
 // A job's answer is given by the store's writer thread once the job is durable (no thread
-// waits for the commit), and rendered and written by the connection's loop thread. Its checks run where the request was read when they only read a local
-// SQLite file (a few indexed reads: less than the hand-off to the pool costs), on the pool when
-// they are PostgreSQL round trips (issue 20, bench/README.md).
+// waits for the commit), and rendered and written by the connection's loop thread. Its checks
+// run where the request was read when they only read a local SQLite file (a few indexed reads:
+// less than the hand-off to the pool costs), on the pool when they are PostgreSQL round trips
+// (issue 20, bench/README.md).
 void add_job_routes(server& srv, me::service& svc) {
   bool on_io_thread = svc.checks_are_local();
   for (auto& jr : job_routes) {
@@ -130,7 +131,6 @@ void add_job_routes(server& srv, me::service& svc) {
           }
           r.body = std::move(*body);
           // The responder keeps the exchange, and so `req`, alive until it has answered.
-          // The answer is rendered and written on the connection's thread, not the writer's.
           svc.submit_async(r, [&req, respond](result<me::service::submitted> out) {
             respond.later([&req, out = std::move(out)] {
               net::response res;

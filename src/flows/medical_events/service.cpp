@@ -140,6 +140,7 @@ result<service::prepared> service::prepare(const request& r) {
   p.message = job_message{{job.id, r.type, acc.patient_id, r.user_id, r.client_id, r.params, r.body},
                           now_us};
   if (s_.inline_jobs) p.nonce = ids::random_hex(8);
+  else p.encoded = encode_message(p.message);
   return p;
 }
 
@@ -181,7 +182,10 @@ service::submitted service::insert(store::tx& t, const prepared& p) {
     }
   }
   insert_job(t.conn, p.job);
-  bus_.append_in(t, {jobs_topic, p.job.patient_id, encode_message(p.message),
+  // Queued behind a pending job (inline_jobs) the message is encoded here, on the writer: the
+  // exception, not the rule.
+  bus_.append_in(t, {jobs_topic, p.job.patient_id,
+                     p.encoded.empty() ? encode_message(p.message) : p.encoded,
                      {{"type", p.job.type}}, std::nullopt});
   return {p.job, true};
 }

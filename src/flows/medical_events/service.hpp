@@ -131,7 +131,10 @@ class service {
   struct prepared {
     job_record job;
     job_message message;
-    std::string nonce;  // for processing it at once: drawn here, off the writer's thread
+    // Drawn here, off the writer's thread: the nonce for processing the job at once
+    // (inline_jobs), else the message as it queues (every job queues then).
+    std::string nonce;
+    std::string encoded;
   };
   result<prepared> prepare(const request& r);
   submitted insert(store::tx& t, const prepared& p);

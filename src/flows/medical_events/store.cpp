@@ -123,22 +123,23 @@ std::optional<job_record> pending_job_by_hash(store::connection& c, const std::s
   return read_job(q);
 }
 
+namespace {
+// A job's response as stored (text that is not UTF-8 replaced, never refused).
+std::string response_text(const json& response) {
+  return response.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+}  // namespace
+
 void insert_job(store::connection& c, const job_record& j) {
-  if (j.status == job_status::pending) {
-    c.prepare(
-         "INSERT INTO me_jobs(id, hash, type, patient_id, status, eta, inserted_at, updated_at) "
-         "VALUES (?, ?, ?, ?, 0, ?, ?, ?)")
-        .bind_all(j.id, j.hash, j.type, j.patient_id, j.eta_ms, j.inserted_us, j.updated_us)
-        .exec();
-    return;
-  }
+  // A pending job has no status code and no response yet (NULL).
+  bool finished = j.status != job_status::pending;
   c.prepare(
        "INSERT INTO me_jobs(id, hash, type, patient_id, status, status_code, response, eta, "
        "inserted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .bind_all(j.id, j.hash, j.type, j.patient_id, static_cast<int64_t>(j.status),
-                static_cast<int64_t>(j.status_code.value_or(500)),
-                j.response.dump(-1, ' ', false, json::error_handler_t::replace), j.eta_ms,
-                j.inserted_us, j.updated_us)
+                finished ? std::optional<int64_t>{j.status_code.value_or(500)} : std::nullopt,
+                finished ? std::optional<std::string>{response_text(j.response)} : std::nullopt,
+                j.eta_ms, j.inserted_us, j.updated_us)
       .exec();
 }
 
@@ -154,7 +155,7 @@ bool finish_job(store::connection& c, const std::string& id, job_status s, int s
               "UPDATE me_jobs SET status=?, status_code=?, response=?, updated_at=? "
               "WHERE id=? AND status=0")
              .bind_all(static_cast<int64_t>(s), status_code,
-                       response.dump(-1, ' ', false, json::error_handler_t::replace), now_us, id)
+                       response_text(response), now_us, id)
              .exec() == 1;
 }
 
