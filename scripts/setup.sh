@@ -16,6 +16,7 @@ packages=(
   libsqlite3-dev                         # the store and the embedded bus
   libpq-dev                              # the store on PostgreSQL (store.backend=postgres)
   nlohmann-json3-dev                     # JSON
+  libsimdjson-dev                        # JSON read fast where nlohmann's result is not needed
   libboost-dev                           # Boost.Beast: HTTP/1.1 framing (header-only)
   libcpp-httplib-dev                     # HTTP client of tests, benchmarks and tools
   libssl-dev                             # JWT signatures, random ids, sealing at rest

@@ -1,6 +1,7 @@
 #include "bus/embedded_log.hpp"
 
 #include "core/clock.hpp"
+#include "core/json_fast.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -129,11 +130,37 @@ class headers_reader : public nlohmann::json_sax<nlohmann::json> {
   std::string name_, value_;
 };
 
+// The pairs of a document simdjson read; false unless it is [[string, string], ...].
+bool read_pairs(simdjson::dom::element doc, headers& out) {
+  simdjson::dom::array pairs;
+  if (doc.get_array().get(pairs) != simdjson::SUCCESS) return false;
+  for (auto pair : pairs) {
+    simdjson::dom::array two;
+    if (pair.get_array().get(two) != simdjson::SUCCESS || two.size() != 2) return false;
+    std::string_view name, value;
+    if (two.at(0).get_string().get(name) != simdjson::SUCCESS ||
+        two.at(1).get_string().get(value) != simdjson::SUCCESS)
+      return false;
+    out.emplace_back(std::string(name), std::string(value));
+  }
+  return true;
+}
+
+// Headers of up to this size take simdjson's fast path (core/json_fast); records' headers are
+// short, and a reader's thread keeps buffers for the longest it read.
+constexpr size_t fast_headers_max_bytes = 4096;
+
 }  // namespace
 
 headers decode_headers(std::string_view text) {
   headers h;
   if (text.empty()) return h;
+  // simdjson first; whatever it does not take as [[name, value], ...] is decided by the
+  // reader below, so what is refused, and the error, are as without the fast path.
+  if (auto doc = json_fast::parse(text, fast_headers_max_bytes)) {
+    if (read_pairs(*doc, h)) return h;
+    h.clear();
+  }
   headers_reader reader(h);
   if (!nlohmann::json::sax_parse(text, &reader))
     throw std::runtime_error("bus: record headers are not [[name, value], ...]: " +

@@ -1,9 +1,12 @@
 // Record validators. The FHIR one checks the structure of an R4 Bundle in one SAX pass, without
 // building a document: a record can be large and most of it (the resources' content) is never
-// looked at.
+// looked at. A record of at most fast_path_max_bytes is first read by simdjson (core/json_fast);
+// when simdjson takes it, the same checks run on its read-only document, and only a record it
+// refuses takes the SAX pass, so what is refused and why is nlohmann's in every case.
 #include "flows/hri/domain.hpp"
 
 #include "core/json.hpp"
+#include "core/json_fast.hpp"
 
 #include <array>
 
@@ -53,9 +56,14 @@ class passthrough_validator : public validator {
   std::optional<std::string> check(std::string_view) const override { return std::nullopt; }
 };
 
+// Records up to this size take the fast path (a batch's records are typically a few kB); the
+// parser of each consumer thread keeps buffers for the largest, so it bounds that memory.
+constexpr size_t fast_path_max_bytes = 64 * 1024;
+
 class json_validator : public validator {
  public:
   std::optional<std::string> check(std::string_view value) const override {
+    if (json_fast::parse(value, fast_path_max_bytes)) return std::nullopt;
     syntax_only sax;
     if (json::sax_parse(value.begin(), value.end(), &sax)) return std::nullopt;
     return sax.failure;
@@ -72,15 +80,20 @@ struct text_field {
   std::string value;
 };
 
+// What the FHIR check looks at, however the record was read: the fields of an object in the
+// order of the text, a repeated key's last value winning.
+struct bundle_facts {
+  bool root_is_object = false;
+  text_field resource_type, type;
+  bool entry_present = false, entry_is_array = false;
+  std::optional<std::string> entry_failure;  // the first entry with a problem
+};
+
 // Follows the path root -> entry[] -> entry -> resource -> resourceType and ignores the rest.
 class bundle_sax : public nlohmann::json_sax<json> {
  public:
   std::string syntax_failure;
-  bool root_is_object = false;
-  bool seen_root = false;
-  text_field resource_type, type;
-  bool entry_present = false, entry_is_array = false;
-  std::optional<std::string> entry_failure;  // the first entry with a problem
+  bundle_facts found;
 
   bool null() override { return scalar(false, nullptr); }
   bool boolean(bool) override { return scalar(false, nullptr); }
@@ -129,8 +142,7 @@ class bundle_sax : public nlohmann::json_sax<json> {
   // A value (scalar or container) appears in the current parent.
   void note_value(bool is_object, bool is_array, bool is_string, const std::string* s) {
     if (stack_.empty()) {
-      seen_root = true;
-      root_is_object = is_object;
+      found.root_is_object = is_object;
       return;
     }
     frame& p = stack_.back();
@@ -140,11 +152,11 @@ class bundle_sax : public nlohmann::json_sax<json> {
     };
     switch (p.r) {
       case role::root:
-        if (p.key == "resourceType") set_text(resource_type);
-        if (p.key == "type") set_text(type);
+        if (p.key == "resourceType") set_text(found.resource_type);
+        if (p.key == "type") set_text(found.type);
         if (p.key == "entry") {
-          entry_present = true;
-          entry_is_array = is_array;
+          found.entry_present = true;
+          found.entry_is_array = is_array;
         }
         break;
       case role::entries:
@@ -203,48 +215,117 @@ class bundle_sax : public nlohmann::json_sax<json> {
   }
 
   void fail_entry(size_t index, const char* what) {
-    if (!entry_failure) entry_failure = "entry[" + std::to_string(index) + "]" + what;
+    if (!found.entry_failure)
+      found.entry_failure = "entry[" + std::to_string(index) + "]" + what;
   }
 
   std::vector<frame> stack_;
   size_t max_depth_ = max_json_depth();
 };
 
+// bundle_sax's facts from simdjson's document of a record that parsed.
+void read_text(text_field& f, simdjson::dom::element v) {
+  std::string_view s;
+  if (v.get_string().get(s) == simdjson::SUCCESS) {
+    f.s = text_field::state::value;
+    f.value.assign(s);
+  } else {
+    f.s = text_field::state::not_string;
+    f.value.clear();
+  }
+}
+
+bundle_facts read_bundle(simdjson::dom::element root) {
+  bundle_facts b;
+  simdjson::dom::object fields;
+  if (root.get_object().get(fields) != simdjson::SUCCESS) return b;
+  b.root_is_object = true;
+  auto fail_entry = [&](size_t index, const char* what) {
+    if (!b.entry_failure) b.entry_failure = "entry[" + std::to_string(index) + "]" + what;
+  };
+  for (auto field : fields) {
+    if (field.key == "resourceType") read_text(b.resource_type, field.value);
+    if (field.key == "type") read_text(b.type, field.value);
+    if (field.key != "entry") continue;
+    b.entry_present = true;
+    simdjson::dom::array entries;
+    b.entry_is_array = field.value.get_array().get(entries) == simdjson::SUCCESS;
+    if (!b.entry_is_array) continue;
+    size_t index = 0;
+    for (auto entry : entries) {
+      simdjson::dom::object entry_fields;
+      if (entry.get_object().get(entry_fields) != simdjson::SUCCESS) {
+        fail_entry(index++, " is not an object");
+        continue;
+      }
+      bool resource_present = false, resource_is_object = false;
+      text_field resource_type;
+      for (auto ef : entry_fields) {
+        if (ef.key != "resource") continue;
+        resource_present = true;
+        resource_type = {};
+        simdjson::dom::object resource;
+        resource_is_object = ef.value.get_object().get(resource) == simdjson::SUCCESS;
+        if (!resource_is_object) continue;
+        for (auto rf : resource)
+          if (rf.key == "resourceType") read_text(resource_type, rf.value);
+      }
+      if (resource_present) {
+        if (!resource_is_object) fail_entry(index, ".resource is not an object");
+        else if (resource_type.s == text_field::state::missing)
+          fail_entry(index, ".resource.resourceType is missing");
+        else if (resource_type.s == text_field::state::not_string)
+          fail_entry(index, ".resource.resourceType is not a string");
+        else if (resource_type.value.empty())
+          fail_entry(index, ".resource.resourceType is empty");
+      }
+      ++index;
+    }
+  }
+  return b;
+}
+
 class fhir_validator : public validator {
  public:
   std::optional<std::string> check(std::string_view value) const override {
+    if (auto doc = json_fast::parse(value, fast_path_max_bytes)) return judge(read_bundle(*doc));
     bundle_sax sax;
     if (!json::sax_parse(value.begin(), value.end(), &sax)) return sax.syntax_failure;
-    if (!sax.root_is_object) return std::string("the record is not a JSON object");
-    switch (sax.resource_type.s) {
+    return judge(sax.found);
+  }
+
+ private:
+  static std::optional<std::string> judge(const bundle_facts& b) {
+    if (!b.root_is_object) return std::string("the record is not a JSON object");
+    switch (b.resource_type.s) {
       case text_field::state::missing:
         return std::string("resourceType is missing");
       case text_field::state::not_string:
         return std::string("resourceType is not a string");
       case text_field::state::value:
-        if (sax.resource_type.value != "Bundle") {
-          return "resourceType is '" + sax.resource_type.value + "', expected 'Bundle'";
+        if (b.resource_type.value != "Bundle") {
+          return "resourceType is '" + b.resource_type.value + "', expected 'Bundle'";
         }
         break;
     }
-    switch (sax.type.s) {
+    switch (b.type.s) {
       case text_field::state::missing:
         return std::string("type is missing");
       case text_field::state::not_string:
         return std::string("type is not a string");
       case text_field::state::value: {
         bool known = false;
-        for (const char* t : bundle_types) known = known || sax.type.value == t;
+        for (const char* t : bundle_types) known = known || b.type.value == t;
         if (!known) {
-          return "type '" + sax.type.value +
+          return "type '" + b.type.value +
                  "' is not a Bundle type (document, message, transaction, transaction-response, "
                  "batch, batch-response, history, searchset, collection)";
         }
         break;
       }
     }
-    if (sax.entry_present && !sax.entry_is_array) return std::string("entry is not an array");
-    if (sax.entry_failure) return sax.entry_failure;
+    if (b.entry_present && !b.entry_is_array) return std::string("entry is not an array");
+    if (b.entry_failure) return b.entry_failure;
     return std::nullopt;
   }
 };

@@ -1,15 +1,33 @@
 // Record validators, topic names and the invalid-record message.
 #include "flows/hri/domain.hpp"
 
+#include "core/json_fast.hpp"
+
 #include <doctest/doctest.h>
 
 namespace {
 
 namespace hri = medflow::flows::hri;
 
+// Every check is made twice: with simdjson's fast path (core/json_fast) and with nlohmann's
+// SAX pass alone. The outcome, error text included, must be the same.
+std::optional<std::string> both_paths(const hri::validator& v, const std::string& value) {
+  medflow::json_fast::set_enabled(false);
+  auto slow = v.check(value);
+  medflow::json_fast::set_enabled(true);
+  auto fast = v.check(value);
+  CHECK(fast == slow);
+  return fast;
+}
+
 std::optional<std::string> fhir(const std::string& value) {
   static const auto v = hri::make_validator("fhir");
-  return v->check(value);
+  return both_paths(*v, value);
+}
+
+std::optional<std::string> json_check(const std::string& value) {
+  static const auto v = hri::make_validator("json");
+  return both_paths(*v, value);
 }
 
 const std::string valid_bundle = R"({
@@ -41,28 +59,26 @@ TEST_CASE("passthrough accepts anything") {
 }
 
 TEST_CASE("json: any JSON value, else the parser's message") {
-  auto v = hri::make_validator("json");
-  CHECK_FALSE(v->check(R"({"a":[1,2,{"b":null}]})"));
-  CHECK_FALSE(v->check("42"));
-  CHECK_FALSE(v->check(" \"text\" "));
-  CHECK(v->check("{\"a\":") ==
+  CHECK_FALSE(json_check(R"({"a":[1,2,{"b":null}]})"));
+  CHECK_FALSE(json_check("42"));
+  CHECK_FALSE(json_check(" \"text\" "));
+  CHECK(json_check("{\"a\":") ==
         "parse error at line 1, column 6: syntax error while parsing value - unexpected end of "
         "input; expected '[', '{', or a literal");
-  CHECK(v->check("not json") ==
+  CHECK(json_check("not json") ==
         "parse error at line 1, column 2: syntax error while parsing value - invalid literal; "
         "last read: 'no'");
-  CHECK(v->check("{} extra")->find("parse error at line 1, column 4") == 0);
-  CHECK(v->check(""));
-  CHECK(v->check("\"\xff\""));  // invalid UTF-8
+  CHECK(json_check("{} extra")->find("parse error at line 1, column 4") == 0);
+  CHECK(json_check(""));
+  CHECK(json_check("\"\xff\""));  // invalid UTF-8
 }
 
 TEST_CASE("json and fhir: a record nested deeper than json.max_depth is invalid, naming it") {
-  auto v = hri::make_validator("json");
   std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  CHECK(v->check(deep) == "nesting deeper than 256 levels (json.max_depth)");
+  CHECK(json_check(deep) == "nesting deeper than 256 levels (json.max_depth)");
   CHECK(fhir(deep) == "nesting deeper than 256 levels (json.max_depth)");
-  CHECK_FALSE(v->check(std::string(256, '[') + std::string(256, ']')));
-  CHECK(v->check(std::string(257, '[') + std::string(257, ']')) ==
+  CHECK_FALSE(json_check(std::string(256, '[') + std::string(256, ']')));
+  CHECK(json_check(std::string(257, '[') + std::string(257, ']')) ==
         "nesting deeper than 256 levels (json.max_depth)");
   std::string deep_bundle = R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":)"
                             R"({"resourceType":"Patient","x":)" +
@@ -116,6 +132,45 @@ TEST_CASE("fhir: entry problems name the path") {
   CHECK(fhir(R"({"entry":[7],"resourceType":"Bundle","type":"x"})") ==
         "type 'x' is not a Bundle type (document, message, transaction, transaction-response, "
         "batch, batch-response, history, searchset, collection)");
+}
+
+TEST_CASE("fhir and json: a repeated key's last value counts, as nlohmann's SAX pass sees it") {
+  CHECK_FALSE(fhir(R"({"resourceType":"Patient","resourceType":"Bundle","type":"batch"})"));
+  CHECK(fhir(R"({"resourceType":"Bundle","type":"batch","type":"nope"})") ==
+        "type 'nope' is not a Bundle type (document, message, transaction, transaction-response, "
+        "batch, batch-response, history, searchset, collection)");
+  // Every "entry" is looked into, in order; whether it is an array is the last one's.
+  CHECK(fhir(R"({"resourceType":"Bundle","type":"batch","entry":[1],"entry":[{}]})") ==
+        "entry[0] is not an object");
+  CHECK(fhir(R"({"resourceType":"Bundle","type":"batch","entry":[],"entry":{}})") ==
+        "entry is not an array");
+  CHECK_FALSE(fhir(R"({"resourceType":"Bundle","type":"batch","entry":{},"entry":[]})"));
+  CHECK_FALSE(fhir(R"({"resourceType":"Bundle","type":"batch","entry":[)"
+                   R"({"resource":1,"resource":{"resourceType":"P"}}]})"));
+  CHECK(fhir(R"({"resourceType":"Bundle","type":"batch","entry":[)"
+             R"({"resource":{"resourceType":"P"},"resource":{"id":"x"}}]})") ==
+        "entry[0].resource.resourceType is missing");
+  CHECK(fhir(R"({"resourceType":"Bundle","type":"batch","entry":[)"
+             R"({"resource":{"resourceType":"P","resourceType":""}}]})") ==
+        "entry[0].resource.resourceType is empty");
+  // Escaped names are the names they spell.
+  CHECK_FALSE(fhir(R"({"resource\u0054ype":"Bundle","\u0074ype":"batch"})"));
+  CHECK(fhir(R"({"resourceType":"Bund\u006ce\u0000","type":"batch"})") ==
+        "resourceType is 'Bundle" + std::string(1, '\0') + "', expected 'Bundle'");
+}
+
+TEST_CASE("fhir and json: what simdjson refuses and nlohmann takes is nlohmann's to decide") {
+  // An integer beyond 64 bits, a byte-order mark, bytes after a NUL (nlohmann's end of text).
+  CHECK_FALSE(fhir(R"({"resourceType":"Bundle","type":"batch","n":123456789012345678901234567890})"));
+  CHECK_FALSE(fhir("\xef\xbb\xbf{\"resourceType\":\"Bundle\",\"type\":\"batch\"}"));
+  CHECK_FALSE(json_check(std::string("{}\0garbage", 10)));
+  CHECK(json_check("1e400")->find("number overflow") != std::string::npos);
+  // A record larger than the fast path's cap (64 KiB) is checked by the SAX pass alone.
+  std::string big = R"({"resourceType":"Bundle","type":"batch","entry":[)";
+  for (int i = 0; i < 2000; ++i) big += R"({"resource":{"resourceType":"Observation","id":"o"}},)";
+  big += R"({"resource":{"resourceType":""}}]})";
+  REQUIRE(big.size() > 64 * 1024);
+  CHECK(fhir(big) == "entry[2000].resource.resourceType is empty");
 }
 
 TEST_CASE("topic names") {
