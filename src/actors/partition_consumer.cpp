@@ -83,14 +83,18 @@ void fail_record(self_ptr self, int64_t offset, const std::string& reason) {
 // record_handlers::order::in_log_order: the handler gets the record at once; its completion
 // comes back as record_done / record_failed. Returns false when the handler threw (the
 // consumer has failed then).
+done_fn completion(self_ptr self, int64_t offset) {
+  return [me = caf::actor_cast<caf::actor>(self), box = self->state.dones,
+          offset](std::exception_ptr e) {
+    if (e) caf::anon_send(me, record_failed_atom::value, offset, medflow::describe(e));
+    else if (box->add(offset)) caf::anon_send(me, records_done_atom::value);
+  };
+}
+
 bool hand_over(self_ptr self, work_item& item) {
   auto& st = self->state;
-  auto me = caf::actor_cast<caf::actor>(self);
   int64_t offset = item.rec.offset;
-  done_fn done = [me, offset](std::exception_ptr e) {
-    if (e) caf::anon_send(me, record_failed_atom::value, offset, medflow::describe(e));
-    else caf::anon_send(me, record_done_atom::value, offset);
-  };
+  done_fn done = completion(self, offset);
   try {
     if (item.dead_letter)
       st.handlers->dead_letter(item.rec, item.reason, std::move(done));
@@ -101,6 +105,36 @@ bool hand_over(self_ptr self, work_item& item) {
     return false;
   }
   return true;
+}
+
+// record_handlers::process_all: the run of records gathered so far, at once (nothing when
+// empty). False when the handler threw: the run's first record has failed then.
+bool hand_over_all(self_ptr self, std::vector<std::pair<bus::record, done_fn>>& run) {
+  if (run.empty()) return true;
+  int64_t first = run.front().first.offset;
+  try {
+    self->state.handlers->process_all(std::exchange(run, {}));
+  } catch (const std::exception& e) {
+    fail_record(self, first, e.what());
+    return false;
+  }
+  return true;
+}
+
+// Records finished (from the sequencer one by one, from in-order handlers in bulk).
+void records_done(self_ptr self, const std::vector<int64_t>& offsets) {
+  auto& st = self->state;
+  size_t finished = 0;
+  for (int64_t offset : offsets) finished += st.pending.erase(offset);
+  if (finished == 0) return;
+  st.m_records->inc(finished);
+  maybe_commit(self);
+  // New records wake the consumer; a finished one only matters when a fetch was put off for
+  // lack of room, and then once a whole batch fits again (not one by one).
+  if (st.fetch_deferred && st.cfg.max_in_flight - st.pending.size() >=
+                               std::min(st.cfg.fetch_max, st.cfg.max_in_flight))
+    fetch(self);
+  maybe_finish_drain(self);
 }
 
 void fetch(self_ptr self) {
@@ -127,6 +161,8 @@ void fetch(self_ptr self) {
   st.next_fetch = recs.back().offset + 1;
   st.m_batches->inc();
   st.m_batch_size->observe(static_cast<double>(recs.size()));
+  bool all_at_once = !st.sequencer && st.handlers->process_all != nullptr;
+  std::vector<std::pair<bus::record, done_fn>> run;
   for (auto& r : recs) {
     work_item item;
     int tries = st.attempts->attempts(r.offset);
@@ -140,7 +176,12 @@ void fetch(self_ptr self) {
     st.pending.insert(r.offset);
     if (!st.sequencer) {
       item.rec = std::move(r);
-      if (!hand_over(self, item)) return;
+      if (all_at_once && !item.dead_letter) {
+        int64_t offset = item.rec.offset;
+        run.emplace_back(std::move(item.rec), completion(self, offset));
+        continue;
+      }
+      if (!hand_over_all(self, run) || !hand_over(self, item)) return;
       continue;
     }
     std::string key;
@@ -155,6 +196,7 @@ void fetch(self_ptr self) {
     item.rec = std::move(r);
     self->send(st.sequencer, dispatch_atom::value, key, std::move(item));
   }
+  if (!hand_over_all(self, run)) return;
   // A full batch means more may be waiting: continue after the messages already queued.
   if (got == room) self->send(self, wake_atom::value);
 }
@@ -213,18 +255,8 @@ caf::behavior partition_consumer(caf::stateful_actor<partition_consumer_state>* 
         if (!self->state.draining)
           self->delayed_send(self, self->state.cfg.poll_interval, tick_atom::value);
       },
-      [self](record_done_atom, int64_t offset) {
-        auto& st = self->state;
-        if (st.pending.erase(offset) == 0) return;
-        st.m_records->inc();
-        maybe_commit(self);
-        // New records wake the consumer; a finished one only matters when a fetch was put
-        // off for lack of room, and then once a whole batch fits again (not one by one).
-        if (st.fetch_deferred && st.cfg.max_in_flight - st.pending.size() >=
-                                     std::min(st.cfg.fetch_max, st.cfg.max_in_flight))
-          fetch(self);
-        maybe_finish_drain(self);
-      },
+      [self](record_done_atom, int64_t offset) { records_done(self, {offset}); },
+      [self](records_done_atom) { records_done(self, self->state.dones->take()); },
       [self](record_failed_atom, int64_t offset, const std::string& reason) {
         fail_record(self, offset, reason);
       },

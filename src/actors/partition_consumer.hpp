@@ -23,6 +23,8 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace medflow::actors {
 
@@ -57,6 +59,28 @@ struct consumer_config {
   std::chrono::milliseconds poll_interval{1000};
 };
 
+// The offsets of records whose in-order handler finished, waiting for their consumer: a
+// handler's completion runs on any thread, often the store writer's after a group commit that
+// finished hundreds of records at once. Each adds its offset here; only the first since the
+// consumer last took them sends it a message (records_done_atom).
+class done_box {
+ public:
+  // True when the box was empty: the caller sends the message.
+  bool add(int64_t offset) {
+    std::lock_guard<std::mutex> g{mutex_};
+    offsets_.push_back(offset);
+    return offsets_.size() == 1;
+  }
+  std::vector<int64_t> take() {
+    std::lock_guard<std::mutex> g{mutex_};
+    return std::exchange(offsets_, {});
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<int64_t> offsets_;
+};
+
 struct partition_consumer_state {
   static inline const char* name = "partition_consumer";
 
@@ -70,6 +94,7 @@ struct partition_consumer_state {
   caf::actor sequencer;  // none for record_handlers::order::in_log_order
   std::unique_ptr<bus::log::watch_handle> watch;
   std::shared_ptr<std::atomic<bool>> wake_pending;  // coalesces wakes from the bus
+  std::shared_ptr<done_box> dones = std::make_shared<done_box>();  // in-order completions
   int64_t next_fetch = 0;     // first offset not yet fetched
   int64_t committed = 0;      // last commit we know succeeded (or that we started from)
   int64_t committing = -1;    // the commit in flight, -1 when none

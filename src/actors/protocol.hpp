@@ -54,6 +54,8 @@
 
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace medflow::actors {
 
@@ -70,6 +72,9 @@ using handled_atom = caf::atom_constant<caf::atom("handled")>;
 // sequencer (or an in-order handler's completion) -> consumer: (record_done_atom, offset) one
 // record of the batch is done.
 using record_done_atom = caf::atom_constant<caf::atom("rec_done")>;
+// in-order handlers' completions -> consumer: (records_done_atom) offsets are waiting in its
+// done_box (one message for all the records a group commit finished, not one each).
+using records_done_atom = caf::atom_constant<caf::atom("recs_done")>;
 // sequencer (or an in-order handler's completion) -> consumer: (record_failed_atom, offset,
 // reason) a record's handler failed.
 using record_failed_atom = caf::atom_constant<caf::atom("rec_failed")>;
@@ -128,6 +133,12 @@ struct record_handlers {
   // Handle one record. Throwing (or calling done with an error) fails the record: the
   // consumer restarts from its committed offset and the record is delivered again.
   std::function<void(const bus::record&, done_fn)> process;
+  // order::in_log_order, optional, in place of `process`: the records of a fetch at once, in
+  // log order, each with its completion (one call for a run of records between dead-lettered
+  // ones; those go to dead_letter in their place). For a receiver that takes them as one
+  // message instead of one message each. It must not throw for a record's content: a throw
+  // fails the first record of the call.
+  std::function<void(std::vector<std::pair<bus::record, done_fn>>)> process_all;
   // Give up on a record: make the failure visible (e.g. job failed_with_error, dead-letter
   // topic). Must not fail for the record's content.
   std::function<void(const bus::record&, const std::string& reason, done_fn)> dead_letter;

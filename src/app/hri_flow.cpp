@@ -222,13 +222,20 @@ class hri_flow : public flow {
         // No batchId header: invalid whatever it holds, and no batch counts it.
         std::optional<hri::batch> none;
         hri::service::commit c;
-        if (auto out = hri::take_record(none, j).output) c.records.push_back(std::move(*out));
+        if (auto out = hri::take_record(none, std::move(j)).output)
+          c.records.push_back(std::move(*out));
         svc->apply(std::move(c), std::move(done));
       };
     } else {
-      h->process = [registry, validator, tenant](const bus::record& r, done_fn done) {
-        caf::anon_send(registry, actors::batch_record_atom::value,
-                       actors::batch_record{hri::judge(tenant, *validator, r), std::move(done)});
+      // A fetch's records go to the registry as one message (it passes each batch's run on as
+      // one message too); the store's group commit then finishes them together.
+      h->process_all = [registry, validator,
+                        tenant](std::vector<std::pair<bus::record, done_fn>> records) {
+        actors::batch_records out;
+        out.items.reserve(records.size());
+        for (auto& [r, done] : records)
+          out.items.push_back({hri::judge(tenant, *validator, std::move(r)), std::move(done)});
+        caf::anon_send(registry, actors::batch_records_atom::value, std::move(out));
       };
     }
     h->dead_letter = [svc](const bus::record& r, const std::string& why, done_fn done) {

@@ -18,6 +18,8 @@ struct consumer_fixture : test::actor_fixture {
   std::map<int64_t, done_fn> pending;
   bool hold = false;                   // keep completions for the test to fire
   std::set<int64_t> poison;            // offsets whose handler throws
+  bool all_at_once = false;            // record_handlers::process_all instead of process
+  std::vector<size_t> calls;           // process_all: records per call
   record_handlers::order mode = record_handlers::order::by_key;
   std::shared_ptr<attempt_tracker> attempts = std::make_shared<attempt_tracker>();
   caf::actor consumer;
@@ -46,6 +48,14 @@ struct consumer_fixture : test::actor_fixture {
       dead.push_back(std::to_string(r.offset) + ":" + why);
       done(nullptr);
     };
+    if (all_at_once) {
+      auto one = h->process;
+      h->process = nullptr;  // never called then
+      h->process_all = [this, one](std::vector<std::pair<bus::record, done_fn>> records) {
+        calls.push_back(records.size());
+        for (auto& [r, done] : records) one(r, std::move(done));
+      };
+    }
     return h;
   }
 
@@ -261,6 +271,60 @@ TEST_CASE_FIXTURE(consumer_fixture, "in log order: a throwing handler stops the 
   CHECK(dead[0].rfind("1:failed 2 attempts; last: poison at 1", 0) == 0);
   CHECK(processed == std::vector<std::string>{"a@0", "a@0", "a@0", "a@2"});
   CHECK(bus.committed("g", "t", 0) == 3);
+}
+
+TEST_CASE_FIXTURE(consumer_fixture, "in log order, all at once: a fetch's records in one call, "
+                                     "their completions taken together") {
+  mode = record_handlers::order::in_log_order;
+  all_at_once = true;
+  produce("a", 3);
+  produce_unkeyed();
+  produce("b", 1);
+  hold = true;
+  start();
+  CHECK(calls == std::vector<size_t>{5});
+  CHECK(processed == std::vector<std::string>{"a@0", "a@1", "a@2", "-@3", "b@4"});
+  // Completions from another thread (the store writer's), most of them before the consumer
+  // runs: one message for those, and the commit waits for the first not done, as before.
+  pending.at(1)(nullptr);
+  pending.at(0)(nullptr);
+  pending.at(4)(nullptr);
+  CHECK(state_of<partition_consumer_state>(consumer).pending.size() == 5);  // not taken yet
+  run();
+  CHECK(state_of<partition_consumer_state>(consumer).pending == std::set<int64_t>{2, 3});
+  CHECK(bus.commit_log == std::vector<int64_t>{2});
+  pending.at(3)(nullptr);
+  run();
+  CHECK(bus.commit_log == std::vector<int64_t>{2});
+  pending.at(2)(nullptr);
+  run();
+  CHECK(bus.commit_log == std::vector<int64_t>{2, 5});
+  // The next fetch is another call.
+  produce("c", 2);
+  run();
+  CHECK(calls == std::vector<size_t>{5, 2});
+}
+
+TEST_CASE_FIXTURE(consumer_fixture, "in log order, all at once: a dead letter splits the call "
+                                     "and keeps its place; a throw fails the call's first record") {
+  mode = record_handlers::order::in_log_order;
+  all_at_once = true;
+  produce("a", 4);
+  poison = {2};
+  start(100, 2);
+  // The call with offsets 0 - 3 threw at 2 (after 0 and 1 were handled): the first record of
+  // the call failed, and the consumer stopped.
+  CHECK(attempts->attempts(0) == 1);
+  start(100, 2);
+  CHECK(attempts->attempts(0) == 2);
+  poison.clear();
+  start(100, 2);
+  // 0 went to the dead letter handler in its place, the rest in one call after it.
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].rfind("0:failed 2 attempts", 0) == 0);
+  CHECK(calls.back() == 3);
+  CHECK(processed.back() == "a@3");
+  CHECK(bus.committed("g", "t", 0) == 4);
 }
 
 TEST_CASE_FIXTURE(consumer_fixture, "in log order: a completion with an error fails the record") {

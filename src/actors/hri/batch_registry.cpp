@@ -64,6 +64,32 @@ void drop(self_ptr self, const std::string& key) {
 
 namespace {
 
+// Records in log order: each run of one batch's records goes on as one message (held one by
+// one, as deliver holds them, while the batch's actor is being released).
+void deliver_all(self_ptr self, std::vector<batch_record>& records) {
+  using held_message = batch_registry_state::held_message;
+  auto id_of = [](const batch_record& r) { return r.judged.batch_id.value_or(""); };
+  for (size_t i = 0; i < records.size();) {
+    std::string tenant = records[i].judged.tenant, id = id_of(records[i]);
+    size_t end = i + 1;
+    while (end < records.size() && records[end].judged.tenant == tenant && id_of(records[end]) == id)
+      ++end;
+    if (self->state.releasing.count(batch_registry_state::key(tenant, id))) {
+      for (; i < end; ++i) {
+        held_message m{held_message::kind::record, std::move(records[i]), {}};
+        deliver(self, m);
+      }
+      continue;
+    }
+    auto& e = route(self, tenant, id);
+    batch_records run;
+    run.items.reserve(end - i);
+    for (; i < end; ++i) run.items.push_back(std::move(records[i]));
+    self->send(e.actor, batch_records_atom::value, std::move(run));
+    send_draining(self, e.actor);
+  }
+}
+
 void deliver(self_ptr self, batch_registry_state::held_message& m) {
   using kind = batch_registry_state::held_message::kind;
   switch (m.k) {
@@ -151,6 +177,7 @@ caf::behavior batch_registry(caf::stateful_actor<batch_registry_state>* self,
         held_message m{held_message::kind::record, std::move(r), {}};
         deliver(self, m);
       },
+      [self](batch_records_atom, batch_records& rs) { deliver_all(self, rs.items); },
       [self](batch_action_atom, batch_action& a) {
         held_message m{held_message::kind::action, {}, std::move(a)};
         deliver(self, m);

@@ -62,7 +62,7 @@ void track(self_ptr self) {
 
 void on_record(self_ptr self, batch_record& r) {
   auto& st = self->state;
-  auto step = hri::take_record(st.b, r.judged);
+  auto step = hri::take_record(st.b, std::move(r.judged));
   if (step.output) st.records.push_back(std::move(*step.output));
   if (step.batch_changed) st.dirty = true;
   if (step.counted) track(self);
@@ -172,6 +172,10 @@ caf::behavior batch_state(caf::stateful_actor<batch_state_state>* self,
       [self](batch_record_atom, batch_record& r) {
         ++self->state.handled;
         on_record(self, r);
+      },
+      [self](batch_records_atom, batch_records& rs) {
+        ++self->state.handled;  // messages, as the registry counts what it sent
+        for (auto& r : rs.items) on_record(self, r);
       },
       [self](batch_action_atom, batch_action& a) {
         ++self->state.handled;

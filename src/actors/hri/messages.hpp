@@ -18,6 +18,9 @@ namespace medflow::actors {
 // consumer's handler -> batch_registry -> batch_state: one record of an input topic
 // (batch_record).
 using batch_record_atom = caf::atom_constant<caf::atom("b_record")>;
+// consumer's handler -> batch_registry -> batch_state: records of an input topic in log order
+// (batch_records; to a batch_state, records of its batch only).
+using batch_records_atom = caf::atom_constant<caf::atom("b_records")>;
 // HTTP -> batch_registry -> batch_state: an action on a batch (batch_action).
 using batch_action_atom = caf::atom_constant<caf::atom("b_action")>;
 // batch_state -> itself: (flush_atom) write what was decided since the last flush;
@@ -52,6 +55,11 @@ struct batch_record {
   done_fn done;  // after the record's outcome is committed
 };
 
+// Records of one fetch, in log order: one message for what would be a message each.
+struct batch_records {
+  std::vector<batch_record> items;
+};
+
 // An HRI batch action from the HTTP API; `reply` gets the HTTP status and the error text
 // (empty on success) once the new state is committed.
 //
@@ -79,4 +87,5 @@ struct batch_entry_out {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_entry_out)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_records)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(medflow::actors::batch_action)

@@ -11,20 +11,21 @@ std::optional<std::string> batch_id_of(const bus::record& r) {
 
 }  // namespace
 
-judged_record judge(const std::string& tenant, const validator& v, const bus::record& r) {
+judged_record judge(const std::string& tenant, const validator& v, bus::record r) {
   judged_record j;
   j.tenant = tenant;
   j.batch_id = batch_id_of(r);
   if (j.batch_id) j.validator_failure = v.check(r.value);
-  j.rec = r;
+  j.rec = std::move(r);
   return j;
 }
 
-record_step take_record(std::optional<batch>& b, const judged_record& r) {
+record_step take_record(std::optional<batch>& b, judged_record r) {
   record_step step;
   std::string position = r.rec.topic + "/" + std::to_string(r.rec.partition);
+  std::map<std::string, int64_t>::iterator seen;
   if (b) {
-    auto seen = b->seen_offsets.find(position);
+    seen = b->seen_offsets.find(position);
     if (seen != b->seen_offsets.end() && r.rec.offset <= seen->second) {
       step.redelivered = true;
       return step;
@@ -33,14 +34,15 @@ record_step take_record(std::optional<batch>& b, const judged_record& r) {
   auto decision = classify(r.batch_id.has_value(), b ? &*b : nullptr, r.validator_failure);
   switch (decision.f) {
     case fate::forward:
-      step.output = bus::message{output_topic(r.rec.topic, "out"), r.rec.key, r.rec.value,
-                                 r.rec.hdrs, std::nullopt};
+      step.output = bus::message{output_topic(r.rec.topic, "out"), std::move(r.rec.key),
+                                 std::move(r.rec.value), std::move(r.rec.hdrs), std::nullopt};
       break;
     case fate::invalid: step.output = invalid_output(r.rec, r.batch_id, decision.failure); break;
     case fate::dropped: break;
   }
   if (b) {
-    b->seen_offsets[position] = r.rec.offset;
+    if (seen != b->seen_offsets.end()) seen->second = r.rec.offset;
+    else b->seen_offsets.emplace(std::move(position), r.rec.offset);
     step.batch_changed = true;
     if (decision.counted) {
       if (decision.f == fate::forward) ++b->valid_count;

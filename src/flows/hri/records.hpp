@@ -21,7 +21,7 @@ struct judged_record {
 };
 // Only records that belong to a batch are worth validating: one without a batchId header is
 // invalid whatever it holds.
-judged_record judge(const std::string& tenant, const validator& v, const bus::record& r);
+judged_record judge(const std::string& tenant, const validator& v, bus::record r);
 
 // What taking one record did to its batch.
 struct record_step {
@@ -33,8 +33,9 @@ struct record_step {
   bool counted = false;                // counted toward the batch: the tracker looks again
 };
 // Takes a record for `b` (nullopt: no such batch). Records of one input partition must come in
-// offset order: the last one counted per partition is how a redelivery is recognised.
-record_step take_record(std::optional<batch>& b, const judged_record& r);
+// offset order: the last one counted per partition is how a redelivery is recognised. The
+// record moves into the output.
+record_step take_record(std::optional<batch>& b, judged_record r);
 
 // The .invalid record for an input record ({"batchId"?, "topic", "partition", "offset",
 // "failure"}, header batchId when known).

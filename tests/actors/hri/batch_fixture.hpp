@@ -200,6 +200,17 @@ struct batch_fixture : actor_fixture {
   // One record of the input topic for batch `id` (nullopt: no batchId header).
   void record(const caf::actor& to, const std::optional<std::string>& id, int32_t partition,
               int64_t offset, bool valid = true) {
+    caf::anon_send(to, actors::batch_record_atom::value, judged(id, partition, offset, valid));
+  }
+  // Records of partition 0 as one message (a fetch's, with process_all): (batch, offset) each.
+  void records(const caf::actor& to,
+               const std::vector<std::pair<std::optional<std::string>, int64_t>>& which) {
+    actors::batch_records rs;
+    for (auto& [id, offset] : which) rs.items.push_back(judged(id, 0, offset, true));
+    caf::anon_send(to, actors::batch_records_atom::value, std::move(rs));
+  }
+  actors::batch_record judged(const std::optional<std::string>& id, int32_t partition,
+                              int64_t offset, bool valid) {
     bus::record r;
     r.topic = in_topic;
     r.partition = partition;
@@ -208,11 +219,9 @@ struct batch_fixture : actor_fixture {
     r.value = valid ? fhir_bundle : "{}";
     if (id) r.hdrs.emplace_back("batchId", *id);
     auto l = log;
-    caf::anon_send(to, actors::batch_record_atom::value,
-                   actors::batch_record{hri::judge(tenant, *fhir, r),
-                                        [l, offset](std::exception_ptr e) {
-                                          l->dones.emplace_back(offset, e == nullptr);
-                                        }});
+    return actors::batch_record{hri::judge(tenant, *fhir, r), [l, offset](std::exception_ptr e) {
+                                  l->dones.emplace_back(offset, e == nullptr);
+                                }};
   }
 
   // -- what was written --------------------------------------------------------------------------

@@ -82,17 +82,18 @@ TEST_CASE_FIXTURE(groups_fixture, "batch groups: a revoked partition's batch act
   CHECK(has_actor(b));  // another partition: untouched
   // The partition comes back at once (a new assignment): its record waits for the old actor.
   record(registry, a, 0, 2);
+  records(registry, {{a, 3}, {a, 4}});  // a fetch's run too: held record by record
   sched->run();
-  CHECK(st().held["t1/" + a].size() == 1);
+  CHECK(st().held["t1/" + a].size() == 3);
   turns->release();
   settle();
   CHECK(*released == 1);
   CHECK(st().releasing.empty());
   CHECK(st().held.empty());
-  REQUIRE(has_actor(a));  // a new actor, started from the committed state, took the record
-  CHECK(stored(a).valid_count == 3);
+  REQUIRE(has_actor(a));  // a new actor, started from the committed state, took the records
+  CHECK(stored(a).valid_count == 5);
   CHECK(stored(b).valid_count == 1);
-  CHECK(log->dones.size() == 4);
+  CHECK(log->dones.size() == 6);
   for (auto& d : log->dones) CHECK(d.second);
 
   // Nothing of the revoked partition here: released at once.

@@ -52,6 +52,30 @@ TEST_CASE_FIXTURE(registry_fixture, "batch_registry: records and actions reach t
   CHECK(invalid[0]["failure"] == "Bad Message - No header or batchId node");
 }
 
+TEST_CASE_FIXTURE(registry_fixture, "batch_registry: a fetch's records as one message: each run "
+                                    "of one batch goes on as one message, in order") {
+  auto a = new_batch();
+  auto b = new_batch();
+  records(registry, {{a, 0}, {a, 1}, {b, 2}, {a, 3}, {std::nullopt, 4}});
+  settle();
+  // Messages, not records: the idle handshake compares messages sent with messages handled.
+  CHECK(st().batches.at("t1/" + a).sent == 2);
+  CHECK(st().batches.at("t1/" + b).sent == 1);
+  CHECK(state_of<actors::batch_state_state>(st().batches.at("t1/" + a).actor).handled == 2);
+  CHECK(log->dones.size() == 5);
+  for (auto& d : log->dones) CHECK(d.second);
+  CHECK(stored(a).valid_count == 3);
+  CHECK(stored(b).valid_count == 1);
+  std::set<std::string> keys;  // forwarded to .out's partitions by key
+  for (int32_t p = 0; p < bus->partitions("ingest.t1.s1.out").value_or(0); ++p)
+    for (auto& r : bus->fetch("ingest.t1.s1.out", p, 0, 100)) keys.insert(r.key.value_or(""));
+  CHECK(keys == std::set<std::string>{"k0-0", "k0-1", "k0-2", "k0-3"});
+  REQUIRE(values("ingest.t1.s1.invalid").size() == 1);
+  // Idle with everything handled: reclaimed as after single records.
+  advance(30s);
+  CHECK(st().batches.empty());
+}
+
 TEST_CASE_FIXTURE(registry_fixture, "batch_registry: an idle batch actor is reclaimed; the next "
                                     "message starts a new one") {
   auto id = new_batch();
