@@ -262,15 +262,50 @@ std::vector<topic_info> embedded_log::topics() {
 }
 
 std::optional<position> embedded_log::append_in(store::tx& t, const message& m) {
-  auto pos = write_record(t, m);
-  t.after_commit([this, topic = m.topic, p = pos.partition] { notify(topic, p); });
-  return pos;
+  auto at = write_records(t, &m, 1);
+  notify_after_commit(t, &m, at);
+  return at.front();
 }
 
-position embedded_log::write_record(store::tx& t, const message& m) {
-  auto tm = meta(m.topic);
-  int32_t p = choose_partition(m, tm.partitions);
-  if (p < 0 || p >= tm.partitions) throw unknown_partition(m.topic, p);
+std::vector<std::optional<position>> embedded_log::append_all_in(
+    store::tx& t, const std::vector<message>& msgs) {
+  auto at = write_records(t, msgs.data(), msgs.size());
+  notify_after_commit(t, msgs.data(), at);
+  return {at.begin(), at.end()};
+}
+
+void embedded_log::notify_after_commit(store::tx& t, const message* ms,
+                                       const std::vector<position>& at) {
+  if (at.empty()) return;
+  std::set<std::pair<std::string, int32_t>> touched;
+  for (size_t i = 0; i < at.size(); ++i)
+    if (i == 0 || ms[i].topic != ms[i - 1].topic || at[i].partition != at[i - 1].partition)
+      touched.emplace(ms[i].topic, at[i].partition);
+  t.after_commit([this, touched = std::move(touched)] {
+    for (auto& [topic, p] : touched) notify(topic, p);
+  });
+}
+
+std::vector<position> embedded_log::write_records(store::tx& t, const message* ms, size_t n) {
+  // Every record's topic and partition first: an unknown one writes nothing.
+  struct target {
+    int64_t topic_id;
+    int32_t partition;
+  };
+  std::vector<target> targets;
+  targets.reserve(n);
+  topic_meta tm{};
+  for (size_t i = 0; i < n; ++i) {
+    const message& m = ms[i];
+    if (i == 0 || m.topic != ms[i - 1].topic) tm = meta(m.topic);  // a run of one topic: once
+    int32_t p = choose_partition(m, tm.partitions);
+    if (p < 0 || p >= tm.partitions) throw unknown_partition(m.topic, p);
+    targets.push_back({tm.id, p});
+  }
+  std::vector<position> out;
+  out.reserve(n);
+  if (n == 0) return out;
+  int64_t now = clock::now_ms();  // one timestamp for the records of one call
   // The newest record of a partition is never deleted (see delete_older_than), so max+1 is
   // the next offset even after retention; inside the transaction it sees earlier units' rows.
   std::lock_guard<std::mutex> g{next_mutex_};
@@ -279,31 +314,40 @@ position embedded_log::write_record(store::tx& t, const message& m) {
     next_.conn = &t.conn;
     next_.rollbacks = t.conn.rollbacks();
   }
-  auto [slot, fresh] = next_.next.try_emplace({tm.id, p}, 0);
-  if (fresh) {
-    auto last = t.conn.prepare("SELECT max(off) FROM bus_records WHERE topic_id=? AND part=?");
-    last.bind_all(tm.id, p);
-    if (last.step() && !last.is_null(0)) slot->second = last.int64(0) + 1;
-  }
-  int64_t off = slot->second;
   auto ins = t.conn.prepare(
       "INSERT INTO bus_records(topic_id, part, off, ts, key, value, headers) "
       "VALUES (?, ?, ?, ?, ?, ?, ?)");
-  ins.bind(1, tm.id).bind(2, p).bind(3, off).bind(4, clock::now_ms());
-  if (m.key) ins.bind_blob(5, *m.key);
-  else ins.bind(5, nullptr);
-  ins.bind_blob(6, m.value);
-  auto h = encode_headers(m.hdrs);
-  if (h.empty()) ins.bind(7, nullptr);
-  else ins.bind(7, h);
-  try {
-    ins.exec();
-  } catch (...) {
-    next_.next.erase(slot);  // not written: ask the database again next time
-    throw;
+  std::string h;
+  for (size_t i = 0; i < n; ++i) {
+    const message& m = ms[i];
+    auto [topic_id, p] = targets[i];
+    auto [slot, fresh] = next_.next.try_emplace({topic_id, p}, 0);
+    if (fresh) {
+      auto last = t.conn.prepare("SELECT max(off) FROM bus_records WHERE topic_id=? AND part=?");
+      last.bind_all(topic_id, p);
+      if (last.step() && !last.is_null(0)) slot->second = last.int64(0) + 1;
+    }
+    int64_t off = slot->second;
+    // Bound without copies: the message and `h` stay as they are until the reset below. A
+    // run's records often carry the same headers (an HRI batch's batchId): encoded once.
+    if (i == 0 || m.hdrs != ms[i - 1].hdrs) h = encode_headers(m.hdrs);
+    ins.bind(1, topic_id).bind(2, p).bind(3, off).bind(4, now);
+    if (m.key) ins.bind_blob_ref(5, *m.key);
+    else ins.bind(5, nullptr);
+    ins.bind_blob_ref(6, m.value);
+    if (h.empty()) ins.bind(7, nullptr);
+    else ins.bind_text_ref(7, h);
+    try {
+      ins.exec();
+    } catch (...) {
+      next_.next.erase(slot);  // not written: ask the database again next time
+      throw;
+    }
+    ins.reset();
+    slot->second = off + 1;
+    out.push_back(position{p, off});
   }
-  slot->second = off + 1;
-  return position{p, off};
+  return out;
 }
 
 std::vector<position> embedded_log::append(const std::vector<message>& msgs) {
@@ -314,16 +358,8 @@ std::vector<position> embedded_log::append(const std::vector<message>& msgs) {
       throw unknown_partition(m.topic, *m.partition);
   }
   return db_.write().run([&](store::tx& t) {
-    std::vector<position> out;
-    out.reserve(msgs.size());
-    std::set<std::pair<std::string, int32_t>> touched;
-    for (auto& m : msgs) {
-      out.push_back(write_record(t, m));
-      touched.emplace(m.topic, out.back().partition);
-    }
-    t.after_commit([this, touched = std::move(touched)] {
-      for (auto& [topic, p] : touched) notify(topic, p);
-    });
+    auto out = write_records(t, msgs.data(), msgs.size());
+    notify_after_commit(t, msgs.data(), out);
     return out;
   });
 }
@@ -333,12 +369,14 @@ std::vector<record> embedded_log::fetch(const std::string& topic, int32_t partit
   auto tm = meta(topic);
   if (partition < 0 || partition >= tm.partitions) throw unknown_partition(topic, partition);
   std::vector<record> out;
+  out.reserve(std::min<size_t>(max, 512));
   auto r = db_.reader();
   auto q = r->prepare(
       "SELECT off, ts, key, value, headers FROM bus_records "
       "WHERE topic_id=? AND part=? AND off>=? ORDER BY off LIMIT ?");
   q.bind_all(tm.id, partition, from, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
   size_t bytes = 0;
+  std::optional<std::string> previous_headers;  // the previous row's headers' text
   while (q.step()) {
     record rec;
     rec.topic = topic;
@@ -347,7 +385,20 @@ std::vector<record> embedded_log::fetch(const std::string& topic, int32_t partit
     rec.timestamp_ms = q.int64(1);
     rec.key = q.opt_text(2);
     rec.value = q.text(3);
-    if (!q.is_null(4)) rec.hdrs = decode_headers(q.text_view(4));
+    if (q.is_null(4)) {
+      previous_headers.reset();
+    } else {
+      // Consecutive records often carry the same headers (an HRI batch's batchId): decoded
+      // once. (Every row read before this one is in `out`: a row past the cap ends the read.)
+      auto text = q.text_view(4);
+      if (previous_headers && text == *previous_headers) {
+        rec.hdrs = out.back().hdrs;
+      } else {
+        rec.hdrs = decode_headers(text);
+        if (previous_headers) previous_headers->assign(text);
+        else previous_headers.emplace(text);
+      }
+    }
     // At the cap the rows stop: one record past it is read, none is kept.
     size_t n = record_bytes(rec);
     if (!within_byte_cap(out.size(), bytes, n, max_bytes)) break;

@@ -25,6 +25,8 @@ class embedded_log : public log {
   std::vector<topic_info> topics() override;
   std::vector<position> append(const std::vector<message>& msgs) override;
   std::optional<position> append_in(store::tx& t, const message& m) override;
+  std::vector<std::optional<position>> append_all_in(store::tx& t,
+                                                     const std::vector<message>& msgs) override;
   std::vector<record> fetch(const std::string& topic, int32_t partition, int64_t from,
                             size_t max, size_t max_bytes = no_byte_cap) override;
   int64_t end_offset(const std::string& topic, int32_t partition) override;
@@ -61,7 +63,10 @@ class embedded_log : public log {
   class handle;
 
   topic_meta meta(const std::string& topic);
-  position write_record(store::tx& t, const message& m);
+  // Writes n records in order in the transaction; their positions.
+  std::vector<position> write_records(store::tx& t, const message* ms, size_t n);
+  // After the commit, the readers of every partition written are woken.
+  void notify_after_commit(store::tx& t, const message* ms, const std::vector<position>& at);
   void notify(const std::string& topic, int32_t partition);
   void unwatch(const std::string& topic, int32_t partition, uint64_t id);
 

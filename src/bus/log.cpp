@@ -20,6 +20,14 @@ size_t record_bytes(const record& r) {
   return n;
 }
 
+std::vector<std::optional<position>> log::append_all_in(store::tx& t,
+                                                      const std::vector<message>& msgs) {
+  std::vector<std::optional<position>> out;
+  out.reserve(msgs.size());
+  for (auto& m : msgs) out.push_back(append_in(t, m));
+  return out;
+}
+
 int32_t log::choose_partition(const message& m, int32_t partitions) {
   if (m.partition) return *m.partition;
   if (m.key) return kafka_partition(*m.key, partitions);

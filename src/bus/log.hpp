@@ -115,6 +115,10 @@ class log {
   // if and only if the transaction commits. Embedded: written to the log directly (offset
   // known). Kafka: written to the outbox, which the relay forwards in order (no offset yet).
   virtual std::optional<position> append_in(store::tx& t, const message& m) = 0;
+  // append_in for several records, in order. The embedded log writes them as one run (each
+  // topic looked up once, one statement, one timestamp); by default, append_in one by one.
+  virtual std::vector<std::optional<position>> append_all_in(store::tx& t,
+                                                             const std::vector<message>& msgs);
 
   // -- reading -------------------------------------------------------------------------------
   // Up to `max` records of one partition from offset `from` on (fewer, or none, when the

@@ -55,6 +55,10 @@ class statement {
   virtual void bind_double(int i, double v) = 0;
   virtual void bind_text(int i, std::string_view v) = 0;
   virtual void bind_blob(int i, std::string_view v) = 0;
+  // The same without a copy where the backend can: the bytes must stay as they are until the
+  // statement is reset (query::bind_text_ref).
+  virtual void bind_text_ref(int i, std::string_view v) { bind_text(i, v); }
+  virtual void bind_blob_ref(int i, std::string_view v) { bind_blob(i, v); }
   virtual void bind_null(int i) = 0;
   // Runs the statement on the first call; true while a row is available.
   virtual bool step() = 0;
@@ -104,6 +108,16 @@ class query {
   }
   query& bind_blob(int i, std::string_view bytes) {
     s_->bind_blob(i, bytes);
+    return *this;
+  }
+  // Bound without a copy (SQLite): the bytes must stay as they are until the query is reset or
+  // destroyed. For a hot loop whose values outlive each run (the bus writing records).
+  query& bind_text_ref(int i, std::string_view v) {
+    s_->bind_text_ref(i, v);
+    return *this;
+  }
+  query& bind_blob_ref(int i, std::string_view bytes) {
+    s_->bind_blob_ref(i, bytes);
     return *this;
   }
 

@@ -30,6 +30,12 @@ class sqlite_statement final : public statement {
   void bind_blob(int i, std::string_view v) override {
     check(sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT));
   }
+  void bind_text_ref(int i, std::string_view v) override {
+    check(sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
+  }
+  void bind_blob_ref(int i, std::string_view v) override {
+    check(sqlite3_bind_blob64(stmt_, i, v.data(), v.size(), SQLITE_STATIC));
+  }
   void bind_null(int i) override { check(sqlite3_bind_null(stmt_, i)); }
 
   bool step() override {

@@ -147,6 +147,81 @@ TEST_CASE("append_in is atomic with the surrounding unit of work, and watchers w
   CHECK(wakes == 1);
 }
 
+TEST_CASE("append_all_in: records of several topics in order, as append_in one by one writes "
+          "them; one wake per partition; an unknown topic writes nothing") {
+  fixture f;
+  f.log->create_topic("a", 2);
+  f.log->create_topic("b", 1);
+  std::atomic<int> wakes_a0{0}, wakes_a1{0}, wakes_b{0};
+  auto w0 = f.log->watch("a", 0, [&] { wakes_a0++; });
+  auto w1 = f.log->watch("a", 1, [&] { wakes_a1++; });
+  auto wb = f.log->watch("b", 0, [&] { wakes_b++; });
+  std::vector<message> msgs = {
+      {"a", std::nullopt, "a0-x", {{"h", "1"}}, 0},
+      {"a", std::nullopt, "a0-y", {}, 0},
+      {"b", std::string("key"), "", {{"q\"", "\\"}, {"n", ""}}, std::nullopt},
+      {"a", std::string(), "a1-z", {}, 1},
+      {"a", std::nullopt, "a0-w", {}, 0},
+  };
+  using where = std::pair<int32_t, int64_t>;  // partition, offset
+  auto places = [](const std::vector<std::optional<position>>& ps) {
+    std::vector<where> out;
+    for (auto& p : ps) out.push_back(p ? where{p->partition, p->offset} : where{-1, -1});
+    return out;
+  };
+  std::vector<std::optional<position>> at;
+  f.db->write().run([&](store::tx& t) { at = f.log->append_all_in(t, msgs); });
+  CHECK(places(at) == std::vector<where>{{0, 0}, {0, 1}, {0, 0}, {1, 0}, {0, 2}});
+  CHECK(wakes_a0 == 1);
+  CHECK(wakes_a1 == 1);
+  CHECK(wakes_b == 1);
+  // Read back as written (values, keys, headers bound without copies).
+  auto a0 = f.log->fetch("a", 0, 0, 10);
+  REQUIRE(a0.size() == 3);
+  CHECK(a0[0].value == "a0-x");
+  CHECK(a0[0].hdrs == headers{{"h", "1"}});
+  CHECK_FALSE(a0[0].key);
+  CHECK(a0[1].value == "a0-y");
+  CHECK(a0[1].hdrs.empty());
+  CHECK(a0[2].value == "a0-w");
+  auto b = f.log->fetch("b", 0, 0, 10);
+  REQUIRE(b.size() == 1);
+  CHECK(b[0].key == std::optional<std::string>("key"));
+  CHECK(b[0].value.empty());
+  CHECK(b[0].hdrs == headers{{"q\"", "\\"}, {"n", ""}});
+  auto a1 = f.log->fetch("a", 1, 0, 10);
+  REQUIRE(a1.size() == 1);
+  CHECK(a1[0].key == std::optional<std::string>(""));
+  // The same as append_in one by one, and offsets go on after it.
+  f.db->write().run([&](store::tx& t) {
+    CHECK(f.log->append_in(t, msgs[1])->offset == 3);
+    CHECK(places(f.log->append_all_in(t, {msgs[4], msgs[3]})) == std::vector<where>{{0, 4}, {1, 1}});
+  });
+  // An unknown topic anywhere: nothing of the call is written, the unit fails.
+  CHECK_THROWS_AS(f.db->write().run([&](store::tx& t) {
+    f.log->append_all_in(t, {{"a", std::nullopt, "lost", {}, 0}, {"nope", std::nullopt, "x", {}, {}}});
+  }),
+                  unknown_topic);
+  CHECK(f.log->end_offset("a", 0) == 5);
+  CHECK(f.db->write().run([&](store::tx& t) { return f.log->append_all_in(t, {}); }).empty());
+}
+
+TEST_CASE("a run of records with the same headers reads back record by record as written") {
+  fixture f;
+  f.log->create_topic("t", 1);
+  headers b1{{"batchId", "b1"}}, b2{{"batchId", "b2"}, {"x", "y"}};
+  std::vector<headers> written = {b1, b1, b2, {}, b2, b2, {}, {}, b1};
+  std::vector<message> msgs;
+  for (auto& h : written) msgs.push_back({"t", std::nullopt, "v", h, 0});
+  f.log->append(msgs);
+  // Every start offset, so that each record is once the first of a read.
+  for (int64_t from = 0; from < static_cast<int64_t>(written.size()); ++from) {
+    auto got = f.log->fetch("t", 0, from, 100);
+    REQUIRE(got.size() == written.size() - static_cast<size_t>(from));
+    for (size_t i = 0; i < got.size(); ++i) CHECK(got[i].hdrs == written[from + i]);
+  }
+}
+
 TEST_CASE("offsets stay consecutive through rollbacks and re-created topics (the next-offset cache)") {
   fixture f;
   f.log->create_topic("t", 1);

@@ -228,7 +228,7 @@ void service::apply(commit c, done_fn done) {
   auto shared = std::make_shared<commit>(std::move(c));
   db_.write().submit(
       [this, shared](store::tx& t) {
-        for (auto& m : shared->records) bus_.append_in(t, m);
+        bus_.append_all_in(t, shared->records);
         if (shared->state) update_batch(t.conn, *shared->state);
         for (auto& n : shared->notifications) bus_.append_in(t, notification(n));
         if (!shared->outcomes.empty()) {

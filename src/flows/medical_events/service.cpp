@@ -382,7 +382,7 @@ void service::apply(store::tx& t, const command& c, effects& e, int64_t now_us,
       e = conflict(ex.err().message);  // drops the records to publish with the writes
     }
   }
-  for (auto& m : e.publish) bus_.append_in(t, m);
+  bus_.append_all_in(t, e.publish);
 }
 
 void service::process(const bus::record& r, done_fn done) {

@@ -66,7 +66,7 @@ void service::create_topics(int32_t partitions) {
 
 size_t service::publish_in(store::tx& t, const change& c) {
   auto msgs = build_events(m_, s_, c);
-  for (auto& m : msgs) bus_.append_in(t, m);
+  bus_.append_all_in(t, msgs);
   auto n = msgs.size();
   auto* counter = published_;
   t.after_commit([counter, n] { counter->inc(n); });
