@@ -40,13 +40,16 @@ json to_nlohmann(simdjson::dom::element e) {
   switch (e.type()) {
     case simdjson::dom::element_type::ARRAY: {
       json out = json::array();
-      for (auto v : e.get_array().value_unsafe()) out.push_back(to_nlohmann(v));
+      simdjson::dom::array items;  // a local: a range over the result's value would dangle
+      if (e.get_array().get(items) == simdjson::SUCCESS)
+        for (auto v : items) out.push_back(to_nlohmann(v));
       return out;
     }
     case simdjson::dom::element_type::OBJECT: {
       json out = json::object();
-      for (auto field : e.get_object().value_unsafe())
-        out[std::string(field.key)] = to_nlohmann(field.value);
+      simdjson::dom::object fields;
+      if (e.get_object().get(fields) == simdjson::SUCCESS)
+        for (auto field : fields) out[std::string(field.key)] = to_nlohmann(field.value);
       return out;
     }
     case simdjson::dom::element_type::INT64: return e.get_int64().value_unsafe();
