@@ -1,9 +1,10 @@
 // A fast path for reading JSON on hot paths (issue 20): simdjson (Debian libsimdjson-dev,
 // fuzzed upstream in OSS-Fuzz) parses a text into a read-only document several times faster
 // than nlohmann's lexer. It is only ever a fast path, never the one that decides:
-// - it accepts no text nlohmann rejects (both follow RFC 8259, and the nesting is limited to
-//   json.max_depth, "[]" being 1, as parse_json_limited limits it), and the document it gives
-//   holds what nlohmann's would (fuzz/json_fast_fuzz.cpp holds it to both);
+// - it accepts no text nlohmann rejects (both follow RFC 8259; simdjson's nesting limit,
+//   json.max_depth, is if anything stricter than parse_json_limited's: a container at the
+//   last level must be empty there), and the document it gives holds what nlohmann's would
+//   (fuzz/json_fast_fuzz.cpp holds it to both);
 // - it rejects some texts nlohmann accepts (an integer beyond 64 bits, a byte-order mark, bytes
 //   after a NUL, which nlohmann takes for the end), and its error texts are its own.
 // So a caller that gets no document decides the way it did without this, with nlohmann: what
