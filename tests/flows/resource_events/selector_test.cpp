@@ -19,23 +19,34 @@
 
 // ---- allocation counting --------------------------------------------------------------------
 // The global operator new of this test binary counts the allocations of the thread that set
-// `counting`; everywhere else it is plain malloc.
+// `counting`; everywhere else it is plain malloc. Every unaligned form is replaced, so that what
+// one form allocates another may free (a library allocating with new(nothrow) and deleting with
+// sized delete, e.g. simdjson's parser, would otherwise mix the sanitizer's allocator with free).
 namespace {
 thread_local bool counting = false;
 std::atomic<long> counted_allocations{0};
+void* allocate(std::size_t n) noexcept {
+  if (counting) counted_allocations.fetch_add(1);
+  return std::malloc(n == 0 ? 1 : n);
+}
 }  // namespace
 
 void* operator new(std::size_t n) {
-  if (counting) counted_allocations.fetch_add(1);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  if (void* p = allocate(n)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept {
-  std::free(p);
+void* operator new[](std::size_t n) {
+  if (void* p = allocate(n)) return p;
+  throw std::bad_alloc();
 }
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return allocate(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return allocate(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
 
