@@ -2,11 +2,13 @@
 // record validators (src/flows/hri/validators.cpp) and the bus's record headers
 // (bus::decode_headers). The fast path may only ever speed a caller up, never change what it
 // decides, so these must hold for any text:
-// - a text simdjson takes is one nlohmann takes too, holding the same value (objects with a
-//   repeated key: the last value, as nlohmann keeps it), nested no deeper than json.max_depth;
+// - a text simdjson takes is one nlohmann takes too, and json_fast::to_json gives the value
+//   nlohmann::json::parse does, to the type of every number (objects with a repeated key: the
+//   last value, as nlohmann keeps it), nested no deeper than json.max_depth;
 // - the "json" and "fhir" validators give the same outcome, error text included, with the fast
 //   path and without it (nlohmann's SAX pass alone);
-// - decode_headers gives the same headers, or throws the same error, with it and without it.
+// - decode_headers gives the same headers, or throws the same error, with it and without it;
+// - json_fast::dump writes nlohmann's dump() byte for byte, or throws its error.
 //
 // Input: one byte (bits 0-5: json.max_depth 1..64), then the text.
 #include "bus/embedded_log.hpp"
@@ -16,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -35,31 +38,26 @@ void require(bool ok, const char* what, std::string_view text) {
   std::abort();
 }
 
-// simdjson's document as nlohmann's value (recursion bounded by json.max_depth, at most 64).
-json to_nlohmann(simdjson::dom::element e) {
-  switch (e.type()) {
-    case simdjson::dom::element_type::ARRAY: {
-      json out = json::array();
-      simdjson::dom::array items;  // a local: a range over the result's value would dangle
-      if (e.get_array().get(items) == simdjson::SUCCESS)
-        for (auto v : items) out.push_back(to_nlohmann(v));
-      return out;
-    }
-    case simdjson::dom::element_type::OBJECT: {
-      json out = json::object();
-      simdjson::dom::object fields;
-      if (e.get_object().get(fields) == simdjson::SUCCESS)
-        for (auto field : fields) out[std::string(field.key)] = to_nlohmann(field.value);
-      return out;
-    }
-    case simdjson::dom::element_type::INT64: return e.get_int64().value_unsafe();
-    case simdjson::dom::element_type::UINT64: return e.get_uint64().value_unsafe();
-    case simdjson::dom::element_type::DOUBLE: return e.get_double().value_unsafe();
-    case simdjson::dom::element_type::STRING: return std::string(e.get_string().value_unsafe());
-    case simdjson::dom::element_type::BOOL: return e.get_bool().value_unsafe();
-    case simdjson::dom::element_type::NULL_VALUE: return nullptr;
+// Equal values of the same types all the way down (nlohmann's == takes 1u for 1 and 1.0).
+bool same(const json& a, const json& b) {
+  if (a.type() != b.type()) return false;
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
+      if (ia.key() != ib.key() || !same(*ia, *ib)) return false;
+    return true;
   }
-  return nullptr;
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!same(a[i], b[i])) return false;
+    return true;
+  }
+  if (a.is_number_float()) {
+    double x = a.get<double>(), y = b.get<double>();
+    return x == y && std::signbit(x) == std::signbit(y);
+  }
+  return a == b;
 }
 
 struct decoded {
@@ -90,11 +88,40 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
 
   medflow::json_fast::set_enabled(true);
-  if (auto doc = medflow::json_fast::parse(text, 1 << 20)) {
-    json mine = to_nlohmann(*doc);
+  if (auto mine = medflow::json_fast::to_json(text, 1 << 20)) {
     json theirs = json::parse(text, nullptr, false);
     require(!theirs.is_discarded(), "simdjson took a text nlohmann refuses", text);
-    require(mine == theirs, "simdjson's value differs from nlohmann's", text);
+    require(same(*mine, theirs), "simdjson's value differs from nlohmann's", text);
+    require(mine->dump() == theirs.dump(), "simdjson's value prints unlike nlohmann's", text);
+  }
+
+  // json_fast::dump writes nlohmann's bytes: for the text's value when it parses, and for the
+  // text as one string (any bytes: invalid UTF-8 goes to the error handler, which either throws
+  // the same error or writes the same replacement).
+  {
+    json parsed = json::parse(text, nullptr, false);
+    if (!parsed.is_discarded()) {
+      require(medflow::json_fast::dump(parsed) == parsed.dump(), "dump differs from nlohmann's", text);
+      auto ordered = nlohmann::ordered_json::parse(text);
+      require(medflow::json_fast::dump(ordered) == ordered.dump(),
+              "dump (ordered) differs from nlohmann's", text);
+    }
+    using h = json::error_handler_t;
+    json as_string = text;
+    for (auto handler : {h::strict, h::replace, h::ignore}) {
+      std::string mine, theirs;
+      try {
+        mine = medflow::json_fast::dump(as_string, handler);
+      } catch (const json::exception& e) {
+        mine = std::string("threw ") + e.what();
+      }
+      try {
+        theirs = as_string.dump(-1, ' ', false, handler);
+      } catch (const json::exception& e) {
+        theirs = std::string("threw ") + e.what();
+      }
+      require(mine == theirs, "dump of a string differs from nlohmann's", text);
+    }
   }
 
   static const auto json_check = hri::make_validator("json");

@@ -11,6 +11,7 @@
 // is accepted, what is refused and every error text stay nlohmann's.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <simdjson.h>
 
 #include <cstddef>
@@ -24,6 +25,28 @@ namespace medflow::json_fast {
 // that memory), or the fast path is off. The document lives in the calling thread's parser:
 // it is valid until the next parse on the same thread.
 std::optional<simdjson::dom::element> parse(std::string_view text, std::size_t max_bytes);
+
+// The same text as nlohmann's value, or nullopt (then parse it with nlohmann, as before). The
+// value is nlohmann::json::parse's for the same text, to the type of every number (an integer
+// of no sign is number_unsigned, a negative one number_integer, one with a fraction or an
+// exponent number_float) and the last value of a repeated key. A text that may hold a
+// negative zero gets nullopt: nlohmann reads "-0" as a signed integer 0 and "-0.0" as the float
+// -0.0, simdjson the first as the integer 0 (which "0" is too, unsigned for nlohmann). For
+// documents read back on hot paths (issue 20: a stored episode is parsed by every job that
+// changes it), several times faster than nlohmann's parser.
+std::optional<nlohmann::json> to_json(std::string_view text, std::size_t max_bytes);
+
+// nlohmann's dump() of a value, byte for byte (no indent, ensure_ascii off, the same error
+// handler), written faster: nlohmann escapes every string byte by byte through a UTF-8 decoder
+// and appends structural characters one call each (7.6 % of medflowd's CPU in the jobs profile,
+// issue 20). Here a string with nothing to escape (no control character, '"' or '\\') that is
+// valid UTF-8 (simdjson's validator) is copied whole; any other string, and every float, is
+// written by nlohmann itself. Invalid UTF-8 with error_handler_t::strict throws nlohmann's
+// type_error 316, as dump() does. Not switched by set_enabled: it has no other path.
+std::string dump(const nlohmann::json& j,
+                 nlohmann::json::error_handler_t on_error = nlohmann::json::error_handler_t::strict);
+std::string dump(const nlohmann::ordered_json& j,
+                 nlohmann::json::error_handler_t on_error = nlohmann::json::error_handler_t::strict);
 
 // On by default. Off: parse() gives nullopt for every text (the tests and the fuzz targets
 // compare both paths of a caller with it).

@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/json.hpp"
+#include "core/json_fast.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/version.hpp"
@@ -392,7 +393,7 @@ void server::stop(int grace_ms) {
 
 void send_json(net::response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+  res.set_content(json_fast::dump(body, nlohmann::json::error_handler_t::replace),
                   "application/json");
 }
 

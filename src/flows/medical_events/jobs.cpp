@@ -3,6 +3,7 @@
 #include "core/base64.hpp"
 #include "core/crypto.hpp"
 #include "core/json.hpp"
+#include "core/json_fast.hpp"
 
 namespace medflow::flows::medical_events {
 
@@ -54,7 +55,7 @@ std::string request_hash(const request& r, const std::string& salt) {
   json data = {{"type", wire_name(r.type)}, {"patient_id", r.patient_id}, {"params", r.params},
                {"body", r.body},            {"user_id", r.user_id},       {"client_id", r.client_id}};
   if (!salt.empty()) data["salt"] = salt;
-  return base64::encode_url(crypto::sha256(data.dump()));
+  return base64::encode_url(crypto::sha256(json_fast::dump(data)));
 }
 
 namespace {
@@ -109,7 +110,7 @@ job_view render_job(const job_record& j, bool with_location) {
 }
 
 json cut_response(json response, size_t max_bytes) {
-  auto size = [](const json& j) { return j.dump().size(); };
+  auto size = [](const json& j) { return json_fast::dump(j).size(); };
   if (size(response) <= max_bytes) return response;
   if (response.is_string()) {
     auto s = response.get<std::string>();

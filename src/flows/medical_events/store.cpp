@@ -1,5 +1,6 @@
 #include "flows/medical_events/store.hpp"
 
+#include "core/json_fast.hpp"
 #include "flows/medical_events/common.hpp"
 
 namespace medflow::flows::medical_events {
@@ -82,6 +83,17 @@ std::vector<store::migration> migrations() {
 
 namespace {
 
+// A document as this flow stored it (nlohmann's dump): simdjson reads it several times faster
+// than nlohmann's parser (a job that changes an episode reads it first), nlohmann takes
+// whatever the fast path leaves (core/json_fast: same value either way). Documents past the
+// cap (the per-thread parser keeps buffers of the longest text it read) take nlohmann's path.
+constexpr std::size_t fast_document_bytes = 64 * 1024;
+
+json stored(std::string_view text) {
+  if (auto doc = json_fast::to_json(text, fast_document_bytes)) return std::move(*doc);
+  return json::parse(text);
+}
+
 job_record read_job(store::query& q) {
   job_record j;
   j.id = q.text(0);
@@ -90,7 +102,7 @@ job_record read_job(store::query& q) {
   j.patient_id = q.text(3);
   j.status = static_cast<job_status>(q.int64(4));
   if (!q.is_null(5)) j.status_code = static_cast<int>(q.int64(5));
-  if (!q.is_null(6)) j.response = json::parse(q.text_view(6));
+  if (!q.is_null(6)) j.response = stored(q.text_view(6));
   j.eta_ms = q.int64(7);
   j.inserted_us = q.int64(8);
   j.updated_us = q.int64(9);
@@ -126,7 +138,7 @@ std::optional<job_record> pending_job_by_hash(store::connection& c, const std::s
 namespace {
 // A job's response as stored (text that is not UTF-8 replaced, never refused).
 std::string response_text(const json& response) {
-  return response.dump(-1, ' ', false, json::error_handler_t::replace);
+  return json_fast::dump(response, json::error_handler_t::replace);
 }
 }  // namespace
 
@@ -182,7 +194,7 @@ int64_t put_entity(store::connection& c, kind k, const std::string& patient_id,
       "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT(kind, id) DO UPDATE SET status=excluded.status, "
       "version=me_entities.version+1, doc=excluded.doc, updated_at=excluded.updated_at "
       "WHERE me_entities.patient_id=excluded.patient_id RETURNING version");
-  q.bind_all(kind_name(k), id, patient_id, status_of(doc), doc.dump(), now_us);
+  q.bind_all(kind_name(k), id, patient_id, status_of(doc), json_fast::dump(doc), now_us);
   if (!q.step())
     throw error_exception(error::conflict(std::string(kind_name(k)) + " with id '" + id +
                                           "' belongs to another patient"));
@@ -213,7 +225,7 @@ std::pair<std::vector<json>, int64_t> page_entities(store::connection& c, kind k
       c, "SELECT doc FROM me_entities WHERE patient_id=? AND kind=? ORDER BY rowid LIMIT ? OFFSET ?",
       "SELECT doc FROM me_entities WHERE patient_id=? AND kind=? ORDER BY seq LIMIT ? OFFSET ?"));
   q.bind_all(patient_id, kind_name(k), page_size, (page - 1) * page_size);
-  while (q.step()) out.push_back(public_doc(json::parse(q.text_view(0))));
+  while (q.step()) out.push_back(public_doc(stored(q.text_view(0))));
   return {std::move(out), total};
 }
 
@@ -222,7 +234,7 @@ std::vector<std::pair<std::string, json>> entities_with_status(store::connection
   std::vector<std::pair<std::string, json>> out;
   auto q = c.prepare("SELECT patient_id, doc FROM me_entities WHERE kind=? AND status=?");
   q.bind_all(kind_name(k), status);
-  while (q.step()) out.emplace_back(q.text(0), json::parse(q.text_view(1)));
+  while (q.step()) out.emplace_back(q.text(0), stored(q.text_view(1)));
   return out;
 }
 
@@ -235,7 +247,7 @@ void put_registry_row(store::connection& c, const char* table, const std::string
             "(id, status, doc, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET status=excluded.status, doc=excluded.doc, "
             "updated_at=excluded.updated_at")
-      .bind_all(id, status, doc.dump(), now_us)
+      .bind_all(id, status, json_fast::dump(doc), now_us)
       .exec();
 }
 
@@ -257,7 +269,7 @@ void put_employee(store::connection& c, const employee& e, int64_t now_us) {
        "status=excluded.status, user_id=excluded.user_id, tax_id=excluded.tax_id, "
        "doc=excluded.doc, updated_at=excluded.updated_at")
       .bind_all(e.id, e.legal_entity_id, e.employee_type, e.status, e.user_id, e.tax_id,
-                e.doc.dump(), now_us)
+                json_fast::dump(e.doc), now_us)
       .exec();
 }
 
@@ -267,7 +279,8 @@ void record_change(store::connection& c, const resource_change& ch, int64_t vers
        "INSERT INTO me_resource_changes(kind, id, patient_id, version, change, references_added, "
        "references_removed, job_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .bind_all(kind_name(ch.k), ch.id, ch.patient_id, version, change_name(ch.change),
-                json(ch.references_added).dump(), json(ch.references_removed).dump(), job_id,
+                json_fast::dump(json(ch.references_added)),
+                json_fast::dump(json(ch.references_removed)), job_id,
                 now_us)
       .exec();
 }
@@ -277,7 +290,7 @@ std::optional<std::pair<int64_t, json>> entity_with_version(store::connection& c
   auto q = c.prepare("SELECT version, doc FROM me_entities WHERE kind=? AND id=?");
   q.bind_all(kind_name(k), id);
   if (!q.step()) return std::nullopt;
-  return std::make_pair(q.int64(0), json::parse(q.text_view(1)));
+  return std::make_pair(q.int64(0), stored(q.text_view(1)));
 }
 
 int64_t entity_version(store::connection& c, kind k, const std::string& id) {
@@ -301,7 +314,7 @@ std::optional<json> sqlite_view::get(kind k, const std::string& patient_id, cons
   auto q = c_.prepare("SELECT doc, version FROM me_entities WHERE kind=? AND id=? AND patient_id=?");
   q.bind_all(kind_name(k), id, patient_id);
   if (!q.step()) return std::nullopt;
-  auto doc = json::parse(q.text_view(0));
+  auto doc = stored(q.text_view(0));
   keep(k, id, q.int64(1), doc);
   return doc;
 }
@@ -312,7 +325,7 @@ std::vector<json> sqlite_view::list(kind k, const std::string& patient_id) {
       store::sql(c_, "SELECT doc FROM me_entities WHERE patient_id=? AND kind=? ORDER BY rowid",
                  "SELECT doc FROM me_entities WHERE patient_id=? AND kind=? ORDER BY seq"));
   q.bind_all(patient_id, kind_name(k));
-  while (q.step()) out.push_back(json::parse(q.text_view(0)));
+  while (q.step()) out.push_back(stored(q.text_view(0)));
   return out;
 }
 
@@ -320,7 +333,7 @@ std::optional<std::pair<std::string, json>> sqlite_view::find(kind k, const std:
   auto q = c_.prepare("SELECT patient_id, doc, version FROM me_entities WHERE kind=? AND id=?");
   q.bind_all(kind_name(k), id);
   if (!q.step()) return std::nullopt;
-  auto found = std::make_pair(q.text(0), json::parse(q.text_view(1)));
+  auto found = std::make_pair(q.text(0), stored(q.text_view(1)));
   keep(k, id, q.int64(2), found.second);
   return found;
 }
@@ -342,20 +355,20 @@ std::optional<person> sqlite_view::get_person(const std::string& id) {
   auto q = c_.prepare("SELECT status, doc FROM me_persons WHERE id=?");
   q.bind_all(id);
   if (!q.step()) return std::nullopt;
-  return person{id, q.text(0), json::parse(q.text_view(1))};
+  return person{id, q.text(0), stored(q.text_view(1))};
 }
 
 std::optional<legal_entity> sqlite_view::get_legal_entity(const std::string& id) {
   auto q = c_.prepare("SELECT status, doc FROM me_legal_entities WHERE id=?");
   q.bind_all(id);
   if (!q.step()) return std::nullopt;
-  return legal_entity{id, q.text(0), json::parse(q.text_view(1))};
+  return legal_entity{id, q.text(0), stored(q.text_view(1))};
 }
 
 namespace {
 employee read_employee(store::query& q) {
   return employee{q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5),
-                  json::parse(q.text_view(6))};
+                  stored(q.text_view(6))};
 }
 }  // namespace
 

@@ -1,5 +1,7 @@
 #include "flows/resource_events/events.hpp"
 
+#include "core/json_fast.hpp"
+
 #include <algorithm>
 #include <initializer_list>
 #include <set>
@@ -273,7 +275,7 @@ bus::message make(const std::string& topic, const char* message_type, const char
   bus::message msg;
   msg.topic = topic;
   msg.key = b.reference;
-  msg.value = body.dump();
+  msg.value = json_fast::dump(body);
   auto& h = msg.hdrs;
   h.reserve(8);
   h.emplace_back("eventType", event_type);
