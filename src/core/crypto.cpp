@@ -62,9 +62,20 @@ cipher_ctx gcm_context(bool encrypt, const key256& key, std::string_view iv, std
 }  // namespace
 
 std::string sha256(std::string_view data) {
+  // The algorithm fetched once and a context per thread, reused: EVP_Digest with EVP_sha256()
+  // fetches the implementation and allocates a context on every call, which costs ten times the
+  // hashing of a short text (every job's request hash, issue 20).
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  struct context {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~context() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local context c;
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
-  if (EVP_Digest(data.data(), data.size(), out, &n, EVP_sha256(), nullptr) != 1)
+  if (!md || !c.ctx || EVP_DigestInit_ex2(c.ctx, md, nullptr) != 1 ||
+      EVP_DigestUpdate(c.ctx, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(c.ctx, out, &n) != 1)
     throw std::runtime_error("SHA-256 failed");
   return std::string(reinterpret_cast<char*>(out), n);
 }

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <set>
+#include <thread>
 #include <string>
 
 namespace {
@@ -167,4 +168,19 @@ TEST_SUITE("crypto") {
     CHECK(code(open(k1, s, "r")) == "ok");
     CHECK_THROWS_AS(seal(k1, std::string(max_plaintext_bytes + 1, 'x'), "r"), std::length_error);
   }
+}
+
+TEST_CASE("sha256: FIPS 180-2 answers, the context reused call after call and per thread") {
+  using namespace medflow::crypto;
+  auto check_all = [] {
+    for (int i = 0; i < 3; ++i) {
+      CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+      CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+      CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    }
+  };
+  check_all();
+  std::thread other(check_all);
+  other.join();
 }

@@ -1,6 +1,7 @@
 #include "flows/medical_events/package_content.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 
 namespace medflow::flows::medical_events {
@@ -110,11 +111,18 @@ void stamp_updated(json& doc, const command& c) {
 }
 
 std::vector<std::string> references_of(kind k, const json& doc) {
+  // Each field's path split once (every change of a document reads its references twice).
+  static const auto split = [] {
+    std::vector<std::vector<std::string>> out;
+    for (auto& f : reference_fields) out.push_back(split_path(f.path));
+    return out;
+  }();
   std::vector<std::string> out;
-  for (auto& f : reference_fields) {
+  for (size_t i = 0; i < std::size(reference_fields); ++i) {
+    auto& f = reference_fields[i];
     if (f.owner != k) continue;
     std::vector<std::string> ids;
-    collect_ids(doc, split_path(f.path), 0, ids);
+    collect_ids(doc, split[i], 0, ids);
     for (auto& id : ids) {
       auto ref = std::string(f.target) + "/" + id;
       if (std::find(out.begin(), out.end(), ref) == out.end()) out.push_back(ref);

@@ -35,7 +35,8 @@ void write_all(store::tx& t, const std::vector<entity_write>& writes,
   for (auto& w : writes) {
     auto key = std::make_pair(w.k, w.id);
     auto it = done.find(key);
-    if (it == done.end()) {
+    bool first = it == done.end();
+    if (first) {
       it = done.emplace(key, written{}).first;
       // The stored state before the job's first write of this resource.
       if (on_change) {
@@ -50,7 +51,13 @@ void write_all(store::tx& t, const std::vector<entity_write>& writes,
         }
       }
     }
-    it->second.version = put_entity(t.conn, w.k, w.patient_id, w.id, w.doc, now_us);
+    // The job's first write of a document it read here: an UPDATE at the version read.
+    auto& d = it->second;
+    if (first && d.before && d.version_before > 0 &&
+        update_entity(t.conn, w.k, w.patient_id, w.id, w.doc, d.version_before, now_us))
+      d.version = d.version_before + 1;
+    else
+      d.version = put_entity(t.conn, w.k, w.patient_id, w.id, w.doc, now_us);
     it->second.after = &w.doc;
   }
   for (auto& ch : changes) {

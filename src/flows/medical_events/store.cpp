@@ -203,6 +203,17 @@ int64_t put_entity(store::connection& c, kind k, const std::string& patient_id,
   return version;
 }
 
+bool update_entity(store::connection& c, kind k, const std::string& patient_id,
+                   const std::string& id, const json& doc, int64_t version_before,
+                   int64_t now_us) {
+  return c.prepare(
+              "UPDATE me_entities SET status=?, version=?, doc=?, updated_at=? "
+              "WHERE kind=? AND id=? AND patient_id=? AND version=?")
+             .bind_all(status_of(doc), version_before + 1, json_fast::dump(doc), now_us,
+                       kind_name(k), id, patient_id, version_before)
+             .exec() == 1;
+}
+
 int64_t delete_entity(store::connection& c, kind k, const std::string& id) {
   auto q = c.prepare("DELETE FROM me_entities WHERE kind=? AND id=? RETURNING version");
   q.bind_all(kind_name(k), id);

@@ -49,6 +49,13 @@ int delete_finished_jobs_before(store::connection& c, int64_t cutoff_us);
 // the id is taken by another patient.
 int64_t put_entity(store::connection& c, kind k, const std::string& patient_id,
                    const std::string& id, const json& doc, int64_t now_us);
+// Rewrites a document the caller read at `version_before` in this transaction, as put_entity
+// would (its version becomes version_before + 1); false, writing nothing, when the patient's
+// row is not at that version (then put_entity decides). A plain UPDATE: cheaper than the
+// upsert when the row is known to be there.
+bool update_entity(store::connection& c, kind k, const std::string& patient_id,
+                   const std::string& id, const json& doc, int64_t version_before,
+                   int64_t now_us);
 // Deletes a document; returns the version its deletion has (last version + 1), 0 if absent.
 int64_t delete_entity(store::connection& c, kind k, const std::string& id);
 // The stored document and its version, if any.

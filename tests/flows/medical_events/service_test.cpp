@@ -407,3 +407,34 @@ TEST_CASE_FIXTURE(inline_fixture, "inline: submit_async answers with the process
   CHECK(out->job.status == me::job_status::processed);
   CHECK(stored(out->job.id).status == me::job_status::processed);
 }
+
+TEST_CASE_FIXTURE(service_fixture, "update_entity rewrites only the patient's row at the version read") {
+  const std::string other = "44444444-4444-4444-8444-444444444444";
+  db->write().run([&](store::tx& t) {
+    me::json doc = {{"id", "x1"}, {"status", "active"}, {"name", "first"}};
+    CHECK(me::put_entity(t.conn, me::kind::episode, patient, "x1", doc, 1) == 1);
+    doc["name"] = "second";
+    doc["status"] = "closed";
+    // Another version, another patient, another id: nothing written.
+    CHECK_FALSE(me::update_entity(t.conn, me::kind::episode, patient, "x1", doc, 2, 2));
+    CHECK_FALSE(me::update_entity(t.conn, me::kind::episode, other, "x1", doc, 1, 2));
+    CHECK_FALSE(me::update_entity(t.conn, me::kind::episode, patient, "x2", doc, 1, 2));
+    auto stored = me::entity_with_version(t.conn, me::kind::episode, "x1");
+    REQUIRE(stored);
+    CHECK(stored->first == 1);
+    CHECK(stored->second["name"] == "first");
+    // At the version read: the same row as put_entity would leave (version, status, document).
+    CHECK(me::update_entity(t.conn, me::kind::episode, patient, "x1", doc, 1, 3));
+    stored = me::entity_with_version(t.conn, me::kind::episode, "x1");
+    REQUIRE(stored);
+    CHECK(stored->first == 2);
+    CHECK(stored->second == doc);
+    auto q = t.conn.prepare("SELECT status, updated_at, patient_id FROM me_entities WHERE id='x1'");
+    REQUIRE(q.step());
+    CHECK(q.text(0) == "closed");
+    CHECK(q.int64(1) == 3);
+    CHECK(q.text(2) == patient);
+    // The next write goes on from there.
+    CHECK(me::put_entity(t.conn, me::kind::episode, patient, "x1", doc, 4) == 3);
+  });
+}
