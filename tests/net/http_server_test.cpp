@@ -984,8 +984,11 @@ std::string decoded_body(const std::string& bytes, bool head_request = false) {
 std::shared_ptr<net::answer_stream> open_stream(
     engine_fixture& f, int& fd, const std::string& request = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n") {
   fd = connect_loopback(f.port);
+  // Counted before the request goes out: read after it, the count may already include this
+  // stream (the server was quicker), and the wait would be for one that never comes.
+  auto n = f.streams->count();
   send_all(fd, request);
-  return f.streams->stream(f.streams->count());
+  return f.streams->stream(n);
 }
 
 }  // namespace
