@@ -53,12 +53,12 @@ void write_all(store::tx& t, const std::vector<entity_write>& writes,
     }
     // The job's first write of a document it read here: an UPDATE at the version read.
     auto& d = it->second;
-    if (first && d.before && d.version_before > 0 &&
+    if (first && d.before &&
         update_entity(t.conn, w.k, w.patient_id, w.id, w.doc, d.version_before, now_us))
       d.version = d.version_before + 1;
     else
       d.version = put_entity(t.conn, w.k, w.patient_id, w.id, w.doc, now_us);
-    it->second.after = &w.doc;
+    d.after = &w.doc;
   }
   for (auto& ch : changes) {
     auto it = done.find({ch.k, ch.id});
